@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Records -> span names and attribute dicts (pure; unset values are dropped).
+
+    attrs = request_attributes(request, record_email=False)
+    attrs |= response_attributes(usage, finish_reason="stop", response_id=None, response_model=None)
+    name = span_name(request)          # "chat gpt-4o", or "title_generation gpt-4o" for a task
+
+Why Langfuse needs nothing extra from here: its OTLP mapping turns ``gen_ai.operation.name=chat``
+into a GENERATION, reads the model from ``gen_ai.request.model``/``gen_ai.response.model``, usage
+from ``gen_ai.usage.*``, input/output from ``gen_ai.input.messages``/``gen_ai.output.messages``,
+the session from ``session.id``/``gen_ai.conversation.id`` and the user from ``user.id``, all
+standard. What only Langfuse reads (trace name, ``completion_start_time`` derived from
+``gen_ai.response.time_to_first_chunk``) is added by the collector's ``transform/langfuse``, so
+Jaeger and every other backend get clean semconv and a new backend is a config change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from otel_filter._content import clean_text
+from otel_filter._extract import TurnRequest, Usage
+from otel_filter._semconv import (
+    GEN_AI_CONVERSATION_ID,
+    GEN_AI_OPERATION_CHAT,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_CHOICE_COUNT,
+    GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    GEN_AI_REQUEST_MAX_TOKENS,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_REQUEST_PRESENCE_PENALTY,
+    GEN_AI_REQUEST_SEED,
+    GEN_AI_REQUEST_STOP_SEQUENCES,
+    GEN_AI_REQUEST_STREAM,
+    GEN_AI_REQUEST_TEMPERATURE,
+    GEN_AI_REQUEST_TOP_K,
+    GEN_AI_REQUEST_TOP_P,
+    GEN_AI_RESPONSE_FINISH_REASONS,
+    GEN_AI_RESPONSE_ID,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    OPENWEBUI_CHAT_ID,
+    OPENWEBUI_CHAT_KIND,
+    OPENWEBUI_FEATURES,
+    OPENWEBUI_FILE_COUNT,
+    OPENWEBUI_MESSAGE_ID,
+    OPENWEBUI_MODEL_ID,
+    OPENWEBUI_MODEL_NAME,
+    OPENWEBUI_MODEL_OWNED_BY,
+    OPENWEBUI_TASK,
+    OPENWEBUI_TOOL_IDS,
+    OPENWEBUI_USER_MESSAGE_ID,
+    OPENWEBUI_USER_ROLE,
+    SESSION_ID,
+    USER_EMAIL,
+    USER_ID,
+)
+
+AttributeValue = str | bool | int | float | tuple[str, ...]
+Attributes = dict[str, AttributeValue]
+
+
+def span_name(request: TurnRequest) -> str:
+    """``chat {model}`` per semconv; a task call is named after its task so it stands apart in lists.
+
+    Task spans keep ``gen_ai.operation.name=chat`` (they are chat completions), so backends that
+    aggregate by operation still count them; only the display name differs.
+    """
+    operation = request.task or GEN_AI_OPERATION_CHAT
+    return f"{operation} {request.request_model}" if request.request_model else operation
+
+
+def clean(attributes: Mapping[str, object]) -> Attributes:
+    """Drop unset values and make every string valid UTF-8 (payload strings may hold lone surrogates)."""
+    result: Attributes = {}
+    for key, value in attributes.items():
+        if value is None or value == ():
+            continue
+        if isinstance(value, str):
+            result[key] = clean_text(value)
+        elif isinstance(value, tuple):
+            result[key] = tuple(clean_text(v) for v in value)
+        elif isinstance(value, bool | int | float):
+            result[key] = value
+    return result
+
+
+def request_attributes(request: TurnRequest, *, record_email: bool) -> Attributes:
+    """Attributes known at inlet: operation, provider, model, parameters, conversation, user."""
+    return clean(
+        {
+            GEN_AI_OPERATION_NAME: GEN_AI_OPERATION_CHAT,
+            GEN_AI_PROVIDER_NAME: request.provider,
+            GEN_AI_REQUEST_MODEL: request.request_model,
+            GEN_AI_REQUEST_TEMPERATURE: request.temperature,
+            GEN_AI_REQUEST_TOP_P: request.top_p,
+            GEN_AI_REQUEST_TOP_K: request.top_k,
+            GEN_AI_REQUEST_MAX_TOKENS: request.max_tokens,
+            GEN_AI_REQUEST_SEED: request.seed,
+            GEN_AI_REQUEST_FREQUENCY_PENALTY: request.frequency_penalty,
+            GEN_AI_REQUEST_PRESENCE_PENALTY: request.presence_penalty,
+            GEN_AI_REQUEST_STOP_SEQUENCES: request.stop_sequences,
+            GEN_AI_REQUEST_CHOICE_COUNT: request.choice_count,
+            # Conditionally required "if and only if streaming": absent means not streamed.
+            GEN_AI_REQUEST_STREAM: True if request.stream else None,
+            GEN_AI_CONVERSATION_ID: request.conversation_id,
+            SESSION_ID: request.conversation_id,
+            USER_ID: request.user_id,
+            USER_EMAIL: request.user_email if record_email else None,
+            OPENWEBUI_USER_ROLE: request.user_role,
+            OPENWEBUI_CHAT_ID: request.chat_id,
+            OPENWEBUI_CHAT_KIND: request.chat_kind,
+            OPENWEBUI_MESSAGE_ID: request.message_id,
+            OPENWEBUI_USER_MESSAGE_ID: request.user_message_id,
+            OPENWEBUI_MODEL_ID: request.model_id,
+            OPENWEBUI_MODEL_NAME: request.model_name,
+            OPENWEBUI_MODEL_OWNED_BY: request.owned_by,
+            OPENWEBUI_TASK: request.task,
+            OPENWEBUI_FEATURES: request.features,
+            OPENWEBUI_TOOL_IDS: request.tool_ids,
+            OPENWEBUI_FILE_COUNT: request.file_count,
+        }
+    )
+
+
+def usage_attributes(usage: Usage) -> Attributes:
+    return clean(
+        {
+            GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+            GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+            GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
+            GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: usage.cache_creation_tokens,
+            GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
+        }
+    )
+
+
+def response_attributes(
+    usage: Usage,
+    *,
+    finish_reason: str | None,
+    response_id: str | None,
+    response_model: str | None,
+    time_to_first_chunk_s: float | None,
+) -> Attributes:
+    """Attributes known when the turn ends."""
+    attributes = usage_attributes(usage)
+    attributes.update(
+        clean(
+            {
+                GEN_AI_RESPONSE_FINISH_REASONS: (finish_reason,) if finish_reason else None,
+                GEN_AI_RESPONSE_ID: response_id,
+                GEN_AI_RESPONSE_MODEL: response_model,
+                GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: time_to_first_chunk_s,
+            }
+        )
+    )
+    return attributes

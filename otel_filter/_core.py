@@ -1,0 +1,439 @@
+# SPDX-License-Identifier: Apache-2.0
+"""FilterCore: the three hooks (inlet, stream, outlet) over extraction, turns and telemetry.
+
+Both hosts (the Pipelines ``Pipeline`` and the Open WebUI Functions ``Filter``) and the bridge
+server delegate to one core. Every public method is guarded: it never raises, never mutates
+the payload, never touches the network (spans are only queued); failures are counted in
+:attr:`FilterCore.health` and logged, rate-limited.
+
+    core = FilterCore({"otlp_endpoint": "http://localhost:4318"}, host="pipelines")
+    core.inlet(body, user)               # opens the turn (or records a task span)
+    core.stream(event, message_id=mid)   # Functions only: time to first chunk
+    core.outlet(body, user)              # ends the turn: usage, finish reason, output
+    core.shutdown()                      # ends open turns as abandoned and flushes
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from otel_filter._attributes import Attributes, request_attributes, response_attributes, span_name
+from otel_filter._content import Redactor, clean_text, input_content, output_content
+from otel_filter._extract import (
+    TurnRequest,
+    TurnResult,
+    Usage,
+    as_dict,
+    extract_chunk,
+    extract_request,
+    extract_result,
+    last_assistant,
+)
+from otel_filter._health import Health
+from otel_filter._semconv import (
+    END_CAPACITY,
+    END_ORPHAN_OUTLET,
+    END_OUTLET,
+    END_SHUTDOWN,
+    END_TASK,
+    END_TIMEOUT,
+    ERROR_ABANDONED,
+    ERROR_RESPONSE,
+    ERROR_TYPE,
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_SYSTEM_INSTRUCTIONS,
+    OPENWEBUI_CONTENT_TRUNCATED,
+    OPENWEBUI_HOST,
+    OPENWEBUI_MESSAGE_ID,
+    OPENWEBUI_TURN_END_REASON,
+    OPENWEBUI_TURN_INLET_SEEN,
+)
+from otel_filter._settings import Settings, log_problems, resolve_settings
+from otel_filter._telemetry import Telemetry
+from otel_filter._turns import DUPLICATE, LATE, ORPHAN, OpenTurn, TurnTracker
+
+# An explicit empty context: without it the SDK would parent our span to whatever span is
+# current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.
+_ROOT_CONTEXT = Context()
+_ABANDONED_WHY = {
+    END_TIMEOUT: "no outlet within {ttl:g}s: stopped by the user, failed at the provider, or the tab was closed",
+    END_CAPACITY: "evicted: more than {max_open} turns were waiting for an outlet",
+    END_SHUTDOWN: "still waiting for its outlet when the filter shut down",
+}
+
+
+class FilterCore:
+    """See the module docstring. ``host`` is recorded as ``openwebui.host`` on every span."""
+
+    def __init__(
+        self,
+        valves: Mapping[str, Any] | None = None,
+        *,
+        host: str,
+        tracer_provider: TracerProvider | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.health = Health()
+        self._host = host
+        self._environ = os.environ if environ is None else environ
+        self._valves: dict[str, Any] = dict(valves or {})
+        settings, problems = resolve_settings(self._valves, self._environ)
+        self._report(problems)
+        self._settings = settings
+        self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
+        self._telemetry = Telemetry(settings, self.health, tracer_provider=tracer_provider)
+        self._tracker = TurnTracker(settings.turn_timeout_s, settings.max_open_turns)
+        self._sweeper: _Sweeper | None = None
+        self._sweeper_lock = threading.Lock()
+        self._shut_down = False
+        atexit.register(self.shutdown)
+
+    # --- configuration --------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def valves(self) -> dict[str, Any]:
+        return self._valves
+
+    @property
+    def open_turns(self) -> int:
+        return len(self._tracker)
+
+    def update_valves(self, valves: Mapping[str, Any]) -> None:
+        """Apply changed valves; a no-op when they are unchanged. Open turns are kept."""
+        try:
+            if dict(valves) == self._valves:
+                return
+            self._valves = dict(valves)
+            settings, problems = resolve_settings(self._valves, self._environ)
+            self._report(problems)
+            self._settings = settings
+            self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
+            self._telemetry.apply(settings)
+            for turn in self._tracker.configure(settings.turn_timeout_s, settings.max_open_turns):
+                self._end_abandoned(turn, END_CAPACITY)
+        except Exception:
+            self.health.problem("reconfigure_failed", "otel_filter: applying new valves failed", exc_info=True)
+
+    def _report(self, problems: list[Any]) -> None:
+        if problems:
+            self.health.count("config_problems", len(problems))
+            log_problems(problems)
+
+    # --- hooks ----------------------------------------------------------------------------
+
+    def inlet(
+        self,
+        body: object,
+        user: object = None,
+        *,
+        metadata: object = None,
+        model: object = None,
+        message_id: object = None,
+        chat_id: object = None,
+        links: tuple[Link, ...] = (),
+        parent: Context | None = None,
+    ) -> None:
+        """Open the turn for a main-chat inlet, or record a task call. Never raises."""
+        try:
+            self._inlet(body, user, metadata, model, message_id, chat_id, links, parent)
+        except Exception:
+            self.health.problem("inlet_failed", "otel_filter: could not trace an inlet", exc_info=True)
+
+    def stream(self, event: object, *, metadata: object = None, message_id: object = None) -> None:
+        """Note time to first chunk, response id/model, finish reason and usage. Never raises."""
+        try:
+            turn = self._tracker.for_stream(
+                message_id if isinstance(message_id, str) else None,
+                id(metadata) if isinstance(metadata, dict) else None,
+            )
+            if turn is None:
+                return
+            chunk = extract_chunk(event)
+            if chunk is None:
+                return
+            if turn.first_chunk_ns is None and chunk.has_output:
+                turn.first_chunk_ns = time.time_ns()
+            turn.response_id = turn.response_id or chunk.response_id
+            turn.response_model = turn.response_model or chunk.response_model
+            turn.stream_finish_reason = chunk.finish_reason or turn.stream_finish_reason
+            if chunk.usage is not None and not chunk.usage.is_empty():
+                turn.stream_usage = chunk.usage
+        except Exception:
+            self.health.problem("stream_failed", "otel_filter: could not read a stream event", exc_info=True)
+
+    def outlet(self, body: object, user: object = None, *, metadata: object = None) -> None:
+        """End the turn this outlet belongs to. Never raises."""
+        try:
+            self._outlet(body, user, metadata)
+        except Exception:
+            self.health.problem("outlet_failed", "otel_filter: could not trace an outlet", exc_info=True)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def sweep(self) -> None:
+        """End turns whose outlet did not come in time. Called by the sweeper thread and by hooks."""
+        try:
+            for turn in self._tracker.expire():
+                self._end_abandoned(turn, END_TIMEOUT)
+        except Exception:
+            self.health.problem("sweep_failed", "otel_filter: ending expired turns failed", exc_info=True)
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        """End every open turn as abandoned, then flush and stop exporting. Idempotent."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        atexit.unregister(self.shutdown)
+        try:
+            if self._sweeper is not None:
+                self._sweeper.stop()
+            for turn in self._tracker.drain():
+                self._end_abandoned(turn, END_SHUTDOWN)
+        except Exception:
+            self.health.problem("shutdown_failed", "otel_filter: ending open turns at shutdown failed", exc_info=True)
+        self._telemetry.shutdown(timeout_s)
+
+    def force_flush(self, timeout_s: float = 10.0) -> bool:
+        """Export everything queued (tests, the bridge server's shutdown). Blocks: not for hooks."""
+        return self._telemetry.force_flush(timeout_s)
+
+    def take_over(self, previous: "FilterCore") -> None:  # noqa: UP037 (the bundle has no lazy annotations)
+        """Adopt the open turns of a core this one replaces (Open WebUI re-executes an edited
+        Function into a new module; without this its in-flight turns would be traced twice)."""
+        if previous is self or previous._shut_down:
+            return
+        previous._shut_down = True
+        atexit.unregister(previous.shutdown)
+        if previous._sweeper is not None:
+            previous._sweeper.stop()
+        for turn in previous._tracker.drain():
+            if getattr(type(turn), "__slots__", None) == OpenTurn.__slots__:
+                self._tracker.open(turn)  # same fields: the same class from another module
+            else:
+                previous._end_abandoned(turn, END_SHUTDOWN)
+        threading.Thread(target=previous._telemetry.shutdown, name="otel_filter-retire", daemon=True).start()
+        self._ensure_sweeper()
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _inlet(
+        self,
+        body: object,
+        user: object,
+        metadata: object,
+        model: object,
+        message_id: object,
+        chat_id: object,
+        links: tuple[Link, ...],
+        parent: Context | None,
+    ) -> None:
+        start_ns = time.time_ns()
+        request = extract_request(body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id)
+        body_map = as_dict(body)
+        messages = body_map.get("messages") if body_map is not None else None
+        if request.task is not None:
+            if self._settings.record_tasks:
+                self._record_task(request, messages, start_ns, links, parent)
+            else:
+                self.health.count("tasks_skipped")
+            return
+        turn = OpenTurn(
+            key=self._tracker.new_key(request.message_id),
+            request=request,
+            start_ns=start_ns,
+            metadata_id=id(metadata) if isinstance(metadata, dict) else None,
+            links=links,
+            parent=parent,
+        )
+        if self._settings.capture_content:
+            turn.system_json, turn.input_json, turn.content_truncated = self._input_content(messages)
+        added, evicted = self._tracker.open(turn)
+        for old in evicted:
+            self._end_abandoned(old, END_CAPACITY)
+        if added:
+            self.health.count("turns_started")
+            self._ensure_sweeper()
+        else:
+            self.health.count("duplicate_inlets")
+
+    def _outlet(self, body: object, user: object, metadata: object) -> None:
+        end_ns = time.time_ns()
+        result = extract_result(body, user)
+        turn, status = self._tracker.close(result, id(metadata) if isinstance(metadata, dict) else None)
+        if status == DUPLICATE:
+            self.health.count("duplicate_outlets")
+            return
+        if status == LATE:
+            self.health.problem(
+                "late_outlets",
+                "otel_filter: an outlet arrived after its turn was ended as abandoned; "
+                "raise the turn_timeout_seconds valve (now %ss) if replies take that long",
+                f"{self._tracker.ttl_s:g}",
+            )
+            return
+        body_map = as_dict(body) or {}
+        reply = last_assistant(body_map.get("messages"))
+        inlet_seen = status != ORPHAN
+        if turn is None:
+            # No inlet seen (server restarted, filter added mid-turn): trace what the outlet has.
+            self.health.count("orphan_outlets")
+            request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
+            turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns)
+            if self._settings.capture_content:
+                before = body_map.get("messages")
+                if isinstance(before, list) and reply is not None:
+                    before = [m for m in before if m is not reply]
+                turn.system_json, turn.input_json, turn.content_truncated = self._input_content(before)
+        self._end_turn(
+            turn,
+            end_ns=end_ns,
+            end_reason=END_OUTLET if inlet_seen else END_ORPHAN_OUTLET,
+            result=result,
+            reply=reply,
+            inlet_seen=inlet_seen,
+        )
+        self.health.count("turns_ended")
+
+    def _input_content(self, messages: object) -> tuple[str | None, str | None, bool]:
+        try:
+            return input_content(messages, self._redactor, self._settings.max_content_chars)
+        except Exception:
+            self.health.problem("content_failed", "otel_filter: could not record input messages", exc_info=True)
+            return None, None, False
+
+    def _record_task(
+        self, request: TurnRequest, messages: object, start_ns: int, links: tuple[Link, ...], parent: Context | None
+    ) -> None:
+        """Task calls (title, tags, follow-ups, ...) never get an outlet: one span, ended at once."""
+        turn = OpenTurn(key="", request=request, start_ns=start_ns, links=links, parent=parent)
+        if self._settings.capture_content:
+            turn.system_json, turn.input_json, turn.content_truncated = self._input_content(messages)
+        self._end_turn(turn, end_ns=time.time_ns(), end_reason=END_TASK)
+        self.health.count("task_spans")
+
+    def _end_abandoned(self, turn: OpenTurn, reason: str) -> None:
+        why = _ABANDONED_WHY[reason].format(ttl=self._tracker.ttl_s, max_open=self._settings.max_open_turns)
+        self._end_turn(turn, end_ns=time.time_ns(), end_reason=reason, error=(ERROR_ABANDONED, why))
+        self.health.count(f"turns_abandoned_{reason}")
+
+    def _end_turn(
+        self,
+        turn: OpenTurn,
+        *,
+        end_ns: int,
+        end_reason: str,
+        result: TurnResult | None = None,
+        reply: Mapping[str, Any] | None = None,
+        error: tuple[str, str] | None = None,
+        inlet_seen: bool = True,
+    ) -> None:
+        settings = self._settings
+        request = turn.request
+        attributes: Attributes = request_attributes(request, record_email=settings.record_user_email)
+        usage = result.usage if result is not None and not result.usage.is_empty() else (turn.stream_usage or Usage())
+        finish_reason = (result.finish_reason if result is not None else None) or turn.stream_finish_reason
+        ttfc = (turn.first_chunk_ns - turn.start_ns) / 1e9 if turn.first_chunk_ns is not None else None
+        attributes.update(
+            response_attributes(
+                usage,
+                finish_reason=finish_reason,
+                response_id=turn.response_id,
+                response_model=turn.response_model,
+                time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
+            )
+        )
+        if request.message_id is None and result is not None and result.message_id:
+            attributes[OPENWEBUI_MESSAGE_ID] = clean_text(result.message_id)
+        attributes[OPENWEBUI_HOST] = self._host
+        attributes[OPENWEBUI_TURN_END_REASON] = end_reason
+        if not inlet_seen:
+            attributes[OPENWEBUI_TURN_INLET_SEEN] = False
+        truncated = turn.content_truncated
+        if settings.capture_content:
+            if turn.system_json:
+                attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = turn.system_json
+            if turn.input_json:
+                attributes[GEN_AI_INPUT_MESSAGES] = turn.input_json
+            if reply is not None:
+                try:
+                    output_json, output_cut = output_content(
+                        reply, finish_reason, self._redactor, settings.max_content_chars
+                    )
+                except Exception:
+                    self.health.problem("content_failed", "otel_filter: could not record the reply", exc_info=True)
+                else:
+                    if output_json:
+                        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
+                    truncated = truncated or output_cut
+            if truncated:
+                attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
+        if error is None and result is not None and result.error_message:
+            error = (ERROR_RESPONSE, result.error_message[:500])
+        if error is not None:
+            attributes[ERROR_TYPE] = error[0]
+        span = self._telemetry.tracer.start_span(
+            span_name(request),
+            context=turn.parent or _ROOT_CONTEXT,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            links=turn.links,
+            start_time=turn.start_ns,
+        )
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, clean_text(error[1])))
+        if self._telemetry.queue_full():
+            self.health.problem(
+                "spans_dropped_queue_full",
+                "otel_filter: the export queue is full, the oldest span was dropped; is the collector reachable at %s?",
+                self._telemetry.endpoint,
+            )
+        span.end(end_time=max(end_ns, turn.start_ns))
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper is not None or self._shut_down:
+            return
+        with self._sweeper_lock:
+            if self._sweeper is None:
+                self._sweeper = _Sweeper(self)
+                self._sweeper.start()
+
+
+class _Sweeper(threading.Thread):
+    """Ends expired turns on time even when no hook runs (an idle server still reports Stop)."""
+
+    def __init__(self, core: FilterCore) -> None:
+        super().__init__(name="otel_filter-sweeper", daemon=True)
+        self._core = core
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(min(max(self._core.settings.turn_timeout_s / 20, 0.05), 5.0)):
+            self._core.sweep()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def current_span_links() -> tuple[Link, ...]:
+    """A link to the host's current span (Open WebUI's request span when its own OTel is on).
+
+    A link, not a parent: Open WebUI 0.12 answers the HTTP request before the turn ends, so its
+    span would end long before ours.
+    """
+    context = trace.get_current_span().get_span_context()
+    return (Link(context),) if context.is_valid else ()

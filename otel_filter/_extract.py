@@ -1,0 +1,576 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Pure extraction: Open WebUI inlet/outlet/stream payloads -> small frozen records. No OTel here.
+
+Everything is read defensively: a payload from any Open WebUI version (0.5 to 0.12), any
+provider, or a broken client must give a record, never an exception and never a mutation of
+the payload. Field sources are documented in ``shared/reference/openwebui-filter-contract.md``.
+
+    request = extract_request(body, user)               # at inlet
+    result = extract_result(body)                       # at outlet
+    chunk = extract_chunk(event)                        # per stream event (Functions only)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# --- defensive getters ------------------------------------------------------------------
+
+
+def as_dict(value: object) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def as_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def as_count(value: object) -> int | None:
+    """A token count: a non-negative integer (or integral float / digit string), never a bool."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and math.isfinite(value) and value >= 0 and value == int(value):
+        return int(value)
+    if isinstance(value, str) and value.isdigit() and len(value) < 19:
+        return int(value)
+    return None
+
+
+def as_float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    result = float(value)
+    return result if math.isfinite(result) else None
+
+
+def as_int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else None
+    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+        return int(value)
+    return None
+
+
+def _get(mapping: Mapping[str, Any] | None, *path: str) -> object:
+    current: object = mapping
+    for key in path:
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(key)
+    return current
+
+
+# --- records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts in semconv terms: ``input`` includes cached tokens, ``output`` includes reasoning."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def is_empty(self) -> bool:
+        return self.input_tokens is None and self.output_tokens is None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """What the inlet tells us about a turn (or a task call)."""
+
+    message_id: str | None
+    chat_id: str | None
+    conversation_id: str | None
+    chat_kind: str
+    task: str | None
+    user_id: str | None
+    user_email: str | None
+    user_role: str | None
+    model_id: str | None
+    model_name: str | None
+    request_model: str | None
+    provider: str
+    owned_by: str | None
+    user_message_id: str | None
+    temperature: float | None
+    top_p: float | None
+    top_k: float | None
+    max_tokens: int | None
+    seed: int | None
+    frequency_penalty: float | None
+    presence_penalty: float | None
+    stop_sequences: tuple[str, ...]
+    choice_count: int | None
+    stream: bool | None
+    features: tuple[str, ...]
+    tool_ids: tuple[str, ...]
+    file_count: int | None
+    conversation_fingerprint: int | None
+    last_user_fingerprint: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """What the outlet tells us about the reply."""
+
+    message_id: str | None
+    chat_id: str | None
+    model_id: str | None
+    user_id: str | None
+    usage: Usage
+    finish_reason: str | None
+    error_message: str | None
+    conversation_fingerprint: int | None
+    last_user_fingerprint: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamChunk:
+    """What one OpenAI ``chat.completion.chunk`` tells us (Functions ``stream`` hook)."""
+
+    has_output: bool
+    response_id: str | None
+    response_model: str | None
+    finish_reason: str | None
+    usage: Usage | None
+
+
+# --- chat ids ---------------------------------------------------------------------------
+
+CHAT_SAVED = "saved"
+CHAT_TEMPORARY = "temporary"
+CHAT_CHANNEL = "channel"
+CHAT_NONE = "none"
+
+
+def normalize_chat_id(chat_id: str | None, session_id: str | None = None) -> tuple[str | None, str]:
+    """Open WebUI chat id forms -> (conversation id, kind).
+
+    ``temporary:<id>`` (0.12), ``local:<socket id>`` (0.6) and ``local`` (older) are temporary
+    chats; ``channel:<id>`` is a channel; ``''``/``None`` is an API call with no chat.
+
+    >>> normalize_chat_id("temporary:abc")
+    ('abc', 'temporary')
+    >>> normalize_chat_id("local", session_id="sid1")
+    ('sid1', 'temporary')
+    """
+    if not chat_id:
+        return None, CHAT_NONE
+    for prefix, kind in (("temporary:", CHAT_TEMPORARY), ("local:", CHAT_TEMPORARY), ("channel:", CHAT_CHANNEL)):
+        if chat_id.startswith(prefix):
+            rest = chat_id[len(prefix) :]
+            return (rest or session_id), kind
+    if chat_id == "local":
+        # Oldest temporary form: the chat has no id of its own; the socket session is the closest.
+        return session_id, CHAT_TEMPORARY
+    return chat_id, CHAT_SAVED
+
+
+# --- provider ---------------------------------------------------------------------------
+
+# Vendor names as /models ``owned_by`` values or OpenRouter-style ``vendor/model`` prefixes,
+# mapped to semconv ``gen_ai.provider.name`` values.
+_KNOWN_PROVIDERS = {
+    "openai": "openai",
+    "system": "openai",
+    "openai-internal": "openai",
+    "anthropic": "anthropic",
+    "google": "gcp.gemini",
+    "gemini": "gcp.gemini",
+    "vertex_ai": "gcp.vertex_ai",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "deepseek": "deepseek",
+    "x-ai": "x_ai",
+    "xai": "x_ai",
+    "cohere": "cohere",
+    "groq": "groq",
+    "perplexity": "perplexity",
+    "azure": "azure.ai.openai",
+    "bedrock": "aws.bedrock",
+    "ollama": "ollama",
+}
+
+
+def derive_provider(model_info: Mapping[str, Any] | None, model_id: str | None) -> tuple[str, str | None]:
+    """(``gen_ai.provider.name``, raw ``owned_by``) from Open WebUI's model entry.
+
+    Open WebUI's ``owned_by`` is ``openai`` for *any* OpenAI-compatible connection, so the
+    vendor comes from the raw ``/models`` entry (``model.openai.owned_by``) or a ``vendor/``
+    model-id prefix when either names a known vendor; otherwise the connection type stands.
+    """
+    owned_by = as_str(_get(model_info, "owned_by"))
+    raw_owned_by = as_str(_get(model_info, "openai", "owned_by"))
+    if owned_by == "ollama" or as_dict(_get(model_info, "ollama")) is not None:
+        return "ollama", owned_by
+    if owned_by == "arena":
+        return "openwebui.arena", owned_by
+    if as_dict(_get(model_info, "pipeline")) is not None or as_dict(_get(model_info, "pipe")) is not None:
+        return "openwebui.pipeline", owned_by
+    for candidate in (raw_owned_by, model_id.split("/", 1)[0] if model_id and "/" in model_id else None):
+        if candidate and candidate.lower() in _KNOWN_PROVIDERS:
+            return _KNOWN_PROVIDERS[candidate.lower()], raw_owned_by or owned_by
+    if owned_by:
+        return _KNOWN_PROVIDERS.get(owned_by.lower(), owned_by.lower()), raw_owned_by or owned_by
+    return "openai" if raw_owned_by else "openwebui", raw_owned_by
+
+
+# --- message fingerprints (correlating outlets that carry no inlet id) ------------------
+
+
+def message_text(message: Mapping[str, Any]) -> str:
+    """The text of an OpenAI-style message whether ``content`` is a string or a list of parts."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [p.get("text") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
+        return "\n".join(t for t in texts if t)
+    return ""
+
+
+def _fingerprint(items: list[tuple[str, str]]) -> int | None:
+    if not items:
+        return None
+    digest = hashlib.blake2b(digest_size=8)
+    for role, text in items:
+        digest.update(role.encode("utf-8", "replace"))
+        digest.update(b"\x00")
+        digest.update(text.encode("utf-8", "replace"))
+        digest.update(b"\x01")
+    return int.from_bytes(digest.digest(), "big")
+
+
+def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]:
+    """(fingerprint of the user/assistant exchange, fingerprint of the last user message).
+
+    System messages are left out: Open WebUI may inject one after our inlet ran, and the
+    outlet of an API call repeats the request messages after that processing.
+    """
+    if not isinstance(messages, list):
+        return None, None
+    exchange: list[tuple[str, str]] = []
+    last_user: str | None = None
+    for message in messages:
+        if not isinstance(message, Mapping):
+            continue
+        role = message.get("role")
+        if role not in ("user", "assistant"):
+            continue
+        text = message_text(message)
+        exchange.append((role, text))
+        if role == "user":
+            last_user = text
+    return _fingerprint(exchange), (_fingerprint([("user", last_user)]) if last_user is not None else None)
+
+
+# --- request ----------------------------------------------------------------------------
+
+
+def _user_fields(user: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> tuple[str | None, ...]:
+    user_id = as_str(_get(user, "id")) or as_str(_get(metadata, "user_id"))
+    return user_id, as_str(_get(user, "email")), as_str(_get(user, "role"))
+
+
+def _request_params(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Sampling parameters from the top level, or Ollama's ``options`` when the top level has none."""
+    options = as_dict(body.get("options")) or {}
+
+    def pick(*keys: str) -> object:
+        for source in (body, options):
+            for key in keys:
+                value = source.get(key)
+                if value is not None:
+                    return value
+        return None
+
+    stop = pick("stop")
+    if isinstance(stop, str):
+        stop_sequences: tuple[str, ...] = (stop,)
+    elif isinstance(stop, list):
+        stop_sequences = tuple(s for s in stop if isinstance(s, str))
+    else:
+        stop_sequences = ()
+    choice_count = as_int(pick("n"))
+    return {
+        "temperature": as_float(pick("temperature")),
+        "top_p": as_float(pick("top_p")),
+        "top_k": as_float(pick("top_k")),
+        "max_tokens": as_count(pick("max_tokens", "max_completion_tokens", "num_predict")),
+        "seed": as_int(pick("seed")),
+        "frequency_penalty": as_float(pick("frequency_penalty")),
+        "presence_penalty": as_float(pick("presence_penalty")),
+        "stop_sequences": stop_sequences,
+        "choice_count": choice_count if choice_count is not None and choice_count != 1 else None,
+    }
+
+
+def extract_request(
+    body: object,
+    user: object = None,
+    *,
+    metadata: object = None,
+    model: object = None,
+    message_id: object = None,
+    chat_id: object = None,
+) -> TurnRequest:
+    """Read an inlet body (and the Functions dunder params when given) into a :class:`TurnRequest`.
+
+    ``metadata``/``model``/``message_id``/``chat_id`` are Open WebUI Functions'
+    ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
+    when both are present, because it is what the Pipelines server also sees.
+    """
+    body_map = as_dict(body) or {}
+    meta = as_dict(body_map.get("metadata")) or as_dict(metadata)
+    user_map = as_dict(user)
+    model_info = as_dict(_get(meta, "model")) or as_dict(model)
+
+    raw_chat_id = as_str(_get(meta, "chat_id")) or as_str(chat_id)
+    conversation_id, chat_kind = normalize_chat_id(raw_chat_id, as_str(_get(meta, "session_id")))
+    task = as_str(_get(meta, "task"))
+    msg_id = (
+        as_str(_get(meta, "message_id"))
+        or as_str(message_id)
+        or (as_str(_get(meta, "task_body", "message_id")) if task else None)
+        or (None if task else as_str(body_map.get("id")))
+    )
+    user_id, user_email, user_role = _user_fields(user_map, meta)
+    model_id = as_str(body_map.get("model")) or as_str(_get(model_info, "id"))
+    base_model = as_str(_get(model_info, "info", "base_model_id"))
+    provider, owned_by = derive_provider(model_info, base_model or model_id)
+    features = as_dict(body_map.get("features")) or as_dict(_get(meta, "features")) or {}
+    tool_ids = body_map.get("tool_ids") or _get(meta, "tool_ids")
+    files = body_map.get("files") or _get(meta, "files")
+    stream = body_map.get("stream")
+    conversation_fp, last_user_fp = conversation_fingerprints(body_map.get("messages"))
+    return TurnRequest(
+        message_id=msg_id,
+        chat_id=raw_chat_id,
+        conversation_id=conversation_id,
+        chat_kind=chat_kind,
+        task=task,
+        user_id=user_id,
+        user_email=user_email,
+        user_role=user_role,
+        model_id=model_id,
+        model_name=as_str(_get(model_info, "name")),
+        request_model=base_model or model_id,
+        provider=provider,
+        owned_by=owned_by,
+        user_message_id=as_str(_get(meta, "user_message_id")),
+        stream=stream if isinstance(stream, bool) else None,
+        features=tuple(sorted(k for k, v in features.items() if v is True and isinstance(k, str))),
+        tool_ids=tuple(t for t in tool_ids if isinstance(t, str)) if isinstance(tool_ids, list) else (),
+        file_count=len(files) if isinstance(files, list) else None,
+        conversation_fingerprint=conversation_fp,
+        last_user_fingerprint=last_user_fp,
+        **_request_params(body_map),
+    )
+
+
+# --- usage ------------------------------------------------------------------------------
+
+_TOKEN_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "prompt_tokens",
+    "completion_tokens",
+    "prompt_eval_count",
+    "eval_count",
+    "prompt_n",
+    "predicted_n",
+)
+
+
+def _first_count(usage: Mapping[str, Any], *paths: tuple[str, ...]) -> int | None:
+    for path in paths:
+        value = as_count(_get(usage, *path))
+        if value is not None:
+            return value
+    return None
+
+
+def extract_usage(usage: object) -> Usage:
+    """Every usage shape Open WebUI passes on -> semconv counts.
+
+    Shapes: OpenAI (``prompt_tokens``/``completion_tokens`` + ``*_details``), 0.12's normalized
+    form (adds ``input_tokens``/``output_tokens``), Ollama (``prompt_eval_count``/``eval_count``),
+    llama.cpp (``prompt_n``/``cache_n``/``predicted_n``), the Responses API and Anthropic
+    (``input_tokens``/``output_tokens``, ``cache_*_input_tokens``), DeepSeek
+    (``prompt_cache_hit_tokens``). Semconv's input count includes cached tokens, so Anthropic's
+    cache counts, which its ``input_tokens`` leaves out, are added back.
+    """
+    usage_map = as_dict(usage)
+    if not usage_map:
+        return Usage()
+    prompt = as_count(usage_map.get("prompt_tokens"))
+    input_tokens = as_count(usage_map.get("input_tokens"))
+    anthropic_read = as_count(usage_map.get("cache_read_input_tokens"))
+    anthropic_write = as_count(usage_map.get("cache_creation_input_tokens"))
+    cache_read = _first_count(
+        usage_map,
+        ("prompt_tokens_details", "cached_tokens"),
+        ("input_tokens_details", "cached_tokens"),
+        ("cache_read_input_tokens",),
+        ("prompt_cache_hit_tokens",),
+        ("cached_tokens",),
+        ("cache_n",),
+    )
+    cache_creation = _first_count(
+        usage_map,
+        ("cache_creation_input_tokens",),
+        ("prompt_tokens_details", "cache_creation_tokens"),
+        ("input_tokens_details", "cache_creation_tokens"),
+    )
+    openai_details = as_dict(usage_map.get("prompt_tokens_details")) is not None
+    if (anthropic_read is not None or anthropic_write is not None) and not openai_details:
+        # Anthropic-style: input_tokens (or 0.12's copy of it in prompt_tokens) excludes the cache.
+        base = input_tokens if input_tokens is not None else prompt
+        total_input = None if base is None else base + (anthropic_read or 0) + (anthropic_write or 0)
+    elif prompt is not None:
+        total_input = prompt
+    elif input_tokens is not None:
+        total_input = input_tokens
+    elif (eval_in := as_count(usage_map.get("prompt_eval_count"))) is not None:
+        total_input = eval_in
+    elif (prompt_n := as_count(usage_map.get("prompt_n"))) is not None:
+        # llama.cpp: prompt_n counts the tokens it evaluated, cache_n the ones it reused.
+        total_input = prompt_n + (as_count(usage_map.get("cache_n")) or 0)
+    else:
+        total_input = None
+    output = _first_count(usage_map, ("completion_tokens",), ("output_tokens",), ("eval_count",), ("predicted_n",))
+    reasoning = _first_count(
+        usage_map,
+        ("completion_tokens_details", "reasoning_tokens"),
+        ("output_tokens_details", "reasoning_tokens"),
+        ("reasoning_tokens",),
+    )
+    return Usage(
+        input_tokens=total_input,
+        output_tokens=output,
+        cache_read_tokens=cache_read,
+        cache_creation_tokens=cache_creation,
+        # Providers report zero details for models that do not reason (0.12's Ollama conversion
+        # always does): a zero there says nothing, so it is left out.
+        reasoning_tokens=reasoning or None,
+    )
+
+
+def _has_token_keys(mapping: Mapping[str, Any] | None) -> bool:
+    return mapping is not None and any(key in mapping for key in _TOKEN_KEYS)
+
+
+def reply_usage(reply: Mapping[str, Any]) -> Usage:
+    """Usage of an assistant message: ``usage`` (0.5+), else ``info.usage``, else ``info`` itself (pre-0.5)."""
+    for candidate in (reply.get("usage"), _get(reply, "info", "usage"), reply.get("info")):
+        candidate_map = as_dict(candidate)
+        if _has_token_keys(candidate_map):
+            return extract_usage(candidate_map)
+    return Usage()
+
+
+# --- result -----------------------------------------------------------------------------
+
+_FINISH_REASONS = {
+    "tool_calls": "tool_call",
+    "function_call": "tool_call",
+    "tool_use": "tool_call",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+}
+
+
+def normalize_finish_reason(value: object) -> str | None:
+    """OpenAI/Anthropic/Ollama finish reasons -> semconv (``tool_calls`` -> ``tool_call``)."""
+    text = as_str(value)
+    if text is None:
+        return None
+    text = text.strip().lower()
+    return _FINISH_REASONS.get(text, text) or None
+
+
+def last_assistant(messages: object) -> Mapping[str, Any] | None:
+    if not isinstance(messages, list):
+        return None
+    for message in reversed(messages):
+        if isinstance(message, Mapping) and message.get("role") == "assistant":
+            return message
+    return None
+
+
+def _error_message(reply: Mapping[str, Any]) -> str | None:
+    error = reply.get("error")
+    if isinstance(error, str):
+        return error or None
+    if isinstance(error, Mapping):
+        text = error.get("content") or error.get("message")
+        return text if isinstance(text, str) and text else "error"
+    return "error" if error is True else None
+
+
+def extract_result(body: object, user: object = None) -> TurnResult:
+    """Read an outlet body into a :class:`TurnResult`."""
+    body_map = as_dict(body) or {}
+    messages = body_map.get("messages")
+    reply = last_assistant(messages)
+    before_reply = messages
+    if isinstance(messages, list) and reply is not None:
+        index = max(i for i, m in enumerate(messages) if m is reply)
+        before_reply = messages[:index]
+    conversation_fp, last_user_fp = conversation_fingerprints(before_reply)
+    user_id = as_str(_get(as_dict(user), "id"))
+    return TurnResult(
+        message_id=as_str(body_map.get("id")) or (as_str(reply.get("id")) if reply else None),
+        chat_id=as_str(body_map.get("chat_id")),
+        model_id=as_str(body_map.get("model")) or (as_str(reply.get("model")) if reply else None),
+        user_id=user_id,
+        usage=reply_usage(reply) if reply else extract_usage(body_map.get("usage")),
+        finish_reason=normalize_finish_reason(reply.get("finish_reason")) if reply else None,
+        error_message=_error_message(reply) if reply else None,
+        conversation_fingerprint=conversation_fp,
+        last_user_fingerprint=last_user_fp,
+    )
+
+
+# --- stream chunks ----------------------------------------------------------------------
+
+_OUTPUT_DELTA_KEYS = ("content", "reasoning_content", "reasoning", "tool_calls", "refusal", "function_call")
+
+
+def extract_chunk(event: object) -> StreamChunk | None:
+    """Read one ``chat.completion.chunk`` dict; ``None`` when the event is not one."""
+    chunk = as_dict(event)
+    if chunk is None:
+        return None
+    has_output = False
+    finish_reason = None
+    choices = chunk.get("choices")
+    if isinstance(choices, list):
+        for choice in choices:
+            choice_map = as_dict(choice)
+            if choice_map is None:
+                continue
+            delta = as_dict(choice_map.get("delta")) or as_dict(choice_map.get("message")) or {}
+            if any(delta.get(key) for key in _OUTPUT_DELTA_KEYS):
+                has_output = True
+            finish_reason = normalize_finish_reason(choice_map.get("finish_reason")) or finish_reason
+    usage_map = as_dict(chunk.get("usage"))
+    return StreamChunk(
+        has_output=has_output,
+        response_id=as_str(chunk.get("id")),
+        response_model=as_str(chunk.get("model")),
+        finish_reason=finish_reason,
+        usage=extract_usage(usage_map) if usage_map else None,
+    )

@@ -1,0 +1,392 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Valves + environment -> validated :class:`Settings`, with a fix for every bad value.
+
+A bad value never stops chats: it is reported as a :class:`Problem` naming the valve, what is
+wrong and how to fix it, and the setting falls back to a safe value (for a bad redaction pattern
+that means *no content at all*, never unredacted content).
+
+    settings, problems = resolve_settings({"otlp_protocol": "grcp"}, os.environ)
+    problems[0].message()
+    # "valve otlp_protocol='grcp' is not a supported protocol. Fix: set it to 'http/protobuf' or
+    #  'grpc' (or leave it empty to use OTEL_EXPORTER_OTLP_PROTOCOL). Using 'http/protobuf'."
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from otel_filter._health import _logger
+from otel_filter.environment_variables import (
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+    OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_SERVICE_NAME,
+    OWUI_OTEL_REDACT_PATTERNS,
+)
+
+PROTOCOL_HTTP = "http/protobuf"
+PROTOCOL_GRPC = "grpc"
+DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
+DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
+DEFAULT_SERVICE_NAME = "open-webui"
+DEFAULT_MAX_CONTENT_CHARS = 20_000
+MIN_MAX_CONTENT_CHARS = 256
+DEFAULT_TURN_TIMEOUT_S = 600
+DEFAULT_MAX_OPEN_TURNS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One bad setting: which valve, what was wrong, how to fix it, what is used instead."""
+
+    valve: str
+    value: str
+    reason: str
+    fix: str
+    fallback: str
+
+    def message(self) -> str:
+        return f"valve {self.valve}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSettings:
+    """Where spans go. ``endpoint`` is the full traces URL for HTTP, ``scheme://host:port`` for gRPC."""
+
+    endpoint: str
+    protocol: str
+    headers: tuple[tuple[str, str], ...]
+    insecure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    export: ExportSettings
+    service_name: str
+    resource_attributes: tuple[tuple[str, str], ...]
+    capture_content: bool
+    redact_patterns: tuple[re.Pattern[str], ...]
+    redact_replacement: str
+    max_content_chars: int
+    turn_timeout_s: float
+    max_open_turns: int
+    record_tasks: bool
+    record_user_email: bool
+
+
+# --- environment defaults (log-and-default, like the OTel SDK) ---------------------------
+
+_CAPTURE_ON = {"true", "1", "span_only", "event_only", "span_and_event"}
+_CAPTURE_OFF = {"false", "0", "no_content"}
+
+
+def parse_capture_mode(value: str | None) -> bool | None:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` -> on/off; ``None`` if unrecognised.
+
+    Both vocabularies are accepted: ``true/false/1/0`` (openai-v2) and util-genai's
+    ``NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT``. The filter records content on the span
+    only, so every mode that asks for content turns span content on.
+    """
+    if value is None:
+        return None
+    normalized = value.strip().lower()
+    if normalized in _CAPTURE_ON:
+        return True
+    if normalized in _CAPTURE_OFF:
+        return False
+    return None
+
+
+def env_capture_content(environ: Mapping[str, str]) -> bool:
+    raw = environ.get(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
+    if raw is None or not raw.strip():
+        return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
+    parsed = parse_capture_mode(raw)
+    if parsed is None:
+        _logger.warning(
+            "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
+            "Defaulting to NO_CONTENT.",
+            OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+            raw,
+        )
+        return False
+    return parsed
+
+
+def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        _logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
+        return default
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    normalized = raw.strip().lower()
+    if normalized in ("true", "1", "yes", "on"):
+        return True
+    if normalized in ("false", "0", "no", "off"):
+        return False
+    _logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+    return default
+
+
+def env_patterns(environ: Mapping[str, str]) -> list[str]:
+    """``OWUI_OTEL_REDACT_PATTERNS``: a JSON array of strings, or one pattern per line."""
+    raw = environ.get(OWUI_OTEL_REDACT_PATTERNS, "")
+    if not raw.strip():
+        return []
+    if raw.lstrip().startswith("["):
+        try:
+            loaded = json.loads(raw)
+        except ValueError:
+            loaded = None
+        if isinstance(loaded, list) and all(isinstance(p, str) for p in loaded):
+            return loaded
+    return [line for line in raw.splitlines() if line.strip()]
+
+
+# --- parsing helpers --------------------------------------------------------------------
+
+
+def parse_key_values(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """``k1=v1,k2=v2`` (values URL-decoded, as in ``OTEL_EXPORTER_OTLP_HEADERS``) -> (pairs, bad items)."""
+    pairs: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key = unquote(key.strip())
+        if not sep or not key:
+            bad.append(item.strip())
+            continue
+        pairs.append((key, unquote(value.strip())))
+    return tuple(pairs), bad
+
+
+def _valid_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a non-numeric port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _http_traces_url(base: str) -> str:
+    base = base.rstrip("/")
+    return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
+
+
+# --- resolution -------------------------------------------------------------------------
+
+
+def _text(valves: Mapping[str, object], name: str) -> str:
+    value = valves.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _resolve_export(
+    valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
+) -> ExportSettings:
+    protocol = _text(valves, "otlp_protocol").lower()
+    protocol_source = "valve"
+    if not protocol:
+        protocol_source = "env"
+        protocol = (
+            (
+                environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
+                or environ.get(OTEL_EXPORTER_OTLP_PROTOCOL)
+                or PROTOCOL_HTTP
+            )
+            .strip()
+            .lower()
+        )
+    if protocol not in (PROTOCOL_HTTP, PROTOCOL_GRPC):
+        reason = (
+            "is not supported by the Python OTLP exporter" if protocol == "http/json" else "is not a supported protocol"
+        )
+        problems.append(
+            Problem(
+                valve="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
+                value=protocol,
+                reason=reason,
+                fix="set it to 'http/protobuf' or 'grpc' (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL)",
+                fallback=f"Using {PROTOCOL_HTTP!r}",
+            )
+        )
+        protocol = PROTOCOL_HTTP
+
+    default_endpoint = DEFAULT_HTTP_ENDPOINT if protocol == PROTOCOL_HTTP else DEFAULT_GRPC_ENDPOINT
+    endpoint = _text(valves, "otlp_endpoint")
+    endpoint_name = "otlp_endpoint"
+    full_url = False
+    if not endpoint:
+        traces_endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "").strip()
+        if traces_endpoint:
+            endpoint, endpoint_name, full_url = traces_endpoint, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, True
+        else:
+            endpoint = environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip() or default_endpoint
+            endpoint_name = OTEL_EXPORTER_OTLP_ENDPOINT
+    if not _valid_url(endpoint):
+        problems.append(
+            Problem(
+                valve=endpoint_name,
+                value=endpoint,
+                reason="is not an http:// or https:// URL with a host",
+                fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
+                fallback=f"Using {default_endpoint!r}",
+            )
+        )
+        endpoint, full_url = default_endpoint, False
+    if protocol == PROTOCOL_HTTP and not full_url:
+        endpoint = _http_traces_url(endpoint)
+
+    header_text = _text(valves, "otlp_headers")
+    header_name = "otlp_headers"
+    if not header_text:
+        header_name = OTEL_EXPORTER_OTLP_HEADERS
+        header_text = environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS) or environ.get(OTEL_EXPORTER_OTLP_HEADERS) or ""
+    headers, bad = parse_key_values(header_text)
+    if bad:
+        problems.append(
+            Problem(
+                valve=header_name,
+                value="<hidden: may hold a secret>",
+                reason=f"has {len(bad)} item(s) without 'key=value'",
+                fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
+                fallback="Ignoring those items",
+            )
+        )
+    if protocol == PROTOCOL_GRPC:
+        # gRPC metadata keys must be lower-case; an upper-case key would fail every export.
+        headers = tuple((key.lower(), value) for key, value in headers)
+    return ExportSettings(
+        endpoint=endpoint,
+        protocol=protocol,
+        headers=headers,
+        insecure=urlsplit(endpoint).scheme == "http",
+    )
+
+
+def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[re.Pattern[str], ...], bool]:
+    """-> (patterns, ok). A pattern that does not compile makes ``ok`` false: content is then dropped."""
+    if isinstance(raw, str):
+        raw = [raw] if raw.strip() else []
+    if not isinstance(raw, list | tuple):
+        return (), True
+    compiled: list[re.Pattern[str]] = []
+    ok = True
+    for pattern in raw:
+        if not isinstance(pattern, str) or not pattern:
+            continue
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as error:
+            ok = False
+            problems.append(
+                Problem(
+                    valve="redact_patterns",
+                    value=pattern,
+                    reason=f"is not a valid regular expression ({error})",
+                    fix="correct the pattern (Python re syntax) or remove it",
+                    fallback="Not recording message content until it is fixed (fail closed)",
+                )
+            )
+    return tuple(compiled), ok
+
+
+def _bounded_int(
+    valves: Mapping[str, object], name: str, default: int, minimum: int, problems: list[Problem], unit: str
+) -> int:
+    value = valves.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value))
+        except ValueError:
+            value = None
+    if value is None or value < minimum:
+        problems.append(
+            Problem(
+                valve=name,
+                value=str(valves.get(name)),
+                reason=f"must be a whole number of {unit} of at least {minimum}",
+                fix=f"set it to {default} (the default) or another value >= {minimum}",
+                fallback=f"Using {default}",
+            )
+        )
+        return default
+    return value
+
+
+def _flag(valves: Mapping[str, object], name: str, default: bool) -> bool:
+    value = valves.get(name, default)
+    return value if isinstance(value, bool) else default
+
+
+def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
+    """Build the effective settings: valve if set, else the environment, else the default."""
+    problems: list[Problem] = []
+    export = _resolve_export(valves, environ, problems)
+    env_resource, _ = parse_key_values(environ.get(OTEL_RESOURCE_ATTRIBUTES, ""))
+    service_name = (
+        _text(valves, "service_name")
+        or environ.get(OTEL_SERVICE_NAME, "").strip()
+        or dict(env_resource).get("service.name", "").strip()
+    )
+    resource_text = _text(valves, "resource_attributes")
+    resource_attributes, bad = parse_key_values(resource_text)
+    if bad:
+        problems.append(
+            Problem(
+                valve="resource_attributes",
+                value=resource_text,
+                reason=f"has {len(bad)} item(s) without 'key=value'",
+                fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",
+                fallback="Ignoring those items",
+            )
+        )
+    patterns, patterns_ok = _compile_patterns(valves.get("redact_patterns"), problems)
+    replacement = valves.get("redact_replacement")
+    return (
+        Settings(
+            export=export,
+            service_name=service_name or DEFAULT_SERVICE_NAME,
+            resource_attributes=resource_attributes,
+            capture_content=_flag(valves, "capture_message_content", True) and patterns_ok,
+            redact_patterns=patterns,
+            redact_replacement=replacement if isinstance(replacement, str) else "[REDACTED]",
+            max_content_chars=_bounded_int(
+                valves, "max_content_chars", DEFAULT_MAX_CONTENT_CHARS, MIN_MAX_CONTENT_CHARS, problems, "characters"
+            ),
+            turn_timeout_s=float(
+                _bounded_int(valves, "turn_timeout_seconds", DEFAULT_TURN_TIMEOUT_S, 1, problems, "seconds")
+            ),
+            max_open_turns=_bounded_int(valves, "max_open_turns", DEFAULT_MAX_OPEN_TURNS, 1, problems, "turns"),
+            record_tasks=_flag(valves, "record_tasks", True),
+            record_user_email=_flag(valves, "record_user_email", False),
+        ),
+        problems,
+    )
+
+
+def log_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        _logger.log(logging.ERROR, "otel_filter: %s", problem.message())

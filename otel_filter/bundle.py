@@ -1,0 +1,226 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Generate ``pipelines/otel_filter_pipeline.py``: the whole filter as one self-contained file.
+
+The file is what admins install: from its GitHub URL into a Pipelines server, or pasted as an
+Open WebUI Function. It is generated, never edited by hand; a test fails when it is stale.
+
+    python -m otel_filter.bundle            # (re)write the file
+    python -m otel_filter.bundle --check    # exit 1 if the committed file is stale
+
+How: the modules that ``otel_filter.hosts`` needs are concatenated in dependency order; their
+``from otel_filter… import …`` lines are dropped (the names are then defined earlier in the same
+file), module docstrings become comments. ``from __future__ import annotations`` is dropped too:
+the Pipelines server executes the file without registering it in ``sys.modules`` (and Open WebUI
+removes it right after loading), and dataclasses and pydantic cannot resolve string annotations
+of such a module; evaluated annotations need no lookup. The tests load the file both ways.
+Generation fails if two modules bind one top-level name differently, or if the output contains
+a phrase Open WebUI rewrites on import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from otel_filter.version import __version__
+
+PACKAGE = "otel_filter"
+ENTRY_MODULE = "hosts"
+PACKAGE_DIR = Path(__file__).resolve().parent
+OUTPUT = PACKAGE_DIR.parent / "pipelines" / "otel_filter_pipeline.py"
+# PyPI requirements only (the Pipelines server pip-installs each comma-separated item, so no
+# version ranges with commas). pydantic is not listed: both hosts ship it.
+REQUIREMENTS = (
+    "opentelemetry-sdk>=1.27.0",
+    "opentelemetry-exporter-otlp-proto-http>=1.27.0",
+    "opentelemetry-exporter-otlp-proto-grpc>=1.27.0",
+)
+# Open WebUI's replace_imports() rewrites these phrases anywhere in a Function's source.
+FORBIDDEN_PHRASES = ("from utils", "from main", "from config", "from apps")
+
+
+class BundleError(Exception):
+    """The package cannot be bundled as one file; the message says why."""
+
+
+@dataclass
+class _Module:
+    name: str
+    path: Path
+    source: str
+    tree: ast.Module
+    deps: list[str]
+
+
+def _internal_import(node: ast.stmt) -> str | None:
+    """The sibling module an import statement pulls from, or None for external imports."""
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if node.module == PACKAGE:
+            raise BundleError(f"line {node.lineno}: import names from {PACKAGE}.<module>, not from the package")
+        if node.module.startswith(PACKAGE + "."):
+            return node.module.split(".", 1)[1]
+    if isinstance(node, ast.Import) and any(alias.name.startswith(PACKAGE) for alias in node.names):
+        raise BundleError(f"line {node.lineno}: use 'from {PACKAGE}.<module> import <name>'")
+    if isinstance(node, ast.ImportFrom) and node.level:
+        raise BundleError(f"line {node.lineno}: relative imports cannot be bundled; use absolute ones")
+    return None
+
+
+def _load(name: str) -> _Module:
+    path = PACKAGE_DIR / f"{name}.py"
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
+    deps: list[str] = []
+    for node in tree.body:
+        try:
+            dep = _internal_import(node)
+        except BundleError as error:
+            raise BundleError(f"{path.name}: {error}") from None
+        if dep is not None and dep not in deps:
+            deps.append(dep)
+    return _Module(name, path, source, tree, deps)
+
+
+def _ordered_modules() -> list[_Module]:
+    modules: dict[str, _Module] = {}
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise BundleError(f"import cycle through {name}")
+        visiting.add(name)
+        module = modules.setdefault(name, _load(name))
+        for dep in module.deps:
+            visit(dep)
+        visiting.discard(name)
+        order.append(name)
+
+    visit(ENTRY_MODULE)
+    return [modules[name] for name in order]
+
+
+def _bound_names(module: _Module) -> dict[str, str]:
+    """Top-level names the module binds, each with what it is bound to (for collision checks)."""
+    names: dict[str, str] = {}
+    for node in module.tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if _internal_import(node) is not None or (isinstance(node, ast.ImportFrom) and node.module == "__future__"):
+                continue
+            for alias in node.names:
+                source = f"{getattr(node, 'module', '')}.{alias.name}"
+                names[alias.asname or alias.name.split(".")[0]] = f"import {source}"
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names[node.name] = f"defined in {module.name}"
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        names[sub.id] = f"defined in {module.name}"
+    return names
+
+
+def _check_collisions(modules: list[_Module]) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+    for module in modules:
+        for name, binding in _bound_names(module).items():
+            if name in seen and seen[name][1] != binding:
+                raise BundleError(
+                    f"name {name!r} is bound in both {seen[name][0]} ({seen[name][1]}) and {module.name} ({binding}); "
+                    "rename one so the modules can share one namespace"
+                )
+            seen.setdefault(name, (module.name, binding))
+
+
+def _module_body(module: _Module) -> str:
+    """The module's source without its docstring, future import and internal imports."""
+    lines = module.source.splitlines()
+    drop: set[int] = set()
+    body = module.tree.body
+    docstring = ""
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        if isinstance(body[0].value.value, str):
+            docstring = body[0].value.value.strip().splitlines()[0]
+            drop.update(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
+    for node in body:
+        is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        if is_future or _internal_import(node) is not None:
+            drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    kept = [line for number, line in enumerate(lines, start=1) if number not in drop]
+    kept = [line for line in kept if not line.startswith("# SPDX-License-Identifier")]
+    text = "\n".join(kept).strip("\n")
+    header = f"# {'-' * 20} {PACKAGE}/{module.name}.py: {docstring} {'-' * 20}"
+    return f"{header}\n\n{text}\n"
+
+
+def _frontmatter() -> str:
+    return "\n".join(
+        [
+            '"""',
+            "title: OpenTelemetry GenAI bridge",
+            "author: owui-otel",
+            f"version: {__version__}",
+            "license: Apache-2.0",
+            "description: Every chat turn as an OpenTelemetry GenAI span (Langfuse, Jaeger, any OTLP backend)",
+            f"requirements: {', '.join(REQUIREMENTS)}",
+            '"""',
+        ]
+    )
+
+
+def render() -> str:
+    """The complete single-file filter, as text."""
+    modules = _ordered_modules()
+    _check_collisions(modules)
+    parts = [
+        _frontmatter(),
+        "# SPDX-License-Identifier: Apache-2.0",
+        f"# GENERATED by `python -m otel_filter.bundle` from the otel_filter package {__version__}.",
+        "# Do not edit: change the package and regenerate. Works both as an Open WebUI Pipelines filter",
+        "# (class Pipeline) and as an Open WebUI Function (class Filter).",
+        "",
+    ]
+    parts.extend(_module_body(module) for module in modules)
+    text = "\n".join(parts).rstrip("\n") + "\n"
+    for phrase in FORBIDDEN_PHRASES:
+        if phrase in text:
+            line = next(i for i, row in enumerate(text.splitlines(), start=1) if phrase in row)
+            raise BundleError(f"generated line {line} contains {phrase!r}, which Open WebUI rewrites on import")
+    compile(text, str(OUTPUT), "exec")
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m otel_filter.bundle", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the committed file differs, write nothing")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help=f"where to write (default {OUTPUT})")
+    args = parser.parse_args(argv)
+    try:
+        text = render()
+    except BundleError as error:
+        print(f"error: cannot bundle {PACKAGE}: {error}", file=sys.stderr)
+        return 1
+    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
+    if args.check:
+        if current != text:
+            print(f"{args.output} is stale: run `python -m otel_filter.bundle`", file=sys.stderr)
+            return 1
+        print(f"{args.output} is up to date")
+        return 0
+    if current != text:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(f"{args.output} is up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Environment variables the filter reads; each is a default that a valve can override.
+
+The standard OpenTelemetry variables (``OTEL_EXPORTER_OTLP_*``, ``OTEL_SERVICE_NAME``,
+``OTEL_RESOURCE_ATTRIBUTES``) are read as the SDK documents them. The ``OWUI_OTEL_*``
+variables are ours.
+"""
+
+OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+"""Base OTLP endpoint; ``/v1/traces`` is appended for HTTP. Default ``http://localhost:4318``."""
+
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+"""Full traces URL, used as is; wins over ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+
+OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+"""``http/protobuf`` (default) or ``grpc``."""
+
+OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+"""Traces-only protocol; wins over ``OTEL_EXPORTER_OTLP_PROTOCOL``."""
+
+OTEL_EXPORTER_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+"""``key=value`` pairs separated by commas, values URL-encoded (``authorization=Bearer%20abc``)."""
+
+OTEL_EXPORTER_OTLP_TRACES_HEADERS = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
+"""Traces-only headers; win over ``OTEL_EXPORTER_OTLP_HEADERS``."""
+
+OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+"""``service.name`` of the spans. Default ``open-webui``."""
+
+OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+"""Extra resource attributes, ``key=value`` pairs separated by commas."""
+
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""Content capture: ``true``/``false``/``1``/``0`` or ``NO_CONTENT``/``SPAN_ONLY``/``EVENT_ONLY``/
+``SPAN_AND_EVENT``. Unset means **on** here (Langfuse session replay needs content); an
+unknown value means off, with one warning."""
+
+OWUI_OTEL_REDACT_PATTERNS = "OWUI_OTEL_REDACT_PATTERNS"
+"""Regular expressions applied to message content before it is recorded: a JSON array of
+strings, or one pattern per line."""
+
+OWUI_OTEL_MAX_CONTENT_CHARS = "OWUI_OTEL_MAX_CONTENT_CHARS"
+"""Size limit of each content attribute, in characters of JSON. Default 20000."""
+
+OWUI_OTEL_TURN_TIMEOUT_SECONDS = "OWUI_OTEL_TURN_TIMEOUT_SECONDS"
+"""A turn with no outlet after this many seconds is ended as abandoned. Default 600."""
+
+OWUI_OTEL_MAX_OPEN_TURNS = "OWUI_OTEL_MAX_OPEN_TURNS"
+"""Most turns awaiting an outlet; the oldest is ended as abandoned beyond it. Default 10000."""
+
+OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
+"""``true`` (default): title/tags/follow-up/... calls become their own spans; ``false`` skips them."""
+
+OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
+"""``true`` adds ``user.email``; default ``false`` (only the user's id is recorded)."""

@@ -1,0 +1,209 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Langfuse's OTLP -> observation mapping, as documented in shared/reference/langfuse-otlp-contract.md §2.
+
+Langfuse itself cannot run here (see the reference, §6), so its documented mapping rules
+(``OtelIngestionProcessor.ts`` / ``ObservationTypeMapper.ts`` at commit 6275144) are encoded
+here and our spans are checked against them. Only the rules our spans can reach are modelled;
+each function names the section it follows.
+
+    observation = to_observation(span_attributes, span_name="chat gpt-4o", is_root=True)
+    observation.type == "GENERATION"
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+_OBSERVATION_TYPES = {
+    "span",
+    "generation",
+    "event",
+    "embedding",
+    "agent",
+    "tool",
+    "chain",
+    "retriever",
+    "guardrail",
+    "evaluator",
+}
+_GENERATION_OPERATIONS = {"chat", "completion", "text_completion", "generate_content", "generate"}
+_MODEL_KEYS = (
+    "langfuse.observation.model.name",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "llm.model_name",
+    "model",
+)
+
+
+@dataclass
+class Observation:
+    type: str
+    name: str
+    model: str | None
+    model_parameters: dict[str, Any]
+    usage_details: dict[str, int]
+    input: Any
+    output: Any
+    session_id: str | None
+    user_id: str | None
+    trace_name: str | None
+    completion_start_time: datetime | None
+    level: str
+    metadata_attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def observation_type(attributes: dict[str, Any]) -> str:
+    """§2.4, priorities P1, P3, P7, P10 (P0/P2/P4-P6/P8/P9 need scopes or attributes we never send)."""
+    declared = attributes.get("langfuse.observation.type")
+    if isinstance(declared, str) and declared.lower() in _OBSERVATION_TYPES:
+        return declared.upper()
+    operation = attributes.get("gen_ai.operation.name")
+    if operation in _GENERATION_OPERATIONS:
+        return "GENERATION"
+    if operation == "embeddings":
+        return "EMBEDDING"
+    if operation in ("invoke_agent", "create_agent"):
+        return "AGENT"
+    if operation == "execute_tool" or "gen_ai.tool.name" in attributes or "gen_ai.tool.call.id" in attributes:
+        return "TOOL"
+    if any(attributes.get(key) for key in _MODEL_KEYS):
+        return "GENERATION"
+    return "SPAN"
+
+
+def model_name(attributes: dict[str, Any]) -> str | None:
+    """§2.5: the response model beats the request model."""
+    for key in (
+        "langfuse.observation.model.name",
+        "gen_ai.response.model",
+        "ai.model.id",
+        "gen_ai.request.model",
+        "llm.response.model",
+        "llm.model_name",
+        "model",
+    ):
+        value = attributes.get(key)
+        if value:
+            return str(value)
+    return None
+
+
+def model_parameters(attributes: dict[str, Any]) -> dict[str, Any]:
+    """§2.5: every ``gen_ai.request.*`` but the model, prefix stripped."""
+    return {
+        key.removeprefix("gen_ai.request."): value
+        for key, value in attributes.items()
+        if key.startswith("gen_ai.request.") and key != "gen_ai.request.model"
+    }
+
+
+def usage_details(attributes: dict[str, Any]) -> dict[str, int]:
+    """§2.6 generic branch: ``gen_ai.usage.*`` -> Langfuse usage keys (cache/reasoning subtracted)."""
+    raw = {
+        k.removeprefix("gen_ai.usage."): v
+        for k, v in attributes.items()
+        if k.startswith("gen_ai.usage.") and k != "gen_ai.usage.cost"
+    }
+    if "langfuse.observation.usage_details" in attributes:
+        return dict(json.loads(attributes["langfuse.observation.usage_details"]))
+    usage: dict[str, int] = {}
+    consumed = set()
+
+    def first(*keys: str) -> int | None:
+        for key in keys:
+            if key in raw:
+                consumed.add(key)
+                return int(raw[key])
+        return None
+
+    input_tokens = first("prompt_tokens", "input_tokens", "prompt")
+    output_tokens = first("completion_tokens", "output_tokens", "completion")
+    total = first("total_tokens", "total")
+    cache_read = first("cache_read.input_tokens", "cache_read_input_tokens", "input_cached_tokens")
+    cache_creation = first("cache_creation.input_tokens", "cache_creation_input_tokens")
+    reasoning = first("reasoning.output_tokens", "completion_details.reasoning")
+    if cache_read is not None:
+        usage["input_cached_tokens"] = cache_read
+        input_tokens = (input_tokens or 0) - cache_read
+    if cache_creation is not None:
+        usage["input_cache_creation"] = cache_creation
+        input_tokens = (input_tokens or 0) - cache_creation
+    if reasoning is not None:
+        usage["output_reasoning_tokens"] = reasoning
+        output_tokens = (output_tokens or 0) - reasoning
+    if input_tokens is not None:
+        usage["input"] = input_tokens
+    if output_tokens is not None:
+        usage["output"] = output_tokens
+    for key, value in raw.items():
+        if key not in consumed:
+            usage[key.removeprefix("details.")] = int(value)  # langfuse/langfuse#16489: counts toward total
+    usage["total"] = total if total is not None else sum(usage.values())
+    return {k: v for k, v in usage.items() if v >= 0}
+
+
+def input_output(attributes: dict[str, Any]) -> tuple[Any, Any]:
+    """§2.7: the first source yielding input *or* output wins; both come from it."""
+    if "langfuse.observation.input" in attributes or "langfuse.observation.output" in attributes:
+        return attributes.get("langfuse.observation.input"), attributes.get("langfuse.observation.output")
+    if any(k.startswith("gen_ai.prompt") or k.startswith("gen_ai.completion") for k in attributes):
+        return attributes.get("gen_ai.prompt"), attributes.get("gen_ai.completion")
+    if "gen_ai.input.messages" in attributes or "gen_ai.output.messages" in attributes:
+        inputs = attributes.get("gen_ai.input.messages")
+        system = attributes.get("gen_ai.system_instructions")
+        if system is not None and inputs is not None:
+            parsed = json.loads(inputs)
+            if not any(m.get("role") == "system" for m in parsed):
+                inputs = json.dumps([{"role": "system", "parts": json.loads(system)}, *parsed])
+        return inputs, attributes.get("gen_ai.output.messages")
+    return None, None
+
+
+def _first(attributes: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = attributes.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def completion_start_time(attributes: dict[str, Any]) -> datetime | None:
+    """§2.9: ``langfuse.observation.completion_start_time`` as ISO (double JSON accepted); else null."""
+    value = attributes.get("langfuse.observation.completion_start_time")
+    if not isinstance(value, str):
+        return None
+    if value.startswith('"'):
+        value = json.loads(value)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def to_observation(attributes: dict[str, Any], *, span_name: str, status_error: bool = False) -> Observation:
+    observation_kind = observation_type(attributes)
+    is_generation = observation_kind == "GENERATION"
+    inputs, outputs = input_output(attributes)
+    level = _first(attributes, "langfuse.observation.level") or ("ERROR" if status_error else "DEFAULT")
+    io_keys = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"}
+    return Observation(
+        type=observation_kind,
+        name=_first(attributes, "gen_ai.tool.name") or span_name,
+        model=model_name(attributes),
+        model_parameters=model_parameters(attributes),
+        # Legacy path: SPAN bodies have no usage fields (zod strips them), §2.4.
+        usage_details=usage_details(attributes) if is_generation else {},
+        input=inputs,
+        output=outputs,
+        session_id=_first(attributes, "langfuse.session.id", "session.id", "gen_ai.conversation.id"),
+        user_id=_first(attributes, "langfuse.user.id", "user.id"),
+        trace_name=_first(attributes, "langfuse.trace.name"),  # v4 direct path: only this attribute
+        completion_start_time=completion_start_time(attributes),
+        level=level,
+        metadata_attributes={k: v for k, v in attributes.items() if k not in io_keys},
+    )
