@@ -42,6 +42,7 @@ from otel_filter._extract import (
 from otel_filter._health import Health
 from otel_filter._semconv import (
     END_CAPACITY,
+    END_OPERATOR,
     END_ORPHAN_OUTLET,
     END_OUTLET,
     END_SHUTDOWN,
@@ -70,6 +71,7 @@ _ABANDONED_WHY = {
     END_TIMEOUT: "no outlet within {ttl:g}s: stopped by the user, failed at the provider, or the tab was closed",
     END_CAPACITY: "evicted: more than {max_open} turns were waiting for an outlet",
     END_SHUTDOWN: "still waiting for its outlet when the filter shut down",
+    END_OPERATOR: "ended by an operator: its outlet was not expected any more",
 }
 
 
@@ -176,10 +178,12 @@ class FilterCore:
         except Exception:
             self.health.problem("stream_failed", "otel_filter: could not read a stream event", exc_info=True)
 
-    def outlet(self, body: object, user: object = None, *, metadata: object = None) -> None:
-        """End the turn this outlet belongs to. Never raises."""
+    def outlet(
+        self, body: object, user: object = None, *, metadata: object = None, links: tuple[Link, ...] = ()
+    ) -> None:
+        """End the turn this outlet belongs to. Never raises. ``links`` join those given at inlet."""
         try:
-            self._outlet(body, user, metadata)
+            self._outlet(body, user, metadata, links)
         except Exception:
             self.health.problem("outlet_failed", "otel_filter: could not trace an outlet", exc_info=True)
 
@@ -192,6 +196,14 @@ class FilterCore:
                 self._end_abandoned(turn, END_TIMEOUT)
         except Exception:
             self.health.problem("sweep_failed", "otel_filter: ending expired turns failed", exc_info=True)
+
+    def end_open_turns(self, older_than_s: float = 0.0) -> int:
+        """End, as abandoned, every turn waiting for its outlet for at least ``older_than_s``
+        seconds; returns how many. For operators who know those outlets will never come."""
+        turns = self._tracker.expire(older_than_s=older_than_s)
+        for turn in turns:
+            self._end_abandoned(turn, END_OPERATOR)
+        return len(turns)
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """End every open turn as abandoned, then flush and stop exporting. Idempotent."""
@@ -271,7 +283,7 @@ class FilterCore:
         else:
             self.health.count("duplicate_inlets")
 
-    def _outlet(self, body: object, user: object, metadata: object) -> None:
+    def _outlet(self, body: object, user: object, metadata: object, links: tuple[Link, ...]) -> None:
         end_ns = time.time_ns()
         result = extract_result(body, user)
         turn, status = self._tracker.close(result, id(metadata) if isinstance(metadata, dict) else None)
@@ -293,12 +305,14 @@ class FilterCore:
             # No inlet seen (server restarted, filter added mid-turn): trace what the outlet has.
             self.health.count("orphan_outlets")
             request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
-            turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns)
+            turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns, links=links)
             if self._settings.capture_content:
                 before = body_map.get("messages")
                 if isinstance(before, list) and reply is not None:
                     before = [m for m in before if m is not reply]
                 turn.system_json, turn.input_json, turn.content_truncated = self._input_content(before)
+        elif links:
+            turn.links = turn.links + links
         self._end_turn(
             turn,
             end_ns=end_ns,

@@ -80,6 +80,7 @@ END_OUTLET = "outlet"
 END_TIMEOUT = "timeout"
 END_CAPACITY = "capacity"
 END_SHUTDOWN = "shutdown"
+END_OPERATOR = "ended_by_operator"
 END_ORPHAN_OUTLET = "orphan_outlet"
 END_TASK = "task"
 

@@ -159,14 +159,16 @@ class TurnTracker:
             self._remember(turn.key, _CLOSED_BY_OUTLET)
             return turn, MATCHED
 
-    def expire(self, now: float | None = None) -> list[OpenTurn]:
-        """Remove and return the turns whose deadline has passed."""
+    def expire(self, now: float | None = None, *, older_than_s: float | None = None) -> list[OpenTurn]:
+        """Remove and return the turns whose deadline has passed (or, with ``older_than_s``, every
+        turn open for at least that long: an operator ending stuck turns now)."""
         now = self._clock() if now is None else now
+        cutoff = now if older_than_s is None else now - older_than_s + self._ttl_s
         expired: list[OpenTurn] = []
         with self._lock:
             while self._open:
                 turn = next(iter(self._open.values()))
-                if turn.deadline > now:
+                if turn.deadline > cutoff:
                     break
                 self._pop(turn.key)
                 self._remember(turn.key, _CLOSED_BY_EXPIRY)

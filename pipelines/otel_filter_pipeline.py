@@ -928,6 +928,7 @@ END_OUTLET = "outlet"
 END_TIMEOUT = "timeout"
 END_CAPACITY = "capacity"
 END_SHUTDOWN = "shutdown"
+END_OPERATOR = "ended_by_operator"
 END_ORPHAN_OUTLET = "orphan_outlet"
 END_TASK = "task"
 
@@ -1858,14 +1859,16 @@ class TurnTracker:
             self._remember(turn.key, _CLOSED_BY_OUTLET)
             return turn, MATCHED
 
-    def expire(self, now: float | None = None) -> list[OpenTurn]:
-        """Remove and return the turns whose deadline has passed."""
+    def expire(self, now: float | None = None, *, older_than_s: float | None = None) -> list[OpenTurn]:
+        """Remove and return the turns whose deadline has passed (or, with ``older_than_s``, every
+        turn open for at least that long: an operator ending stuck turns now)."""
         now = self._clock() if now is None else now
+        cutoff = now if older_than_s is None else now - older_than_s + self._ttl_s
         expired: list[OpenTurn] = []
         with self._lock:
             while self._open:
                 turn = next(iter(self._open.values()))
-                if turn.deadline > now:
+                if turn.deadline > cutoff:
                     break
                 self._pop(turn.key)
                 self._remember(turn.key, _CLOSED_BY_EXPIRY)
@@ -1957,6 +1960,7 @@ _ABANDONED_WHY = {
     END_TIMEOUT: "no outlet within {ttl:g}s: stopped by the user, failed at the provider, or the tab was closed",
     END_CAPACITY: "evicted: more than {max_open} turns were waiting for an outlet",
     END_SHUTDOWN: "still waiting for its outlet when the filter shut down",
+    END_OPERATOR: "ended by an operator: its outlet was not expected any more",
 }
 
 
@@ -2063,10 +2067,12 @@ class FilterCore:
         except Exception:
             self.health.problem("stream_failed", "otel_filter: could not read a stream event", exc_info=True)
 
-    def outlet(self, body: object, user: object = None, *, metadata: object = None) -> None:
-        """End the turn this outlet belongs to. Never raises."""
+    def outlet(
+        self, body: object, user: object = None, *, metadata: object = None, links: tuple[Link, ...] = ()
+    ) -> None:
+        """End the turn this outlet belongs to. Never raises. ``links`` join those given at inlet."""
         try:
-            self._outlet(body, user, metadata)
+            self._outlet(body, user, metadata, links)
         except Exception:
             self.health.problem("outlet_failed", "otel_filter: could not trace an outlet", exc_info=True)
 
@@ -2079,6 +2085,14 @@ class FilterCore:
                 self._end_abandoned(turn, END_TIMEOUT)
         except Exception:
             self.health.problem("sweep_failed", "otel_filter: ending expired turns failed", exc_info=True)
+
+    def end_open_turns(self, older_than_s: float = 0.0) -> int:
+        """End, as abandoned, every turn waiting for its outlet for at least ``older_than_s``
+        seconds; returns how many. For operators who know those outlets will never come."""
+        turns = self._tracker.expire(older_than_s=older_than_s)
+        for turn in turns:
+            self._end_abandoned(turn, END_OPERATOR)
+        return len(turns)
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """End every open turn as abandoned, then flush and stop exporting. Idempotent."""
@@ -2158,7 +2172,7 @@ class FilterCore:
         else:
             self.health.count("duplicate_inlets")
 
-    def _outlet(self, body: object, user: object, metadata: object) -> None:
+    def _outlet(self, body: object, user: object, metadata: object, links: tuple[Link, ...]) -> None:
         end_ns = time.time_ns()
         result = extract_result(body, user)
         turn, status = self._tracker.close(result, id(metadata) if isinstance(metadata, dict) else None)
@@ -2180,12 +2194,14 @@ class FilterCore:
             # No inlet seen (server restarted, filter added mid-turn): trace what the outlet has.
             self.health.count("orphan_outlets")
             request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
-            turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns)
+            turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns, links=links)
             if self._settings.capture_content:
                 before = body_map.get("messages")
                 if isinstance(before, list) and reply is not None:
                     before = [m for m in before if m is not reply]
                 turn.system_json, turn.input_json, turn.content_truncated = self._input_content(before)
+        elif links:
+            turn.links = turn.links + links
         self._end_turn(
             turn,
             end_ns=end_ns,

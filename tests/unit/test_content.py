@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_filter._content import TRUNCATION_MARK, Redactor, bounded_json, clean_text, input_content, output_content
@@ -124,7 +124,9 @@ def test_lone_surrogates_never_reach_an_exporter() -> None:
     inputs.encode("utf-8")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(
+    max_examples=300, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     items=st.lists(
         st.fixed_dictionaries(
