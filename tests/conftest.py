@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Shared fixtures; tests under tests/unit are marked ``unit``, everything else ``integration``."""
+"""Shared fixtures and the unit/integration tier marks."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under tests/unit are ``unit``; elsewhere a test is ``integration`` unless marked ``unit``."""
     for item in items:
-        tier = "unit" if Path(str(item.fspath)).is_relative_to(TESTS_DIR / "unit") else "integration"
-        item.add_marker(getattr(pytest.mark, tier))
+        if Path(str(item.fspath)).is_relative_to(TESTS_DIR / "unit"):
+            item.add_marker(pytest.mark.unit)
+        elif item.get_closest_marker("unit") is None:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture

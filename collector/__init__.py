@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Collector tooling for the Open WebUI OpenTelemetry bridge.
+
+Builds ``owui-otelcol`` (a small OpenTelemetry Collector distribution, ``collector/manifest.yaml``) and Jaeger v2
+from source, renders collector configs for any mix of backends, validates configs with the real binary and
+computes Langfuse's Basic-auth value.
+
+Usage (CLI)::
+
+    python -m collector build                        # -> ~/.cache/owui-otel/collector/<key>/owui-otelcol
+    python -m collector build-jaeger                 # -> ~/.cache/owui-otel/jaeger/<key>/jaeger
+    python -m collector config -e langfuse,jaeger -o /etc/owui-otel/collector.yaml --validate
+    python -m collector validate --config otel-collector.yaml
+    export LANGFUSE_AUTH_B64="$(python -m collector langfuse-auth)"
+
+Usage (API)::
+
+    from collector import build_collector, render_config, parse_otlp_target, validate_config
+    binary = build_collector(progress=print)
+    text = render_config(["jaeger"], [parse_otlp_target("name=tempo,endpoint=http://tempo:4318")])
+
+Configuration (environment):
+    ``OWUI_OTEL_CACHE``: cache directory (default ``$XDG_CACHE_HOME/owui-otel`` or ``~/.cache/owui-otel``).
+    ``OWUI_OTEL_EXPORTERS``, ``OWUI_OTEL_OTLP``, ``OWUI_OTEL_RECEIVER_AUTH``: defaults for ``config``.
+    ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``: input of ``langfuse-auth``.
+    The env vars the rendered configs read at collector start are listed in each file's header.
+
+Test helpers live in :mod:`collector.testing` (real processes) and :mod:`collector.langfuse_contract`
+(a Langfuse-compatible OTLP endpoint); both need the ``server`` extra (fastapi, uvicorn, httpx).
+"""
+
+from __future__ import annotations
+
+from ._auth import langfuse_basic_auth, langfuse_basic_auth_from_env
+from ._build import MANIFEST, build_collector
+from ._cache import cache_dir
+from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
+from ._errors import BuildError, CollectorToolError, GoNotFoundError, UsageError, ValidationError
+from ._jaeger import build_jaeger
+from ._targets import BUILTIN_EXPORTERS, OtlpTarget, parse_otlp_target, parse_otlp_targets
+from ._validate import validate_config
+
+__all__ = [
+    "BUILTIN_EXPORTERS",
+    "EXPORTERS_FULL",
+    "MANIFEST",
+    "BuildError",
+    "CollectorToolError",
+    "GoNotFoundError",
+    "OtlpTarget",
+    "UsageError",
+    "ValidationError",
+    "build_collector",
+    "build_jaeger",
+    "cache_dir",
+    "config_dict",
+    "langfuse_basic_auth",
+    "langfuse_basic_auth_from_env",
+    "parse_otlp_target",
+    "parse_otlp_targets",
+    "render_config",
+    "spec_from_env",
+    "validate_config",
+]

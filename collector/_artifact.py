@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Cached build artifacts: content-addressed directories that appear atomically and carry a stamp file.
+
+A build writes into ``<kind>/<key>.partial-<pid>/`` and is renamed to ``<kind>/<key>/`` only after it
+succeeded, so an interrupted build never looks finished and two concurrent builds of the same key cannot
+corrupt each other (the loser's directory is discarded).
+
+Usage::
+
+    key = cache_key(manifest_bytes, b"go1.26.8")
+    done = finished_artifact(root / "collector" / key, "owui-otelcol")
+    if done is None:
+        with staging_dir(root / "collector", key) as tmp:
+            ...build into tmp...
+            write_stamp(tmp, {"manifest_sha256": ...})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["STAMP_FILE", "cache_key", "finished_artifact", "staging_dir", "write_stamp"]
+
+STAMP_FILE = "build.json"
+"""Written last inside an artifact directory; its presence marks a complete build."""
+
+
+def cache_key(*parts: bytes) -> str:
+    """Short, stable hash of the inputs that determine a build (16 hex chars)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        # Length prefix: ("ab", "c") and ("a", "bc") must not collide.
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()[:16]
+
+
+def finished_artifact(directory: Path, binary_name: str) -> Path | None:
+    """The binary inside ``directory`` if that build completed (stamp present, file executable), else None."""
+    binary = directory / binary_name
+    if (directory / STAMP_FILE).is_file() and binary.is_file() and os.access(binary, os.X_OK):
+        return binary
+    return None
+
+
+def write_stamp(directory: Path, info: dict[str, object]) -> None:
+    """Record how an artifact was built; must be the last write into the staging directory."""
+    (directory / STAMP_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def staging_dir(parent: Path, key: str) -> Iterator[Path]:
+    """Yield an empty private directory; on success move it to ``parent/key`` (replacing a stale one).
+
+    On an exception the staging directory is removed and the exception propagates.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f"{key}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    final = parent / key
+    if final.exists():
+        # A --force rebuild, or an incomplete earlier build without a stamp: replace it.
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        tmp.rename(final)
+    except OSError:
+        # Another process finished the same key first; its result is equivalent, keep it.
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``python -m collector``: build the collector and Jaeger, render and validate configs, compute Langfuse auth.
+
+Commands (each has ``--help``)::
+
+    python -m collector build [--force] [--manifest FILE] [--quiet]      # path of owui-otelcol on the last line
+    python -m collector build-jaeger [--force] [--quiet]                 # path of jaeger on the last line
+    python -m collector config [--exporters langfuse,jaeger,debug,file] [--otlp SPEC]... [--receiver-auth]
+                               [--jaeger-keep-content] [--debug-verbosity basic|normal|detailed]
+                               [-o FILE] [--validate [--binary PATH]]
+    python -m collector validate [--config FILE]... [--binary PATH]
+    python -m collector langfuse-auth                                    # base64 of LANGFUSE_PUBLIC_KEY:SECRET_KEY
+
+Progress goes to stderr, results to stdout. Exit codes: 0 ok, 1 failure, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._auth import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, langfuse_basic_auth_from_env
+from ._build import MANIFEST, build_collector
+from ._cache import OWUI_OTEL_CACHE
+from ._config import OWUI_OTEL_EXPORTERS, OWUI_OTEL_OTLP, OWUI_OTEL_RECEIVER_AUTH, render_config, spec_from_env
+from ._errors import CollectorToolError, UsageError
+from ._jaeger import JAEGER_VERSION, build_jaeger
+from ._targets import parse_exporter_names, parse_otlp_target
+from ._validate import validate_config
+
+__all__ = ["main"]
+
+_EPILOG = (
+    f"Built binaries are cached in ${OWUI_OTEL_CACHE}, else $XDG_CACHE_HOME/owui-otel, else ~/.cache/owui-otel. "
+    "Exit codes: 0 ok, 1 failure, 2 usage error."
+)
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    binary = build_collector(Path(args.manifest), force=args.force, progress=None if args.quiet else _stderr)
+    print(binary)
+    return 0
+
+
+def _cmd_build_jaeger(args: argparse.Namespace) -> int:
+    binary = build_jaeger(version=args.jaeger_version, force=args.force, progress=None if args.quiet else _stderr)
+    print(binary)
+    return 0
+
+
+def _resolve_binary(binary: str | None) -> Path:
+    if binary:
+        path = Path(binary)
+        if not path.is_file():
+            raise UsageError(f"--binary {binary} does not exist; build one with `python -m collector build`")
+        return path
+    _stderr("==> locating owui-otelcol (builds it on first use; pass --binary to use another collector)")
+    return build_collector(progress=_stderr)
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    env_spec = spec_from_env(os.environ)
+    exporters = parse_exporter_names(args.exporters) if args.exporters is not None else env_spec.exporters
+    otlp = tuple(parse_otlp_target(spec) for spec in args.otlp) if args.otlp else env_spec.otlp
+    text = render_config(
+        exporters,
+        otlp,
+        receiver_auth=args.receiver_auth or env_spec.receiver_auth,
+        jaeger_keep_content=args.jaeger_keep_content,
+        debug_verbosity=args.debug_verbosity,
+    )
+    if args.validate:
+        # Validate a temporary copy first, so an invalid config never overwrites a working file.
+        binary = _resolve_binary(args.binary)
+        with tempfile.TemporaryDirectory(prefix="owui-otel-config-") as tmp:
+            candidate = Path(tmp) / "collector.yaml"
+            candidate.write_text(text, encoding="utf-8")
+            validate_config(binary, [candidate])
+        _stderr("==> config is valid")
+    if args.output and args.output != "-":
+        target = Path(args.output)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(target.resolve())
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    configs = [Path(config) for config in (args.config or ["otel-collector.yaml"])]
+    binary = _resolve_binary(args.binary)
+    output = validate_config(binary, configs)
+    if output:
+        _stderr(output)
+    print("valid: " + " + ".join(str(config) for config in configs))
+    return 0
+
+
+def _cmd_langfuse_auth(_args: argparse.Namespace) -> int:
+    print(langfuse_basic_auth_from_env())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and for embedding in a larger CLI)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m collector",
+        description="Build and configure the OpenTelemetry Collector (owui-otelcol) for the Open WebUI bridge.",
+        epilog=_EPILOG,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    build = sub.add_parser(
+        "build",
+        help="build owui-otelcol with the OpenTelemetry Collector Builder (cached)",
+        description="Build owui-otelcol from the OCB manifest, or reuse the cached binary when the manifest and "
+        "Go version are unchanged. Needs Go >= 1.25. Prints the binary's absolute path as the last line.",
+        epilog=_EPILOG,
+    )
+    build.add_argument("--force", action="store_true", help="rebuild even if a cached binary exists")
+    build.add_argument("--manifest", default=str(MANIFEST), help="OCB manifest (default: collector/manifest.yaml)")
+    build.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    build.set_defaults(func=_cmd_build)
+
+    jaeger = sub.add_parser(
+        "build-jaeger",
+        help="build the Jaeger v2 all-in-one binary from its Go module (cached)",
+        description="Build Jaeger v2 (no UI assets; the query API on 16686 works) in a scratch Go module, or reuse "
+        "the cached binary. Prints the binary's absolute path as the last line.",
+        epilog=_EPILOG,
+    )
+    jaeger.add_argument("--force", action="store_true", help="rebuild even if a cached binary exists")
+    jaeger.add_argument(
+        "--jaeger-version",
+        default=JAEGER_VERSION,
+        help=f"Go module version (default {JAEGER_VERSION} = Jaeger v2.13.0)",
+    )
+    jaeger.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    jaeger.set_defaults(func=_cmd_build_jaeger)
+
+    config = sub.add_parser(
+        "config",
+        help="render a collector config for a choice of exporters",
+        description="Render a collector config (YAML) for the chosen exporters. Flags override env: "
+        f"{OWUI_OTEL_EXPORTERS} (comma list), {OWUI_OTEL_OTLP} (';'-separated specs), {OWUI_OTEL_RECEIVER_AUTH}. "
+        "Default exporters: jaeger, plus langfuse when LANGFUSE_HOST is set.",
+        epilog="OTLP target spec: name=NAME,endpoint=URL[,protocol=http|grpc][,header=KEY=VALUE]...[,insecure=true]"
+        "[,content=strip|keep][,compression=gzip|zstd|snappy|none]; values are percent-decoded (%2C = comma). "
+        "Keep secrets in env vars: header=authorization=Bearer%20${env:TEMPO_TOKEN}. " + _EPILOG,
+    )
+    config.add_argument(
+        "--exporters", "-e", metavar="LIST", help="comma list of built-ins: langfuse, jaeger, debug, file"
+    )
+    config.add_argument(
+        "--otlp", action="append", default=[], metavar="SPEC", help="add a generic OTLP target (repeatable)"
+    )
+    config.add_argument(
+        "--receiver-auth", action="store_true", help="require Authorization: Bearer $OTEL_INGEST_TOKEN on the receiver"
+    )
+    config.add_argument(
+        "--jaeger-keep-content", action="store_true", help="send prompts/replies to Jaeger too (stripped by default)"
+    )
+    config.add_argument(
+        "--debug-verbosity", default="basic", choices=("basic", "normal", "detailed"), help="debug exporter verbosity"
+    )
+    config.add_argument("--output", "-o", metavar="FILE", help="write here (and print its path) instead of stdout")
+    config.add_argument("--validate", action="store_true", help="check the result with the collector binary")
+    config.add_argument("--binary", metavar="PATH", help="collector binary for --validate (default: cached build)")
+    config.set_defaults(func=_cmd_config)
+
+    validate = sub.add_parser(
+        "validate",
+        help="validate config files with the collector binary",
+        description="Run `<binary> validate --config=F...`. Several --config files are merged like the collector "
+        "does (maps merge, arrays are replaced).",
+        epilog=_EPILOG,
+    )
+    validate.add_argument(
+        "--config", "-c", action="append", metavar="FILE", help="config file (repeatable; default otel-collector.yaml)"
+    )
+    validate.add_argument("--binary", metavar="PATH", help="collector binary (default: cached build of owui-otelcol)")
+    validate.set_defaults(func=_cmd_validate)
+
+    auth = sub.add_parser(
+        "langfuse-auth",
+        help="print the base64 Basic-auth value for LANGFUSE_AUTH_B64",
+        description=f"Print base64('{LANGFUSE_PUBLIC_KEY}:{LANGFUSE_SECRET_KEY}') from those env vars, e.g. "
+        'export LANGFUSE_AUTH_B64="$(python -m collector langfuse-auth)". Keys are read from the environment only, '
+        "never from flags, so they stay out of shell history and process lists.",
+        epilog=_EPILOG,
+    )
+    auth.set_defaults(func=_cmd_langfuse_auth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except CollectorToolError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code

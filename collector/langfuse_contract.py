@@ -1,0 +1,304 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A stand-in for Langfuse's OTLP endpoint that follows its wire contract, for tests and local runs.
+
+It accepts exactly what Langfuse accepts (``shared/reference/langfuse-otlp-contract.md`` §1) and records it:
+
+* ``POST /api/public/otel/v1/traces`` only (other paths 404, other methods 405); ``.../v1/metrics`` answers
+  200 and discards, like Langfuse.
+* ``Authorization: Basic base64(pk:sk)``: missing or wrong -> 401 ``{"message": ...}``; ``Bearer <pk>`` -> 403.
+* ``Content-Encoding``: ``gzip`` or none; anything else -> 400. ``Content-Type`` must contain
+  ``application/x-protobuf`` or ``application/json`` -> else 400. Unparseable body / span without ids -> 400.
+* ``x-langfuse-ingestion-version``: parsed like JavaScript ``parseInt``; non-numeric or > 4 -> 400; ``4`` is the
+  direct (real-time) write path; missing or lower is accepted but recorded as ``write_path: "dual_write"``.
+* Success: 200 with a JSON body (``{}``, ``application/json; charset=utf-8``), never an OTLP response.
+
+Control API (no auth; test use only):
+
+* ``GET /_control/health`` -> ``{"ok": true}``
+* ``GET /_control/received`` -> ``{"requests": [...], "spans": [...], "rejected": [...]}``
+* ``DELETE /_control/received`` -> forget everything recorded
+* ``GET|POST /_control/mode`` -> fault injection: ``{"mode": "ok" | "error" | "rate_limit" | "unavailable" |
+  "slow", "status": 500, "retry_after": 1, "delay": 2.0, "count": null}``; ``count`` = apply to the next N
+  trace requests, then back to ``ok``. A *down* endpoint is a stopped process (see :mod:`collector.testing`).
+
+Usage::
+
+    app = create_app(public_key="pk-lf-test", secret_key="sk-lf-test")     # ASGI app (httpx.ASGITransport works)
+    $ python -m collector.langfuse_contract --port 3000 --public-key pk-lf-test --secret-key sk-lf-test
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import dataclasses
+import gzip
+import re
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from ._otlp_decode import PayloadError, decode_json, decode_protobuf
+
+__all__ = ["FaultMode", "ContractState", "create_app", "main"]
+
+TRACES_PATH = "/api/public/otel/v1/traces"
+METRICS_PATH = "/api/public/otel/v1/metrics"
+_MODES = ("ok", "error", "rate_limit", "unavailable", "slow")
+_PARSE_INT = re.compile(r"^\s*([+-]?\d+)")
+_JSON_MEDIA = "application/json; charset=utf-8"
+
+
+def _js_parse_int(value: str) -> int | None:
+    """JavaScript ``parseInt(value, 10)``: leading digits, else None (NaN)."""
+    match = _PARSE_INT.match(value)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(slots=True)
+class FaultMode:
+    """Current fault injection; ``remaining`` None = until changed."""
+
+    mode: str = "ok"
+    status: int = 500
+    retry_after: int = 1
+    delay: float = 0.0
+    remaining: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "delay": self.delay,
+            "count": self.remaining,
+        }
+
+
+@dataclass(slots=True)
+class ContractState:
+    """Everything the endpoint recorded; guarded by a lock because tests may read it from another thread."""
+
+    public_key: str
+    secret_key: str
+    fault: FaultMode = field(default_factory=FaultMode)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reject(self, request: Request, status: int, reason: str) -> None:
+        with self.lock:
+            self.rejected.append(
+                {"path": request.url.path, "status": status, "reason": reason, "received_at": time.time()}
+            )
+
+    def take_fault(self) -> FaultMode:
+        """The fault to apply to this trace request (consumes one ``count``)."""
+        with self.lock:
+            current = dataclasses.replace(self.fault)
+            if self.fault.mode != "ok" and self.fault.remaining is not None:
+                self.fault.remaining -= 1
+                if self.fault.remaining <= 0:
+                    self.fault = FaultMode()
+            return current
+
+
+def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers, media_type=_JSON_MEDIA)
+
+
+def _check_auth(state: ContractState, header: str | None) -> JSONResponse | None:
+    if not header:
+        return _error(401, {"message": "Unauthorized: no authorization header provided"})
+    scheme, _, credentials = header.partition(" ")
+    scheme = scheme.lower()
+    credentials = credentials.strip()
+    if scheme == "bearer":
+        # Langfuse: a bearer public key has "scores" access only; this route needs project access.
+        if credentials == state.public_key:
+            return _error(403, {"message": "Access denied: requires Basic auth with the secret key"})
+        return _error(401, {"message": "Unauthorized: invalid bearer token"})
+    if scheme != "basic":
+        return _error(401, {"message": "Unauthorized: unsupported authorization scheme"})
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return _error(401, {"message": "Unauthorized: invalid base64 in basic auth"})
+    public_key, _, secret_key = decoded.partition(":")
+    if public_key != state.public_key or secret_key != state.secret_key:
+        return _error(401, {"message": "Invalid credentials. Confirm that you've configured the correct host."})
+    return None
+
+
+def _decompress(body: bytes, encoding: str) -> bytes:
+    if encoding in ("", "identity"):
+        return body
+    if encoding == "gzip":
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise PayloadError("Failed to decompress request body") from exc
+    # Langfuse only gunzips; zstd/deflate/snappy bodies then fail to parse -> 400.
+    raise PayloadError(f"Unsupported content encoding {encoding!r}: only gzip is decoded")
+
+
+async def _apply_fault(fault: FaultMode) -> JSONResponse | None:
+    if fault.mode == "slow":
+        await asyncio.sleep(fault.delay)
+        return None
+    if fault.mode == "error":
+        return _error(fault.status, {"error": "Injected failure"})
+    if fault.mode == "unavailable":
+        return _error(503, {"message": "Service unavailable (injected)"})
+    if fault.mode == "rate_limit":
+        return _error(429, {"message": "Rate limit exceeded"}, headers={"Retry-After": str(fault.retry_after)})
+    return None
+
+
+def create_app(*, public_key: str, secret_key: str) -> FastAPI:
+    """Build the ASGI app. The :class:`ContractState` is available as ``app.state.contract``."""
+    state = ContractState(public_key=public_key, secret_key=secret_key)
+    app = FastAPI(title="Langfuse OTLP contract endpoint", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.contract = state
+
+    @app.post(TRACES_PATH)
+    async def traces(request: Request) -> Response:
+        fault_response = await _apply_fault(state.take_fault())
+        if fault_response is not None:
+            state.reject(request, fault_response.status_code, "injected")
+            return fault_response
+        denied = _check_auth(state, request.headers.get("authorization"))
+        if denied is not None:
+            state.reject(request, denied.status_code, "auth")
+            return denied
+        raw = await request.body()
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        content_type = request.headers.get("content-type", "").lower()
+        try:
+            body = _decompress(raw, encoding)
+            if "application/x-protobuf" in content_type:
+                spans = decode_protobuf(body)
+            elif "application/json" in content_type:
+                spans = decode_json(body)
+            else:
+                state.reject(request, 400, "content-type")
+                return _error(400, {"error": f"Invalid content type: {content_type or '(none)'}"})
+        except PayloadError as exc:
+            state.reject(request, 400, "payload")
+            return _error(400, {"error": str(exc)})
+        if not spans:
+            return JSONResponse({}, media_type=_JSON_MEDIA)
+        version_header = request.headers.get("x-langfuse-ingestion-version") or request.headers.get(
+            "x_langfuse_ingestion_version"
+        )
+        version = _js_parse_int(version_header) if version_header is not None else None
+        if version_header is not None and (version is None or version > 4):
+            state.reject(request, 400, "ingestion-version")
+            return _error(
+                400, {"error": f'Unsupported x-langfuse-ingestion-version: "{version_header}". Maximum supported: "4".'}
+            )
+        with state.lock:
+            state.requests.append(
+                {
+                    "seq": len(state.requests) + 1,
+                    "received_at": time.time(),
+                    "headers": {key.lower(): value for key, value in request.headers.items()},
+                    "content_type": content_type,
+                    "content_encoding": encoding,
+                    "body_bytes": len(raw),
+                    "ingestion_version": version_header,
+                    # Langfuse: >= 4 goes to the real-time direct path; otherwise the slow dual-write path.
+                    "write_path": "direct" if version is not None and version >= 4 else "dual_write",
+                    "spans": spans,
+                }
+            )
+        return JSONResponse({}, media_type=_JSON_MEDIA)
+
+    @app.post(METRICS_PATH)
+    async def metrics(request: Request) -> Response:
+        denied = _check_auth(state, request.headers.get("authorization"))
+        if denied is not None:
+            return denied
+        # Langfuse's metrics handler does nothing: 200, data discarded.
+        await request.body()
+        return JSONResponse({}, media_type=_JSON_MEDIA)
+
+    @app.get("/_control/health")
+    async def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/_control/received")
+    async def received() -> dict[str, Any]:
+        with state.lock:
+            requests = list(state.requests)
+            rejected = list(state.rejected)
+        spans = [dict(span, request_seq=req["seq"]) for req in requests for span in req["spans"]]
+        return {"requests": requests, "spans": spans, "rejected": rejected}
+
+    @app.delete("/_control/received")
+    async def reset() -> dict[str, bool]:
+        with state.lock:
+            state.requests.clear()
+            state.rejected.clear()
+        return {"ok": True}
+
+    @app.get("/_control/mode")
+    async def get_mode() -> dict[str, Any]:
+        with state.lock:
+            return state.fault.as_dict()
+
+    @app.post("/_control/mode")
+    async def set_mode(request: Request) -> Response:
+        try:
+            payload = await request.json()
+            mode = str(payload.get("mode", "ok"))
+            count = payload.get("count")
+            fault = FaultMode(
+                mode=mode,
+                status=int(payload.get("status", 500)),
+                retry_after=int(payload.get("retry_after", 1)),
+                delay=float(payload.get("delay", 0.0)),
+                remaining=None if count is None else int(count),
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            return _error(400, {"error": f"bad mode payload: {exc}"})
+        if mode not in _MODES:
+            return _error(400, {"error": f"mode must be one of {', '.join(_MODES)}"})
+        with state.lock:
+            state.fault = fault
+            return JSONResponse(state.fault.as_dict())
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the endpoint with uvicorn until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(
+        prog="python -m collector.langfuse_contract",
+        description="Serve a Langfuse-compatible OTLP endpoint that records what it receives (tests, local runs).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=3000, help="port (default 3000, like a self-hosted Langfuse)")
+    parser.add_argument("--public-key", default="pk-lf-test", help="accepted public key (default pk-lf-test)")
+    parser.add_argument("--secret-key", default="sk-lf-test", help="accepted secret key (default sk-lf-test)")
+    parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    args = parser.parse_args(argv)
+    uvicorn.run(
+        create_app(public_key=args.public_key, secret_key=args.secret_key),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,395 @@
+# SPDX-License-Identifier: Apache-2.0
+"""A real local stack for integration tests: ``owui-otelcol`` + Jaeger v2 + the Langfuse contract endpoint.
+
+Every port is a loopback port chosen at run time, every file lives in ``workdir``, and :meth:`Stack.stop`
+ends every child (SIGTERM, bounded wait, SIGKILL), so nothing is left behind even when a test fails.
+
+Usage::
+
+    from collector import build_collector, build_jaeger
+    from collector.testing import Stack
+
+    with Stack(collector_binary=build_collector(), jaeger_binary=build_jaeger(), workdir=tmp_path) as stack:
+        exporter = OTLPSpanExporter(endpoint=stack.otlp_http_traces_url)      # send spans here
+        ...
+        stack.wait_for_langfuse_spans(1)
+        trace = stack.jaeger_trace(trace_id_hex)
+
+    # Fault injection / durability
+    stack.langfuse_mode("rate_limit", retry_after=1, count=2)
+    stack.stop_langfuse(); stack.kill_collector(); stack.start_collector(); stack.start_langfuse()
+
+The collector runs with ``configs`` (default: the repository's ``otel-collector.yaml``) and the env built by
+:meth:`Stack.collector_env`; pass ``env`` to add or override variables (e.g. shorter retry intervals).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import yaml
+
+from ._auth import langfuse_basic_auth
+from ._cache import repo_root
+from ._process import ManagedProcess, free_port, wait_until
+
+__all__ = ["ROOT_CONFIG", "Stack", "StackPorts", "jaeger_config"]
+
+ROOT_CONFIG = repo_root() / "otel-collector.yaml"
+_HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class StackPorts:
+    """Loopback ports of one stack (all chosen at run time)."""
+
+    otlp_grpc: int
+    otlp_http: int
+    health: int
+    metrics: int
+    langfuse: int
+    jaeger_otlp_grpc: int
+    jaeger_otlp_http: int
+    jaeger_query: int
+    jaeger_query_grpc: int
+
+    @classmethod
+    def allocate(cls) -> StackPorts:
+        """Pick distinct free ports."""
+        ports: list[int] = []
+        while len(ports) < 9:
+            port = free_port(_HOST)
+            if port not in ports:
+                ports.append(port)
+        return cls(*ports)
+
+
+def jaeger_config(ports: StackPorts) -> dict[str, Any]:
+    """A minimal Jaeger v2 config: OTLP in, in-memory storage, query API; only the ports we chose.
+
+    The built-in all-in-one config would also bind fixed ports (8888, 13133, 5778, 14250, 9411, ...) that collide
+    with the collector and with parallel test runs.
+    """
+    return {
+        "service": {
+            "extensions": ["jaeger_storage", "jaeger_query"],
+            "pipelines": {
+                "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["jaeger_storage_exporter"]}
+            },
+            "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
+        },
+        "extensions": {
+            "jaeger_query": {
+                # Default true: Jaeger traces its own queries to the SDK default localhost:4317 (the collector's
+                # default port) and waits 10 s for that export at shutdown.
+                "enable_tracing": False,
+                "storage": {"traces": "memstore"},
+                "http": {"endpoint": f"{_HOST}:{ports.jaeger_query}"},
+                "grpc": {"endpoint": f"{_HOST}:{ports.jaeger_query_grpc}"},
+            },
+            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 10000}}}},
+        },
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": f"{_HOST}:{ports.jaeger_otlp_grpc}"},
+                    "http": {"endpoint": f"{_HOST}:{ports.jaeger_otlp_http}"},
+                }
+            }
+        },
+        "processors": {"batch": {"timeout": "200ms"}},
+        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
+    }
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class Stack:
+    """Collector + optional Jaeger + optional Langfuse contract endpoint, as child processes."""
+
+    def __init__(
+        self,
+        *,
+        collector_binary: Path,
+        workdir: Path,
+        jaeger_binary: Path | None = None,
+        configs: Sequence[Path] = (ROOT_CONFIG,),
+        env: Mapping[str, str] | None = None,
+        langfuse: bool = True,
+        public_key: str = "pk-lf-test",
+        secret_key: str = "sk-lf-test",
+        ready_timeout: float = 60.0,
+    ) -> None:
+        """Prepare (nothing starts until :meth:`start`).
+
+        Args:
+            collector_binary: ``owui-otelcol`` (or ``otelcol-contrib``).
+            workdir: private directory for logs, the queue and generated configs.
+            jaeger_binary: start Jaeger too when given.
+            configs: collector config files, merged in order.
+            env: extra env for the collector (overrides the stack's own values).
+            langfuse: start the Langfuse contract endpoint (its port is reserved either way).
+            public_key: key pair the endpoint accepts and the collector sends.
+            secret_key: see ``public_key``.
+            ready_timeout: seconds each process may take to become ready.
+        """
+        self.ports = StackPorts.allocate()
+        self.collector_binary = collector_binary
+        self.jaeger_binary = jaeger_binary
+        self.workdir = workdir
+        self.configs = [Path(config) for config in configs]
+        self.extra_env = dict(env or {})
+        self.with_langfuse = langfuse
+        self.public_key = public_key
+        self.secret_key = secret_key
+        self.ready_timeout = ready_timeout
+        self.queue_dir = workdir / "queue"
+        self.collector: ManagedProcess | None = None
+        self.jaeger: ManagedProcess | None = None
+        self.langfuse: ManagedProcess | None = None
+
+    # --- addresses -----------------------------------------------------------------------
+
+    @property
+    def otlp_http_endpoint(self) -> str:
+        """Base URL of the collector's OTLP/HTTP receiver."""
+        return f"http://{_HOST}:{self.ports.otlp_http}"
+
+    @property
+    def otlp_http_traces_url(self) -> str:
+        """Full traces URL for ``OTLPSpanExporter(endpoint=...)`` (the SDK does not append the path)."""
+        return f"{self.otlp_http_endpoint}/v1/traces"
+
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        """``host:port`` of the collector's OTLP/gRPC receiver."""
+        return f"{_HOST}:{self.ports.otlp_grpc}"
+
+    @property
+    def langfuse_url(self) -> str:
+        """Base URL of the Langfuse contract endpoint (what ``LANGFUSE_HOST`` is set to)."""
+        return f"http://{_HOST}:{self.ports.langfuse}"
+
+    @property
+    def jaeger_query_url(self) -> str:
+        """Base URL of Jaeger's query API."""
+        return f"http://{_HOST}:{self.ports.jaeger_query}"
+
+    def collector_env(self) -> dict[str, str]:
+        """The collector's environment: inherited env, our ports and paths, then ``env`` overrides."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("OTELCOL_", "LANGFUSE_"))}
+        env.update(
+            {
+                "OTELCOL_RECEIVER_HOST": _HOST,
+                "OTELCOL_GRPC_PORT": str(self.ports.otlp_grpc),
+                "OTELCOL_HTTP_PORT": str(self.ports.otlp_http),
+                "OTELCOL_HEALTH_ENDPOINT": f"{_HOST}:{self.ports.health}",
+                "OTELCOL_METRICS_HOST": _HOST,
+                "OTELCOL_METRICS_PORT": str(self.ports.metrics),
+                "OTELCOL_QUEUE_DIR": str(self.queue_dir),
+                "OTELCOL_FILE_PATH": str(self.workdir / "traces.jsonl"),
+                "LANGFUSE_HOST": self.langfuse_url,
+                "LANGFUSE_AUTH_B64": langfuse_basic_auth(self.public_key, self.secret_key),
+                "JAEGER_OTLP_ENDPOINT": f"{_HOST}:{self.ports.jaeger_otlp_grpc}",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> Stack:
+        """Start Langfuse endpoint and Jaeger (if enabled), then the collector; wait until all are ready."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.with_langfuse:
+                self.start_langfuse()
+            if self.jaeger_binary is not None:
+                self._start_jaeger(self.jaeger_binary)
+            self.start_collector()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_jaeger(self, binary: Path) -> None:
+        config = self.workdir / "jaeger.yaml"
+        config.write_text(yaml.safe_dump(jaeger_config(self.ports), sort_keys=False), encoding="utf-8")
+        self.jaeger = ManagedProcess(
+            "jaeger",
+            [str(binary), "--config", str(config)],
+            env=dict(os.environ),
+            log_path=self.workdir / "jaeger.log",
+        )
+        self.jaeger.start()
+        self.jaeger.wait_ready(lambda: _http_ok(f"{self.jaeger_query_url}/api/services"), timeout=self.ready_timeout)
+
+    def start_langfuse(self) -> None:
+        """(Re)start the contract endpoint on its reserved port; recorded data starts empty."""
+        if self.langfuse is None:
+            self.langfuse = ManagedProcess(
+                "langfuse-contract",
+                [
+                    sys.executable,
+                    "-m",
+                    "collector.langfuse_contract",
+                    "--host",
+                    _HOST,
+                    "--port",
+                    str(self.ports.langfuse),
+                    "--public-key",
+                    self.public_key,
+                    "--secret-key",
+                    self.secret_key,
+                ],
+                env=dict(os.environ),
+                log_path=self.workdir / "langfuse-contract.log",
+                cwd=repo_root(),
+            )
+        self.langfuse.start()
+        self.langfuse.wait_ready(lambda: _http_ok(f"{self.langfuse_url}/_control/health"), timeout=self.ready_timeout)
+
+    def stop_langfuse(self) -> None:
+        """Stop the endpoint: the collector then sees connection refused (a real outage)."""
+        if self.langfuse is not None:
+            self.langfuse.stop()
+
+    def start_collector(self) -> None:
+        """(Re)start the collector with the same configs, env and queue directory."""
+        if self.collector is None:
+            self.collector = ManagedProcess(
+                "owui-otelcol",
+                [str(self.collector_binary), *(f"--config={config.resolve()}" for config in self.configs)],
+                env=self.collector_env(),
+                log_path=self.workdir / "collector.log",
+            )
+        self.collector.start()
+        self.collector.wait_ready(lambda: _http_ok(f"http://{_HOST}:{self.ports.health}/"), timeout=self.ready_timeout)
+
+    def kill_collector(self) -> None:
+        """SIGKILL the collector (no graceful shutdown, no queue flush)."""
+        if self.collector is not None:
+            self.collector.kill()
+
+    def stop(self) -> None:
+        """Stop everything that runs (collector first, so it stops exporting into stopped backends)."""
+        for proc in (self.collector, self.jaeger, self.langfuse):
+            if proc is not None:
+                proc.stop()
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def logs(self) -> str:
+        """Tails of every log, for assertion messages."""
+        parts = []
+        for proc in (self.collector, self.jaeger, self.langfuse):
+            if proc is not None:
+                parts.append(f"--- {proc.name} ({proc.log_path})\n{proc.log_tail(60)}")
+        return "\n".join(parts)
+
+    # --- observation ---------------------------------------------------------------------
+
+    def langfuse_received(self) -> dict[str, Any]:
+        """``GET /_control/received`` of the contract endpoint."""
+        response = httpx.get(f"{self.langfuse_url}/_control/received", timeout=10.0)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def langfuse_mode(self, mode: str, **options: Any) -> dict[str, Any]:
+        """Set fault injection (see :mod:`collector.langfuse_contract`)."""
+        response = httpx.post(f"{self.langfuse_url}/_control/mode", json={"mode": mode, **options}, timeout=10.0)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def wait_for_langfuse_spans(self, count: int, *, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Wait until the endpoint recorded at least ``count`` distinct span ids; return all recorded spans."""
+        spans: list[dict[str, Any]] = []
+
+        def enough() -> bool:
+            nonlocal spans
+            spans = self.langfuse_received()["spans"]
+            return len({span["span_id"] for span in spans}) >= count
+
+        try:
+            wait_until(enough, timeout=timeout, interval=0.25, what=f"{count} spans at the Langfuse endpoint")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; got {len(spans)}\n{self.logs()}") from exc
+        return spans
+
+    def jaeger_trace(self, trace_id: str) -> dict[str, Any] | None:
+        """Jaeger's ``GET /api/traces/{id}`` result (``data[0]``), or None while not (yet) stored."""
+        try:
+            response = httpx.get(f"{self.jaeger_query_url}/api/traces/{trace_id}", timeout=5.0)
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        data = response.json().get("data") or []
+        return data[0] if data else None
+
+    def wait_for_jaeger_trace(self, trace_id: str, *, spans: int = 1, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until Jaeger returns ``trace_id`` with at least ``spans`` spans."""
+        found: dict[str, Any] = {}
+
+        def stored() -> bool:
+            trace = self.jaeger_trace(trace_id)
+            if trace is None or len(trace.get("spans", [])) < spans:
+                return False
+            found.update(trace)
+            return True
+
+        try:
+            wait_until(stored, timeout=timeout, interval=0.25, what=f"trace {trace_id} in Jaeger")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.logs()}") from exc
+        return found
+
+    def collector_metric(self, name: str, **labels: str) -> float:
+        """Sum of a collector self-metric over the series whose labels include ``labels`` (0.0 if absent)."""
+        try:
+            text = httpx.get(f"http://{_HOST}:{self.ports.metrics}/metrics", timeout=5.0).text
+        except httpx.HTTPError:
+            return 0.0
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name) or line.startswith("#"):
+                continue
+            series, _, value = line.rpartition(" ")
+            metric, _, label_text = series.partition("{")
+            if metric != name:
+                continue
+            if all(f'{key}="{val}"' in label_text for key, val in labels.items()):
+                total += float(value)
+        return total
+
+    def wait_metric(self, name: str, minimum: float, *, timeout: float = 30.0, **labels: str) -> float:
+        """Wait until :meth:`collector_metric` reaches ``minimum``; return the value."""
+        value = 0.0
+
+        def reached() -> bool:
+            nonlocal value
+            value = self.collector_metric(name, **labels)
+            return value >= minimum
+
+        wait_until(reached, timeout=timeout, interval=0.2, what=f"{name}{labels} >= {minimum}")
+        return value

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Fixtures for the collector tests: built binaries, a stack factory and filter-shaped spans.
+
+Binaries come from the build cache (``python -m collector build`` / ``build-jaeger`` run before the tests in CI,
+so these fixtures only look them up). Override with ``OWUI_OTEL_COLLECTOR_BINARY`` (e.g. an ``otelcol-contrib``
+0.161.0 binary, to check that our configs run on the official distribution) or ``OWUI_OTEL_JAEGER_BINARY``.
+
+Reusable by later suites (e.g. the real filter on top)::
+
+    def test_x(stack_factory, send_spans):
+        stack = stack_factory(jaeger=True)                 # started; stopped at teardown
+        ids = send_spans(stack.otlp_http_traces_url, count=3)
+        stack.wait_for_langfuse_spans(3)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from collector import BuildError, GoNotFoundError, build_collector, build_jaeger
+from collector.testing import ROOT_CONFIG, Stack
+
+from .spans import SentSpan, send_spans_impl
+
+
+def _binary_from_env(variable: str) -> Path | None:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        pytest.fail(f"{variable}={value} does not exist")
+    return path
+
+
+@pytest.fixture(scope="session")
+def collector_binary() -> Path:
+    """The owui-otelcol binary (cached build; skips only if it cannot be built here)."""
+    override = _binary_from_env("OWUI_OTEL_COLLECTOR_BINARY")
+    if override is not None:
+        return override
+    try:
+        return build_collector()
+    except (GoNotFoundError, BuildError) as exc:
+        pytest.skip(f"owui-otelcol cannot be built on this machine, run `python -m collector build`: {exc}")
+
+
+@pytest.fixture(scope="session")
+def jaeger_binary() -> Path:
+    """The Jaeger v2 binary (cached build; skips only if it cannot be built here)."""
+    override = _binary_from_env("OWUI_OTEL_JAEGER_BINARY")
+    if override is not None:
+        return override
+    try:
+        return build_jaeger()
+    except (GoNotFoundError, BuildError) as exc:
+        pytest.skip(f"jaeger cannot be built on this machine, run `python -m collector build-jaeger`: {exc}")
+
+
+@pytest.fixture
+def stack_factory(
+    collector_binary: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Stack]]:
+    """Start stacks (collector + optional Jaeger + Langfuse contract endpoint); all are stopped at teardown.
+
+    Call with ``jaeger=True`` to add Jaeger (builds/looks up the binary lazily), ``configs=[...]``, ``env={...}``,
+    ``langfuse=False`` to keep the endpoint down, ``start=False`` to get an unstarted :class:`Stack`.
+    """
+    stacks: list[Stack] = []
+
+    def make(
+        *,
+        jaeger: bool = False,
+        configs: Sequence[Path] = (ROOT_CONFIG,),
+        env: Mapping[str, str] | None = None,
+        langfuse: bool = True,
+        start: bool = True,
+    ) -> Stack:
+        jaeger_path = request.getfixturevalue("jaeger_binary") if jaeger else None
+        stack = Stack(
+            collector_binary=collector_binary,
+            jaeger_binary=jaeger_path,
+            workdir=tmp_path / f"stack{len(stacks)}",
+            configs=configs,
+            env=env,
+            langfuse=langfuse,
+        )
+        stacks.append(stack)
+        if start:
+            stack.start()
+        return stack
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture
+def send_spans() -> Callable[..., list[SentSpan]]:
+    """Send filter-shaped spans with the real SDK exporter (see :func:`tests.collector.spans.send_spans_impl`)."""
+    return send_spans_impl

@@ -1,0 +1,214 @@
+# SPDX-License-Identifier: Apache-2.0
+"""render_config / config_dict / `python -m collector config`, and their agreement with otel-collector.yaml."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from collector import EXPORTERS_FULL, UsageError, config_dict, parse_otlp_target, render_config, spec_from_env
+from collector._components import CONTENT_ATTRIBUTES, ENV_DEFAULTS
+from collector._config import env_vars_used
+from collector.cli import main
+from collector.testing import ROOT_CONFIG
+
+pytestmark = pytest.mark.unit
+
+OVERLAY = Path(__file__).resolve().parents[2] / "collector" / "overlays" / "receiver-auth.yaml"
+BUILTINS = ("langfuse", "jaeger", "debug", "file")
+
+
+def merge(base: Any, overlay: Any) -> Any:
+    """The collector's --config merge: maps merge recursively, everything else (arrays too) is replaced."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        merged = dict(base)
+        for key, value in overlay.items():
+            merged[key] = merge(base[key], value) if key in base else value
+        return merged
+    return overlay
+
+
+def test_root_config_is_exactly_the_full_render() -> None:
+    # otel-collector.yaml is the hand-commented form of the renderer's langfuse+jaeger output; this keeps them equal.
+    assert yaml.safe_load(ROOT_CONFIG.read_text(encoding="utf-8")) == config_dict(EXPORTERS_FULL)
+
+
+def test_root_plus_overlay_is_the_receiver_auth_render() -> None:
+    root = yaml.safe_load(ROOT_CONFIG.read_text(encoding="utf-8"))
+    overlay = yaml.safe_load(OVERLAY.read_text(encoding="utf-8"))
+    assert merge(root, overlay) == config_dict(EXPORTERS_FULL, receiver_auth=True)
+
+
+@pytest.mark.parametrize(
+    "exporters",
+    [combo for size in range(1, 5) for combo in itertools.combinations(BUILTINS, size)],
+    ids="+".join,
+)
+def test_every_pipeline_starts_with_memory_limiter_and_ends_with_batch(exporters: tuple[str, ...]) -> None:
+    config = config_dict(exporters)
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {f"traces/{name}" for name in exporters}
+    for pipeline in pipelines.values():
+        assert pipeline["receivers"] == ["otlp"]
+        assert pipeline["processors"][0] == "memory_limiter"
+        assert pipeline["processors"][-1] == "batch"
+        assert len(pipeline["exporters"]) == 1
+    # Every referenced component is defined, and nothing defined is unused.
+    used = {p for pipeline in pipelines.values() for p in pipeline["processors"]}
+    assert used == set(config["processors"])
+    assert {e for pipeline in pipelines.values() for e in pipeline["exporters"]} == set(config["exporters"])
+    assert config["service"]["extensions"] == list(config["extensions"])
+    assert ("file_storage/queue" in config["extensions"]) == ("langfuse" in exporters)
+
+
+def test_langfuse_pipeline_filters_then_transforms() -> None:
+    config = config_dict(["langfuse"])
+    assert config["service"]["pipelines"]["traces/langfuse"]["processors"] == [
+        "memory_limiter",
+        "filter/langfuse",
+        "transform/langfuse",
+        "batch",
+    ]
+    exporter = config["exporters"]["otlp_http/langfuse"]
+    assert exporter["endpoint"].endswith("/api/public/otel")
+    assert exporter["headers"]["x-langfuse-ingestion-version"] == "4"
+    assert exporter["headers"]["Authorization"] == "Basic ${env:LANGFUSE_AUTH_B64:-}"
+    assert exporter["compression"] == "gzip"
+    assert exporter["sending_queue"]["storage"] == "file_storage/queue"
+    assert exporter["sending_queue"]["batch"]["max_size"] < 5_000_000  # Langfuse Cloud: 5 MB per request
+
+
+def test_jaeger_strips_content_unless_kept() -> None:
+    stripped = config_dict(["jaeger"])
+    assert stripped["service"]["pipelines"]["traces/jaeger"]["processors"] == [
+        "memory_limiter",
+        "transform/strip_content",
+        "batch",
+    ]
+    statements = stripped["processors"]["transform/strip_content"]["trace_statements"]
+    assert all(any(f'"{key}"' in statement for statement in statements) for key in CONTENT_ATTRIBUTES)
+    kept = config_dict(["jaeger"], jaeger_keep_content=True)
+    assert kept["service"]["pipelines"]["traces/jaeger"]["processors"] == ["memory_limiter", "batch"]
+    assert "transform/strip_content" not in kept["processors"]
+
+
+def test_generic_otlp_targets_get_their_own_pipelines() -> None:
+    config = config_dict(
+        ["debug"],
+        [
+            parse_otlp_target("name=tempo,endpoint=http://tempo:4318"),
+            parse_otlp_target("name=peer,endpoint=peer:4317,protocol=grpc,insecure=true,content=keep"),
+        ],
+        debug_verbosity="detailed",
+    )
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["traces/tempo"]["exporters"] == ["otlp_http/tempo"]
+    assert "transform/strip_content" in pipelines["traces/tempo"]["processors"]
+    assert pipelines["traces/peer"]["processors"] == ["memory_limiter", "batch"]
+    assert config["exporters"]["otlp_grpc/peer"]["tls"] == {"insecure": True}
+    assert config["exporters"]["debug"] == {"verbosity": "detailed"}
+
+
+def test_receiver_auth_adds_the_authenticator() -> None:
+    config = config_dict(["jaeger"], receiver_auth=True)
+    protocols = config["receivers"]["otlp"]["protocols"]
+    assert protocols["grpc"]["auth"] == protocols["http"]["auth"] == {"authenticator": "bearertokenauth/ingest"}
+    assert config["extensions"]["bearertokenauth/ingest"]["token"] == "${env:OTEL_INGEST_TOKEN}"
+    assert "bearertokenauth/ingest" in config["service"]["extensions"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"exporters": []}, "no exporter selected"),
+        ({"exporters": ["zipkin"]}, "unknown exporter"),
+        ({"exporters": ["debug"], "debug_verbosity": "loud"}, "debug verbosity"),
+    ],
+)
+def test_invalid_selections(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        render_config(**kwargs)
+
+
+def test_rendered_text_header_lists_every_env_var_with_its_default() -> None:
+    text = render_config(EXPORTERS_FULL, receiver_auth=True)
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert header[0] == "# SPDX-License-Identifier: Apache-2.0"
+    assert any("--exporters langfuse,jaeger --receiver-auth" in line for line in header)
+    assert any("v0.144.0" in line for line in header)
+    used = env_vars_used(yaml.safe_load(text))
+    assert "OTEL_INGEST_TOKEN" in used and used["OTEL_INGEST_TOKEN"] is None
+    for name, default in used.items():
+        if name == "LANGFUSE_HOST":
+            continue  # two defaults on purpose: "" for the gate, a placeholder URL for the endpoint
+        assert default == ENV_DEFAULTS[name]
+        assert any(line.startswith(f"#   {name}") for line in header)
+
+
+def test_no_secret_or_host_is_hard_coded() -> None:
+    text = ROOT_CONFIG.read_text(encoding="utf-8")
+    config = yaml.safe_load(text)
+    exporter = config["exporters"]["otlp_http/langfuse"]
+    assert "${env:LANGFUSE_AUTH_B64" in exporter["headers"]["Authorization"]
+    assert exporter["endpoint"].startswith("${env:LANGFUSE_HOST")
+    assert config["exporters"]["otlp_grpc/jaeger"]["endpoint"].startswith("${env:JAEGER_OTLP_ENDPOINT")
+    assert "v0.144.0" in text.split("\n\n")[0]
+
+
+def test_spec_from_env() -> None:
+    assert spec_from_env({}).exporters == ("jaeger",)
+    assert spec_from_env({"LANGFUSE_HOST": "https://cloud.langfuse.com"}).exporters == ("langfuse", "jaeger")
+    spec = spec_from_env(
+        {
+            "OWUI_OTEL_EXPORTERS": "debug,file",
+            "OWUI_OTEL_OTLP": "name=a,endpoint=http://a:4318;name=b,endpoint=b:4317,protocol=grpc",
+            "OWUI_OTEL_RECEIVER_AUTH": "true",
+        }
+    )
+    assert spec.exporters == ("debug", "file")
+    assert [t.name for t in spec.otlp] == ["a", "b"]
+    assert spec.receiver_auth
+
+
+def test_cli_config_writes_the_file_and_prints_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("OWUI_OTEL_EXPORTERS", "OWUI_OTEL_OTLP", "OWUI_OTEL_RECEIVER_AUTH", "LANGFUSE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    target = tmp_path / "sub" / "c.yaml"
+    code = main(["config", "-e", "jaeger,debug", "--otlp", "name=tempo,endpoint=http://tempo:4318", "-o", str(target)])
+    assert code == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == str(target.resolve())
+    written = yaml.safe_load(target.read_text(encoding="utf-8"))
+    assert set(written["service"]["pipelines"]) == {"traces/jaeger", "traces/debug", "traces/tempo"}
+
+
+def test_cli_config_reads_env_and_flags_override(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OWUI_OTEL_EXPORTERS", "langfuse,jaeger")
+    assert main(["config"]) == 0
+    assert set(yaml.safe_load(capsys.readouterr().out)["service"]["pipelines"]) == {"traces/langfuse", "traces/jaeger"}
+    assert main(["config", "--exporters", "file"]) == 0
+    assert set(yaml.safe_load(capsys.readouterr().out)["service"]["pipelines"]) == {"traces/file"}
+
+
+def test_cli_config_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("OWUI_OTEL_OTLP", raising=False)
+    assert main(["config", "--otlp", "name=x"]) == 2
+    assert "endpoint is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["config", "--debug-verbosity", "loud"])
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["build", "build-jaeger", "config", "validate", "langfuse-auth"])
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: python -m collector" in capsys.readouterr().out
