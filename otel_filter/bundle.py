@@ -9,9 +9,10 @@ Open WebUI Function. It is generated, never edited by hand; a test fails when it
 
 How: the modules that ``otel_filter.hosts`` needs are concatenated in dependency order; their
 ``from otel_filter… import …`` lines are dropped (the names are then defined earlier in the same
-file), module docstrings become comments. ``from __future__ import annotations`` is dropped too:
-the Pipelines server executes the file without registering it in ``sys.modules`` (and Open WebUI
-removes it right after loading), and dataclasses and pydantic cannot resolve string annotations
+file), external imports are merged at the top (sorted as ruff's isort sorts them), module
+docstrings become comments. ``from __future__ import annotations`` is dropped too: the Pipelines
+server executes the file without registering it in ``sys.modules`` (and Open WebUI removes it
+right after loading), and dataclasses and pydantic cannot resolve string annotations
 of such a module; evaluated annotations need no lookup. The tests load the file both ways.
 Generation fails if two modules bind one top-level name differently, or if the output contains
 a phrase Open WebUI rewrites on import.
@@ -138,8 +139,50 @@ def _check_collisions(modules: list[_Module]) -> None:
             seen.setdefault(name, (module.name, binding))
 
 
+def _is_import(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Import | ast.ImportFrom)
+
+
+def _external_imports(modules: list[_Module]) -> str:
+    """Every module's external imports, merged and hoisted to the top of the file (stdlib first)."""
+    plain: set[str] = set()
+    from_imports: dict[str, set[str]] = {}
+    for module in modules:
+        for node in module.tree.body:
+            if not _is_import(node) or _internal_import(node) is not None:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                if node.module == "__future__":
+                    continue
+                names = {alias.name + (f" as {alias.asname}" if alias.asname else "") for alias in node.names}
+                from_imports.setdefault(node.module or "", set()).update(names)
+            else:
+                plain.update(alias.name + (f" as {alias.asname}" if alias.asname else "") for alias in node.names)
+
+    def third_party(name: str) -> bool:
+        return name.partition(".")[0] not in sys.stdlib_module_names
+
+    def member_order(name: str) -> tuple[int, str]:
+        # isort's order-by-type: CONSTANTS, then Classes, then functions, each case-insensitively.
+        bare = name.partition(" as ")[0]
+        kind = 0 if bare.isupper() else 1 if bare[:1].isupper() else 2
+        return kind, bare.lower()
+
+    lines: list[str] = []
+    for group in (False, True):
+        block = [f"import {name}" for name in sorted(plain) if third_party(name) is group]
+        block += [
+            f"from {module} import {', '.join(sorted(names, key=member_order))}"
+            for module, names in sorted(from_imports.items())
+            if third_party(module) is group
+        ]
+        if block:
+            lines.extend([*block, ""])
+    return "\n".join(lines)
+
+
 def _module_body(module: _Module) -> str:
-    """The module's source without its docstring, future import and internal imports."""
+    """The module's source without its docstring and imports (hoisted), headed by a comment."""
     lines = module.source.splitlines()
     drop: set[int] = set()
     body = module.tree.body
@@ -149,14 +192,13 @@ def _module_body(module: _Module) -> str:
             docstring = body[0].value.value.strip().splitlines()[0]
             drop.update(range(body[0].lineno, (body[0].end_lineno or body[0].lineno) + 1))
     for node in body:
-        is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
-        if is_future or _internal_import(node) is not None:
+        if _is_import(node):
             drop.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     kept = [line for number, line in enumerate(lines, start=1) if number not in drop]
     kept = [line for line in kept if not line.startswith("# SPDX-License-Identifier")]
     text = "\n".join(kept).strip("\n")
-    header = f"# {'-' * 20} {PACKAGE}/{module.name}.py: {docstring} {'-' * 20}"
-    return f"{header}\n\n{text}\n"
+    header = f"# {'=' * 20} {PACKAGE}/{module.name}.py {'=' * 20}" + (f"\n# {docstring}" if docstring else "")
+    return f"{header}\n\n{text}\n\n"  # two blank lines between modules, as between top-level definitions
 
 
 def _frontmatter() -> str:
@@ -185,6 +227,7 @@ def render() -> str:
         "# Do not edit: change the package and regenerate. Works both as an Open WebUI Pipelines filter",
         "# (class Pipeline) and as an Open WebUI Function (class Filter).",
         "",
+        _external_imports(modules),
     ]
     parts.extend(_module_body(module) for module in modules)
     text = "\n".join(parts).rstrip("\n") + "\n"

@@ -11,13 +11,36 @@ requirements: opentelemetry-sdk>=1.27.0, opentelemetry-exporter-otlp-proto-http>
 # Do not edit: change the package and regenerate. Works both as an Open WebUI Pipelines filter
 # (class Pipeline) and as an Open WebUI Function (class Filter).
 
-# -------------------- otel_filter/_extract.py: Pure extraction: Open WebUI inlet/outlet/stream payloads -> small frozen records. No OTel here. --------------------
-
+import asyncio
+import atexit
 import hashlib
+import itertools
+import json
+import logging
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+import re
+import sys
+import threading
+import time
+import types
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
+from pydantic import BaseModel, Field
+
+# ==================== otel_filter/_extract.py ====================
+# Pure extraction: Open WebUI inlet/outlet/stream payloads -> small frozen records. No OTel here.
 
 # --- defensive getters ------------------------------------------------------------------
 
@@ -576,13 +599,9 @@ def extract_chunk(event: object) -> StreamChunk | None:
         usage=extract_usage(usage_map) if usage_map else None,
     )
 
-# -------------------- otel_filter/_content.py: Message content -> GenAI semconv JSON (``gen_ai.input.messages`` & co.), redacted and size-bounded. --------------------
 
-import json
-import re
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
+# ==================== otel_filter/_content.py ====================
+# Message content -> GenAI semconv JSON (``gen_ai.input.messages`` & co.), redacted and size-bounded.
 
 TRUNCATION_MARK = "…[truncated]"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
@@ -856,7 +875,9 @@ def bounded_json(items: list[Any], max_chars: int) -> tuple[str, bool]:
             high = middle - 1
     return _dump_capped(newest, slots, originals, low), True
 
-# -------------------- otel_filter/_semconv.py: Every attribute, span and scope name the filter emits, defined once. --------------------
+
+# ==================== otel_filter/_semconv.py ====================
+# Every attribute, span and scope name the filter emits, defined once.
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_SCOPE = "openwebui.otel_bridge"
@@ -938,10 +959,9 @@ ERROR_ABANDONED = "abandoned"
 # ``error.type`` when the outlet carries an error message instead of a reply.
 ERROR_RESPONSE = "response_error"
 
-# -------------------- otel_filter/_attributes.py: Records -> span names and attribute dicts (pure; unset values are dropped). --------------------
 
-from collections.abc import Mapping
-
+# ==================== otel_filter/_attributes.py ====================
+# Records -> span names and attribute dicts (pure; unset values are dropped).
 
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]
@@ -1044,11 +1064,9 @@ def response_attributes(
     )
     return attributes
 
-# -------------------- otel_filter/_health.py: Counters and rate-limited logging: nothing the filter drops or fails at goes unseen. --------------------
 
-import logging
-import threading
-import time
+# ==================== otel_filter/_health.py ====================
+# Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
 
 _logger = logging.getLogger("otel_filter")
 
@@ -1093,7 +1111,9 @@ class Health:
         with self._lock:
             return self._counts.get(key, 0)
 
-# -------------------- otel_filter/environment_variables.py: Environment variables the filter reads; each is a default that a valve can override. --------------------
+
+# ==================== otel_filter/environment_variables.py ====================
+# Environment variables the filter reads; each is a default that a valve can override.
 
 OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 """Base OTLP endpoint; ``/v1/traces`` is appended for HTTP. Default ``http://localhost:4318``."""
@@ -1143,15 +1163,9 @@ OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
 OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
 """``true`` adds ``user.email``; default ``false`` (only the user's id is recorded)."""
 
-# -------------------- otel_filter/_settings.py: Valves + environment -> validated :class:`Settings`, with a fix for every bad value. --------------------
 
-import json
-import logging
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
-
+# ==================== otel_filter/_settings.py ====================
+# Valves + environment -> validated :class:`Settings`, with a fix for every bad value.
 
 PROTOCOL_HTTP = "http/protobuf"
 PROTOCOL_GRPC = "grpc"
@@ -1510,24 +1524,14 @@ def log_problems(problems: list[Problem]) -> None:
     for problem in problems:
         _logger.log(logging.ERROR, "otel_filter: %s", problem.message())
 
-# -------------------- otel_filter/version.py:  --------------------
+
+# ==================== otel_filter/version.py ====================
 
 __version__ = "0.1.0"
 
-# -------------------- otel_filter/_telemetry.py: The export path: a private TracerProvider -> BatchSpanProcessor -> OTLP exporter. --------------------
 
-import os
-import threading
-from collections.abc import Sequence
-from typing import Any
-
-from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import Tracer
-
+# ==================== otel_filter/_telemetry.py ====================
+# The export path: a private TracerProvider -> BatchSpanProcessor -> OTLP exporter.
 
 DISTRO_NAME = "owui-otel"
 # Bigger than the SDK's 2048: a collector restart should not cost a busy instance its spans.
@@ -1719,18 +1723,9 @@ class Telemetry:
             return bool(self._provider.force_flush(int(timeout_s * 1000)))
         return self._processor.force_flush(int(timeout_s * 1000))
 
-# -------------------- otel_filter/_turns.py: Open turns: correlation of inlet, stream and outlet; expiry; bounded state. No OTel here. --------------------
 
-import itertools
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from opentelemetry.context import Context
-from opentelemetry.trace import Link
-
+# ==================== otel_filter/_turns.py ====================
+# Open turns: correlation of inlet, stream and outlet; expiry; bounded state. No OTel here.
 
 MATCHED = "matched"
 DUPLICATE = "duplicate"
@@ -1938,20 +1933,9 @@ class TurnTracker:
                 evicted.append(turn)
         return evicted
 
-# -------------------- otel_filter/_core.py: FilterCore: the three hooks (inlet, stream, outlet) over extraction, turns and telemetry. --------------------
 
-import atexit
-import os
-import threading
-import time
-from collections.abc import Mapping
-from typing import Any
-
-from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
-
+# ==================== otel_filter/_core.py ====================
+# FilterCore: the three hooks (inlet, stream, outlet) over extraction, turns and telemetry.
 
 # An explicit empty context: without it the SDK would parent our span to whatever span is
 # current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.
@@ -2341,18 +2325,9 @@ def current_span_links() -> tuple[Link, ...]:
     context = trace.get_current_span().get_span_context()
     return (Link(context),) if context.is_valid else ()
 
-# -------------------- otel_filter/hosts.py: The two host shims: ``Pipeline`` (Open WebUI Pipelines server) and ``Filter`` (Open WebUI Functions). --------------------
 
-import asyncio
-import os
-import sys
-import types
-from collections.abc import Mapping
-from typing import Any
-
-from opentelemetry.sdk.trace import TracerProvider
-from pydantic import BaseModel, Field
-
+# ==================== otel_filter/hosts.py ====================
+# The two host shims: ``Pipeline`` (Open WebUI Pipelines server) and ``Filter`` (Open WebUI Functions).
 
 FILTER_NAME = "OpenTelemetry GenAI bridge"
 
