@@ -156,7 +156,7 @@ def _external_imports(modules: list[_Module]) -> str:
                     continue
                 names = {alias.name + (f" as {alias.asname}" if alias.asname else "") for alias in node.names}
                 from_imports.setdefault(node.module or "", set()).update(names)
-            else:
+            elif isinstance(node, ast.Import):
                 plain.update(alias.name + (f" as {alias.asname}" if alias.asname else "") for alias in node.names)
 
     def third_party(name: str) -> bool:
