@@ -197,10 +197,14 @@ class FilterCore:
         except Exception:
             self.health.problem("sweep_failed", "otel_filter: ending expired turns failed", exc_info=True)
 
-    def end_open_turns(self, older_than_s: float = 0.0) -> int:
-        """End, as abandoned, every turn waiting for its outlet for at least ``older_than_s``
-        seconds; returns how many. For operators who know those outlets will never come."""
-        turns = self._tracker.expire(older_than_s=older_than_s)
+    def end_open_turns(self, older_than_s: float = 0.0, message_ids: list[str] | None = None) -> int:
+        """End, as abandoned, the turns waiting for their outlet for at least ``older_than_s`` seconds
+        (or exactly those of ``message_ids``); returns how many. For operators who know those
+        outlets will never come."""
+        if message_ids is not None:
+            turns = self._tracker.remove(message_ids)
+        else:
+            turns = self._tracker.expire(older_than_s=older_than_s)
         for turn in turns:
             self._end_abandoned(turn, END_OPERATOR)
         return len(turns)

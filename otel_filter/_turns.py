@@ -180,6 +180,14 @@ class TurnTracker:
                 del self._closed[key]
         return expired
 
+    def remove(self, keys: list[str]) -> list[OpenTurn]:
+        """Remove and return the open turns with these keys (message ids); unknown keys are ignored."""
+        with self._lock:
+            removed = [turn for key in keys if (turn := self._pop(key)) is not None]
+            for turn in removed:
+                self._remember(turn.key, _CLOSED_BY_EXPIRY)
+            return removed
+
     def next_deadline(self) -> float | None:
         with self._lock:
             return next(iter(self._open.values())).deadline if self._open else None

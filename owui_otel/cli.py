@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir
+from owui_otel._stack import StackOptions, StackState, is_ours, load_state, start_stack, stop_stack
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9099
@@ -83,6 +85,131 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=_cmd_serve)
 
 
+def _stack_options(args: argparse.Namespace) -> StackOptions:
+    return StackOptions(
+        otlp_grpc_port=args.otlp_grpc_port,
+        otlp_http_port=args.otlp_http_port,
+        collector_health_port=args.collector_health_port,
+        collector_metrics_port=args.collector_metrics_port,
+        jaeger_ui_port=args.jaeger_ui_port,
+        jaeger_grpc_query_port=args.jaeger_grpc_query_port,
+        jaeger_otlp_grpc_port=args.jaeger_otlp_grpc_port,
+        jaeger_otlp_http_port=args.jaeger_otlp_http_port,
+        bridge_port=args.bridge_port,
+        langfuse_host=args.langfuse_host,
+        langfuse_public_key=os.environ.get("LANGFUSE_PUBLIC_KEY", ""),
+        langfuse_secret_key=os.environ.get("LANGFUSE_SECRET_KEY", ""),
+    )
+
+
+def _print_stack(state: StackState) -> None:
+    urls = state.urls
+    print(
+        f"""
+The owui-otel stack is running.
+  Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
+  Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC)
+  Bridge server       {urls["bridge"]}
+  Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else "off (set LANGFUSE_HOST + keys, then up again)"}
+
+Connect Open WebUI (either way):
+  a) Admin Settings > Connections > OpenAI API > +:
+       URL  {urls["bridge"]}      (from a container: http://host.docker.internal:{urls["bridge"].rsplit(":", 1)[1]})
+       Key  {state.api_key}
+     Leave "Prefix ID" empty (it breaks filters).
+  b) Install the filter as a global Function, exporting to this collector:
+       owui-otel install function --url http://localhost:8080 --token <admin token> \\
+         --valve otlp_endpoint={urls["collector_otlp_http"]}
+
+Next: owui-otel demo      (recorded chats -> traces you can look at)
+Stop: owui-otel down"""
+    )
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    state = start_stack(_stack_options(args), progress=_progress)
+    _print_stack(state)
+    if not args.foreground:
+        return 0
+    print("\nRunning in the foreground: Ctrl-C stops everything.")
+    try:
+        while all(is_ours(p) for p in state.processes):
+            time.sleep(1.0)
+        print("a process of the stack exited; stopping the rest", file=sys.stderr)
+        return_code = 1
+    except KeyboardInterrupt:
+        return_code = 0
+    stop_stack(progress=_progress)
+    return return_code
+
+
+def _cmd_down(args: argparse.Namespace) -> int:
+    stopped = stop_stack(progress=_progress)
+    print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from owui_otel._demo import run_demo  # noqa: PLC0415
+
+    state = load_state()
+    bridge_url = args.bridge_url or (state.urls["bridge"] if state else "")
+    jaeger_url = args.jaeger_url or (state.urls["jaeger"] if state else "")
+    api_key = args.api_key or os.environ.get(API_KEY_ENV, "") or (state.api_key if state else "")
+    if not (bridge_url and jaeger_url and api_key):
+        raise OwuiOtelError(
+            "no running stack found: start one with `owui-otel up` (or pass --bridge-url, --api-key, --jaeger-url)"
+        )
+    print(f"Replaying recorded Open WebUI turns through {bridge_url} ...")
+    report = run_demo(bridge_url, api_key, jaeger_url, wait_s=args.wait)
+    print("\nTraces in Jaeger:")
+    for turn in report.turns:
+        for trace_id in turn.trace_ids[:1]:
+            print(f"  {turn.label}\n    {turn.summary}\n    {jaeger_url}/api/traces/{trace_id}")
+    langfuse = os.environ.get("LANGFUSE_HOST", "")
+    if state is not None and state.langfuse and langfuse:
+        print(f"\nLangfuse: {langfuse.rstrip('/')}/  (Tracing > Traces; sessions group the multi-turn chat)")
+    return 0
+
+
+def _add_stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    defaults = StackOptions()
+    up = commands.add_parser(
+        "up",
+        help="build (once) and start collector + Jaeger + bridge server locally, no Docker",
+        description="Build our collector and Jaeger (first run only; cached in ~/.cache/owui-otel), then start "
+        "them and the bridge server in the background on 127.0.0.1, wait until healthy, and print what to paste "
+        "into Open WebUI. Langfuse is added when LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY are set.",
+    )
+    up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
+    up.add_argument(
+        "--langfuse-host",
+        default=os.environ.get("LANGFUSE_HOST", ""),
+        help="Langfuse base URL, e.g. https://cloud.langfuse.com (default: $LANGFUSE_HOST; empty = Jaeger only)",
+    )
+    for name, value in defaults.ports().items():
+        up.add_argument(f"--{name.replace('_', '-')}", type=int, default=value, help=f"default {value}")
+    up.set_defaults(handler=_cmd_up)
+    down = commands.add_parser("down", help="stop what `owui-otel up` started, and nothing else")
+    down.set_defaults(handler=_cmd_down)
+    demo = commands.add_parser(
+        "demo",
+        help="replay recorded chat turns through the running stack and print the traces",
+        description="Replays real Open WebUI requests (a 3-turn chat with title/tags/follow-up tasks, an API call "
+        "streaming with usage, a stopped turn, a failed turn) through the bridge server, then prints the Jaeger "
+        "links of the resulting traces.",
+    )
+    demo.add_argument("--bridge-url", default="", help="default: the stack started by `up`")
+    demo.add_argument("--api-key", default="", help=f"default: ${API_KEY_ENV}, else the `up` stack's key")
+    demo.add_argument("--jaeger-url", default="", help="default: the stack started by `up`")
+    demo.add_argument("--wait", type=float, default=60.0, help="seconds to wait for traces in Jaeger (default 60)")
+    demo.set_defaults(handler=_cmd_demo)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _add_collector(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "collector",
@@ -101,14 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 failure, 2 usage error. Start with: owui-otel up && owui-otel demo",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_stack_commands(commands)
     _add_serve(commands)
     _add_collector(commands)
-    for register in _EXTRA_COMMANDS:
-        register(commands)
     return parser
-
-
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -74,6 +74,7 @@ class FilterForm(BaseModel):
 
 class EndTurnsForm(BaseModel):
     older_than_seconds: float = 0.0
+    message_ids: list[str] | None = None
 
 
 class ValveStore:
@@ -253,7 +254,7 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
 
     @app.post("/admin/end-open-turns", dependencies=authorized)
     async def end_open_turns(form: EndTurnsForm) -> dict[str, int]:
-        """End, as abandoned, turns waiting for an outlet at least ``older_than_seconds``."""
-        return {"ended": core().end_open_turns(form.older_than_seconds)}
+        """End, as abandoned, the listed turns, or those waiting at least ``older_than_seconds``."""
+        return {"ended": core().end_open_turns(form.older_than_seconds, form.message_ids)}
 
     return app

@@ -1875,6 +1875,14 @@ class TurnTracker:
                 del self._closed[key]
         return expired
 
+    def remove(self, keys: list[str]) -> list[OpenTurn]:
+        """Remove and return the open turns with these keys (message ids); unknown keys are ignored."""
+        with self._lock:
+            removed = [turn for key in keys if (turn := self._pop(key)) is not None]
+            for turn in removed:
+                self._remember(turn.key, _CLOSED_BY_EXPIRY)
+            return removed
+
     def next_deadline(self) -> float | None:
         with self._lock:
             return next(iter(self._open.values())).deadline if self._open else None
@@ -2070,10 +2078,14 @@ class FilterCore:
         except Exception:
             self.health.problem("sweep_failed", "otel_filter: ending expired turns failed", exc_info=True)
 
-    def end_open_turns(self, older_than_s: float = 0.0) -> int:
-        """End, as abandoned, every turn waiting for its outlet for at least ``older_than_s``
-        seconds; returns how many. For operators who know those outlets will never come."""
-        turns = self._tracker.expire(older_than_s=older_than_s)
+    def end_open_turns(self, older_than_s: float = 0.0, message_ids: list[str] | None = None) -> int:
+        """End, as abandoned, the turns waiting for their outlet for at least ``older_than_s`` seconds
+        (or exactly those of ``message_ids``); returns how many. For operators who know those
+        outlets will never come."""
+        if message_ids is not None:
+            turns = self._tracker.remove(message_ids)
+        else:
+            turns = self._tracker.expire(older_than_s=older_than_s)
         for turn in turns:
             self._end_abandoned(turn, END_OPERATOR)
         return len(turns)

@@ -1,0 +1,206 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``owui-otel demo``: replay recorded Open WebUI turns through the running bridge server.
+
+The payloads in ``demo_data/`` are real Open WebUI 0.12.4 requests (copies of
+tests/fixtures/openwebui, kept equal by a test). Each run gives every chat, message and user id
+a fresh uuid, so repeated demos never look like duplicate outlets. The requests go over HTTP
+exactly as Open WebUI sends them (``POST /{filter}/filter/inlet|outlet`` with ``{"body","user"}``
+and the Bearer key), in Open WebUI's order.
+
+    report = run_demo(bridge_url, api_key, jaeger_url)
+    for turn in report.turns: print(turn.label, turn.jaeger_link)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import httpx
+
+from owui_otel._errors import OwuiOtelError
+
+_IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|msg_[0-9a-f]{24}")
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Step:
+    hook: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class Scenario:
+    label: str
+    steps: list[Step]
+    stopped: bool = False  # no outlet: the demo ends it as an abandoned turn
+
+
+@dataclass
+class DemoTurn:
+    label: str
+    search: tuple[str, str]  # (attribute, value) that finds the trace in Jaeger
+    trace_ids: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+@dataclass
+class DemoReport:
+    turns: list[DemoTurn]
+    jaeger_url: str
+    langfuse_url: str | None = None
+
+
+def _load(name: str) -> dict[str, Any]:
+    text = resources.files("owui_otel.demo_data").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _fresh_ids(text: str, mapping: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        old = match.group(0)
+        if old not in mapping:
+            mapping[old] = f"msg_{uuid.uuid4().hex[:24]}" if old.startswith("msg_") else str(uuid.uuid4())
+        return mapping[old]
+
+    return _IDS.sub(replace, text)
+
+
+def scenarios() -> list[Scenario]:
+    """The demo's turns, with fresh ids (one mapping for the whole run keeps the 3-turn chat one chat)."""
+    mapping: dict[str, str] = {}
+
+    def step(hook: str, name: str) -> Step:
+        return Step(hook, json.loads(_fresh_ids(json.dumps(_load(name)), mapping)))
+
+    error_outlet = step("outlet", "ui_nonstream_outlet")
+    reply = error_outlet.payload["body"]["messages"][-1]
+    reply["content"] = ""
+    reply.pop("usage", None)
+    reply.pop("info", None)
+    reply["error"] = {"content": "Upstream provider answered 429: rate limit exceeded (demo)"}
+    return [
+        Scenario(
+            "multi-turn chat, turn 1 (streaming; title, tags and follow-up tasks)",
+            [
+                step("inlet", "ui_stream_turn1_title_generation_inlet"),
+                step("inlet", "ui_stream_turn1_inlet"),
+                step("outlet", "ui_stream_turn1_outlet"),
+                step("inlet", "ui_stream_turn1_follow_up_generation_inlet"),
+                step("inlet", "ui_stream_turn1_tags_generation_inlet"),
+            ],
+        ),
+        Scenario(
+            "multi-turn chat, turn 2",
+            [step("inlet", "ui_stream_turn2_inlet"), step("outlet", "ui_stream_turn2_outlet")],
+        ),
+        Scenario(
+            "multi-turn chat, turn 3",
+            [step("inlet", "ui_stream_turn3_inlet"), step("outlet", "ui_stream_turn3_outlet")],
+        ),
+        Scenario(
+            "API call, streaming with usage",
+            [step("inlet", "api_stream_include_usage_inlet"), step("outlet", "api_stream_include_usage_outlet")],
+        ),
+        Scenario("turn stopped by the user (no outlet)", [step("inlet", "ui_stream_error_inlet")], stopped=True),
+        Scenario("turn that failed at the provider", [step("inlet", "ui_nonstream_inlet"), error_outlet]),
+    ]
+
+
+def _search_key(scenario: Scenario) -> tuple[str, str]:
+    for step in scenario.steps:
+        metadata = step.payload["body"].get("metadata") or {}
+        if step.hook == "inlet" and not metadata.get("task") and metadata.get("message_id"):
+            return "openwebui.message.id", metadata["message_id"]
+    outlet = next(s for s in scenario.steps if s.hook == "outlet")
+    return "openwebui.message.id", outlet.payload["body"]["id"]
+
+
+def replay(client: httpx.Client, filter_id: str, scenario: Scenario, pause_s: float = 0.0) -> None:
+    for step in scenario.steps:
+        if step.hook == "outlet" and pause_s:
+            time.sleep(pause_s)  # the model "answering", so the spans show a duration
+        response = client.post(f"/{filter_id}/filter/{step.hook}", json=step.payload)
+        if response.status_code == 401:
+            raise OwuiOtelError("the bridge server refused the API key; is the stack from `owui-otel up` running?")
+        response.raise_for_status()
+        if response.json() != step.payload["body"]:
+            raise OwuiOtelError(f"the bridge server changed a {step.hook} body: that must never happen")
+    if scenario.stopped:
+        key = _search_key(scenario)[1]
+        client.post("/admin/end-open-turns", json={"message_ids": [key]}).raise_for_status()
+
+
+def _find_traces(jaeger_url: str, service: str, attribute: str, value: str) -> list[dict[str, Any]]:
+    params = {"service": service, "tags": json.dumps({attribute: value}), "lookback": "1h", "limit": "20"}
+    try:
+        response = httpx.get(f"{jaeger_url}/api/traces", params=params, timeout=5.0)
+    except httpx.HTTPError:
+        return []
+    if response.status_code != 200:
+        return []
+    data: list[dict[str, Any]] = response.json().get("data") or []
+    # A follow-up task names the turn's message too: keep the turn itself.
+    return [t for t in data if not any(tag["key"] == "openwebui.task" for tag in t["spans"][0].get("tags", []))]
+
+
+def _summary(trace: dict[str, Any]) -> str:
+    span = trace["spans"][0]
+    tags = {t["key"]: t["value"] for t in span.get("tags", [])}
+    usage = (
+        f"{tags['gen_ai.usage.input_tokens']} in / {tags['gen_ai.usage.output_tokens']} out"
+        if "gen_ai.usage.input_tokens" in tags
+        else "no usage"
+    )
+    status = f"error: {tags['error.type']}" if "error.type" in tags else "ok"
+    return f"{span['operationName']}, {span['duration'] / 1000:.0f} ms, {usage}, {status}"
+
+
+def run_demo(
+    bridge_url: str,
+    api_key: str,
+    jaeger_url: str,
+    *,
+    filter_id: str = "otel_bridge",
+    service: str = "open-webui",
+    wait_s: float = 30.0,
+    pause_s: float = 0.4,
+    progress: Progress = print,
+) -> DemoReport:
+    """Replay the demo turns, then wait until Jaeger has each main turn's trace."""
+    demo = scenarios()
+    with httpx.Client(base_url=bridge_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10.0) as client:
+        try:
+            client.get("/ready").raise_for_status()
+        except httpx.HTTPError as error:
+            raise OwuiOtelError(
+                f"cannot reach the bridge server at {bridge_url} ({error}); start it with `owui-otel up`"
+            ) from error
+        for scenario in demo:
+            progress(f"  replaying: {scenario.label}")
+            replay(client, filter_id, scenario, pause_s=pause_s)
+    turns = [DemoTurn(s.label, _search_key(s)) for s in demo]
+    progress("waiting for the traces in Jaeger (spans are exported in batches every few seconds) ...")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and not all(t.trace_ids for t in turns):
+        for turn in turns:
+            if not turn.trace_ids:
+                found = _find_traces(jaeger_url, service, *turn.search)
+                turn.trace_ids = [t["traceID"] for t in found]
+                turn.summary = _summary(found[0]) if found else ""
+        time.sleep(1.0)
+    missing = [t.label for t in turns if not t.trace_ids]
+    if missing:
+        raise OwuiOtelError(
+            f"Jaeger at {jaeger_url} shows no trace for: {'; '.join(missing)}. "
+            "Run `owui-otel doctor` to find the broken link."
+        )
+    return DemoReport(turns=turns, jaeger_url=jaeger_url)
