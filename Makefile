@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 
-.PHONY: help setup bundle lint test-unit test build clean
+.PHONY: help setup bundle lint test-unit test build demo up down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,15 @@ lint: setup  ## ruff, mypy, and the generated file must be current
 build: setup  ## build (or reuse from the cache) our collector and Jaeger
 	$(BIN)/python -m collector build
 	$(BIN)/python -m collector build-jaeger
+
+up: setup  ## start collector + Jaeger + bridge server locally (builds them once), in the background
+	$(BIN)/owui-otel up
+
+demo: up  ## the main job: local stack up, recorded chats replayed, trace links printed
+	$(BIN)/owui-otel demo
+
+down: setup  ## stop what `make up` / `make demo` started
+	$(BIN)/owui-otel down
 
 test-unit: setup  ## fast tests only (no processes)
 	$(BIN)/pytest -m unit

@@ -11,6 +11,8 @@ It accepts exactly what Langfuse accepts (``shared/reference/langfuse-otlp-contr
 * ``x-langfuse-ingestion-version``: parsed like JavaScript ``parseInt``; non-numeric or > 4 -> 400; ``4`` is the
   direct (real-time) write path; missing or lower is accepted but recorded as ``write_path: "dual_write"``.
 * Success: 200 with a JSON body (``{}``, ``application/json; charset=utf-8``), never an OTLP response.
+* ``GET /api/public/projects`` (same auth): the key pair's project, as the ``langfuse`` SDK's ``auth_check()``
+  reads it (``{"data": [{"id", "name", "organization", "metadata"}]}``).
 
 Control API (no auth; test use only):
 
@@ -52,6 +54,8 @@ __all__ = ["FaultMode", "ContractState", "create_app", "main"]
 
 TRACES_PATH = "/api/public/otel/v1/traces"
 METRICS_PATH = "/api/public/otel/v1/metrics"
+PROJECTS_PATH = "/api/public/projects"
+PROJECT_ID = "contract-project"
 _MODES = ("ok", "error", "rate_limit", "unavailable", "slow")
 _PARSE_INT = re.compile(r"^\s*([+-]?\d+)")
 _JSON_MEDIA = "application/json; charset=utf-8"
@@ -230,6 +234,20 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
         # Langfuse's metrics handler does nothing: 200, data discarded.
         await request.body()
         return JSONResponse({}, media_type=_JSON_MEDIA)
+
+    @app.get(PROJECTS_PATH)
+    async def projects(request: Request) -> Response:
+        # What the langfuse SDK's auth_check() reads: the project of a project-scoped key pair.
+        denied = _check_auth(state, request.headers.get("authorization"))
+        if denied is not None:
+            return denied
+        project = {
+            "id": PROJECT_ID,
+            "name": "owui-otel contract project",
+            "organization": {"id": "org-contract", "name": "owui-otel contract org"},
+            "metadata": {},
+        }
+        return JSONResponse({"data": [project]}, media_type=_JSON_MEDIA)
 
     @app.get("/_control/health")
     async def health() -> dict[str, bool]:

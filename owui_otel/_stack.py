@@ -136,7 +136,24 @@ def is_ours(record: ProcessRecord) -> bool:
     return cmdline is not None and cmdline[: len(record.argv)] == record.argv
 
 
-def _launch(name: str, argv: list[str], env: Mapping[str, str], logs: Path) -> ProcessRecord:
+@dataclass
+class _Child:
+    """A process this very command started: waited on through its Popen (no pid reuse, no zombie)."""
+
+    record: ProcessRecord
+    process: subprocess.Popen[bytes]
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def _launch(name: str, argv: list[str], env: Mapping[str, str], logs: Path) -> _Child:
     log_path = logs / f"{name}.log"
     with log_path.open("ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} start {' '.join(argv)}\n".encode())
@@ -145,7 +162,7 @@ def _launch(name: str, argv: list[str], env: Mapping[str, str], logs: Path) -> P
         process = subprocess.Popen(
             argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return ProcessRecord(name=name, pid=process.pid, argv=argv, log=str(log_path), started=time.time())
+    return _Child(ProcessRecord(name=name, pid=process.pid, argv=argv, log=str(log_path), started=time.time()), process)
 
 
 def _stop(record: ProcessRecord, timeout_s: float = 15.0) -> bool:
@@ -173,10 +190,11 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def _wait_ready(record: ProcessRecord, url: str, timeout_s: float, *, headers: Mapping[str, str] | None = None) -> None:
+def _wait_ready(child: _Child, url: str, timeout_s: float, *, headers: Mapping[str, str] | None = None) -> None:
+    record = child.record
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not is_ours(record) or _is_zombie(record.pid):
+        if child.process.poll() is not None:
             tail = "\n".join(Path(record.log).read_text(errors="replace").splitlines()[-25:])
             raise OwuiOtelError(f"{record.name} exited while starting; last lines of {record.log}:\n{tail}")
         try:
@@ -276,9 +294,9 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
 
     from collector import build_collector, build_jaeger  # noqa: PLC0415
 
-    progress("building the collector (first time only; cached in ~/.cache/owui-otel) ...")
+    progress("collector binary: built once, then reused from the cache ...")
     collector_binary = build_collector(progress=progress)
-    progress("building Jaeger (first time only; cached) ...")
+    progress("Jaeger binary: built once, then reused from the cache ...")
     jaeger_binary = build_jaeger(progress=progress)
 
     directory = stack_dir()
@@ -296,11 +314,11 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
         "collector_health": f"http://{HOST}:{options.collector_health_port}",
         "bridge": f"http://{HOST}:{options.bridge_port}",
     }
-    started: list[ProcessRecord] = []
+    started: list[_Child] = []
 
     def stop_started() -> None:
-        for record in reversed(started):
-            _stop(record)
+        for child in reversed(started):
+            child.stop()
 
     try:
         progress("starting Jaeger ...")
@@ -340,7 +358,9 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
     except BaseException:
         stop_started()
         raise
-    state = StackState(processes=started, urls=urls, api_key=api_key, langfuse=bool(options.langfuse_host))
+    state = StackState(
+        processes=[child.record for child in started], urls=urls, api_key=api_key, langfuse=bool(options.langfuse_host)
+    )
     (directory / STATE_FILE).write_text(state.to_json(), encoding="utf-8")
     return state
 

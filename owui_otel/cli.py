@@ -206,6 +206,121 @@ def _add_stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     demo.set_defaults(handler=_cmd_demo)
 
 
+def _cmd_install(args: argparse.Namespace) -> int:
+    from owui_otel._install import filter_source, install_function, install_pipelines, parse_valves  # noqa: PLC0415
+
+    valves = parse_valves(args.valve)
+    source = filter_source(Path(args.file) if args.file else None)
+    if args.target == "function":
+        token = args.token or os.environ.get("OWUI_TOKEN", "")
+        result = install_function(args.url, token, function_id=args.id, valves=valves, source=source)
+        verb = "created" if result.created else "updated"
+        where = f"Open WebUI {result.details['open_webui']} at {args.url}"
+        print(f"{verb} Function {result.id!r} in {where}: a global, active filter")
+        if not valves:
+            print(
+                "no valves given: it exports to OTEL_EXPORTER_OTLP_ENDPOINT of the Open WebUI process, else http://localhost:4318"
+            )
+    else:
+        api_key = args.api_key or os.environ.get("PIPELINES_API_KEY", "")
+        result = install_pipelines(args.url, api_key, valves=valves, source=source)
+        print(
+            f"uploaded {result.id!r} to the Pipelines server at {args.url}; it is listed as a filter. Open WebUI picks "
+            "it up at its next model-list refresh (reload the models page, or GET /api/models)"
+        )
+    return 0
+
+
+def _add_install(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    install = commands.add_parser(
+        "install",
+        help="put the filter into a running Open WebUI (as a Function) or Pipelines server",
+        description="Install the generated single-file filter without copying it by hand.",
+    )
+    targets = install.add_subparsers(dest="target", metavar="TARGET", required=True)
+    function = targets.add_parser(
+        "function",
+        help="create/update it as a global, active Open WebUI Function (admin token)",
+        description="Create or update the filter as an Open WebUI Function through its REST API, make it active and "
+        "global, and merge the given valves. Works with Open WebUI 0.6 and 0.12.",
+    )
+    function.add_argument("--url", required=True, help="Open WebUI's address, e.g. http://localhost:3000")
+    function.add_argument("--token", default="", help="an admin's token (default: $OWUI_TOKEN); Settings > Account")
+    function.add_argument("--id", default="otel_bridge", help="Function id (default %(default)s)")
+    pipelines = targets.add_parser(
+        "pipelines",
+        help="upload it to a Pipelines server (its API key) and set its valves",
+        description="Upload the filter to an Open WebUI Pipelines server and merge the given valves.",
+    )
+    pipelines.add_argument("--url", required=True, help="the Pipelines server's address, e.g. http://localhost:9099")
+    pipelines.add_argument("--api-key", default="", help="its PIPELINES_API_KEY (default: $PIPELINES_API_KEY)")
+    for parser in (function, pipelines):
+        parser.add_argument(
+            "--valve",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="set a valve, e.g. --valve otlp_endpoint=http://collector:4318 (repeatable; JSON values allowed)",
+        )
+        parser.add_argument(
+            "--file", default="", help="install this file instead of the one generated from the package"
+        )
+        parser.set_defaults(handler=_cmd_install)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from otel_filter._settings import parse_key_values  # noqa: PLC0415
+    from owui_otel._doctor import DoctorInputs, render, run_checks  # noqa: PLC0415
+
+    state = load_state()
+    urls = state.urls if state else {}
+    headers, _ = parse_key_values(args.otlp_headers or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
+    inputs = DoctorInputs(
+        collector_health=args.collector_health or urls.get("collector_health", "http://127.0.0.1:13133"),
+        otlp_endpoint=args.otlp_endpoint
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+        or urls.get("collector_otlp_http", "http://127.0.0.1:4318"),
+        otlp_headers=headers,
+        bridge_url=args.bridge_url or urls.get("bridge", ""),
+        bridge_api_key=args.api_key or os.environ.get(API_KEY_ENV, "") or (state.api_key if state else ""),
+        langfuse_host=args.langfuse_host,
+        langfuse_public_key=os.environ.get("LANGFUSE_PUBLIC_KEY", ""),
+        langfuse_secret_key=os.environ.get("LANGFUSE_SECRET_KEY", ""),
+        jaeger_url=args.jaeger_url or urls.get("jaeger", ""),
+        service_name=os.environ.get("OTEL_SERVICE_NAME", "open-webui"),
+        openwebui_url=args.openwebui_url,
+        openwebui_token=args.openwebui_token or os.environ.get("OWUI_TOKEN", ""),
+    )
+    report = run_checks(inputs)
+    print(render(report))
+    return 1 if report.failed else 0
+
+
+def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = commands.add_parser(
+        "doctor",
+        help="check each link of the chain (bridge, collector, Langfuse, usage, Open WebUI) in plain words",
+        description="Checks, in the order data flows: the bridge server, the collector's health and OTLP receiver "
+        "(with the filter's headers), Langfuse (host, keys, OTLP endpoint path), whether recent streamed turns carry "
+        "token usage, and Open WebUI's connection settings. Defaults come from the `owui-otel up` stack and the "
+        "standard environment variables. Exit code 1 when a link is broken.",
+    )
+    doctor.add_argument("--collector-health", default="", help="collector health_check URL (default: the `up` stack's)")
+    doctor.add_argument(
+        "--otlp-endpoint", default="", help="the filter's OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT)"
+    )
+    doctor.add_argument(
+        "--otlp-headers", default="", help="the filter's OTLP headers (default: OTEL_EXPORTER_OTLP_HEADERS)"
+    )
+    doctor.add_argument("--bridge-url", default="", help="bridge server URL (default: the `up` stack's)")
+    doctor.add_argument("--api-key", default="", help=f"bridge API key (default: ${API_KEY_ENV} or the `up` stack's)")
+    doctor.add_argument("--langfuse-host", default=os.environ.get("LANGFUSE_HOST", ""), help="default: $LANGFUSE_HOST")
+    doctor.add_argument("--jaeger-url", default="", help="Jaeger query URL (default: the `up` stack's)")
+    doctor.add_argument("--openwebui-url", default="", help="Open WebUI address, to check its connection settings")
+    doctor.add_argument("--openwebui-token", default="", help="an admin token for it (default: $OWUI_TOKEN)")
+    doctor.set_defaults(handler=_cmd_doctor)
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -229,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_stack_commands(commands)
+    _add_install(commands)
+    _add_doctor(commands)
     _add_serve(commands)
     _add_collector(commands)
     return parser

@@ -1,0 +1,433 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``owui-otel doctor``: check each link of the chain, and say in plain words what to fix.
+
+Links, in the order data flows: the bridge server (if used) -> the collector (health, then the
+OTLP receiver with the filter's headers) -> Langfuse (host form, keys via the ``langfuse``
+package's own ``auth_check()``, the OTLP endpoint path) -> Jaeger (do recent streamed turns
+carry token usage?) -> Open WebUI's connection settings (Prefix ID, empty key). A check whose
+inputs are not given is skipped, not failed. Secrets are never printed.
+
+    report = run_checks(DoctorInputs(collector_health="http://127.0.0.1:13133", ...))
+    print(render(report)); exit(1 if report.failed else 0)
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
+TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+_EMPTY_EXPORT = b""  # an ExportTraceServiceRequest with no spans serializes to zero bytes
+
+
+@dataclass(frozen=True)
+class DoctorInputs:
+    collector_health: str = ""
+    otlp_endpoint: str = ""
+    otlp_headers: tuple[tuple[str, str], ...] = ()
+    bridge_url: str = ""
+    bridge_api_key: str = ""
+    langfuse_host: str = ""
+    langfuse_public_key: str = ""
+    langfuse_secret_key: str = ""
+    jaeger_url: str = ""
+    service_name: str = "open-webui"
+    openwebui_url: str = ""
+    openwebui_token: str = ""
+
+
+@dataclass
+class Check:
+    link: str
+    status: str
+    says: str
+    fix: str = ""
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(check.status == FAIL for check in self.checks)
+
+
+def render(report: Report) -> str:
+    lines = []
+    for check in report.checks:
+        lines.append(f"[{check.status:>4}] {check.link}: {check.says}")
+        if check.fix:
+            lines.append(f"       fix: {check.fix}")
+    verdict = "some links are broken (see fix: lines)" if report.failed else "every checked link works"
+    return "\n".join([*lines, "", verdict])
+
+
+def _get(url: str, **kwargs: Any) -> httpx.Response | str:
+    try:
+        return httpx.get(url, timeout=TIMEOUT, **kwargs)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}"
+
+
+def _post(url: str, **kwargs: Any) -> httpx.Response | str:
+    try:
+        return httpx.post(url, timeout=TIMEOUT, **kwargs)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}"
+
+
+# --- the links ------------------------------------------------------------------------------
+
+
+def check_bridge(inputs: DoctorInputs) -> list[Check]:
+    if not inputs.bridge_url:
+        return [Check("bridge server", SKIP, "no bridge URL (not using the bridge, or pass --bridge-url)")]
+    health = _get(f"{inputs.bridge_url}/health")
+    if isinstance(health, str) or health.status_code != 200:
+        return [
+            Check(
+                "bridge server",
+                FAIL,
+                f"nothing healthy answers at {inputs.bridge_url} "
+                f"({health if isinstance(health, str) else health.status_code})",
+                "start it: `owui-otel up` (or `owui-otel serve`), or correct --bridge-url",
+            )
+        ]
+    models = _get(f"{inputs.bridge_url}/models", headers={"Authorization": f"Bearer {inputs.bridge_api_key}"})
+    if isinstance(models, str) or models.status_code == 401:
+        return [
+            Check(
+                "bridge server",
+                FAIL,
+                "it is up but refuses the API key",
+                "use the key it was started with (printed by `owui-otel up`; OWUI_OTEL_API_KEY) here and in Open WebUI",
+            )
+        ]
+    counters = health.json().get("counters", {})
+    failures = {k: v for k, v in counters.items() if k.endswith(("_failed", "export_failed")) and v}
+    checks = [
+        Check(
+            "bridge server",
+            OK,
+            f"up at {inputs.bridge_url}, key accepted, {health.json().get('open_turns', 0)} turn(s) open",
+        )
+    ]
+    if failures:
+        checks.append(
+            Check(
+                "bridge exports",
+                WARN,
+                f"the filter reports failures: {', '.join(f'{k}={v}' for k, v in sorted(failures.items()))}",
+                "see the bridge log; export failures mean the collector was unreachable at some point",
+            )
+        )
+    return checks
+
+
+def check_collector(inputs: DoctorInputs) -> list[Check]:
+    checks: list[Check] = []
+    if inputs.collector_health:
+        health = _get(inputs.collector_health)
+        if isinstance(health, str) or health.status_code != 200:
+            checks.append(
+                Check(
+                    "collector",
+                    FAIL,
+                    f"no healthy collector at {inputs.collector_health} "
+                    f"({health if isinstance(health, str) else health.status_code})",
+                    "start it: `owui-otel up` (local) or `docker compose up -d otel-collector`; check its log",
+                )
+            )
+        else:
+            checks.append(Check("collector", OK, f"healthy ({inputs.collector_health})"))
+    if not inputs.otlp_endpoint:
+        checks.append(Check("collector receiver", SKIP, "no OTLP endpoint given"))
+        return checks
+    url = inputs.otlp_endpoint.rstrip("/")
+    url = url if url.endswith("/v1/traces") else f"{url}/v1/traces"
+    headers = {"Content-Type": "application/x-protobuf", **dict(inputs.otlp_headers)}
+    answer = _post(url, content=_EMPTY_EXPORT, headers=headers)
+    if isinstance(answer, str):
+        checks.append(
+            Check(
+                "collector receiver",
+                FAIL,
+                f"nothing listens at {url} ({answer})",
+                "point the filter's otlp_endpoint / OTEL_EXPORTER_OTLP_ENDPOINT at the collector's OTLP/HTTP port "
+                "(4318)",
+            )
+        )
+    elif answer.status_code in (401, 403):
+        checks.append(
+            Check(
+                "collector receiver",
+                FAIL,
+                f"{url} requires a token and the one sent was {'missing' if len(headers) == 1 else 'refused'}",
+                "give the filter the collector's token: "
+                "OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<OTEL_INGEST_TOKEN> (or the otlp_headers valve)",
+            )
+        )
+    elif answer.status_code == 404:
+        checks.append(
+            Check(
+                "collector receiver",
+                FAIL,
+                f"{url} is not an OTLP/HTTP traces endpoint (404)",
+                "use the collector's base URL, e.g. http://localhost:4318 (the filter appends /v1/traces)",
+            )
+        )
+    elif answer.status_code >= 300:
+        checks.append(
+            Check("collector receiver", FAIL, f"{url} answered {answer.status_code}", "see the collector's log")
+        )
+    else:
+        checks.append(Check("collector receiver", OK, f"accepts OTLP at {url}"))
+    return checks
+
+
+def _langfuse_project_url(inputs: DoctorInputs) -> tuple[Check, str | None]:
+    """The keys, checked the way Langfuse's own SDK checks them."""
+    from langfuse import Langfuse  # noqa: PLC0415 (the [server] extra)
+
+    client = Langfuse(
+        public_key=inputs.langfuse_public_key,
+        secret_key=inputs.langfuse_secret_key,
+        base_url=inputs.langfuse_host,
+        tracing_enabled=False,
+    )
+    try:
+        client.auth_check()
+        projects = client.api.projects.get()
+    except Exception as error:  # the SDK raises its own typed errors per status; all mean "not accepted"
+        status = getattr(error, "status_code", None)
+        if status in (401, 403):
+            return (
+                Check(
+                    "Langfuse keys",
+                    FAIL,
+                    f"{inputs.langfuse_host} rejects the key pair ({status})",
+                    "copy LANGFUSE_PUBLIC_KEY (pk-lf-...) and LANGFUSE_SECRET_KEY (sk-lf-...) from this project's "
+                    "Settings > API Keys; keys of another region (cloud vs us.cloud) fail the same way",
+                ),
+                None,
+            )
+        return Check(
+            "Langfuse keys",
+            FAIL,
+            f"could not check the keys at {inputs.langfuse_host}: {type(error).__name__}",
+            "check LANGFUSE_HOST",
+        ), None
+    finally:
+        client.shutdown()
+    project = projects.data[0]
+    return Check(
+        "Langfuse keys", OK, f"accepted for project {project.name!r}"
+    ), f"{inputs.langfuse_host}/project/{project.id}"
+
+
+def check_langfuse(inputs: DoctorInputs) -> list[Check]:
+    if not inputs.langfuse_host:
+        return [Check("Langfuse", SKIP, "LANGFUSE_HOST is not set: traces go to Jaeger only")]
+    host = inputs.langfuse_host.rstrip("/")
+    if "/api/public" in host:
+        return [
+            Check(
+                "Langfuse host",
+                FAIL,
+                f"LANGFUSE_HOST={host} includes an API path",
+                "set LANGFUSE_HOST to the base URL only, e.g. https://cloud.langfuse.com "
+                "(the collector adds /api/public/otel)",
+            )
+        ]
+    if not (inputs.langfuse_public_key and inputs.langfuse_secret_key):
+        return [
+            Check(
+                "Langfuse keys",
+                FAIL,
+                "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY are not set",
+                "set both (Langfuse > Settings > API Keys)",
+            )
+        ]
+    reachable = _get(f"{host}/api/public/health")
+    if isinstance(reachable, str):
+        return [
+            Check("Langfuse host", FAIL, f"cannot reach {host} ({reachable})", "check LANGFUSE_HOST and the network")
+        ]
+    checks = [Check("Langfuse host", OK, f"{host} answers")]
+    keys, project_url = _langfuse_project_url(DoctorInputs(**{**inputs.__dict__, "langfuse_host": host}))
+    checks.append(keys)
+    if keys.status != OK:
+        return checks
+    token = base64.b64encode(f"{inputs.langfuse_public_key}:{inputs.langfuse_secret_key}".encode()).decode()
+    path = f"{host}/api/public/otel/v1/traces"
+    answer = _post(
+        path,
+        content=gzip.compress(_EMPTY_EXPORT),
+        headers={
+            "Authorization": f"Basic {token}",
+            "Content-Type": "application/x-protobuf",
+            "Content-Encoding": "gzip",
+            "x-langfuse-ingestion-version": "4",
+        },
+    )
+    if isinstance(answer, str) or answer.status_code != 200:
+        code = answer if isinstance(answer, str) else answer.status_code
+        checks.append(
+            Check(
+                "Langfuse OTLP endpoint",
+                FAIL,
+                f"{path} answered {code}",
+                "Langfuse >= 3.22 serves OTLP at /api/public/otel/v1/traces (HTTP only, not gRPC); "
+                "upgrade a self-hosted Langfuse, or check the host",
+            )
+        )
+    else:
+        checks.append(Check("Langfuse OTLP endpoint", OK, f"{path} accepts OTLP (ingestion version 4)"))
+        if project_url:
+            checks.append(Check("Langfuse project", OK, f"traces appear at {project_url}/traces"))
+    return checks
+
+
+def check_usage(inputs: DoctorInputs) -> list[Check]:
+    """Do recent streamed turns carry token usage? Open WebUI asks providers for stream usage only
+    when the model's Usage capability is on."""
+    if not inputs.jaeger_url:
+        return [Check("token usage", SKIP, "no Jaeger URL to look at recent turns")]
+    answer = _get(
+        f"{inputs.jaeger_url}/api/traces",
+        params={
+            "service": inputs.service_name,
+            "lookback": "2h",
+            "limit": "200",
+            "tags": json.dumps({"openwebui.turn.end_reason": "outlet"}),
+        },
+    )
+    if isinstance(answer, str) or answer.status_code != 200:
+        return [Check("token usage", SKIP, f"Jaeger at {inputs.jaeger_url} did not answer the search")]
+    streamed, without_usage = 0, 0
+    for trace in answer.json().get("data") or []:
+        for span in trace.get("spans", []):
+            tags = {t["key"]: t["value"] for t in span.get("tags", [])}
+            if (
+                tags.get("gen_ai.operation.name") != "chat"
+                or "openwebui.task" in tags
+                or not tags.get("gen_ai.request.stream")
+            ):
+                continue
+            streamed += 1
+            if "gen_ai.usage.output_tokens" not in tags:
+                without_usage += 1
+    if streamed == 0:
+        return [Check("token usage", SKIP, "no streamed turn in the last 2 hours to judge by")]
+    if without_usage:
+        return [
+            Check(
+                "token usage",
+                WARN,
+                f"{without_usage} of {streamed} recent streamed turns carry no token usage",
+                "in Open WebUI enable the model's Usage capability (Workspace > Models > edit > Capabilities > "
+                "Usage) so it asks the provider for usage in streams; some providers never report it",
+            )
+        ]
+    return [Check("token usage", OK, f"all {streamed} recent streamed turns carry token usage")]
+
+
+def check_openwebui(inputs: DoctorInputs) -> list[Check]:
+    if not (inputs.openwebui_url and inputs.openwebui_token):
+        return [Check("Open WebUI connection", SKIP, "no --openwebui-url/--openwebui-token to read its connections")]
+    base = inputs.openwebui_url.rstrip("/")
+    answer = _get(f"{base}/openai/config", headers={"Authorization": f"Bearer {inputs.openwebui_token}"})
+    if isinstance(answer, str):
+        return [
+            Check(
+                "Open WebUI connection", FAIL, f"cannot reach Open WebUI at {base} ({answer})", "check --openwebui-url"
+            )
+        ]
+    if answer.status_code in (401, 403):
+        return [Check("Open WebUI connection", FAIL, "Open WebUI refused the token", "use an admin's token")]
+    config = answer.json()
+    urls: list[str] = config.get("OPENAI_API_BASE_URLS") or []
+    keys: list[str] = config.get("OPENAI_API_KEYS") or []
+    configs: dict[str, Any] = config.get("OPENAI_API_CONFIGS") or {}
+    checks = []
+    bridge = inputs.bridge_url.rstrip("/")
+    for index, url in enumerate(urls):
+        is_filter_host = bool(bridge) and url.rstrip("/") == bridge
+        if not is_filter_host:
+            probe = _get(
+                f"{url.rstrip('/')}/models",
+                headers={"Authorization": f"Bearer {keys[index] if index < len(keys) else ''}"},
+            )
+            is_filter_host = (
+                not isinstance(probe, str) and probe.status_code == 200 and probe.json().get("pipelines") is True
+            )
+        if not is_filter_host:
+            continue
+        settings = configs.get(str(index)) or {}
+        if not (keys[index] if index < len(keys) else ""):
+            checks.append(
+                Check(
+                    "Open WebUI connection",
+                    FAIL,
+                    f"connection {index} ({url}) has an empty API key: Open WebUI silently skips its filters",
+                    "set the key (the bridge's key from `owui-otel up`, or PIPELINES_API_KEY) on that connection",
+                )
+            )
+        elif settings.get("prefix_id"):
+            checks.append(
+                Check(
+                    "Open WebUI connection",
+                    FAIL,
+                    f"connection {index} ({url}) has Prefix ID {settings['prefix_id']!r}: filter URLs then use the "
+                    "prefixed id, which the server does not know, and no turn is traced",
+                    "clear the Prefix ID on that connection (Admin Settings > Connections)",
+                )
+            )
+        elif settings.get("model_ids"):
+            checks.append(
+                Check(
+                    "Open WebUI connection",
+                    FAIL,
+                    f"connection {index} ({url}) lists explicit model ids, so Open WebUI never reads its /models and "
+                    "never learns the filter",
+                    "clear the model id list on that connection",
+                )
+            )
+        else:
+            checks.append(
+                Check("Open WebUI connection", OK, f"connection {index} ({url}) is a filter host, set up right")
+            )
+    if not checks:
+        checks.append(
+            Check(
+                "Open WebUI connection",
+                WARN,
+                "no OpenAI connection points at a Pipelines server or the bridge",
+                "add one (URL + key), or install the filter as a Function: `owui-otel install function`",
+            )
+        )
+    return checks
+
+
+CHECKS: list[Callable[[DoctorInputs], list[Check]]] = [
+    check_bridge,
+    check_collector,
+    check_langfuse,
+    check_usage,
+    check_openwebui,
+]
+
+
+def run_checks(inputs: DoctorInputs) -> Report:
+    report = Report()
+    for check in CHECKS:
+        report.checks.extend(check(inputs))
+    return report

@@ -1,0 +1,221 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``owui-otel install``: put the filter into a running Open WebUI or Pipelines server, no copying by hand.
+
+Function (Open WebUI's REST API, admin token; identical in 0.6.43 and 0.12.4)::
+
+    install_function("http://localhost:3000", token, valves={"otlp_endpoint": "http://collector:4318"})
+
+creates or updates the Function from the generated single file, makes it active and global
+(toggles only when needed: they flip), merges the given valves into the stored ones, and reads
+the record back. Pipelines server (its API key)::
+
+    install_pipelines("http://pipelines:9099", api_key, valves={...})
+
+uploads the file, merges the valves and checks ``/models`` lists it as a filter. Every failure
+raises :class:`OwuiOtelError` with what to fix; tokens never appear in messages.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from otel_filter import bundle
+from owui_otel._errors import OwuiOtelError, UsageError
+
+DEFAULT_FUNCTION_ID = "otel_bridge"
+PIPELINE_FILE_NAME = "otel_filter_pipeline.py"
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+
+@dataclass
+class InstallResult:
+    target: str
+    id: str
+    created: bool
+    details: dict[str, Any]
+
+
+def parse_valves(items: list[str]) -> dict[str, Any]:
+    """``key=value`` items; a value that parses as JSON (true, 3, ["a"]) is taken as such, else as text."""
+    valves: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(
+                f"--valve {item!r}: write it as key=value, e.g. --valve otlp_endpoint=http://localhost:4318"
+            )
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        valves[key.strip()] = value
+    return valves
+
+
+def filter_source(path: Path | None) -> str:
+    """The single-file filter: the given file, else generated now from the installed package."""
+    if path is not None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot read {path}: {error}") from error
+    return bundle.render()
+
+
+def _request(client: httpx.Client, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+    try:
+        return client.request(method, path, **kwargs)
+    except httpx.HTTPError as error:
+        raise OwuiOtelError(
+            f"cannot reach {what} at {client.base_url} ({type(error).__name__}: {error}); is it running, and is --url "
+            "its address (e.g. http://localhost:3000)?"
+        ) from error
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    return str(body.get("detail") or body) if isinstance(body, dict) else str(body)[:300]
+
+
+# --- Open WebUI Functions ------------------------------------------------------------------
+
+
+def install_function(
+    url: str,
+    token: str,
+    *,
+    function_id: str = DEFAULT_FUNCTION_ID,
+    valves: Mapping[str, Any] | None = None,
+    source: str | None = None,
+) -> InstallResult:
+    """Create or update the filter as a global, active Open WebUI Function (see module docstring)."""
+    if not token:
+        raise UsageError(
+            "an Open WebUI admin token is required: --token (or OWUI_TOKEN); find it in Settings > Account"
+        )
+    if not function_id.isidentifier():
+        raise UsageError(f"--id {function_id!r} must be letters, digits and underscores (Open WebUI's rule)")
+    function_id = function_id.lower()
+    content = source if source is not None else filter_source(None)
+    what = "Open WebUI"
+    with httpx.Client(
+        base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
+    ) as client:
+        version = _request(client, "GET", "/api/version", what)
+        if version.status_code != 200 or "version" not in _json(version):
+            raise OwuiOtelError(
+                f"{url} does not look like Open WebUI (GET /api/version answered {version.status_code})"
+            )
+        me = _request(client, "GET", "/api/v1/auths/", what)
+        if me.status_code in (401, 403):
+            raise OwuiOtelError(
+                "Open WebUI refused the token: use an admin's token (Settings > Account: the JWT, or an API key when "
+                "ENABLE_API_KEYS is on)"
+            )
+        me.raise_for_status()
+        if _json(me).get("role") != "admin":
+            raise OwuiOtelError(
+                f"the token belongs to {_json(me).get('name')!r}, who is not an admin; installing Functions needs one"
+            )
+        listing = _request(client, "GET", "/api/v1/functions/", what)
+        listing.raise_for_status()
+        exists = any(item.get("id") == function_id for item in listing.json())
+        form = {
+            "id": function_id,
+            "name": "OpenTelemetry GenAI bridge",
+            "content": content,
+            "meta": {"description": "Every chat turn as an OpenTelemetry GenAI span", "manifest": {}},
+        }
+        path = f"/api/v1/functions/id/{function_id}/update" if exists else "/api/v1/functions/create"
+        saved = _request(client, "POST", path, what, json=form)
+        if saved.status_code != 200:
+            raise OwuiOtelError(f"Open WebUI rejected the filter ({saved.status_code}): {_detail(saved)}")
+        record = _json(_request(client, "GET", f"/api/v1/functions/id/{function_id}", what))
+        for flag, toggle in (("is_active", "toggle"), ("is_global", "toggle/global")):
+            if not record.get(flag):
+                _request(client, "POST", f"/api/v1/functions/id/{function_id}/{toggle}", what).raise_for_status()
+        if valves:
+            current = _request(client, "GET", f"/api/v1/functions/id/{function_id}/valves", what)
+            merged = {**(_json(current) if current.status_code == 200 else {}), **valves}
+            updated = _request(client, "POST", f"/api/v1/functions/id/{function_id}/valves/update", what, json=merged)
+            if updated.status_code != 200:
+                raise OwuiOtelError(f"Open WebUI rejected the valves ({updated.status_code}): {_detail(updated)}")
+        record = _json(_request(client, "GET", f"/api/v1/functions/id/{function_id}", what))
+    if not (record.get("type") == "filter" and record.get("is_active") and record.get("is_global")):
+        raise OwuiOtelError(
+            f"the Function was saved but is type={record.get('type')} active={record.get('is_active')} "
+            f"global={record.get('is_global')}; check Admin > Functions"
+        )
+    return InstallResult(
+        target="function",
+        id=function_id,
+        created=not exists,
+        details={"open_webui": _json(version).get("version"), "type": "filter", "is_active": True, "is_global": True},
+    )
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# --- Pipelines server ----------------------------------------------------------------------
+
+
+def install_pipelines(
+    url: str,
+    api_key: str,
+    *,
+    valves: Mapping[str, Any] | None = None,
+    source: str | None = None,
+) -> InstallResult:
+    """Upload the filter to a Pipelines server, merge valves, and check it is listed as a filter."""
+    if not api_key:
+        raise UsageError("the Pipelines server's API key is required: --api-key (its PIPELINES_API_KEY)")
+    content = source if source is not None else filter_source(None)
+    pipeline_id = PIPELINE_FILE_NAME.removesuffix(".py")
+    what = "the Pipelines server"
+    with httpx.Client(
+        base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {api_key}"}, timeout=TIMEOUT
+    ) as client:
+        models = _request(client, "GET", "/models", what)
+        if models.status_code in (401, 403):
+            raise OwuiOtelError("the Pipelines server refused the API key: use its PIPELINES_API_KEY")
+        if models.status_code != 200 or not _json(models).get("pipelines"):
+            raise OwuiOtelError(
+                f"{url} does not look like a Pipelines server (GET /models answered {models.status_code})"
+            )
+        files = {"file": (PIPELINE_FILE_NAME, content.encode("utf-8"), "text/x-python")}
+        uploaded = _request(client, "POST", "/pipelines/upload", what, files=files)
+        if uploaded.status_code != 200:
+            raise OwuiOtelError(
+                f"the Pipelines server rejected the upload ({uploaded.status_code}): {_detail(uploaded)}"
+            )
+        listed = _json(_request(client, "GET", "/models", what)).get("data") or []
+        entry = next((m for m in listed if m.get("id") == pipeline_id), None)
+        if entry is None or (entry.get("pipeline") or {}).get("type") != "filter":
+            raise OwuiOtelError(
+                f"uploaded, but the server does not list {pipeline_id!r} as a filter: it probably failed to load "
+                "(missing requirements?); look in PIPELINES_DIR/failed and the server log"
+            )
+        if valves:
+            current = _request(client, "GET", f"/{pipeline_id}/valves", what)
+            merged = {**(_json(current) if current.status_code == 200 else {}), **valves}
+            updated = _request(client, "POST", f"/{pipeline_id}/valves/update", what, json=merged)
+            if updated.status_code != 200:
+                raise OwuiOtelError(
+                    f"the Pipelines server rejected the valves ({updated.status_code}): {_detail(updated)}"
+                )
+    return InstallResult(target="pipelines", id=pipeline_id, created=True, details={"listed_as": "filter"})
