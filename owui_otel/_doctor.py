@@ -196,12 +196,18 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
 def _langfuse_project_url(inputs: DoctorInputs) -> tuple[Check, str | None]:
     """The keys, checked the way Langfuse's own SDK checks them."""
     from langfuse import Langfuse  # noqa: PLC0415 (the [server] extra)
+    from langfuse._client.resource_manager import LangfuseResourceManager  # noqa: PLC0415
 
+    # The SDK keeps one client per public key for the whole process, with the host it was first
+    # created with; doctor may be asked about another host for the same key (tests, repeated runs).
+    LangfuseResourceManager.reset()
+    http = httpx.Client(timeout=TIMEOUT)
     client = Langfuse(
         public_key=inputs.langfuse_public_key,
         secret_key=inputs.langfuse_secret_key,
         base_url=inputs.langfuse_host,
         tracing_enabled=False,
+        httpx_client=http,
     )
     try:
         client.auth_check()
@@ -227,6 +233,7 @@ def _langfuse_project_url(inputs: DoctorInputs) -> tuple[Check, str | None]:
         ), None
     finally:
         client.shutdown()
+        http.close()
     project = projects.data[0]
     return Check(
         "Langfuse keys", OK, f"accepted for project {project.name!r}"
