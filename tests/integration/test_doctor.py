@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,42 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from collector._process import free_port
 from collector.testing import Stack
 from owui_otel.cli import main
 from owui_otel.server import ServerConfig, create_app
 from tests.collector.conftest import collector_binary, jaeger_binary, stack_factory  # noqa: F401 (fixtures)
 from tests.support.scenarios import load
+from tests.support.servers import ThreadServer
 
 BRIDGE_KEY = "doctor-bridge-key-8d1f"
-
-
-class ThreadServer:
-    """A uvicorn server on a free loopback port, in a thread of this process."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ThreadServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
 
 
 @pytest.fixture
