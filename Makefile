@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 
-.PHONY: help setup bundle lint test-unit test build demo up down clean
+.PHONY: help setup bundle lint test-unit test-oldest test build demo up down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,8 +47,23 @@ down: setup  ## stop what `make up` / `make demo` started
 test-unit: setup  ## fast tests only (no processes)
 	$(BIN)/pytest -m unit
 
-test: lint build  ## everything: lint, build, unit and integration tests
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed-$(shell cat constraints-oldest.txt | sha256sum | cut -c1-12)
+FILTER_UNIT_TESTS := tests/unit/test_fixture_replay.py tests/unit/test_lifecycle.py tests/unit/test_extract.py \
+	tests/unit/test_content.py tests/unit/test_settings.py tests/unit/test_langfuse_mapping.py \
+	tests/unit/test_openwebui_06.py tests/unit/test_concurrency_and_isolation.py
+
+$(OLDEST_STAMP):
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/pip install --quiet --upgrade pip
+	$(OLDEST)/bin/pip install --quiet -r constraints-oldest.txt pytest pytest-timeout hypothesis pyyaml
+	@rm -f $(OLDEST)/.installed-* && touch $@
+
+test-oldest: $(OLDEST_STAMP)  ## the filter's unit tests on the oldest supported opentelemetry-sdk and pydantic
+	PYTHONPATH=. $(OLDEST)/bin/python -m pytest -p no:cacheprovider -q $(FILTER_UNIT_TESTS)
+
+test: lint build test-oldest  ## everything: lint, build, unit/integration/e2e tests, oldest-dependency tests
 	$(BIN)/pytest
 
 clean:  ## remove the venv and caches in the repo (the collector cache lives outside it)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(OLDEST) .pytest_cache .mypy_cache .ruff_cache .hypothesis
