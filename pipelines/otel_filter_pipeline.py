@@ -2119,10 +2119,12 @@ class FilterCore:
         if previous._sweeper is not None:
             previous._sweeper.stop()
         for turn in previous._tracker.drain():
-            if getattr(type(turn), "__slots__", None) == OpenTurn.__slots__:
-                self._tracker.open(turn)  # same fields: the same class from another module
-            else:
-                previous._end_abandoned(turn, END_SHUTDOWN)
+            if getattr(type(turn), "__slots__", None) != OpenTurn.__slots__:
+                previous._end_abandoned(turn, END_SHUTDOWN)  # another version of the filter: its own spans
+                continue
+            _, evicted = self._tracker.open(turn)  # same fields: the same class from another module
+            for old in evicted:
+                self._end_abandoned(old, END_CAPACITY)
         threading.Thread(target=previous._telemetry.shutdown, name="otel_filter-retire", daemon=True).start()
         self._ensure_sweeper()
 
