@@ -352,8 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["collector"]:
+        # Handed over whole (options included, --help too) to the collector tooling's own CLI.
+        return _cmd_collector(argparse.Namespace(collector_args=arguments[1:]))
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     handler: Command | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
