@@ -69,6 +69,7 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "OTELCOL_METRICS_PORT": "8888",
     "OTELCOL_LOG_LEVEL": "info",
     "OTELCOL_QUEUE_DIR": "/tmp/owui-otel/queue",
+    "OTELCOL_QUEUE_MAX_BYTES": "268435456",
     "OTELCOL_RETRY_INITIAL_INTERVAL": "5s",
     "OTELCOL_RETRY_MAX_INTERVAL": "30s",
     "OTELCOL_RETRY_MAX_ELAPSED": "1h",
@@ -203,8 +204,10 @@ def langfuse_exporter() -> dict[str, Any]:
             "enabled": True,
             "storage": FILE_STORAGE,
             "num_consumers": 4,
-            "queue_size": 5000,
-            "sizer": "requests",
+            # Bounded in bytes, below the volume's size: a full disk would fail the queue file itself (and at
+            # start, the collector), while a full queue refuses new data cleanly and counts it.
+            "sizer": "bytes",
+            "queue_size": env("OTELCOL_QUEUE_MAX_BYTES"),  # 256 MiB
             "batch": {"sizer": "bytes", "flush_timeout": "1s", "min_size": 0, "max_size": 4000000},
         },
     }

@@ -101,10 +101,13 @@ def _check(spec: ConfigSpec) -> None:
         raise UsageError("OTLP target names must be unique")
 
 
-def _pipeline(processors: list[str], exporter: str) -> dict[str, Any]:
+def _pipeline(processors: list[str], exporter: str, *, batch: bool = True) -> dict[str, Any]:
     # memory_limiter first (sheds load before anything buffers), batch last (after filtering, so batches are
-    # made of what is actually exported).
-    return {"receivers": ["otlp"], "processors": [c.MEMORY_LIMITER, *processors, "batch"], "exporters": [exporter]}
+    # made of what is actually exported). A pipeline whose exporter has a persistent queue has no batch
+    # processor: it would acknowledge spans that are still only in memory, and a crash would lose them; the
+    # exporter's sending_queue.batch batches after the disk instead.
+    tail = ["batch"] if batch else []
+    return {"receivers": ["otlp"], "processors": [c.MEMORY_LIMITER, *processors, *tail], "exporters": [exporter]}
 
 
 def config_dict(
@@ -134,7 +137,9 @@ def config_dict(
         processors[c.FILTER_LANGFUSE] = c.filter_langfuse_processor()
         processors[c.TRANSFORM_LANGFUSE] = c.transform_langfuse_processor()
         exporters_block["otlp_http/langfuse"] = c.langfuse_exporter()
-        pipelines["traces/langfuse"] = _pipeline([c.FILTER_LANGFUSE, c.TRANSFORM_LANGFUSE], "otlp_http/langfuse")
+        pipelines["traces/langfuse"] = _pipeline(
+            [c.FILTER_LANGFUSE, c.TRANSFORM_LANGFUSE], "otlp_http/langfuse", batch=False
+        )
     if "jaeger" in spec.exporters:
         exporters_block["otlp_grpc/jaeger"] = c.jaeger_exporter()
         jaeger_processors = [] if spec.jaeger_keep_content else [c.TRANSFORM_STRIP_CONTENT]
@@ -153,7 +158,8 @@ def config_dict(
         pipelines[f"traces/{target.name}"] = _pipeline(target_processors, target.exporter_id)
     if strip:
         processors[c.TRANSFORM_STRIP_CONTENT] = c.strip_content_processor()
-    processors["batch"] = c.batch_processor()
+    if any("batch" in pipeline["processors"] for pipeline in pipelines.values()):
+        processors["batch"] = c.batch_processor()
     if spec.receiver_auth:
         extensions[c.BEARER_AUTH] = c.bearer_auth_extension()
     return {

@@ -83,6 +83,7 @@ class ManagedProcess:
         """Start the child (appending to the log, so restarts keep earlier output)."""
         if self.running():
             raise ProcessError(f"{self.name} is already running (pid {self.pid})")
+        self._close_log()  # a previous run that exited on its own left its log open
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self._log.write(f"\n=== start {self.name}: {' '.join(self.argv)}\n".encode())

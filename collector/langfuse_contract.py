@@ -37,6 +37,7 @@ import base64
 import binascii
 import dataclasses
 import gzip
+import os
 import re
 import threading
 import time
@@ -305,8 +306,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="port (default 3000, like a self-hosted Langfuse)")
-    parser.add_argument("--public-key", default="pk-lf-test", help="accepted public key (default pk-lf-test)")
-    parser.add_argument("--secret-key", default="sk-lf-test", help="accepted secret key (default sk-lf-test)")
+    # Keys from the environment by default: a command line is visible to every user (ps) and lands in logs.
+    parser.add_argument(
+        "--public-key",
+        default=os.environ.get("LANGFUSE_PUBLIC_KEY", "pk-lf-test"),
+        help="accepted public key (default $LANGFUSE_PUBLIC_KEY, else pk-lf-test)",
+    )
+    parser.add_argument(
+        "--secret-key",
+        default=os.environ.get("LANGFUSE_SECRET_KEY", "sk-lf-test"),
+        help="accepted secret key (default $LANGFUSE_SECRET_KEY, else sk-lf-test)",
+    )
     parser.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     args = parser.parse_args(argv)
     uvicorn.run(

@@ -249,12 +249,9 @@ class Stack:
                     _HOST,
                     "--port",
                     str(self.ports.langfuse),
-                    "--public-key",
-                    self.public_key,
-                    "--secret-key",
-                    self.secret_key,
                 ],
-                env=dict(os.environ),
+                # Keys by environment, never on the command line (which the log records).
+                env={**os.environ, "LANGFUSE_PUBLIC_KEY": self.public_key, "LANGFUSE_SECRET_KEY": self.secret_key},
                 log_path=self.workdir / "langfuse-contract.log",
                 cwd=repo_root(),
             )

@@ -190,6 +190,17 @@ def _valid_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def display_url(url: str) -> str:
+    """``url`` fit for a log line: any ``user:password@`` part replaced by ``***@``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
 def _http_traces_url(base: str) -> str:
     base = base.rstrip("/")
     return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
@@ -249,7 +260,7 @@ def _resolve_export(
         problems.append(
             Problem(
                 valve=endpoint_name,
-                value=endpoint,
+                value=display_url(endpoint),
                 reason="is not an http:// or https:// URL with a host",
                 fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
                 fallback=f"Using {default_endpoint!r}",

@@ -37,7 +37,7 @@ from otel_filter._semconv import (
     TELEMETRY_DISTRO_NAME,
     TELEMETRY_DISTRO_VERSION,
 )
-from otel_filter._settings import PROTOCOL_GRPC, ExportSettings, Settings
+from otel_filter._settings import PROTOCOL_GRPC, ExportSettings, Settings, display_url
 from otel_filter.version import __version__
 
 DISTRO_NAME = "owui-otel"
@@ -50,7 +50,7 @@ class _CountingExporter(SpanExporter):
 
     def __init__(self, inner: SpanExporter, endpoint: str, health: Health) -> None:
         self._inner = inner
-        self._endpoint = endpoint
+        self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
         self._health = health
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -170,7 +170,8 @@ class Telemetry:
 
     @property
     def endpoint(self) -> str | None:
-        return self._export.endpoint if self._export else None
+        """The export URL, for log lines (credentials in it masked)."""
+        return display_url(self._export.endpoint) if self._export else None
 
     def apply(self, settings: Settings) -> None:
         """Rebuild what changed: the resource (new provider), the exporter (swapped processor)."""

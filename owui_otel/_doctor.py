@@ -30,6 +30,7 @@ _EMPTY_EXPORT = b""  # an ExportTraceServiceRequest with no spans serializes to 
 @dataclass(frozen=True)
 class DoctorInputs:
     collector_health: str = ""
+    collector_metrics: str = ""
     otlp_endpoint: str = ""
     otlp_headers: tuple[tuple[str, str], ...] = ()
     bridge_url: str = ""
@@ -148,6 +149,7 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
             )
         else:
             checks.append(Check("collector", OK, f"healthy ({inputs.collector_health})"))
+    checks.extend(check_collector_exports(inputs))
     if not inputs.otlp_endpoint:
         checks.append(Check("collector receiver", SKIP, "no OTLP endpoint given"))
         return checks
@@ -191,6 +193,45 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
     else:
         checks.append(Check("collector receiver", OK, f"accepts OTLP at {url}"))
     return checks
+
+
+def _metric_totals(text: str, names: tuple[str, ...]) -> dict[str, float]:
+    """Sum Prometheus samples of ``names`` per ``exporter`` label."""
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(names):
+            continue
+        labels, _, value = line.rpartition(" ")
+        exporter = labels.split('exporter="', 1)[1].split('"', 1)[0] if 'exporter="' in labels else "?"
+        try:
+            totals[exporter] = totals.get(exporter, 0.0) + float(value)
+        except ValueError:
+            continue
+    return totals
+
+
+def check_collector_exports(inputs: DoctorInputs) -> list[Check]:
+    """What the collector failed to deliver: the filter never sees it (the collector already answered 200)."""
+    if not inputs.collector_metrics:
+        return []
+    answer = _get(inputs.collector_metrics)
+    if isinstance(answer, str) or answer.status_code != 200:
+        return [Check("collector exports", SKIP, f"no metrics at {inputs.collector_metrics}")]
+    failed = _metric_totals(
+        answer.text, ("otelcol_exporter_send_failed_spans", "otelcol_exporter_enqueue_failed_spans")
+    )
+    lost = {exporter: int(count) for exporter, count in failed.items() if count}
+    if not lost:
+        return [Check("collector exports", OK, "no span failed to send or queue since the collector started")]
+    return [
+        Check(
+            "collector exports",
+            WARN,
+            "the collector could not deliver: " + ", ".join(f"{n} span(s) to {e}" for e, n in sorted(lost.items())),
+            "see the collector's log: 401/403 means wrong Langfuse keys, other 4xx and 500 are dropped by the "
+            "exporter, a full queue means the backend was down longer than the queue could hold",
+        )
+    ]
 
 
 def _langfuse_project_url(inputs: DoctorInputs) -> tuple[Check, str | None]:

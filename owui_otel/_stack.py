@@ -312,6 +312,7 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
         "collector_otlp_http": f"http://{HOST}:{options.otlp_http_port}",
         "collector_otlp_grpc": f"{HOST}:{options.otlp_grpc_port}",
         "collector_health": f"http://{HOST}:{options.collector_health_port}",
+        "collector_metrics": f"http://{HOST}:{options.collector_metrics_port}/metrics",
         "bridge": f"http://{HOST}:{options.bridge_port}",
     }
     started: list[_Child] = []

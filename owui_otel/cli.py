@@ -277,6 +277,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     headers, _ = parse_key_values(args.otlp_headers or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
     inputs = DoctorInputs(
         collector_health=args.collector_health or urls.get("collector_health", "http://127.0.0.1:13133"),
+        collector_metrics=args.collector_metrics or urls.get("collector_metrics", "http://127.0.0.1:8888/metrics"),
         otlp_endpoint=args.otlp_endpoint
         or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
         or urls.get("collector_otlp_http", "http://127.0.0.1:4318"),
@@ -306,6 +307,9 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "standard environment variables. Exit code 1 when a link is broken.",
     )
     doctor.add_argument("--collector-health", default="", help="collector health_check URL (default: the `up` stack's)")
+    doctor.add_argument(
+        "--collector-metrics", default="", help="collector Prometheus metrics URL (default: the `up` stack's, :8888)"
+    )
     doctor.add_argument(
         "--otlp-endpoint", default="", help="the filter's OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT)"
     )

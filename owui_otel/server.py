@@ -238,8 +238,16 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
             try:
                 form = await request.json()
                 valves = Valves(**{**current_valves().model_dump(), **form})
-            except (ValueError, TypeError, ValidationError) as error:
-                raise HTTPException(status_code=422, detail=f"invalid valves: {error}") from error
+            except ValidationError as error:
+                # Field and problem only: the submitted value may be a secret (otlp_headers).
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_input=False)
+                )
+                raise HTTPException(status_code=422, detail=f"invalid valves: {problems}") from error
+            except (ValueError, TypeError) as error:
+                raise HTTPException(
+                    status_code=422, detail="invalid valves: send a JSON object of valve values"
+                ) from error
             store.save(valves.model_dump())
             state["valves"] = valves
             core().update_valves(valves.model_dump())

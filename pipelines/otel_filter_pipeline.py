@@ -1323,6 +1323,17 @@ def _valid_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def display_url(url: str) -> str:
+    """``url`` fit for a log line: any ``user:password@`` part replaced by ``***@``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
 def _http_traces_url(base: str) -> str:
     base = base.rstrip("/")
     return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
@@ -1382,7 +1393,7 @@ def _resolve_export(
         problems.append(
             Problem(
                 valve=endpoint_name,
-                value=endpoint,
+                value=display_url(endpoint),
                 reason="is not an http:// or https:// URL with a host",
                 fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
                 fallback=f"Using {default_endpoint!r}",
@@ -1543,7 +1554,7 @@ class _CountingExporter(SpanExporter):
 
     def __init__(self, inner: SpanExporter, endpoint: str, health: Health) -> None:
         self._inner = inner
-        self._endpoint = endpoint
+        self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
         self._health = health
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -1663,7 +1674,8 @@ class Telemetry:
 
     @property
     def endpoint(self) -> str | None:
-        return self._export.endpoint if self._export else None
+        """The export URL, for log lines (credentials in it masked)."""
+        return display_url(self._export.endpoint) if self._export else None
 
     def apply(self, settings: Settings) -> None:
         """Rebuild what changed: the resource (new provider), the exporter (swapped processor)."""

@@ -52,10 +52,15 @@ def test_every_pipeline_starts_with_memory_limiter_and_ends_with_batch(exporters
     config = config_dict(exporters)
     pipelines = config["service"]["pipelines"]
     assert set(pipelines) == {f"traces/{name}" for name in exporters}
-    for pipeline in pipelines.values():
+    for name, pipeline in pipelines.items():
         assert pipeline["receivers"] == ["otlp"]
         assert pipeline["processors"][0] == "memory_limiter"
-        assert pipeline["processors"][-1] == "batch"
+        if name == "traces/langfuse":
+            # Persistent queue: no batch processor holding acknowledged spans in memory in front of it.
+            assert "batch" not in pipeline["processors"]
+            assert config["exporters"]["otlp_http/langfuse"]["sending_queue"]["storage"] == "file_storage/queue"
+        else:
+            assert pipeline["processors"][-1] == "batch"
         assert len(pipeline["exporters"]) == 1
     # Every referenced component is defined, and nothing defined is unused.
     used = {p for pipeline in pipelines.values() for p in pipeline["processors"]}
@@ -71,8 +76,7 @@ def test_langfuse_pipeline_filters_then_transforms() -> None:
         "memory_limiter",
         "filter/langfuse",
         "transform/langfuse",
-        "batch",
-    ]
+    ]  # no batch: the persistent queue must hold a span before the receiver acknowledges it
     exporter = config["exporters"]["otlp_http/langfuse"]
     assert exporter["endpoint"].endswith("/api/public/otel")
     assert exporter["headers"]["x-langfuse-ingestion-version"] == "4"

@@ -56,6 +56,8 @@ def doctor(
             "doctor",
             "--collector-health",
             f"http://127.0.0.1:{stack.ports.health}",
+            "--collector-metrics",
+            f"http://127.0.0.1:{stack.ports.metrics}/metrics",
             "--otlp-endpoint",
             stack.otlp_http_endpoint,
             "--jaeger-url",
@@ -118,6 +120,7 @@ def test_healthy_chain_passes_every_check(chain: tuple[Stack, ThreadServer], doc
     assert "[  ok] bridge server: up at" in output
     assert "[  ok] collector: healthy" in output
     assert "[  ok] collector receiver: accepts OTLP" in output
+    assert "[  ok] collector exports: no span failed" in output
     assert "[  ok] Langfuse keys: accepted for project" in output
     assert "[  ok] Langfuse OTLP endpoint:" in output
     assert "[  ok] token usage: all 1 recent streamed turns carry token usage" in output
@@ -207,3 +210,25 @@ def test_open_webui_connection_pitfalls(
     assert expected in _line(output, "Open WebUI connection")
     assert code == (0 if "set up right" in expected else 1)
     assert "admin-jwt" not in output
+
+
+def test_spans_the_collector_could_not_deliver_are_reported(
+    stack_factory: Callable[..., Stack],  # noqa: F811
+    doctor: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The filter sees 200 from the collector; only the collector knows Langfuse refused the spans."""
+    wrong_auth = base64.b64encode(b"pk-lf-test:not-the-secret").decode()
+    stack = stack_factory(env={"LANGFUSE_AUTH_B64": wrong_auth})
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "valves.json").write_text(json.dumps({"otlp_endpoint": stack.otlp_http_endpoint}))
+    with ThreadServer(create_app(ServerConfig(api_key=BRIDGE_KEY, data_dir=tmp_path / "b"))) as bridge:
+        _turn_through_bridge(bridge, "ui_stream_turn1")
+        stack.wait_metric("otelcol_exporter_send_failed_spans", 1, timeout=60, exporter="otlp_http/langfuse")
+        code, output = doctor(stack, bridge)
+    line = _line(output, "collector exports")
+    assert line.startswith("[warn]") and "1 span(s) to otlp_http/langfuse" in line
+    assert "401/403 means wrong Langfuse keys" in output
+    assert code == 0

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from otel_filter import Valves
-from otel_filter._settings import parse_capture_mode, resolve_settings
+from otel_filter._settings import display_url, parse_capture_mode, resolve_settings
 
 
 def test_defaults_with_empty_environment() -> None:
@@ -155,3 +155,12 @@ def test_every_valve_has_a_description() -> None:
     for name, field in schema["properties"].items():
         assert field.get("description"), name
     assert Valves().pipelines == ["*"] and Valves().priority == 0
+
+
+def test_credentials_in_an_endpoint_url_are_masked_for_logs() -> None:
+    assert display_url("https://user:s3cret@collector.example:4318/v1/traces") == (
+        "https://***@collector.example:4318/v1/traces"
+    )
+    assert display_url("http://localhost:4318/v1/traces") == "http://localhost:4318/v1/traces"
+    _, problems = resolve_settings({"otlp_endpoint": "ftp://user:s3cret@host"}, {})
+    assert problems and "s3cret" not in problems[0].message()
