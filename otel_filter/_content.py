@@ -83,25 +83,25 @@ def _content_parts(content: object, redact: Callable[[str], str]) -> list[Part]:
         if isinstance(item, str):
             parts.append({"type": "text", "content": redact(item)})
             continue
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         kind = item.get("type")
         if kind in ("text", "input_text", "output_text") and isinstance(item.get("text"), str):
             parts.append({"type": "text", "content": redact(item["text"])})
         elif kind in ("image_url", "input_image"):
             image = item.get("image_url")
-            url = image.get("url") if isinstance(image, Mapping) else image
+            url = image.get("url") if isinstance(image, dict) else image
             if isinstance(url, str) and url:
                 parts.append(_media_part(url, "image", redact))
         elif kind == "input_audio":
             part: Part = {"type": "blob", "modality": "audio", "content": ""}
             audio = item.get("input_audio")
-            if isinstance(audio, Mapping) and isinstance(audio.get("format"), str):
+            if isinstance(audio, dict) and isinstance(audio.get("format"), str):
                 part["mime_type"] = f"audio/{audio['format']}"
             parts.append(part)
         elif kind == "file":
             file = item.get("file")
-            file_id = file.get("file_id") if isinstance(file, Mapping) else None
+            file_id = file.get("file_id") if isinstance(file, dict) else None
             parts.append({"type": "file", "modality": "file", "file_id": file_id if isinstance(file_id, str) else ""})
         elif isinstance(kind, str):
             parts.append({"type": kind})
@@ -113,10 +113,10 @@ def _tool_call_parts(tool_calls: object, redact: Callable[[str], str]) -> list[P
         return []
     parts: list[Part] = []
     for call in tool_calls:
-        if not isinstance(call, Mapping):
+        if not isinstance(call, dict):
             continue
         function = call.get("function")
-        function = function if isinstance(function, Mapping) else call
+        function = function if isinstance(function, dict) else call
         part: Part = {"type": "tool_call", "name": as_str(function.get("name")) or ""}
         if as_str(call.get("id")) or as_str(call.get("call_id")):
             part["id"] = as_str(call.get("id")) or as_str(call.get("call_id"))
@@ -132,6 +132,10 @@ def _tool_call_parts(tool_calls: object, redact: Callable[[str], str]) -> list[P
 
 def _message(message: Mapping[str, Any], redact: Callable[[str], str]) -> Message | None:
     role = as_str(message.get("role")) or "user"
+    content = message.get("content")
+    if type(content) is str and len(message) <= 2:
+        # The usual chat message, {"role", "content": "..."}: nothing else to look at.
+        return {"role": role, "parts": [{"type": "text", "content": redact(content)}] if content else []}
     if role == "tool":
         part: Part = {"type": "tool_call_response", "response": redact(message_text(message))}
         if as_str(message.get("tool_call_id")):
@@ -142,7 +146,7 @@ def _message(message: Mapping[str, Any], redact: Callable[[str], str]) -> Messag
         reasoning = message.get("reasoning_content")
         if isinstance(reasoning, str) and reasoning:
             parts.append({"type": "reasoning", "content": redact(reasoning)})
-        parts.extend(_content_parts(message.get("content"), redact))
+        parts.extend(_content_parts(content, redact))
         parts.extend(_tool_call_parts(message.get("tool_calls"), redact))
     result: Message = {"role": role, "parts": parts}
     if as_str(message.get("name")):
@@ -156,7 +160,7 @@ def _output_items_parts(output: object, redact: Callable[[str], str]) -> list[Pa
         return []
     parts: list[Part] = []
     for item in output:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         if item.get("type") == "reasoning":
             summary = item.get("summary") or item.get("content")
@@ -166,6 +170,28 @@ def _output_items_parts(output: object, redact: Callable[[str], str]) -> list[Pa
         elif item.get("type") == "function_call":
             parts.extend(_tool_call_parts([item], redact))
     return parts
+
+
+# --- snapshots -------------------------------------------------------------------------
+
+
+def snapshot_messages(messages: object) -> list[Any] | None:
+    """A shallow copy of a message list, taken while the hook runs; the JSON is built later, off the
+    request path. Open WebUI may replace messages or their keys after a Function's hook returns (the
+    payload is its live request); a copy of each message dict keeps what the hook saw."""
+    if not isinstance(messages, list):
+        return None
+    return [dict(message) if isinstance(message, dict) else message for message in messages]
+
+
+def snapshot_reply(reply: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A shallow copy of the assistant reply (and of its ``output`` item list), see :func:`snapshot_messages`."""
+    if reply is None:
+        return None
+    copy = dict(reply)
+    if isinstance(copy.get("output"), list):
+        copy["output"] = list(copy["output"])
+    return copy
 
 
 # --- public builders --------------------------------------------------------------------
@@ -180,7 +206,7 @@ def input_content(
     system_parts: list[Part] = []
     converted: list[Message] = []
     for message in messages:
-        if not isinstance(message, Mapping):
+        if not isinstance(message, dict):
             continue
         if message.get("role") == "system":
             system_parts.extend(_content_parts(message.get("content"), redact))
@@ -222,7 +248,7 @@ def output_content(
 def _output_text_items(output: list[Any]) -> list[Any]:
     texts: list[Any] = []
     for item in output:
-        if isinstance(item, Mapping) and item.get("type") == "message" and isinstance(item.get("content"), list):
+        if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("content"), list):
             texts.extend(item["content"])
     return texts
 

@@ -25,14 +25,13 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link
 
-from otel_filter._attributes import Attributes, request_attributes, response_attributes, span_name
-from otel_filter._content import Redactor, clean_text, input_content, output_content
+from otel_filter._background import BackgroundWorker
+from otel_filter._content import Redactor, snapshot_messages, snapshot_reply
 from otel_filter._extract import (
     TurnRequest,
     TurnResult,
-    Usage,
     as_dict,
     extract_chunk,
     extract_request,
@@ -49,24 +48,12 @@ from otel_filter._semconv import (
     END_TASK,
     END_TIMEOUT,
     ERROR_ABANDONED,
-    ERROR_RESPONSE,
-    ERROR_TYPE,
-    GEN_AI_INPUT_MESSAGES,
-    GEN_AI_OUTPUT_MESSAGES,
-    GEN_AI_SYSTEM_INSTRUCTIONS,
-    OPENWEBUI_CONTENT_TRUNCATED,
-    OPENWEBUI_HOST,
-    OPENWEBUI_MESSAGE_ID,
-    OPENWEBUI_TURN_END_REASON,
-    OPENWEBUI_TURN_INLET_SEEN,
 )
 from otel_filter._settings import Settings, log_problems, resolve_settings
+from otel_filter._spans import TurnEnd, write_span
 from otel_filter._telemetry import Telemetry
 from otel_filter._turns import DUPLICATE, LATE, ORPHAN, OpenTurn, TurnTracker
 
-# An explicit empty context: without it the SDK would parent our span to whatever span is
-# current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.
-_ROOT_CONTEXT = Context()
 _ABANDONED_WHY = {
     END_TIMEOUT: "no outlet within {ttl:g}s: stopped by the user, failed at the provider, or the tab was closed",
     END_CAPACITY: "evicted: more than {max_open} turns were waiting for an outlet",
@@ -96,8 +83,15 @@ class FilterCore:
         self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
         self._telemetry = Telemetry(settings, self.health, tracer_provider=tracer_provider)
         self._tracker = TurnTracker(settings.turn_timeout_s, settings.max_open_turns)
-        self._sweeper: _Sweeper | None = None
-        self._sweeper_lock = threading.Lock()
+        self._worker: BackgroundWorker[TurnEnd] = BackgroundWorker(
+            write=self._write,
+            tick=self.sweep,
+            interval=lambda: min(max(self._settings.turn_timeout_s / 20, 0.05), 5.0),
+            health=self.health,
+        )
+        # With our own export pipeline spans are asynchronous anyway (batched export), so they are also built
+        # off the request path. An injected provider (tests, embedding apps) gets each span when its turn ends.
+        self._write_in_background = tracer_provider is None
         self._shut_down = False
         atexit.register(self.shutdown)
 
@@ -121,6 +115,7 @@ class FilterCore:
             if dict(valves) == self._valves:
                 return
             self._valves = dict(valves)
+            self._worker.flush()  # turns that ended before the change go where they were headed
             settings, problems = resolve_settings(self._valves, self._environ)
             self._report(problems)
             self._settings = settings
@@ -216,16 +211,16 @@ class FilterCore:
         self._shut_down = True
         atexit.unregister(self.shutdown)
         try:
-            if self._sweeper is not None:
-                self._sweeper.stop()
             for turn in self._tracker.drain():
                 self._end_abandoned(turn, END_SHUTDOWN)
+            self._worker.stop(timeout_s)
         except Exception:
             self.health.problem("shutdown_failed", "otel_filter: ending open turns at shutdown failed", exc_info=True)
         self._telemetry.shutdown(timeout_s)
 
     def force_flush(self, timeout_s: float = 10.0) -> bool:
-        """Export everything queued (tests, the bridge server's shutdown). Blocks: not for hooks."""
+        """Write and export everything queued (tests, the bridge server's shutdown). Blocks: not for hooks."""
+        self._worker.flush()
         return self._telemetry.force_flush(timeout_s)
 
     def take_over(self, previous: "FilterCore") -> None:  # noqa: UP037 (the bundle has no lazy annotations)
@@ -235,8 +230,6 @@ class FilterCore:
             return
         previous._shut_down = True
         atexit.unregister(previous.shutdown)
-        if previous._sweeper is not None:
-            previous._sweeper.stop()
         for turn in previous._tracker.drain():
             if getattr(type(turn), "__slots__", None) != OpenTurn.__slots__:
                 previous._end_abandoned(turn, END_SHUTDOWN)  # another version of the filter: its own spans
@@ -244,8 +237,13 @@ class FilterCore:
             _, evicted = self._tracker.open(turn)  # same fields: the same class from another module
             for old in evicted:
                 self._end_abandoned(old, END_CAPACITY)
-        threading.Thread(target=previous._telemetry.shutdown, name="otel_filter-retire", daemon=True).start()
-        self._ensure_sweeper()
+
+        def retire() -> None:
+            previous._worker.stop()
+            previous._telemetry.shutdown()
+
+        threading.Thread(target=retire, name="otel_filter-retire", daemon=True).start()
+        self._worker.start()
 
     # --- internals ------------------------------------------------------------------------
 
@@ -279,13 +277,13 @@ class FilterCore:
             parent=parent,
         )
         if self._settings.capture_content:
-            turn.system_json, turn.input_json, turn.content_truncated = self._input_content(messages)
+            turn.input_messages = snapshot_messages(messages)
         added, evicted = self._tracker.open(turn)
         for old in evicted:
             self._end_abandoned(old, END_CAPACITY)
         if added:
             self.health.count("turns_started")
-            self._ensure_sweeper()
+            self._worker.start()
         else:
             self.health.count("duplicate_inlets")
 
@@ -316,7 +314,7 @@ class FilterCore:
                 before = body_map.get("messages")
                 if isinstance(before, list) and reply is not None:
                     before = [m for m in before if m is not reply]
-                turn.system_json, turn.input_json, turn.content_truncated = self._input_content(before)
+                turn.input_messages = snapshot_messages(before)
         elif links:
             turn.links = turn.links + links
         self._end_turn(
@@ -329,20 +327,13 @@ class FilterCore:
         )
         self.health.count("turns_ended")
 
-    def _input_content(self, messages: object) -> tuple[str | None, str | None, bool]:
-        try:
-            return input_content(messages, self._redactor, self._settings.max_content_chars)
-        except Exception:
-            self.health.problem("content_failed", "otel_filter: could not record input messages", exc_info=True)
-            return None, None, False
-
     def _record_task(
         self, request: TurnRequest, messages: object, start_ns: int, links: tuple[Link, ...], parent: Context | None
     ) -> None:
         """Task calls (title, tags, follow-ups, ...) never get an outlet: one span, ended at once."""
         turn = OpenTurn(key="", request=request, start_ns=start_ns, links=links, parent=parent)
         if self._settings.capture_content:
-            turn.system_json, turn.input_json, turn.content_truncated = self._input_content(messages)
+            turn.input_messages = snapshot_messages(messages)
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=END_TASK)
         self.health.count("task_spans")
 
@@ -362,91 +353,31 @@ class FilterCore:
         error: tuple[str, str] | None = None,
         inlet_seen: bool = True,
     ) -> None:
-        settings = self._settings
-        request = turn.request
-        attributes: Attributes = request_attributes(request, record_email=settings.record_user_email)
-        usage = result.usage if result is not None and not result.usage.is_empty() else (turn.stream_usage or Usage())
-        finish_reason = (result.finish_reason if result is not None else None) or turn.stream_finish_reason
-        ttfc = (turn.first_chunk_ns - turn.start_ns) / 1e9 if turn.first_chunk_ns is not None else None
-        attributes.update(
-            response_attributes(
-                usage,
-                finish_reason=finish_reason,
-                response_id=turn.response_id,
-                response_model=turn.response_model,
-                time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
-            )
-        )
-        if request.message_id is None and result is not None and result.message_id:
-            attributes[OPENWEBUI_MESSAGE_ID] = clean_text(result.message_id)
-        attributes[OPENWEBUI_HOST] = self._host
-        attributes[OPENWEBUI_TURN_END_REASON] = end_reason
-        if not inlet_seen:
-            attributes[OPENWEBUI_TURN_INLET_SEEN] = False
-        truncated = turn.content_truncated
-        if settings.capture_content:
-            if turn.system_json:
-                attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = turn.system_json
-            if turn.input_json:
-                attributes[GEN_AI_INPUT_MESSAGES] = turn.input_json
-            if reply is not None:
-                try:
-                    output_json, output_cut = output_content(
-                        reply, finish_reason, self._redactor, settings.max_content_chars
-                    )
-                except Exception:
-                    self.health.problem("content_failed", "otel_filter: could not record the reply", exc_info=True)
-                else:
-                    if output_json:
-                        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
-                    truncated = truncated or output_cut
-            if truncated:
-                attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
-        if error is None and result is not None and result.error_message:
-            error = (ERROR_RESPONSE, result.error_message[:500])
-        if error is not None:
-            attributes[ERROR_TYPE] = error[0]
-        span = self._telemetry.tracer.start_span(
-            span_name(request),
-            context=turn.parent or _ROOT_CONTEXT,
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            links=turn.links,
-            start_time=turn.start_ns,
-        )
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, clean_text(error[1])))
+        """Capture what needs the payload now; the span itself is written off the request path."""
+        end = TurnEnd(turn, end_ns, end_reason, result=result, error=error, inlet_seen=inlet_seen)
+        if self._settings.capture_content:
+            end.reply = snapshot_reply(reply)
+        if not (self._write_in_background and self._worker.submit(end)):
+            self._write(end)
+
+    def _write(self, end: TurnEnd) -> None:
         if self._telemetry.queue_full():
+            # The SDK would drop a queued span to make room (and log each drop); drop this one instead, counted
+            # and logged at most every 20 s, and spare the work of building it.
             self.health.problem(
                 "spans_dropped_queue_full",
-                "otel_filter: the export queue is full, the oldest span was dropped; is the collector reachable at %s?",
+                "otel_filter: the export queue is full, so a span was dropped; is the collector reachable at %s?",
                 self._telemetry.endpoint,
             )
-        span.end(end_time=max(end_ns, turn.start_ns))
-
-    def _ensure_sweeper(self) -> None:
-        if self._sweeper is not None or self._shut_down:
             return
-        with self._sweeper_lock:
-            if self._sweeper is None:
-                self._sweeper = _Sweeper(self)
-                self._sweeper.start()
-
-
-class _Sweeper(threading.Thread):
-    """Ends expired turns on time even when no hook runs (an idle server still reports Stop)."""
-
-    def __init__(self, core: FilterCore) -> None:
-        super().__init__(name="otel_filter-sweeper", daemon=True)
-        self._core = core
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(min(max(self._core.settings.turn_timeout_s / 20, 0.05), 5.0)):
-            self._core.sweep()
-
-    def stop(self) -> None:
-        self._stopped.set()
+        write_span(
+            end,
+            self._telemetry.tracer,
+            host=self._host,
+            settings=self._settings,
+            redact=self._redactor,
+            health=self.health,
+        )
 
 
 def current_span_links() -> tuple[Link, ...]:

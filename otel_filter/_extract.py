@@ -21,8 +21,12 @@ from typing import Any
 # --- defensive getters ------------------------------------------------------------------
 
 
-def as_dict(value: object) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
+# Payloads are parsed JSON, so mappings are plain dicts: `isinstance(x, dict)` is a C-level check,
+# while the ABC check `isinstance(x, Mapping)` costs ~0.3 us and ran ~100 times per turn.
+
+
+def as_dict(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
 
 
 def as_str(value: object) -> str | None:
@@ -62,7 +66,7 @@ def as_int(value: object) -> int | None:
 def _get(mapping: Mapping[str, Any] | None, *path: str) -> object:
     current: object = mapping
     for key in path:
-        if not isinstance(current, Mapping):
+        if not isinstance(current, dict):
             return None
         current = current.get(key)
     return current
@@ -131,8 +135,13 @@ class TurnResult:
     usage: Usage
     finish_reason: str | None
     error_message: str | None
-    conversation_fingerprint: int | None
-    last_user_fingerprint: int | None
+    # The messages before the reply (a reference into the outlet body, read before the hook returns).
+    # Hashed only when an outlet must be matched by its conversation: most turns carry their id.
+    messages_before_reply: object = None
+
+    def fingerprints(self) -> tuple[int | None, int | None]:
+        """(conversation, last user message) fingerprints, as :func:`conversation_fingerprints`."""
+        return conversation_fingerprints(self.messages_before_reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +244,7 @@ def message_text(message: Mapping[str, Any]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
+        texts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
         return "\n".join(t for t in texts if t)
     return ""
 
@@ -263,7 +272,7 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
     exchange: list[tuple[str, str]] = []
     last_user: str | None = None
     for message in messages:
-        if not isinstance(message, Mapping):
+        if not isinstance(message, dict):
             continue
         role = message.get("role")
         if role not in ("user", "assistant"):
@@ -278,22 +287,31 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
 # --- request ----------------------------------------------------------------------------
 
 
-def _user_fields(user: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> tuple[str | None, ...]:
-    user_id = as_str(_get(user, "id")) or as_str(_get(metadata, "user_id"))
-    return user_id, as_str(_get(user, "email")), as_str(_get(user, "role"))
+_EMPTY: dict[str, Any] = {}
 
 
-def _request_params(body: Mapping[str, Any]) -> dict[str, Any]:
+def _request_params(body: dict[str, Any]) -> dict[str, Any]:
     """Sampling parameters from the top level, or Ollama's ``options`` when the top level has none."""
-    options = as_dict(body.get("options")) or {}
+    options = as_dict(body.get("options"))
+    if options:
 
-    def pick(*keys: str) -> object:
-        for source in (body, options):
-            for key in keys:
-                value = source.get(key)
+        def pick(*keys: str) -> object:
+            for source in (body, options):
+                for key in keys:
+                    value = source.get(key)
+                    if value is not None:
+                        return value
+            return None
+
+    else:  # the usual case: one dict, no loops
+
+        def pick(*keys: str) -> object:
+            value = body.get(keys[0])
+            for key in keys[1:]:
                 if value is not None:
-                    return value
-        return None
+                    break
+                value = body.get(key)
+            return value
 
     stop = pick("stop")
     if isinstance(stop, str):
@@ -331,44 +349,47 @@ def extract_request(
     ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
     when both are present, because it is what the Pipelines server also sees.
     """
-    body_map = as_dict(body) or {}
-    meta = as_dict(body_map.get("metadata")) or as_dict(metadata)
-    user_map = as_dict(user)
-    model_info = as_dict(_get(meta, "model")) or as_dict(model)
+    body_map = as_dict(body) or _EMPTY
+    meta = as_dict(body_map.get("metadata")) or as_dict(metadata) or _EMPTY
+    user_map = as_dict(user) or _EMPTY
+    model_info = as_dict(meta.get("model")) or as_dict(model)
+    model_map = model_info or _EMPTY
 
-    raw_chat_id = as_str(_get(meta, "chat_id")) or as_str(chat_id)
-    conversation_id, chat_kind = normalize_chat_id(raw_chat_id, as_str(_get(meta, "session_id")))
-    task = as_str(_get(meta, "task"))
+    raw_chat_id = as_str(meta.get("chat_id")) or as_str(chat_id)
+    conversation_id, chat_kind = normalize_chat_id(raw_chat_id, as_str(meta.get("session_id")))
+    task = as_str(meta.get("task"))
     msg_id = (
-        as_str(_get(meta, "message_id"))
+        as_str(meta.get("message_id"))
         or as_str(message_id)
         or (as_str(_get(meta, "task_body", "message_id")) if task else None)
         or (None if task else as_str(body_map.get("id")))
     )
-    user_id, user_email, user_role = _user_fields(user_map, meta)
-    model_id = as_str(body_map.get("model")) or as_str(_get(model_info, "id"))
-    base_model = as_str(_get(model_info, "info", "base_model_id"))
+    model_id = as_str(body_map.get("model")) or as_str(model_map.get("id"))
+    base_model = as_str(_get(model_map, "info", "base_model_id"))
     provider, owned_by = derive_provider(model_info, base_model or model_id)
-    features = as_dict(body_map.get("features")) or as_dict(_get(meta, "features")) or {}
-    tool_ids = body_map.get("tool_ids") or _get(meta, "tool_ids")
-    files = body_map.get("files") or _get(meta, "files")
+    features = as_dict(body_map.get("features")) or as_dict(meta.get("features")) or _EMPTY
+    tool_ids = body_map.get("tool_ids") or meta.get("tool_ids")
+    files = body_map.get("files") or meta.get("files")
     stream = body_map.get("stream")
-    conversation_fp, last_user_fp = conversation_fingerprints(body_map.get("messages"))
+    # Only an inlet without a message id (an API call) is later matched by its conversation.
+    conversation_fp, last_user_fp = (
+        conversation_fingerprints(body_map.get("messages")) if msg_id is None else (None, None)
+    )
     return TurnRequest(
         message_id=msg_id,
         chat_id=raw_chat_id,
         conversation_id=conversation_id,
         chat_kind=chat_kind,
         task=task,
-        user_id=user_id,
-        user_email=user_email,
-        user_role=user_role,
+        user_id=as_str(user_map.get("id")) or as_str(meta.get("user_id")),
+        user_email=as_str(user_map.get("email")),
+        user_role=as_str(user_map.get("role")),
         model_id=model_id,
-        model_name=as_str(_get(model_info, "name")),
+        model_name=as_str(model_map.get("name")),
         request_model=base_model or model_id,
         provider=provider,
         owned_by=owned_by,
-        user_message_id=as_str(_get(meta, "user_message_id")),
+        user_message_id=as_str(meta.get("user_message_id")),
         stream=stream if isinstance(stream, bool) else None,
         features=tuple(sorted(k for k, v in features.items() if v is True and isinstance(k, str))),
         tool_ids=tuple(t for t in tool_ids if isinstance(t, str)) if isinstance(tool_ids, list) else (),
@@ -393,12 +414,22 @@ _TOKEN_KEYS = (
 )
 
 
-def _first_count(usage: Mapping[str, Any], *paths: tuple[str, ...]) -> int | None:
-    for path in paths:
-        value = as_count(_get(usage, *path))
+def _count(mapping: dict[str, Any], key: str) -> int | None:
+    value = mapping.get(key)
+    if type(value) is int:  # the usual case, checked first: this runs a dozen times per outlet
+        return value if value >= 0 else None
+    return None if value is None else as_count(value)
+
+
+def _first_count(mappings: tuple[dict[str, Any], ...], key: str) -> int | None:
+    for mapping in mappings:
+        value = _count(mapping, key)
         if value is not None:
             return value
     return None
+
+
+_NO_DETAILS: dict[str, Any] = {}
 
 
 def extract_usage(usage: object) -> Usage:
@@ -414,27 +445,26 @@ def extract_usage(usage: object) -> Usage:
     usage_map = as_dict(usage)
     if not usage_map:
         return Usage()
-    prompt = as_count(usage_map.get("prompt_tokens"))
-    input_tokens = as_count(usage_map.get("input_tokens"))
-    anthropic_read = as_count(usage_map.get("cache_read_input_tokens"))
-    anthropic_write = as_count(usage_map.get("cache_creation_input_tokens"))
-    cache_read = _first_count(
-        usage_map,
-        ("prompt_tokens_details", "cached_tokens"),
-        ("input_tokens_details", "cached_tokens"),
-        ("cache_read_input_tokens",),
-        ("prompt_cache_hit_tokens",),
-        ("cached_tokens",),
-        ("cache_n",),
+    prompt_details = as_dict(usage_map.get("prompt_tokens_details"))
+    input_details = as_dict(usage_map.get("input_tokens_details")) or _NO_DETAILS
+    completion_details = as_dict(usage_map.get("completion_tokens_details")) or _NO_DETAILS
+    output_details = as_dict(usage_map.get("output_tokens_details")) or _NO_DETAILS
+    input_side = (prompt_details or _NO_DETAILS, input_details)
+    prompt = _count(usage_map, "prompt_tokens")
+    input_tokens = _count(usage_map, "input_tokens")
+    anthropic_read = _count(usage_map, "cache_read_input_tokens")
+    anthropic_write = _count(usage_map, "cache_creation_input_tokens")
+    cache_read = _first_count(input_side, "cached_tokens")
+    if cache_read is None:
+        cache_read = anthropic_read
+    for key in ("prompt_cache_hit_tokens", "cached_tokens", "cache_n"):  # DeepSeek, generic, llama.cpp
+        if cache_read is not None:
+            break
+        cache_read = _count(usage_map, key)
+    cache_creation = (
+        anthropic_write if anthropic_write is not None else _first_count(input_side, "cache_creation_tokens")
     )
-    cache_creation = _first_count(
-        usage_map,
-        ("cache_creation_input_tokens",),
-        ("prompt_tokens_details", "cache_creation_tokens"),
-        ("input_tokens_details", "cache_creation_tokens"),
-    )
-    openai_details = as_dict(usage_map.get("prompt_tokens_details")) is not None
-    if (anthropic_read is not None or anthropic_write is not None) and not openai_details:
+    if (anthropic_read is not None or anthropic_write is not None) and prompt_details is None:
         # Anthropic-style: input_tokens (or 0.12's copy of it in prompt_tokens) excludes the cache.
         base = input_tokens if input_tokens is not None else prompt
         total_input = None if base is None else base + (anthropic_read or 0) + (anthropic_write or 0)
@@ -442,20 +472,21 @@ def extract_usage(usage: object) -> Usage:
         total_input = prompt
     elif input_tokens is not None:
         total_input = input_tokens
-    elif (eval_in := as_count(usage_map.get("prompt_eval_count"))) is not None:
+    elif (eval_in := _count(usage_map, "prompt_eval_count")) is not None:
         total_input = eval_in
-    elif (prompt_n := as_count(usage_map.get("prompt_n"))) is not None:
+    elif (prompt_n := _count(usage_map, "prompt_n")) is not None:
         # llama.cpp: prompt_n counts the tokens it evaluated, cache_n the ones it reused.
-        total_input = prompt_n + (as_count(usage_map.get("cache_n")) or 0)
+        total_input = prompt_n + (_count(usage_map, "cache_n") or 0)
     else:
         total_input = None
-    output = _first_count(usage_map, ("completion_tokens",), ("output_tokens",), ("eval_count",), ("predicted_n",))
-    reasoning = _first_count(
-        usage_map,
-        ("completion_tokens_details", "reasoning_tokens"),
-        ("output_tokens_details", "reasoning_tokens"),
-        ("reasoning_tokens",),
-    )
+    output = _count(usage_map, "completion_tokens")
+    for key in ("output_tokens", "eval_count", "predicted_n"):
+        if output is not None:
+            break
+        output = _count(usage_map, key)
+    reasoning = _first_count((completion_details, output_details), "reasoning_tokens")
+    if reasoning is None:
+        reasoning = _count(usage_map, "reasoning_tokens")
     return Usage(
         input_tokens=total_input,
         output_tokens=output,
@@ -505,7 +536,7 @@ def last_assistant(messages: object) -> Mapping[str, Any] | None:
     if not isinstance(messages, list):
         return None
     for message in reversed(messages):
-        if isinstance(message, Mapping) and message.get("role") == "assistant":
+        if isinstance(message, dict) and message.get("role") == "assistant":
             return message
     return None
 
@@ -514,7 +545,7 @@ def _error_message(reply: Mapping[str, Any]) -> str | None:
     error = reply.get("error")
     if isinstance(error, str):
         return error or None
-    if isinstance(error, Mapping):
+    if isinstance(error, dict):
         text = error.get("content") or error.get("message")
         return text if isinstance(text, str) and text else "error"
     return "error" if error is True else None
@@ -529,7 +560,6 @@ def extract_result(body: object, user: object = None) -> TurnResult:
     if isinstance(messages, list) and reply is not None:
         index = max(i for i, m in enumerate(messages) if m is reply)
         before_reply = messages[:index]
-    conversation_fp, last_user_fp = conversation_fingerprints(before_reply)
     user_id = as_str(_get(as_dict(user), "id"))
     return TurnResult(
         message_id=as_str(body_map.get("id")) or (as_str(reply.get("id")) if reply else None),
@@ -539,8 +569,7 @@ def extract_result(body: object, user: object = None) -> TurnResult:
         usage=reply_usage(reply) if reply else extract_usage(body_map.get("usage")),
         finish_reason=normalize_finish_reason(reply.get("finish_reason")) if reply else None,
         error_message=_error_message(reply) if reply else None,
-        conversation_fingerprint=conversation_fp,
-        last_user_fingerprint=last_user_fp,
+        messages_before_reply=before_reply,
     )
 
 

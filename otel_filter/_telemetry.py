@@ -144,7 +144,9 @@ def _sdk_queue(processor: BatchSpanProcessor) -> Any:
     drops are then visible only in the SDK's own "Queue full" warning.
     """
     inner = getattr(processor, "_batch_processor", processor)
-    queue = getattr(inner, "_queue", None) or getattr(inner, "queue", None)
+    queue = getattr(inner, "_queue", None)
+    if queue is None:  # not `or`: an empty deque is falsy
+        queue = getattr(inner, "queue", None)
     return queue if hasattr(queue, "maxlen") else None
 
 

@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
@@ -52,9 +53,7 @@ class OpenTurn:
     start_ns: int
     deadline: float = 0.0
     metadata_id: int | None = None
-    system_json: str | None = None
-    input_json: str | None = None
-    content_truncated: bool = False
+    input_messages: list[Any] | None = None  # snapshot for gen_ai.input.messages, when content is captured
     first_chunk_ns: int | None = None
     response_id: str | None = None
     response_model: str | None = None
@@ -64,15 +63,13 @@ class OpenTurn:
     parent: Context | None = None
 
 
-def _score(turn: OpenTurn, result: TurnResult) -> int:
+def _score(turn: OpenTurn, result: TurnResult, fingerprints: tuple[int | None, int | None]) -> int:
     request = turn.request
+    conversation, last_user = fingerprints
     score = 0
-    if (
-        result.conversation_fingerprint is not None
-        and result.conversation_fingerprint == request.conversation_fingerprint
-    ):
+    if conversation is not None and conversation == request.conversation_fingerprint:
         score += 4
-    if result.last_user_fingerprint is not None and result.last_user_fingerprint == request.last_user_fingerprint:
+    if last_user is not None and last_user == request.last_user_fingerprint:
         score += 2
     if result.model_id is not None and result.model_id == request.model_id:
         score += 1
@@ -227,7 +224,10 @@ class TurnTracker:
         if not keys:
             return None
         # Highest score wins; among equals the oldest (keys are in arrival order).
-        _, best_key = max(enumerate(keys), key=lambda item: (_score(self._open[item[1]], result), -item[0]))
+        fingerprints = result.fingerprints()
+        _, best_key = max(
+            enumerate(keys), key=lambda item: (_score(self._open[item[1]], result, fingerprints), -item[0])
+        )
         return self._pop(best_key)
 
     def _remember(self, message_id: str | None, how: str) -> None:
@@ -235,6 +235,10 @@ class TurnTracker:
             return
         self._closed[message_id] = (self._clock() + self._ttl_s, how)
         self._closed.move_to_end(message_id)
+        # Bounded here, not only by the sweeper: at thousands of turns a second the sweeper's interval
+        # would let the map (and the process's memory) follow the busiest few seconds.
+        while len(self._closed) > self._max_open:
+            self._closed.popitem(last=False)
 
     def _evict_over(self, limit: int) -> list[OpenTurn]:
         evicted: list[OpenTurn] = []

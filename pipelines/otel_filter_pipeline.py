@@ -24,10 +24,10 @@ import sys
 import threading
 import time
 import types
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from opentelemetry import trace
@@ -39,14 +39,145 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, Field
 
+# ==================== otel_filter/_health.py ====================
+# Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
+
+_logger = logging.getLogger("otel_filter")
+
+
+class Health:
+    """Thread-safe counters plus a warning log rate-limited per key."""
+
+    def __init__(self, interval_s: float = 20.0) -> None:
+        self._interval_s = interval_s
+        self._counts: dict[str, int] = {}
+        self._last_logged: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + n
+
+    def problem(
+        self, key: str, message: str, *args: object, level: int = logging.WARNING, exc_info: bool = False
+    ) -> None:
+        """Count ``key`` and log ``message % args`` unless ``key`` was logged less than ``interval`` ago."""
+        now = time.monotonic()
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0) + 1
+            last = self._last_logged.get(key)
+            if last is not None and now - last < self._interval_s:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return
+            self._last_logged[key] = now
+            suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
+            message = f"{message} (and {suppressed} more like it since the last report)"
+        # exc_info only at debug: a stack per failed chat turn would flood the host's log.
+        _logger.log(level, message, *args, exc_info=exc_info and _logger.isEnabledFor(logging.DEBUG))
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def get(self, key: str) -> int:
+        with self._lock:
+            return self._counts.get(key, 0)
+
+
+# ==================== otel_filter/_background.py ====================
+# One daemon thread per core: writes the spans the hooks hand over, and ends expired turns on time.
+
+Item = TypeVar("Item")
+DEFAULT_CAPACITY = 10_000
+
+
+class BackgroundWorker(Generic[Item]):
+    """See the module docstring. Thread-safe; the thread starts on the first :meth:`start`."""
+
+    def __init__(
+        self,
+        *,
+        write: Callable[[Item], None],
+        tick: Callable[[], None],
+        interval: Callable[[], float],
+        health: Health,
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
+        self._write = write
+        self._tick = tick
+        self._interval = interval
+        self._health = health
+        self._capacity = capacity
+        self._items: deque[Item] = deque()
+        self._wake = threading.Event()
+        self._writing = threading.Lock()  # held while items are written: flush() waits for a drain in progress
+        self._start_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def start(self) -> None:
+        if self._thread is not None or self._stopped:
+            return
+        with self._start_lock:
+            if self._thread is None and not self._stopped:
+                self._thread = threading.Thread(target=self._run, name="otel_filter-worker", daemon=True)
+                self._thread.start()
+
+    def submit(self, item: Item) -> bool:
+        """Hand ``item`` over; False when the caller must write it itself (stopped, or queue full)."""
+        if self._stopped or self._thread is None or len(self._items) >= self._capacity:
+            return False
+        self._items.append(item)
+        if not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def flush(self) -> None:
+        """Write everything handed over so far, in the calling thread if the worker is not at it."""
+        self._drain()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the thread; whatever it had not written yet is written before this returns."""
+        self._stopped = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+        self._drain()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval())
+            self._wake.clear()
+            self._drain()
+            if self._stopped:
+                return
+            self._tick()
+
+    def _drain(self) -> None:
+        with self._writing:
+            while self._items:
+                item = self._items.popleft()
+                try:
+                    self._write(item)
+                except Exception:  # one bad item must not stop the others, nor the thread
+                    self._health.problem("write_failed", "otel_filter: could not write a span", exc_info=True)
+
+
 # ==================== otel_filter/_extract.py ====================
 # Pure extraction: Open WebUI inlet/outlet/stream payloads -> small frozen records. No OTel here.
 
 # --- defensive getters ------------------------------------------------------------------
 
 
-def as_dict(value: object) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
+# Payloads are parsed JSON, so mappings are plain dicts: `isinstance(x, dict)` is a C-level check,
+# while the ABC check `isinstance(x, Mapping)` costs ~0.3 us and ran ~100 times per turn.
+
+
+def as_dict(value: object) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
 
 
 def as_str(value: object) -> str | None:
@@ -86,7 +217,7 @@ def as_int(value: object) -> int | None:
 def _get(mapping: Mapping[str, Any] | None, *path: str) -> object:
     current: object = mapping
     for key in path:
-        if not isinstance(current, Mapping):
+        if not isinstance(current, dict):
             return None
         current = current.get(key)
     return current
@@ -155,8 +286,13 @@ class TurnResult:
     usage: Usage
     finish_reason: str | None
     error_message: str | None
-    conversation_fingerprint: int | None
-    last_user_fingerprint: int | None
+    # The messages before the reply (a reference into the outlet body, read before the hook returns).
+    # Hashed only when an outlet must be matched by its conversation: most turns carry their id.
+    messages_before_reply: object = None
+
+    def fingerprints(self) -> tuple[int | None, int | None]:
+        """(conversation, last user message) fingerprints, as :func:`conversation_fingerprints`."""
+        return conversation_fingerprints(self.messages_before_reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +395,7 @@ def message_text(message: Mapping[str, Any]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        texts = [p.get("text") for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
+        texts = [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
         return "\n".join(t for t in texts if t)
     return ""
 
@@ -287,7 +423,7 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
     exchange: list[tuple[str, str]] = []
     last_user: str | None = None
     for message in messages:
-        if not isinstance(message, Mapping):
+        if not isinstance(message, dict):
             continue
         role = message.get("role")
         if role not in ("user", "assistant"):
@@ -302,22 +438,31 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
 # --- request ----------------------------------------------------------------------------
 
 
-def _user_fields(user: Mapping[str, Any] | None, metadata: Mapping[str, Any] | None) -> tuple[str | None, ...]:
-    user_id = as_str(_get(user, "id")) or as_str(_get(metadata, "user_id"))
-    return user_id, as_str(_get(user, "email")), as_str(_get(user, "role"))
+_EMPTY: dict[str, Any] = {}
 
 
-def _request_params(body: Mapping[str, Any]) -> dict[str, Any]:
+def _request_params(body: dict[str, Any]) -> dict[str, Any]:
     """Sampling parameters from the top level, or Ollama's ``options`` when the top level has none."""
-    options = as_dict(body.get("options")) or {}
+    options = as_dict(body.get("options"))
+    if options:
 
-    def pick(*keys: str) -> object:
-        for source in (body, options):
-            for key in keys:
-                value = source.get(key)
+        def pick(*keys: str) -> object:
+            for source in (body, options):
+                for key in keys:
+                    value = source.get(key)
+                    if value is not None:
+                        return value
+            return None
+
+    else:  # the usual case: one dict, no loops
+
+        def pick(*keys: str) -> object:
+            value = body.get(keys[0])
+            for key in keys[1:]:
                 if value is not None:
-                    return value
-        return None
+                    break
+                value = body.get(key)
+            return value
 
     stop = pick("stop")
     if isinstance(stop, str):
@@ -355,44 +500,47 @@ def extract_request(
     ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
     when both are present, because it is what the Pipelines server also sees.
     """
-    body_map = as_dict(body) or {}
-    meta = as_dict(body_map.get("metadata")) or as_dict(metadata)
-    user_map = as_dict(user)
-    model_info = as_dict(_get(meta, "model")) or as_dict(model)
+    body_map = as_dict(body) or _EMPTY
+    meta = as_dict(body_map.get("metadata")) or as_dict(metadata) or _EMPTY
+    user_map = as_dict(user) or _EMPTY
+    model_info = as_dict(meta.get("model")) or as_dict(model)
+    model_map = model_info or _EMPTY
 
-    raw_chat_id = as_str(_get(meta, "chat_id")) or as_str(chat_id)
-    conversation_id, chat_kind = normalize_chat_id(raw_chat_id, as_str(_get(meta, "session_id")))
-    task = as_str(_get(meta, "task"))
+    raw_chat_id = as_str(meta.get("chat_id")) or as_str(chat_id)
+    conversation_id, chat_kind = normalize_chat_id(raw_chat_id, as_str(meta.get("session_id")))
+    task = as_str(meta.get("task"))
     msg_id = (
-        as_str(_get(meta, "message_id"))
+        as_str(meta.get("message_id"))
         or as_str(message_id)
         or (as_str(_get(meta, "task_body", "message_id")) if task else None)
         or (None if task else as_str(body_map.get("id")))
     )
-    user_id, user_email, user_role = _user_fields(user_map, meta)
-    model_id = as_str(body_map.get("model")) or as_str(_get(model_info, "id"))
-    base_model = as_str(_get(model_info, "info", "base_model_id"))
+    model_id = as_str(body_map.get("model")) or as_str(model_map.get("id"))
+    base_model = as_str(_get(model_map, "info", "base_model_id"))
     provider, owned_by = derive_provider(model_info, base_model or model_id)
-    features = as_dict(body_map.get("features")) or as_dict(_get(meta, "features")) or {}
-    tool_ids = body_map.get("tool_ids") or _get(meta, "tool_ids")
-    files = body_map.get("files") or _get(meta, "files")
+    features = as_dict(body_map.get("features")) or as_dict(meta.get("features")) or _EMPTY
+    tool_ids = body_map.get("tool_ids") or meta.get("tool_ids")
+    files = body_map.get("files") or meta.get("files")
     stream = body_map.get("stream")
-    conversation_fp, last_user_fp = conversation_fingerprints(body_map.get("messages"))
+    # Only an inlet without a message id (an API call) is later matched by its conversation.
+    conversation_fp, last_user_fp = (
+        conversation_fingerprints(body_map.get("messages")) if msg_id is None else (None, None)
+    )
     return TurnRequest(
         message_id=msg_id,
         chat_id=raw_chat_id,
         conversation_id=conversation_id,
         chat_kind=chat_kind,
         task=task,
-        user_id=user_id,
-        user_email=user_email,
-        user_role=user_role,
+        user_id=as_str(user_map.get("id")) or as_str(meta.get("user_id")),
+        user_email=as_str(user_map.get("email")),
+        user_role=as_str(user_map.get("role")),
         model_id=model_id,
-        model_name=as_str(_get(model_info, "name")),
+        model_name=as_str(model_map.get("name")),
         request_model=base_model or model_id,
         provider=provider,
         owned_by=owned_by,
-        user_message_id=as_str(_get(meta, "user_message_id")),
+        user_message_id=as_str(meta.get("user_message_id")),
         stream=stream if isinstance(stream, bool) else None,
         features=tuple(sorted(k for k, v in features.items() if v is True and isinstance(k, str))),
         tool_ids=tuple(t for t in tool_ids if isinstance(t, str)) if isinstance(tool_ids, list) else (),
@@ -417,12 +565,22 @@ _TOKEN_KEYS = (
 )
 
 
-def _first_count(usage: Mapping[str, Any], *paths: tuple[str, ...]) -> int | None:
-    for path in paths:
-        value = as_count(_get(usage, *path))
+def _count(mapping: dict[str, Any], key: str) -> int | None:
+    value = mapping.get(key)
+    if type(value) is int:  # the usual case, checked first: this runs a dozen times per outlet
+        return value if value >= 0 else None
+    return None if value is None else as_count(value)
+
+
+def _first_count(mappings: tuple[dict[str, Any], ...], key: str) -> int | None:
+    for mapping in mappings:
+        value = _count(mapping, key)
         if value is not None:
             return value
     return None
+
+
+_NO_DETAILS: dict[str, Any] = {}
 
 
 def extract_usage(usage: object) -> Usage:
@@ -438,27 +596,26 @@ def extract_usage(usage: object) -> Usage:
     usage_map = as_dict(usage)
     if not usage_map:
         return Usage()
-    prompt = as_count(usage_map.get("prompt_tokens"))
-    input_tokens = as_count(usage_map.get("input_tokens"))
-    anthropic_read = as_count(usage_map.get("cache_read_input_tokens"))
-    anthropic_write = as_count(usage_map.get("cache_creation_input_tokens"))
-    cache_read = _first_count(
-        usage_map,
-        ("prompt_tokens_details", "cached_tokens"),
-        ("input_tokens_details", "cached_tokens"),
-        ("cache_read_input_tokens",),
-        ("prompt_cache_hit_tokens",),
-        ("cached_tokens",),
-        ("cache_n",),
+    prompt_details = as_dict(usage_map.get("prompt_tokens_details"))
+    input_details = as_dict(usage_map.get("input_tokens_details")) or _NO_DETAILS
+    completion_details = as_dict(usage_map.get("completion_tokens_details")) or _NO_DETAILS
+    output_details = as_dict(usage_map.get("output_tokens_details")) or _NO_DETAILS
+    input_side = (prompt_details or _NO_DETAILS, input_details)
+    prompt = _count(usage_map, "prompt_tokens")
+    input_tokens = _count(usage_map, "input_tokens")
+    anthropic_read = _count(usage_map, "cache_read_input_tokens")
+    anthropic_write = _count(usage_map, "cache_creation_input_tokens")
+    cache_read = _first_count(input_side, "cached_tokens")
+    if cache_read is None:
+        cache_read = anthropic_read
+    for key in ("prompt_cache_hit_tokens", "cached_tokens", "cache_n"):  # DeepSeek, generic, llama.cpp
+        if cache_read is not None:
+            break
+        cache_read = _count(usage_map, key)
+    cache_creation = (
+        anthropic_write if anthropic_write is not None else _first_count(input_side, "cache_creation_tokens")
     )
-    cache_creation = _first_count(
-        usage_map,
-        ("cache_creation_input_tokens",),
-        ("prompt_tokens_details", "cache_creation_tokens"),
-        ("input_tokens_details", "cache_creation_tokens"),
-    )
-    openai_details = as_dict(usage_map.get("prompt_tokens_details")) is not None
-    if (anthropic_read is not None or anthropic_write is not None) and not openai_details:
+    if (anthropic_read is not None or anthropic_write is not None) and prompt_details is None:
         # Anthropic-style: input_tokens (or 0.12's copy of it in prompt_tokens) excludes the cache.
         base = input_tokens if input_tokens is not None else prompt
         total_input = None if base is None else base + (anthropic_read or 0) + (anthropic_write or 0)
@@ -466,20 +623,21 @@ def extract_usage(usage: object) -> Usage:
         total_input = prompt
     elif input_tokens is not None:
         total_input = input_tokens
-    elif (eval_in := as_count(usage_map.get("prompt_eval_count"))) is not None:
+    elif (eval_in := _count(usage_map, "prompt_eval_count")) is not None:
         total_input = eval_in
-    elif (prompt_n := as_count(usage_map.get("prompt_n"))) is not None:
+    elif (prompt_n := _count(usage_map, "prompt_n")) is not None:
         # llama.cpp: prompt_n counts the tokens it evaluated, cache_n the ones it reused.
-        total_input = prompt_n + (as_count(usage_map.get("cache_n")) or 0)
+        total_input = prompt_n + (_count(usage_map, "cache_n") or 0)
     else:
         total_input = None
-    output = _first_count(usage_map, ("completion_tokens",), ("output_tokens",), ("eval_count",), ("predicted_n",))
-    reasoning = _first_count(
-        usage_map,
-        ("completion_tokens_details", "reasoning_tokens"),
-        ("output_tokens_details", "reasoning_tokens"),
-        ("reasoning_tokens",),
-    )
+    output = _count(usage_map, "completion_tokens")
+    for key in ("output_tokens", "eval_count", "predicted_n"):
+        if output is not None:
+            break
+        output = _count(usage_map, key)
+    reasoning = _first_count((completion_details, output_details), "reasoning_tokens")
+    if reasoning is None:
+        reasoning = _count(usage_map, "reasoning_tokens")
     return Usage(
         input_tokens=total_input,
         output_tokens=output,
@@ -529,7 +687,7 @@ def last_assistant(messages: object) -> Mapping[str, Any] | None:
     if not isinstance(messages, list):
         return None
     for message in reversed(messages):
-        if isinstance(message, Mapping) and message.get("role") == "assistant":
+        if isinstance(message, dict) and message.get("role") == "assistant":
             return message
     return None
 
@@ -538,7 +696,7 @@ def _error_message(reply: Mapping[str, Any]) -> str | None:
     error = reply.get("error")
     if isinstance(error, str):
         return error or None
-    if isinstance(error, Mapping):
+    if isinstance(error, dict):
         text = error.get("content") or error.get("message")
         return text if isinstance(text, str) and text else "error"
     return "error" if error is True else None
@@ -553,7 +711,6 @@ def extract_result(body: object, user: object = None) -> TurnResult:
     if isinstance(messages, list) and reply is not None:
         index = max(i for i, m in enumerate(messages) if m is reply)
         before_reply = messages[:index]
-    conversation_fp, last_user_fp = conversation_fingerprints(before_reply)
     user_id = as_str(_get(as_dict(user), "id"))
     return TurnResult(
         message_id=as_str(body_map.get("id")) or (as_str(reply.get("id")) if reply else None),
@@ -563,8 +720,7 @@ def extract_result(body: object, user: object = None) -> TurnResult:
         usage=reply_usage(reply) if reply else extract_usage(body_map.get("usage")),
         finish_reason=normalize_finish_reason(reply.get("finish_reason")) if reply else None,
         error_message=_error_message(reply) if reply else None,
-        conversation_fingerprint=conversation_fp,
-        last_user_fingerprint=last_user_fp,
+        messages_before_reply=before_reply,
     )
 
 
@@ -665,25 +821,25 @@ def _content_parts(content: object, redact: Callable[[str], str]) -> list[Part]:
         if isinstance(item, str):
             parts.append({"type": "text", "content": redact(item)})
             continue
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         kind = item.get("type")
         if kind in ("text", "input_text", "output_text") and isinstance(item.get("text"), str):
             parts.append({"type": "text", "content": redact(item["text"])})
         elif kind in ("image_url", "input_image"):
             image = item.get("image_url")
-            url = image.get("url") if isinstance(image, Mapping) else image
+            url = image.get("url") if isinstance(image, dict) else image
             if isinstance(url, str) and url:
                 parts.append(_media_part(url, "image", redact))
         elif kind == "input_audio":
             part: Part = {"type": "blob", "modality": "audio", "content": ""}
             audio = item.get("input_audio")
-            if isinstance(audio, Mapping) and isinstance(audio.get("format"), str):
+            if isinstance(audio, dict) and isinstance(audio.get("format"), str):
                 part["mime_type"] = f"audio/{audio['format']}"
             parts.append(part)
         elif kind == "file":
             file = item.get("file")
-            file_id = file.get("file_id") if isinstance(file, Mapping) else None
+            file_id = file.get("file_id") if isinstance(file, dict) else None
             parts.append({"type": "file", "modality": "file", "file_id": file_id if isinstance(file_id, str) else ""})
         elif isinstance(kind, str):
             parts.append({"type": kind})
@@ -695,10 +851,10 @@ def _tool_call_parts(tool_calls: object, redact: Callable[[str], str]) -> list[P
         return []
     parts: list[Part] = []
     for call in tool_calls:
-        if not isinstance(call, Mapping):
+        if not isinstance(call, dict):
             continue
         function = call.get("function")
-        function = function if isinstance(function, Mapping) else call
+        function = function if isinstance(function, dict) else call
         part: Part = {"type": "tool_call", "name": as_str(function.get("name")) or ""}
         if as_str(call.get("id")) or as_str(call.get("call_id")):
             part["id"] = as_str(call.get("id")) or as_str(call.get("call_id"))
@@ -714,6 +870,10 @@ def _tool_call_parts(tool_calls: object, redact: Callable[[str], str]) -> list[P
 
 def _message(message: Mapping[str, Any], redact: Callable[[str], str]) -> Message | None:
     role = as_str(message.get("role")) or "user"
+    content = message.get("content")
+    if type(content) is str and len(message) <= 2:
+        # The usual chat message, {"role", "content": "..."}: nothing else to look at.
+        return {"role": role, "parts": [{"type": "text", "content": redact(content)}] if content else []}
     if role == "tool":
         part: Part = {"type": "tool_call_response", "response": redact(message_text(message))}
         if as_str(message.get("tool_call_id")):
@@ -724,7 +884,7 @@ def _message(message: Mapping[str, Any], redact: Callable[[str], str]) -> Messag
         reasoning = message.get("reasoning_content")
         if isinstance(reasoning, str) and reasoning:
             parts.append({"type": "reasoning", "content": redact(reasoning)})
-        parts.extend(_content_parts(message.get("content"), redact))
+        parts.extend(_content_parts(content, redact))
         parts.extend(_tool_call_parts(message.get("tool_calls"), redact))
     result: Message = {"role": role, "parts": parts}
     if as_str(message.get("name")):
@@ -738,7 +898,7 @@ def _output_items_parts(output: object, redact: Callable[[str], str]) -> list[Pa
         return []
     parts: list[Part] = []
     for item in output:
-        if not isinstance(item, Mapping):
+        if not isinstance(item, dict):
             continue
         if item.get("type") == "reasoning":
             summary = item.get("summary") or item.get("content")
@@ -748,6 +908,28 @@ def _output_items_parts(output: object, redact: Callable[[str], str]) -> list[Pa
         elif item.get("type") == "function_call":
             parts.extend(_tool_call_parts([item], redact))
     return parts
+
+
+# --- snapshots -------------------------------------------------------------------------
+
+
+def snapshot_messages(messages: object) -> list[Any] | None:
+    """A shallow copy of a message list, taken while the hook runs; the JSON is built later, off the
+    request path. Open WebUI may replace messages or their keys after a Function's hook returns (the
+    payload is its live request); a copy of each message dict keeps what the hook saw."""
+    if not isinstance(messages, list):
+        return None
+    return [dict(message) if isinstance(message, dict) else message for message in messages]
+
+
+def snapshot_reply(reply: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A shallow copy of the assistant reply (and of its ``output`` item list), see :func:`snapshot_messages`."""
+    if reply is None:
+        return None
+    copy = dict(reply)
+    if isinstance(copy.get("output"), list):
+        copy["output"] = list(copy["output"])
+    return copy
 
 
 # --- public builders --------------------------------------------------------------------
@@ -762,7 +944,7 @@ def input_content(
     system_parts: list[Part] = []
     converted: list[Message] = []
     for message in messages:
-        if not isinstance(message, Mapping):
+        if not isinstance(message, dict):
             continue
         if message.get("role") == "system":
             system_parts.extend(_content_parts(message.get("content"), redact))
@@ -804,7 +986,7 @@ def output_content(
 def _output_text_items(output: list[Any]) -> list[Any]:
     texts: list[Any] = []
     for item in output:
-        if isinstance(item, Mapping) and item.get("type") == "message" and isinstance(item.get("content"), list):
+        if isinstance(item, dict) and item.get("type") == "message" and isinstance(item.get("content"), list):
             texts.extend(item["content"])
     return texts
 
@@ -958,158 +1140,6 @@ END_TASK = "task"
 ERROR_ABANDONED = "abandoned"
 # ``error.type`` when the outlet carries an error message instead of a reply.
 ERROR_RESPONSE = "response_error"
-
-
-# ==================== otel_filter/_attributes.py ====================
-# Records -> span names and attribute dicts (pure; unset values are dropped).
-
-AttributeValue = str | bool | int | float | tuple[str, ...]
-Attributes = dict[str, AttributeValue]
-
-
-def span_name(request: TurnRequest) -> str:
-    """``chat {model}`` per semconv; a task call is named after its task so it stands apart in lists.
-
-    Task spans keep ``gen_ai.operation.name=chat`` (they are chat completions), so backends that
-    aggregate by operation still count them; only the display name differs.
-    """
-    operation = request.task or GEN_AI_OPERATION_CHAT
-    return f"{operation} {request.request_model}" if request.request_model else operation
-
-
-def clean(attributes: Mapping[str, object]) -> Attributes:
-    """Drop unset values and make every string valid UTF-8 (payload strings may hold lone surrogates)."""
-    result: Attributes = {}
-    for key, value in attributes.items():
-        if value is None or value == ():
-            continue
-        if isinstance(value, str):
-            result[key] = clean_text(value)
-        elif isinstance(value, tuple):
-            result[key] = tuple(clean_text(v) for v in value)
-        elif isinstance(value, bool | int | float):
-            result[key] = value
-    return result
-
-
-def request_attributes(request: TurnRequest, *, record_email: bool) -> Attributes:
-    """Attributes known at inlet: operation, provider, model, parameters, conversation, user."""
-    return clean(
-        {
-            GEN_AI_OPERATION_NAME: GEN_AI_OPERATION_CHAT,
-            GEN_AI_PROVIDER_NAME: request.provider,
-            GEN_AI_REQUEST_MODEL: request.request_model,
-            GEN_AI_REQUEST_TEMPERATURE: request.temperature,
-            GEN_AI_REQUEST_TOP_P: request.top_p,
-            GEN_AI_REQUEST_TOP_K: request.top_k,
-            GEN_AI_REQUEST_MAX_TOKENS: request.max_tokens,
-            GEN_AI_REQUEST_SEED: request.seed,
-            GEN_AI_REQUEST_FREQUENCY_PENALTY: request.frequency_penalty,
-            GEN_AI_REQUEST_PRESENCE_PENALTY: request.presence_penalty,
-            GEN_AI_REQUEST_STOP_SEQUENCES: request.stop_sequences,
-            GEN_AI_REQUEST_CHOICE_COUNT: request.choice_count,
-            # Conditionally required "if and only if streaming": absent means not streamed.
-            GEN_AI_REQUEST_STREAM: True if request.stream else None,
-            GEN_AI_CONVERSATION_ID: request.conversation_id,
-            SESSION_ID: request.conversation_id,
-            USER_ID: request.user_id,
-            USER_EMAIL: request.user_email if record_email else None,
-            OPENWEBUI_USER_ROLE: request.user_role,
-            OPENWEBUI_CHAT_ID: request.chat_id,
-            OPENWEBUI_CHAT_KIND: request.chat_kind,
-            OPENWEBUI_MESSAGE_ID: request.message_id,
-            OPENWEBUI_USER_MESSAGE_ID: request.user_message_id,
-            OPENWEBUI_MODEL_ID: request.model_id,
-            OPENWEBUI_MODEL_NAME: request.model_name,
-            OPENWEBUI_MODEL_OWNED_BY: request.owned_by,
-            OPENWEBUI_TASK: request.task,
-            OPENWEBUI_FEATURES: request.features,
-            OPENWEBUI_TOOL_IDS: request.tool_ids,
-            OPENWEBUI_FILE_COUNT: request.file_count,
-        }
-    )
-
-
-def usage_attributes(usage: Usage) -> Attributes:
-    return clean(
-        {
-            GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
-            GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
-            GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
-            GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: usage.cache_creation_tokens,
-            GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
-        }
-    )
-
-
-def response_attributes(
-    usage: Usage,
-    *,
-    finish_reason: str | None,
-    response_id: str | None,
-    response_model: str | None,
-    time_to_first_chunk_s: float | None,
-) -> Attributes:
-    """Attributes known when the turn ends."""
-    attributes = usage_attributes(usage)
-    attributes.update(
-        clean(
-            {
-                GEN_AI_RESPONSE_FINISH_REASONS: (finish_reason,) if finish_reason else None,
-                GEN_AI_RESPONSE_ID: response_id,
-                GEN_AI_RESPONSE_MODEL: response_model,
-                GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: time_to_first_chunk_s,
-            }
-        )
-    )
-    return attributes
-
-
-# ==================== otel_filter/_health.py ====================
-# Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
-
-_logger = logging.getLogger("otel_filter")
-
-
-class Health:
-    """Thread-safe counters plus a warning log rate-limited per key."""
-
-    def __init__(self, interval_s: float = 20.0) -> None:
-        self._interval_s = interval_s
-        self._counts: dict[str, int] = {}
-        self._last_logged: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def count(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + n
-
-    def problem(
-        self, key: str, message: str, *args: object, level: int = logging.WARNING, exc_info: bool = False
-    ) -> None:
-        """Count ``key`` and log ``message % args`` unless ``key`` was logged less than ``interval`` ago."""
-        now = time.monotonic()
-        with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-            last = self._last_logged.get(key)
-            if last is not None and now - last < self._interval_s:
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                return
-            self._last_logged[key] = now
-            suppressed = self._suppressed.pop(key, 0)
-        if suppressed:
-            message = f"{message} (and {suppressed} more like it since the last report)"
-        # exc_info only at debug: a stack per failed chat turn would flood the host's log.
-        _logger.log(level, message, *args, exc_info=exc_info and _logger.isEnabledFor(logging.DEBUG))
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def get(self, key: str) -> int:
-        with self._lock:
-            return self._counts.get(key, 0)
 
 
 # ==================== otel_filter/environment_variables.py ====================
@@ -1536,204 +1566,108 @@ def log_problems(problems: list[Problem]) -> None:
         _logger.log(logging.ERROR, "otel_filter: %s", problem.message())
 
 
-# ==================== otel_filter/version.py ====================
+# ==================== otel_filter/_attributes.py ====================
+# Records -> span names and attribute dicts (pure; unset values are dropped).
 
-__version__ = "0.1.0"
-
-
-# ==================== otel_filter/_telemetry.py ====================
-# The export path: a private TracerProvider -> BatchSpanProcessor -> OTLP exporter.
-
-DISTRO_NAME = "owui-otel"
-# Bigger than the SDK's 2048: a collector restart should not cost a busy instance its spans.
-DEFAULT_MAX_QUEUE_SIZE = 8192
+AttributeValue = str | bool | int | float | tuple[str, ...]
+Attributes = dict[str, AttributeValue]
 
 
-class _CountingExporter(SpanExporter):
-    """Counts exported and failed spans and reports failures (rate-limited) with the endpoint."""
+def span_name(request: TurnRequest) -> str:
+    """``chat {model}`` per semconv; a task call is named after its task so it stands apart in lists.
 
-    def __init__(self, inner: SpanExporter, endpoint: str, health: Health) -> None:
-        self._inner = inner
-        self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
-        self._health = health
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            result = self._inner.export(spans)
-        except Exception as error:  # an exporter must not kill the worker thread
-            self._health.count("spans_export_failed", len(spans))
-            self._health.problem("export_error", "otel_filter: export to %s raised %r", self._endpoint, error)
-            return SpanExportResult.FAILURE
-        if result is SpanExportResult.SUCCESS:
-            self._health.count("spans_exported", len(spans))
-        else:
-            self._health.count("spans_export_failed", len(spans))
-            self._health.problem(
-                "export_failed",
-                "otel_filter: could not export %d span(s) to %s; is the collector running? "
-                "Check otlp_endpoint / OTEL_EXPORTER_OTLP_ENDPOINT",
-                len(spans),
-                self._endpoint,
-            )
-        return result
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        flush = getattr(self._inner, "force_flush", None)
-        return bool(flush(timeout_millis)) if callable(flush) else True
-
-
-class _SwitchableSpanProcessor(SpanProcessor):
-    """Delegates to the current batch processor; ``swap`` replaces it without losing spans."""
-
-    def __init__(self) -> None:
-        self._delegate: SpanProcessor | None = None
-        self._lock = threading.Lock()
-
-    def swap(self, new: SpanProcessor | None) -> SpanProcessor | None:
-        with self._lock:
-            old, self._delegate = self._delegate, new
-        return old
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        delegate = self._delegate
-        if delegate is not None:
-            delegate.on_start(span, parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        delegate = self._delegate
-        if delegate is not None:
-            delegate.on_end(span)
-
-    def shutdown(self) -> None:
-        old = self.swap(None)
-        if old is not None:
-            old.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        delegate = self._delegate
-        return delegate.force_flush(timeout_millis) if delegate is not None else True
-
-
-def _make_exporter(export: ExportSettings) -> SpanExporter:
-    headers = dict(export.headers)
-    if export.protocol == PROTOCOL_GRPC:
-        try:  # imported on demand: gRPC is the less common choice and grpcio is a heavy import
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
-                OTLPSpanExporter as GrpcExporter,
-            )
-        except ImportError as error:
-            raise RuntimeError(
-                "protocol 'grpc' needs the package opentelemetry-exporter-otlp-proto-grpc "
-                "(pip install opentelemetry-exporter-otlp-proto-grpc), or set otlp_protocol to 'http/protobuf'"
-            ) from error
-        return GrpcExporter(endpoint=export.endpoint, insecure=export.insecure, headers=headers or None)
-    return HttpExporter(endpoint=export.endpoint, headers=headers or None)
-
-
-def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
-    kwargs: dict[str, Any] = {}
-    if not os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE"):
-        kwargs["max_queue_size"] = DEFAULT_MAX_QUEUE_SIZE
-    return BatchSpanProcessor(exporter, **kwargs)
-
-
-def _sdk_queue(processor: BatchSpanProcessor) -> Any:
-    """The SDK's span queue, to count drops before they happen.
-
-    The SDK only reports drops through a MeterProvider (1.3x+) or a log line, so we peek at its
-    bounded deque (a private field in every SDK since 1.27); ``None`` if the layout changes, and
-    drops are then visible only in the SDK's own "Queue full" warning.
+    Task spans keep ``gen_ai.operation.name=chat`` (they are chat completions), so backends that
+    aggregate by operation still count them; only the display name differs.
     """
-    inner = getattr(processor, "_batch_processor", processor)
-    queue = getattr(inner, "_queue", None) or getattr(inner, "queue", None)
-    return queue if hasattr(queue, "maxlen") else None
+    operation = request.task or GEN_AI_OPERATION_CHAT
+    return f"{operation} {request.request_model}" if request.request_model else operation
 
 
-class Telemetry:
-    """Owns the private provider and its export pipeline; see the module docstring."""
+def clean(attributes: Mapping[str, object]) -> Attributes:
+    """Drop unset values and make every string valid UTF-8 (payload strings may hold lone surrogates)."""
+    result: Attributes = {}
+    for key, value in attributes.items():
+        # Exact type checks, cheapest first: this runs ~40 times per turn.
+        if type(value) is str:
+            result[key] = value if value.isascii() else clean_text(value)
+        elif type(value) is int or type(value) is float or type(value) is bool:
+            result[key] = value
+        elif type(value) is tuple and value:
+            result[key] = tuple(clean_text(str(v)) for v in value)
+    return result
 
-    def __init__(self, settings: Settings, health: Health, *, tracer_provider: TracerProvider | None = None) -> None:
-        self._health = health
-        self._lock = threading.Lock()
-        self._external = tracer_provider is not None
-        self._processor = _SwitchableSpanProcessor()
-        self._export: ExportSettings | None = None
-        self._resource_key: tuple[object, ...] | None = None
-        self._queue: Any = None
-        self._provider: TracerProvider
-        self.tracer: Tracer
-        if tracer_provider is not None:
-            # Injected (tests, the bridge server): the caller owns its processors and shutdown.
-            self._provider = tracer_provider
-            self.tracer = tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
-        else:
-            self.apply(settings)
 
-    @property
-    def endpoint(self) -> str | None:
-        """The export URL, for log lines (credentials in it masked)."""
-        return display_url(self._export.endpoint) if self._export else None
+def request_attributes(request: TurnRequest, *, record_email: bool) -> Attributes:
+    """Attributes known at inlet: operation, provider, model, parameters, conversation, user."""
+    return clean(
+        {
+            GEN_AI_OPERATION_NAME: GEN_AI_OPERATION_CHAT,
+            GEN_AI_PROVIDER_NAME: request.provider,
+            GEN_AI_REQUEST_MODEL: request.request_model,
+            GEN_AI_REQUEST_TEMPERATURE: request.temperature,
+            GEN_AI_REQUEST_TOP_P: request.top_p,
+            GEN_AI_REQUEST_TOP_K: request.top_k,
+            GEN_AI_REQUEST_MAX_TOKENS: request.max_tokens,
+            GEN_AI_REQUEST_SEED: request.seed,
+            GEN_AI_REQUEST_FREQUENCY_PENALTY: request.frequency_penalty,
+            GEN_AI_REQUEST_PRESENCE_PENALTY: request.presence_penalty,
+            GEN_AI_REQUEST_STOP_SEQUENCES: request.stop_sequences,
+            GEN_AI_REQUEST_CHOICE_COUNT: request.choice_count,
+            # Conditionally required "if and only if streaming": absent means not streamed.
+            GEN_AI_REQUEST_STREAM: True if request.stream else None,
+            GEN_AI_CONVERSATION_ID: request.conversation_id,
+            SESSION_ID: request.conversation_id,
+            USER_ID: request.user_id,
+            USER_EMAIL: request.user_email if record_email else None,
+            OPENWEBUI_USER_ROLE: request.user_role,
+            OPENWEBUI_CHAT_ID: request.chat_id,
+            OPENWEBUI_CHAT_KIND: request.chat_kind,
+            OPENWEBUI_MESSAGE_ID: request.message_id,
+            OPENWEBUI_USER_MESSAGE_ID: request.user_message_id,
+            OPENWEBUI_MODEL_ID: request.model_id,
+            OPENWEBUI_MODEL_NAME: request.model_name,
+            OPENWEBUI_MODEL_OWNED_BY: request.owned_by,
+            OPENWEBUI_TASK: request.task,
+            OPENWEBUI_FEATURES: request.features,
+            OPENWEBUI_TOOL_IDS: request.tool_ids,
+            OPENWEBUI_FILE_COUNT: request.file_count,
+        }
+    )
 
-    def apply(self, settings: Settings) -> None:
-        """Rebuild what changed: the resource (new provider), the exporter (swapped processor)."""
-        if self._external:
-            return
-        with self._lock:
-            resource_key = (settings.service_name, settings.resource_attributes)
-            if resource_key != self._resource_key:
-                attributes: dict[str, Any] = {
-                    SERVICE_NAME: settings.service_name,
-                    TELEMETRY_DISTRO_NAME: DISTRO_NAME,
-                    TELEMETRY_DISTRO_VERSION: __version__,
-                }
-                attributes.update(settings.resource_attributes)
-                provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
-                # Spans already started keep their old resource; all share one processor chain.
-                provider.add_span_processor(self._processor)
-                self._provider = provider
-                self.tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
-                self._resource_key = resource_key
-            if settings.export != self._export:
-                self._export = settings.export
-                try:
-                    exporter = _make_exporter(settings.export)
-                except Exception as error:
-                    self._health.problem("exporter_unavailable", "otel_filter: export disabled: %s", error)
-                    new_processor: BatchSpanProcessor | None = None
-                else:
-                    new_processor = _batch_processor(
-                        _CountingExporter(exporter, settings.export.endpoint, self._health)
-                    )
-                self._queue = _sdk_queue(new_processor) if new_processor else None
-                old = self._processor.swap(new_processor)
-                if old is not None:
-                    # Flushing is network I/O: never on the caller's (event loop) thread.
-                    threading.Thread(target=old.shutdown, name="otel_filter-retire-exporter", daemon=True).start()
 
-    def queue_full(self) -> bool:
-        """True when the next span would push an older one out of the SDK queue (counted as dropped)."""
-        queue = self._queue
-        return queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen
+def usage_attributes(usage: Usage) -> Attributes:
+    return clean(
+        {
+            GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+            GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+            GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
+            GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: usage.cache_creation_tokens,
+            GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning_tokens,
+        }
+    )
 
-    def shutdown(self, timeout_s: float = 10.0) -> None:
-        if self._external:
-            return
-        processor = self._processor.swap(None)
-        if processor is None:
-            return
-        done = threading.Thread(target=processor.shutdown, name="otel_filter-shutdown", daemon=True)
-        done.start()
-        done.join(timeout_s)
-        if done.is_alive():
-            self._health.problem("shutdown_timeout", "otel_filter: flushing spans took longer than %ss", timeout_s)
 
-    def force_flush(self, timeout_s: float = 10.0) -> bool:
-        if self._external:
-            return bool(self._provider.force_flush(int(timeout_s * 1000)))
-        return self._processor.force_flush(int(timeout_s * 1000))
+def response_attributes(
+    usage: Usage,
+    *,
+    finish_reason: str | None,
+    response_id: str | None,
+    response_model: str | None,
+    time_to_first_chunk_s: float | None,
+) -> Attributes:
+    """Attributes known when the turn ends."""
+    attributes = usage_attributes(usage)
+    attributes.update(
+        clean(
+            {
+                GEN_AI_RESPONSE_FINISH_REASONS: (finish_reason,) if finish_reason else None,
+                GEN_AI_RESPONSE_ID: response_id,
+                GEN_AI_RESPONSE_MODEL: response_model,
+                GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: time_to_first_chunk_s,
+            }
+        )
+    )
+    return attributes
 
 
 # ==================== otel_filter/_turns.py ====================
@@ -1759,9 +1693,7 @@ class OpenTurn:
     start_ns: int
     deadline: float = 0.0
     metadata_id: int | None = None
-    system_json: str | None = None
-    input_json: str | None = None
-    content_truncated: bool = False
+    input_messages: list[Any] | None = None  # snapshot for gen_ai.input.messages, when content is captured
     first_chunk_ns: int | None = None
     response_id: str | None = None
     response_model: str | None = None
@@ -1771,15 +1703,13 @@ class OpenTurn:
     parent: Context | None = None
 
 
-def _score(turn: OpenTurn, result: TurnResult) -> int:
+def _score(turn: OpenTurn, result: TurnResult, fingerprints: tuple[int | None, int | None]) -> int:
     request = turn.request
+    conversation, last_user = fingerprints
     score = 0
-    if (
-        result.conversation_fingerprint is not None
-        and result.conversation_fingerprint == request.conversation_fingerprint
-    ):
+    if conversation is not None and conversation == request.conversation_fingerprint:
         score += 4
-    if result.last_user_fingerprint is not None and result.last_user_fingerprint == request.last_user_fingerprint:
+    if last_user is not None and last_user == request.last_user_fingerprint:
         score += 2
     if result.model_id is not None and result.model_id == request.model_id:
         score += 1
@@ -1934,7 +1864,10 @@ class TurnTracker:
         if not keys:
             return None
         # Highest score wins; among equals the oldest (keys are in arrival order).
-        _, best_key = max(enumerate(keys), key=lambda item: (_score(self._open[item[1]], result), -item[0]))
+        fingerprints = result.fingerprints()
+        _, best_key = max(
+            enumerate(keys), key=lambda item: (_score(self._open[item[1]], result, fingerprints), -item[0])
+        )
         return self._pop(best_key)
 
     def _remember(self, message_id: str | None, how: str) -> None:
@@ -1942,6 +1875,10 @@ class TurnTracker:
             return
         self._closed[message_id] = (self._clock() + self._ttl_s, how)
         self._closed.move_to_end(message_id)
+        # Bounded here, not only by the sweeper: at thousands of turns a second the sweeper's interval
+        # would let the map (and the process's memory) follow the busiest few seconds.
+        while len(self._closed) > self._max_open:
+            self._closed.popitem(last=False)
 
     def _evict_over(self, limit: int) -> list[OpenTurn]:
         evicted: list[OpenTurn] = []
@@ -1954,12 +1891,305 @@ class TurnTracker:
         return evicted
 
 
-# ==================== otel_filter/_core.py ====================
-# FilterCore: the three hooks (inlet, stream, outlet) over extraction, turns and telemetry.
+# ==================== otel_filter/_spans.py ====================
+# Finished turns -> spans: a turn's end, its attributes, and the span itself.
 
 # An explicit empty context: without it the SDK would parent our span to whatever span is
 # current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.
 _ROOT_CONTEXT = Context()
+
+
+@dataclass(slots=True)
+class TurnEnd:
+    """How and when a turn ended, with what the payload said (captured while the hook ran)."""
+
+    turn: OpenTurn
+    end_ns: int
+    end_reason: str
+    result: TurnResult | None = None
+    reply: dict[str, Any] | None = None  # snapshot for gen_ai.output.messages, when content is captured
+    error: tuple[str, str] | None = None  # (error.type, status description)
+    inlet_seen: bool = True
+
+
+def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Settings, redact: Redactor) -> Attributes:
+    attributes: Attributes = {}
+    system_json, input_json, truncated = input_content(end.turn.input_messages, redact, settings.max_content_chars)
+    output_json, output_cut = output_content(end.reply, finish_reason, redact, settings.max_content_chars)
+    if system_json:
+        attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = system_json
+    if input_json:
+        attributes[GEN_AI_INPUT_MESSAGES] = input_json
+    if output_json:
+        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
+    if truncated or output_cut:
+        attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
+    return attributes
+
+
+def span_attributes(
+    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Health
+) -> tuple[Attributes, tuple[str, str] | None]:
+    """The span's attributes and its error, if any. Content that cannot be encoded is left out
+    (counted as ``content_failed``): the span is still written with everything else."""
+    turn, result = end.turn, end.result
+    request = turn.request
+    attributes: Attributes = request_attributes(request, record_email=settings.record_user_email)
+    usage = result.usage if result is not None and not result.usage.is_empty() else (turn.stream_usage or Usage())
+    finish_reason = (result.finish_reason if result is not None else None) or turn.stream_finish_reason
+    ttfc = (turn.first_chunk_ns - turn.start_ns) / 1e9 if turn.first_chunk_ns is not None else None
+    attributes.update(
+        response_attributes(
+            usage,
+            finish_reason=finish_reason,
+            response_id=turn.response_id,
+            response_model=turn.response_model,
+            time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
+        )
+    )
+    if request.message_id is None and result is not None and result.message_id:
+        attributes[OPENWEBUI_MESSAGE_ID] = clean_text(result.message_id)  # API calls: the id the outlet made
+    attributes[OPENWEBUI_HOST] = host
+    attributes[OPENWEBUI_TURN_END_REASON] = end.end_reason
+    if not end.inlet_seen:
+        attributes[OPENWEBUI_TURN_INLET_SEEN] = False
+    if settings.capture_content and (turn.input_messages is not None or end.reply is not None):
+        try:
+            attributes.update(_content_attributes(end, finish_reason, settings, redact))
+        except Exception:
+            health.problem("content_failed", "otel_filter: could not record a turn's messages", exc_info=True)
+    error = end.error
+    if error is None and result is not None and result.error_message:
+        error = (ERROR_RESPONSE, result.error_message[:500])
+    if error is not None:
+        attributes[ERROR_TYPE] = error[0]
+    return attributes, error
+
+
+def write_span(
+    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Health
+) -> None:
+    """Start and end the turn's span with the recorded start and end times."""
+    attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)
+    turn = end.turn
+    span = tracer.start_span(
+        span_name(turn.request),
+        context=turn.parent or _ROOT_CONTEXT,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        links=turn.links,
+        start_time=turn.start_ns,
+    )
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, clean_text(error[1])))
+    span.end(end_time=max(end.end_ns, turn.start_ns))
+
+
+# ==================== otel_filter/version.py ====================
+
+__version__ = "0.1.0"
+
+
+# ==================== otel_filter/_telemetry.py ====================
+# The export path: a private TracerProvider -> BatchSpanProcessor -> OTLP exporter.
+
+DISTRO_NAME = "owui-otel"
+# Bigger than the SDK's 2048: a collector restart should not cost a busy instance its spans.
+DEFAULT_MAX_QUEUE_SIZE = 8192
+
+
+class _CountingExporter(SpanExporter):
+    """Counts exported and failed spans and reports failures (rate-limited) with the endpoint."""
+
+    def __init__(self, inner: SpanExporter, endpoint: str, health: Health) -> None:
+        self._inner = inner
+        self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
+        self._health = health
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._inner.export(spans)
+        except Exception as error:  # an exporter must not kill the worker thread
+            self._health.count("spans_export_failed", len(spans))
+            self._health.problem("export_error", "otel_filter: export to %s raised %r", self._endpoint, error)
+            return SpanExportResult.FAILURE
+        if result is SpanExportResult.SUCCESS:
+            self._health.count("spans_exported", len(spans))
+        else:
+            self._health.count("spans_export_failed", len(spans))
+            self._health.problem(
+                "export_failed",
+                "otel_filter: could not export %d span(s) to %s; is the collector running? "
+                "Check otlp_endpoint / OTEL_EXPORTER_OTLP_ENDPOINT",
+                len(spans),
+                self._endpoint,
+            )
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        flush = getattr(self._inner, "force_flush", None)
+        return bool(flush(timeout_millis)) if callable(flush) else True
+
+
+class _SwitchableSpanProcessor(SpanProcessor):
+    """Delegates to the current batch processor; ``swap`` replaces it without losing spans."""
+
+    def __init__(self) -> None:
+        self._delegate: SpanProcessor | None = None
+        self._lock = threading.Lock()
+
+    def swap(self, new: SpanProcessor | None) -> SpanProcessor | None:
+        with self._lock:
+            old, self._delegate = self._delegate, new
+        return old
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        delegate = self._delegate
+        if delegate is not None:
+            delegate.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        delegate = self._delegate
+        if delegate is not None:
+            delegate.on_end(span)
+
+    def shutdown(self) -> None:
+        old = self.swap(None)
+        if old is not None:
+            old.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        delegate = self._delegate
+        return delegate.force_flush(timeout_millis) if delegate is not None else True
+
+
+def _make_exporter(export: ExportSettings) -> SpanExporter:
+    headers = dict(export.headers)
+    if export.protocol == PROTOCOL_GRPC:
+        try:  # imported on demand: gRPC is the less common choice and grpcio is a heavy import
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+                OTLPSpanExporter as GrpcExporter,
+            )
+        except ImportError as error:
+            raise RuntimeError(
+                "protocol 'grpc' needs the package opentelemetry-exporter-otlp-proto-grpc "
+                "(pip install opentelemetry-exporter-otlp-proto-grpc), or set otlp_protocol to 'http/protobuf'"
+            ) from error
+        return GrpcExporter(endpoint=export.endpoint, insecure=export.insecure, headers=headers or None)
+    return HttpExporter(endpoint=export.endpoint, headers=headers or None)
+
+
+def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    kwargs: dict[str, Any] = {}
+    if not os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE"):
+        kwargs["max_queue_size"] = DEFAULT_MAX_QUEUE_SIZE
+    return BatchSpanProcessor(exporter, **kwargs)
+
+
+def _sdk_queue(processor: BatchSpanProcessor) -> Any:
+    """The SDK's span queue, to count drops before they happen.
+
+    The SDK only reports drops through a MeterProvider (1.3x+) or a log line, so we peek at its
+    bounded deque (a private field in every SDK since 1.27); ``None`` if the layout changes, and
+    drops are then visible only in the SDK's own "Queue full" warning.
+    """
+    inner = getattr(processor, "_batch_processor", processor)
+    queue = getattr(inner, "_queue", None)
+    if queue is None:  # not `or`: an empty deque is falsy
+        queue = getattr(inner, "queue", None)
+    return queue if hasattr(queue, "maxlen") else None
+
+
+class Telemetry:
+    """Owns the private provider and its export pipeline; see the module docstring."""
+
+    def __init__(self, settings: Settings, health: Health, *, tracer_provider: TracerProvider | None = None) -> None:
+        self._health = health
+        self._lock = threading.Lock()
+        self._external = tracer_provider is not None
+        self._processor = _SwitchableSpanProcessor()
+        self._export: ExportSettings | None = None
+        self._resource_key: tuple[object, ...] | None = None
+        self._queue: Any = None
+        self._provider: TracerProvider
+        self.tracer: Tracer
+        if tracer_provider is not None:
+            # Injected (tests, the bridge server): the caller owns its processors and shutdown.
+            self._provider = tracer_provider
+            self.tracer = tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
+        else:
+            self.apply(settings)
+
+    @property
+    def endpoint(self) -> str | None:
+        """The export URL, for log lines (credentials in it masked)."""
+        return display_url(self._export.endpoint) if self._export else None
+
+    def apply(self, settings: Settings) -> None:
+        """Rebuild what changed: the resource (new provider), the exporter (swapped processor)."""
+        if self._external:
+            return
+        with self._lock:
+            resource_key = (settings.service_name, settings.resource_attributes)
+            if resource_key != self._resource_key:
+                attributes: dict[str, Any] = {
+                    SERVICE_NAME: settings.service_name,
+                    TELEMETRY_DISTRO_NAME: DISTRO_NAME,
+                    TELEMETRY_DISTRO_VERSION: __version__,
+                }
+                attributes.update(settings.resource_attributes)
+                provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
+                # Spans already started keep their old resource; all share one processor chain.
+                provider.add_span_processor(self._processor)
+                self._provider = provider
+                self.tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
+                self._resource_key = resource_key
+            if settings.export != self._export:
+                self._export = settings.export
+                try:
+                    exporter = _make_exporter(settings.export)
+                except Exception as error:
+                    self._health.problem("exporter_unavailable", "otel_filter: export disabled: %s", error)
+                    new_processor: BatchSpanProcessor | None = None
+                else:
+                    new_processor = _batch_processor(
+                        _CountingExporter(exporter, settings.export.endpoint, self._health)
+                    )
+                self._queue = _sdk_queue(new_processor) if new_processor else None
+                old = self._processor.swap(new_processor)
+                if old is not None:
+                    # Flushing is network I/O: never on the caller's (event loop) thread.
+                    threading.Thread(target=old.shutdown, name="otel_filter-retire-exporter", daemon=True).start()
+
+    def queue_full(self) -> bool:
+        """True when the next span would push an older one out of the SDK queue (counted as dropped)."""
+        queue = self._queue
+        return queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        if self._external:
+            return
+        processor = self._processor.swap(None)
+        if processor is None:
+            return
+        done = threading.Thread(target=processor.shutdown, name="otel_filter-shutdown", daemon=True)
+        done.start()
+        done.join(timeout_s)
+        if done.is_alive():
+            self._health.problem("shutdown_timeout", "otel_filter: flushing spans took longer than %ss", timeout_s)
+
+    def force_flush(self, timeout_s: float = 10.0) -> bool:
+        if self._external:
+            return bool(self._provider.force_flush(int(timeout_s * 1000)))
+        return self._processor.force_flush(int(timeout_s * 1000))
+
+
+# ==================== otel_filter/_core.py ====================
+# FilterCore: the three hooks (inlet, stream, outlet) over extraction, turns and telemetry.
+
 _ABANDONED_WHY = {
     END_TIMEOUT: "no outlet within {ttl:g}s: stopped by the user, failed at the provider, or the tab was closed",
     END_CAPACITY: "evicted: more than {max_open} turns were waiting for an outlet",
@@ -1989,8 +2219,15 @@ class FilterCore:
         self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
         self._telemetry = Telemetry(settings, self.health, tracer_provider=tracer_provider)
         self._tracker = TurnTracker(settings.turn_timeout_s, settings.max_open_turns)
-        self._sweeper: _Sweeper | None = None
-        self._sweeper_lock = threading.Lock()
+        self._worker: BackgroundWorker[TurnEnd] = BackgroundWorker(
+            write=self._write,
+            tick=self.sweep,
+            interval=lambda: min(max(self._settings.turn_timeout_s / 20, 0.05), 5.0),
+            health=self.health,
+        )
+        # With our own export pipeline spans are asynchronous anyway (batched export), so they are also built
+        # off the request path. An injected provider (tests, embedding apps) gets each span when its turn ends.
+        self._write_in_background = tracer_provider is None
         self._shut_down = False
         atexit.register(self.shutdown)
 
@@ -2014,6 +2251,7 @@ class FilterCore:
             if dict(valves) == self._valves:
                 return
             self._valves = dict(valves)
+            self._worker.flush()  # turns that ended before the change go where they were headed
             settings, problems = resolve_settings(self._valves, self._environ)
             self._report(problems)
             self._settings = settings
@@ -2109,16 +2347,16 @@ class FilterCore:
         self._shut_down = True
         atexit.unregister(self.shutdown)
         try:
-            if self._sweeper is not None:
-                self._sweeper.stop()
             for turn in self._tracker.drain():
                 self._end_abandoned(turn, END_SHUTDOWN)
+            self._worker.stop(timeout_s)
         except Exception:
             self.health.problem("shutdown_failed", "otel_filter: ending open turns at shutdown failed", exc_info=True)
         self._telemetry.shutdown(timeout_s)
 
     def force_flush(self, timeout_s: float = 10.0) -> bool:
-        """Export everything queued (tests, the bridge server's shutdown). Blocks: not for hooks."""
+        """Write and export everything queued (tests, the bridge server's shutdown). Blocks: not for hooks."""
+        self._worker.flush()
         return self._telemetry.force_flush(timeout_s)
 
     def take_over(self, previous: "FilterCore") -> None:  # noqa: UP037 (the bundle has no lazy annotations)
@@ -2128,8 +2366,6 @@ class FilterCore:
             return
         previous._shut_down = True
         atexit.unregister(previous.shutdown)
-        if previous._sweeper is not None:
-            previous._sweeper.stop()
         for turn in previous._tracker.drain():
             if getattr(type(turn), "__slots__", None) != OpenTurn.__slots__:
                 previous._end_abandoned(turn, END_SHUTDOWN)  # another version of the filter: its own spans
@@ -2137,8 +2373,13 @@ class FilterCore:
             _, evicted = self._tracker.open(turn)  # same fields: the same class from another module
             for old in evicted:
                 self._end_abandoned(old, END_CAPACITY)
-        threading.Thread(target=previous._telemetry.shutdown, name="otel_filter-retire", daemon=True).start()
-        self._ensure_sweeper()
+
+        def retire() -> None:
+            previous._worker.stop()
+            previous._telemetry.shutdown()
+
+        threading.Thread(target=retire, name="otel_filter-retire", daemon=True).start()
+        self._worker.start()
 
     # --- internals ------------------------------------------------------------------------
 
@@ -2172,13 +2413,13 @@ class FilterCore:
             parent=parent,
         )
         if self._settings.capture_content:
-            turn.system_json, turn.input_json, turn.content_truncated = self._input_content(messages)
+            turn.input_messages = snapshot_messages(messages)
         added, evicted = self._tracker.open(turn)
         for old in evicted:
             self._end_abandoned(old, END_CAPACITY)
         if added:
             self.health.count("turns_started")
-            self._ensure_sweeper()
+            self._worker.start()
         else:
             self.health.count("duplicate_inlets")
 
@@ -2209,7 +2450,7 @@ class FilterCore:
                 before = body_map.get("messages")
                 if isinstance(before, list) and reply is not None:
                     before = [m for m in before if m is not reply]
-                turn.system_json, turn.input_json, turn.content_truncated = self._input_content(before)
+                turn.input_messages = snapshot_messages(before)
         elif links:
             turn.links = turn.links + links
         self._end_turn(
@@ -2222,20 +2463,13 @@ class FilterCore:
         )
         self.health.count("turns_ended")
 
-    def _input_content(self, messages: object) -> tuple[str | None, str | None, bool]:
-        try:
-            return input_content(messages, self._redactor, self._settings.max_content_chars)
-        except Exception:
-            self.health.problem("content_failed", "otel_filter: could not record input messages", exc_info=True)
-            return None, None, False
-
     def _record_task(
         self, request: TurnRequest, messages: object, start_ns: int, links: tuple[Link, ...], parent: Context | None
     ) -> None:
         """Task calls (title, tags, follow-ups, ...) never get an outlet: one span, ended at once."""
         turn = OpenTurn(key="", request=request, start_ns=start_ns, links=links, parent=parent)
         if self._settings.capture_content:
-            turn.system_json, turn.input_json, turn.content_truncated = self._input_content(messages)
+            turn.input_messages = snapshot_messages(messages)
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=END_TASK)
         self.health.count("task_spans")
 
@@ -2255,91 +2489,31 @@ class FilterCore:
         error: tuple[str, str] | None = None,
         inlet_seen: bool = True,
     ) -> None:
-        settings = self._settings
-        request = turn.request
-        attributes: Attributes = request_attributes(request, record_email=settings.record_user_email)
-        usage = result.usage if result is not None and not result.usage.is_empty() else (turn.stream_usage or Usage())
-        finish_reason = (result.finish_reason if result is not None else None) or turn.stream_finish_reason
-        ttfc = (turn.first_chunk_ns - turn.start_ns) / 1e9 if turn.first_chunk_ns is not None else None
-        attributes.update(
-            response_attributes(
-                usage,
-                finish_reason=finish_reason,
-                response_id=turn.response_id,
-                response_model=turn.response_model,
-                time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
-            )
-        )
-        if request.message_id is None and result is not None and result.message_id:
-            attributes[OPENWEBUI_MESSAGE_ID] = clean_text(result.message_id)
-        attributes[OPENWEBUI_HOST] = self._host
-        attributes[OPENWEBUI_TURN_END_REASON] = end_reason
-        if not inlet_seen:
-            attributes[OPENWEBUI_TURN_INLET_SEEN] = False
-        truncated = turn.content_truncated
-        if settings.capture_content:
-            if turn.system_json:
-                attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = turn.system_json
-            if turn.input_json:
-                attributes[GEN_AI_INPUT_MESSAGES] = turn.input_json
-            if reply is not None:
-                try:
-                    output_json, output_cut = output_content(
-                        reply, finish_reason, self._redactor, settings.max_content_chars
-                    )
-                except Exception:
-                    self.health.problem("content_failed", "otel_filter: could not record the reply", exc_info=True)
-                else:
-                    if output_json:
-                        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
-                    truncated = truncated or output_cut
-            if truncated:
-                attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
-        if error is None and result is not None and result.error_message:
-            error = (ERROR_RESPONSE, result.error_message[:500])
-        if error is not None:
-            attributes[ERROR_TYPE] = error[0]
-        span = self._telemetry.tracer.start_span(
-            span_name(request),
-            context=turn.parent or _ROOT_CONTEXT,
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            links=turn.links,
-            start_time=turn.start_ns,
-        )
-        if error is not None:
-            span.set_status(Status(StatusCode.ERROR, clean_text(error[1])))
+        """Capture what needs the payload now; the span itself is written off the request path."""
+        end = TurnEnd(turn, end_ns, end_reason, result=result, error=error, inlet_seen=inlet_seen)
+        if self._settings.capture_content:
+            end.reply = snapshot_reply(reply)
+        if not (self._write_in_background and self._worker.submit(end)):
+            self._write(end)
+
+    def _write(self, end: TurnEnd) -> None:
         if self._telemetry.queue_full():
+            # The SDK would drop a queued span to make room (and log each drop); drop this one instead, counted
+            # and logged at most every 20 s, and spare the work of building it.
             self.health.problem(
                 "spans_dropped_queue_full",
-                "otel_filter: the export queue is full, the oldest span was dropped; is the collector reachable at %s?",
+                "otel_filter: the export queue is full, so a span was dropped; is the collector reachable at %s?",
                 self._telemetry.endpoint,
             )
-        span.end(end_time=max(end_ns, turn.start_ns))
-
-    def _ensure_sweeper(self) -> None:
-        if self._sweeper is not None or self._shut_down:
             return
-        with self._sweeper_lock:
-            if self._sweeper is None:
-                self._sweeper = _Sweeper(self)
-                self._sweeper.start()
-
-
-class _Sweeper(threading.Thread):
-    """Ends expired turns on time even when no hook runs (an idle server still reports Stop)."""
-
-    def __init__(self, core: FilterCore) -> None:
-        super().__init__(name="otel_filter-sweeper", daemon=True)
-        self._core = core
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(min(max(self._core.settings.turn_timeout_s / 20, 0.05), 5.0)):
-            self._core.sweep()
-
-    def stop(self) -> None:
-        self._stopped.set()
+        write_span(
+            end,
+            self._telemetry.tracer,
+            host=self._host,
+            settings=self._settings,
+            redact=self._redactor,
+            health=self.health,
+        )
 
 
 def current_span_links() -> tuple[Link, ...]:

@@ -261,8 +261,10 @@ def test_outlet_result_and_fingerprints_match_the_inlet() -> None:
         },
         {"id": "u"},
     )
-    assert request.conversation_fingerprint == result.conversation_fingerprint
-    assert request.last_user_fingerprint == result.last_user_fingerprint
+    assert (request.conversation_fingerprint, request.last_user_fingerprint) == result.fingerprints()
+    assert request.conversation_fingerprint is not None  # an inlet without message id is fingerprinted
+    with_id = extract_request({"model": "m", "messages": messages, "metadata": {"message_id": "m1"}})
+    assert with_id.conversation_fingerprint is None  # one with an id never needs to be
     assert (result.message_id, result.finish_reason, result.usage) == ("msg_1", "tool_call", Usage(2, None))
 
 

@@ -23,8 +23,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import otel_filter._core as core_module
+import otel_filter._spans as spans_module
 from otel_filter import Filter, Pipeline, Valves
+from tests.support.otlp_sink import OtlpSink
 
 MAX_OPEN = 8
 EXAMPLES = int(os.environ.get("NEVER_BREAKS_EXAMPLES", "4000"))
@@ -286,8 +287,34 @@ def test_failure_while_ending_a_turn_is_counted_and_the_turn_released(monkeypatc
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise ValueError("attribute mapping bug")
 
-    monkeypatch.setattr(core_module, "response_attributes", boom)
+    monkeypatch.setattr(spans_module, "response_attributes", boom)
     sent = copy.deepcopy(outlet)
     assert asyncio.run(pipeline.outlet(sent, None)) is sent
     assert pipeline.health.get("outlet_failed") == 1
     assert pipeline._core().open_turns == 0
+
+
+def test_failure_while_writing_a_span_in_the_background_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With its own export pipeline the core writes spans on its worker thread: a failure there is counted
+    and the next span is still written."""
+    calls = {"n": 0}
+    real = spans_module.response_attributes
+
+    def first_one_fails(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise ValueError("attribute mapping bug")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(spans_module, "response_attributes", first_one_fails)
+    with OtlpSink() as sink:
+        pipeline = Pipeline()
+        pipeline.valves = Valves(otlp_endpoint=sink.endpoint)
+        for mid in ("m1", "m2"):
+            inlet, outlet = _turn(mid)
+            asyncio.run(pipeline.inlet(inlet, None))
+            assert asyncio.run(pipeline.outlet(outlet, None)) is outlet
+        asyncio.run(pipeline.on_shutdown())
+        assert [s.attributes["openwebui.message.id"] for s in sink.spans] == ["m2"]
+    assert pipeline.health.get("write_failed") == 1
+    assert pipeline.health.get("outlet_failed") == 0

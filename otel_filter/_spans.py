@@ -1,0 +1,128 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Finished turns -> spans: a turn's end, its attributes, and the span itself.
+
+The hook that ends a turn captures everything that needs the payload (the result record, a
+snapshot of the reply) into a :class:`TurnEnd`; :func:`write_span` then builds the attributes
+(content JSON included) and starts and ends the span with the recorded timestamps. That second
+half needs nothing from the request, so it runs on the background worker (``_background.py``).
+
+    end = TurnEnd(turn, end_ns=time.time_ns(), end_reason=END_OUTLET, result=result, reply=snapshot)
+    write_span(end, tracer, host="pipelines", settings=settings, redact=redactor, health=health)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from otel_filter._attributes import Attributes, request_attributes, response_attributes, span_name
+from otel_filter._content import Redactor, clean_text, input_content, output_content
+from otel_filter._extract import TurnResult, Usage
+from otel_filter._health import Health
+from otel_filter._semconv import (
+    ERROR_RESPONSE,
+    ERROR_TYPE,
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_SYSTEM_INSTRUCTIONS,
+    OPENWEBUI_CONTENT_TRUNCATED,
+    OPENWEBUI_HOST,
+    OPENWEBUI_MESSAGE_ID,
+    OPENWEBUI_TURN_END_REASON,
+    OPENWEBUI_TURN_INLET_SEEN,
+)
+from otel_filter._settings import Settings
+from otel_filter._turns import OpenTurn
+
+# An explicit empty context: without it the SDK would parent our span to whatever span is
+# current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.
+_ROOT_CONTEXT = Context()
+
+
+@dataclass(slots=True)
+class TurnEnd:
+    """How and when a turn ended, with what the payload said (captured while the hook ran)."""
+
+    turn: OpenTurn
+    end_ns: int
+    end_reason: str
+    result: TurnResult | None = None
+    reply: dict[str, Any] | None = None  # snapshot for gen_ai.output.messages, when content is captured
+    error: tuple[str, str] | None = None  # (error.type, status description)
+    inlet_seen: bool = True
+
+
+def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Settings, redact: Redactor) -> Attributes:
+    attributes: Attributes = {}
+    system_json, input_json, truncated = input_content(end.turn.input_messages, redact, settings.max_content_chars)
+    output_json, output_cut = output_content(end.reply, finish_reason, redact, settings.max_content_chars)
+    if system_json:
+        attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = system_json
+    if input_json:
+        attributes[GEN_AI_INPUT_MESSAGES] = input_json
+    if output_json:
+        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
+    if truncated or output_cut:
+        attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
+    return attributes
+
+
+def span_attributes(
+    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Health
+) -> tuple[Attributes, tuple[str, str] | None]:
+    """The span's attributes and its error, if any. Content that cannot be encoded is left out
+    (counted as ``content_failed``): the span is still written with everything else."""
+    turn, result = end.turn, end.result
+    request = turn.request
+    attributes: Attributes = request_attributes(request, record_email=settings.record_user_email)
+    usage = result.usage if result is not None and not result.usage.is_empty() else (turn.stream_usage or Usage())
+    finish_reason = (result.finish_reason if result is not None else None) or turn.stream_finish_reason
+    ttfc = (turn.first_chunk_ns - turn.start_ns) / 1e9 if turn.first_chunk_ns is not None else None
+    attributes.update(
+        response_attributes(
+            usage,
+            finish_reason=finish_reason,
+            response_id=turn.response_id,
+            response_model=turn.response_model,
+            time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
+        )
+    )
+    if request.message_id is None and result is not None and result.message_id:
+        attributes[OPENWEBUI_MESSAGE_ID] = clean_text(result.message_id)  # API calls: the id the outlet made
+    attributes[OPENWEBUI_HOST] = host
+    attributes[OPENWEBUI_TURN_END_REASON] = end.end_reason
+    if not end.inlet_seen:
+        attributes[OPENWEBUI_TURN_INLET_SEEN] = False
+    if settings.capture_content and (turn.input_messages is not None or end.reply is not None):
+        try:
+            attributes.update(_content_attributes(end, finish_reason, settings, redact))
+        except Exception:
+            health.problem("content_failed", "otel_filter: could not record a turn's messages", exc_info=True)
+    error = end.error
+    if error is None and result is not None and result.error_message:
+        error = (ERROR_RESPONSE, result.error_message[:500])
+    if error is not None:
+        attributes[ERROR_TYPE] = error[0]
+    return attributes, error
+
+
+def write_span(
+    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Health
+) -> None:
+    """Start and end the turn's span with the recorded start and end times."""
+    attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)
+    turn = end.turn
+    span = tracer.start_span(
+        span_name(turn.request),
+        context=turn.parent or _ROOT_CONTEXT,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        links=turn.links,
+        start_time=turn.start_ns,
+    )
+    if error is not None:
+        span.set_status(Status(StatusCode.ERROR, clean_text(error[1])))
+    span.end(end_time=max(end.end_ns, turn.start_ns))
