@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from otel_filter._content import clean_text
-from otel_filter._extract import TurnRequest, Usage
+from otel_filter._extract import TurnRequest
 from otel_filter._semconv import (
     GEN_AI_CONVERSATION_ID,
     GEN_AI_OPERATION_CHAT,
@@ -61,6 +61,7 @@ from otel_filter._semconv import (
     USER_EMAIL,
     USER_ID,
 )
+from otel_filter._usage import Usage
 
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]

@@ -19,7 +19,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from otel_filter._extract import as_str, message_text, normalize_finish_reason
+from otel_filter._extract import message_text, normalize_finish_reason
+from otel_filter._values import as_str
 
 TRUNCATION_MARK = "…[truncated]"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)

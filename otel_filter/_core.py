@@ -32,7 +32,6 @@ from otel_filter._content import Redactor, snapshot_messages, snapshot_reply
 from otel_filter._extract import (
     TurnRequest,
     TurnResult,
-    as_dict,
     extract_chunk,
     extract_request,
     extract_result,
@@ -53,6 +52,7 @@ from otel_filter._settings import Settings, log_problems, resolve_settings
 from otel_filter._spans import TurnEnd, write_span
 from otel_filter._telemetry import Telemetry
 from otel_filter._turns import DUPLICATE, LATE, ORPHAN, OpenTurn, TurnTracker
+from otel_filter._values import as_dict
 
 _ABANDONED_WHY = {
     END_TIMEOUT: "no outlet within {ttl:g}s: stopped by the user, failed at the provider, or the tab was closed",
@@ -185,7 +185,7 @@ class FilterCore:
     # --- lifecycle ------------------------------------------------------------------------
 
     def sweep(self) -> None:
-        """End turns whose outlet did not come in time. Called by the sweeper thread and by hooks."""
+        """End turns whose outlet did not come in time. Called by the background worker at least every few seconds."""
         try:
             for turn in self._tracker.expire():
                 self._end_abandoned(turn, END_TIMEOUT)

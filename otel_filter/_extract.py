@@ -13,80 +13,14 @@ the payload. Field sources are documented in ``shared/reference/openwebui-filter
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# --- defensive getters ------------------------------------------------------------------
-
-
-# Payloads are parsed JSON, so mappings are plain dicts: `isinstance(x, dict)` is a C-level check,
-# while the ABC check `isinstance(x, Mapping)` costs ~0.3 us and ran ~100 times per turn.
-
-
-def as_dict(value: object) -> dict[str, Any] | None:
-    return value if isinstance(value, dict) else None
-
-
-def as_str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def as_count(value: object) -> int | None:
-    """A token count: a non-negative integer (or integral float / digit string), never a bool."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, float) and math.isfinite(value) and value >= 0 and value == int(value):
-        return int(value)
-    if isinstance(value, str) and value.isdigit() and len(value) < 19:
-        return int(value)
-    return None
-
-
-def as_float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    result = float(value)
-    return result if math.isfinite(result) else None
-
-
-def as_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if -(2**63) <= value < 2**63 else None
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
-        return int(value)
-    return None
-
-
-def _get(mapping: Mapping[str, Any] | None, *path: str) -> object:
-    current: object = mapping
-    for key in path:
-        if not isinstance(current, dict):
-            return None
-        current = current.get(key)
-    return current
-
+from otel_filter._usage import Usage, extract_usage, reply_usage
+from otel_filter._values import as_count, as_dict, as_float, as_int, as_str, dig
 
 # --- records ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token counts in semconv terms: ``input`` includes cached tokens, ``output`` includes reasoning."""
-
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_creation_tokens: int | None = None
-    reasoning_tokens: int | None = None
-
-    def is_empty(self) -> bool:
-        return self.input_tokens is None and self.output_tokens is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,13 +153,13 @@ def derive_provider(model_info: Mapping[str, Any] | None, model_id: str | None) 
     vendor comes from the raw ``/models`` entry (``model.openai.owned_by``) or a ``vendor/``
     model-id prefix when either names a known vendor; otherwise the connection type stands.
     """
-    owned_by = as_str(_get(model_info, "owned_by"))
-    raw_owned_by = as_str(_get(model_info, "openai", "owned_by"))
-    if owned_by == "ollama" or as_dict(_get(model_info, "ollama")) is not None:
+    owned_by = as_str(dig(model_info, "owned_by"))
+    raw_owned_by = as_str(dig(model_info, "openai", "owned_by"))
+    if owned_by == "ollama" or as_dict(dig(model_info, "ollama")) is not None:
         return "ollama", owned_by
     if owned_by == "arena":
         return "openwebui.arena", owned_by
-    if as_dict(_get(model_info, "pipeline")) is not None or as_dict(_get(model_info, "pipe")) is not None:
+    if as_dict(dig(model_info, "pipeline")) is not None or as_dict(dig(model_info, "pipe")) is not None:
         return "openwebui.pipeline", owned_by
     for candidate in (raw_owned_by, model_id.split("/", 1)[0] if model_id and "/" in model_id else None):
         if candidate and candidate.lower() in _KNOWN_PROVIDERS:
@@ -361,11 +295,11 @@ def extract_request(
     msg_id = (
         as_str(meta.get("message_id"))
         or as_str(message_id)
-        or (as_str(_get(meta, "task_body", "message_id")) if task else None)
+        or (as_str(dig(meta, "task_body", "message_id")) if task else None)
         or (None if task else as_str(body_map.get("id")))
     )
     model_id = as_str(body_map.get("model")) or as_str(model_map.get("id"))
-    base_model = as_str(_get(model_map, "info", "base_model_id"))
+    base_model = as_str(dig(model_map, "info", "base_model_id"))
     provider, owned_by = derive_provider(model_info, base_model or model_id)
     features = as_dict(body_map.get("features")) or as_dict(meta.get("features")) or _EMPTY
     tool_ids = body_map.get("tool_ids") or meta.get("tool_ids")
@@ -398,117 +332,6 @@ def extract_request(
         last_user_fingerprint=last_user_fp,
         **_request_params(body_map),
     )
-
-
-# --- usage ------------------------------------------------------------------------------
-
-_TOKEN_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "prompt_tokens",
-    "completion_tokens",
-    "prompt_eval_count",
-    "eval_count",
-    "prompt_n",
-    "predicted_n",
-)
-
-
-def _count(mapping: dict[str, Any], key: str) -> int | None:
-    value = mapping.get(key)
-    if type(value) is int:  # the usual case, checked first: this runs a dozen times per outlet
-        return value if value >= 0 else None
-    return None if value is None else as_count(value)
-
-
-def _first_count(mappings: tuple[dict[str, Any], ...], key: str) -> int | None:
-    for mapping in mappings:
-        value = _count(mapping, key)
-        if value is not None:
-            return value
-    return None
-
-
-_NO_DETAILS: dict[str, Any] = {}
-
-
-def extract_usage(usage: object) -> Usage:
-    """Every usage shape Open WebUI passes on -> semconv counts.
-
-    Shapes: OpenAI (``prompt_tokens``/``completion_tokens`` + ``*_details``), 0.12's normalized
-    form (adds ``input_tokens``/``output_tokens``), Ollama (``prompt_eval_count``/``eval_count``),
-    llama.cpp (``prompt_n``/``cache_n``/``predicted_n``), the Responses API and Anthropic
-    (``input_tokens``/``output_tokens``, ``cache_*_input_tokens``), DeepSeek
-    (``prompt_cache_hit_tokens``). Semconv's input count includes cached tokens, so Anthropic's
-    cache counts, which its ``input_tokens`` leaves out, are added back.
-    """
-    usage_map = as_dict(usage)
-    if not usage_map:
-        return Usage()
-    prompt_details = as_dict(usage_map.get("prompt_tokens_details"))
-    input_details = as_dict(usage_map.get("input_tokens_details")) or _NO_DETAILS
-    completion_details = as_dict(usage_map.get("completion_tokens_details")) or _NO_DETAILS
-    output_details = as_dict(usage_map.get("output_tokens_details")) or _NO_DETAILS
-    input_side = (prompt_details or _NO_DETAILS, input_details)
-    prompt = _count(usage_map, "prompt_tokens")
-    input_tokens = _count(usage_map, "input_tokens")
-    anthropic_read = _count(usage_map, "cache_read_input_tokens")
-    anthropic_write = _count(usage_map, "cache_creation_input_tokens")
-    cache_read = _first_count(input_side, "cached_tokens")
-    if cache_read is None:
-        cache_read = anthropic_read
-    for key in ("prompt_cache_hit_tokens", "cached_tokens", "cache_n"):  # DeepSeek, generic, llama.cpp
-        if cache_read is not None:
-            break
-        cache_read = _count(usage_map, key)
-    cache_creation = (
-        anthropic_write if anthropic_write is not None else _first_count(input_side, "cache_creation_tokens")
-    )
-    if (anthropic_read is not None or anthropic_write is not None) and prompt_details is None:
-        # Anthropic-style: input_tokens (or 0.12's copy of it in prompt_tokens) excludes the cache.
-        base = input_tokens if input_tokens is not None else prompt
-        total_input = None if base is None else base + (anthropic_read or 0) + (anthropic_write or 0)
-    elif prompt is not None:
-        total_input = prompt
-    elif input_tokens is not None:
-        total_input = input_tokens
-    elif (eval_in := _count(usage_map, "prompt_eval_count")) is not None:
-        total_input = eval_in
-    elif (prompt_n := _count(usage_map, "prompt_n")) is not None:
-        # llama.cpp: prompt_n counts the tokens it evaluated, cache_n the ones it reused.
-        total_input = prompt_n + (_count(usage_map, "cache_n") or 0)
-    else:
-        total_input = None
-    output = _count(usage_map, "completion_tokens")
-    for key in ("output_tokens", "eval_count", "predicted_n"):
-        if output is not None:
-            break
-        output = _count(usage_map, key)
-    reasoning = _first_count((completion_details, output_details), "reasoning_tokens")
-    if reasoning is None:
-        reasoning = _count(usage_map, "reasoning_tokens")
-    return Usage(
-        input_tokens=total_input,
-        output_tokens=output,
-        cache_read_tokens=cache_read,
-        cache_creation_tokens=cache_creation,
-        # Providers report zero details for models that do not reason (0.12's Ollama conversion
-        # always does): a zero there says nothing, so it is left out.
-        reasoning_tokens=reasoning or None,
-    )
-
-
-def _has_token_keys(mapping: Mapping[str, Any] | None) -> bool:
-    return mapping is not None and any(key in mapping for key in _TOKEN_KEYS)
-
-
-def reply_usage(reply: Mapping[str, Any]) -> Usage:
-    """Usage of an assistant message: ``usage`` (0.5+), else ``info.usage``, else ``info`` itself (pre-0.5)."""
-    for candidate in (reply.get("usage"), _get(reply, "info", "usage"), reply.get("info")):
-        candidate_map = as_dict(candidate)
-        if _has_token_keys(candidate_map):
-            return extract_usage(candidate_map)
-    return Usage()
 
 
 # --- result -----------------------------------------------------------------------------
@@ -560,7 +383,7 @@ def extract_result(body: object, user: object = None) -> TurnResult:
     if isinstance(messages, list) and reply is not None:
         index = max(i for i, m in enumerate(messages) if m is reply)
         before_reply = messages[:index]
-    user_id = as_str(_get(as_dict(user), "id"))
+    user_id = as_str(dig(as_dict(user), "id"))
     return TurnResult(
         message_id=as_str(body_map.get("id")) or (as_str(reply.get("id")) if reply else None),
         chat_id=as_str(body_map.get("chat_id")),

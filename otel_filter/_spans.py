@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_filter._attributes import Attributes, request_attributes, response_attributes, span_name
 from otel_filter._content import Redactor, clean_text, input_content, output_content
-from otel_filter._extract import TurnResult, Usage
+from otel_filter._extract import TurnResult
 from otel_filter._health import Health
 from otel_filter._semconv import (
     ERROR_RESPONSE,
@@ -36,6 +36,7 @@ from otel_filter._semconv import (
 )
 from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
+from otel_filter._usage import Usage
 
 # An explicit empty context: without it the SDK would parent our span to whatever span is
 # current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.

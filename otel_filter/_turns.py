@@ -31,7 +31,8 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
-from otel_filter._extract import TurnRequest, TurnResult, Usage
+from otel_filter._extract import TurnRequest, TurnResult
+from otel_filter._usage import Usage
 
 MATCHED = "matched"
 DUPLICATE = "duplicate"

@@ -8,16 +8,14 @@ from typing import Any
 import pytest
 
 from otel_filter._extract import (
-    Usage,
     derive_provider,
     extract_chunk,
     extract_request,
     extract_result,
-    extract_usage,
     normalize_chat_id,
     normalize_finish_reason,
-    reply_usage,
 )
+from otel_filter._usage import Usage, extract_usage, reply_usage
 
 # (shape, usage dict as Open WebUI passes it on, expected semconv counts)
 USAGE_SHAPES: list[tuple[str, dict[str, Any], Usage]] = [
