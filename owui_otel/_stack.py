@@ -25,9 +25,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import yaml
-
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, state_dir
 
@@ -191,6 +188,8 @@ def _is_zombie(pid: int) -> bool:
 
 
 def _wait_ready(child: _Child, url: str, timeout_s: float, *, headers: Mapping[str, str] | None = None) -> None:
+    import httpx  # noqa: PLC0415 (the [cli] extra; `owui-otel --help` works without it)
+
     record = child.record
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -305,6 +304,8 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
     collector_config = directory / "otel-collector.yaml"
     collector_config.write_text(_collector_config(options), encoding="utf-8")
     jaeger_file = directory / "jaeger.yaml"
+    import yaml  # noqa: PLC0415 (the [cli] extra)
+
     jaeger_file.write_text(yaml.safe_dump(_jaeger_config(options), sort_keys=False), encoding="utf-8")
     api_key = bridge_api_key()
     urls = {

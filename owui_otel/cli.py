@@ -30,6 +30,8 @@ DEFAULT_PORT = 9099
 API_KEY_ENV = "OWUI_OTEL_API_KEY"
 
 Command = Callable[[argparse.Namespace], int]
+# What the [cli] extra adds: the filter itself needs none of it.
+_EXTRA_MODULES = {"fastapi", "uvicorn", "httpx", "yaml", "langfuse", "starlette"}
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -65,7 +67,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}; 0.0.0.0 in a container)"
     )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument("--api-key", default="", help=f"key Open WebUI must send (default: ${API_KEY_ENV}; required)")
+    parser.add_argument(
+        "--api-key",
+        default="",
+        help=f"key Open WebUI must send (default: ${API_KEY_ENV}, preferred: a command line is visible in ps)",
+    )
     parser.add_argument(
         "--data-dir",
         default=str(data_dir() / "bridge"),
@@ -371,6 +377,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OwuiOtelError as error:
         print(f"owui-otel {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] not in _EXTRA_MODULES:
+            raise
+        print(
+            f"owui-otel {args.command}: error: this command needs {error.name!r}, which comes with the CLI extra: "
+            "pip install 'owui-otel[cli]'",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         return 130
 
