@@ -22,6 +22,9 @@ from typing import Any
 
 import httpx
 
+from owui_otel._errors import OwuiOtelError
+from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
+
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 _EMPTY_EXPORT = b""  # an ExportTraceServiceRequest with no spans serializes to zero bytes
@@ -236,49 +239,22 @@ def check_collector_exports(inputs: DoctorInputs) -> list[Check]:
 
 def _langfuse_project_url(inputs: DoctorInputs) -> tuple[Check, str | None]:
     """The keys, checked the way Langfuse's own SDK checks them."""
-    from langfuse import Langfuse  # noqa: PLC0415 (the [server] extra)
-    from langfuse._client.resource_manager import LangfuseResourceManager  # noqa: PLC0415
-
-    # The SDK keeps one client per public key for the whole process, with the host it was first
-    # created with; doctor may be asked about another host for the same key (tests, repeated runs).
-    LangfuseResourceManager.reset()
-    http = httpx.Client(timeout=TIMEOUT)
-    client = Langfuse(
-        public_key=inputs.langfuse_public_key,
-        secret_key=inputs.langfuse_secret_key,
-        base_url=inputs.langfuse_host,
-        tracing_enabled=False,
-        httpx_client=http,
-    )
     try:
-        client.auth_check()
-        projects = client.api.projects.get()
-    except Exception as error:  # the SDK raises its own typed errors per status; all mean "not accepted"
-        status = getattr(error, "status_code", None)
-        if status in (401, 403):
-            return (
-                Check(
-                    "Langfuse keys",
-                    FAIL,
-                    f"{inputs.langfuse_host} rejects the key pair ({status})",
-                    "copy LANGFUSE_PUBLIC_KEY (pk-lf-...) and LANGFUSE_SECRET_KEY (sk-lf-...) from this project's "
-                    "Settings > API Keys; keys of another region (cloud vs us.cloud) fail the same way",
-                ),
-                None,
-            )
-        return Check(
-            "Langfuse keys",
-            FAIL,
-            f"could not check the keys at {inputs.langfuse_host}: {type(error).__name__}",
-            "check LANGFUSE_HOST",
-        ), None
-    finally:
-        client.shutdown()
-        http.close()
-    project = projects.data[0]
-    return Check(
-        "Langfuse keys", OK, f"accepted for project {project.name!r}"
-    ), f"{inputs.langfuse_host}/project/{project.id}"
+        project = langfuse_project(inputs.langfuse_host, inputs.langfuse_public_key, inputs.langfuse_secret_key)
+    except LangfuseKeysRejected as rejected:
+        return (
+            Check(
+                "Langfuse keys",
+                FAIL,
+                str(rejected),
+                "copy LANGFUSE_PUBLIC_KEY (pk-lf-...) and LANGFUSE_SECRET_KEY (sk-lf-...) from this project's "
+                "Settings > API Keys; keys of another region (cloud vs us.cloud) fail the same way",
+            ),
+            None,
+        )
+    except OwuiOtelError as error:
+        return Check("Langfuse keys", FAIL, str(error), "check LANGFUSE_HOST"), None
+    return Check("Langfuse keys", OK, f"accepted for project {project.name!r}"), project.url
 
 
 def check_langfuse(inputs: DoctorInputs) -> list[Check]:

@@ -172,9 +172,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for turn in report.turns:
         for trace_id in turn.trace_ids[:1]:
             print(f"  {turn.label}\n    {turn.summary}\n    {jaeger_url}/api/traces/{trace_id}")
-    langfuse = os.environ.get("LANGFUSE_HOST", "")
-    if state is not None and state.langfuse and langfuse:
-        print(f"\nLangfuse: {langfuse.rstrip('/')}/  (Tracing > Traces; sessions group the multi-turn chat)")
+    langfuse_host = os.environ.get("LANGFUSE_HOST", "")
+    if state is not None and state.langfuse and langfuse_host:
+        from owui_otel._langfuse import langfuse_project  # noqa: PLC0415
+
+        try:
+            project = langfuse_project(
+                langfuse_host, os.environ.get("LANGFUSE_PUBLIC_KEY", ""), os.environ.get("LANGFUSE_SECRET_KEY", "")
+            )
+        except OwuiOtelError as error:
+            print(f"\nLangfuse: {error}; run `owui-otel doctor`")
+        else:
+            print(f"\nLangfuse project {project.name!r}: {project.url}/traces (the 3-turn chat is one session)")
     return 0
 
 
