@@ -198,7 +198,8 @@ def _module_body(module: _Module) -> str:
     kept = [line for line in kept if not line.startswith("# SPDX-License-Identifier")]
     text = "\n".join(kept).strip("\n")
     header = f"# {'=' * 20} {PACKAGE}/{module.name}.py {'=' * 20}" + (f"\n# {docstring}" if docstring else "")
-    return f"{header}\n\n{text}\n\n"  # two blank lines between modules, as between top-level definitions
+    # Two blank lines around each module, as around top-level definitions (ruff format's rule).
+    return f"{header}\n\n\n{text}\n\n"
 
 
 def _frontmatter() -> str:

@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field
 # ==================== otel_filter/_health.py ====================
 # Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
 
+
 _logger = logging.getLogger("otel_filter")
 
 
@@ -88,6 +89,7 @@ class Health:
 
 # ==================== otel_filter/_background.py ====================
 # One daemon thread per core: writes the spans the hooks hand over, and ends expired turns on time.
+
 
 Item = TypeVar("Item")
 DEFAULT_CAPACITY = 10_000
@@ -169,6 +171,7 @@ class BackgroundWorker(Generic[Item]):
 # ==================== otel_filter/_values.py ====================
 # Defensive readers of payload values: the right type, or ``None``; never an exception.
 
+
 # Payloads are parsed JSON, so mappings are plain dicts: `isinstance(x, dict)` is a C-level check,
 # while the ABC check `isinstance(x, Mapping)` costs ~0.3 us and ran ~100 times per turn.
 
@@ -222,6 +225,7 @@ def dig(mapping: Mapping[str, Any] | None, *path: str) -> object:
 
 # ==================== otel_filter/_usage.py ====================
 # Token usage in every shape Open WebUI passes on -> semconv counts (pure, no OTel).
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -348,6 +352,7 @@ def reply_usage(reply: Mapping[str, Any]) -> Usage:
 
 # ==================== otel_filter/_extract.py ====================
 # Pure extraction: Open WebUI inlet/outlet/stream payloads -> small frozen records. No OTel here.
+
 
 # --- records ----------------------------------------------------------------------------
 
@@ -760,6 +765,7 @@ def extract_chunk(event: object) -> StreamChunk | None:
 # ==================== otel_filter/_content.py ====================
 # Message content -> GenAI semconv JSON (``gen_ai.input.messages`` & co.), redacted and size-bounded.
 
+
 TRUNCATION_MARK = "…[truncated]"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
 
@@ -1062,6 +1068,7 @@ def bounded_json(items: list[Any], max_chars: int) -> tuple[str, bool]:
 # ==================== otel_filter/_semconv.py ====================
 # Every attribute, span and scope name the filter emits, defined once.
 
+
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_SCOPE = "openwebui.otel_bridge"
 
@@ -1146,6 +1153,7 @@ ERROR_RESPONSE = "response_error"
 # ==================== otel_filter/environment_variables.py ====================
 # Environment variables the filter reads; each is a default that a valve can override.
 
+
 OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 """Base OTLP endpoint; ``/v1/traces`` is appended for HTTP. Default ``http://localhost:4318``."""
 
@@ -1197,6 +1205,7 @@ OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
 
 # ==================== otel_filter/_settings.py ====================
 # Valves + environment -> validated :class:`Settings`, with a fix for every bad value.
+
 
 PROTOCOL_HTTP = "http/protobuf"
 PROTOCOL_GRPC = "grpc"
@@ -1570,6 +1579,7 @@ def log_problems(problems: list[Problem]) -> None:
 # ==================== otel_filter/_attributes.py ====================
 # Records -> span names and attribute dicts (pure; unset values are dropped).
 
+
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]
 
@@ -1673,6 +1683,7 @@ def response_attributes(
 
 # ==================== otel_filter/_turns.py ====================
 # Open turns: correlation of inlet, stream and outlet; expiry; bounded state. No OTel here.
+
 
 MATCHED = "matched"
 DUPLICATE = "duplicate"
@@ -1895,6 +1906,7 @@ class TurnTracker:
 # ==================== otel_filter/_spans.py ====================
 # Finished turns -> spans: a turn's end, its attributes, and the span itself.
 
+
 # An explicit empty context: without it the SDK would parent our span to whatever span is
 # current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.
 _ROOT_CONTEXT = Context()
@@ -1988,11 +2000,13 @@ def write_span(
 
 # ==================== otel_filter/version.py ====================
 
+
 __version__ = "0.1.0"
 
 
 # ==================== otel_filter/_telemetry.py ====================
 # The export path: a private TracerProvider -> BatchSpanProcessor -> OTLP exporter.
+
 
 DISTRO_NAME = "owui-otel"
 # Bigger than the SDK's 2048: a collector restart should not cost a busy instance its spans.
@@ -2190,6 +2204,7 @@ class Telemetry:
 
 # ==================== otel_filter/_core.py ====================
 # FilterCore: the three hooks (inlet, stream, outlet) over extraction, turns and telemetry.
+
 
 _ABANDONED_WHY = {
     END_TIMEOUT: "no outlet within {ttl:g}s: stopped by the user, failed at the provider, or the tab was closed",
@@ -2529,6 +2544,7 @@ def current_span_links() -> tuple[Link, ...]:
 
 # ==================== otel_filter/hosts.py ====================
 # The two host shims: ``Pipeline`` (Open WebUI Pipelines server) and ``Filter`` (Open WebUI Functions).
+
 
 FILTER_NAME = "OpenTelemetry GenAI bridge"
 
