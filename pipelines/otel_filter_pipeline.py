@@ -1229,7 +1229,8 @@ class Problem:
     fallback: str
 
     def message(self) -> str:
-        return f"valve {self.valve}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
+        kind = "environment variable" if self.valve.isupper() else "valve"
+        return f"{kind} {self.valve}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
 
 
 @dataclass(frozen=True, slots=True)

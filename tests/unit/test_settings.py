@@ -92,7 +92,8 @@ def test_bad_values_name_the_setting_and_the_fix(
     settings, problems = resolve_settings(valves, env)
     assert len(problems) == 1
     message = problems[0].message()
-    assert message.startswith(f"valve {valve_named}=")
+    kind = "environment variable" if valve_named.isupper() else "valve"
+    assert message.startswith(f"{kind} {valve_named}=")
     assert "Fix:" in message and fix_mentions in message.split("Fix:", 1)[1]
     assert settings.export.endpoint.startswith("http")  # a usable fallback, never a crash
 
