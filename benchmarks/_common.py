@@ -3,28 +3,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
-import json
 import logging
 import os
-import socket
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 import httpx
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from collector._process import ManagedProcess, ProcessError, wait_until
+from otel_filter._telemetry import DEFAULT_MAX_QUEUE_SIZE
+from tests.support.scenarios import load
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "tests" / "fixtures" / "openwebui"
 HOST = "127.0.0.1"
 
 # --- payloads ---------------------------------------------------------------------------------
@@ -47,9 +49,17 @@ def _text(seed: int, chars: int) -> str:
     return " ".join(words)[:chars]
 
 
-def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-    return data
+def message_id(number: int) -> str:
+    """The ``number``-th assistant message id of a benchmark (a valid UUID, distinct per number)."""
+    return f"00000000-0000-4000-8000-{number:012d}"
+
+
+class Hooks(Protocol):
+    """What a turn is played through: :class:`otel_filter.FilterCore` or the seed's filter."""
+
+    def inlet(self, body: dict[str, Any], user: dict[str, Any] | None = None, /) -> object: ...
+
+    def outlet(self, body: dict[str, Any], user: dict[str, Any] | None = None, /) -> object: ...
 
 
 @dataclass
@@ -64,15 +74,24 @@ class Scenario:
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
 
-    def turn(self) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any], dict[str, Any] | None]:
-        """(inlet body, user, outlet body, user) with a new assistant message id, mutated in place (cheap)."""
-        message_id = f"00000000-0000-4000-8000-{next(self._ids):012d}"
+    def turn(
+        self, assistant_id: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any], dict[str, Any] | None]:
+        """(inlet body, user, outlet body, user) with a new assistant message id (or ``assistant_id``), mutated in
+        place (cheap)."""
+        assigned = assistant_id or message_id(next(self._ids))
         inlet_body = self.inlet["body"]
         outlet_body = self.outlet["body"]
-        inlet_body["metadata"]["message_id"] = message_id
-        outlet_body["id"] = message_id
-        outlet_body["messages"][-1]["id"] = message_id
+        inlet_body["metadata"]["message_id"] = assigned
+        outlet_body["id"] = assigned
+        outlet_body["messages"][-1]["id"] = assigned
         return inlet_body, self.inlet.get("user"), outlet_body, self.outlet.get("user")
+
+    def play(self, hooks: Hooks) -> None:
+        """One turn (fresh message id) through ``hooks``: inlet, then outlet."""
+        inlet_body, inlet_user, outlet_body, outlet_user = self.turn()
+        hooks.inlet(inlet_body, inlet_user)
+        hooks.outlet(outlet_body, outlet_user)
 
     def fresh_copy(self) -> Scenario:
         return Scenario(self.name, copy.deepcopy(self.inlet), copy.deepcopy(self.outlet), self.content_chars)
@@ -80,8 +99,8 @@ class Scenario:
 
 def short_chat() -> Scenario:
     """Open WebUI 0.12 UI turn 1 (one user message, streamed reply with usage), as recorded."""
-    inlet = _load("pipelines_ui_stream_turn1_inlet.json")
-    outlet = _load("pipelines_ui_stream_turn1_outlet.json")
+    inlet = load("pipelines_ui_stream_turn1_inlet.json")
+    outlet = load("pipelines_ui_stream_turn1_outlet.json")
     chars = sum(len(m.get("content") or "") for m in outlet["body"]["messages"])
     return Scenario("short", inlet, outlet, chars)
 
@@ -92,8 +111,8 @@ def long_chat(messages: int = 20, total_chars: int = 8000) -> Scenario:
     Inlet: ``messages - 1`` messages ending with the user's; outlet: the same plus the assistant reply (with usage),
     in the shape Open WebUI 0.12 sends (ids, ``info``, ``timestamp``, ``output``, ``usage`` on the reply).
     """
-    inlet = _load("pipelines_ui_stream_turn3_inlet.json")
-    outlet = _load("pipelines_ui_stream_turn3_outlet.json")
+    inlet = load("pipelines_ui_stream_turn3_inlet.json")
+    outlet = load("pipelines_ui_stream_turn3_outlet.json")
     per_message = total_chars // messages
     history = [
         {"role": "user" if i % 2 == 0 else "assistant", "content": _text(i, per_message)} for i in range(messages - 1)
@@ -144,6 +163,14 @@ class NoopExporter(SpanExporter):
         return True
 
 
+def noop_provider(exporter: SpanExporter | None = None) -> TracerProvider:
+    """A provider whose BatchSpanProcessor (the filter's queue size) feeds ``exporter`` (a new no-op one if None):
+    the SDK's span path in full, without network encoding."""
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter or NoopExporter(), max_queue_size=DEFAULT_MAX_QUEUE_SIZE))
+    return provider
+
+
 def quiet_logging() -> None:
     """Route every log record to a NullHandler: records are still created (same cost on the hot path), but the
     filter's rate-limited warnings and the SDK's export retries do not flood the benchmark's output."""
@@ -155,62 +182,61 @@ def quiet_logging() -> None:
 # --- child processes --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 class Child:
-    """A child process started with ``python -m <module>`` from the repo root; it prints ``ready <port>``."""
+    """``python -m <module>`` from the repo root as a :class:`collector._process.ManagedProcess`; the module prints
+    ``ready <port>`` once it listens. Its output goes to a log in a private directory, removed by :meth:`stop`."""
 
-    def __init__(self, module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 30.0) -> None:
-        child_env = dict(os.environ)
-        child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), child_env.get("PYTHONPATH")]))
-        child_env.update(env or {})
-        self.proc = subprocess.Popen(
+    def __init__(self, module: str, *args: str, timeout: float = 30.0) -> None:
+        self._logs = tempfile.TemporaryDirectory(prefix="owui-otel-bench-child-")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        self.process = ManagedProcess(
+            module,
             [sys.executable, "-m", module, *args],
+            env=env,
+            log_path=Path(self._logs.name) / f"{module}.log",
             cwd=REPO,
-            env=child_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
         )
-        deadline = time.monotonic() + timeout
-        line = ""
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("ready") or not line:
-                break
-        if not line.startswith("ready"):
+        self.port = 0
+        self.process.start()
+        try:
+            self.process.wait_ready(self._announced, timeout=timeout)
+        except ProcessError:
             self.stop()
-            raise RuntimeError(f"{module} did not start (exit code {self.proc.poll()})")
-        self.port = int(line.split()[1])
-        self.pid = self.proc.pid
+            raise
+
+    def _announced(self) -> bool:
+        """True once the child printed ``ready <port>`` (``port`` is then set)."""
+        for line in self.process.log_text().splitlines():
+            if line.startswith("ready "):
+                self.port = int(line.split()[1])
+                return True
+        return False
 
     def cpu_seconds(self) -> float:
         """user+system CPU of the child so far (from /proc; 0.0 where unavailable)."""
         try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             return 0.0
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        """SIGTERM, bounded wait, SIGKILL (see :meth:`ManagedProcess.stop`); then remove the log."""
+        self.process.stop()
+        self._logs.cleanup()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 class Sink(Child):
-    """``benchmarks._sink`` in a child process."""
+    """``benchmarks._sink`` in a child process; ``with Sink() as sink:`` stops it on exit."""
 
     def __init__(self) -> None:
         super().__init__("benchmarks._sink")
@@ -225,29 +251,22 @@ class Sink(Child):
 
     def wait_for(self, distinct: int, timeout: float, settle: float = 2.0) -> dict[str, int]:
         """Wait until ``distinct`` span ids arrived, or the count stopped moving for ``settle`` s, or ``timeout``."""
-        deadline = time.monotonic() + timeout
-        last = -1
-        last_change = time.monotonic()
-        counts = self.counts()
-        while time.monotonic() < deadline:
-            counts = self.counts()
+        counts: dict[str, int] = {}
+        last, last_change = -1, time.monotonic()
+
+        def arrived_or_settled() -> bool:
+            nonlocal last, last_change
+            counts.update(self.counts())
             if counts["distinct"] >= distinct:
-                return counts
+                return True
             if counts["distinct"] != last:
                 last, last_change = counts["distinct"], time.monotonic()
-            elif time.monotonic() - last_change > settle:
-                return counts
-            time.sleep(0.2)
+                return False
+            return time.monotonic() - last_change > settle
+
+        with contextlib.suppress(TimeoutError):
+            wait_until(arrived_or_settled, timeout=timeout, interval=0.2)
         return counts
-
-
-@contextmanager
-def sink() -> Iterator[Sink]:
-    server = Sink()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # --- measurement ------------------------------------------------------------------------------
@@ -278,9 +297,3 @@ def abba(names: Sequence[str], rounds: int) -> Iterator[tuple[int, str]]:
         order = names if r % 2 == 0 else list(reversed(names))
         for name in order:
             yield r, name
-
-
-def timed_ns(fn: Callable[[], object]) -> int:
-    start = time.perf_counter_ns()
-    fn()
-    return time.perf_counter_ns() - start

@@ -21,8 +21,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks._common import HOST, Scenario, abba, free_port, median, percentile, short_chat
+from benchmarks._common import HOST, Scenario, abba, median, percentile, short_chat
+from benchmarks._stack import collector_to_sink
 from otel_filter import FilterCore
+from tests.support.otlp_sink import dead_endpoint
 
 PREFILL_TURNS = 9000  # > the filter's export queue (8192)
 
@@ -52,17 +54,16 @@ def _paced_batch(
 
 
 def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    from benchmarks._stack import collector_to_sink  # noqa: PLC0415
-
     # Many short batches: bursts of load from other processes on a shared machine then hit every condition.
     rounds = 6 if quick else 30
     batch = 100 if quick else 200
     rate = 1000.0
     scenario = short_chat()
+    # Not tests.support.otlp_sink.Blackhole: its backlog is 1024, the figures were measured with backlog 0.
     blackhole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     blackhole.bind((HOST, 0))
     blackhole.listen(0)  # never accept(): connections sit in the backlog, requests are never read
-    down_port = free_port()  # bound and released: nothing listens there
+    down = dead_endpoint()  # bound and released: nothing listens there
     cores: dict[str, FilterCore] = {}
     samples: dict[str, list[int]] = {"up": [], "blackholed": [], "down": []}
     outlets: dict[str, list[int]] = {name: [] for name in samples}
@@ -73,7 +74,7 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             endpoints = {
                 "up": stack.otlp_http_endpoint,
                 "blackholed": f"http://{HOST}:{blackhole.getsockname()[1]}",
-                "down": f"http://{HOST}:{down_port}",
+                "down": down,
             }
             for name, endpoint in endpoints.items():
                 cores[name] = FilterCore(

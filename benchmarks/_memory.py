@@ -26,40 +26,37 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks._common import REPO, NoopExporter, rss_bytes, short_chat
+from benchmarks._common import REPO, Hooks, NoopExporter, Sink, noop_provider, quiet_logging, rss_bytes, short_chat
+from otel_filter import FilterCore
 
 
-def _bodies(template: dict[str, Any], count: int, prefix: str, chat_per_turn: bool) -> list[dict[str, Any]]:
+def _bodies(template: dict[str, Any], count: int, chat_per_turn: bool) -> list[dict[str, Any]]:
     text = json.dumps(template)
     bodies = []
     for i in range(count):
         body = json.loads(text)
-        body["body"]["metadata"]["message_id"] = f"{prefix}-{i:012d}"
+        body["body"]["metadata"]["message_id"] = f"m-{i:012d}"
         if chat_per_turn:
-            body["body"]["metadata"]["chat_id"] = f"chat-{prefix}-{i:012d}"
+            body["body"]["metadata"]["chat_id"] = f"chat-m-{i:012d}"
         bodies.append(body)
     return bodies
 
 
 def _traced_growth(
-    count: int,
-    setup: Callable[[], Any],
-    open_turn: Callable[[Any, dict[str, Any]], None],
-    template: dict[str, Any],
-    *,
-    chat_per_turn: bool,
-    settle: Callable[[Any], object] = lambda _: None,
+    hooks: Hooks, count: int, *, chat_per_turn: bool, settle: Callable[[], object] = lambda: None
 ) -> float:
-    target = setup()
+    """Traced-memory growth per open turn: ``count`` inlets (no outlets) through ``hooks``, after one warm turn."""
+    short_chat().play(hooks)  # imports, caches, threads and connections before tracing starts
+    template = short_chat().inlet
     gc.collect()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        bodies = _bodies(template, count, "m", chat_per_turn)
+        bodies = _bodies(template, count, chat_per_turn)
         for item in bodies:
-            open_turn(target, item)
+            hooks.inlet(item["body"], item.get("user"))
         del bodies, item
-        settle(target)  # spans already ended must not count as held by open turns
+        settle()  # spans already ended must not count as held by open turns
         gc.collect()
         after = tracemalloc.get_traced_memory()[0]
     finally:
@@ -68,93 +65,43 @@ def _traced_growth(
 
 
 def bytes_per_open_turn(count: int) -> float:
-    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
-
-    from otel_filter import FilterCore  # noqa: PLC0415
-
-    def setup() -> FilterCore:
-        provider = TracerProvider()
-        provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
-        core = FilterCore(
-            {"capture_message_content": False, "max_open_turns": count + 1},
-            host="bridge",
-            tracer_provider=provider,
-            environ={},
-        )
-        warm = short_chat().turn()
-        core.inlet(warm[0], warm[1])  # imports, caches and the sweeper thread before tracing starts
-        core.outlet(warm[2], warm[3])
-        return core
-
-    def open_turn(core: FilterCore, item: dict[str, Any]) -> None:
-        core.inlet(item["body"], item.get("user"))
-
-    core_holder: list[FilterCore] = []
-
-    def setup_and_keep() -> FilterCore:
-        core_holder.append(setup())
-        return core_holder[0]
-
+    core = FilterCore(
+        {"capture_message_content": False, "max_open_turns": count + 1},
+        host="bridge",
+        tracer_provider=noop_provider(),
+        environ={},
+    )
     try:
-        result = _traced_growth(count, setup_and_keep, open_turn, short_chat().inlet, chat_per_turn=False)
-        if core_holder[0].open_turns < count:
-            raise RuntimeError(f"only {core_holder[0].open_turns} of {count} turns stayed open")
+        result = _traced_growth(core, count, chat_per_turn=False)
+        if core.open_turns < count:
+            raise RuntimeError(f"only {core.open_turns} of {count} turns stayed open")
         return result
     finally:
-        for core in core_holder:
-            core.shutdown(timeout_s=1.0)
+        core.shutdown(timeout_s=1.0)
 
 
 def seed_bytes_per_open_turn(count: int) -> float:
     """The seed keeps an open root observation per chat until its outlet (one chat per turn here)."""
-    from benchmarks._common import Sink  # noqa: PLC0415
-    from benchmarks._seed_langfuse import SeedLangfuseFilter  # noqa: PLC0415
+    from benchmarks._seed_langfuse import SeedLangfuseFilter  # noqa: PLC0415 (langfuse stays out of the RSS child)
 
-    server = Sink()
-    seeds: list[SeedLangfuseFilter] = []
-    try:
-
-        def setup() -> SeedLangfuseFilter:
-            seed = SeedLangfuseFilter(server.url)
-            warm = short_chat()
-            inlet_body, inlet_user, outlet_body, outlet_user = warm.turn()
-            seed.inlet(inlet_body, inlet_user)
-            seed.outlet(outlet_body, outlet_user)
-            seeds.append(seed)
-            return seed
-
-        def open_turn(seed: SeedLangfuseFilter, item: dict[str, Any]) -> None:
-            seed.inlet(item["body"], item.get("user"))
-
-        return _traced_growth(
-            count, setup, open_turn, short_chat().inlet, chat_per_turn=True, settle=lambda s: s.langfuse.flush()
-        )
-    finally:
-        for seed in seeds:
+    with Sink() as server:
+        seed = SeedLangfuseFilter(server.url)
+        try:
+            return _traced_growth(seed, count, chat_per_turn=True, settle=seed.langfuse.flush)
+        finally:
             seed.shutdown()
-        server.stop()
 
 
 def rss_child(turns: int) -> dict[str, Any]:
-    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
-
-    from otel_filter import FilterCore  # noqa: PLC0415
-    from otel_filter._telemetry import DEFAULT_MAX_QUEUE_SIZE  # noqa: PLC0415
-
     exporter = NoopExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=DEFAULT_MAX_QUEUE_SIZE))
+    provider = noop_provider(exporter)
     core = FilterCore({}, host="bridge", tracer_provider=provider, environ={})
     scenario = short_chat()
     step = max(turns // 100, 1)
     samples: list[tuple[int, int]] = [(0, rss_bytes())]
     start = time.perf_counter()
     for i in range(1, turns + 1):
-        inlet_body, inlet_user, outlet_body, outlet_user = scenario.turn()
-        core.inlet(inlet_body, inlet_user)
-        core.outlet(outlet_body, outlet_user)
+        scenario.play(core)
         if i % step == 0:
             samples.append((i, rss_bytes()))
     elapsed = time.perf_counter() - start
@@ -232,8 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks._memory")
     parser.add_argument("--rss-child", type=int, required=True, help="turns to run; prints one JSON line")
     args = parser.parse_args(argv)
-    from benchmarks._common import quiet_logging  # noqa: PLC0415
-
     quiet_logging()
     print(json.dumps(rss_child(args.rss_child)))
     return 0

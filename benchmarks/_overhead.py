@@ -29,10 +29,12 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import Attributes
 
 from benchmarks._common import Scenario, Sink, abba, long_chat, median, short_chat
 from benchmarks._seed_langfuse import SeedLangfuseFilter
@@ -75,19 +77,13 @@ class Contender:
             self.cpu_us.append(cpu / self.batch / 1000)
 
 
-def _valves(sink: Sink, content: bool) -> dict[str, Any]:
-    return {"otlp_endpoint": sink.url, "capture_message_content": content}
-
-
 def captured_span(scenario: Scenario, content: bool) -> tuple[str, dict[str, Any]]:
     """Name and attributes of the span ``ours`` produces for one turn of ``scenario``."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     core = FilterCore({"capture_message_content": content}, host="bridge", tracer_provider=provider, environ={})
-    inlet_body, inlet_user, outlet_body, outlet_user = scenario.turn()
-    core.inlet(inlet_body, inlet_user)
-    core.outlet(outlet_body, outlet_user)
+    scenario.play(core)
     core.shutdown()
     spans = exporter.get_finished_spans()
     if len(spans) != 1:
@@ -95,15 +91,41 @@ def captured_span(scenario: Scenario, content: bool) -> tuple[str, dict[str, Any
     return spans[0].name, dict(spans[0].attributes or {})
 
 
+def filter_resource(core: FilterCore) -> Resource:
+    """The resource of the filter's own provider (a private field, read-only use)."""
+    return core._telemetry._provider.resource
+
+
+def floor_provider(endpoint: str, resource: Resource) -> TracerProvider:
+    """A provider built like the filter's: same resource, BatchSpanProcessor queue size, OTLP/HTTP exporter."""
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces"), max_queue_size=DEFAULT_MAX_QUEUE_SIZE)
+    )
+    return provider
+
+
+def floor_span(provider: TracerProvider, name: str, attributes: Attributes) -> Callable[..., None]:
+    """The floor's turn: one span with the filter's scope, ``name`` and ``attributes``, started and ended (any
+    arguments are ignored, so it can stand in for an outlet hook)."""
+    tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
+    root = Context()
+    client = SpanKind.CLIENT
+
+    def span(*_: object) -> None:
+        tracer.start_span(name, context=root, kind=client, attributes=attributes).end()
+
+    return span
+
+
+def _tag(content: bool) -> str:
+    return "content" if content else "no-content"
+
+
 def _ours(scenario: Scenario, sink: Sink, content: bool, batch: int) -> tuple[Contender, FilterCore]:
-    core = FilterCore(_valves(sink, content), host="bridge", environ={})
+    core = FilterCore({"otlp_endpoint": sink.url, "capture_message_content": content}, host="bridge", environ={})
     contender = Contender(
-        f"ours/{scenario.name}/{'content' if content else 'no-content'}",
-        scenario,
-        lambda b, u: core.inlet(b, u),
-        lambda b, u: core.outlet(b, u),
-        core.force_flush,
-        batch,
+        f"ours/{scenario.name}/{_tag(content)}", scenario, core.inlet, core.outlet, core.force_flush, batch
     )
     return contender, core
 
@@ -112,34 +134,24 @@ def _floor(
     scenario: Scenario, sink: Sink, content: bool, batch: int, core: FilterCore
 ) -> tuple[Contender, TracerProvider]:
     name, attributes = captured_span(scenario.fresh_copy(), content)
-    # Same resource as the filter's provider (private field, read-only use); same processor settings and exporter.
-    resource = core._telemetry._provider.resource
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    provider.add_span_processor(
-        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{sink.url}/v1/traces"), max_queue_size=DEFAULT_MAX_QUEUE_SIZE)
-    )
-    tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
-    root = Context()
-    client = SpanKind.CLIENT
+    provider = floor_provider(sink.url, filter_resource(core))
+    outlet = floor_span(provider, name, attributes)
 
     def inlet(_body: object, _user: object) -> None:
         pass
 
-    def outlet(_body: object, _user: object) -> None:
-        tracer.start_span(name, context=root, kind=client, attributes=attributes).end()
-
     contender = Contender(
-        f"floor/{scenario.name}/{'content' if content else 'no-content'}",
-        scenario,
-        inlet,
-        outlet,
-        provider.force_flush,
-        batch,
+        f"floor/{scenario.name}/{_tag(content)}", scenario, inlet, outlet, provider.force_flush, batch
     )
     return contender, provider
 
 
-def run(sink: Sink, *, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    with Sink() as sink:
+        return _run(sink, quick=quick, log=log)
+
+
+def _run(sink: Sink, *, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     rounds = 3 if quick else 15
     # Below the SDK's export batch size (512): the batch processor does not wake up to export in the middle of a
     # batch, so wall time is the hooks alone; the export runs in the flush after the batch and counts as CPU.
@@ -150,19 +162,17 @@ def run(sink: Sink, *, quick: bool, log: Callable[[str], None]) -> dict[str, Any
     cores: list[FilterCore] = []
     providers: list[TracerProvider] = []
     expected_spans = 0
-    sink.reset()
     try:
         for make in (short_chat, long_chat):
             base = make()
             contenders: dict[str, Contender] = {}
             for content in (False, True):
-                tag = "content" if content else "no-content"
                 ours, core = _ours(base.fresh_copy(), sink, content, batch_ours)
                 floor, provider = _floor(base.fresh_copy(), sink, content, batch_ours, core)
                 cores.append(core)
                 providers.append(provider)
-                contenders[f"ours/{tag}"] = ours
-                contenders[f"floor/{tag}"] = floor
+                contenders[f"ours/{_tag(content)}"] = ours
+                contenders[f"floor/{_tag(content)}"] = floor
             seed_scenario = base.fresh_copy()
             contenders["seed"] = Contender(
                 f"seed/{base.name}", seed_scenario, seed.inlet, seed.outlet, seed.langfuse.flush, batch_seed, 3

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import HOST, Child, abba, median, percentile, short_chat, sink
+from benchmarks._common import HOST, Child, Sink, abba, median, message_id, percentile, quiet_logging, short_chat
 
 API_KEY = "bench-key"
 _PLACEHOLDER = b"ffffffff-ffff-4fff-8fff-ffffffffffff"
@@ -97,12 +97,7 @@ def _request(port: int, path: str, payload: dict[str, Any]) -> bytes:
 
 
 def _templates(port: int) -> tuple[bytes, bytes]:
-    scenario = short_chat()
-    inlet, inlet_user, outlet, outlet_user = scenario.turn()
-    placeholder = _PLACEHOLDER.decode()
-    inlet["metadata"]["message_id"] = placeholder
-    outlet["id"] = placeholder
-    outlet["messages"][-1]["id"] = placeholder
+    inlet, inlet_user, outlet, outlet_user = short_chat().turn(_PLACEHOLDER.decode())
     return (
         _request(port, "/otel_bridge/filter/inlet", {"body": inlet, "user": inlet_user}),
         _request(port, "/otel_bridge/filter/outlet", {"body": outlet, "user": outlet_user}),
@@ -135,10 +130,10 @@ async def _load(port: int, seconds: float, connections: int, ids: itertools.coun
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             while perf() < deadline:
-                message_id = f"00000000-0000-4000-8000-{next(ids):012d}".encode()
+                turn_id = message_id(next(ids)).encode()
                 for template in (inlet_template, outlet_template):
                     start = perf()
-                    status = await _exchange(reader, writer, template.replace(_PLACEHOLDER, message_id))
+                    status = await _exchange(reader, writer, template.replace(_PLACEHOLDER, turn_id))
                     latencies.append(perf() - start)
                     if status != 200:
                         errors += 1
@@ -161,7 +156,7 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     stats: dict[str, dict[str, list[Any]]] = {
         name: {"rps": [], "cpu_ms": [], "latencies": [], "errors": [], "pairs": []} for name in ("filter", "noop")
     }
-    with tempfile.TemporaryDirectory(prefix="owui-otel-bench-server-") as tmp, sink() as span_sink:
+    with tempfile.TemporaryDirectory(prefix="owui-otel-bench-server-") as tmp, Sink() as span_sink:
         servers: dict[str, Child] = {}
         try:
             for mode in ("filter", "noop"):
@@ -223,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--otlp-endpoint", required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    from benchmarks._common import quiet_logging  # noqa: PLC0415
-
     quiet_logging()
     serve(args.mode, args.otlp_endpoint, args.data_dir)
     return 0

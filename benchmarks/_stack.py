@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks._common import Sink, sink
+from benchmarks._common import Sink
 from collector import build_collector, render_config
 from collector.testing import Stack
 
@@ -23,7 +23,7 @@ from collector.testing import Stack
 def collector_to_sink() -> Iterator[tuple[Stack, Sink]]:
     """Start the sink and the collector (built or taken from the cache); stop both on exit."""
     binary = build_collector()
-    with tempfile.TemporaryDirectory(prefix="owui-otel-bench-") as tmp, sink() as server:
+    with tempfile.TemporaryDirectory(prefix="owui-otel-bench-") as tmp, Sink() as server:
         workdir = Path(tmp)
         config = workdir / "collector.yaml"
         config.write_text(render_config(["langfuse"]), encoding="utf-8")

@@ -18,19 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.context import Context
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import SpanKind
-
 from benchmarks._common import Scenario, Sink, abba, short_chat
-from benchmarks._overhead import captured_span
+from benchmarks._overhead import captured_span, filter_resource, floor_provider, floor_span
+from benchmarks._stack import collector_to_sink
 from collector.testing import Stack
 from otel_filter import FilterCore
-from otel_filter._semconv import INSTRUMENTATION_SCOPE, SCHEMA_URL
-from otel_filter._telemetry import DEFAULT_MAX_QUEUE_SIZE
-from otel_filter.version import __version__
 
 
 def _produce(turn: Callable[[], None], seconds: float, rate: float | None) -> tuple[int, float]:
@@ -100,8 +92,6 @@ def _one_run(
 
 
 def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
-    from benchmarks._stack import collector_to_sink  # noqa: PLC0415
-
     seconds = 2.0 if quick else 8.0
     rounds = 1 if quick else 2
     scenario: Scenario = short_chat()
@@ -111,7 +101,7 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     with collector_to_sink() as (stack, sink):
         endpoint = stack.otlp_http_endpoint
         probe = FilterCore({"otlp_endpoint": endpoint}, host="bridge", environ={})
-        resource = probe._telemetry._provider.resource  # the filter's resource, for the floor
+        resource = filter_resource(probe)  # for the floor
         probe.shutdown()
 
         def ours() -> tuple[Callable[[], None], Callable[[], object], Callable[[], None]]:
@@ -119,26 +109,18 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             own = scenario.fresh_copy()
 
             def turn() -> None:
-                inlet_body, inlet_user, outlet_body, outlet_user = own.turn()
-                core.inlet(inlet_body, inlet_user)
-                core.outlet(outlet_body, outlet_user)
+                own.play(core)
 
             return turn, core.force_flush, core.shutdown
 
         def floor() -> tuple[Callable[[], None], Callable[[], object], Callable[[], None]]:
-            provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-            provider.add_span_processor(
-                BatchSpanProcessor(
-                    OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces"), max_queue_size=DEFAULT_MAX_QUEUE_SIZE
-                )
-            )
-            tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
-            root = Context()
+            provider = floor_provider(endpoint, resource)
+            span = floor_span(provider, span_name, attributes)
             own = scenario.fresh_copy()
 
             def turn() -> None:
                 own.turn()
-                tracer.start_span(span_name, context=root, kind=SpanKind.CLIENT, attributes=attributes).end()
+                span()
 
             return turn, provider.force_flush, provider.shutdown
 

@@ -13,6 +13,7 @@ and noisy; absolute numbers are printed for scale only). See BENCHMARKS.md for w
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -122,27 +123,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_section(section: str, *, quick: bool) -> dict[str, Any]:
     # Imported here so that `--only` never loads (or starts) what another section needs.
-    if section == "overhead":
-        from benchmarks import _overhead  # noqa: PLC0415
-        from benchmarks._common import sink  # noqa: PLC0415
-
-        with sink() as server:
-            return _overhead.run(server, quick=quick, log=_log)
-    if section == "isolation":
-        from benchmarks import _isolation  # noqa: PLC0415
-
-        return _isolation.run(quick=quick, log=_log)
-    if section == "throughput":
-        from benchmarks import _throughput  # noqa: PLC0415
-
-        return _throughput.run(quick=quick, log=_log)
-    if section == "memory":
-        from benchmarks import _memory  # noqa: PLC0415
-
-        return _memory.run(quick=quick, log=_log)
-    from benchmarks import _server  # noqa: PLC0415
-
-    return _server.run(quick=quick, log=_log)
+    module = importlib.import_module(f"benchmarks._{section}")
+    result: dict[str, Any] = module.run(quick=quick, log=_log)
+    return result
 
 
 def _rounded(value: Any) -> Any:

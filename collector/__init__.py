@@ -36,7 +36,7 @@ from ._build import MANIFEST, build_collector
 from ._cache import cache_dir
 from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
 from ._errors import BuildError, CollectorToolError, GoNotFoundError, UsageError, ValidationError
-from ._jaeger import build_jaeger
+from ._jaeger import build_jaeger, jaeger_config
 from ._targets import BUILTIN_EXPORTERS, OtlpTarget, parse_otlp_target, parse_otlp_targets
 from ._validate import validate_config
 
@@ -52,6 +52,7 @@ __all__ = [
     "ValidationError",
     "build_collector",
     "build_jaeger",
+    "jaeger_config",
     "cache_dir",
     "config_dict",
     "langfuse_basic_auth",

@@ -10,9 +10,12 @@ Usage::
     key = cache_key(manifest_bytes, b"go1.26.8")
     done = finished_artifact(root / "collector" / key, "owui-otelcol")
     if done is None:
-        with staging_dir(root / "collector", key) as tmp:
-            ...build into tmp...
-            write_stamp(tmp, {"manifest_sha256": ...})
+        done = publish_build(root / "collector", key, "owui-otelcol", build_into_tmp, progress=print)
+
+    # publish_build is staging_dir + write_stamp + a final check; by hand:
+    with staging_dir(root / "collector", key) as tmp:
+        ...build into tmp...
+        write_stamp(tmp, {"manifest_sha256": ...})
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["STAMP_FILE", "cache_key", "finished_artifact", "staging_dir", "write_stamp"]
+from ._errors import BuildError
+from ._go import Progress
+
+__all__ = ["STAMP_FILE", "cache_key", "finished_artifact", "publish_build", "staging_dir", "write_stamp"]
 
 STAMP_FILE = "build.json"
 """Written last inside an artifact directory; its presence marks a complete build."""
@@ -78,3 +85,31 @@ def staging_dir(parent: Path, key: str) -> Iterator[Path]:
     except OSError:
         # Another process finished the same key first; its result is equivalent, keep it.
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish_build(
+    parent: Path, key: str, binary_name: str, build: Callable[[Path], dict[str, object]], *, progress: Progress
+) -> Path:
+    """Run ``build`` in a staging directory, stamp and publish it as ``parent/key``; return the finished binary.
+
+    Args:
+        parent: the artifact kind's directory (``<cache>/collector``).
+        key: :func:`cache_key` of the build inputs.
+        binary_name: the file ``build`` writes into the directory it is given.
+        build: builds into the given directory and returns what the stamp records about it; the stamp also gets
+            ``binary``, ``key`` and the build's wall time in ``seconds``.
+        progress: receives the closing ``built ... in ...s`` line.
+
+    Raises:
+        BuildError: the published directory holds no usable binary (and whatever ``build`` raises).
+    """
+    started = time.monotonic()
+    with staging_dir(parent, key) as tmp:
+        info = build(tmp)
+        elapsed = round(time.monotonic() - started, 1)
+        write_stamp(tmp, {**info, "binary": binary_name, "key": key, "seconds": elapsed})
+        progress(f"==> built {binary_name} in {elapsed}s")
+    done = finished_artifact(parent / key, binary_name)
+    if done is None:
+        raise BuildError(f"build finished but {parent / key / binary_name} is not usable; rerun with --force")
+    return done

@@ -17,19 +17,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ._artifact import cache_key, finished_artifact, staging_dir, write_stamp
+from ._artifact import cache_key, finished_artifact, publish_build
 from ._cache import cache_dir
 from ._errors import BuildError, UsageError
-from ._go import GoToolchain, Progress, find_go, run_streaming
+from ._go import GoToolchain, Progress, find_go, quiet, run_streaming
 
-__all__ = ["BUILDER_MODULE", "BUILDER_VERSION", "MANIFEST", "build_collector", "builder_path", "collector_binary_name"]
+__all__ = ["BUILDER_MODULE", "BUILDER_VERSION", "MANIFEST", "build_collector", "builder_path"]
 
 BUILDER_MODULE = "go.opentelemetry.io/collector/cmd/builder"
 BUILDER_VERSION = "v0.161.0"
@@ -38,25 +37,18 @@ BUILDER_VERSION = "v0.161.0"
 MANIFEST = Path(__file__).resolve().parent / "manifest.yaml"
 
 
-def _quiet(_line: str) -> None:
-    """Default progress sink: discard."""
-
-
-def _load_manifest(manifest: Path) -> dict[str, Any]:
+def _load_manifest(manifest: Path) -> tuple[bytes, dict[str, Any]]:
+    """The manifest's bytes (part of the cache key) and its parsed content."""
     try:
-        data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+        raw = manifest.read_bytes()
+        data = yaml.safe_load(raw.decode("utf-8"))
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc}; pass an existing OCB manifest file") from exc
     except yaml.YAMLError as exc:
         raise UsageError(f"manifest {manifest} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("dist"), dict) or not data["dist"].get("name"):
         raise UsageError(f"manifest {manifest} has no dist.name; see collector/manifest.yaml for the expected shape")
-    return data
-
-
-def collector_binary_name(manifest: Path = MANIFEST) -> str:
-    """The binary name the manifest declares (``dist.name``)."""
-    return str(_load_manifest(manifest)["dist"]["name"])
+    return raw, data
 
 
 def _builder_version(path: Path) -> str | None:
@@ -112,21 +104,21 @@ def build_collector(
         BuildError: the builder failed (message carries its last output lines).
         UsageError: unreadable manifest or a cache directory inside the repo.
     """
-    say = progress or _quiet
+    say = progress or quiet
     manifest_path = (manifest or MANIFEST).resolve()
-    data = _load_manifest(manifest_path)
+    raw, data = _load_manifest(manifest_path)
     name = str(data["dist"]["name"])
     go = find_go(env)
-    root = cache or cache_dir(None if env is None else dict(env))
-    key = cache_key(manifest_path.read_bytes(), go.version_string.encode(), BUILDER_VERSION.encode())
+    root = cache or cache_dir(env)
+    key = cache_key(raw, go.version_string.encode(), BUILDER_VERSION.encode())
     parent = root / "collector"
     done = finished_artifact(parent / key, name)
     if done is not None and not force:
         say(f"==> cached {name} for this manifest ({go.version_string}): {done}")
         return done
     builder = builder_path(go, cache=root, progress=say, env=env)
-    started = time.monotonic()
-    with staging_dir(parent, key) as tmp:
+
+    def build(tmp: Path) -> dict[str, object]:
         # Our copy of the manifest decides where the builder writes: the repo's output_path is never used.
         data["dist"]["output_path"] = str(tmp)
         effective = tmp / "manifest.yaml"
@@ -140,20 +132,10 @@ def build_collector(
         )
         if not (tmp / name).is_file():
             raise BuildError(f"builder succeeded but {tmp / name} is missing; rerun with --force")
-        elapsed = round(time.monotonic() - started, 1)
-        write_stamp(
-            tmp,
-            {
-                "binary": name,
-                "builder": f"{BUILDER_MODULE}@{BUILDER_VERSION}",
-                "go": go.version_string,
-                "manifest": str(manifest_path),
-                "key": key,
-                "seconds": elapsed,
-            },
-        )
-        say(f"==> built {name} in {elapsed}s")
-    done = finished_artifact(parent / key, name)
-    if done is None:
-        raise BuildError(f"build finished but {parent / key / name} is not usable; rerun with --force")
-    return done
+        return {
+            "builder": f"{BUILDER_MODULE}@{BUILDER_VERSION}",
+            "go": go.version_string,
+            "manifest": str(manifest_path),
+        }
+
+    return publish_build(parent, key, name, build, progress=say)

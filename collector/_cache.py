@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ._errors import UsageError
@@ -41,7 +42,7 @@ def _is_within(path: Path, parent: Path) -> bool:
     return True
 
 
-def cache_dir(env: dict[str, str] | None = None) -> Path:
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """Return the absolute cache directory (not created).
 
     Args:

@@ -15,6 +15,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from otel_filter._semconv import (
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_SYSTEM_INSTRUCTIONS,
+    INSTRUMENTATION_SCOPE,
+    OPENWEBUI_MODEL_NAME,
+    OPENWEBUI_TASK,
+)
+
 __all__ = [
     "BEARER_AUTH",
     "CONTENT_ATTRIBUTES",
@@ -45,8 +56,8 @@ __all__ = [
     "transform_langfuse_processor",
 ]
 
-OUR_SCOPE = "openwebui.otel_bridge"
-"""Instrumentation scope of otel_filter's spans (``otel_filter._semconv.INSTRUMENTATION_SCOPE``)."""
+OUR_SCOPE = INSTRUMENTATION_SCOPE
+"""Instrumentation scope of otel_filter's spans."""
 
 # Component ids (type/name) used in pipelines.
 MEMORY_LIMITER = "memory_limiter"
@@ -56,6 +67,11 @@ TRANSFORM_STRIP_CONTENT = "transform/strip_content"
 HEALTH_CHECK = "health_check"
 FILE_STORAGE = "file_storage/queue"
 BEARER_AUTH = "bearertokenauth/ingest"
+
+LANGFUSE_OTLP_PATH = "/api/public/otel"
+"""Langfuse's OTLP/HTTP base path (HTTP only; the exporter appends /v1/traces)."""
+LANGFUSE_INGESTION_HEADERS = {"x-langfuse-ingestion-version": "4"}
+"""Real-time ("direct") ingestion, see otel-collector.yaml."""
 
 LANGFUSE_HOST_FALLBACK = "http://langfuse.invalid"
 """Endpoint host used while Langfuse is disabled (RFC 2606 reserved name; never resolves)."""
@@ -90,15 +106,19 @@ def env(name: str) -> str:
 
 # Message content: what Jaeger (and any target marked strip_content) never stores by default.
 CONTENT_ATTRIBUTES = (
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
+    GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_SYSTEM_INSTRUCTIONS,
+    # Semconv content attributes the filter does not write (yet), stripped all the same for any other source.
     "gen_ai.tool.definitions",
     "gen_ai.tool.call.arguments",
     "gen_ai.tool.call.result",
 )
 
-_TTFT = 'span.attributes["gen_ai.response.time_to_first_chunk"]'
+_TTFT = f'span.attributes["{GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK}"]'
+_OPERATION = f'span.attributes["{GEN_AI_OPERATION_NAME}"]'
+_MODEL_NAME = f'span.attributes["{OPENWEBUI_MODEL_NAME}"]'
+_TASK = f'span.attributes["{OPENWEBUI_TASK}"]'
 _TRACE_NAME = 'span.attributes["langfuse.trace.name"]'
 _COMPLETION_START = 'span.attributes["langfuse.observation.completion_start_time"]'
 
@@ -107,10 +127,8 @@ LANGFUSE_STATEMENTS = (
     # id, which for Open WebUI custom models is an opaque slug); background tasks keep their span name
     # ("title_generation gpt-4o"). Langfuse's v4 direct path reads the name only from this attribute, on every
     # span (langfuse-otlp-contract.md §2.3); an existing value set upstream wins.
-    f'set({_TRACE_NAME}, Concat([span.attributes["gen_ai.operation.name"], '
-    f'span.attributes["openwebui.model.name"]], " ")) where {_TRACE_NAME} == nil '
-    f'and span.attributes["openwebui.task"] == nil and span.attributes["gen_ai.operation.name"] != nil '
-    f'and span.attributes["openwebui.model.name"] != nil',
+    f'set({_TRACE_NAME}, Concat([{_OPERATION}, {_MODEL_NAME}], " ")) where {_TRACE_NAME} == nil '
+    f"and {_TASK} == nil and {_OPERATION} != nil and {_MODEL_NAME} != nil",
     f"set({_TRACE_NAME}, span.name) where {_TRACE_NAME} == nil",
     # completion_start_time = span start + time to first chunk (seconds, double). span.start_time is a UTC
     # time.Time, so the literal "Z" is correct; Unix(...) would give local time. %f drops trailing zeros.
@@ -191,11 +209,8 @@ def langfuse_exporter() -> dict[str, Any]:
     # With LANGFUSE_HOST unset nothing reaches this exporter, so the reserved .invalid host is never contacted.
     host = f"${{env:LANGFUSE_HOST:-{LANGFUSE_HOST_FALLBACK}}}"
     return {
-        "endpoint": f"{host}/api/public/otel",
-        "headers": {
-            "Authorization": f"Basic {env('LANGFUSE_AUTH_B64')}",
-            "x-langfuse-ingestion-version": "4",
-        },
+        "endpoint": f"{host}{LANGFUSE_OTLP_PATH}",
+        "headers": {"Authorization": f"Basic {env('LANGFUSE_AUTH_B64')}", **LANGFUSE_INGESTION_HEADERS},
         "compression": "gzip",
         "encoding": "proto",
         "timeout": "30s",

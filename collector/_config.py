@@ -110,28 +110,36 @@ def _pipeline(processors: list[str], exporter: str, *, batch: bool = True) -> di
     return {"receivers": ["otlp"], "processors": [c.MEMORY_LIMITER, *processors, *tail], "exporters": [exporter]}
 
 
-def config_dict(
-    exporters: Iterable[str] = ("jaeger",),
-    otlp: Iterable[OtlpTarget] = (),
+def _content_processors(keep_content: bool) -> list[str]:
+    """Message content is stripped before a destination unless it is marked to keep it."""
+    return [] if keep_content else [c.TRANSFORM_STRIP_CONTENT]
+
+
+def _spec(
+    exporters: Iterable[str],
+    otlp: Iterable[OtlpTarget],
     *,
-    receiver_auth: bool = False,
-    jaeger_keep_content: bool = False,
-    debug_verbosity: str = "basic",
-) -> dict[str, Any]:
-    """The config as a dict (see :func:`render_config` for the arguments)."""
-    spec = ConfigSpec(
+    receiver_auth: bool,
+    jaeger_keep_content: bool,
+    debug_verbosity: str,
+) -> ConfigSpec:
+    """The public functions' arguments as one spec (exporter names: order kept, duplicates dropped)."""
+    return ConfigSpec(
         exporters=tuple(dict.fromkeys(exporters)),
         otlp=tuple(otlp),
         receiver_auth=receiver_auth,
         jaeger_keep_content=jaeger_keep_content,
         debug_verbosity=debug_verbosity,
     )
+
+
+def _config(spec: ConfigSpec) -> dict[str, Any]:
+    """Validate ``spec`` and build the config dict (one pipeline per destination, see the module table)."""
     _check(spec)
     extensions: dict[str, Any] = {c.HEALTH_CHECK: c.health_check_extension()}
     processors: dict[str, Any] = {c.MEMORY_LIMITER: c.memory_limiter_processor()}
     exporters_block: dict[str, Any] = {}
     pipelines: dict[str, Any] = {}
-    strip = False
     if "langfuse" in spec.exporters:
         extensions[c.FILE_STORAGE] = c.file_storage_extension()
         processors[c.FILTER_LANGFUSE] = c.filter_langfuse_processor()
@@ -142,9 +150,7 @@ def config_dict(
         )
     if "jaeger" in spec.exporters:
         exporters_block["otlp_grpc/jaeger"] = c.jaeger_exporter()
-        jaeger_processors = [] if spec.jaeger_keep_content else [c.TRANSFORM_STRIP_CONTENT]
-        strip = strip or not spec.jaeger_keep_content
-        pipelines["traces/jaeger"] = _pipeline(jaeger_processors, "otlp_grpc/jaeger")
+        pipelines["traces/jaeger"] = _pipeline(_content_processors(spec.jaeger_keep_content), "otlp_grpc/jaeger")
     if "debug" in spec.exporters:
         exporters_block["debug"] = c.debug_exporter(spec.debug_verbosity)
         pipelines["traces/debug"] = _pipeline([], "debug")
@@ -153,12 +159,12 @@ def config_dict(
         pipelines["traces/file"] = _pipeline([], "file")
     for target in spec.otlp:
         exporters_block[target.exporter_id] = target.exporter_config()
-        target_processors = [] if target.keep_content else [c.TRANSFORM_STRIP_CONTENT]
-        strip = strip or not target.keep_content
-        pipelines[f"traces/{target.name}"] = _pipeline(target_processors, target.exporter_id)
-    if strip:
+        pipelines[f"traces/{target.name}"] = _pipeline(_content_processors(target.keep_content), target.exporter_id)
+    # Processors shared by several pipelines are defined once, and only when a pipeline uses them.
+    used = {name for pipeline in pipelines.values() for name in pipeline["processors"]}
+    if c.TRANSFORM_STRIP_CONTENT in used:
         processors[c.TRANSFORM_STRIP_CONTENT] = c.strip_content_processor()
-    if any("batch" in pipeline["processors"] for pipeline in pipelines.values()):
+    if "batch" in used:
         processors["batch"] = c.batch_processor()
     if spec.receiver_auth:
         extensions[c.BEARER_AUTH] = c.bearer_auth_extension()
@@ -169,6 +175,26 @@ def config_dict(
         "exporters": exporters_block,
         "service": {"extensions": list(extensions), "telemetry": c.telemetry(), "pipelines": pipelines},
     }
+
+
+def config_dict(
+    exporters: Iterable[str] = ("jaeger",),
+    otlp: Iterable[OtlpTarget] = (),
+    *,
+    receiver_auth: bool = False,
+    jaeger_keep_content: bool = False,
+    debug_verbosity: str = "basic",
+) -> dict[str, Any]:
+    """The config as a dict (see :func:`render_config` for the arguments)."""
+    return _config(
+        _spec(
+            exporters,
+            otlp,
+            receiver_auth=receiver_auth,
+            jaeger_keep_content=jaeger_keep_content,
+            debug_verbosity=debug_verbosity,
+        )
+    )
 
 
 def env_vars_used(config: Mapping[str, Any]) -> dict[str, str | None]:
@@ -239,21 +265,13 @@ def render_config(
     Raises:
         UsageError: no exporter selected, unknown names, duplicate target names.
     """
-    names = tuple(dict.fromkeys(exporters))
-    otlp_targets = tuple(otlp)
-    config = config_dict(
-        names,
-        otlp_targets,
+    spec = _spec(
+        exporters,
+        otlp,
         receiver_auth=receiver_auth,
         jaeger_keep_content=jaeger_keep_content,
         debug_verbosity=debug_verbosity,
     )
-    spec = ConfigSpec(
-        exporters=names,
-        otlp=otlp_targets,
-        receiver_auth=receiver_auth,
-        jaeger_keep_content=jaeger_keep_content,
-        debug_verbosity=debug_verbosity,
-    )
+    config = _config(spec)
     body = yaml.safe_dump(config, sort_keys=False, width=1000, default_flow_style=False)
     return _header(_describe(spec), config) + body

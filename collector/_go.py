@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ._errors import BuildError, GoNotFoundError
 
-__all__ = ["MIN_GO", "GoToolchain", "Progress", "find_go", "run_streaming"]
+__all__ = ["MIN_GO", "GoToolchain", "Progress", "find_go", "quiet", "run_streaming"]
 
 Progress = Callable[[str], None]
 """Receives one line of human-readable progress (no trailing newline)."""
@@ -30,9 +30,9 @@ MIN_GO = (1, 25, 0)
 """The builder v0.161.0 and the contrib modules declare ``go 1.25`` in their go.mod files."""
 
 _INSTALL_HINT = (
-    "install Go >= {min} (https://go.dev/doc/install: unpack the tarball to /usr/local/go and add /usr/local/go/bin "
-    "to PATH), or, with an older Go >= 1.21, export GOTOOLCHAIN=go1.25.0 so that go fetches a newer toolchain "
-    "from the Go module proxy"
+    f"install Go >= {'.'.join(str(part) for part in MIN_GO)} (https://go.dev/doc/install: unpack the tarball to "
+    "/usr/local/go and add /usr/local/go/bin to PATH), or, with an older Go >= 1.21, export GOTOOLCHAIN=go1.25.0 so "
+    "that go fetches a newer toolchain from the Go module proxy"
 )
 _FALLBACK_GO = Path("/usr/local/go/bin/go")
 _VERSION_RE = re.compile(r"go(\d+)\.(\d+)(?:\.(\d+))?")
@@ -51,8 +51,8 @@ class GoToolchain:
         return "go" + ".".join(str(part) for part in self.version)
 
 
-def _min_str() -> str:
-    return ".".join(str(part) for part in MIN_GO)
+def quiet(_line: str) -> None:
+    """Default progress sink: discard."""
 
 
 def find_go(env: Mapping[str, str] | None = None) -> GoToolchain:
@@ -67,19 +67,19 @@ def find_go(env: Mapping[str, str] | None = None) -> GoToolchain:
         # The official tarball location, often missing from PATH in non-login shells and CI.
         found = str(_FALLBACK_GO)
     if found is None:
-        raise GoNotFoundError("Go was not found on PATH: " + _INSTALL_HINT.format(min=_min_str()))
+        raise GoNotFoundError("Go was not found on PATH: " + _INSTALL_HINT)
     try:
         out = subprocess.run(
             [found, "env", "GOVERSION"], capture_output=True, text=True, timeout=120, env=environ, check=True
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:
-        raise GoNotFoundError(f"{found} env GOVERSION failed ({exc}): " + _INSTALL_HINT.format(min=_min_str())) from exc
+        raise GoNotFoundError(f"{found} env GOVERSION failed ({exc}): " + _INSTALL_HINT) from exc
     match = _VERSION_RE.match(out)
     if match is None:
-        raise GoNotFoundError(f"cannot parse Go version {out!r} from {found}: " + _INSTALL_HINT.format(min=_min_str()))
+        raise GoNotFoundError(f"cannot parse Go version {out!r} from {found}: " + _INSTALL_HINT)
     version = (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
     if version < MIN_GO:
-        raise GoNotFoundError(f"{found} is {out}, too old: " + _INSTALL_HINT.format(min=_min_str()))
+        raise GoNotFoundError(f"{found} is {out}, too old: " + _INSTALL_HINT)
     return GoToolchain(path=Path(found), version=version)
 
 

@@ -11,23 +11,23 @@ A source build has no UI assets (they come from an npm build of jaeger-ui); the 
 
 Usage::
 
-    from collector import build_jaeger
+    from collector import build_jaeger, jaeger_config
     jaeger = build_jaeger(progress=print)     # Path(".../jaeger/<key>/jaeger")
+    config = jaeger_config(otlp_grpc_port=14317, otlp_http_port=14318, query_port=16686, query_grpc_port=16685)
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ._artifact import cache_key, finished_artifact, staging_dir, write_stamp
+from ._artifact import cache_key, finished_artifact, publish_build
 from ._cache import cache_dir
-from ._errors import BuildError
-from ._go import Progress, find_go, run_streaming
+from ._go import Progress, find_go, quiet, run_streaming
 
-__all__ = ["JAEGER_MODULE", "JAEGER_PACKAGE", "JAEGER_VERSION", "build_jaeger"]
+__all__ = ["JAEGER_MODULE", "JAEGER_PACKAGE", "JAEGER_VERSION", "build_jaeger", "jaeger_config"]
 
 JAEGER_MODULE = "github.com/jaegertracing/jaeger"
 JAEGER_PACKAGE = f"{JAEGER_MODULE}/cmd/jaeger"
@@ -35,10 +35,6 @@ JAEGER_VERSION = "v1.76.0"
 """Go module version; the same commit as the Jaeger v2.13.0 release."""
 
 _SCRATCH_MODULE = "owui-otel.local/jaeger-tool"
-
-
-def _quiet(_line: str) -> None:
-    """Default progress sink: discard."""
 
 
 def build_jaeger(
@@ -62,9 +58,9 @@ def build_jaeger(
         GoNotFoundError: Go missing or too old.
         BuildError: ``go get`` or ``go build`` failed.
     """
-    say = progress or _quiet
+    say = progress or quiet
     go = find_go(env)
-    root = cache or cache_dir(None if env is None else dict(env))
+    root = cache or cache_dir(env)
     key = cache_key(JAEGER_PACKAGE.encode(), version.encode(), go.version_string.encode())
     parent = root / "jaeger"
     done = finished_artifact(parent / key, "jaeger")
@@ -74,8 +70,8 @@ def build_jaeger(
     child_env = dict(os.environ if env is None else env)
     # CGO off: a static binary that runs anywhere, and no C toolchain needed.
     child_env.setdefault("CGO_ENABLED", "0")
-    started = time.monotonic()
-    with staging_dir(parent, key) as tmp:
+
+    def build(tmp: Path) -> dict[str, object]:
         src = tmp / "src"
         src.mkdir()
         gobin = str(go.path)
@@ -97,19 +93,48 @@ def build_jaeger(
             env=child_env,
             what="go build jaeger",
         )
-        elapsed = round(time.monotonic() - started, 1)
-        write_stamp(
-            tmp,
-            {
-                "binary": "jaeger",
-                "module": f"{JAEGER_PACKAGE}@{version}",
-                "go": go.version_string,
-                "key": key,
-                "seconds": elapsed,
+        return {"module": f"{JAEGER_PACKAGE}@{version}", "go": go.version_string}
+
+    return publish_build(parent, key, "jaeger", build, progress=say)
+
+
+def jaeger_config(
+    *, otlp_grpc_port: int, otlp_http_port: int, query_port: int, query_grpc_port: int, host: str = "127.0.0.1"
+) -> dict[str, Any]:
+    """A minimal Jaeger v2 config: OTLP in, in-memory storage, query API; only the ports we chose.
+
+    The built-in all-in-one config would also bind fixed ports (8888, 13133, 5778, 14250, 9411, ...) that collide
+    with the collector and with parallel test runs.
+
+        config = jaeger_config(otlp_grpc_port=14317, otlp_http_port=14318, query_port=16686, query_grpc_port=16685)
+    """
+    return {
+        "service": {
+            "extensions": ["jaeger_storage", "jaeger_query"],
+            "pipelines": {
+                "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["jaeger_storage_exporter"]}
             },
-        )
-        say(f"==> built jaeger in {elapsed}s")
-    done = finished_artifact(parent / key, "jaeger")
-    if done is None:
-        raise BuildError(f"build finished but {parent / key / 'jaeger'} is not usable; rerun with --force")
-    return done
+            "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
+        },
+        "extensions": {
+            "jaeger_query": {
+                # Default true: Jaeger traces its own queries to the SDK default localhost:4317 (the collector's
+                # default port) and waits 10 s for that export at shutdown.
+                "enable_tracing": False,
+                "storage": {"traces": "memstore"},
+                "http": {"endpoint": f"{host}:{query_port}"},
+                "grpc": {"endpoint": f"{host}:{query_grpc_port}"},
+            },
+            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 10000}}}},
+        },
+        "receivers": {
+            "otlp": {
+                "protocols": {
+                    "grpc": {"endpoint": f"{host}:{otlp_grpc_port}"},
+                    "http": {"endpoint": f"{host}:{otlp_http_port}"},
+                }
+            }
+        },
+        "processors": {"batch": {"timeout": "200ms"}},
+        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
+    }

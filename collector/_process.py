@@ -8,6 +8,10 @@ Usage::
     proc.start()
     proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/api/services"), timeout=60)
     proc.stop()          # SIGTERM, up to 10 s, then SIGKILL; never leaves the process behind
+
+With ``new_session=True`` the child (and whatever it forks) gets a process group of its own: it
+ignores the terminal's Ctrl-C, and stop/kill signal the whole group. ``detach()`` hands the
+process over to outlive this object (``owui-otel up``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ManagedProcess", "ProcessError", "free_port", "wait_until"]
+__all__ = ["ManagedProcess", "ProcessError", "free_port", "http_ok", "wait_until"]
 
 
 class ProcessError(RuntimeError):
@@ -37,6 +41,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def http_ok(url: str, *, timeout: float = 1.0, headers: Mapping[str, str] | None = None) -> bool:
+    """True when ``GET url`` answers 200 (a readiness probe); False on any error or other status."""
+    import httpx  # noqa: PLC0415 (the server extra; the build tooling needs none of this)
+
+    try:
+        return httpx.get(url, timeout=timeout, headers=dict(headers or {})).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def wait_until(
@@ -60,15 +74,24 @@ class ManagedProcess:
     """One child process with its output in a log file."""
 
     def __init__(
-        self, name: str, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path | None = None
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path | None = None,
+        new_session: bool = False,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.env = dict(env)
         self.log_path = log_path
         self.cwd = cwd
+        self.new_session = new_session
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._detached = False
 
     @property
     def pid(self) -> int | None:
@@ -95,15 +118,19 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
+
+    def log_text(self) -> str:
+        """The whole log ("" while there is none)."""
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
 
     def log_tail(self, lines: int = 40) -> str:
         """Last ``lines`` lines of the log (for error messages)."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
     def wait_ready(self, probe: Callable[[], bool], *, timeout: float = 60.0) -> None:
         """Poll ``probe`` until True; fail fast if the child exits.
@@ -126,10 +153,20 @@ class ManagedProcess:
             self._log.close()
             self._log = None
 
+    def _signal(self, signum: int) -> None:
+        assert self._proc is not None
+        try:
+            if self.new_session:
+                os.killpg(self._proc.pid, signum)  # the whole group: workers the child forked too
+            else:
+                self._proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
     def kill(self) -> None:
         """SIGKILL (a crash, for durability tests) and reap."""
         if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
+            self._signal(signal.SIGKILL)
             self._proc.wait(timeout=10)
         self._close_log()
 
@@ -138,21 +175,26 @@ class ManagedProcess:
         if self._proc is None:
             return None
         if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
+            self._signal(signal.SIGTERM)
             try:
                 self._proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self._proc.kill()
+                self._signal(signal.SIGKILL)
                 self._proc.wait(timeout=10)
         self._close_log()
         return self._proc.returncode
 
+    def detach(self) -> None:
+        """Let the process outlive this object (no stop when it is garbage-collected); it keeps its log."""
+        self._detached = True
+        self._close_log()
+
     def __del__(self) -> None:
         # Last resort: never leave a child behind if the owner forgot to stop it.
         proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
+        if proc is not None and not getattr(self, "_detached", False) and proc.poll() is None:
             try:
-                os.kill(proc.pid, signal.SIGKILL)
+                self._signal(signal.SIGKILL)
                 proc.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 pass

@@ -51,7 +51,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ._otlp_decode import PayloadError, decode_json, decode_protobuf
 
-__all__ = ["FaultMode", "ContractState", "create_app", "main"]
+__all__ = ["ContractState", "FaultMode", "create_app", "main"]
 
 TRACES_PATH = "/api/public/otel/v1/traces"
 METRICS_PATH = "/api/public/otel/v1/metrics"
@@ -116,30 +116,33 @@ class ContractState:
             return current
 
 
-def _error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+def _reply(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
+    """A JSON answer with Langfuse's content type (its success body is ``{}``)."""
     return JSONResponse(body, status_code=status, headers=headers, media_type=_JSON_MEDIA)
 
 
-def _check_auth(state: ContractState, header: str | None) -> JSONResponse | None:
+def _check_auth(state: ContractState, request: Request) -> JSONResponse | None:
+    """None when the request carries the project's Basic credentials, else Langfuse's 401/403 answer."""
+    header = request.headers.get("authorization")
     if not header:
-        return _error(401, {"message": "Unauthorized: no authorization header provided"})
+        return _reply(401, {"message": "Unauthorized: no authorization header provided"})
     scheme, _, credentials = header.partition(" ")
     scheme = scheme.lower()
     credentials = credentials.strip()
     if scheme == "bearer":
         # Langfuse: a bearer public key has "scores" access only; this route needs project access.
         if credentials == state.public_key:
-            return _error(403, {"message": "Access denied: requires Basic auth with the secret key"})
-        return _error(401, {"message": "Unauthorized: invalid bearer token"})
+            return _reply(403, {"message": "Access denied: requires Basic auth with the secret key"})
+        return _reply(401, {"message": "Unauthorized: invalid bearer token"})
     if scheme != "basic":
-        return _error(401, {"message": "Unauthorized: unsupported authorization scheme"})
+        return _reply(401, {"message": "Unauthorized: unsupported authorization scheme"})
     try:
         decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        return _error(401, {"message": "Unauthorized: invalid base64 in basic auth"})
+        return _reply(401, {"message": "Unauthorized: invalid base64 in basic auth"})
     public_key, _, secret_key = decoded.partition(":")
     if public_key != state.public_key or secret_key != state.secret_key:
-        return _error(401, {"message": "Invalid credentials. Confirm that you've configured the correct host."})
+        return _reply(401, {"message": "Invalid credentials. Confirm that you've configured the correct host."})
     return None
 
 
@@ -160,11 +163,11 @@ async def _apply_fault(fault: FaultMode) -> JSONResponse | None:
         await asyncio.sleep(fault.delay)
         return None
     if fault.mode == "error":
-        return _error(fault.status, {"error": "Injected failure"})
+        return _reply(fault.status, {"error": "Injected failure"})
     if fault.mode == "unavailable":
-        return _error(503, {"message": "Service unavailable (injected)"})
+        return _reply(503, {"message": "Service unavailable (injected)"})
     if fault.mode == "rate_limit":
-        return _error(429, {"message": "Rate limit exceeded"}, headers={"Retry-After": str(fault.retry_after)})
+        return _reply(429, {"message": "Rate limit exceeded"}, headers={"Retry-After": str(fault.retry_after)})
     return None
 
 
@@ -180,7 +183,7 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
         if fault_response is not None:
             state.reject(request, fault_response.status_code, "injected")
             return fault_response
-        denied = _check_auth(state, request.headers.get("authorization"))
+        denied = _check_auth(state, request)
         if denied is not None:
             state.reject(request, denied.status_code, "auth")
             return denied
@@ -195,19 +198,19 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
                 spans = decode_json(body)
             else:
                 state.reject(request, 400, "content-type")
-                return _error(400, {"error": f"Invalid content type: {content_type or '(none)'}"})
+                return _reply(400, {"error": f"Invalid content type: {content_type or '(none)'}"})
         except PayloadError as exc:
             state.reject(request, 400, "payload")
-            return _error(400, {"error": str(exc)})
+            return _reply(400, {"error": str(exc)})
         if not spans:
-            return JSONResponse({}, media_type=_JSON_MEDIA)
+            return _reply(200, {})
         version_header = request.headers.get("x-langfuse-ingestion-version") or request.headers.get(
             "x_langfuse_ingestion_version"
         )
         version = _js_parse_int(version_header) if version_header is not None else None
         if version_header is not None and (version is None or version > 4):
             state.reject(request, 400, "ingestion-version")
-            return _error(
+            return _reply(
                 400, {"error": f'Unsupported x-langfuse-ingestion-version: "{version_header}". Maximum supported: "4".'}
             )
         with state.lock:
@@ -225,21 +228,21 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
                     "spans": spans,
                 }
             )
-        return JSONResponse({}, media_type=_JSON_MEDIA)
+        return _reply(200, {})
 
     @app.post(METRICS_PATH)
     async def metrics(request: Request) -> Response:
-        denied = _check_auth(state, request.headers.get("authorization"))
+        denied = _check_auth(state, request)
         if denied is not None:
             return denied
         # Langfuse's metrics handler does nothing: 200, data discarded.
         await request.body()
-        return JSONResponse({}, media_type=_JSON_MEDIA)
+        return _reply(200, {})
 
     @app.get(PROJECTS_PATH)
     async def projects(request: Request) -> Response:
         # What the langfuse SDK's auth_check() reads: the project of a project-scoped key pair.
-        denied = _check_auth(state, request.headers.get("authorization"))
+        denied = _check_auth(state, request)
         if denied is not None:
             return denied
         project = {
@@ -248,7 +251,7 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
             "organization": {"id": "org-contract", "name": "owui-otel contract org"},
             "metadata": {},
         }
-        return JSONResponse({"data": [project]}, media_type=_JSON_MEDIA)
+        return _reply(200, {"data": [project]})
 
     @app.get("/_control/health")
     async def health() -> dict[str, bool]:
@@ -288,9 +291,9 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
                 remaining=None if count is None else int(count),
             )
         except (ValueError, TypeError, AttributeError) as exc:
-            return _error(400, {"error": f"bad mode payload: {exc}"})
+            return _reply(400, {"error": f"bad mode payload: {exc}"})
         if mode not in _MODES:
-            return _error(400, {"error": f"mode must be one of {', '.join(_MODES)}"})
+            return _reply(400, {"error": f"mode must be one of {', '.join(_MODES)}"})
         with state.lock:
             state.fault = fault
             return JSONResponse(state.fault.as_dict())

@@ -20,14 +20,15 @@ Usage::
     stack.stop_langfuse(); stack.kill_collector(); stack.start_collector(); stack.start_langfuse()
 
 The collector runs with ``configs`` (default: the repository's ``otel-collector.yaml``) and the env built by
-:meth:`Stack.collector_env`; pass ``env`` to add or override variables (e.g. shorter retry intervals).
+:meth:`Stack.collector_env`; pass ``env`` to add or override variables (e.g. :data:`FAST_RETRY`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -38,12 +39,25 @@ import yaml
 
 from ._auth import langfuse_basic_auth
 from ._cache import repo_root
-from ._process import ManagedProcess, free_port, wait_until
+from ._jaeger import jaeger_config
+from ._process import ManagedProcess, free_port, http_ok, wait_until
 
-__all__ = ["ROOT_CONFIG", "Stack", "StackPorts", "jaeger_config"]
+__all__ = ["FAST_RETRY", "RECEIVER_AUTH_OVERLAY", "ROOT_CONFIG", "Stack", "StackPorts"]
 
 ROOT_CONFIG = repo_root() / "otel-collector.yaml"
+RECEIVER_AUTH_OVERLAY = Path(__file__).resolve().parent / "overlays" / "receiver-auth.yaml"
+"""Layered after :data:`ROOT_CONFIG`: the receiver requires ``Authorization: Bearer $OTEL_INGEST_TOKEN``."""
+FAST_RETRY = {
+    "OTELCOL_RETRY_INITIAL_INTERVAL": "200ms",
+    "OTELCOL_RETRY_MAX_INTERVAL": "1s",
+    "OTELCOL_RETRY_MAX_ELAPSED": "5m",
+}
+"""``env`` for :class:`Stack`: exporter retries after 200 ms to 1 s (not 5 to 30 s), so recovery takes seconds."""
 _HOST = "127.0.0.1"
+
+
+def _http(port: int) -> str:
+    return f"http://{_HOST}:{port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,56 +78,11 @@ class StackPorts:
     def allocate(cls) -> StackPorts:
         """Pick distinct free ports."""
         ports: list[int] = []
-        while len(ports) < 9:
+        while len(ports) < len(dataclasses.fields(cls)):
             port = free_port(_HOST)
             if port not in ports:
                 ports.append(port)
         return cls(*ports)
-
-
-def jaeger_config(ports: StackPorts) -> dict[str, Any]:
-    """A minimal Jaeger v2 config: OTLP in, in-memory storage, query API; only the ports we chose.
-
-    The built-in all-in-one config would also bind fixed ports (8888, 13133, 5778, 14250, 9411, ...) that collide
-    with the collector and with parallel test runs.
-    """
-    return {
-        "service": {
-            "extensions": ["jaeger_storage", "jaeger_query"],
-            "pipelines": {
-                "traces": {"receivers": ["otlp"], "processors": ["batch"], "exporters": ["jaeger_storage_exporter"]}
-            },
-            "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "warn"}},
-        },
-        "extensions": {
-            "jaeger_query": {
-                # Default true: Jaeger traces its own queries to the SDK default localhost:4317 (the collector's
-                # default port) and waits 10 s for that export at shutdown.
-                "enable_tracing": False,
-                "storage": {"traces": "memstore"},
-                "http": {"endpoint": f"{_HOST}:{ports.jaeger_query}"},
-                "grpc": {"endpoint": f"{_HOST}:{ports.jaeger_query_grpc}"},
-            },
-            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 10000}}}},
-        },
-        "receivers": {
-            "otlp": {
-                "protocols": {
-                    "grpc": {"endpoint": f"{_HOST}:{ports.jaeger_otlp_grpc}"},
-                    "http": {"endpoint": f"{_HOST}:{ports.jaeger_otlp_http}"},
-                }
-            }
-        },
-        "processors": {"batch": {"timeout": "200ms"}},
-        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
-    }
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class Stack:
@@ -165,7 +134,7 @@ class Stack:
     @property
     def otlp_http_endpoint(self) -> str:
         """Base URL of the collector's OTLP/HTTP receiver."""
-        return f"http://{_HOST}:{self.ports.otlp_http}"
+        return _http(self.ports.otlp_http)
 
     @property
     def otlp_http_traces_url(self) -> str:
@@ -180,12 +149,12 @@ class Stack:
     @property
     def langfuse_url(self) -> str:
         """Base URL of the Langfuse contract endpoint (what ``LANGFUSE_HOST`` is set to)."""
-        return f"http://{_HOST}:{self.ports.langfuse}"
+        return _http(self.ports.langfuse)
 
     @property
     def jaeger_query_url(self) -> str:
         """Base URL of Jaeger's query API."""
-        return f"http://{_HOST}:{self.ports.jaeger_query}"
+        return _http(self.ports.jaeger_query)
 
     def collector_env(self) -> dict[str, str]:
         """The collector's environment: inherited env, our ports and paths, then ``env`` overrides."""
@@ -226,7 +195,18 @@ class Stack:
 
     def _start_jaeger(self, binary: Path) -> None:
         config = self.workdir / "jaeger.yaml"
-        config.write_text(yaml.safe_dump(jaeger_config(self.ports), sort_keys=False), encoding="utf-8")
+        config.write_text(
+            yaml.safe_dump(
+                jaeger_config(
+                    otlp_grpc_port=self.ports.jaeger_otlp_grpc,
+                    otlp_http_port=self.ports.jaeger_otlp_http,
+                    query_port=self.ports.jaeger_query,
+                    query_grpc_port=self.ports.jaeger_query_grpc,
+                ),
+                sort_keys=False,
+            ),
+            encoding="utf-8",
+        )
         self.jaeger = ManagedProcess(
             "jaeger",
             [str(binary), "--config", str(config)],
@@ -234,7 +214,7 @@ class Stack:
             log_path=self.workdir / "jaeger.log",
         )
         self.jaeger.start()
-        self.jaeger.wait_ready(lambda: _http_ok(f"{self.jaeger_query_url}/api/services"), timeout=self.ready_timeout)
+        self.jaeger.wait_ready(lambda: http_ok(f"{self.jaeger_query_url}/api/services"), timeout=self.ready_timeout)
 
     def start_langfuse(self) -> None:
         """(Re)start the contract endpoint on its reserved port; recorded data starts empty."""
@@ -256,7 +236,7 @@ class Stack:
                 cwd=repo_root(),
             )
         self.langfuse.start()
-        self.langfuse.wait_ready(lambda: _http_ok(f"{self.langfuse_url}/_control/health"), timeout=self.ready_timeout)
+        self.langfuse.wait_ready(lambda: http_ok(f"{self.langfuse_url}/_control/health"), timeout=self.ready_timeout)
 
     def stop_langfuse(self) -> None:
         """Stop the endpoint: the collector then sees connection refused (a real outage)."""
@@ -273,7 +253,7 @@ class Stack:
                 log_path=self.workdir / "collector.log",
             )
         self.collector.start()
-        self.collector.wait_ready(lambda: _http_ok(f"http://{_HOST}:{self.ports.health}/"), timeout=self.ready_timeout)
+        self.collector.wait_ready(lambda: http_ok(f"{_http(self.ports.health)}/"), timeout=self.ready_timeout)
 
     def kill_collector(self) -> None:
         """SIGKILL the collector (no graceful shutdown, no queue flush)."""
@@ -304,6 +284,21 @@ class Stack:
 
     # --- observation ---------------------------------------------------------------------
 
+    def _wait(
+        self,
+        predicate: Callable[[], bool],
+        *,
+        timeout: float,
+        interval: float,
+        what: str,
+        got: Callable[[], str] | None = None,
+    ) -> None:
+        """:func:`wait_until`, with ``got()`` and the log tails of every process in the timeout message."""
+        try:
+            wait_until(predicate, timeout=timeout, interval=interval, what=what)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}{got() if got else ''}\n{self.logs()}") from exc
+
     def langfuse_received(self) -> dict[str, Any]:
         """``GET /_control/received`` of the contract endpoint."""
         response = httpx.get(f"{self.langfuse_url}/_control/received", timeout=10.0)
@@ -327,10 +322,8 @@ class Stack:
             spans = self.langfuse_received()["spans"]
             return len({span["span_id"] for span in spans}) >= count
 
-        try:
-            wait_until(enough, timeout=timeout, interval=0.25, what=f"{count} spans at the Langfuse endpoint")
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}; got {len(spans)}\n{self.logs()}") from exc
+        what = f"{count} spans at the Langfuse endpoint"
+        self._wait(enough, timeout=timeout, interval=0.25, what=what, got=lambda: f"; got {len(spans)}")
         return spans
 
     def jaeger_trace(self, trace_id: str) -> dict[str, Any] | None:
@@ -355,16 +348,13 @@ class Stack:
             found.update(trace)
             return True
 
-        try:
-            wait_until(stored, timeout=timeout, interval=0.25, what=f"trace {trace_id} in Jaeger")
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}\n{self.logs()}") from exc
+        self._wait(stored, timeout=timeout, interval=0.25, what=f"trace {trace_id} in Jaeger")
         return found
 
     def collector_metric(self, name: str, **labels: str) -> float:
         """Sum of a collector self-metric over the series whose labels include ``labels`` (0.0 if absent)."""
         try:
-            text = httpx.get(f"http://{_HOST}:{self.ports.metrics}/metrics", timeout=5.0).text
+            text = httpx.get(f"{_http(self.ports.metrics)}/metrics", timeout=5.0).text
         except httpx.HTTPError:
             return 0.0
         total = 0.0
@@ -388,5 +378,5 @@ class Stack:
             value = self.collector_metric(name, **labels)
             return value >= minimum
 
-        wait_until(reached, timeout=timeout, interval=0.2, what=f"{name}{labels} >= {minimum}")
+        self._wait(reached, timeout=timeout, interval=0.2, what=f"{name}{labels} >= {minimum}")
         return value

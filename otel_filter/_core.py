@@ -35,7 +35,6 @@ from otel_filter._extract import (
     extract_chunk,
     extract_request,
     extract_result,
-    last_assistant,
 )
 from otel_filter._health import Health
 from otel_filter._semconv import (
@@ -303,7 +302,7 @@ class FilterCore:
             )
             return
         body_map = as_dict(body) or {}
-        reply = last_assistant(body_map.get("messages"))
+        reply = result.reply
         inlet_seen = status != ORPHAN
         if turn is None:
             # No inlet seen (server restarted, filter added mid-turn): trace what the outlet has.

@@ -69,13 +69,19 @@ class TurnResult:
     usage: Usage
     finish_reason: str | None
     error_message: str | None
-    # The messages before the reply (a reference into the outlet body, read before the hook returns).
-    # Hashed only when an outlet must be matched by its conversation: most turns carry their id.
-    messages_before_reply: object = None
+    # References into the outlet body, read only while the hook runs: the assistant reply, and the
+    # messages around it. Hashed only when an outlet must be matched by its conversation: most turns
+    # carry their id, so the copy and the hashing are skipped for them.
+    reply: dict[str, Any] | None = None
+    messages: object = None
 
     def fingerprints(self) -> tuple[int | None, int | None]:
-        """(conversation, last user message) fingerprints, as :func:`conversation_fingerprints`."""
-        return conversation_fingerprints(self.messages_before_reply)
+        """(conversation, last user message) fingerprints of the messages before the reply."""
+        before_reply = self.messages
+        if isinstance(before_reply, list) and self.reply is not None:
+            index = max(i for i, m in enumerate(before_reply) if m is self.reply)
+            before_reply = before_reply[:index]
+        return conversation_fingerprints(before_reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,25 +233,15 @@ _EMPTY: dict[str, Any] = {}
 def _request_params(body: dict[str, Any]) -> dict[str, Any]:
     """Sampling parameters from the top level, or Ollama's ``options`` when the top level has none."""
     options = as_dict(body.get("options"))
-    if options:
+    sources = (body, options) if options else (body,)
 
-        def pick(*keys: str) -> object:
-            for source in (body, options):
-                for key in keys:
-                    value = source.get(key)
-                    if value is not None:
-                        return value
-            return None
-
-    else:  # the usual case: one dict, no loops
-
-        def pick(*keys: str) -> object:
-            value = body.get(keys[0])
-            for key in keys[1:]:
+    def pick(*keys: str) -> object:
+        for source in sources:
+            for key in keys:
+                value = source.get(key)
                 if value is not None:
-                    break
-                value = body.get(key)
-            return value
+                    return value
+        return None
 
     stop = pick("stop")
     if isinstance(stop, str):
@@ -355,7 +351,7 @@ def normalize_finish_reason(value: object) -> str | None:
     return _FINISH_REASONS.get(text, text) or None
 
 
-def last_assistant(messages: object) -> Mapping[str, Any] | None:
+def last_assistant(messages: object) -> dict[str, Any] | None:
     if not isinstance(messages, list):
         return None
     for message in reversed(messages):
@@ -379,10 +375,6 @@ def extract_result(body: object, user: object = None) -> TurnResult:
     body_map = as_dict(body) or {}
     messages = body_map.get("messages")
     reply = last_assistant(messages)
-    before_reply = messages
-    if isinstance(messages, list) and reply is not None:
-        index = max(i for i, m in enumerate(messages) if m is reply)
-        before_reply = messages[:index]
     user_id = as_str(dig(as_dict(user), "id"))
     return TurnResult(
         message_id=as_str(body_map.get("id")) or (as_str(reply.get("id")) if reply else None),
@@ -392,7 +384,8 @@ def extract_result(body: object, user: object = None) -> TurnResult:
         usage=reply_usage(reply) if reply else extract_usage(body_map.get("usage")),
         finish_reason=normalize_finish_reason(reply.get("finish_reason")) if reply else None,
         error_message=_error_message(reply) if reply else None,
-        messages_before_reply=before_reply,
+        reply=reply,
+        messages=messages,
     )
 
 

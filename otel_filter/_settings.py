@@ -47,17 +47,18 @@ DEFAULT_MAX_OPEN_TURNS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One bad setting: which valve, what was wrong, how to fix it, what is used instead."""
+    """One bad setting: which valve or environment variable, what was wrong, how to fix it, what is
+    used instead. Valve names are lower case, environment variables upper case: the message says which."""
 
-    valve: str
+    setting: str
     value: str
     reason: str
     fix: str
     fallback: str
 
     def message(self) -> str:
-        kind = "environment variable" if self.valve.isupper() else "valve"
-        return f"{kind} {self.valve}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
+        kind = "environment variable" if self.setting.isupper() else "valve"
+        return f"{kind} {self.setting}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,8 @@ def display_url(url: str) -> str:
     return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
-def _http_traces_url(base: str) -> str:
+def http_traces_url(base: str) -> str:
+    """The OTLP/HTTP traces URL for ``base``: ``http://c:4318`` -> ``http://c:4318/v1/traces`` (kept if it has it)."""
     base = base.rstrip("/")
     return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
 
@@ -237,7 +239,7 @@ def _resolve_export(
         )
         problems.append(
             Problem(
-                valve="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
+                setting="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
                 value=protocol,
                 reason=reason,
                 fix="set it to 'http/protobuf' or 'grpc' (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL)",
@@ -260,7 +262,7 @@ def _resolve_export(
     if not _valid_url(endpoint):
         problems.append(
             Problem(
-                valve=endpoint_name,
+                setting=endpoint_name,
                 value=display_url(endpoint),
                 reason="is not an http:// or https:// URL with a host",
                 fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
@@ -269,7 +271,7 @@ def _resolve_export(
         )
         endpoint, full_url = default_endpoint, False
     if protocol == PROTOCOL_HTTP and not full_url:
-        endpoint = _http_traces_url(endpoint)
+        endpoint = http_traces_url(endpoint)
 
     header_text = _text(valves, "otlp_headers")
     header_name = "otlp_headers"
@@ -280,7 +282,7 @@ def _resolve_export(
     if bad:
         problems.append(
             Problem(
-                valve=header_name,
+                setting=header_name,
                 value="<hidden: may hold a secret>",
                 reason=f"has {len(bad)} item(s) without 'key=value'",
                 fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
@@ -315,7 +317,7 @@ def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[re.Pa
             ok = False
             problems.append(
                 Problem(
-                    valve="redact_patterns",
+                    setting="redact_patterns",
                     value=pattern,
                     reason=f"is not a valid regular expression ({error})",
                     fix="correct the pattern (Python re syntax) or remove it",
@@ -337,7 +339,7 @@ def _bounded_int(
     if value is None or value < minimum:
         problems.append(
             Problem(
-                valve=name,
+                setting=name,
                 value=str(valves.get(name)),
                 reason=f"must be a whole number of {unit} of at least {minimum}",
                 fix=f"set it to {default} (the default) or another value >= {minimum}",
@@ -368,7 +370,7 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
     if bad:
         problems.append(
             Problem(
-                valve="resource_attributes",
+                setting="resource_attributes",
                 value=resource_text,
                 reason=f"has {len(bad)} item(s) without 'key=value'",
                 fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",

@@ -48,7 +48,17 @@ def _count(mapping: dict[str, Any], key: str) -> int | None:
 
 
 def _first_count(mappings: tuple[dict[str, Any], ...], key: str) -> int | None:
+    """The first count under ``key`` in any of ``mappings``."""
     for mapping in mappings:
+        value = _count(mapping, key)
+        if value is not None:
+            return value
+    return None
+
+
+def _first_key(mapping: dict[str, Any], *keys: str) -> int | None:
+    """The count under the first of ``keys`` that ``mapping`` has one for."""
+    for key in keys:
         value = _count(mapping, key)
         if value is not None:
             return value
@@ -83,10 +93,8 @@ def extract_usage(usage: object) -> Usage:
     cache_read = _first_count(input_side, "cached_tokens")
     if cache_read is None:
         cache_read = anthropic_read
-    for key in ("prompt_cache_hit_tokens", "cached_tokens", "cache_n"):  # DeepSeek, generic, llama.cpp
-        if cache_read is not None:
-            break
-        cache_read = _count(usage_map, key)
+    if cache_read is None:  # DeepSeek, generic, llama.cpp
+        cache_read = _first_key(usage_map, "prompt_cache_hit_tokens", "cached_tokens", "cache_n")
     cache_creation = (
         anthropic_write if anthropic_write is not None else _first_count(input_side, "cache_creation_tokens")
     )
@@ -105,11 +113,7 @@ def extract_usage(usage: object) -> Usage:
         total_input = prompt_n + (_count(usage_map, "cache_n") or 0)
     else:
         total_input = None
-    output = _count(usage_map, "completion_tokens")
-    for key in ("output_tokens", "eval_count", "predicted_n"):
-        if output is not None:
-            break
-        output = _count(usage_map, key)
+    output = _first_key(usage_map, "completion_tokens", "output_tokens", "eval_count", "predicted_n")
     reasoning = _first_count((completion_details, output_details), "reasoning_tokens")
     if reasoning is None:
         reasoning = _count(usage_map, "reasoning_tokens")

@@ -3,3 +3,6 @@
 
 The CLI ``owui-otel`` is the entry point (``owui-otel --help``); see the README's quick start.
 """
+
+DEFAULT_FILTER_ID = "otel_bridge"
+"""The filter's id in Open WebUI: the Function's id (``install function``), and the filter the bridge server hosts."""

@@ -24,6 +24,14 @@ from typing import Any
 
 import httpx
 
+from otel_filter._semconv import (
+    ERROR_TYPE,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    OPENWEBUI_MESSAGE_ID,
+    OPENWEBUI_TASK,
+)
+from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError
 
 _IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|msg_[0-9a-f]{24}")
@@ -119,9 +127,9 @@ def _search_key(scenario: Scenario) -> tuple[str, str]:
     for step in scenario.steps:
         metadata = step.payload["body"].get("metadata") or {}
         if step.hook == "inlet" and not metadata.get("task") and metadata.get("message_id"):
-            return "openwebui.message.id", metadata["message_id"]
+            return OPENWEBUI_MESSAGE_ID, metadata["message_id"]
     outlet = next(s for s in scenario.steps if s.hook == "outlet")
-    return "openwebui.message.id", outlet.payload["body"]["id"]
+    return OPENWEBUI_MESSAGE_ID, outlet.payload["body"]["id"]
 
 
 def replay(client: httpx.Client, filter_id: str, scenario: Scenario, pause_s: float = 0.0) -> None:
@@ -149,18 +157,18 @@ def _find_traces(jaeger_url: str, service: str, attribute: str, value: str) -> l
         return []
     data: list[dict[str, Any]] = response.json().get("data") or []
     # A follow-up task names the turn's message too: keep the turn itself.
-    return [t for t in data if not any(tag["key"] == "openwebui.task" for tag in t["spans"][0].get("tags", []))]
+    return [t for t in data if not any(tag["key"] == OPENWEBUI_TASK for tag in t["spans"][0].get("tags", []))]
 
 
 def _summary(trace: dict[str, Any]) -> str:
     span = trace["spans"][0]
     tags = {t["key"]: t["value"] for t in span.get("tags", [])}
     usage = (
-        f"{tags['gen_ai.usage.input_tokens']} in / {tags['gen_ai.usage.output_tokens']} out"
-        if "gen_ai.usage.input_tokens" in tags
+        f"{tags[GEN_AI_USAGE_INPUT_TOKENS]} in / {tags[GEN_AI_USAGE_OUTPUT_TOKENS]} out"
+        if GEN_AI_USAGE_INPUT_TOKENS in tags
         else "no usage"
     )
-    status = f"error: {tags['error.type']}" if "error.type" in tags else "ok"
+    status = f"error: {tags[ERROR_TYPE]}" if ERROR_TYPE in tags else "ok"
     return f"{span['operationName']}, {span['duration'] / 1000:.0f} ms, {usage}, {status}"
 
 
@@ -169,7 +177,7 @@ def run_demo(
     api_key: str,
     jaeger_url: str,
     *,
-    filter_id: str = "otel_bridge",
+    filter_id: str = DEFAULT_FILTER_ID,
     service: str = "open-webui",
     wait_s: float = 30.0,
     pause_s: float = 0.4,

@@ -13,7 +13,6 @@ inputs are not given is skipped, not failed. Secrets are never printed.
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 from collections.abc import Callable
@@ -22,6 +21,18 @@ from typing import Any
 
 import httpx
 
+from collector import langfuse_basic_auth
+from collector._components import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
+from otel_filter._semconv import (
+    END_OUTLET,
+    GEN_AI_OPERATION_CHAT,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_REQUEST_STREAM,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    OPENWEBUI_TASK,
+    OPENWEBUI_TURN_END_REASON,
+)
+from otel_filter._settings import http_traces_url
 from owui_otel._errors import OwuiOtelError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
 
@@ -115,13 +126,11 @@ def check_bridge(inputs: DoctorInputs) -> list[Check]:
                 "use the key it was started with (printed by `owui-otel up`; OWUI_OTEL_API_KEY) here and in Open WebUI",
             )
         ]
-    counters = health.json().get("counters", {})
-    failures = {k: v for k, v in counters.items() if k.endswith(("_failed", "export_failed")) and v}
+    status = health.json()
+    failures = {k: v for k, v in status.get("counters", {}).items() if k.endswith("_failed") and v}
     checks = [
         Check(
-            "bridge server",
-            OK,
-            f"up at {inputs.bridge_url}, key accepted, {health.json().get('open_turns', 0)} turn(s) open",
+            "bridge server", OK, f"up at {inputs.bridge_url}, key accepted, {status.get('open_turns', 0)} turn(s) open"
         )
     ]
     if failures:
@@ -156,8 +165,7 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
     if not inputs.otlp_endpoint:
         checks.append(Check("collector receiver", SKIP, "no OTLP endpoint given"))
         return checks
-    url = inputs.otlp_endpoint.rstrip("/")
-    url = url if url.endswith("/v1/traces") else f"{url}/v1/traces"
+    url = http_traces_url(inputs.otlp_endpoint)
     headers = {"Content-Type": "application/x-protobuf", **dict(inputs.otlp_headers)}
     answer = _post(url, content=_EMPTY_EXPORT, headers=headers)
     if isinstance(answer, str):
@@ -290,16 +298,16 @@ def check_langfuse(inputs: DoctorInputs) -> list[Check]:
     checks.append(keys)
     if keys.status != OK:
         return checks
-    token = base64.b64encode(f"{inputs.langfuse_public_key}:{inputs.langfuse_secret_key}".encode()).decode()
-    path = f"{host}/api/public/otel/v1/traces"
-    answer = _post(
+    token = langfuse_basic_auth(inputs.langfuse_public_key, inputs.langfuse_secret_key)
+    path = http_traces_url(host + LANGFUSE_OTLP_PATH)
+    answer = _post(  # what the collector's exporter sends
         path,
         content=gzip.compress(_EMPTY_EXPORT),
         headers={
             "Authorization": f"Basic {token}",
             "Content-Type": "application/x-protobuf",
             "Content-Encoding": "gzip",
-            "x-langfuse-ingestion-version": "4",
+            **LANGFUSE_INGESTION_HEADERS,
         },
     )
     if isinstance(answer, str) or answer.status_code != 200:
@@ -331,7 +339,7 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
             "service": inputs.service_name,
             "lookback": "2h",
             "limit": "200",
-            "tags": json.dumps({"openwebui.turn.end_reason": "outlet"}),
+            "tags": json.dumps({OPENWEBUI_TURN_END_REASON: END_OUTLET}),
         },
     )
     if isinstance(answer, str) or answer.status_code != 200:
@@ -341,13 +349,13 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
         for span in trace.get("spans", []):
             tags = {t["key"]: t["value"] for t in span.get("tags", [])}
             if (
-                tags.get("gen_ai.operation.name") != "chat"
-                or "openwebui.task" in tags
-                or not tags.get("gen_ai.request.stream")
+                tags.get(GEN_AI_OPERATION_NAME) != GEN_AI_OPERATION_CHAT
+                or OPENWEBUI_TASK in tags
+                or not tags.get(GEN_AI_REQUEST_STREAM)
             ):
                 continue
             streamed += 1
-            if "gen_ai.usage.output_tokens" not in tags:
+            if GEN_AI_USAGE_OUTPUT_TOKENS not in tags:
                 without_usage += 1
     if streamed == 0:
         return [Check("token usage", SKIP, "no streamed turn in the last 2 hours to judge by")]

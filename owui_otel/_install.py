@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 
 from otel_filter import bundle
+from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError, UsageError
 
-DEFAULT_FUNCTION_ID = "otel_bridge"
 PIPELINE_FILE_NAME = "otel_filter_pipeline.py"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 
@@ -86,6 +86,15 @@ def _detail(response: httpx.Response) -> str:
     return str(body.get("detail") or body) if isinstance(body, dict) else str(body)[:300]
 
 
+def _merge_valves(client: httpx.Client, valves_path: str, valves: Mapping[str, Any], what: str) -> None:
+    """Merge ``valves`` over the stored ones: GET ``valves_path``, POST ``valves_path/update`` (same in both hosts)."""
+    current = _request(client, "GET", valves_path, what)
+    merged = {**(_json(current) if current.status_code == 200 else {}), **valves}
+    updated = _request(client, "POST", f"{valves_path}/update", what, json=merged)
+    if updated.status_code != 200:
+        raise OwuiOtelError(f"{what} rejected the valves ({updated.status_code}): {_detail(updated)}")
+
+
 # --- Open WebUI Functions ------------------------------------------------------------------
 
 
@@ -93,7 +102,7 @@ def install_function(
     url: str,
     token: str,
     *,
-    function_id: str = DEFAULT_FUNCTION_ID,
+    function_id: str = DEFAULT_FILTER_ID,
     valves: Mapping[str, Any] | None = None,
     source: str | None = None,
 ) -> InstallResult:
@@ -144,11 +153,7 @@ def install_function(
             if not record.get(flag):
                 _request(client, "POST", f"/api/v1/functions/id/{function_id}/{toggle}", what).raise_for_status()
         if valves:
-            current = _request(client, "GET", f"/api/v1/functions/id/{function_id}/valves", what)
-            merged = {**(_json(current) if current.status_code == 200 else {}), **valves}
-            updated = _request(client, "POST", f"/api/v1/functions/id/{function_id}/valves/update", what, json=merged)
-            if updated.status_code != 200:
-                raise OwuiOtelError(f"Open WebUI rejected the valves ({updated.status_code}): {_detail(updated)}")
+            _merge_valves(client, f"/api/v1/functions/id/{function_id}/valves", valves, what)
         record = _json(_request(client, "GET", f"/api/v1/functions/id/{function_id}", what))
     if not (record.get("type") == "filter" and record.get("is_active") and record.get("is_global")):
         raise OwuiOtelError(
@@ -211,11 +216,5 @@ def install_pipelines(
                 "(missing requirements?); look in PIPELINES_DIR/failed and the server log"
             )
         if valves:
-            current = _request(client, "GET", f"/{pipeline_id}/valves", what)
-            merged = {**(_json(current) if current.status_code == 200 else {}), **valves}
-            updated = _request(client, "POST", f"/{pipeline_id}/valves/update", what, json=merged)
-            if updated.status_code != 200:
-                raise OwuiOtelError(
-                    f"the Pipelines server rejected the valves ({updated.status_code}): {_detail(updated)}"
-                )
+            _merge_valves(client, f"/{pipeline_id}/valves", valves, what)
     return InstallResult(target="pipelines", id=pipeline_id, created=True, details={"listed_as": "filter"})

@@ -19,6 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from otel_filter._settings import http_traces_url
 from owui_otel._errors import UsageError
 from owui_otel.server import ServerConfig, create_app
 
@@ -34,8 +35,7 @@ def instrument(app: FastAPI, otlp_traces_url: str) -> TracerProvider:
 
 
 def traces_url(otlp_endpoint: str | None) -> str:
-    base = (otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318").rstrip("/")
-    return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
+    return http_traces_url(otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318")
 
 
 def serve(

@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector._process import ManagedProcess, ProcessError, http_ok
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, state_dir
 
@@ -133,33 +133,18 @@ def is_ours(record: ProcessRecord) -> bool:
     return cmdline is not None and cmdline[: len(record.argv)] == record.argv
 
 
-@dataclass
-class _Child:
-    """A process this very command started: waited on through its Popen (no pid reuse, no zombie)."""
-
-    record: ProcessRecord
-    process: subprocess.Popen[bytes]
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+def _launch(name: str, argv: list[str], env: Mapping[str, str], logs: Path) -> ManagedProcess:
+    # A session of its own: the stack outlives this command and ignores the terminal's Ctrl-C.
+    process = ManagedProcess(name, argv, env=env, log_path=logs / f"{name}.log", new_session=True)
+    process.start()
+    return process
 
 
-def _launch(name: str, argv: list[str], env: Mapping[str, str], logs: Path) -> _Child:
-    log_path = logs / f"{name}.log"
-    with log_path.open("ab") as log:
-        log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} start {' '.join(argv)}\n".encode())
-        log.flush()
-        # A session of its own: the stack outlives this command and ignores the terminal's Ctrl-C.
-        process = subprocess.Popen(
-            argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    return _Child(ProcessRecord(name=name, pid=process.pid, argv=argv, log=str(log_path), started=time.time()), process)
+def _record(process: ManagedProcess) -> ProcessRecord:
+    assert process.pid is not None
+    return ProcessRecord(
+        name=process.name, pid=process.pid, argv=process.argv, log=str(process.log_path), started=time.time()
+    )
 
 
 def _stop(record: ProcessRecord, timeout_s: float = 15.0) -> bool:
@@ -187,22 +172,11 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def _wait_ready(child: _Child, url: str, timeout_s: float, *, headers: Mapping[str, str] | None = None) -> None:
-    import httpx  # noqa: PLC0415 (the [cli] extra; `owui-otel --help` works without it)
-
-    record = child.record
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if child.process.poll() is not None:
-            tail = "\n".join(Path(record.log).read_text(errors="replace").splitlines()[-25:])
-            raise OwuiOtelError(f"{record.name} exited while starting; last lines of {record.log}:\n{tail}")
-        try:
-            if httpx.get(url, timeout=1.0, headers=dict(headers or {})).status_code < 400:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise OwuiOtelError(f"{record.name} did not become healthy at {url} within {timeout_s:.0f}s; see {record.log}")
+def _wait_ready(process: ManagedProcess, url: str, timeout_s: float) -> None:
+    try:
+        process.wait_ready(lambda: http_ok(url), timeout=timeout_s)
+    except ProcessError as error:
+        raise OwuiOtelError(f"{error}\n(full log: {process.log_path}; checked {url})") from error
 
 
 def _port_free(port: int) -> bool:
@@ -228,20 +202,15 @@ def _collector_config(options: StackOptions) -> str:
 
 
 def _jaeger_config(options: StackOptions) -> dict[str, Any]:
-    from collector.testing import StackPorts, jaeger_config  # noqa: PLC0415
+    from collector import jaeger_config  # noqa: PLC0415
 
-    ports = StackPorts(
-        otlp_grpc=options.otlp_grpc_port,
-        otlp_http=options.otlp_http_port,
-        health=options.collector_health_port,
-        metrics=options.collector_metrics_port,
-        langfuse=0,
-        jaeger_otlp_grpc=options.jaeger_otlp_grpc_port,
-        jaeger_otlp_http=options.jaeger_otlp_http_port,
-        jaeger_query=options.jaeger_ui_port,
-        jaeger_query_grpc=options.jaeger_grpc_query_port,
+    return jaeger_config(
+        otlp_grpc_port=options.jaeger_otlp_grpc_port,
+        otlp_http_port=options.jaeger_otlp_http_port,
+        query_port=options.jaeger_ui_port,
+        query_grpc_port=options.jaeger_grpc_query_port,
+        host=HOST,
     )
-    return jaeger_config(ports)
 
 
 def _collector_env(options: StackOptions, queue_dir: Path) -> dict[str, str]:
@@ -316,12 +285,7 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
         "collector_metrics": f"http://{HOST}:{options.collector_metrics_port}/metrics",
         "bridge": f"http://{HOST}:{options.bridge_port}",
     }
-    started: list[_Child] = []
-
-    def stop_started() -> None:
-        for child in reversed(started):
-            child.stop()
-
+    started: list[ManagedProcess] = []
     try:
         progress("starting Jaeger ...")
         jaeger = _launch("jaeger", [str(jaeger_binary), "--config", str(jaeger_file)], os.environ, logs)
@@ -358,10 +322,16 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
         started.append(bridge)
         _wait_ready(bridge, f"{urls['bridge']}/ready", 60)
     except BaseException:
-        stop_started()
+        for process in reversed(started):
+            process.stop(timeout=15)
         raise
+    for process in started:
+        process.detach()  # they outlive this command; `down` stops them by their recorded pid
     state = StackState(
-        processes=[child.record for child in started], urls=urls, api_key=api_key, langfuse=bool(options.langfuse_host)
+        processes=[_record(process) for process in started],
+        urls=urls,
+        api_key=api_key,
+        langfuse=bool(options.langfuse_host),
     )
     (directory / STATE_FILE).write_text(state.to_json(), encoding="utf-8")
     return state

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir
 from owui_otel._stack import StackOptions, StackState, is_ours, load_state, start_stack, stop_stack
@@ -78,7 +79,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="where valves.json is kept (default: %(default)s)",
     )
     parser.add_argument(
-        "--filter-id", default="otel_bridge", help="id Open WebUI sees for the filter (default %(default)s)"
+        "--filter-id", default=DEFAULT_FILTER_ID, help="id Open WebUI sees for the filter (default %(default)s)"
     )
     parser.add_argument(
         "--otlp-endpoint",
@@ -93,15 +94,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _stack_options(args: argparse.Namespace) -> StackOptions:
     return StackOptions(
-        otlp_grpc_port=args.otlp_grpc_port,
-        otlp_http_port=args.otlp_http_port,
-        collector_health_port=args.collector_health_port,
-        collector_metrics_port=args.collector_metrics_port,
-        jaeger_ui_port=args.jaeger_ui_port,
-        jaeger_grpc_query_port=args.jaeger_grpc_query_port,
-        jaeger_otlp_grpc_port=args.jaeger_otlp_grpc_port,
-        jaeger_otlp_http_port=args.jaeger_otlp_http_port,
-        bridge_port=args.bridge_port,
+        **{name: getattr(args, name) for name in StackOptions().ports()},  # one --*-port option each
         langfuse_host=args.langfuse_host,
         langfuse_public_key=os.environ.get("LANGFUSE_PUBLIC_KEY", ""),
         langfuse_secret_key=os.environ.get("LANGFUSE_SECRET_KEY", ""),
@@ -261,7 +254,7 @@ def _add_install(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     function.add_argument("--url", required=True, help="Open WebUI's address, e.g. http://localhost:3000")
     function.add_argument("--token", default="", help="an admin's token (default: $OWUI_TOKEN); Settings > Account")
-    function.add_argument("--id", default="otel_bridge", help="Function id (default %(default)s)")
+    function.add_argument("--id", default=DEFAULT_FILTER_ID, help="Function id (default %(default)s)")
     pipelines = targets.add_parser(
         "pipelines",
         help="upload it to a Pipelines server (its API key) and set its valves",

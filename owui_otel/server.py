@@ -43,8 +43,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from otel_filter import FilterCore, Valves, __version__
 from otel_filter.hosts import FILTER_NAME
+from owui_otel import DEFAULT_FILTER_ID
 
-DEFAULT_FILTER_ID = "otel_bridge"
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 

@@ -261,7 +261,17 @@ def _count(mapping: dict[str, Any], key: str) -> int | None:
 
 
 def _first_count(mappings: tuple[dict[str, Any], ...], key: str) -> int | None:
+    """The first count under ``key`` in any of ``mappings``."""
     for mapping in mappings:
+        value = _count(mapping, key)
+        if value is not None:
+            return value
+    return None
+
+
+def _first_key(mapping: dict[str, Any], *keys: str) -> int | None:
+    """The count under the first of ``keys`` that ``mapping`` has one for."""
+    for key in keys:
         value = _count(mapping, key)
         if value is not None:
             return value
@@ -296,10 +306,8 @@ def extract_usage(usage: object) -> Usage:
     cache_read = _first_count(input_side, "cached_tokens")
     if cache_read is None:
         cache_read = anthropic_read
-    for key in ("prompt_cache_hit_tokens", "cached_tokens", "cache_n"):  # DeepSeek, generic, llama.cpp
-        if cache_read is not None:
-            break
-        cache_read = _count(usage_map, key)
+    if cache_read is None:  # DeepSeek, generic, llama.cpp
+        cache_read = _first_key(usage_map, "prompt_cache_hit_tokens", "cached_tokens", "cache_n")
     cache_creation = (
         anthropic_write if anthropic_write is not None else _first_count(input_side, "cache_creation_tokens")
     )
@@ -318,11 +326,7 @@ def extract_usage(usage: object) -> Usage:
         total_input = prompt_n + (_count(usage_map, "cache_n") or 0)
     else:
         total_input = None
-    output = _count(usage_map, "completion_tokens")
-    for key in ("output_tokens", "eval_count", "predicted_n"):
-        if output is not None:
-            break
-        output = _count(usage_map, key)
+    output = _first_key(usage_map, "completion_tokens", "output_tokens", "eval_count", "predicted_n")
     reasoning = _first_count((completion_details, output_details), "reasoning_tokens")
     if reasoning is None:
         reasoning = _count(usage_map, "reasoning_tokens")
@@ -403,13 +407,19 @@ class TurnResult:
     usage: Usage
     finish_reason: str | None
     error_message: str | None
-    # The messages before the reply (a reference into the outlet body, read before the hook returns).
-    # Hashed only when an outlet must be matched by its conversation: most turns carry their id.
-    messages_before_reply: object = None
+    # References into the outlet body, read only while the hook runs: the assistant reply, and the
+    # messages around it. Hashed only when an outlet must be matched by its conversation: most turns
+    # carry their id, so the copy and the hashing are skipped for them.
+    reply: dict[str, Any] | None = None
+    messages: object = None
 
     def fingerprints(self) -> tuple[int | None, int | None]:
-        """(conversation, last user message) fingerprints, as :func:`conversation_fingerprints`."""
-        return conversation_fingerprints(self.messages_before_reply)
+        """(conversation, last user message) fingerprints of the messages before the reply."""
+        before_reply = self.messages
+        if isinstance(before_reply, list) and self.reply is not None:
+            index = max(i for i, m in enumerate(before_reply) if m is self.reply)
+            before_reply = before_reply[:index]
+        return conversation_fingerprints(before_reply)
 
 
 @dataclass(frozen=True, slots=True)
@@ -561,25 +571,15 @@ _EMPTY: dict[str, Any] = {}
 def _request_params(body: dict[str, Any]) -> dict[str, Any]:
     """Sampling parameters from the top level, or Ollama's ``options`` when the top level has none."""
     options = as_dict(body.get("options"))
-    if options:
+    sources = (body, options) if options else (body,)
 
-        def pick(*keys: str) -> object:
-            for source in (body, options):
-                for key in keys:
-                    value = source.get(key)
-                    if value is not None:
-                        return value
-            return None
-
-    else:  # the usual case: one dict, no loops
-
-        def pick(*keys: str) -> object:
-            value = body.get(keys[0])
-            for key in keys[1:]:
+    def pick(*keys: str) -> object:
+        for source in sources:
+            for key in keys:
+                value = source.get(key)
                 if value is not None:
-                    break
-                value = body.get(key)
-            return value
+                    return value
+        return None
 
     stop = pick("stop")
     if isinstance(stop, str):
@@ -689,7 +689,7 @@ def normalize_finish_reason(value: object) -> str | None:
     return _FINISH_REASONS.get(text, text) or None
 
 
-def last_assistant(messages: object) -> Mapping[str, Any] | None:
+def last_assistant(messages: object) -> dict[str, Any] | None:
     if not isinstance(messages, list):
         return None
     for message in reversed(messages):
@@ -713,10 +713,6 @@ def extract_result(body: object, user: object = None) -> TurnResult:
     body_map = as_dict(body) or {}
     messages = body_map.get("messages")
     reply = last_assistant(messages)
-    before_reply = messages
-    if isinstance(messages, list) and reply is not None:
-        index = max(i for i, m in enumerate(messages) if m is reply)
-        before_reply = messages[:index]
     user_id = as_str(dig(as_dict(user), "id"))
     return TurnResult(
         message_id=as_str(body_map.get("id")) or (as_str(reply.get("id")) if reply else None),
@@ -726,7 +722,8 @@ def extract_result(body: object, user: object = None) -> TurnResult:
         usage=reply_usage(reply) if reply else extract_usage(body_map.get("usage")),
         finish_reason=normalize_finish_reason(reply.get("finish_reason")) if reply else None,
         error_message=_error_message(reply) if reply else None,
-        messages_before_reply=before_reply,
+        reply=reply,
+        messages=messages,
     )
 
 
@@ -1220,17 +1217,18 @@ DEFAULT_MAX_OPEN_TURNS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One bad setting: which valve, what was wrong, how to fix it, what is used instead."""
+    """One bad setting: which valve or environment variable, what was wrong, how to fix it, what is
+    used instead. Valve names are lower case, environment variables upper case: the message says which."""
 
-    valve: str
+    setting: str
     value: str
     reason: str
     fix: str
     fallback: str
 
     def message(self) -> str:
-        kind = "environment variable" if self.valve.isupper() else "valve"
-        return f"{kind} {self.valve}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
+        kind = "environment variable" if self.setting.isupper() else "valve"
+        return f"{kind} {self.setting}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -1375,7 +1373,8 @@ def display_url(url: str) -> str:
     return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
-def _http_traces_url(base: str) -> str:
+def http_traces_url(base: str) -> str:
+    """The OTLP/HTTP traces URL for ``base``: ``http://c:4318`` -> ``http://c:4318/v1/traces`` (kept if it has it)."""
     base = base.rstrip("/")
     return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
 
@@ -1410,7 +1409,7 @@ def _resolve_export(
         )
         problems.append(
             Problem(
-                valve="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
+                setting="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
                 value=protocol,
                 reason=reason,
                 fix="set it to 'http/protobuf' or 'grpc' (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL)",
@@ -1433,7 +1432,7 @@ def _resolve_export(
     if not _valid_url(endpoint):
         problems.append(
             Problem(
-                valve=endpoint_name,
+                setting=endpoint_name,
                 value=display_url(endpoint),
                 reason="is not an http:// or https:// URL with a host",
                 fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
@@ -1442,7 +1441,7 @@ def _resolve_export(
         )
         endpoint, full_url = default_endpoint, False
     if protocol == PROTOCOL_HTTP and not full_url:
-        endpoint = _http_traces_url(endpoint)
+        endpoint = http_traces_url(endpoint)
 
     header_text = _text(valves, "otlp_headers")
     header_name = "otlp_headers"
@@ -1453,7 +1452,7 @@ def _resolve_export(
     if bad:
         problems.append(
             Problem(
-                valve=header_name,
+                setting=header_name,
                 value="<hidden: may hold a secret>",
                 reason=f"has {len(bad)} item(s) without 'key=value'",
                 fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
@@ -1488,7 +1487,7 @@ def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[re.Pa
             ok = False
             problems.append(
                 Problem(
-                    valve="redact_patterns",
+                    setting="redact_patterns",
                     value=pattern,
                     reason=f"is not a valid regular expression ({error})",
                     fix="correct the pattern (Python re syntax) or remove it",
@@ -1510,7 +1509,7 @@ def _bounded_int(
     if value is None or value < minimum:
         problems.append(
             Problem(
-                valve=name,
+                setting=name,
                 value=str(valves.get(name)),
                 reason=f"must be a whole number of {unit} of at least {minimum}",
                 fix=f"set it to {default} (the default) or another value >= {minimum}",
@@ -1541,7 +1540,7 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
     if bad:
         problems.append(
             Problem(
-                valve="resource_attributes",
+                setting="resource_attributes",
                 value=resource_text,
                 reason=f"has {len(bad)} item(s) without 'key=value'",
                 fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",
@@ -2456,7 +2455,7 @@ class FilterCore:
             )
             return
         body_map = as_dict(body) or {}
-        reply = last_assistant(body_map.get("messages"))
+        reply = result.reply
         inlet_seen = status != ORPHAN
         if turn is None:
             # No inlet seen (server restarted, filter added mid-turn): trace what the outlet has.

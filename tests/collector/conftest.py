@@ -16,49 +16,42 @@ Reusable by later suites (e.g. the real filter on top)::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from collector import BuildError, GoNotFoundError, build_collector, build_jaeger
-from collector.testing import ROOT_CONFIG, Stack
+from collector.testing import Stack
 
 from .spans import SentSpan, send_spans_impl
 
 
-def _binary_from_env(variable: str) -> Path | None:
+def _cached_binary(variable: str, build: Callable[[], Path], *, name: str, command: str) -> Path:
+    """``$variable`` when set, else the cached build; skips only if ``name`` cannot be built here."""
     value = os.environ.get(variable, "").strip()
-    if not value:
-        return None
-    path = Path(value)
-    if not path.is_file():
-        pytest.fail(f"{variable}={value} does not exist")
-    return path
+    if value:
+        path = Path(value)
+        if not path.is_file():
+            pytest.fail(f"{variable}={value} does not exist")
+        return path
+    try:
+        return build()
+    except (GoNotFoundError, BuildError) as exc:
+        pytest.skip(f"{name} cannot be built on this machine, run `python -m collector {command}`: {exc}")
 
 
 @pytest.fixture(scope="session")
 def collector_binary() -> Path:
     """The owui-otelcol binary (cached build; skips only if it cannot be built here)."""
-    override = _binary_from_env("OWUI_OTEL_COLLECTOR_BINARY")
-    if override is not None:
-        return override
-    try:
-        return build_collector()
-    except (GoNotFoundError, BuildError) as exc:
-        pytest.skip(f"owui-otelcol cannot be built on this machine, run `python -m collector build`: {exc}")
+    return _cached_binary("OWUI_OTEL_COLLECTOR_BINARY", build_collector, name="owui-otelcol", command="build")
 
 
 @pytest.fixture(scope="session")
 def jaeger_binary() -> Path:
     """The Jaeger v2 binary (cached build; skips only if it cannot be built here)."""
-    override = _binary_from_env("OWUI_OTEL_JAEGER_BINARY")
-    if override is not None:
-        return override
-    try:
-        return build_jaeger()
-    except (GoNotFoundError, BuildError) as exc:
-        pytest.skip(f"jaeger cannot be built on this machine, run `python -m collector build-jaeger`: {exc}")
+    return _cached_binary("OWUI_OTEL_JAEGER_BINARY", build_jaeger, name="jaeger", command="build-jaeger")
 
 
 @pytest.fixture
@@ -67,27 +60,18 @@ def stack_factory(
 ) -> Iterator[Callable[..., Stack]]:
     """Start stacks (collector + optional Jaeger + Langfuse contract endpoint); all are stopped at teardown.
 
-    Call with ``jaeger=True`` to add Jaeger (builds/looks up the binary lazily), ``configs=[...]``, ``env={...}``,
-    ``langfuse=False`` to keep the endpoint down, ``start=False`` to get an unstarted :class:`Stack`.
+    Call with ``jaeger=True`` to add Jaeger (builds/looks up the binary lazily), ``start=False`` to get an unstarted
+    :class:`Stack`; every other keyword goes to :class:`Stack` (``configs=[...]``, ``env={...}``, ``langfuse=False``
+    to keep the endpoint down, ``public_key``/``secret_key``).
     """
     stacks: list[Stack] = []
 
-    def make(
-        *,
-        jaeger: bool = False,
-        configs: Sequence[Path] = (ROOT_CONFIG,),
-        env: Mapping[str, str] | None = None,
-        langfuse: bool = True,
-        start: bool = True,
-    ) -> Stack:
-        jaeger_path = request.getfixturevalue("jaeger_binary") if jaeger else None
+    def make(*, jaeger: bool = False, start: bool = True, **options: Any) -> Stack:
         stack = Stack(
             collector_binary=collector_binary,
-            jaeger_binary=jaeger_path,
+            jaeger_binary=request.getfixturevalue("jaeger_binary") if jaeger else None,
             workdir=tmp_path / f"stack{len(stacks)}",
-            configs=configs,
-            env=env,
-            langfuse=langfuse,
+            **options,
         )
         stacks.append(stack)
         if start:

@@ -18,7 +18,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-OUR_SCOPE = "openwebui.otel_bridge"
+from otel_filter._semconv import INSTRUMENTATION_SCOPE
+
+OUR_SCOPE = INSTRUMENTATION_SCOPE
+"""The filter's instrumentation scope: the only scope the collector's Langfuse pipeline keeps."""
 
 INPUT_MESSAGES = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "What is OTLP?"}]}])
 OUTPUT_MESSAGES = json.dumps(

@@ -10,16 +10,21 @@ from typing import Any
 import pytest
 import yaml
 
-from collector import EXPORTERS_FULL, UsageError, config_dict, parse_otlp_target, render_config, spec_from_env
+from collector import (
+    BUILTIN_EXPORTERS,
+    EXPORTERS_FULL,
+    UsageError,
+    config_dict,
+    parse_otlp_target,
+    render_config,
+    spec_from_env,
+)
 from collector._components import CONTENT_ATTRIBUTES, ENV_DEFAULTS
 from collector._config import env_vars_used
 from collector.cli import main
-from collector.testing import ROOT_CONFIG
+from collector.testing import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
 
 pytestmark = pytest.mark.unit
-
-OVERLAY = Path(__file__).resolve().parents[2] / "collector" / "overlays" / "receiver-auth.yaml"
-BUILTINS = ("langfuse", "jaeger", "debug", "file")
 
 
 def merge(base: Any, overlay: Any) -> Any:
@@ -39,13 +44,13 @@ def test_root_config_is_exactly_the_full_render() -> None:
 
 def test_root_plus_overlay_is_the_receiver_auth_render() -> None:
     root = yaml.safe_load(ROOT_CONFIG.read_text(encoding="utf-8"))
-    overlay = yaml.safe_load(OVERLAY.read_text(encoding="utf-8"))
+    overlay = yaml.safe_load(RECEIVER_AUTH_OVERLAY.read_text(encoding="utf-8"))
     assert merge(root, overlay) == config_dict(EXPORTERS_FULL, receiver_auth=True)
 
 
 @pytest.mark.parametrize(
     "exporters",
-    [combo for size in range(1, 5) for combo in itertools.combinations(BUILTINS, size)],
+    [combo for size in range(1, 5) for combo in itertools.combinations(BUILTIN_EXPORTERS, size)],
     ids="+".join,
 )
 def test_every_pipeline_starts_with_memory_limiter_and_ends_with_batch(exporters: tuple[str, ...]) -> None:

@@ -13,18 +13,13 @@ from collections.abc import Callable
 
 import pytest
 
-from collector.testing import Stack
+from collector.testing import FAST_RETRY, Stack
 
 from .spans import SentSpan
 
 pytestmark = pytest.mark.integration
 
 N = 25
-FAST_RETRY = {
-    "OTELCOL_RETRY_INITIAL_INTERVAL": "200ms",
-    "OTELCOL_RETRY_MAX_INTERVAL": "1s",
-    "OTELCOL_RETRY_MAX_ELAPSED": "5m",
-}
 
 
 def test_queued_spans_survive_sigkill_and_arrive_exactly_once_or_more(

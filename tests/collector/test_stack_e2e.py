@@ -9,21 +9,18 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from collector.testing import ROOT_CONFIG, Stack
+from collector.testing import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG, Stack
 
 from .spans import OUR_SCOPE, SentSpan, filter_like_attributes
 
 pytestmark = pytest.mark.integration
 
-OVERLAY = Path(__file__).resolve().parents[2] / "collector" / "overlays" / "receiver-auth.yaml"
 CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
-FAST_RETRY = {"OTELCOL_RETRY_INITIAL_INTERVAL": "200ms", "OTELCOL_RETRY_MAX_INTERVAL": "1s"}
 
 
 def expected_completion_start(start_ns: int, ttft_seconds: float) -> str:
@@ -177,7 +174,7 @@ def test_unavailable_then_recovered(
 def test_receiver_bearer_auth_overlay(
     stack_factory: Callable[..., Stack], send_spans: Callable[..., list[SentSpan]]
 ) -> None:
-    stack = stack_factory(configs=[ROOT_CONFIG, OVERLAY], env={"OTEL_INGEST_TOKEN": "s3cret"})
+    stack = stack_factory(configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env={"OTEL_INGEST_TOKEN": "s3cret"})
     results: list[SpanExportResult] = []
     send_spans(stack.otlp_http_traces_url, results=results)
     send_spans(stack.otlp_http_traces_url, headers={"authorization": "Bearer wrong"}, results=results)

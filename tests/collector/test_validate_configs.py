@@ -9,14 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from collector import EXPORTERS_FULL, ValidationError, parse_otlp_target, render_config, validate_config
+from collector import (
+    BUILTIN_EXPORTERS,
+    EXPORTERS_FULL,
+    ValidationError,
+    parse_otlp_target,
+    render_config,
+    validate_config,
+)
 from collector.cli import main
-from collector.testing import ROOT_CONFIG
+from collector.testing import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
 
 pytestmark = pytest.mark.integration
 
-OVERLAY = Path(__file__).resolve().parents[2] / "collector" / "overlays" / "receiver-auth.yaml"
-BUILTINS = ("langfuse", "jaeger", "debug", "file")
 # "No env set": only what a process needs to run at all.
 BARE_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/")}
 TOKEN_ENV = {**BARE_ENV, "OTEL_INGEST_TOKEN": "test-token"}
@@ -35,13 +40,13 @@ def test_root_config_validates_with_no_env(collector_binary: Path) -> None:
 
 
 def test_root_config_with_auth_overlay_validates_with_a_token(collector_binary: Path) -> None:
-    validate_config(collector_binary, [ROOT_CONFIG, OVERLAY], env=TOKEN_ENV)
+    validate_config(collector_binary, [ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env=TOKEN_ENV)
 
 
 def test_auth_overlay_without_token_fails_loudly(collector_binary: Path) -> None:
     # No placeholder secret: forgetting OTEL_INGEST_TOKEN must stop the collector, not run it open.
     with pytest.raises(ValidationError, match="no bearer token provided"):
-        validate_config(collector_binary, [ROOT_CONFIG, OVERLAY], env=BARE_ENV)
+        validate_config(collector_binary, [ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env=BARE_ENV)
 
 
 def test_validate_really_checks(collector_binary: Path, tmp_path: Path) -> None:
@@ -51,7 +56,7 @@ def test_validate_really_checks(collector_binary: Path, tmp_path: Path) -> None:
         validate_config(collector_binary, [broken], env=BARE_ENV)
 
 
-SELECTIONS = [combo for size in range(1, 5) for combo in itertools.combinations(BUILTINS, size)]
+SELECTIONS = [combo for size in range(1, 5) for combo in itertools.combinations(BUILTIN_EXPORTERS, size)]
 
 
 @pytest.mark.parametrize("auth", [False, True], ids=["open", "auth"])
@@ -64,7 +69,9 @@ def test_every_builtin_selection_validates(
     validate_config(collector_binary, [config], env=TOKEN_ENV if auth else BARE_ENV)
 
 
-@pytest.mark.parametrize("exporters", [(), ("jaeger",), EXPORTERS_FULL, BUILTINS], ids=lambda e: "+".join(e) or "none")
+@pytest.mark.parametrize(
+    "exporters", [(), ("jaeger",), EXPORTERS_FULL, BUILTIN_EXPORTERS], ids=lambda e: "+".join(e) or "none"
+)
 def test_generic_otlp_targets_validate(collector_binary: Path, tmp_path: Path, exporters: tuple[str, ...]) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(

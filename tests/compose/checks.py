@@ -20,7 +20,7 @@ and ``$$`` (a literal ``$``) in string values, never in keys; defaults may nest 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 
 import yaml
 from jsonschema import Draft7Validator
+
+from collector._config import env_vars_used
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -197,22 +199,21 @@ def interpolate(text: str, env: Mapping[str, str], where: str = "") -> str:
     return _render(text, env, [], where)
 
 
-def _walk_strings(node: Any, path: str) -> Iterator[tuple[str, str]]:
+def _map_strings(node: Any, change: Callable[[str, str], str], path: str = "") -> Any:
+    """A copy of ``node`` with every string value replaced by ``change(value, path)`` (keys are left alone)."""
     if isinstance(node, str):
-        yield path, node
-    elif isinstance(node, Mapping):
-        for key, value in node.items():
-            yield from _walk_strings(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
-        for position, value in enumerate(node):
-            yield from _walk_strings(value, f"{path}[{position}]")
+        return change(node, path)
+    if isinstance(node, Mapping):
+        return {key: _map_strings(value, change, f"{path}.{key}" if path else str(key)) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_map_strings(value, change, f"{path}[{position}]") for position, value in enumerate(node)]
+    return node
 
 
 def variable_refs(doc: Mapping[str, Any]) -> list[VarRef]:
     """Every variable reference in the document's string values (``x-`` anchors are counted where they are used)."""
     refs: list[VarRef] = []
-    for path, text in _walk_strings(doc, ""):
-        _render(text, None, refs, path)
+    _map_strings(doc, lambda text, path: _render(text, None, refs, path))
     return refs
 
 
@@ -220,20 +221,14 @@ def interpolate_doc(doc: Any, env: Mapping[str, str]) -> tuple[Any, list[str]]:
     """A copy of ``doc`` with every string interpolated; unresolvable values are kept as-is and reported."""
     errors: list[str] = []
 
-    def walk(node: Any, path: str) -> Any:
-        if isinstance(node, str):
-            try:
-                return interpolate(node, env, path)
-            except InterpolationError as exc:
-                errors.append(str(exc))
-                return node
-        if isinstance(node, Mapping):
-            return {key: walk(value, f"{path}.{key}" if path else str(key)) for key, value in node.items()}
-        if isinstance(node, list):
-            return [walk(value, f"{path}[{position}]") for position, value in enumerate(node)]
-        return node
+    def interpolate_or_keep(text: str, path: str) -> str:
+        try:
+            return interpolate(text, env, path)
+        except InterpolationError as exc:
+            errors.append(str(exc))
+            return text
 
-    return walk(doc, ""), errors
+    return _map_strings(doc, interpolate_or_keep), errors
 
 
 # --- .env.example --------------------------------------------------------------------------------------------------
@@ -306,14 +301,14 @@ def check_variables(doc: Mapping[str, Any], env: EnvExample) -> list[str]:
     """Every ``${VAR}`` is documented in .env.example and vice versa; secrets have no inline default; required
     variables use ``:?`` with a message everywhere and have an example value; .env.example explains each one."""
     problems = list(env.problems)
-    refs = variable_refs(doc)
+    documented = env.names
     by_name: dict[str, list[VarRef]] = {}
-    for ref in refs:
+    for ref in variable_refs(doc):
         by_name.setdefault(ref.name, []).append(ref)
 
     for name, occurrences in sorted(by_name.items()):
         first = occurrences[0].path
-        if name not in env.names:
+        if name not in documented:
             problems.append(f"${{{name}}} ({first}) is not documented in .env.example")
         required = [ref for ref in occurrences if ref.required]
         if required and len(required) != len(occurrences):
@@ -331,7 +326,7 @@ def check_variables(doc: Mapping[str, Any], env: EnvExample) -> list[str]:
             if not required and name not in OPTIONAL_SECRETS:
                 problems.append(f"secret {name} ({first}) must be required: ${{{name}:?<what to do>}}")
 
-    for name in sorted(env.names - set(by_name) - COMPOSE_CLI_VARIABLES):
+    for name in sorted(documented - set(by_name) - COMPOSE_CLI_VARIABLES):
         problems.append(f"{name} is in .env.example but docker-compose.yml never reads it")
     return problems
 
@@ -509,19 +504,12 @@ def check_dependencies(doc: Mapping[str, Any]) -> list[str]:
 
 # --- checks: wiring between services -------------------------------------------------------------------------------
 
-_COLLECTOR_ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _HOST_PORT = re.compile(r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*)://)?(?:[^@/]*@)?(?P<host>[A-Za-z0-9_.-]+):(?P<port>\d+)")
 
 
 def collector_env_defaults(config_text: str) -> dict[str, str | None]:
     """The ``${env:VAR:-default}`` references of a collector config: name -> default (None: no default)."""
-    found: dict[str, str | None] = {}
-    for line in config_text.splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        for match in _COLLECTOR_ENV.finditer(line):
-            found.setdefault(match.group(1), match.group(2))
-    return found
+    return env_vars_used(yaml.safe_load(config_text))
 
 
 def environment(service: Mapping[str, Any]) -> dict[str, str]:

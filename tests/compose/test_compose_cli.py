@@ -79,13 +79,11 @@ def test_docker_compose_accepts_the_stack_and_interpolates_it_like_our_checks(
     assert collector_env["LANGFUSE_HOST"] == extra_env.get("LANGFUSE_HOST", "")
 
 
-def test_docker_compose_rejects_a_missing_required_variable(docker_compose: Path, tmp_path: Path) -> None:
+def test_docker_compose_rejects_a_missing_required_variable(
+    docker_compose: Path, tmp_path: Path, env_text: str
+) -> None:
     env_file = tmp_path / "env"
-    env_file.write_text(
-        "\n".join(
-            line for line in checks.ENV_EXAMPLE.read_text().splitlines() if not line.startswith("PIPELINES_API_KEY=")
-        )
-    )
+    env_file.write_text("\n".join(line for line in env_text.splitlines() if not line.startswith("PIPELINES_API_KEY=")))
     result = run_compose(docker_compose, tmp_path, "config", "--quiet", env_file=env_file)
     assert result.returncode != 0
     assert "PIPELINES_API_KEY" in result.stderr and "see .env.example" in result.stderr

@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collector._process import wait_until
 from collector.testing import Stack
 
 SETTLE_S = 3.0  # after the expected spans arrived: long enough for a stray extra span to show up too
-TASK_KEYS = ("title", "tags", "follow_ups", "queries")
+# Message content: at the Langfuse endpoint only (the collector strips it from what goes to Jaeger).
+CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
 
 
 def wait_exact_spans(stack: Stack, count: int, *, timeout: float = 60.0) -> list[dict[str, Any]]:
@@ -81,8 +83,10 @@ def iso_to_s(value: str) -> float:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
-def langfuse_auth(public_key: str, secret_key: str) -> str:
-    return "Basic " + base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
+def langfuse_auth(stack: Stack) -> str:
+    """The ``Authorization`` header the stack's Langfuse endpoint expects from the collector, computed
+    here by hand from Langfuse's documented rule, not by the code under test."""
+    return "Basic " + base64.b64encode(f"{stack.public_key}:{stack.secret_key}".encode()).decode()
 
 
 def mock_request_for(requests: list[dict[str, Any]], user_text: str) -> dict[str, Any]:
@@ -109,6 +113,24 @@ def jaeger_service(trace: dict[str, Any], span: dict[str, Any]) -> str:
 
 def jaeger_span(trace: dict[str, Any], span_id: str) -> dict[str, Any] | None:
     return next((s for s in trace["spans"] if s["spanID"] == span_id), None)
+
+
+def wait_jaeger_span(
+    stack: Stack, trace_id: str, span_id: str, *, timeout: float = 60.0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Wait until Jaeger has span ``span_id`` of trace ``trace_id``; return the trace and that span."""
+    found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def stored() -> bool:
+        trace = stack.jaeger_trace(trace_id)
+        span = jaeger_span(trace, span_id) if trace is not None else None
+        if trace is None or span is None:
+            return False
+        found.append((trace, span))
+        return True
+
+    wait_until(stored, timeout=timeout, interval=0.5, what=f"span {span_id} of trace {trace_id} in Jaeger")
+    return found[0]
 
 
 def keep(directory: Path, name: str, data: object) -> None:

@@ -36,11 +36,15 @@ from .harness import (
 SKIP_ENV = "OWUI_OTEL_SKIP_E2E"
 
 
+def _skip_requested() -> bool:
+    return os.environ.get(SKIP_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """While the Open WebUI venv still has to be built, the first e2e test's setup builds it: give e2e tests the
     time for that instead of the suite's 600 s (every step inside has its own bound)."""
     e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
-    if not e2e or os.environ.get(SKIP_ENV, "").strip().lower() in ("1", "true", "yes"):
+    if not e2e or _skip_requested():
         return
     try:
         ready = openwebui_venv_ready(default_openwebui_venv())
@@ -69,7 +73,7 @@ def progress(pytestconfig: pytest.Config) -> Progress:
 @pytest.fixture(scope="session")
 def openwebui_binary(progress: Progress) -> Path:
     """``bin/open-webui`` of the cached Open WebUI venv, created or completed first when needed."""
-    if os.environ.get(SKIP_ENV, "").strip().lower() in ("1", "true", "yes"):
+    if _skip_requested():
         pytest.skip(f"{SKIP_ENV} is set")
     venv = default_openwebui_venv()
     try:
@@ -85,16 +89,10 @@ def e2e_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Collector + Jaeger + Langfuse contract endpoint for one test module (so span counts are exact)."""
-    stack = Stack(
-        collector_binary=collector_binary,
-        jaeger_binary=jaeger_binary,
-        workdir=tmp_path_factory.mktemp("stack"),
-    )
-    stack.start()
-    try:
+    with Stack(
+        collector_binary=collector_binary, jaeger_binary=jaeger_binary, workdir=tmp_path_factory.mktemp("stack")
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 """Processes and clients for the end-to-end tests: the real Open WebUI (PyPI, its own cached venv), the mock LLM,
 the bridge server, and Open WebUI's chat API as a web page or an API client uses it.
 
-Every process is a child in its own session, bound to 127.0.0.1 on a port chosen at run time, logging to a file;
-``stop()`` sends SIGTERM to that child's process group, waits, then SIGKILLs it, so nothing is left behind.
+Every process is a :class:`~collector._process.ManagedProcess` bound to 127.0.0.1 on a port chosen at run time,
+logging to a file; ``stop()`` sends SIGTERM, waits, then SIGKILLs it, so nothing is left behind.
 
     binary = ensure_openwebui_venv(path, progress=print)        # create/complete the Open WebUI venv (cached)
     mock = start_mock_llm(workdir)                               # tests/e2e/mock_llm.py on a free port
@@ -11,6 +11,7 @@ Every process is a child in its own session, bound to 127.0.0.1 on a port chosen
     token = signup_admin(owui.url)
     api = OpenWebUIClient(owui.url, token)
     call = api.chat(ChatCall("hi", [{"role": "user", "content": "Hi"}], stream=True, include_usage=True))
+    first, second, third = api.converse("Hi", "And then?", "Why?")   # one chat, the three ways an API client calls
     turn = ui_turn(venv_python, owui.url, token, label="ui", content="Hi")    # the web page's socket.io flow
 """
 
@@ -20,21 +21,21 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
-from collector._process import free_port
+from collector import cache_dir
+from collector._cache import repo_root
+from collector._process import ManagedProcess, free_port, http_ok
 
-REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 OPENWEBUI_VERSION = "0.12.4"
@@ -55,117 +56,33 @@ Progress = Callable[[str], None]
 
 # --- processes ---------------------------------------------------------------------------------------------------
 
-
-class ProcessFailed(RuntimeError):
-    """A child exited early or did not become ready; the message carries its log tail."""
-
-
-class Child:
-    """One child process in its own session (so its helpers go with it), output in a log file."""
-
-    def __init__(
-        self, name: str, argv: Sequence[str], *, env: Mapping[str, str], log_path: Path, cwd: Path | None = None
-    ) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.env = dict(env)
-        self.log_path = log_path
-        self.cwd = cwd
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def start(self) -> Child:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self._log.write(f"=== start {self.name}: {' '.join(self.argv)}\n".encode())
-        self._log.flush()
-        self._proc = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            cwd=self.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def wait_ready(self, probe: Callable[[], bool], *, timeout: float) -> float:
-        """Poll ``probe`` until true; fail fast when the child exits. Returns the seconds it took."""
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if not self.running():
-                code = self._proc.returncode if self._proc is not None else None
-                raise ProcessFailed(
-                    f"{self.name} exited with code {code} before it was ready ({self.log_path}):\n{self.log_tail()}"
-                )
-            if probe():
-                return time.monotonic() - started
-            time.sleep(0.5)
-        raise ProcessFailed(f"{self.name} not ready within {timeout:.0f}s ({self.log_path}):\n{self.log_tail()}")
-
-    def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM to the child's process group, wait up to ``timeout`` s, then SIGKILL the group."""
-        proc = self._proc
-        if proc is None:
-            return None
-        # Signals go to the group only while its leader is not reaped, so the id cannot belong to anyone else.
-        if proc.poll() is None:
-            self._signal_group(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
-                proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return proc.returncode
-
-    def _signal_group(self, sig: signal.Signals) -> None:
-        if self._proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, sig)
-
-    def __del__(self) -> None:
-        # Last resort when the owner never called stop(): never leave the child behind.
-        proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-        log = getattr(self, "_log", None)
-        if log is not None:
-            log.close()
+# Bounded SIGTERM wait before SIGKILL: Open WebUI flushes the Function's spans on the way down.
+STOP_TIMEOUT_S = 15.0
 
 
-def _http_ok(url: str, *, expect: Callable[[httpx.Response], bool] | None = None) -> bool:
+def _launch(process: ManagedProcess, probe: Callable[[], bool], *, timeout: float) -> float:
+    """Start ``process`` and wait until ``probe`` is true; stop it again when it never gets there.
+
+    Returns:
+        The seconds it took to become ready.
+    """
+    process.start()
+    started = time.monotonic()
     try:
-        response = httpx.get(url, timeout=2.0)
+        process.wait_ready(probe, timeout=timeout)
+    except BaseException:
+        process.stop(STOP_TIMEOUT_S)
+        raise
+    return time.monotonic() - started
+
+
+def _openwebui_healthy(url: str) -> bool:
+    """Open WebUI is up: its /health answers 200 with ``{"status": true}``."""
+    try:
+        response = httpx.get(f"{url}/health", timeout=2.0)
     except httpx.HTTPError:
         return False
-    return response.status_code == 200 and (expect is None or expect(response))
+    return response.status_code == 200 and response.json().get("status") is True
 
 
 def base_env() -> dict[str, str]:
@@ -185,8 +102,6 @@ def default_openwebui_venv() -> Path:
     explicit = os.environ.get(OPENWEBUI_VENV_ENV, "").strip()
     if explicit:
         return Path(explicit).expanduser().resolve()
-    from collector import cache_dir  # noqa: PLC0415 (the repo's cache rules, incl. "never inside the tree")
-
     return cache_dir() / f"openwebui-{OPENWEBUI_VERSION}-py{sys.version_info.major}{sys.version_info.minor}"
 
 
@@ -367,7 +282,7 @@ def ensure_openwebui_venv(path: Path, *, progress: Progress) -> Path:
 
 @dataclass
 class MockLLM:
-    child: Child
+    child: ManagedProcess
     port: int
     chunk_delay: float
 
@@ -391,12 +306,12 @@ class MockLLM:
         return self.chunk_delay * (len(reply.split(" ")) + 2)
 
     def stop(self) -> None:
-        self.child.stop()
+        self.child.stop(STOP_TIMEOUT_S)
 
 
 def start_mock_llm(workdir: Path, *, chunk_delay: float = 0.05) -> MockLLM:
     port = free_port(HOST)
-    child = Child(
+    child = ManagedProcess(
         "mock-llm",
         [
             sys.executable,
@@ -411,14 +326,11 @@ def start_mock_llm(workdir: Path, *, chunk_delay: float = 0.05) -> MockLLM:
         ],
         env=base_env(),
         log_path=workdir / "mock-llm.log",
-        cwd=REPO,
-    ).start()
+        cwd=repo_root(),
+        new_session=True,
+    )
     mock = MockLLM(child, port, chunk_delay)
-    try:
-        child.wait_ready(lambda: _http_ok(f"{mock.url}/_health"), timeout=60)
-    except BaseException:
-        child.stop()
-        raise
+    _launch(child, lambda: http_ok(f"{mock.url}/_health", timeout=2.0), timeout=60)
     return mock
 
 
@@ -430,7 +342,7 @@ def owui_otel_argv() -> list[str]:
 
 @dataclass
 class Bridge:
-    child: Child
+    child: ManagedProcess
     port: int
     api_key: str
 
@@ -443,7 +355,7 @@ class Bridge:
         return result
 
     def stop(self) -> None:
-        self.child.stop()
+        self.child.stop(STOP_TIMEOUT_S)
 
 
 def start_bridge(workdir: Path, *, otlp_endpoint: str, api_key: str = "e2e-bridge-key") -> Bridge:
@@ -451,7 +363,7 @@ def start_bridge(workdir: Path, *, otlp_endpoint: str, api_key: str = "e2e-bridg
     port = free_port(HOST)
     env = base_env()
     env["OTEL_BSP_SCHEDULE_DELAY"] = "500"  # export within ~0.5 s instead of 5 s: shorter waits, same path
-    child = Child(
+    child = ManagedProcess(
         "bridge",
         [
             *owui_otel_argv(),
@@ -470,13 +382,10 @@ def start_bridge(workdir: Path, *, otlp_endpoint: str, api_key: str = "e2e-bridg
         env=env,
         log_path=workdir / "bridge.log",
         cwd=workdir,
-    ).start()
+        new_session=True,
+    )
     bridge = Bridge(child, port, api_key)
-    try:
-        child.wait_ready(lambda: _http_ok(f"{bridge.url}/ready"), timeout=60)
-    except BaseException:
-        child.stop()
-        raise
+    _launch(child, lambda: http_ok(f"{bridge.url}/ready", timeout=2.0), timeout=60)
     return bridge
 
 
@@ -493,9 +402,8 @@ class Connection:
 
 @dataclass
 class OpenWebUI:
-    child: Child
+    child: ManagedProcess
     port: int
-    data_dir: Path
     startup_s: float = 0.0
 
     @property
@@ -503,7 +411,7 @@ class OpenWebUI:
         return f"http://{HOST}:{self.port}"
 
     def stop(self) -> None:
-        self.child.stop()
+        self.child.stop(STOP_TIMEOUT_S)
 
 
 def openwebui_env(
@@ -580,24 +488,22 @@ def start_openwebui(
     data_dir.mkdir(parents=True, exist_ok=True)
     scratch.mkdir(parents=True, exist_ok=True)
     venv = binary.parent.parent
-    child = Child(
+    child = ManagedProcess(
         "open-webui",
         [str(binary), "serve", "--host", HOST, "--port", str(port)],
         env=openwebui_env(venv, data_dir, connections, otel_grpc_endpoint=otel_grpc_endpoint),
         log_path=workdir / "open-webui.log",
         cwd=scratch,
-    ).start()
-    owui = OpenWebUI(child, port, data_dir)
+        new_session=True,
+    )
+    owui = OpenWebUI(child, port)
     if progress is not None:
         progress(f"starting Open WebUI {OPENWEBUI_VERSION} on {owui.url} (log {child.log_path})")
-    try:
-        owui.startup_s = child.wait_ready(
-            lambda: _http_ok(f"{owui.url}/health", expect=lambda r: r.json().get("status") is True),
-            timeout=OPENWEBUI_READY_TIMEOUT_S,
-        )
-    except BaseException:
-        child.stop()
-        raise
+    owui.startup_s = _launch(
+        child,
+        lambda: _openwebui_healthy(owui.url),
+        timeout=OPENWEBUI_READY_TIMEOUT_S,
+    )
     if progress is not None:
         progress(f"Open WebUI ready in {owui.startup_s:.1f}s")
     return owui
@@ -627,12 +533,15 @@ class ChatCall:
     reply: str = ""
     chunks: list[dict[str, Any]] = field(default_factory=list)
     response: dict[str, Any] = field(default_factory=dict)
-    started: float = 0.0
-    finished: float = 0.0
 
     @property
     def user_text(self) -> str:
         return str(self.messages[-1]["content"])
+
+    @property
+    def conversation(self) -> list[dict[str, Any]]:
+        """The messages sent, then the reply: the history the next call of the same chat sends."""
+        return [*self.messages, {"role": "assistant", "content": self.reply}]
 
     @property
     def usage_in_response(self) -> dict[str, Any] | None:
@@ -645,12 +554,18 @@ class ChatCall:
         return None
 
 
+# (label, stream, include_usage) of each call of :meth:`OpenWebUIClient.converse`
+API_CALL_WAYS = (
+    ("api non-streaming", False, False),
+    ("api streaming, include_usage", True, True),
+    ("api streaming, no include_usage", True, False),
+)
+
+
 class OpenWebUIClient:
     """Open WebUI's REST API with an admin token."""
 
     def __init__(self, url: str, token: str) -> None:
-        self.url = url
-        self.token = token
         self.http = httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=httpx.Timeout(120.0, connect=10.0)
         )
@@ -677,7 +592,6 @@ class OpenWebUIClient:
         body: dict[str, Any] = {"model": MODEL, "messages": call.messages, "stream": call.stream}
         if call.include_usage:
             body["stream_options"] = {"include_usage": True}
-        call.started = time.time()
         if call.stream:
             with self.http.stream("POST", "/api/chat/completions", json=body) as response:
                 if response.status_code != 200:
@@ -696,8 +610,18 @@ class OpenWebUIClient:
         else:
             call.response = self.post("/api/chat/completions", body)
             call.reply = call.response["choices"][0]["message"]["content"]
-        call.finished = time.time()
         return call
+
+    def converse(self, *questions: str) -> list[ChatCall]:
+        """One growing conversation, a call per question (each sends the history before it), in the three ways an
+        API client calls: non-streaming; streaming with ``include_usage``; streaming without."""
+        calls: list[ChatCall] = []
+        history: list[dict[str, Any]] = []
+        for question, (label, stream, include_usage) in zip(questions, API_CALL_WAYS, strict=True):
+            call = ChatCall(label, [*history, {"role": "user", "content": question}], stream, include_usage)
+            calls.append(self.chat(call))
+            history = call.conversation
+        return calls
 
     def title(self, messages: list[dict[str, Any]], chat_id: str = "") -> dict[str, Any]:
         """The explicit title task endpoint, as the web UI calls it on demand."""

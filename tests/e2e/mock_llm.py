@@ -113,12 +113,6 @@ def create_app(chunk_delay: float = 0.05) -> FastAPI:
     log = RequestLog()
     app.state.log = log
 
-    def model_list() -> dict[str, Any]:
-        return {
-            "object": "list",
-            "data": [{"id": MODEL_ID, "object": "model", "created": CREATED, "owned_by": "mock"}],
-        }
-
     @app.get("/_health")
     async def health() -> dict[str, bool]:
         return {"ok": True}
@@ -135,7 +129,10 @@ def create_app(chunk_delay: float = 0.05) -> FastAPI:
     @app.get("/v1/models")
     @app.get("/models")
     async def models() -> dict[str, Any]:
-        return model_list()
+        return {
+            "object": "list",
+            "data": [{"id": MODEL_ID, "object": "model", "created": CREATED, "owned_by": "mock"}],
+        }
 
     @app.post("/v1/chat/completions")
     @app.post("/chat/completions")
@@ -194,15 +191,19 @@ def create_app(chunk_delay: float = 0.05) -> FastAPI:
                 answer["usage"] = usage
             return JSONResponse(answer)
 
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+        def event(choices: list[dict[str, Any]], **extra: Any) -> str:
             data = {
                 "id": completion_id,
                 "object": "chat.completion.chunk",
                 "created": int(time.time()),
                 "model": MODEL_ID,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                "choices": choices,
+                **extra,
             }
             return f"data: {json.dumps(data)}\n\n"
+
+        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+            return event([{"index": 0, "delta": delta, "finish_reason": finish_reason}])
 
         async def events() -> AsyncIterator[str]:
             await asyncio.sleep(chunk_delay)
@@ -213,15 +214,7 @@ def create_app(chunk_delay: float = 0.05) -> FastAPI:
             await asyncio.sleep(chunk_delay)
             yield chunk({}, "stop")
             if record["usage_sent"]:
-                usage_chunk = {
-                    "id": completion_id,
-                    "object": "chat.completion.chunk",
-                    "created": int(time.time()),
-                    "model": MODEL_ID,
-                    "choices": [],
-                    "usage": usage,
-                }
-                yield f"data: {json.dumps(usage_chunk)}\n\n"
+                yield event([], usage=usage)
             record["finished_at"] = time.time()
             yield "data: [DONE]\n\n"
 

@@ -13,7 +13,6 @@ Topology (all loopback, ports chosen at run time)::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +23,11 @@ import pytest
 from collector.testing import Stack
 
 from .checks import (
+    CONTENT_KEYS,
     by_last_user_text,
     duration_s,
     end_s,
     jaeger_service,
-    jaeger_span,
     jaeger_tags,
     keep,
     langfuse_auth,
@@ -37,6 +36,7 @@ from .checks import (
     start_s,
     summary,
     wait_exact_spans,
+    wait_jaeger_span,
 )
 from .harness import (
     Bridge,
@@ -58,7 +58,6 @@ from .harness import (
 pytestmark = pytest.mark.e2e
 
 FILTER_ID = "otel_bridge"
-CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
 BACKGROUND_TASKS = ("title_generation", "tags_generation", "follow_up_generation")
 
 
@@ -121,33 +120,10 @@ def chats(instance: Instance, e2e_stack: Stack, openwebui_binary: Path, progress
     the explicit title task on it, then one web-UI turn in a new chat (with its background title/tags/follow-ups)."""
     api = instance.api
     api.models()  # builds the model list, and with it the filter list (Open WebUI keeps a snapshot)
-    question = {"role": "user", "content": "B1 nonstream: what is a span?"}
-    first = api.chat(ChatCall("api non-streaming", [question], stream=False, include_usage=False))
-    second = api.chat(
-        ChatCall(
-            "api streaming, include_usage",
-            [
-                *first.messages,
-                {"role": "assistant", "content": first.reply},
-                {"role": "user", "content": "B2 stream with usage: and a trace?"},
-            ],
-            stream=True,
-            include_usage=True,
-        )
+    first, second, third = api.converse(
+        "B1 nonstream: what is a span?", "B2 stream with usage: and a trace?", "B3 stream without usage: and a link?"
     )
-    third = api.chat(
-        ChatCall(
-            "api streaming, no include_usage",
-            [
-                *second.messages,
-                {"role": "assistant", "content": second.reply},
-                {"role": "user", "content": "B3 stream without usage: and a link?"},
-            ],
-            stream=True,
-            include_usage=False,
-        )
-    )
-    title = api.title([*first.messages, {"role": "assistant", "content": first.reply}])
+    title = api.title(first.conversation)
     ui = ui_turn(
         openwebui_binary.parent / "python",
         instance.owui.url,
@@ -250,7 +226,7 @@ def test_title_task_and_background_tasks_are_their_own_spans(chats: Chats) -> No
 def test_langfuse_requests_use_basic_auth_v4_ingestion_and_only_our_spans(chats: Chats, e2e_stack: Stack) -> None:
     assert chats.received["requests"] and not chats.received["rejected"]
     for request in chats.received["requests"]:
-        assert request["headers"]["authorization"] == langfuse_auth(e2e_stack.public_key, e2e_stack.secret_key)
+        assert request["headers"]["authorization"] == langfuse_auth(e2e_stack)
         assert request["headers"]["x-langfuse-ingestion-version"] == "4"
     # Open WebUI's own HTTP/DB spans and the bridge server's request spans go to the same collector, but only the
     # filter's scope reaches Langfuse.
@@ -259,22 +235,9 @@ def test_langfuse_requests_use_basic_auth_v4_ingestion_and_only_our_spans(chats:
         assert span["attributes"]["langfuse.trace.name"] == "chat mock-gpt"
 
 
-def _wait_for_jaeger_span(stack: Stack, trace_id: str, span_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        trace = stack.jaeger_trace(trace_id)
-        if trace is not None and jaeger_span(trace, span_id) is not None:
-            return trace
-        if time.monotonic() > deadline:
-            raise AssertionError(f"span {span_id} of trace {trace_id} not in Jaeger within {timeout:.0f}s")
-        time.sleep(0.5)
-
-
 def test_jaeger_has_the_same_traces_without_content(chats: Chats, e2e_stack: Stack) -> None:
     for user_text, span in [*chats.turns.items(), *((s["name"], s) for s in chats.tasks)]:
-        trace = _wait_for_jaeger_span(e2e_stack, span["trace_id"], span["span_id"])
-        stored = jaeger_span(trace, span["span_id"])
-        assert stored is not None
+        _, stored = wait_jaeger_span(e2e_stack, span["trace_id"], span["span_id"])
         assert stored["operationName"] == span["name"]
         tags = jaeger_tags(stored)
         assert tags["openwebui.host"] == "bridge"
@@ -289,17 +252,13 @@ def test_turn_spans_link_to_open_webuis_own_request_trace_in_jaeger(
 ) -> None:
     """Open WebUI (ENABLE_OTEL) sends ``traceparent`` on its filter calls; the bridge turns it into a link."""
     for user_text, span in chats.turns.items():
-        trace = _wait_for_jaeger_span(e2e_stack, span["trace_id"], span["span_id"])
-        stored = jaeger_span(trace, span["span_id"])
-        assert stored is not None
+        _, stored = wait_jaeger_span(e2e_stack, span["trace_id"], span["span_id"])
         links = [r for r in stored.get("references", []) if r["refType"] == "FOLLOWS_FROM"]
         # One from the inlet call and one from the outlet call.
         assert len(links) == 2, (user_text, stored.get("references"))
         for link in links:
             assert link["traceID"] != span["trace_id"], "a link into another trace, not a parent"
-            linked_trace = _wait_for_jaeger_span(e2e_stack, link["traceID"], link["spanID"])
-            linked = jaeger_span(linked_trace, link["spanID"])
-            assert linked is not None
+            linked_trace, linked = wait_jaeger_span(e2e_stack, link["traceID"], link["spanID"])
             # The linked span is Open WebUI's own client span of the filter call ...
             assert jaeger_service(linked_trace, linked) == "open-webui"
             assert linked["operationName"].startswith("POST http://"), linked["operationName"]
@@ -317,8 +276,9 @@ def test_turn_spans_link_to_open_webuis_own_request_trace_in_jaeger(
 
 
 def test_the_bridge_counted_what_it_traced(chats: Chats, instance: Instance) -> None:
-    counters = instance.bridge.health()["counters"]
+    health = instance.bridge.health()
+    counters = health["counters"]
     assert counters.get("turns_started") == 4, counters
     assert counters.get("turns_ended") == 4, counters
     assert counters.get("task_spans") == 4, counters
-    assert instance.bridge.health()["open_turns"] == 0
+    assert health["open_turns"] == 0

@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 
+from collector._process import free_port
 from collector.testing import Stack
 
 from .checks import (
+    CONTENT_KEYS,
     by_last_user_text,
     duration_s,
     end_s,
@@ -29,6 +31,7 @@ from .checks import (
     jaeger_tags,
     keep,
     langfuse_auth,
+    messages,
     mock_request_for,
     output_text,
     start_s,
@@ -55,7 +58,6 @@ from .harness import (
 pytestmark = pytest.mark.e2e
 
 FUNCTION_ID = "otel_bridge"
-CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
 
 
 @dataclass
@@ -64,7 +66,6 @@ class Instance:
     owui: OpenWebUI
     token: str
     api: OpenWebUIClient
-    workdir: Path
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def instance(openwebui_binary: Path, workdir: Path, progress: Progress, e2e_stac
             token = signup_admin(owui.url)
             api = OpenWebUIClient(owui.url, token)
             try:
-                yield Instance(mock, owui, token, api, workdir)
+                yield Instance(mock, owui, token, api)
             finally:
                 api.close()
 
@@ -145,8 +146,6 @@ def test_install_with_a_wrong_token_fails_with_the_fix_and_without_echoing_the_t
 
 
 def test_install_against_an_unreachable_url_says_it_cannot_reach_it() -> None:
-    from collector._process import free_port  # noqa: PLC0415
-
     url = f"http://{HOST}:{free_port(HOST)}"  # nothing listens there
     done = run_cli("install", "function", "--url", url, "--token", "whatever-token-e2e")
     assert done.returncode == 1, done.stdout + done.stderr
@@ -169,37 +168,18 @@ class Chats:
 
 
 @pytest.fixture(scope="module")
-def chats(instance: Instance, installed: Any, e2e_stack: Stack, openwebui_binary: Path, progress: Progress) -> Chats:
+def chats(
+    instance: Instance, installed: Any, e2e_stack: Stack, openwebui_binary: Path, progress: Progress, workdir: Path
+) -> Chats:
     """Three API calls (non-streaming; streaming with include_usage; streaming without) building one growing
     conversation, then two web-UI turns in one new chat (the second after giving the model the Usage capability)."""
     assert installed.returncode == 0, installed.stdout + installed.stderr
     api = instance.api
     api.models()
-    question = {"role": "user", "content": "F1 nonstream: what is OpenTelemetry?"}
-    first = api.chat(ChatCall("api non-streaming", [question], stream=False, include_usage=False))
-    second = api.chat(
-        ChatCall(
-            "api streaming, include_usage",
-            [
-                *first.messages,
-                {"role": "assistant", "content": first.reply},
-                {"role": "user", "content": "F2 stream with usage: and Langfuse?"},
-            ],
-            stream=True,
-            include_usage=True,
-        )
-    )
-    third = api.chat(
-        ChatCall(
-            "api streaming, no include_usage",
-            [
-                *second.messages,
-                {"role": "assistant", "content": second.reply},
-                {"role": "user", "content": "F3 stream without usage: and Jaeger?"},
-            ],
-            stream=True,
-            include_usage=False,
-        )
+    calls = api.converse(
+        "F1 nonstream: what is OpenTelemetry?",
+        "F2 stream with usage: and Langfuse?",
+        "F3 stream without usage: and Jaeger?",
     )
     python = openwebui_binary.parent / "python"
     ui1 = ui_turn(python, instance.owui.url, instance.token, label="web UI turn 1", content="F4 web UI: hello there")
@@ -217,14 +197,14 @@ def chats(instance: Instance, installed: Any, e2e_stack: Stack, openwebui_binary
     for span in spans:
         progress(f"functions: {summary(span)}")
     result = Chats(
-        calls=[first, second, third],
+        calls=calls,
         ui=[ui1, ui2],
         spans=by_last_user_text(spans),
         received=e2e_stack.langfuse_received(),
         mock_requests=instance.mock.requests(),
     )
-    keep(instance.workdir, "langfuse-received.json", result.received)
-    keep(instance.workdir, "llm-requests.json", result.mock_requests)
+    keep(workdir, "langfuse-received.json", result.received)
+    keep(workdir, "llm-requests.json", result.mock_requests)
     return result
 
 
@@ -282,10 +262,8 @@ def test_usage_matches_what_the_llm_reported_and_is_absent_when_it_reported_none
 
 
 def test_input_messages_hold_the_whole_conversation_sent(chats: Chats) -> None:
-    import json  # noqa: PLC0415
-
     third = chats.calls[2]
-    inputs = json.loads(chats.spans[third.user_text]["attributes"]["gen_ai.input.messages"])
+    inputs = messages(chats.spans[third.user_text], "gen_ai.input.messages")
     assert [m["role"] for m in inputs] == ["user", "assistant", "user", "assistant", "user"]
     assert inputs[1]["parts"][0]["content"] == chats.calls[0].reply
 
@@ -333,7 +311,7 @@ def test_langfuse_requests_use_basic_auth_v4_ingestion_and_get_a_trace_name(chat
     requests = chats.received["requests"]
     assert requests and not chats.received["rejected"]
     for request in requests:
-        assert request["headers"]["authorization"] == langfuse_auth(e2e_stack.public_key, e2e_stack.secret_key)
+        assert request["headers"]["authorization"] == langfuse_auth(e2e_stack)
         assert request["headers"]["x-langfuse-ingestion-version"] == "4"
         assert request["write_path"] == "direct"
     for span in chats.spans.values():

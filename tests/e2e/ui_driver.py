@@ -28,6 +28,12 @@ import aiohttp
 import socketio
 
 
+def _data(event: dict[str, Any]) -> dict[str, Any]:
+    """The ``{"type", "data"}`` of one socket ``events`` message."""
+    data: dict[str, Any] = event.get("data") or {}
+    return data
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     token = os.environ["OWUI_E2E_TOKEN"]
     headers = {"Authorization": f"Bearer {token}", "User-Agent": "Mozilla/5.0 (owui-otel e2e ui_driver)"}
@@ -123,8 +129,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             def finished() -> bool:
                 return any(
                     e.get("chat_id") == chat_id
-                    and (e.get("data") or {}).get("type") == "chat:active"
-                    and ((e.get("data") or {}).get("data") or {}).get("active") is False
+                    and _data(e).get("type") == "chat:active"
+                    and (_data(e).get("data") or {}).get("active") is False
                     for e in events
                 )
 
@@ -132,7 +138,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             while not finished():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    types = [(e.get("data") or {}).get("type") for e in events]
+                    types = [_data(e).get("type") for e in events]
                     raise TimeoutError(f"no chat:active false for {chat_id} within {args.timeout}s; events: {types}")
                 changed.clear()
                 try:
@@ -148,7 +154,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     usage = None
     error = None
     for event in mine:
-        data = event.get("data") or {}
+        data = _data(event)
         payload = data.get("data")
         if data.get("type") == "chat:completion" and isinstance(payload, dict):
             if isinstance(payload.get("content"), str):
@@ -172,7 +178,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "message_id": message_id,
         "user_message_id": user_message_id,
         "reply": reply,
-        "event_types": [(e.get("data") or {}).get("type") for e in mine],
+        "event_types": [_data(e).get("type") for e in mine],
         "error": error,
         "started": started,
         "finished": ended,

@@ -18,10 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from collector._cache import repo_root
-from collector._process import ManagedProcess, free_port
+from collector._process import ManagedProcess, free_port, http_ok
 
 FILTER_ID = "otel_bridge"
 _LAUNCH = (
@@ -46,13 +44,6 @@ class Bridge:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ready", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @contextmanager
 def bridge_server(
     workdir: Path, *, api_key: str, otlp_endpoint: str, env: Mapping[str, str] | None = None
@@ -72,7 +63,7 @@ def bridge_server(
     process.start()
     try:
         url = f"http://127.0.0.1:{port}"
-        process.wait_ready(lambda: _ready(url), timeout=60)
+        process.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=60)
         yield Bridge(url=url, api_key=api_key, log_path=workdir / "bridge.log", data_dir=data_dir)
     finally:
         process.stop()  # SIGTERM: uvicorn's lifespan shutdown flushes the filter

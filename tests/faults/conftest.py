@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fixtures for the fault and security suite.
 
-Binaries come from the same cached builds as ``tests/collector`` (its ``collector_binary``/``jaeger_binary``
-fixtures are reused, so the suite skips only when the collector cannot be built, with the same reason).
+Binaries and stacks come from ``tests/collector``'s fixtures (``collector_binary``, ``jaeger_binary`` and
+``stack_factory``, here named ``stacks``), so the suite skips only when the collector cannot be built, with the same
+reason.
 
     def test_x(stacks, pipelines, report):
         stack = stacks(env=FAST_RETRY)                          # started; stopped at teardown
@@ -18,15 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from collector.testing import ROOT_CONFIG, Stack
+from collector.testing import Stack
 from otel_filter import Pipeline, Valves
-from tests.collector.conftest import collector_binary, jaeger_binary  # noqa: F401 (fixtures reused as is)
+from tests.collector.conftest import collector_binary, jaeger_binary, stack_factory  # noqa: F401 (fixtures reused)
 
 from .turns import TurnFactory
 
@@ -36,38 +36,10 @@ BSP_SCHEDULE_DELAY_MS = "500"
 
 
 @pytest.fixture
-def stacks(collector_binary: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:  # noqa: F811
-    """Start stacks (collector + Langfuse contract endpoint + optional Jaeger); all are stopped at teardown."""
-    started: list[Stack] = []
-
-    def make(
-        *,
-        jaeger: bool = False,
-        configs: Sequence[Path] = (ROOT_CONFIG,),
-        env: Mapping[str, str] | None = None,
-        langfuse: bool = True,
-        public_key: str = "pk-lf-test",
-        secret_key: str = "sk-lf-test",
-        start: bool = True,
-    ) -> Stack:
-        stack = Stack(
-            collector_binary=collector_binary,
-            jaeger_binary=request.getfixturevalue("jaeger_binary") if jaeger else None,
-            workdir=tmp_path / f"stack{len(started)}",
-            configs=configs,
-            env=env,
-            langfuse=langfuse,
-            public_key=public_key,
-            secret_key=secret_key,
-        )
-        started.append(stack)
-        if start:
-            stack.start()
-        return stack
-
-    yield make
-    for stack in started:
-        stack.stop()
+def stacks(stack_factory: Callable[..., Stack]) -> Callable[..., Stack]:  # noqa: F811
+    """``tests.collector``'s ``stack_factory``: started stacks (collector + Langfuse contract endpoint + optional
+    Jaeger), all stopped at teardown."""
+    return stack_factory
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What reached the Langfuse contract endpoint, counted per chat turn; collector knobs shared by the fault tests.
+"""What reached the Langfuse contract endpoint, counted per chat turn; waits shared by the fault tests.
 
 got = Delivery.of(stack)                        # our turn spans at the endpoint right now
 got.distinct, got.duplicates, got.missing(turns)
@@ -10,26 +10,18 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from collector._process import http_ok, wait_until
 from collector.testing import Stack
+from tests.collector.spans import OUR_SCOPE
 
 from .turns import Turn
 
-OUR_SCOPE = "openwebui.otel_bridge"
 MESSAGE_ID = "openwebui.message.id"
-
-# Short collector retry intervals (as tests/collector does): recovery in seconds, not the production 5-30 s.
-FAST_RETRY = {
-    "OTELCOL_RETRY_INITIAL_INTERVAL": "200ms",
-    "OTELCOL_RETRY_MAX_INTERVAL": "1s",
-    "OTELCOL_RETRY_MAX_ELAPSED": "5m",
-}
 
 
 def exporter_timeout_overlay(directory: Path, timeout: str) -> Path:
@@ -100,29 +92,23 @@ def settle(stack: Stack, *, quiet_s: float = 2.5, timeout: float = 20.0) -> Deli
 
 
 def collector_healthy(stack: Stack) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{stack.ports.health}/", timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
+    return http_ok(f"http://127.0.0.1:{stack.ports.health}/", timeout=2.0)  # 2 s: the gzip-bomb test loads 2 cores
+
+
+def collector_log(stack: Stack) -> str:
+    """The collector's whole log ("" if it never started)."""
+    return stack.collector.log_text() if stack.collector else ""
 
 
 def wait_persisted(stack: Stack, *, timeout: float = 20.0) -> None:
     """Wait until the collector has accepted spans. The Langfuse pipeline has no in-memory batch processor, so
     the receiver acknowledges a span only once the exporter's disk queue holds it: from then on a SIGKILL
     loses nothing."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stack.collector_metric("otelcol_receiver_accepted_spans") > 0:
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"collector accepted nothing within {timeout:.0f}s\n{stack.logs()}")
+    stack.wait_metric("otelcol_receiver_accepted_spans", 1, timeout=timeout)
 
 
-def wait_for(predicate: Any, *, timeout: float, what: str, interval: float = 0.1) -> float:
-    """Poll ``predicate``; return the seconds it took. Raises TimeoutError naming ``what``."""
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.1) -> float:
+    """:func:`collector._process.wait_until` that returns the seconds it took."""
     start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start >= timeout:
-            raise TimeoutError(f"{what} not reached within {timeout:.0f}s")
-        time.sleep(interval)
+    wait_until(predicate, timeout=timeout, interval=interval, what=what)
     return time.monotonic() - start

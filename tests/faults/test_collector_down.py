@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 import pytest
 
-from collector.testing import Stack
+from collector.testing import FAST_RETRY, Stack
 
-from .delivery import FAST_RETRY, Delivery, settle, wait_delivered, wait_for
+from .delivery import Delivery, settle, wait_delivered, wait_for
 from .turns import HookStats, TurnFactory, stream_turns
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from collector._process import ProcessError
-from collector.testing import Stack
+from collector.testing import FAST_RETRY, Stack
 from tests.collector.spans import send_spans_impl
 
-from .delivery import FAST_RETRY, Delivery, collector_healthy, settle, wait_delivered, wait_for
+from .delivery import Delivery, collector_healthy, collector_log, settle, wait_delivered, wait_for
 from .smallfs import ENOSPC, MountNotPermitted, SmallFs, small_filesystem
 from .turns import HookStats, TurnFactory, stream_turns
 
@@ -38,11 +38,6 @@ def queue_disk(tmp_path: Path) -> Iterator[SmallFs]:
             yield disk
     except MountNotPermitted as exc:
         pytest.skip(f"a full disk needs a small mounted filesystem: {exc}")
-
-
-def _log(stack: Stack) -> str:
-    assert stack.collector is not None
-    return stack.collector.log_path.read_text(encoding="utf-8", errors="replace")
 
 
 def test_queue_disk_full_while_running_rejects_clearly_stays_up_and_recovers(
@@ -74,7 +69,7 @@ def test_queue_disk_full_while_running_rejects_clearly_stays_up_and_recovers(
         rejected = int(stack.collector_metric("otelcol_exporter_enqueue_failed_spans", **LANGFUSE))
         exported = health.get("spans_exported")
         export_failed = health.get("spans_export_failed")
-        log = _log(stack)
+        log = collector_log(stack)
 
         assert stack.collector is not None and stack.collector.running(), "the collector crashed on a full disk"
         assert collector_healthy(stack)
@@ -148,7 +143,7 @@ def test_collector_start_on_full_queue_disk_fails_fast_with_a_clear_error_then_s
         failed_after_s = time.monotonic() - began
         assert stack.collector is not None
         stack.collector.stop()  # reap it and close its log handle (ManagedProcess keeps it open after an early exit)
-        log = _log(stack)
+        log = collector_log(stack)
         assert (
             f'cannot start pipelines: failed to start "otlp_http/langfuse" exporter: '
             f"write {queue_disk.path}/{QUEUE_FILE}: {ENOSPC}"

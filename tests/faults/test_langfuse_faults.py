@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from collector.testing import ROOT_CONFIG, Stack
+from collector.testing import FAST_RETRY, ROOT_CONFIG, Stack
 
-from .delivery import FAST_RETRY, exporter_timeout_overlay, settle, wait_delivered, wait_for, wait_persisted
+from .delivery import collector_log, exporter_timeout_overlay, settle, wait_delivered, wait_for, wait_persisted
 from .turns import HookStats, TurnFactory, stream_turns
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -101,7 +101,7 @@ def test_langfuse_fault_and_collector_sigkill_lose_no_turn(
     drained_s = time.monotonic() - cleared
     got = settle(stack)
     counters = pipeline.health.snapshot()
-    log = stack.collector.log_path.read_text(encoding="utf-8", errors="replace") if stack.collector else ""
+    log = collector_log(stack)
     report(
         f"langfuse-{fault.name}",
         sent=len(sent),
@@ -149,7 +149,7 @@ def test_langfuse_500_drops_the_batch_and_says_so(
     got = wait_delivered(stack, after, timeout=30)
     got = settle(stack)
     dropped = stack.collector_metric("otelcol_exporter_send_failed_spans", **failed_metric)
-    log = stack.collector.log_path.read_text(encoding="utf-8", errors="replace") if stack.collector else ""
+    log = collector_log(stack)
     injected = [r for r in stack.langfuse_received()["rejected"] if r["status"] == 500]
     report(
         "langfuse-500",

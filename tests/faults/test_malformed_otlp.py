@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from collector.testing import Stack
 from tests.collector.spans import OUR_SCOPE, send_spans_impl
 
-from .delivery import collector_healthy, settle
+from .delivery import collector_healthy, collector_log, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -129,7 +129,7 @@ def test_malformed_otlp_is_refused_and_the_collector_stays_up(
     valid_grpc = _grpc_valid_span(stack.otlp_grpc_endpoint)
     stack.wait_for_langfuse_spans(2, timeout=30)
     got = settle(stack, quiet_s=1.5)
-    log = stack.collector.log_path.read_text(encoding="utf-8", errors="replace") if stack.collector else ""
+    log = collector_log(stack)
     report(
         "malformed-otlp",
         http_cases=len(HTTP_CASES),

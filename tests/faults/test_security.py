@@ -27,32 +27,17 @@ import grpc  # type: ignore[import-untyped]  # no stubs unless types-grpcio is i
 import httpx
 import pytest
 
-from collector.testing import ROOT_CONFIG, Stack
+from collector import langfuse_basic_auth
+from collector.testing import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG, Stack
 
 from .bridge import FILTER_ID, bridge_server
 from .capture import RecordingProxy
-from .delivery import FAST_RETRY, Delivery, settle, wait_delivered, wait_for
+from .delivery import Delivery, collector_log, settle, wait_delivered, wait_for
 from .secrets import assert_no_secrets, find_secrets, read_tree
 from .test_malformed_otlp import EXPORT_METHOD, PROTOBUF, otlp_request
 from .turns import USER_EMAIL, HookStats, TurnFactory, run_turn, stream_turns
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
-
-AUTH_OVERLAY = ROOT_CONFIG.parent / "collector" / "overlays" / "receiver-auth.yaml"
-# The harness (collector.testing.Stack) starts the contract endpoint with the keys on its command line, and the
-# process helper echoes the command line into that log. Not product output: that one line is left out of scans.
-_HARNESS_ARGV_LINE = "=== start langfuse-contract:"
-
-
-def _basic(public_key: str, secret_key: str) -> str:
-    return base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
-
-
-def _without_harness_argv(files: dict[str, bytes]) -> dict[str, bytes]:
-    return {
-        name: b"\n".join(line for line in data.splitlines() if not line.startswith(_HARNESS_ARGV_LINE.encode()))
-        for name, data in files.items()
-    }
 
 
 def _caplog_texts(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
@@ -75,7 +60,7 @@ def test_receiver_refuses_missing_and_wrong_bearer_tokens_over_http_and_grpc(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     token = secret("ingest-")
-    stack = stacks(configs=[ROOT_CONFIG, AUTH_OVERLAY], env={**FAST_RETRY, "OTEL_INGEST_TOKEN": token})
+    stack = stacks(configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env={**FAST_RETRY, "OTEL_INGEST_TOKEN": token})
     bodies: dict[str, bytes] = {}
 
     http_cases = {
@@ -207,7 +192,7 @@ def test_bridge_server_requires_its_api_key_on_every_route_but_health(
     assert inlet.status_code == 200 and inlet.json() == turn.inlet
     assert outlet.status_code == 200 and outlet.json() == turn.outlet
     assert got.missing([turn]) == []
-    texts = {**bodies, **read_tree(tmp_path / "bridge"), **_without_harness_argv(read_tree(stack.workdir))}
+    texts = {**bodies, **read_tree(tmp_path / "bridge"), **read_tree(stack.workdir)}
     assert_no_secrets(texts, {"bridge api key": api_key})
 
 
@@ -253,16 +238,16 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
     secrets = {
         "langfuse public key": public_key,
         "langfuse secret key": secret_key,
-        "langfuse basic auth": _basic(public_key, secret_key),
+        "langfuse basic auth": langfuse_basic_auth(public_key, secret_key),
         "ingest token": token,
         "bridge api key": api_key,
         "stale langfuse secret key": wrong_secret_key,
-        "stale langfuse basic auth": _basic(public_key, wrong_secret_key),
+        "stale langfuse basic auth": langfuse_basic_auth(public_key, wrong_secret_key),
     }
     auth_env = {**FAST_RETRY, "OTEL_INGEST_TOKEN": token}
     stack = stacks(
         jaeger=True,
-        configs=[ROOT_CONFIG, AUTH_OVERLAY],
+        configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY],
         env=auth_env,
         public_key=public_key,
         secret_key=secret_key,
@@ -270,9 +255,13 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
     )
     # A second collector configured with a stale Langfuse key: Langfuse answers 401 and the collector logs it.
     stale = stacks(
-        configs=[ROOT_CONFIG, AUTH_OVERLAY], env=auth_env, public_key=public_key, secret_key=secret_key, start=False
+        configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY],
+        env=auth_env,
+        public_key=public_key,
+        secret_key=secret_key,
+        start=False,
     )
-    stale.extra_env["LANGFUSE_AUTH_B64"] = _basic(public_key, wrong_secret_key)
+    stale.extra_env["LANGFUSE_AUTH_B64"] = langfuse_basic_auth(public_key, wrong_secret_key)
     texts: dict[str, str | bytes] = {}
     with RecordingProxy(stack.langfuse_url) as to_langfuse:
         stack.extra_env["LANGFUSE_HOST"] = to_langfuse.url  # raw bytes collector -> Langfuse
@@ -335,11 +324,11 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
         texts.update({f"wire bridge->collector #{i}": body for i, body in enumerate(to_collector.bodies())})
     stack.stop()
     stale.stop()
-    texts.update(_without_harness_argv(read_tree(stack.workdir)))
-    texts.update(_without_harness_argv(read_tree(stale.workdir)))
+    texts.update(read_tree(stack.workdir))
+    texts.update(read_tree(stale.workdir))
     texts.update(read_tree(tmp_path / "bridge"))
     texts.update(_caplog_texts(caplog))
-    stale_log = (stale.workdir / "collector.log").read_text(encoding="utf-8", errors="replace")
+    stale_log = collector_log(stale)
     report(
         "secret-scan",
         sources=len(texts),
@@ -373,7 +362,7 @@ def test_credentials_in_the_endpoint_url_never_reach_a_log_line(
     """
     caplog.set_level(logging.DEBUG)
     password = secret("url-password-")
-    stack = stacks(configs=[ROOT_CONFIG, AUTH_OVERLAY], env={"OTEL_INGEST_TOKEN": secret("ingest-")})
+    stack = stacks(configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env={"OTEL_INGEST_TOKEN": secret("ingest-")})
     pipeline = pipelines(f"http://ingest:{password}@127.0.0.1:{stack.ports.otlp_http}")
     asyncio.run(stream_turns(pipeline, turns, HookStats(), count=3))
     asyncio.run(pipeline.on_shutdown())

@@ -8,12 +8,11 @@ with ThreadServer(app) as server:
 from __future__ import annotations
 
 import threading
-import time
 
 import uvicorn
 from fastapi import FastAPI
 
-from collector._process import free_port
+from collector._process import free_port, wait_until
 
 
 class ThreadServer:
@@ -30,10 +29,7 @@ class ThreadServer:
 
     def __enter__(self) -> ThreadServer:
         self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started, "the test server did not start"
+        wait_until(lambda: self.server.started, timeout=20, interval=0.05, what="test server start")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from owui_otel.server import ServerConfig, create_app
@@ -25,15 +24,8 @@ FILTER = "otel_bridge"
 
 
 @pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def client(tmp_path: Path, exporter: InMemorySpanExporter) -> Iterator[TestClient]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = create_app(ServerConfig(api_key=KEY, data_dir=tmp_path), tracer_provider=provider)
+def client(tmp_path: Path, tracer_provider: TracerProvider) -> Iterator[TestClient]:
+    app = create_app(ServerConfig(api_key=KEY, data_dir=tmp_path), tracer_provider=tracer_provider)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -49,12 +41,12 @@ def _replay(client: TestClient, scenario: str, headers: dict[str, str]) -> list[
 
 @pytest.mark.parametrize("scenario", ["ui_stream_turn1", "api_stream", "legacy", "task_endpoint"])
 def test_captured_requests_with_the_right_key_are_traced_and_echoed(
-    client: TestClient, exporter: InMemorySpanExporter, scenario: str
+    client: TestClient, span_exporter: InMemorySpanExporter, scenario: str
 ) -> None:
     for recorded, response in _replay(client, scenario, AUTH):
         assert response.status_code == 200
         assert response.json() == recorded["body"]  # the body comes back as it went in
-    spans = exporter.get_finished_spans()
+    spans = span_exporter.get_finished_spans()
     turns = [s for s in spans if "openwebui.task" not in (s.attributes or {})]
     assert len(turns) == (0 if scenario == "task_endpoint" else 1)
     for span in turns:
@@ -66,7 +58,7 @@ def test_captured_requests_with_the_right_key_are_traced_and_echoed(
     "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": KEY}, {"Authorization": "Basic x"}]
 )
 def test_every_route_refuses_a_missing_or_wrong_key(
-    client: TestClient, exporter: InMemorySpanExporter, headers: dict[str, str]
+    client: TestClient, span_exporter: InMemorySpanExporter, headers: dict[str, str]
 ) -> None:
     recorded = load("pipelines_ui_stream_turn1_inlet.json")
     requests = [
@@ -88,7 +80,7 @@ def test_every_route_refuses_a_missing_or_wrong_key(
         assert response.status_code == 401, (method, path, response.status_code)
         assert "API key" in response.json()["detail"]
         assert KEY not in response.text
-    assert exporter.get_finished_spans() == ()  # nothing was traced
+    assert span_exporter.get_finished_spans() == ()  # nothing was traced
     assert client.get(f"/{FILTER}/valves", headers=AUTH).json()["otlp_endpoint"] == ""  # nothing was changed
 
 
@@ -114,11 +106,11 @@ def test_models_lists_the_filter_the_way_open_webui_detects_it(client: TestClien
     assert client.get("/", headers=AUTH).json() == {"status": True}
 
 
-def test_valves_are_validated_persisted_and_applied(tmp_path: Path, exporter: InMemorySpanExporter) -> None:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+def test_valves_are_validated_persisted_and_applied(
+    tmp_path: Path, tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
     config = ServerConfig(api_key=KEY, data_dir=tmp_path)
-    with TestClient(create_app(config, tracer_provider=provider)) as client:
+    with TestClient(create_app(config, tracer_provider=tracer_provider)) as client:
         spec = client.get(f"/{FILTER}/valves/spec", headers=AUTH).json()
         assert all(field.get("description") for field in spec["properties"].values())
         bad = client.post(f"/{FILTER}/valves/update", json={"max_open_turns": "many"}, headers=AUTH)
@@ -134,12 +126,12 @@ def test_valves_are_validated_persisted_and_applied(tmp_path: Path, exporter: In
         recorded_out = load("pipelines_ui_nonstream_outlet.json")
         client.post(f"/{FILTER}/filter/inlet", json=recorded_in, headers=AUTH)
         client.post(f"/{FILTER}/filter/outlet", json=recorded_out, headers=AUTH)
-    (span,) = exporter.get_finished_spans()
+    (span,) = span_exporter.get_finished_spans()
     assert span.attributes["user.email"] == "admin@example.com"  # type: ignore[index]  # the valve took effect
     saved = tmp_path / "valves.json"
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600  # valves may hold exporter credentials
     assert json.loads(saved.read_text())["priority"] == 3
-    with TestClient(create_app(config, tracer_provider=provider)) as restarted:  # survives a restart
+    with TestClient(create_app(config, tracer_provider=tracer_provider)) as restarted:  # survives a restart
         valves = restarted.get(f"/{FILTER}/valves", headers=AUTH).json()
         assert (valves["priority"], valves["record_user_email"], valves["pipelines"]) == (3, True, ["gpt-4o"])
 
@@ -151,7 +143,9 @@ def test_unknown_filter_and_unsupported_management_routes(client: TestClient) ->
     assert client.post(f"/{FILTER}/filter/inlet", json={"user": None}, headers=AUTH).status_code == 422
 
 
-def test_callers_traceparent_is_linked_from_the_turn_span(client: TestClient, exporter: InMemorySpanExporter) -> None:
+def test_callers_traceparent_is_linked_from_the_turn_span(
+    client: TestClient, span_exporter: InMemorySpanExporter
+) -> None:
     """Open WebUI (ENABLE_OTEL) sends a traceparent on each filter call: inlet and outlet both become links."""
     inlet_parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     outlet_parent = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"
@@ -165,7 +159,7 @@ def test_callers_traceparent_is_linked_from_the_turn_span(client: TestClient, ex
         json=load("pipelines_ui_stream_turn1_outlet.json"),
         headers={**AUTH, "traceparent": outlet_parent},
     )
-    (span,) = exporter.get_finished_spans()
+    (span,) = span_exporter.get_finished_spans()
     assert span.parent is None  # still the root of its own trace: complete in Langfuse
     linked = [(f"{link.context.trace_id:032x}", f"{link.context.span_id:016x}") for link in span.links]
     assert linked == [
@@ -174,13 +168,13 @@ def test_callers_traceparent_is_linked_from_the_turn_span(client: TestClient, ex
     ]
 
 
-def test_end_open_turns_by_message_id(client: TestClient, exporter: InMemorySpanExporter) -> None:
+def test_end_open_turns_by_message_id(client: TestClient, span_exporter: InMemorySpanExporter) -> None:
     recorded = load("pipelines_ui_stream_error_inlet.json")
     client.post(f"/{FILTER}/filter/inlet", json=recorded, headers=AUTH)
     message_id = recorded["body"]["metadata"]["message_id"]
     assert client.post("/admin/end-open-turns", json={"message_ids": ["unknown"]}, headers=AUTH).json() == {"ended": 0}
     assert client.post("/admin/end-open-turns", json={"message_ids": [message_id]}, headers=AUTH).json() == {"ended": 1}
-    (span,) = exporter.get_finished_spans()
+    (span,) = span_exporter.get_finished_spans()
     assert span.attributes["openwebui.turn.end_reason"] == "ended_by_operator"  # type: ignore[index]
     assert span.attributes["error.type"] == "abandoned"  # type: ignore[index]
 

@@ -15,7 +15,6 @@ import json
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support.owui_hosts import load_as_pipelines
@@ -49,11 +48,10 @@ def _metadata(**extra: Any) -> dict[str, Any]:
     }
 
 
-def test_06_temporary_chat_with_ollama_usage_and_racing_tasks() -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pipeline = load_as_pipelines(tracer_provider=provider)
+def test_06_temporary_chat_with_ollama_usage_and_racing_tasks(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    pipeline = load_as_pipelines(tracer_provider=tracer_provider)
     main_inlet = {
         "stream": True,
         "model": "llama3.1:8b",
@@ -100,7 +98,7 @@ def test_06_temporary_chat_with_ollama_usage_and_racing_tasks() -> None:
         await pipeline.on_shutdown()
 
     asyncio.run(run())
-    spans = {span.name: span for span in exporter.get_finished_spans()}
+    spans = {span.name: span for span in span_exporter.get_finished_spans()}
     assert set(spans) == {"chat llama3.1:8b", "title_generation qwen2.5:0.5b", "tags_generation qwen2.5:0.5b"}
     turn = dict(spans["chat llama3.1:8b"].attributes or {})
     assert turn["gen_ai.provider.name"] == "ollama"
@@ -120,12 +118,11 @@ def test_06_temporary_chat_with_ollama_usage_and_racing_tasks() -> None:
         assert "gen_ai.usage.output_tokens" not in task
 
 
-def test_06_api_call_without_outlet_ends_as_abandoned_at_shutdown() -> None:
+def test_06_api_call_without_outlet_ends_as_abandoned_at_shutdown(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
     """0.6.x never runs outlets for API calls (langfuse/langfuse#6026): the turn ends abandoned."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pipeline = load_as_pipelines(tracer_provider=provider)
+    pipeline = load_as_pipelines(tracer_provider=tracer_provider)
     body = {
         "model": "gpt-4o",
         "messages": [{"role": "user", "content": "hi"}],
@@ -137,6 +134,6 @@ def test_06_api_call_without_outlet_ends_as_abandoned_at_shutdown() -> None:
         await pipeline.on_shutdown()
 
     asyncio.run(run())
-    (span,) = exporter.get_finished_spans()
+    (span,) = span_exporter.get_finished_spans()
     assert span.attributes["error.type"] == "abandoned"  # type: ignore[index]
     assert span.attributes["gen_ai.request.model"] == "gpt-4o"  # type: ignore[index]
