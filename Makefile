@@ -2,6 +2,7 @@
 # Developer entry points. `make test` is the README's test command and what CI runs.
 # Everything installs from this repository's files: pyproject.toml (+ constraints.txt for exact
 # versions), the collector manifest, and the Go/PyPI registries.
+# UP_ARGS: extra options for `owui-otel up`, e.g. make demo UP_ARGS="--otlp-http-port 5318" (see owui-otel up --help).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -36,7 +37,7 @@ build: setup  ## build (or reuse from the cache) our collector and Jaeger
 	$(BIN)/python -m collector build-jaeger
 
 up: setup  ## start collector + Jaeger + bridge server locally (builds them once), in the background
-	$(BIN)/owui-otel up
+	$(BIN)/owui-otel up $(UP_ARGS)
 
 demo: up  ## the main job: local stack up, recorded chats replayed, trace links printed
 	$(BIN)/owui-otel demo

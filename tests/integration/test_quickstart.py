@@ -2,8 +2,9 @@
 """The README's first command, exactly as a newcomer types it: `make demo`.
 
 It must end with the stack running and the demo's traces readable from Jaeger's API; `make down`
-must then leave no process of the stack behind. State and data go to a temporary directory so a
-developer's own stack is untouched (the binaries come from the normal cache).
+must then leave no process of the stack behind. State and data go to a temporary directory and
+every port is a free one (``UP_ARGS``), so a developer's own stack, say the one the README's
+`make demo` left running, is untouched (the binaries come from the normal cache).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from collector._process import free_port
+from owui_otel._stack import StackOptions
 
 REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -48,7 +52,15 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
     isolated_env: dict[str, str], tmp_path: Path
 ) -> None:
     main_job = _quickstart_commands()[0]
-    done = subprocess.run(main_job.split(), cwd=REPO, env=isolated_env, capture_output=True, text=True, timeout=1200)
+    ports = " ".join(f"--{name.replace('_', '-')} {free_port()}" for name in StackOptions().ports())
+    done = subprocess.run(
+        [*main_job.split(), f"UP_ARGS={ports}"],
+        cwd=REPO,
+        env=isolated_env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Traces in Jaeger:" in done.stdout
 
