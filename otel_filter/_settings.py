@@ -320,7 +320,7 @@ def _resolve_export(
             problems.append(
                 Problem(
                     setting="otlp_endpoint",
-                    value=display_url(endpoint),
+                    value=display_url(_text(valves, "otlp_endpoint") or endpoint),
                     reason=f"is not the endpoint of the environment ({display_url(env_endpoint)}), so the headers "
                     f"of {header_name} (they may hold its token) are not sent to it",
                     fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "

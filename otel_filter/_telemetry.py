@@ -13,7 +13,10 @@ flipping between two endpoints builds two). Each span goes where it was headed w
 the routing exporter finds its destination by the span's resource object, which is unique to the
 provider that made it. An exporter nobody is headed to any more is shut down on the worker
 thread, between two exports, so nobody waits for it; an export in flight to a hanging endpoint
-ends by its own timeout (``OTEL_EXPORTER_OTLP_TIMEOUT``).
+ends by its own timeout (``OTEL_EXPORTER_OTLP_TIMEOUT``). One exception to "where it was headed":
+spans for a replaced destination whose endpoint failed less than ``DEAD_ENDPOINT_S`` ago are
+counted as failed instead of being tried again, so that a string of valve changes away from a
+hanging endpoint cannot queue timeout after timeout in front of the new destination.
 
     telemetry = Telemetry(settings, health)
     span = telemetry.tracer.start_span("chat gpt-4o", start_time=t0)
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -50,6 +54,8 @@ from otel_filter.version import __version__
 DISTRO_NAME = "owui-otel"
 # Bigger than the SDK's 2048: a collector restart should not cost a busy instance its spans.
 DEFAULT_MAX_QUEUE_SIZE = 8192
+# A replaced destination whose endpoint failed this recently is not tried again (see the module docstring).
+DEAD_ENDPOINT_S = 30.0
 
 
 class _CountingExporter(SpanExporter):
@@ -103,6 +109,7 @@ class _RoutingExporter(SpanExporter):
         self._exporters: dict[ExportSettings, SpanExporter | None] = {}  # None: cannot export (logged)
         self._current: ExportSettings | None = None
         self._current_key: int | None = None
+        self._failed_at: dict[str, float] = {}  # endpoint -> monotonic time of its last failed export
         self._closed = False
         self.queue: Any = None  # the SDK's span queue (see _sdk_queue), to know which routes are still needed
 
@@ -124,19 +131,39 @@ class _RoutingExporter(SpanExporter):
             routes = {key: export for key, (_, export) in self._routes.items()}
             exporters = dict(self._exporters)
             current = self._current
-        groups: dict[ExportSettings | None, list[ReadableSpan]] = {}
+        groups: dict[ExportSettings | None, list[ReadableSpan]] = {current: []}  # the current destination first
         for span in spans:
             groups.setdefault(routes.get(id(span.resource), current), []).append(span)
         result = SpanExportResult.SUCCESS
         for export, batch in groups.items():  # one request per destination, whatever the order of the spans
+            if not batch:
+                continue
             exporter = exporters.get(export) if export is not None else None
-            if exporter is None:
+            if exporter is None or export is None:  # export disabled (logged when it was set up)
                 self._health.count("spans_export_failed", len(batch))
                 result = SpanExportResult.FAILURE
-            elif exporter.export(batch) is not SpanExportResult.SUCCESS:
+                continue
+            if export != current and self._failed_recently(export.endpoint):
+                self._health.count("spans_export_failed", len(batch))
+                self._health.problem(
+                    "export_skipped",
+                    "otel_filter: %d span(s) queued for %s before a valve change were not sent: it failed moments ago",
+                    len(batch),
+                    display_url(export.endpoint),
+                )
+                result = SpanExportResult.FAILURE
+                continue
+            if exporter.export(batch) is SpanExportResult.SUCCESS:
+                self._failed_at.pop(export.endpoint, None)
+            else:
+                self._failed_at[export.endpoint] = time.monotonic()
                 result = SpanExportResult.FAILURE
         self.prune()
         return result
+
+    def _failed_recently(self, endpoint: str) -> bool:
+        failed_at = self._failed_at.get(endpoint)
+        return failed_at is not None and time.monotonic() - failed_at < DEAD_ENDPOINT_S
 
     def prune(self) -> None:
         """Forget routes no queued span needs; shut down exporters no route needs (here: never a hook's thread)."""
@@ -152,6 +179,8 @@ class _RoutingExporter(SpanExporter):
             needed = {export for _, export in self._routes.values()}
             retired = [exporter for export, exporter in self._exporters.items() if export not in needed]
             self._exporters = {export: e for export, e in self._exporters.items() if export in needed}
+            endpoints = {export.endpoint for export in needed}
+            self._failed_at = {url: at for url, at in self._failed_at.items() if url in endpoints}
         for exporter in retired:
             _shutdown_quietly(exporter, self._health)
 

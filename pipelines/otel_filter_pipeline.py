@@ -1490,7 +1490,7 @@ def _resolve_export(
             problems.append(
                 Problem(
                     setting="otlp_endpoint",
-                    value=display_url(endpoint),
+                    value=display_url(_text(valves, "otlp_endpoint") or endpoint),
                     reason=f"is not the endpoint of the environment ({display_url(env_endpoint)}), so the headers "
                     f"of {header_name} (they may hold its token) are not sent to it",
                     fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "
@@ -2107,6 +2107,8 @@ __version__ = "0.1.0"
 DISTRO_NAME = "owui-otel"
 # Bigger than the SDK's 2048: a collector restart should not cost a busy instance its spans.
 DEFAULT_MAX_QUEUE_SIZE = 8192
+# A replaced destination whose endpoint failed this recently is not tried again (see the module docstring).
+DEAD_ENDPOINT_S = 30.0
 
 
 class _CountingExporter(SpanExporter):
@@ -2160,6 +2162,7 @@ class _RoutingExporter(SpanExporter):
         self._exporters: dict[ExportSettings, SpanExporter | None] = {}  # None: cannot export (logged)
         self._current: ExportSettings | None = None
         self._current_key: int | None = None
+        self._failed_at: dict[str, float] = {}  # endpoint -> monotonic time of its last failed export
         self._closed = False
         self.queue: Any = None  # the SDK's span queue (see _sdk_queue), to know which routes are still needed
 
@@ -2181,19 +2184,39 @@ class _RoutingExporter(SpanExporter):
             routes = {key: export for key, (_, export) in self._routes.items()}
             exporters = dict(self._exporters)
             current = self._current
-        groups: dict[ExportSettings | None, list[ReadableSpan]] = {}
+        groups: dict[ExportSettings | None, list[ReadableSpan]] = {current: []}  # the current destination first
         for span in spans:
             groups.setdefault(routes.get(id(span.resource), current), []).append(span)
         result = SpanExportResult.SUCCESS
         for export, batch in groups.items():  # one request per destination, whatever the order of the spans
+            if not batch:
+                continue
             exporter = exporters.get(export) if export is not None else None
-            if exporter is None:
+            if exporter is None or export is None:  # export disabled (logged when it was set up)
                 self._health.count("spans_export_failed", len(batch))
                 result = SpanExportResult.FAILURE
-            elif exporter.export(batch) is not SpanExportResult.SUCCESS:
+                continue
+            if export != current and self._failed_recently(export.endpoint):
+                self._health.count("spans_export_failed", len(batch))
+                self._health.problem(
+                    "export_skipped",
+                    "otel_filter: %d span(s) queued for %s before a valve change were not sent: it failed moments ago",
+                    len(batch),
+                    display_url(export.endpoint),
+                )
+                result = SpanExportResult.FAILURE
+                continue
+            if exporter.export(batch) is SpanExportResult.SUCCESS:
+                self._failed_at.pop(export.endpoint, None)
+            else:
+                self._failed_at[export.endpoint] = time.monotonic()
                 result = SpanExportResult.FAILURE
         self.prune()
         return result
+
+    def _failed_recently(self, endpoint: str) -> bool:
+        failed_at = self._failed_at.get(endpoint)
+        return failed_at is not None and time.monotonic() - failed_at < DEAD_ENDPOINT_S
 
     def prune(self) -> None:
         """Forget routes no queued span needs; shut down exporters no route needs (here: never a hook's thread)."""
@@ -2209,6 +2232,8 @@ class _RoutingExporter(SpanExporter):
             needed = {export for _, export in self._routes.values()}
             retired = [exporter for export, exporter in self._exporters.items() if export not in needed]
             self._exporters = {export: e for export, e in self._exporters.items() if export in needed}
+            endpoints = {export.endpoint for export in needed}
+            self._failed_at = {url: at for url, at in self._failed_at.items() if url in endpoints}
         for exporter in retired:
             _shutdown_quietly(exporter, self._health)
 
