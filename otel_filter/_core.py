@@ -16,6 +16,7 @@ the payload, never touches the network (spans are only queued); failures are cou
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import threading
 import time
@@ -92,6 +93,7 @@ class FilterCore:
         # off the request path. An injected provider (tests, embedding apps) gets each span when its turn ends.
         self._write_in_background = tracer_provider is None
         self._shut_down = False
+        self._lifecycle_lock = threading.Lock()
         atexit.register(self.shutdown)
 
     # --- configuration --------------------------------------------------------------------
@@ -109,19 +111,25 @@ class FilterCore:
         return len(self._tracker)
 
     def update_valves(self, valves: Mapping[str, Any]) -> None:
-        """Apply changed valves; a no-op when they are unchanged. Open turns are kept."""
+        """Apply changed valves; a no-op when they are unchanged. Open turns are kept.
+
+        Bad values are reported (:class:`Problem`) and replaced by safe ones; should applying still
+        fail, the valves are not recorded as applied, so the next call tries again instead of
+        treating them as unchanged.
+        """
         try:
-            if dict(valves) == self._valves:
+            new_valves = dict(valves)
+            if new_valves == self._valves:
                 return
-            self._valves = dict(valves)
             self._worker.flush()  # turns that ended before the change go where they were headed
-            settings, problems = resolve_settings(self._valves, self._environ)
+            settings, problems = resolve_settings(new_valves, self._environ)
             self._report(problems)
-            self._settings = settings
-            self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
+            redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
             self._telemetry.apply(settings)
+            self._settings, self._redactor = settings, redactor
             for turn in self._tracker.configure(settings.turn_timeout_s, settings.max_open_turns):
                 self._end_abandoned(turn, END_CAPACITY)
+            self._valves = new_valves
         except Exception:
             self.health.problem("reconfigure_failed", "otel_filter: applying new valves failed", exc_info=True)
 
@@ -194,7 +202,12 @@ class FilterCore:
     def end_open_turns(self, older_than_s: float = 0.0, message_ids: list[str] | None = None) -> int:
         """End, as abandoned, the turns waiting for their outlet for at least ``older_than_s`` seconds
         (or exactly those of ``message_ids``); returns how many. For operators who know those
-        outlets will never come."""
+        outlets will never come.
+
+        Raises ValueError for an ``older_than_s`` that is not a finite number >= 0 (NaN compares
+        false with everything, so it would otherwise end every open turn)."""
+        if message_ids is None:
+            _check_age(older_than_s)
         if message_ids is not None:
             turns = self._tracker.remove(message_ids)
         else:
@@ -205,9 +218,8 @@ class FilterCore:
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """End every open turn as abandoned, then flush and stop exporting. Idempotent."""
-        if self._shut_down:
+        if not self._mark_shut_down():
             return
-        self._shut_down = True
         atexit.unregister(self.shutdown)
         try:
             for turn in self._tracker.drain():
@@ -217,6 +229,14 @@ class FilterCore:
             self.health.problem("shutdown_failed", "otel_filter: ending open turns at shutdown failed", exc_info=True)
         self._telemetry.shutdown(timeout_s)
 
+    def park(self) -> None:
+        """Write every turn that has ended to the export queue (no network I/O: the exporter's own
+        thread sends it); open turns stay here for a successor's :meth:`take_over`, or :meth:`shutdown`."""
+        try:
+            self._worker.flush()
+        except Exception:
+            self.health.problem("park_failed", "otel_filter: writing ended turns failed", exc_info=True)
+
     def force_flush(self, timeout_s: float = 10.0) -> bool:
         """Write and export everything queued (tests, the bridge server's shutdown). Blocks: not for hooks."""
         self._worker.flush()
@@ -225,9 +245,8 @@ class FilterCore:
     def take_over(self, previous: "FilterCore") -> None:  # noqa: UP037 (the bundle has no lazy annotations)
         """Adopt the open turns of a core this one replaces (Open WebUI re-executes an edited
         Function into a new module; without this its in-flight turns would be traced twice)."""
-        if previous is self or previous._shut_down:
+        if previous is self or not _claim(previous):
             return
-        previous._shut_down = True
         atexit.unregister(previous.shutdown)
         for turn in previous._tracker.drain():
             if getattr(type(turn), "__slots__", None) != OpenTurn.__slots__:
@@ -243,6 +262,14 @@ class FilterCore:
 
         threading.Thread(target=retire, name="otel_filter-retire", daemon=True).start()
         self._worker.start()
+
+    def _mark_shut_down(self) -> bool:
+        """True for the one caller that ends this core (shutdown, a successor's take_over, atexit)."""
+        with self._lifecycle_lock:
+            if self._shut_down:
+                return False
+            self._shut_down = True
+            return True
 
     # --- internals ------------------------------------------------------------------------
 
@@ -376,6 +403,30 @@ class FilterCore:
             settings=self._settings,
             redact=self._redactor,
             health=self.health,
+        )
+
+
+def _claim(core: FilterCore) -> bool:
+    """Mark ``core`` as ended by the caller; False if someone else already did. ``core`` may come from an
+    older version of this file (a Function or Pipelines file replaced by a newer one)."""
+    mark = getattr(core, "_mark_shut_down", None)
+    if callable(mark):
+        return bool(mark())
+    if getattr(core, "_shut_down", True):
+        return False
+    core._shut_down = True
+    return True
+
+
+def _check_age(older_than_s: object) -> None:
+    if (
+        isinstance(older_than_s, bool)
+        or not isinstance(older_than_s, int | float)
+        or not math.isfinite(older_than_s)
+        or older_than_s < 0
+    ):
+        raise ValueError(
+            f"older_than_s must be a finite number of seconds >= 0 (0 ends every open turn), got {older_than_s!r}"
         )
 
 

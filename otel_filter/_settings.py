@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from otel_filter._health import _logger
 from otel_filter.environment_variables import (
@@ -41,8 +42,11 @@ DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
 DEFAULT_SERVICE_NAME = "open-webui"
 DEFAULT_MAX_CONTENT_CHARS = 20_000
 MIN_MAX_CONTENT_CHARS = 256
+MAX_MAX_CONTENT_CHARS = 1_000_000
 DEFAULT_TURN_TIMEOUT_S = 600
+MAX_TURN_TIMEOUT_S = 86_400  # a day: no reply takes longer, and a bigger one only keeps dead turns in memory
 DEFAULT_MAX_OPEN_TURNS = 10_000
+MAX_MAX_OPEN_TURNS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,20 +197,49 @@ def _valid_url(url: str) -> bool:
 
 
 def display_url(url: str) -> str:
-    """``url`` fit for a log line: any ``user:password@`` part replaced by ``***@``."""
+    """``url`` fit for a log line: a ``user:password@`` part, the query and the fragment (where
+    credentials such as ``?api_key=`` live) are masked.
+
+        display_url("https://u:pw@c.example/v1/traces?token=x")  # "https://***@c.example/v1/traces?***"
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "***" if parts.query else ""
+    fragment = "***" if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 def http_traces_url(base: str) -> str:
-    """The OTLP/HTTP traces URL for ``base``: ``http://c:4318`` -> ``http://c:4318/v1/traces`` (kept if it has it)."""
-    base = base.rstrip("/")
-    return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
+    """The OTLP/HTTP traces URL for ``base``: ``/v1/traces`` added to the path (kept if it has it),
+    before any query string.
+
+        http_traces_url("http://c:4318")            # "http://c:4318/v1/traces"
+        http_traces_url("https://c.example/otel?k=v")  # "https://c.example/otel/v1/traces?k=v"
+    """
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return base
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1/traces"):
+        path = f"{path}/v1/traces"
+    return urlunsplit(parts._replace(path=path))
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, with the scheme's default port: what "the same endpoint" means for secrets."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", url, None)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
 # --- resolution -------------------------------------------------------------------------
@@ -249,15 +282,16 @@ def _resolve_export(
         protocol = PROTOCOL_HTTP
 
     default_endpoint = DEFAULT_HTTP_ENDPOINT if protocol == PROTOCOL_HTTP else DEFAULT_GRPC_ENDPOINT
+    traces_endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "").strip()
+    env_endpoint = traces_endpoint or environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip() or default_endpoint
     endpoint = _text(valves, "otlp_endpoint")
     endpoint_name = "otlp_endpoint"
     full_url = False
     if not endpoint:
-        traces_endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "").strip()
         if traces_endpoint:
             endpoint, endpoint_name, full_url = traces_endpoint, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, True
         else:
-            endpoint = environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip() or default_endpoint
+            endpoint = env_endpoint
             endpoint_name = OTEL_EXPORTER_OTLP_ENDPOINT
     if not _valid_url(endpoint):
         problems.append(
@@ -277,7 +311,24 @@ def _resolve_export(
     header_name = "otlp_headers"
     if not header_text:
         header_name = OTEL_EXPORTER_OTLP_HEADERS
-        header_text = environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS) or environ.get(OTEL_EXPORTER_OTLP_HEADERS) or ""
+        if environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS):
+            header_name = OTEL_EXPORTER_OTLP_TRACES_HEADERS
+        header_text = environ.get(header_name) or ""
+        if header_text.strip() and origin(endpoint) != origin(env_endpoint):
+            # The environment's headers (the collector's token) belong to the environment's endpoint: a valve
+            # pointing elsewhere must not receive them (whoever can change valves could otherwise collect them).
+            problems.append(
+                Problem(
+                    setting="otlp_endpoint",
+                    value=display_url(_text(valves, "otlp_endpoint") or endpoint),
+                    reason=f"is not the endpoint of the environment ({display_url(env_endpoint)}), so the headers "
+                    f"of {header_name} (they may hold its token) are not sent to it",
+                    fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "
+                    "empty to use the environment's endpoint",
+                    fallback="Sending no headers",
+                )
+            )
+            header_text = ""
     headers, bad = parse_key_values(header_text)
     if bad:
         problems.append(
@@ -327,26 +378,62 @@ def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[re.Pa
     return tuple(compiled), ok
 
 
-def _bounded_int(
-    valves: Mapping[str, object], name: str, default: int, minimum: int, problems: list[Problem], unit: str
-) -> int:
-    value = valves.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int):
+def _whole_number(value: object) -> int | None:
+    """``value`` as an int if it is one (also ``600.0`` and ``"600"``); None for anything else: NaN,
+    infinities, fractions, booleans, text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and len(value.strip()) <= 30:  # longer: no sane setting, and int() of it is slow
         try:
-            value = int(str(value))
+            return int(value.strip())
         except ValueError:
-            value = None
+            return None
+    return None
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _bounded_int(
+    valves: Mapping[str, object],
+    name: str,
+    default: int,
+    bounds: tuple[int, int],
+    problems: list[Problem],
+    unit: str,
+) -> int:
+    """The valve as a whole number within ``bounds``; else a Problem and the default (or the maximum when too big)."""
+    minimum, maximum = bounds
+    raw = valves.get(name, default)
+    value = _whole_number(raw)
     if value is None or value < minimum:
         problems.append(
             Problem(
                 setting=name,
-                value=str(valves.get(name)),
-                reason=f"must be a whole number of {unit} of at least {minimum}",
-                fix=f"set it to {default} (the default) or another value >= {minimum}",
+                value=_shown(raw),
+                reason=f"must be a whole number of {unit} from {minimum} to {maximum}",
+                fix=f"set it to {default} (the default) or another whole number from {minimum} to {maximum}",
                 fallback=f"Using {default}",
             )
         )
         return default
+    if value > maximum:
+        problems.append(
+            Problem(
+                setting=name,
+                value=_shown(raw),
+                reason=f"is more than {maximum} {unit}, the most this setting allows",
+                fix=f"set it to a whole number from {minimum} to {maximum} (default {default})",
+                fallback=f"Using {maximum}",
+            )
+        )
+        return maximum
     return value
 
 
@@ -388,12 +475,21 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
             redact_patterns=patterns,
             redact_replacement=replacement if isinstance(replacement, str) else "[REDACTED]",
             max_content_chars=_bounded_int(
-                valves, "max_content_chars", DEFAULT_MAX_CONTENT_CHARS, MIN_MAX_CONTENT_CHARS, problems, "characters"
+                valves,
+                "max_content_chars",
+                DEFAULT_MAX_CONTENT_CHARS,
+                (MIN_MAX_CONTENT_CHARS, MAX_MAX_CONTENT_CHARS),
+                problems,
+                "characters",
             ),
             turn_timeout_s=float(
-                _bounded_int(valves, "turn_timeout_seconds", DEFAULT_TURN_TIMEOUT_S, 1, problems, "seconds")
+                _bounded_int(
+                    valves, "turn_timeout_seconds", DEFAULT_TURN_TIMEOUT_S, (1, MAX_TURN_TIMEOUT_S), problems, "seconds"
+                )
             ),
-            max_open_turns=_bounded_int(valves, "max_open_turns", DEFAULT_MAX_OPEN_TURNS, 1, problems, "turns"),
+            max_open_turns=_bounded_int(
+                valves, "max_open_turns", DEFAULT_MAX_OPEN_TURNS, (1, MAX_MAX_OPEN_TURNS), problems, "turns"
+            ),
             record_tasks=_flag(valves, "record_tasks", True),
             record_user_email=_flag(valves, "record_user_email", False),
         ),

@@ -118,7 +118,9 @@ class TurnTracker:
         with self._lock:
             if turn.key in self._open:
                 return False, []
-            turn.deadline = self._clock() + self._ttl_s
+            deadline = self._clock() + self._ttl_s
+            # A turn adopted from a core this one replaces keeps the time it had left: a reload is no extension.
+            turn.deadline = min(turn.deadline, deadline) if turn.deadline else deadline
             evicted = self._evict_over(self._max_open - 1)
             self._open[turn.key] = turn
             if turn.request.message_id is None:

@@ -10,7 +10,15 @@ Pipelines (``pipelines/otel_filter_pipeline.py``, or ``from otel_filter import P
     await pipeline.on_startup()
     body = await pipeline.inlet(body, user)
     body = await pipeline.outlet(body, user)
-    await pipeline.on_shutdown()          # ends open turns, flushes
+    await pipeline.on_shutdown()          # hands open turns to the next instance (see below), or ends them
+
+A Pipelines server reloads every filter file on any upload, add, delete or reload (``on_shutdown``
+on every instance, re-import, ``on_startup``). ``on_shutdown`` of a file the server loaded
+therefore *parks* its open turns in a process-wide registry (keyed by the file's module name,
+which is its stem); the next instance of the same file adopts them when it starts, so a turn
+whose inlet came before a reload and whose outlet after is one span. Turns nobody adopts within
+``handover_grace_s`` (the file was deleted, or the server is stopping) are ended as abandoned
+(``end_reason=shutdown``) and flushed, at the latest at process exit.
 
 Functions (paste the same file as a Filter function): Open WebUI calls ``inlet``, ``stream`` and
 ``outlet`` with the dunder parameters they declare, and rebuilds ``valves`` before every call,
@@ -20,8 +28,10 @@ so changes are detected here rather than in a lifecycle hook (Functions have non
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import sys
+import threading
 import types
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +45,10 @@ from otel_filter._settings import (
     DEFAULT_MAX_CONTENT_CHARS,
     DEFAULT_MAX_OPEN_TURNS,
     DEFAULT_TURN_TIMEOUT_S,
+    MAX_MAX_CONTENT_CHARS,
+    MAX_MAX_OPEN_TURNS,
+    MAX_TURN_TIMEOUT_S,
+    MIN_MAX_CONTENT_CHARS,
     env_bool,
     env_capture_content,
     env_int,
@@ -49,6 +63,9 @@ from otel_filter.environment_variables import (
 )
 
 FILTER_NAME = "OpenTelemetry GenAI bridge"
+# How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
+# file's requirements before it instantiates anything, which takes seconds per file.
+HANDOVER_GRACE_S = 120.0
 
 
 class Valves(BaseModel):
@@ -110,16 +127,22 @@ class Valves(BaseModel):
     max_content_chars: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_CONTENT_CHARS, DEFAULT_MAX_CONTENT_CHARS),
         description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
-        "messages dropped, the JSON stays valid). At least 256.",
+        f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}.",
+        # Bounds are documented, not enforced here: a stored value out of range must not make the host fail to
+        # build the valves (which would fail the chat); the filter reports it and uses a safe value instead.
+        json_schema_extra={"minimum": MIN_MAX_CONTENT_CHARS, "maximum": MAX_MAX_CONTENT_CHARS},
     )
     turn_timeout_seconds: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_TURN_TIMEOUT_SECONDS, DEFAULT_TURN_TIMEOUT_S),
         description="A turn with no outlet after this many seconds (Stop, provider error, closed tab) is ended "
-        "with error.type=abandoned.",
+        f"with error.type=abandoned. From 1 to {MAX_TURN_TIMEOUT_S}.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_TURN_TIMEOUT_S},
     )
     max_open_turns: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_OPEN_TURNS, DEFAULT_MAX_OPEN_TURNS),
-        description="Most turns waiting for their outlet; beyond it the oldest is ended as abandoned.",
+        description="Most turns waiting for their outlet; beyond it the oldest is ended as abandoned. "
+        f"From 1 to {MAX_MAX_OPEN_TURNS}.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_MAX_OPEN_TURNS},
     )
     record_tasks: bool = Field(
         default_factory=lambda: env_bool(os.environ, OWUI_OTEL_RECORD_TASKS, True),
@@ -150,6 +173,67 @@ def _live_cores() -> dict[str, FilterCore]:
     return cores
 
 
+def _handover_registry() -> types.ModuleType:
+    """Parked Pipelines cores, kept outside this module (the Pipelines server re-imports the file on every
+    reload) and shared by every version of it: ``parked`` maps a handover key to (core, grace timer)."""
+    registry = sys.modules.get("_owui_otel_pipelines_handover")
+    if registry is None:
+        fresh = types.ModuleType("_owui_otel_pipelines_handover")
+        fresh.lock = threading.Lock()  # type: ignore[attr-defined]
+        fresh.parked = {}  # type: ignore[attr-defined]
+        registry = sys.modules.setdefault("_owui_otel_pipelines_handover", fresh)
+        if registry is fresh:
+            atexit.register(end_parked_turns)
+    return registry
+
+
+def _park(key: str, core: FilterCore, grace_s: float) -> None:
+    registry = _handover_registry()
+    timer = threading.Timer(grace_s, _end_parked, args=(key, core))
+    timer.name = "otel_filter-handover-grace"
+    timer.daemon = True
+    with registry.lock:
+        earlier = registry.parked.pop(key, None)
+        registry.parked[key] = (core, timer)
+    if earlier is not None:  # parked twice with no instance in between: one core keeps all turns
+        earlier[1].cancel()
+        core.take_over(earlier[0])
+    timer.start()
+
+
+def _adopt(key: str, core: FilterCore) -> None:
+    registry = _handover_registry()
+    with registry.lock:
+        earlier = registry.parked.pop(key, None)
+    if earlier is not None:
+        earlier[1].cancel()
+        core.take_over(earlier[0])
+
+
+def _end_parked(key: str, core: FilterCore) -> None:
+    """The grace period is over and no instance adopted ``core``: end its turns as abandoned, flush."""
+    registry = _handover_registry()
+    with registry.lock:
+        entry = registry.parked.get(key)
+        if entry is None or entry[0] is not core:
+            return  # adopted (or parked again) meanwhile
+        del registry.parked[key]
+    core.shutdown()
+
+
+def end_parked_turns() -> int:
+    """End, as abandoned, every turn still parked by a Pipelines ``on_shutdown``, and flush; returns how
+    many cores were ended. Runs at process exit; call it to stop waiting for a successor instance."""
+    registry = _handover_registry()
+    with registry.lock:
+        entries = list(registry.parked.values())
+        registry.parked.clear()
+    for core, timer in entries:
+        timer.cancel()
+        core.shutdown()
+    return len(entries)
+
+
 class _Host:
     """What both shims share: a lazily built core that follows valve changes."""
 
@@ -160,13 +244,15 @@ class _Host:
         self.valves = self.Valves()
         self._tracer_provider = tracer_provider
         self._core_instance: FilterCore | None = None
+        self._parked_core: FilterCore | None = None  # after a Pipelines on_shutdown: its counters stay readable
         self._valves_seen: object = None
         self._guard_health = Health()
 
     @property
     def health(self) -> Health:
         """Counters of what was traced, dropped or failed (see README, Troubleshooting)."""
-        return self._core_instance.health if self._core_instance is not None else self._guard_health
+        core = self._core_instance or self._parked_core
+        return core.health if core is not None else self._guard_health
 
     def _core(self) -> FilterCore:
         valves = self.valves
@@ -184,14 +270,37 @@ class _Host:
 
 
 class Pipeline(_Host):
-    """Open WebUI Pipelines filter (``type = "filter"``)."""
+    """Open WebUI Pipelines filter (``type = "filter"``). See the module docstring for reloads."""
 
     _host = "pipelines"
+    handover_grace_s = HANDOVER_GRACE_S
+    end_parked_turns = staticmethod(end_parked_turns)  # reachable from a file the server loaded
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         super().__init__(tracer_provider)
         self.type = "filter"
         self.name = FILTER_NAME
+
+    def _handover_key(self) -> str | None:
+        """The key the next instance of the same filter file finds parked turns under, or None.
+
+        Only for a file loaded the way the Pipelines server loads it (``spec_from_file_location``,
+        never registered in ``sys.modules``; its module name is the file's stem). A class imported
+        normally (``from otel_filter import Pipeline``: the bridge, embedding apps, tests) belongs
+        to a caller who owns its lifecycle: ``on_shutdown`` then ends open turns at once.
+        """
+        module = type(self).__module__
+        if module in sys.modules:
+            return None
+        return f"{module}/{getattr(self, 'id', '')}"
+
+    def _core(self) -> FilterCore:
+        fresh = self._core_instance is None
+        core = super()._core()
+        key = self._handover_key() if fresh else None
+        if key is not None:
+            _adopt(key, core)
+        return core
 
     async def on_startup(self) -> None:
         try:
@@ -201,9 +310,19 @@ class Pipeline(_Host):
 
     async def on_shutdown(self) -> None:
         core = self._core_instance
-        if core is not None:
+        if core is None:
+            return
+        key = self._handover_key()
+        if key is None:
             # Flushing is network I/O: off the event loop, which keeps serving other requests.
             await asyncio.to_thread(core.shutdown)
+            return
+        # A hook that still reaches this instance builds a new core, which re-adopts the parked turns.
+        self._core_instance, self._parked_core = None, core
+        try:
+            await asyncio.to_thread(core.park)  # finished turns to the export queue; no network I/O
+        finally:
+            _park(key, core, self.handover_grace_s)
 
     async def on_valves_updated(self) -> None:
         try:

@@ -32,7 +32,7 @@ from otel_filter._semconv import (
     OPENWEBUI_TASK,
     OPENWEBUI_TURN_END_REASON,
 )
-from otel_filter._settings import http_traces_url
+from otel_filter._settings import display_url, http_traces_url
 from owui_otel._errors import OwuiOtelError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
 
@@ -166,6 +166,7 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
         checks.append(Check("collector receiver", SKIP, "no OTLP endpoint given"))
         return checks
     url = http_traces_url(inputs.otlp_endpoint)
+    shown = display_url(url)  # credentials in a user:password@ part or the query string stay out of the report
     headers = {"Content-Type": "application/x-protobuf", **dict(inputs.otlp_headers)}
     answer = _post(url, content=_EMPTY_EXPORT, headers=headers)
     if isinstance(answer, str):
@@ -173,7 +174,7 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
             Check(
                 "collector receiver",
                 FAIL,
-                f"nothing listens at {url} ({answer})",
+                f"nothing listens at {shown} ({answer})",
                 "point the filter's otlp_endpoint / OTEL_EXPORTER_OTLP_ENDPOINT at the collector's OTLP/HTTP port "
                 "(4318)",
             )
@@ -183,7 +184,7 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
             Check(
                 "collector receiver",
                 FAIL,
-                f"{url} requires a token and the one sent was {'missing' if len(headers) == 1 else 'refused'}",
+                f"{shown} requires a token and the one sent was {'missing' if len(headers) == 1 else 'refused'}",
                 "give the filter the collector's token: "
                 "OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<OTEL_INGEST_TOKEN> (or the otlp_headers valve)",
             )
@@ -193,16 +194,16 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
             Check(
                 "collector receiver",
                 FAIL,
-                f"{url} is not an OTLP/HTTP traces endpoint (404)",
+                f"{shown} is not an OTLP/HTTP traces endpoint (404)",
                 "use the collector's base URL, e.g. http://localhost:4318 (the filter appends /v1/traces)",
             )
         )
     elif answer.status_code >= 300:
         checks.append(
-            Check("collector receiver", FAIL, f"{url} answered {answer.status_code}", "see the collector's log")
+            Check("collector receiver", FAIL, f"{shown} answered {answer.status_code}", "see the collector's log")
         )
     else:
-        checks.append(Check("collector receiver", OK, f"accepts OTLP at {url}"))
+        checks.append(Check("collector receiver", OK, f"accepts OTLP at {shown}"))
     return checks
 
 
@@ -404,12 +405,13 @@ def check_openwebui(inputs: DoctorInputs) -> list[Check]:
         if not is_filter_host:
             continue
         settings = configs.get(str(index)) or {}
+        shown = display_url(url)
         if not (keys[index] if index < len(keys) else ""):
             checks.append(
                 Check(
                     "Open WebUI connection",
                     FAIL,
-                    f"connection {index} ({url}) has an empty API key: Open WebUI silently skips its filters",
+                    f"connection {index} ({shown}) has an empty API key: Open WebUI silently skips its filters",
                     "set the key (the bridge's key from `owui-otel up`, or PIPELINES_API_KEY) on that connection",
                 )
             )
@@ -418,7 +420,7 @@ def check_openwebui(inputs: DoctorInputs) -> list[Check]:
                 Check(
                     "Open WebUI connection",
                     FAIL,
-                    f"connection {index} ({url}) has Prefix ID {settings['prefix_id']!r}: filter URLs then use the "
+                    f"connection {index} ({shown}) has Prefix ID {settings['prefix_id']!r}: filter URLs then use the "
                     "prefixed id, which the server does not know, and no turn is traced",
                     "clear the Prefix ID on that connection (Admin Settings > Connections)",
                 )
@@ -428,14 +430,14 @@ def check_openwebui(inputs: DoctorInputs) -> list[Check]:
                 Check(
                     "Open WebUI connection",
                     FAIL,
-                    f"connection {index} ({url}) lists explicit model ids, so Open WebUI never reads its /models and "
+                    f"connection {index} ({shown}) lists explicit model ids, so Open WebUI never reads its /models and "
                     "never learns the filter",
                     "clear the model id list on that connection",
                 )
             )
         else:
             checks.append(
-                Check("Open WebUI connection", OK, f"connection {index} ({url}) is a filter host, set up right")
+                Check("Open WebUI connection", OK, f"connection {index} ({shown}) is a filter host, set up right")
             )
     if not checks:
         checks.append(

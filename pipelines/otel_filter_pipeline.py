@@ -28,13 +28,14 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
+import requests
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, Field
@@ -1211,8 +1212,11 @@ DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
 DEFAULT_SERVICE_NAME = "open-webui"
 DEFAULT_MAX_CONTENT_CHARS = 20_000
 MIN_MAX_CONTENT_CHARS = 256
+MAX_MAX_CONTENT_CHARS = 1_000_000
 DEFAULT_TURN_TIMEOUT_S = 600
+MAX_TURN_TIMEOUT_S = 86_400  # a day: no reply takes longer, and a bigger one only keeps dead turns in memory
 DEFAULT_MAX_OPEN_TURNS = 10_000
+MAX_MAX_OPEN_TURNS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -1363,20 +1367,49 @@ def _valid_url(url: str) -> bool:
 
 
 def display_url(url: str) -> str:
-    """``url`` fit for a log line: any ``user:password@`` part replaced by ``***@``."""
+    """``url`` fit for a log line: a ``user:password@`` part, the query and the fragment (where
+    credentials such as ``?api_key=`` live) are masked.
+
+        display_url("https://u:pw@c.example/v1/traces?token=x")  # "https://***@c.example/v1/traces?***"
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
         return "<unparseable URL>"
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "***" if parts.query else ""
+    fragment = "***" if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
 
 
 def http_traces_url(base: str) -> str:
-    """The OTLP/HTTP traces URL for ``base``: ``http://c:4318`` -> ``http://c:4318/v1/traces`` (kept if it has it)."""
-    base = base.rstrip("/")
-    return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
+    """The OTLP/HTTP traces URL for ``base``: ``/v1/traces`` added to the path (kept if it has it),
+    before any query string.
+
+        http_traces_url("http://c:4318")            # "http://c:4318/v1/traces"
+        http_traces_url("https://c.example/otel?k=v")  # "https://c.example/otel/v1/traces?k=v"
+    """
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return base
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1/traces"):
+        path = f"{path}/v1/traces"
+    return urlunsplit(parts._replace(path=path))
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, with the scheme's default port: what "the same endpoint" means for secrets."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", url, None)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
 # --- resolution -------------------------------------------------------------------------
@@ -1419,15 +1452,16 @@ def _resolve_export(
         protocol = PROTOCOL_HTTP
 
     default_endpoint = DEFAULT_HTTP_ENDPOINT if protocol == PROTOCOL_HTTP else DEFAULT_GRPC_ENDPOINT
+    traces_endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "").strip()
+    env_endpoint = traces_endpoint or environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip() or default_endpoint
     endpoint = _text(valves, "otlp_endpoint")
     endpoint_name = "otlp_endpoint"
     full_url = False
     if not endpoint:
-        traces_endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "").strip()
         if traces_endpoint:
             endpoint, endpoint_name, full_url = traces_endpoint, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, True
         else:
-            endpoint = environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip() or default_endpoint
+            endpoint = env_endpoint
             endpoint_name = OTEL_EXPORTER_OTLP_ENDPOINT
     if not _valid_url(endpoint):
         problems.append(
@@ -1447,7 +1481,24 @@ def _resolve_export(
     header_name = "otlp_headers"
     if not header_text:
         header_name = OTEL_EXPORTER_OTLP_HEADERS
-        header_text = environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS) or environ.get(OTEL_EXPORTER_OTLP_HEADERS) or ""
+        if environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS):
+            header_name = OTEL_EXPORTER_OTLP_TRACES_HEADERS
+        header_text = environ.get(header_name) or ""
+        if header_text.strip() and origin(endpoint) != origin(env_endpoint):
+            # The environment's headers (the collector's token) belong to the environment's endpoint: a valve
+            # pointing elsewhere must not receive them (whoever can change valves could otherwise collect them).
+            problems.append(
+                Problem(
+                    setting="otlp_endpoint",
+                    value=display_url(_text(valves, "otlp_endpoint") or endpoint),
+                    reason=f"is not the endpoint of the environment ({display_url(env_endpoint)}), so the headers "
+                    f"of {header_name} (they may hold its token) are not sent to it",
+                    fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "
+                    "empty to use the environment's endpoint",
+                    fallback="Sending no headers",
+                )
+            )
+            header_text = ""
     headers, bad = parse_key_values(header_text)
     if bad:
         problems.append(
@@ -1497,26 +1548,62 @@ def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[re.Pa
     return tuple(compiled), ok
 
 
-def _bounded_int(
-    valves: Mapping[str, object], name: str, default: int, minimum: int, problems: list[Problem], unit: str
-) -> int:
-    value = valves.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int):
+def _whole_number(value: object) -> int | None:
+    """``value`` as an int if it is one (also ``600.0`` and ``"600"``); None for anything else: NaN,
+    infinities, fractions, booleans, text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and len(value.strip()) <= 30:  # longer: no sane setting, and int() of it is slow
         try:
-            value = int(str(value))
+            return int(value.strip())
         except ValueError:
-            value = None
+            return None
+    return None
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _bounded_int(
+    valves: Mapping[str, object],
+    name: str,
+    default: int,
+    bounds: tuple[int, int],
+    problems: list[Problem],
+    unit: str,
+) -> int:
+    """The valve as a whole number within ``bounds``; else a Problem and the default (or the maximum when too big)."""
+    minimum, maximum = bounds
+    raw = valves.get(name, default)
+    value = _whole_number(raw)
     if value is None or value < minimum:
         problems.append(
             Problem(
                 setting=name,
-                value=str(valves.get(name)),
-                reason=f"must be a whole number of {unit} of at least {minimum}",
-                fix=f"set it to {default} (the default) or another value >= {minimum}",
+                value=_shown(raw),
+                reason=f"must be a whole number of {unit} from {minimum} to {maximum}",
+                fix=f"set it to {default} (the default) or another whole number from {minimum} to {maximum}",
                 fallback=f"Using {default}",
             )
         )
         return default
+    if value > maximum:
+        problems.append(
+            Problem(
+                setting=name,
+                value=_shown(raw),
+                reason=f"is more than {maximum} {unit}, the most this setting allows",
+                fix=f"set it to a whole number from {minimum} to {maximum} (default {default})",
+                fallback=f"Using {maximum}",
+            )
+        )
+        return maximum
     return value
 
 
@@ -1558,12 +1645,21 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
             redact_patterns=patterns,
             redact_replacement=replacement if isinstance(replacement, str) else "[REDACTED]",
             max_content_chars=_bounded_int(
-                valves, "max_content_chars", DEFAULT_MAX_CONTENT_CHARS, MIN_MAX_CONTENT_CHARS, problems, "characters"
+                valves,
+                "max_content_chars",
+                DEFAULT_MAX_CONTENT_CHARS,
+                (MIN_MAX_CONTENT_CHARS, MAX_MAX_CONTENT_CHARS),
+                problems,
+                "characters",
             ),
             turn_timeout_s=float(
-                _bounded_int(valves, "turn_timeout_seconds", DEFAULT_TURN_TIMEOUT_S, 1, problems, "seconds")
+                _bounded_int(
+                    valves, "turn_timeout_seconds", DEFAULT_TURN_TIMEOUT_S, (1, MAX_TURN_TIMEOUT_S), problems, "seconds"
+                )
             ),
-            max_open_turns=_bounded_int(valves, "max_open_turns", DEFAULT_MAX_OPEN_TURNS, 1, problems, "turns"),
+            max_open_turns=_bounded_int(
+                valves, "max_open_turns", DEFAULT_MAX_OPEN_TURNS, (1, MAX_MAX_OPEN_TURNS), problems, "turns"
+            ),
             record_tasks=_flag(valves, "record_tasks", True),
             record_user_email=_flag(valves, "record_user_email", False),
         ),
@@ -1769,7 +1865,9 @@ class TurnTracker:
         with self._lock:
             if turn.key in self._open:
                 return False, []
-            turn.deadline = self._clock() + self._ttl_s
+            deadline = self._clock() + self._ttl_s
+            # A turn adopted from a core this one replaces keeps the time it had left: a reload is no extension.
+            turn.deadline = min(turn.deadline, deadline) if turn.deadline else deadline
             evicted = self._evict_over(self._max_open - 1)
             self._open[turn.key] = turn
             if turn.request.message_id is None:
@@ -2005,12 +2103,14 @@ __version__ = "0.1.0"
 
 
 # ==================== otel_filter/_telemetry.py ====================
-# The export path: a private TracerProvider -> BatchSpanProcessor -> OTLP exporter.
+# The export path: private TracerProviders -> one BatchSpanProcessor -> a routing exporter -> OTLP exporters.
 
 
 DISTRO_NAME = "owui-otel"
 # Bigger than the SDK's 2048: a collector restart should not cost a busy instance its spans.
 DEFAULT_MAX_QUEUE_SIZE = 8192
+# A replaced destination whose endpoint failed this recently is not tried again (see the module docstring).
+DEAD_ENDPOINT_S = 30.0
 
 
 class _CountingExporter(SpanExporter):
@@ -2049,36 +2149,149 @@ class _CountingExporter(SpanExporter):
         return bool(flush(timeout_millis)) if callable(flush) else True
 
 
-class _SwitchableSpanProcessor(SpanProcessor):
-    """Delegates to the current batch processor; ``swap`` replaces it without losing spans."""
+class _RoutingExporter(SpanExporter):
+    """The batch processor's only exporter: sends each span to the OTLP exporter it was headed to.
 
-    def __init__(self) -> None:
-        self._delegate: SpanProcessor | None = None
+    A span's destination is the one its provider was routed to (see :meth:`route`), found by the
+    identity of the span's resource. Unknown resources (a route already pruned) go to the current
+    destination. Thread-safe; :meth:`export` and :meth:`prune` run on the SDK's worker thread.
+    """
+
+    def __init__(self, health: Health) -> None:
+        self._health = health
         self._lock = threading.Lock()
+        self._routes: dict[int, tuple[Resource, ExportSettings]] = {}  # id(resource) -> (resource, destination)
+        self._exporters: dict[ExportSettings, SpanExporter | None] = {}  # None: cannot export (logged)
+        self._current: ExportSettings | None = None
+        self._current_key: int | None = None
+        self._failed_at: dict[str, float] = {}  # endpoint -> monotonic time of its last failed export
+        self._closed = False
+        self.queue: Any = None  # the SDK's span queue (see _sdk_queue), to know which routes are still needed
 
-    def swap(self, new: SpanProcessor | None) -> SpanProcessor | None:
+    def route(self, resource: Resource, export: ExportSettings) -> None:
+        """Spans of ``resource`` (and, from now on, unknown ones) go to ``export``. No network I/O."""
         with self._lock:
-            old, self._delegate = self._delegate, new
-        return old
+            known = export in self._exporters
+        exporter = None if known else _build_exporter(export, self._health)
+        with self._lock:
+            if self._closed:
+                return
+            if not known:
+                self._exporters.setdefault(export, exporter)
+            self._routes[id(resource)] = (resource, export)
+            self._current, self._current_key = export, id(resource)
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        delegate = self._delegate
-        if delegate is not None:
-            delegate.on_start(span, parent_context)
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._lock:
+            routes = {key: export for key, (_, export) in self._routes.items()}
+            exporters = dict(self._exporters)
+            current = self._current
+        groups: dict[ExportSettings | None, list[ReadableSpan]] = {current: []}  # the current destination first
+        for span in spans:
+            groups.setdefault(routes.get(id(span.resource), current), []).append(span)
+        result = SpanExportResult.SUCCESS
+        for export, batch in groups.items():  # one request per destination, whatever the order of the spans
+            if not batch:
+                continue
+            exporter = exporters.get(export) if export is not None else None
+            if exporter is None or export is None:  # export disabled (logged when it was set up)
+                self._health.count("spans_export_failed", len(batch))
+                result = SpanExportResult.FAILURE
+                continue
+            if export != current and self._failed_recently(export.endpoint):
+                self._health.count("spans_export_failed", len(batch))
+                self._health.problem(
+                    "export_skipped",
+                    "otel_filter: %d span(s) queued for %s before a valve change were not sent: it failed moments ago",
+                    len(batch),
+                    display_url(export.endpoint),
+                )
+                result = SpanExportResult.FAILURE
+                continue
+            if exporter.export(batch) is SpanExportResult.SUCCESS:
+                self._failed_at.pop(export.endpoint, None)
+            else:
+                self._failed_at[export.endpoint] = time.monotonic()
+                result = SpanExportResult.FAILURE
+        self.prune()
+        return result
 
-    def on_end(self, span: ReadableSpan) -> None:
-        delegate = self._delegate
-        if delegate is not None:
-            delegate.on_end(span)
+    def _failed_recently(self, endpoint: str) -> bool:
+        failed_at = self._failed_at.get(endpoint)
+        return failed_at is not None and time.monotonic() - failed_at < DEAD_ENDPOINT_S
+
+    def prune(self) -> None:
+        """Forget routes no queued span needs; shut down exporters no route needs (here: never a hook's thread)."""
+        if len(self._routes) <= 1:
+            return
+        queue = self.queue
+        # deque.copy() runs under the GIL in one step: safe while hooks append. Without the queue (another SDK
+        # layout) every old route is dropped: its last queued spans then go to the current destination.
+        queued = {id(span.resource) for span in queue.copy()} if queue is not None else set()
+        with self._lock:
+            for key in [key for key in self._routes if key != self._current_key and key not in queued]:
+                del self._routes[key]
+            needed = {export for _, export in self._routes.values()}
+            retired = [exporter for export, exporter in self._exporters.items() if export not in needed]
+            self._exporters = {export: e for export, e in self._exporters.items() if export in needed}
+            endpoints = {export.endpoint for export in needed}
+            self._failed_at = {url: at for url, at in self._failed_at.items() if url in endpoints}
+        for exporter in retired:
+            _shutdown_quietly(exporter, self._health)
 
     def shutdown(self) -> None:
-        old = self.swap(None)
-        if old is not None:
-            old.shutdown()
+        with self._lock:
+            self._closed = True
+            exporters = list(self._exporters.values())
+            self._exporters.clear()
+            self._routes.clear()
+        for exporter in exporters:
+            _shutdown_quietly(exporter, self._health)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        delegate = self._delegate
-        return delegate.force_flush(timeout_millis) if delegate is not None else True
+        return True  # nothing is buffered here; the batch processor holds the queue
+
+    def destinations(self) -> int:
+        """How many OTLP exporters are alive (tests: flipping valves must not pile them up)."""
+        with self._lock:
+            return len(self._exporters)
+
+
+def _shutdown_quietly(exporter: SpanExporter | None, health: Health) -> None:
+    if exporter is None:
+        return
+    try:
+        exporter.shutdown()
+    except Exception:
+        health.problem("exporter_shutdown_failed", "otel_filter: shutting down an old exporter failed", exc_info=True)
+
+
+class _ScopedHeadersSession(requests.Session):
+    """Sends exactly the headers the settings resolved, nothing from the environment.
+
+    The SDK's HTTP exporter also reads ``OTEL_EXPORTER_OTLP_(TRACES_)HEADERS`` itself (1.4x merges
+    them under the given headers; older releases use them when none are given). Those hold the
+    collector's token and must only go to the endpoint that came from the environment: the
+    settings decide (``_settings._resolve_export``), and this session enforces it on every request.
+    """
+
+    def __init__(self, headers: Mapping[str, str], environ: Mapping[str, str]) -> None:
+        super().__init__()
+        self._scoped_headers = dict(headers)
+        own = {key.lower() for key in headers}
+        from_environment = [
+            key.lower()
+            for name in (OTEL_EXPORTER_OTLP_TRACES_HEADERS, OTEL_EXPORTER_OTLP_HEADERS)
+            for key, _ in parse_key_values(environ.get(name, ""))[0]
+        ]
+        self._blocked = {key for key in from_environment if key not in own}
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        prepared = super().prepare_request(request)
+        for name in self._blocked:
+            prepared.headers.pop(name, None)
+        prepared.headers.update(self._scoped_headers)
+        return prepared
 
 
 def _make_exporter(export: ExportSettings) -> SpanExporter:
@@ -2093,8 +2306,23 @@ def _make_exporter(export: ExportSettings) -> SpanExporter:
                 "protocol 'grpc' needs the package opentelemetry-exporter-otlp-proto-grpc "
                 "(pip install opentelemetry-exporter-otlp-proto-grpc), or set otlp_protocol to 'http/protobuf'"
             ) from error
-        return GrpcExporter(endpoint=export.endpoint, insecure=export.insecure, headers=headers or None)
-    return HttpExporter(endpoint=export.endpoint, headers=headers or None)
+        exporter = GrpcExporter(endpoint=export.endpoint, insecure=export.insecure, headers=headers or None)
+        if not headers:
+            # Given no headers, the gRPC exporter falls back to OTEL_EXPORTER_OTLP_HEADERS: the settings decided
+            # that none may go to this endpoint (see _ScopedHeadersSession). Its metadata field since 1.x.
+            exporter._headers = ()  # noqa: SLF001
+        return exporter
+    return HttpExporter(
+        endpoint=export.endpoint, headers=headers or None, session=_ScopedHeadersSession(headers, os.environ)
+    )
+
+
+def _build_exporter(export: ExportSettings, health: Health) -> SpanExporter | None:
+    try:
+        return _CountingExporter(_make_exporter(export), export.endpoint, health)
+    except Exception as error:
+        health.problem("exporter_unavailable", "otel_filter: export disabled: %s", error)
+        return None
 
 
 def _batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
@@ -2119,16 +2347,17 @@ def _sdk_queue(processor: BatchSpanProcessor) -> Any:
 
 
 class Telemetry:
-    """Owns the private provider and its export pipeline; see the module docstring."""
+    """Owns the private providers and the one export pipeline; see the module docstring."""
 
     def __init__(self, settings: Settings, health: Health, *, tracer_provider: TracerProvider | None = None) -> None:
         self._health = health
         self._lock = threading.Lock()
         self._external = tracer_provider is not None
-        self._processor = _SwitchableSpanProcessor()
         self._export: ExportSettings | None = None
         self._resource_key: tuple[object, ...] | None = None
         self._queue: Any = None
+        self._router: _RoutingExporter | None = None
+        self._batch: BatchSpanProcessor | None = None
         self._provider: TracerProvider
         self.tracer: Tracer
         if tracer_provider is not None:
@@ -2136,61 +2365,57 @@ class Telemetry:
             self._provider = tracer_provider
             self.tracer = tracer_provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
         else:
+            self._router = _RoutingExporter(health)
+            self._batch = _batch_processor(self._router)  # the only worker thread, for the life of this object
+            self._queue = self._router.queue = _sdk_queue(self._batch)
             self.apply(settings)
 
     @property
     def endpoint(self) -> str | None:
-        """The export URL, for log lines (credentials in it masked)."""
+        """The export URL, for log lines (credentials and query masked)."""
         return display_url(self._export.endpoint) if self._export else None
 
     def apply(self, settings: Settings) -> None:
-        """Rebuild what changed: the resource (new provider), the exporter (swapped processor)."""
-        if self._external:
+        """Follow a change of the resource or the exporter: a new provider routed to the right exporter."""
+        if self._router is None or self._batch is None:
             return
         with self._lock:
             resource_key = (settings.service_name, settings.resource_attributes)
-            if resource_key != self._resource_key:
-                attributes: dict[str, Any] = {
-                    SERVICE_NAME: settings.service_name,
-                    TELEMETRY_DISTRO_NAME: DISTRO_NAME,
-                    TELEMETRY_DISTRO_VERSION: __version__,
-                }
-                attributes.update(settings.resource_attributes)
-                provider = TracerProvider(resource=Resource.create(attributes), shutdown_on_exit=False)
-                # Spans already started keep their old resource; all share one processor chain.
-                provider.add_span_processor(self._processor)
-                self._provider = provider
-                self.tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
-                self._resource_key = resource_key
-            if settings.export != self._export:
-                self._export = settings.export
-                try:
-                    exporter = _make_exporter(settings.export)
-                except Exception as error:
-                    self._health.problem("exporter_unavailable", "otel_filter: export disabled: %s", error)
-                    new_processor: BatchSpanProcessor | None = None
-                else:
-                    new_processor = _batch_processor(
-                        _CountingExporter(exporter, settings.export.endpoint, self._health)
-                    )
-                self._queue = _sdk_queue(new_processor) if new_processor else None
-                old = self._processor.swap(new_processor)
-                if old is not None:
-                    # Flushing is network I/O: never on the caller's (event loop) thread.
-                    threading.Thread(target=old.shutdown, name="otel_filter-retire-exporter", daemon=True).start()
+            if resource_key == self._resource_key and settings.export == self._export:
+                return
+            attributes: dict[str, Any] = {
+                SERVICE_NAME: settings.service_name,
+                TELEMETRY_DISTRO_NAME: DISTRO_NAME,
+                TELEMETRY_DISTRO_VERSION: __version__,
+            }
+            attributes.update(settings.resource_attributes)
+            # A new Resource object per change even when its attributes are the same: it is how the routing
+            # exporter tells spans made before the change (headed to the old exporter) from the new ones.
+            resource = Resource.create(attributes)
+            provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+            provider.add_span_processor(self._batch)
+            self._router.route(resource, settings.export)
+            self._provider = provider
+            self.tracer = provider.get_tracer(INSTRUMENTATION_SCOPE, __version__, schema_url=SCHEMA_URL)
+            self._resource_key = resource_key
+            self._export = settings.export
 
     def queue_full(self) -> bool:
         """True when the next span would push an older one out of the SDK queue (counted as dropped)."""
         queue = self._queue
         return queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen
 
+    def exporters_alive(self) -> int:
+        """OTLP exporters currently held (at most one per destination some queued span still needs)."""
+        return self._router.destinations() if self._router is not None else 0
+
     def shutdown(self, timeout_s: float = 10.0) -> None:
-        if self._external:
+        batch, self._batch = self._batch, None
+        if batch is None:
             return
-        processor = self._processor.swap(None)
-        if processor is None:
-            return
-        done = threading.Thread(target=processor.shutdown, name="otel_filter-shutdown", daemon=True)
+        # Flushing is network I/O that a hanging endpoint can stretch to its export timeout: wait at most
+        # timeout_s, and let that one thread finish on its own.
+        done = threading.Thread(target=batch.shutdown, name="otel_filter-shutdown", daemon=True)
         done.start()
         done.join(timeout_s)
         if done.is_alive():
@@ -2199,7 +2424,12 @@ class Telemetry:
     def force_flush(self, timeout_s: float = 10.0) -> bool:
         if self._external:
             return bool(self._provider.force_flush(int(timeout_s * 1000)))
-        return self._processor.force_flush(int(timeout_s * 1000))
+        batch = self._batch
+        if batch is None or self._router is None:
+            return True
+        flushed = bool(batch.force_flush(int(timeout_s * 1000)))
+        self._router.prune()
+        return flushed
 
 
 # ==================== otel_filter/_core.py ====================
@@ -2245,6 +2475,7 @@ class FilterCore:
         # off the request path. An injected provider (tests, embedding apps) gets each span when its turn ends.
         self._write_in_background = tracer_provider is None
         self._shut_down = False
+        self._lifecycle_lock = threading.Lock()
         atexit.register(self.shutdown)
 
     # --- configuration --------------------------------------------------------------------
@@ -2262,19 +2493,25 @@ class FilterCore:
         return len(self._tracker)
 
     def update_valves(self, valves: Mapping[str, Any]) -> None:
-        """Apply changed valves; a no-op when they are unchanged. Open turns are kept."""
+        """Apply changed valves; a no-op when they are unchanged. Open turns are kept.
+
+        Bad values are reported (:class:`Problem`) and replaced by safe ones; should applying still
+        fail, the valves are not recorded as applied, so the next call tries again instead of
+        treating them as unchanged.
+        """
         try:
-            if dict(valves) == self._valves:
+            new_valves = dict(valves)
+            if new_valves == self._valves:
                 return
-            self._valves = dict(valves)
             self._worker.flush()  # turns that ended before the change go where they were headed
-            settings, problems = resolve_settings(self._valves, self._environ)
+            settings, problems = resolve_settings(new_valves, self._environ)
             self._report(problems)
-            self._settings = settings
-            self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
+            redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
             self._telemetry.apply(settings)
+            self._settings, self._redactor = settings, redactor
             for turn in self._tracker.configure(settings.turn_timeout_s, settings.max_open_turns):
                 self._end_abandoned(turn, END_CAPACITY)
+            self._valves = new_valves
         except Exception:
             self.health.problem("reconfigure_failed", "otel_filter: applying new valves failed", exc_info=True)
 
@@ -2347,7 +2584,12 @@ class FilterCore:
     def end_open_turns(self, older_than_s: float = 0.0, message_ids: list[str] | None = None) -> int:
         """End, as abandoned, the turns waiting for their outlet for at least ``older_than_s`` seconds
         (or exactly those of ``message_ids``); returns how many. For operators who know those
-        outlets will never come."""
+        outlets will never come.
+
+        Raises ValueError for an ``older_than_s`` that is not a finite number >= 0 (NaN compares
+        false with everything, so it would otherwise end every open turn)."""
+        if message_ids is None:
+            _check_age(older_than_s)
         if message_ids is not None:
             turns = self._tracker.remove(message_ids)
         else:
@@ -2358,9 +2600,8 @@ class FilterCore:
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         """End every open turn as abandoned, then flush and stop exporting. Idempotent."""
-        if self._shut_down:
+        if not self._mark_shut_down():
             return
-        self._shut_down = True
         atexit.unregister(self.shutdown)
         try:
             for turn in self._tracker.drain():
@@ -2370,6 +2611,14 @@ class FilterCore:
             self.health.problem("shutdown_failed", "otel_filter: ending open turns at shutdown failed", exc_info=True)
         self._telemetry.shutdown(timeout_s)
 
+    def park(self) -> None:
+        """Write every turn that has ended to the export queue (no network I/O: the exporter's own
+        thread sends it); open turns stay here for a successor's :meth:`take_over`, or :meth:`shutdown`."""
+        try:
+            self._worker.flush()
+        except Exception:
+            self.health.problem("park_failed", "otel_filter: writing ended turns failed", exc_info=True)
+
     def force_flush(self, timeout_s: float = 10.0) -> bool:
         """Write and export everything queued (tests, the bridge server's shutdown). Blocks: not for hooks."""
         self._worker.flush()
@@ -2378,9 +2627,8 @@ class FilterCore:
     def take_over(self, previous: "FilterCore") -> None:  # noqa: UP037 (the bundle has no lazy annotations)
         """Adopt the open turns of a core this one replaces (Open WebUI re-executes an edited
         Function into a new module; without this its in-flight turns would be traced twice)."""
-        if previous is self or previous._shut_down:
+        if previous is self or not _claim(previous):
             return
-        previous._shut_down = True
         atexit.unregister(previous.shutdown)
         for turn in previous._tracker.drain():
             if getattr(type(turn), "__slots__", None) != OpenTurn.__slots__:
@@ -2396,6 +2644,14 @@ class FilterCore:
 
         threading.Thread(target=retire, name="otel_filter-retire", daemon=True).start()
         self._worker.start()
+
+    def _mark_shut_down(self) -> bool:
+        """True for the one caller that ends this core (shutdown, a successor's take_over, atexit)."""
+        with self._lifecycle_lock:
+            if self._shut_down:
+                return False
+            self._shut_down = True
+            return True
 
     # --- internals ------------------------------------------------------------------------
 
@@ -2532,6 +2788,30 @@ class FilterCore:
         )
 
 
+def _claim(core: FilterCore) -> bool:
+    """Mark ``core`` as ended by the caller; False if someone else already did. ``core`` may come from an
+    older version of this file (a Function or Pipelines file replaced by a newer one)."""
+    mark = getattr(core, "_mark_shut_down", None)
+    if callable(mark):
+        return bool(mark())
+    if getattr(core, "_shut_down", True):
+        return False
+    core._shut_down = True
+    return True
+
+
+def _check_age(older_than_s: object) -> None:
+    if (
+        isinstance(older_than_s, bool)
+        or not isinstance(older_than_s, int | float)
+        or not math.isfinite(older_than_s)
+        or older_than_s < 0
+    ):
+        raise ValueError(
+            f"older_than_s must be a finite number of seconds >= 0 (0 ends every open turn), got {older_than_s!r}"
+        )
+
+
 def current_span_links() -> tuple[Link, ...]:
     """A link to the host's current span (Open WebUI's request span when its own OTel is on).
 
@@ -2547,6 +2827,9 @@ def current_span_links() -> tuple[Link, ...]:
 
 
 FILTER_NAME = "OpenTelemetry GenAI bridge"
+# How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
+# file's requirements before it instantiates anything, which takes seconds per file.
+HANDOVER_GRACE_S = 120.0
 
 
 class Valves(BaseModel):
@@ -2608,16 +2891,22 @@ class Valves(BaseModel):
     max_content_chars: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_CONTENT_CHARS, DEFAULT_MAX_CONTENT_CHARS),
         description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
-        "messages dropped, the JSON stays valid). At least 256.",
+        f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}.",
+        # Bounds are documented, not enforced here: a stored value out of range must not make the host fail to
+        # build the valves (which would fail the chat); the filter reports it and uses a safe value instead.
+        json_schema_extra={"minimum": MIN_MAX_CONTENT_CHARS, "maximum": MAX_MAX_CONTENT_CHARS},
     )
     turn_timeout_seconds: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_TURN_TIMEOUT_SECONDS, DEFAULT_TURN_TIMEOUT_S),
         description="A turn with no outlet after this many seconds (Stop, provider error, closed tab) is ended "
-        "with error.type=abandoned.",
+        f"with error.type=abandoned. From 1 to {MAX_TURN_TIMEOUT_S}.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_TURN_TIMEOUT_S},
     )
     max_open_turns: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_OPEN_TURNS, DEFAULT_MAX_OPEN_TURNS),
-        description="Most turns waiting for their outlet; beyond it the oldest is ended as abandoned.",
+        description="Most turns waiting for their outlet; beyond it the oldest is ended as abandoned. "
+        f"From 1 to {MAX_MAX_OPEN_TURNS}.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_MAX_OPEN_TURNS},
     )
     record_tasks: bool = Field(
         default_factory=lambda: env_bool(os.environ, OWUI_OTEL_RECORD_TASKS, True),
@@ -2648,6 +2937,67 @@ def _live_cores() -> dict[str, FilterCore]:
     return cores
 
 
+def _handover_registry() -> types.ModuleType:
+    """Parked Pipelines cores, kept outside this module (the Pipelines server re-imports the file on every
+    reload) and shared by every version of it: ``parked`` maps a handover key to (core, grace timer)."""
+    registry = sys.modules.get("_owui_otel_pipelines_handover")
+    if registry is None:
+        fresh = types.ModuleType("_owui_otel_pipelines_handover")
+        fresh.lock = threading.Lock()  # type: ignore[attr-defined]
+        fresh.parked = {}  # type: ignore[attr-defined]
+        registry = sys.modules.setdefault("_owui_otel_pipelines_handover", fresh)
+        if registry is fresh:
+            atexit.register(end_parked_turns)
+    return registry
+
+
+def _park(key: str, core: FilterCore, grace_s: float) -> None:
+    registry = _handover_registry()
+    timer = threading.Timer(grace_s, _end_parked, args=(key, core))
+    timer.name = "otel_filter-handover-grace"
+    timer.daemon = True
+    with registry.lock:
+        earlier = registry.parked.pop(key, None)
+        registry.parked[key] = (core, timer)
+    if earlier is not None:  # parked twice with no instance in between: one core keeps all turns
+        earlier[1].cancel()
+        core.take_over(earlier[0])
+    timer.start()
+
+
+def _adopt(key: str, core: FilterCore) -> None:
+    registry = _handover_registry()
+    with registry.lock:
+        earlier = registry.parked.pop(key, None)
+    if earlier is not None:
+        earlier[1].cancel()
+        core.take_over(earlier[0])
+
+
+def _end_parked(key: str, core: FilterCore) -> None:
+    """The grace period is over and no instance adopted ``core``: end its turns as abandoned, flush."""
+    registry = _handover_registry()
+    with registry.lock:
+        entry = registry.parked.get(key)
+        if entry is None or entry[0] is not core:
+            return  # adopted (or parked again) meanwhile
+        del registry.parked[key]
+    core.shutdown()
+
+
+def end_parked_turns() -> int:
+    """End, as abandoned, every turn still parked by a Pipelines ``on_shutdown``, and flush; returns how
+    many cores were ended. Runs at process exit; call it to stop waiting for a successor instance."""
+    registry = _handover_registry()
+    with registry.lock:
+        entries = list(registry.parked.values())
+        registry.parked.clear()
+    for core, timer in entries:
+        timer.cancel()
+        core.shutdown()
+    return len(entries)
+
+
 class _Host:
     """What both shims share: a lazily built core that follows valve changes."""
 
@@ -2658,13 +3008,15 @@ class _Host:
         self.valves = self.Valves()
         self._tracer_provider = tracer_provider
         self._core_instance: FilterCore | None = None
+        self._parked_core: FilterCore | None = None  # after a Pipelines on_shutdown: its counters stay readable
         self._valves_seen: object = None
         self._guard_health = Health()
 
     @property
     def health(self) -> Health:
         """Counters of what was traced, dropped or failed (see README, Troubleshooting)."""
-        return self._core_instance.health if self._core_instance is not None else self._guard_health
+        core = self._core_instance or self._parked_core
+        return core.health if core is not None else self._guard_health
 
     def _core(self) -> FilterCore:
         valves = self.valves
@@ -2682,14 +3034,37 @@ class _Host:
 
 
 class Pipeline(_Host):
-    """Open WebUI Pipelines filter (``type = "filter"``)."""
+    """Open WebUI Pipelines filter (``type = "filter"``). See the module docstring for reloads."""
 
     _host = "pipelines"
+    handover_grace_s = HANDOVER_GRACE_S
+    end_parked_turns = staticmethod(end_parked_turns)  # reachable from a file the server loaded
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
         super().__init__(tracer_provider)
         self.type = "filter"
         self.name = FILTER_NAME
+
+    def _handover_key(self) -> str | None:
+        """The key the next instance of the same filter file finds parked turns under, or None.
+
+        Only for a file loaded the way the Pipelines server loads it (``spec_from_file_location``,
+        never registered in ``sys.modules``; its module name is the file's stem). A class imported
+        normally (``from otel_filter import Pipeline``: the bridge, embedding apps, tests) belongs
+        to a caller who owns its lifecycle: ``on_shutdown`` then ends open turns at once.
+        """
+        module = type(self).__module__
+        if module in sys.modules:
+            return None
+        return f"{module}/{getattr(self, 'id', '')}"
+
+    def _core(self) -> FilterCore:
+        fresh = self._core_instance is None
+        core = super()._core()
+        key = self._handover_key() if fresh else None
+        if key is not None:
+            _adopt(key, core)
+        return core
 
     async def on_startup(self) -> None:
         try:
@@ -2699,9 +3074,19 @@ class Pipeline(_Host):
 
     async def on_shutdown(self) -> None:
         core = self._core_instance
-        if core is not None:
+        if core is None:
+            return
+        key = self._handover_key()
+        if key is None:
             # Flushing is network I/O: off the event loop, which keeps serving other requests.
             await asyncio.to_thread(core.shutdown)
+            return
+        # A hook that still reaches this instance builds a new core, which re-adopts the parked turns.
+        self._core_instance, self._parked_core = None, core
+        try:
+            await asyncio.to_thread(core.park)  # finished turns to the export queue; no network I/O
+        finally:
+            _park(key, core, self.handover_grace_s)
 
     async def on_valves_updated(self) -> None:
         try:

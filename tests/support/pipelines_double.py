@@ -7,7 +7,15 @@ the part that matters most for an upload: the ``.py`` is saved, loaded with
 ``spec_from_file_location`` (not registered in ``sys.modules``), ``Pipeline()`` is instantiated,
 ``valves.json`` is overlaid, and a file that fails to load moves to ``failed/``.
 
+Every change reloads the way upstream's ``reload()`` does (main.py, read at 26b8f20; no code
+copied): ``on_shutdown`` awaited on every instance, the registry cleared, every top-level ``.py``
+imported again and ``on_startup`` awaited on every new instance. Upload, add-from-URL and reload
+do exactly that; delete first awaits ``on_shutdown`` of the deleted filter, removes its file,
+then reloads (so that instance sees ``on_shutdown`` twice). The app's lifespan loads and starts
+everything at startup and shuts everything down at exit, as upstream's.
+
     app = create_app(api_key="0p3n-w3bu!", directory=tmp_path)
+    app.state.pipelines                    # id -> the live Pipeline instance (tests)
 """
 
 from __future__ import annotations
@@ -15,15 +23,44 @@ from __future__ import annotations
 import importlib.util
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from fastapi import FastAPI, File, Header, HTTPException, Request, UploadFile
+import httpx
+from fastapi import Body, FastAPI, File, Header, HTTPException, Request, UploadFile
 
 
 def create_app(*, api_key: str, directory: Path) -> FastAPI:
-    app = FastAPI()
     modules: dict[str, Any] = {}
+
+    async def start_all() -> None:
+        for candidate in sorted(directory.glob("*.py")):
+            load(candidate)
+        for pipeline in list(modules.values()):
+            if hasattr(pipeline, "on_startup"):
+                await pipeline.on_startup()
+
+    async def shutdown_all() -> None:
+        for pipeline in list(modules.values()):
+            if hasattr(pipeline, "on_shutdown"):
+                await pipeline.on_shutdown()
+
+    async def reload() -> None:
+        await shutdown_all()
+        modules.clear()
+        await start_all()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await start_all()
+        yield
+        await shutdown_all()
+
+    app = FastAPI(lifespan=lifespan)
+    app.state.pipelines = modules
 
     def check(authorization: str | None) -> None:
         if not authorization:
@@ -85,16 +122,46 @@ def create_app(*, api_key: str, directory: Path) -> FastAPI:
             raise HTTPException(status_code=400, detail="Only Python files are allowed.")
         path = directory / (file.filename or "upload.py")
         path.write_bytes(await file.read())
-        for pipeline in list(modules.values()):  # upstream reload(): on_shutdown, then load everything again
-            if hasattr(pipeline, "on_shutdown"):
-                await pipeline.on_shutdown()
-        modules.clear()
-        for candidate in sorted(directory.glob("*.py")):
-            load(candidate)
-        for pipeline in modules.values():
-            if hasattr(pipeline, "on_startup"):
-                await pipeline.on_startup()
+        await reload()
         return {"status": True, "detail": f"Pipeline uploaded successfully to {path}"}
+
+    @app.post("/pipelines/add")
+    async def add(
+        url: Annotated[str, Body(embed=True)], authorization: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        check(authorization)
+        name = Path(urlsplit(url).path).name
+        if not name.endswith(".py"):
+            raise HTTPException(status_code=400, detail="URL must point to a Python file")
+        async with httpx.AsyncClient() as client:  # tests serve the file from 127.0.0.1
+            response = await client.get(url)
+        if response.status_code != 200:
+            raise HTTPException(status_code=400, detail="Failed to download file")
+        path = directory / name
+        path.write_bytes(response.content)
+        await reload()
+        return {"status": True, "detail": f"Pipeline added successfully from {path}"}
+
+    @app.delete("/pipelines/delete")
+    async def delete(
+        id: Annotated[str, Body(embed=True)],  # noqa: A002 (the upstream form field)
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        check(authorization)
+        pipeline = modules.get(id)
+        if pipeline is None:
+            raise HTTPException(status_code=404, detail=f"Pipeline {id} not found")
+        if hasattr(pipeline, "on_shutdown"):
+            await pipeline.on_shutdown()
+        (directory / f"{id}.py").unlink()
+        await reload()
+        return {"status": True, "detail": f"Pipeline {id} deleted successfully"}
+
+    @app.post("/pipelines/reload")
+    async def reload_route(authorization: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        check(authorization)
+        await reload()
+        return {"message": "Pipelines reloaded successfully."}
 
     @app.get("/{pipeline_id}/valves")
     async def get_valves(pipeline_id: str) -> dict[str, Any]:  # upstream: no auth here

@@ -80,6 +80,7 @@ def test_self_contained_with_both_host_classes_and_no_pipe() -> None:
         "os",
         "pydantic",
         "re",
+        "requests",  # the OTLP/HTTP exporter's own dependency: the session that scopes headers
         "sys",
         "threading",
         "time",

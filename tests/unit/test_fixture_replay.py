@@ -226,6 +226,7 @@ def test_pipelines_scenario(scenario: str) -> None:
         await pipeline.on_startup()
         calls = await replay_pipelines(pipeline, scenario, pause_s=PAUSE_S)
         await pipeline.on_shutdown()
+        pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
         return calls
 
     calls = asyncio.run(run())
@@ -308,5 +309,6 @@ def test_payloads_are_not_modified(scenario: str) -> None:
             assert returned is recorded["body"]
             assert recorded == before
         await pipeline.on_shutdown()
+        pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
 
     asyncio.run(run())

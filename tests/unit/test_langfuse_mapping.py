@@ -38,6 +38,7 @@ def test_each_pipelines_turn_is_one_complete_generation() -> None:
         for scenario in ("ui_stream_turn1", "ui_stream_turn2", "ui_stream_turn3"):
             await replay_pipelines(pipeline, scenario)
         await pipeline.on_shutdown()
+        pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
 
     asyncio.run(run())
     observations = _observations(exporter.get_finished_spans())
@@ -83,6 +84,7 @@ def test_abandoned_turn_is_an_error_generation_without_output() -> None:
     async def run() -> None:
         await replay_pipelines(pipeline, "ui_stream_error")
         await pipeline.on_shutdown()
+        pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
 
     asyncio.run(run())
     turn = next(

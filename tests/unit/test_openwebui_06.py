@@ -96,6 +96,7 @@ def test_06_temporary_chat_with_ollama_usage_and_racing_tasks(
         await pipeline.outlet(chat_completed, USER)
         await pipeline.inlet(dict(task_inlet, metadata=_metadata(task="tags_generation")), USER)
         await pipeline.on_shutdown()
+        pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
 
     asyncio.run(run())
     spans = {span.name: span for span in span_exporter.get_finished_spans()}
@@ -132,6 +133,7 @@ def test_06_api_call_without_outlet_ends_as_abandoned_at_shutdown(
     async def run() -> None:
         await pipeline.inlet(body, {"id": "u"})
         await pipeline.on_shutdown()
+        pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
 
     asyncio.run(run())
     (span,) = span_exporter.get_finished_spans()
