@@ -24,7 +24,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from collector._process import ManagedProcess, ProcessError, http_ok
 from owui_otel._paths import write_private
