@@ -150,7 +150,11 @@ def test_a_child_that_never_gets_ready_fails_the_start_with_its_log(tmp_path: Pa
     )
     plan = SupervisorPlan(status_file=str(tmp_path / "status.json"), children=[child], backoff=FAST)
     done = subprocess.run(
-        [sys.executable, "-m", "owui_otel._supervisor"], input=plan.to_json(), text=True, timeout=60, capture_output=True
+        [sys.executable, "-m", "owui_otel._supervisor"],
+        input=plan.to_json(),
+        text=True,
+        timeout=60,
+        capture_output=True,
     )
     assert done.returncode == 1
     status = _status(tmp_path / "status.json")
