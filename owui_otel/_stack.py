@@ -362,7 +362,7 @@ _DETACHED: list[subprocess.Popen[bytes]] = []
 (it is meant to outlive us; `down` stops it by its recorded pid)."""
 
 
-def _start_supervisor(plan: SupervisorPlan, log: Path) -> ProcessRecord:
+def _start_supervisor(plan: SupervisorPlan, log: Path) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
     argv = [sys.executable, "-m", "owui_otel._supervisor"]
     with open_private_log(log) as handle:
         handle.write(f"\n=== start supervisor: {' '.join(argv)}\n".encode())
@@ -380,11 +380,18 @@ def _start_supervisor(plan: SupervisorPlan, log: Path) -> ProcessRecord:
     assert process.stdin is not None
     process.stdin.write(plan.to_json().encode())
     process.stdin.close()
-    return ProcessRecord(name=SUPERVISOR, pid=process.pid, argv=argv, log=str(log), started=time.time())
+    record = ProcessRecord(name=SUPERVISOR, pid=process.pid, argv=argv, log=str(log), started=time.time())
+    return record, process
 
 
-def _wait_running(record: ProcessRecord, status_file: Path, plan: SupervisorPlan, progress: Progress) -> None:
+def _wait_running(
+    supervisor: tuple[ProcessRecord, subprocess.Popen[bytes]],
+    status_file: Path,
+    plan: SupervisorPlan,
+    progress: Progress,
+) -> None:
     """Until the supervisor reports every child ready; raises with its error (and stops it) otherwise."""
+    record, process = supervisor
     deadline = time.monotonic() + sum(child.ready_timeout_s for child in plan.children) + 60
     phase = ""
     while time.monotonic() < deadline:
@@ -397,7 +404,7 @@ def _wait_running(record: ProcessRecord, status_file: Path, plan: SupervisorPlan
         if status is not None and status.state == FAILED:
             _stop(record, timeout_s=60)
             raise OwuiOtelError(status.error)
-        if not is_ours(record) or _is_zombie(record.pid):
+        if process.poll() is not None:  # not /proc: right after exec its cmdline can still read empty
             raise OwuiOtelError(f"the supervisor exited before the stack was ready; see {record.log}")
         time.sleep(0.2)
     _stop(record, timeout_s=60)
@@ -433,7 +440,7 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
         ProcessRecord(name=c.name, pid=c.pid or 0, argv=c.argv, log=c.log, started=c.started) for c in status.children
     ]
     state = StackState(
-        processes=[supervisor, *children],
+        processes=[supervisor[0], *children],
         urls=urls,
         api_key=api_key,
         langfuse=bool(options.langfuse_host),

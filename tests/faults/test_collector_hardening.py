@@ -208,7 +208,7 @@ def test_authenticated_crash_is_restarted_and_no_acknowledged_span_is_lost(
         assert local_stack.collector().pid == before.pid and local_stack.healthy()
     else:
         # v0.161.0 (our pin) dies mid-request; the supervisor brings it back.
-        assert outcome in ("RemoteProtocolError", "ReadError", "ConnectError"), outcome
+        assert outcome in ("RemoteProtocolError", "ReadError", "WriteError", "ConnectError"), outcome
         wait_until(
             lambda: (c := local_stack.collector()).restarts == before.restarts + 1 and c.running,
             timeout=20,

@@ -52,7 +52,7 @@ def supervise(tmp_path: Path) -> Iterator[Callable[[list[ChildPlan]], tuple[Proc
     def start(children: list[ChildPlan]) -> tuple[ProcessRecord, Path]:
         status_file = tmp_path / "supervisor.json"
         plan = SupervisorPlan(status_file=str(status_file), children=children, backoff=FAST)
-        record = _start_supervisor(plan, tmp_path / "logs" / "supervisor.log")
+        record, _ = _start_supervisor(plan, tmp_path / "logs" / "supervisor.log")
         started.append((record, status_file))
         wait_until(lambda: _state(status_file) == RUNNING, timeout=60, what="supervisor running")
         return record, status_file
