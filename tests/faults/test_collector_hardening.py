@@ -52,6 +52,7 @@ class LocalStack:
     state: StackState
     root: Path
     langfuse_url: str
+    options: StackOptions
 
     @property
     def token(self) -> str:
@@ -62,9 +63,12 @@ class LocalStack:
         return f"{self.state.urls['collector_otlp_http']}/v1/traces"
 
     def collector(self) -> ChildStatus:
+        return self.child("collector")
+
+    def child(self, name: str) -> ChildStatus:
         status = self.state.supervisor_status()
         assert status is not None
-        return next(child for child in status.children if child.name == "collector")
+        return next(child for child in status.children if child.name == name)
 
     def post(self, body: bytes, *, token: bool, gzipped: bool = False) -> int | str:
         headers = {"Content-Type": "application/x-protobuf"}
@@ -132,7 +136,7 @@ def local_stack(
         backoff=BACKOFF,
     )
     try:
-        yield LocalStack(start_stack(options), root, langfuse_url)
+        yield LocalStack(start_stack(options), root, langfuse_url, options)
     finally:
         stop_stack()
         langfuse.stop()
@@ -189,6 +193,21 @@ def test_unauthenticated_nested_request_is_refused_and_the_collector_stays_up(
     assert local_stack.grpc_export(largest, token=False) == grpc.StatusCode.UNAUTHENTICATED
     assert local_stack.healthy()
     after = local_stack.collector()
+    assert (after.pid, after.restarts) == (before.pid, before.restarts)
+
+
+def test_jaegers_own_receiver_refuses_the_nested_request_by_size(local_stack: LocalStack, bomb: bytes) -> None:
+    # Jaeger's OTLP receiver (loopback, no token: only the collector sends to it) decodes with the same pdata.
+    before = local_stack.child("jaeger")
+    answer = httpx.post(
+        f"http://127.0.0.1:{local_stack.options.jaeger_otlp_http_port}/v1/traces",
+        content=bomb,
+        headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
+        timeout=60,
+    )
+    assert answer.status_code in (400, 413)  # the decoded body passes 8 MiB: refused before pdata sees it
+    assert http_ok(f"{local_stack.state.urls['jaeger']}/api/services")
+    after = local_stack.child("jaeger")
     assert (after.pid, after.restarts) == (before.pid, before.restarts)
 
 
