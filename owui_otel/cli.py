@@ -200,8 +200,11 @@ def _add_stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "up",
         help="build (once) and start collector + Jaeger + bridge server locally, no Docker",
         description="Build our collector and Jaeger (first run only; cached in ~/.cache/owui-otel), then start "
-        "them and the bridge server in the background on 127.0.0.1, wait until healthy, and print what to paste "
-        "into Open WebUI. Langfuse is added when LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY are set.",
+        "them and the bridge server in the background on 127.0.0.1 under a supervisor that restarts any of them "
+        "that dies (`owui-otel doctor` shows restarts), wait until healthy, and print what to paste into Open "
+        "WebUI. The collector's receiver requires a bearer token, generated once and kept (0600) in the data dir; "
+        "the bridge gets it by itself. Langfuse is added when LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and "
+        "LANGFUSE_SECRET_KEY are set.",
     )
     up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
     up.add_argument(
@@ -242,6 +245,13 @@ def _cmd_install(args: argparse.Namespace) -> int:
         if not valves:
             print(
                 "no valves given: it exports to OTEL_EXPORTER_OTLP_ENDPOINT of the Open WebUI process, else http://localhost:4318"
+            )
+        state = load_state()
+        if state is not None and state.ingest_token and "otlp_headers" not in valves:
+            print(
+                "note: the `owui-otel up` collector requires its token; add "
+                f"--valve otlp_headers={otlp_headers_value(state.ingest_token)} (or set OTEL_EXPORTER_OTLP_HEADERS to "
+                "that on the Open WebUI process) if this filter exports to it"
             )
     else:
         api_key = args.api_key or os.environ.get("PIPELINES_API_KEY", "")

@@ -113,6 +113,8 @@ def test_a_killed_child_is_restarted_logged_and_down_stops_everything(
         assert pid is not None
         assert _is_zombie(pid) or not Path(f"/proc/{pid}").exists(), f"pid {pid} still runs"
     assert _status(status_file).state == STOPPED
+    (gone,) = check_supervisor(DoctorInputs(supervisor=_status(status_file), supervisor_alive=is_ours(record)))
+    assert gone.status == FAIL and "supervisor is not running" in gone.says
 
 
 def test_a_child_that_keeps_failing_is_given_up_with_a_clear_message(
