@@ -263,6 +263,13 @@ def test_authenticated_crash_is_restarted_and_no_acknowledged_span_is_lost(
         body, trace_id = plain_request(f"after-crash-{index}")
         assert local_stack.post(body, token=True) == 200
         acknowledged.add(trace_id)
+    # The restarted collector exports to Jaeger again (that path is in memory: only spans after the crash count).
+    jaeger = local_stack.state.urls["jaeger"]
+    wait_until(
+        lambda: httpx.get(f"{jaeger}/api/traces/{trace_id}", timeout=5).status_code == 200,
+        timeout=60,
+        what="a span sent after the restart in Jaeger",
+    )
     # The Langfuse pipeline's queue is on disk: what the receiver acknowledged before the crash is sent after it.
     wait_until(
         lambda: acknowledged <= local_stack.langfuse_trace_ids(),

@@ -17,7 +17,17 @@ import pytest
 from collector._process import free_port, wait_until
 from owui_otel._doctor import FAIL, WARN, DoctorInputs, check_supervisor, render
 from owui_otel._doctor import Report as DoctorReport
-from owui_otel._stack import ProcessRecord, _is_zombie, _start_supervisor, _stop, is_ours
+from owui_otel._paths import write_private
+from owui_otel._stack import (
+    ProcessRecord,
+    StackState,
+    _is_zombie,
+    _start_supervisor,
+    _stop,
+    is_ours,
+    stack_dir,
+    stop_stack,
+)
 from owui_otel._supervisor import RUNNING, STOPPED, Backoff, ChildPlan, SupervisorPlan, SupervisorStatus, read_status
 
 pytestmark = pytest.mark.integration
@@ -162,3 +172,25 @@ def test_a_child_that_never_gets_ready_fails_the_start_with_its_log(tmp_path: Pa
     status = _status(tmp_path / "status.json")
     assert status.state == "failed"
     assert "bad config: receivers.otlp" in status.error and "exited with code 1" in status.error
+
+
+def test_down_stops_children_a_killed_supervisor_left_behind(
+    supervise: Callable[[list[ChildPlan]], tuple[ProcessRecord, Path]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record, status_file = supervise([_child("jaeger", tmp_path), _child("collector", tmp_path)])
+    children = _status(status_file).children
+    os.kill(record.pid, signal.SIGKILL)  # no chance to stop its children
+    wait_until(lambda: not is_ours(record) or _is_zombie(record.pid), timeout=10, what="supervisor gone")
+    assert all(child.pid and Path(f"/proc/{child.pid}").exists() for child in children)
+
+    monkeypatch.setenv("OWUI_OTEL_STATE_DIR", str(tmp_path / "state"))
+    state = StackState(
+        processes=[record], urls={}, api_key="k", langfuse=False, ingest_token="t", status_file=str(status_file)
+    )
+    write_private(stack_dir() / "stack.json", state.to_json())
+    assert stop_stack() == ["collector", "jaeger"]  # reverse start order, like the supervisor
+    for child in children:
+        assert child.pid is not None
+        assert _is_zombie(child.pid) or not Path(f"/proc/{child.pid}").exists(), f"{child.name} still runs"
