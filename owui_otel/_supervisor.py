@@ -221,9 +221,13 @@ class Supervisor:
                     try:
                         child.start()
                         _log(f"restarted {status.name} (pid {status.pid}, restart {status.restarts})")
-                    except OSError as error:
-                        _log(f"could not restart {status.name}: {error}")
-                        child.restart_at = now + backoff.delay(child.quick_failures)
+                    except OSError as error:  # e.g. the binary was removed: a quick failure like any other
+                        child.quick_failures += 1
+                        status.last_exit, status.last_exit_at = f"could not start: {error}", now
+                        status.given_up = child.quick_failures > backoff.give_up_after
+                        _log(f"could not restart {status.name}: {error}" + ("; giving up" if status.given_up else ""))
+                        if not status.given_up:
+                            child.restart_at = now + backoff.delay(child.quick_failures)
                     changed = True
                 continue
             if status.running and not child.process.running():

@@ -194,3 +194,22 @@ def test_down_stops_children_a_killed_supervisor_left_behind(
     for child in children:
         assert child.pid is not None
         assert _is_zombie(child.pid) or not Path(f"/proc/{child.pid}").exists(), f"{child.name} still runs"
+
+
+def test_a_child_that_can_no_longer_be_started_is_given_up(
+    supervise: Callable[[list[ChildPlan]], tuple[ProcessRecord, Path]], tmp_path: Path
+) -> None:
+    plan = _child("collector", tmp_path)
+    script = tmp_path / "collector.sh"  # stands in for a binary that is removed while the stack runs
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -c "$@"\n')
+    script.chmod(0o700)
+    plan = ChildPlan(plan.name, [str(script), SERVER, plan.argv[-1]], plan.env, plan.log, plan.ready_url, 30)
+    _, status_file = supervise([plan])
+    script.unlink()
+    pid = _status(status_file).children[0].pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: _status(status_file).children[0].given_up, timeout=30, what="supervisor gives up")
+    (child,) = _status(status_file).children
+    assert child.last_exit.startswith("could not start:") and "collector.sh" in child.last_exit
+    assert "could not restart collector" in (tmp_path / "logs" / "supervisor.log").read_text()
