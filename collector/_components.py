@@ -36,6 +36,8 @@ __all__ = [
     "LANGFUSE_HOST_FALLBACK",
     "MEMORY_LIMITER",
     "OUR_SCOPE",
+    "RECEIVER_GRPC_MAX_RECV_MIB",
+    "RECEIVER_HTTP_MAX_BODY_BYTES",
     "TRANSFORM_LANGFUSE",
     "TRANSFORM_STRIP_CONTENT",
     "batch_processor",
@@ -151,11 +153,39 @@ LANGFUSE_DROP_CONDITIONS = (
 )
 
 
+RECEIVER_HTTP_MAX_BODY_BYTES = 128 * 1024 * 1024
+"""``max_request_body_size`` of the OTLP/HTTP receiver, checked on the body as sent AND after gzip/zstd decoding.
+
+What otel_filter legitimately sends in one request, at its defaults: the SDK's BatchSpanProcessor exports up to
+512 spans, each with up to 3 content attributes (system instructions, input, output) of ``max_content_chars`` =
+20,000 characters of JSON written with ``ensure_ascii=False``, so up to 4 UTF-8 bytes per character:
+512 x 3 x 20,000 x 4 = 122,880,000 bytes (117.2 MiB), plus a few KB of other attributes per span. 128 MiB leaves
+11 MiB for those (22 KB per span). A larger ``max_content_chars`` valve can exceed it: the collector then answers
+413 and the SDK drops that batch (counted in the filter's export failures). This limit does NOT stop the
+nested-AnyValue crash (open-telemetry/opentelemetry-collector#15301: ~1,000,000 levels are ~14 MB); the receiver's
+bearer token does, because HTTP auth runs on the headers before the body is read.
+"""
+RECEIVER_GRPC_MAX_RECV_MIB = 4
+"""``max_recv_msg_size_mib`` of the OTLP/gRPC receiver (gRPC's own default, written out so it cannot drift).
+
+gRPC decodes a message BEFORE the auth interceptor runs (configgrpc authenticates in a unary interceptor), so on
+gRPC this size is the only guard against the nested-AnyValue crash (#15301): it must stay below the smallest
+request that overflows the stack (measured in tests/faults/test_collector_hardening.py). otel_filter sends
+OTLP/HTTP by default; with ``otlp_protocol=grpc`` a batch larger than 4 MiB is refused (RESOURCE_EXHAUSTED).
+"""
+
+
 def otlp_receiver(*, auth: bool = False) -> dict[str, Any]:
-    """OTLP gRPC + HTTP receiver bound to ``OTELCOL_RECEIVER_HOST`` (localhost unless set)."""
+    """OTLP gRPC + HTTP receiver bound to ``OTELCOL_RECEIVER_HOST`` (localhost unless set), with size limits."""
     host = env("OTELCOL_RECEIVER_HOST")
-    grpc: dict[str, Any] = {"endpoint": f"{host}:{env('OTELCOL_GRPC_PORT')}"}
-    http: dict[str, Any] = {"endpoint": f"{host}:{env('OTELCOL_HTTP_PORT')}"}
+    grpc: dict[str, Any] = {
+        "endpoint": f"{host}:{env('OTELCOL_GRPC_PORT')}",
+        "max_recv_msg_size_mib": RECEIVER_GRPC_MAX_RECV_MIB,
+    }
+    http: dict[str, Any] = {
+        "endpoint": f"{host}:{env('OTELCOL_HTTP_PORT')}",
+        "max_request_body_size": RECEIVER_HTTP_MAX_BODY_BYTES,
+    }
     if auth:
         grpc["auth"] = {"authenticator": BEARER_AUTH}
         http["auth"] = {"authenticator": BEARER_AUTH}

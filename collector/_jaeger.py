@@ -129,9 +129,13 @@ def jaeger_config(
         },
         "receivers": {
             "otlp": {
+                # Unauthenticated (loopback only), so size limits are the guard against the nested-AnyValue
+                # crash (open-telemetry/opentelemetry-collector#15301, ~13 MB at Jaeger's pdata too): 8 MiB is
+                # well below it and far above what the collector sends here (batches of <= 512 spans with the
+                # message content stripped).
                 "protocols": {
-                    "grpc": {"endpoint": f"{host}:{otlp_grpc_port}"},
-                    "http": {"endpoint": f"{host}:{otlp_http_port}"},
+                    "grpc": {"endpoint": f"{host}:{otlp_grpc_port}", "max_recv_msg_size_mib": 8},
+                    "http": {"endpoint": f"{host}:{otlp_http_port}", "max_request_body_size": 8 * 1024 * 1024},
                 }
             }
         },

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ManagedProcess", "ProcessError", "free_port", "http_ok", "wait_until"]
+__all__ = ["ManagedProcess", "ProcessError", "free_port", "http_ok", "open_private_log", "wait_until"]
 
 
 class ProcessError(RuntimeError):
@@ -70,6 +70,17 @@ def wait_until(
         time.sleep(interval)
 
 
+def open_private_log(path: Path) -> IO[bytes]:
+    """Open ``path`` for appending, readable by its owner only (0600; a new folder 0700).
+
+    Logs can quote requests, URLs and settings: a log an older version created 0644 is tightened too.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return os.fdopen(descriptor, "ab")
+
+
 class ManagedProcess:
     """One child process with its output in a log file."""
 
@@ -102,13 +113,17 @@ class ManagedProcess:
         """True while the child has not exited."""
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the child has exited (negative: killed by that signal), else None."""
+        return self._proc.poll() if self._proc is not None else None
+
     def start(self) -> None:
         """Start the child (appending to the log, so restarts keep earlier output)."""
         if self.running():
             raise ProcessError(f"{self.name} is already running (pid {self.pid})")
         self._close_log()  # a previous run that exited on its own left its log open
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
+        self._log = open_private_log(self.log_path)
         self._log.write(f"\n=== start {self.name}: {' '.join(self.argv)}\n".encode())
         self._log.flush()
         self._proc = subprocess.Popen(

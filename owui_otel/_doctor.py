@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """``owui-otel doctor``: check each link of the chain, and say in plain words what to fix.
 
-Links, in the order data flows: the bridge server (if used) -> the collector (health, then the
+First the local stack's supervisor (``owui-otel up``: restarts, last exit, given up), then the links,
+in the order data flows: the bridge server (if used) -> the collector (health, then the
 OTLP receiver with the filter's headers) -> Langfuse (host form, keys via the ``langfuse``
 package's own ``auth_check()``, the OTLP endpoint path) -> Jaeger (do recent streamed turns
 carry token usage?) -> Open WebUI's connection settings (Prefix ID, empty key). A check whose
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,7 @@ from otel_filter._semconv import (
 from otel_filter._settings import display_url, http_traces_url
 from owui_otel._errors import OwuiOtelError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
+from owui_otel._supervisor import RUNNING, SupervisorStatus
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
@@ -56,6 +59,8 @@ class DoctorInputs:
     service_name: str = "open-webui"
     openwebui_url: str = ""
     openwebui_token: str = ""
+    supervisor: SupervisorStatus | None = None
+    supervisor_alive: bool = False
 
 
 @dataclass
@@ -100,6 +105,48 @@ def _post(url: str, **kwargs: Any) -> httpx.Response | str:
 
 
 # --- the links ------------------------------------------------------------------------------
+
+
+def check_supervisor(inputs: DoctorInputs) -> list[Check]:
+    """The `up` stack's supervisor: is it running, did it restart anything, did it give up on something?"""
+    status = inputs.supervisor
+    if status is None:
+        return [Check("supervisor", SKIP, "no `owui-otel up` stack (or one started by an older version)")]
+    if not inputs.supervisor_alive or status.state != RUNNING:
+        return [
+            Check(
+                "supervisor",
+                FAIL,
+                f"the `owui-otel up` supervisor is not running (last state: {status.state})",
+                "nothing restarts the stack's processes now: `owui-otel down && owui-otel up`",
+            )
+        ]
+    checks: list[Check] = []
+    for child in status.children:
+        exit_at = time.strftime("%H:%M:%S", time.localtime(child.last_exit_at)) if child.last_exit_at else ""
+        last = f"last exit: {child.last_exit} at {exit_at}" if child.last_exit else "never exited"
+        if child.given_up:
+            checks.append(
+                Check(
+                    f"supervisor: {child.name}",
+                    FAIL,
+                    f"gave up restarting it after {child.restarts} restart(s) that each failed quickly ({last})",
+                    f"read {child.log}, fix the cause, then `owui-otel down && owui-otel up`",
+                )
+            )
+        elif child.restarts:
+            checks.append(
+                Check(
+                    f"supervisor: {child.name}",
+                    WARN,
+                    f"restarted {child.restarts} time(s), {'running' if child.running else 'restarting'} "
+                    f"(pid {child.pid}; {last})",
+                    f"see {child.log} for why it exited",
+                )
+            )
+        else:
+            checks.append(Check(f"supervisor: {child.name}", OK, f"running (pid {child.pid}), 0 restarts"))
+    return checks
 
 
 def check_bridge(inputs: DoctorInputs) -> list[Check]:
@@ -452,6 +499,7 @@ def check_openwebui(inputs: DoctorInputs) -> list[Check]:
 
 
 CHECKS: list[Callable[[DoctorInputs], list[Check]]] = [
+    check_supervisor,
     check_bridge,
     check_collector,
     check_langfuse,

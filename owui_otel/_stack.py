@@ -2,10 +2,14 @@
 """``owui-otel up`` / ``down``: the whole local stack without Docker.
 
 ``up`` builds our collector and Jaeger once (cached outside the repo, with progress), renders the
-collector config, then starts collector, Jaeger and the bridge server as background processes
-(their own session, logs in the state directory), waits until each is healthy and writes
-``stack.json``. ``down`` stops exactly the processes listed there, after checking that each pid
-still runs the program it started (a recycled pid is never signalled), and nothing else.
+collector config (receiver authenticated with a bearer token generated once and kept 0600 in the
+data dir), then starts a supervisor (:mod:`owui_otel._supervisor`, its own session) that starts
+Jaeger, the collector and the bridge server in that order, waits until each is healthy, and from
+then on restarts any of them that dies (bounded backoff, logged, visible in ``owui-otel doctor``).
+``up`` returns once the supervisor reports the stack running and writes ``stack.json`` (0600, in
+0700 folders: it holds the keys). ``down`` stops the supervisor, which stops its children; any
+child still running after that (the supervisor was killed) is stopped by its recorded pid, after
+checking that the pid still runs the program we started (a recycled pid is never signalled).
 
     stack = start_stack(StackOptions())        # returns the running stack's description
     stop_stack()                               # -> list of what was stopped
@@ -17,6 +21,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -24,12 +29,23 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector._process import ManagedProcess, ProcessError, http_ok
+from collector._process import open_private_log
 from owui_otel._errors import OwuiOtelError
-from owui_otel._paths import data_dir, state_dir
+from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, write_private
+from owui_otel._supervisor import (
+    FAILED,
+    RUNNING,
+    Backoff,
+    ChildPlan,
+    SupervisorPlan,
+    SupervisorStatus,
+    read_status,
+)
 
 HOST = "127.0.0.1"
 STATE_FILE = "stack.json"
+STATUS_FILE = "supervisor.json"
+SUPERVISOR = "supervisor"
 Progress = Callable[[str], None]
 
 
@@ -50,6 +66,7 @@ class StackOptions:
     langfuse_public_key: str = ""
     langfuse_secret_key: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    backoff: Backoff = field(default_factory=Backoff)
 
     def ports(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if k.endswith("_port")}
@@ -73,6 +90,8 @@ class StackState:
     api_key: str
     langfuse: bool
     started: float = field(default_factory=time.time)
+    ingest_token: str = ""
+    status_file: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -82,6 +101,12 @@ class StackState:
         data = json.loads(text)
         data["processes"] = [ProcessRecord(**p) for p in data["processes"]]
         return cls(**data)
+
+    def supervisor(self) -> ProcessRecord | None:
+        return next((p for p in self.processes if p.name == SUPERVISOR), None)
+
+    def supervisor_status(self) -> SupervisorStatus | None:
+        return read_status(Path(self.status_file)) if self.status_file else None
 
 
 def _quiet(_: str) -> None:
@@ -102,18 +127,36 @@ def load_state() -> StackState | None:
         raise OwuiOtelError(f"{path} is damaged ({error}); stop the processes by hand and delete the file") from error
 
 
+def _private_secret(path: Path, prefix: str) -> str:
+    """A random secret generated once and kept in ``path`` (0600, folder 0700); an existing one is reused
+    (and tightened, should an older version have written it readable by others)."""
+    private_dir(path.parent)
+    if path.exists():
+        tighten_file(path)
+        return path.read_text(encoding="utf-8").strip()
+    secret = prefix + secrets.token_urlsafe(24)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
 def bridge_api_key() -> str:
     """The bridge server's key: generated once, kept in the data dir (0600) so Open WebUI's
     connection keeps working across ``down``/``up``."""
-    path = data_dir() / "bridge" / "api_key"
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = "owui-otel-" + secrets.token_urlsafe(24)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
-    return key
+    return _private_secret(data_dir() / "bridge" / "api_key", "owui-otel-")
+
+
+def ingest_token() -> str:
+    """The collector receiver's bearer token (``OTEL_INGEST_TOKEN``): generated once, kept in the data dir
+    (0600) so a filter configured with it keeps working across ``down``/``up``."""
+    return _private_secret(data_dir() / "collector" / "ingest_token", "owui-otel-ingest-")
+
+
+def otlp_headers_value(token: str) -> str:
+    """``OTEL_EXPORTER_OTLP_HEADERS`` / ``otlp_headers`` valve value that sends ``token``: lower-case key
+    (gRPC metadata rejects upper case), the space URL-encoded as the variable's format requires."""
+    return f"authorization=Bearer%20{token}"
 
 
 # --- process control ----------------------------------------------------------------------
@@ -131,20 +174,6 @@ def is_ours(record: ProcessRecord) -> bool:
     """True while ``record.pid`` runs the very program we started (pids get recycled)."""
     cmdline = _cmdline(record.pid)
     return cmdline is not None and cmdline[: len(record.argv)] == record.argv
-
-
-def _launch(name: str, argv: list[str], env: Mapping[str, str], logs: Path) -> ManagedProcess:
-    # A session of its own: the stack outlives this command and ignores the terminal's Ctrl-C.
-    process = ManagedProcess(name, argv, env=env, log_path=logs / f"{name}.log", new_session=True)
-    process.start()
-    return process
-
-
-def _record(process: ManagedProcess) -> ProcessRecord:
-    assert process.pid is not None
-    return ProcessRecord(
-        name=process.name, pid=process.pid, argv=process.argv, log=str(process.log_path), started=time.time()
-    )
 
 
 def _stop(record: ProcessRecord, timeout_s: float = 15.0) -> bool:
@@ -172,13 +201,6 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def _wait_ready(process: ManagedProcess, url: str, timeout_s: float) -> None:
-    try:
-        process.wait_ready(lambda: http_ok(url), timeout=timeout_s)
-    except ProcessError as error:
-        raise OwuiOtelError(f"{error}\n(full log: {process.log_path}; checked {url})") from error
-
-
 def _port_free(port: int) -> bool:
     import socket  # noqa: PLC0415
 
@@ -198,7 +220,7 @@ def _collector_config(options: StackOptions) -> str:
     from collector import render_config  # noqa: PLC0415
 
     exporters = ["jaeger"] + (["langfuse"] if options.langfuse_host else [])
-    return render_config(exporters)
+    return render_config(exporters, receiver_auth=True)
 
 
 def _jaeger_config(options: StackOptions) -> dict[str, Any]:
@@ -213,10 +235,10 @@ def _jaeger_config(options: StackOptions) -> dict[str, Any]:
     )
 
 
-def _collector_env(options: StackOptions, queue_dir: Path) -> dict[str, str]:
+def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[str, str]:
     from collector import langfuse_basic_auth  # noqa: PLC0415
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTELCOL_", "LANGFUSE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTELCOL_", "LANGFUSE_", "OTEL_INGEST_"))}
     env.update(
         {
             "OTELCOL_RECEIVER_HOST": HOST,
@@ -227,6 +249,7 @@ def _collector_env(options: StackOptions, queue_dir: Path) -> dict[str, str]:
             "OTELCOL_METRICS_PORT": str(options.collector_metrics_port),
             "OTELCOL_QUEUE_DIR": str(queue_dir),
             "JAEGER_OTLP_ENDPOINT": f"{HOST}:{options.jaeger_otlp_grpc_port}",
+            "OTEL_INGEST_TOKEN": token,
         }
     )
     if options.langfuse_host:
@@ -236,17 +259,25 @@ def _collector_env(options: StackOptions, queue_dir: Path) -> dict[str, str]:
     return env
 
 
-def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackState:
-    """Start collector, Jaeger and the bridge server (building binaries if needed)."""
+def _bridge_env(options: StackOptions, api_key: str, token: str) -> dict[str, str]:
+    # The filter's otlp_headers valve and the server's own span exporter both default to the standard variable.
+    headers = {"OTEL_EXPORTER_OTLP_HEADERS": otlp_headers_value(token)}
+    env = {k: v for k, v in os.environ.items() if k != "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}
+    return {**env, "OWUI_OTEL_API_KEY": api_key, **headers, **options.extra_env}
+
+
+def _check_can_start(options: StackOptions, progress: Progress) -> StackState | None:
+    """The running stack if there is one; raises if starting now would clash with something."""
     existing = load_state()
     if existing is not None:
-        alive = [p for p in existing.processes if is_ours(p)]
-        if len(alive) == len(existing.processes):
+        supervisor = existing.supervisor()
+        if supervisor is not None and is_ours(supervisor):
             progress("the stack is already running (owui-otel down stops it)")
             return existing
+        alive = [p for p in _children_records(existing) if is_ours(p)]
         raise OwuiOtelError(
-            f"a previous stack is partly running ({', '.join(p.name for p in alive) or 'nothing'} alive); "
-            "run `owui-otel down` first"
+            f"a previous stack is partly running ({', '.join(p.name for p in alive) or 'nothing'} alive, its "
+            "supervisor is not); run `owui-otel down` first"
         )
     if options.langfuse_host and not (options.langfuse_public_key and options.langfuse_secret_key):
         raise OwuiOtelError(
@@ -259,6 +290,132 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
             f"port(s) already in use: {', '.join(busy)}; stop what uses them or pick others "
             "(owui-otel up --help lists the --*-port options)"
         )
+    return None
+
+
+def _urls(options: StackOptions) -> dict[str, str]:
+    return {
+        "jaeger": f"http://{HOST}:{options.jaeger_ui_port}",
+        "collector_otlp_http": f"http://{HOST}:{options.otlp_http_port}",
+        "collector_otlp_grpc": f"{HOST}:{options.otlp_grpc_port}",
+        "collector_health": f"http://{HOST}:{options.collector_health_port}",
+        "collector_metrics": f"http://{HOST}:{options.collector_metrics_port}/metrics",
+        "bridge": f"http://{HOST}:{options.bridge_port}",
+    }
+
+
+def _plan(
+    options: StackOptions,
+    binaries: tuple[Path, Path],
+    directory: Path,
+    urls: Mapping[str, str],
+    secrets_: tuple[str, str],
+) -> SupervisorPlan:
+    """What the supervisor runs: Jaeger, then the collector, then the bridge (each waits for the one before)."""
+    collector_binary, jaeger_binary = binaries
+    api_key, token = secrets_
+    logs = private_dir(directory / "logs")
+    collector_config = directory / "otel-collector.yaml"
+    write_private(collector_config, _collector_config(options))
+    jaeger_file = directory / "jaeger.yaml"
+    import yaml  # noqa: PLC0415 (the [cli] extra)
+
+    write_private(jaeger_file, yaml.safe_dump(_jaeger_config(options), sort_keys=False))
+    queue_dir = private_dir(data_dir() / "collector-queue")
+    private_dir(data_dir() / "bridge")  # valves.json lives there
+    bridge_argv = [sys.executable, "-m", "owui_otel.cli", "serve", "--host", HOST, "--port", str(options.bridge_port)]
+    bridge_argv += ["--otlp-endpoint", urls["collector_otlp_http"]]
+    return SupervisorPlan(
+        status_file=str(directory / STATUS_FILE),
+        backoff=options.backoff,
+        children=[
+            ChildPlan(
+                "jaeger",
+                [str(jaeger_binary), "--config", str(jaeger_file)],
+                dict(os.environ),
+                str(logs / "jaeger.log"),
+                f"{urls['jaeger']}/api/services",
+                120,
+            ),
+            ChildPlan(
+                "collector",
+                [str(collector_binary), f"--config={collector_config}"],
+                _collector_env(options, queue_dir, token),
+                str(logs / "collector.log"),
+                urls["collector_health"],
+                60,
+            ),
+            ChildPlan(
+                "bridge",
+                bridge_argv,
+                _bridge_env(options, api_key, token),
+                str(logs / "bridge.log"),
+                f"{urls['bridge']}/ready",
+                60,
+            ),
+        ],
+    )
+
+
+_DETACHED: list[subprocess.Popen[bytes]] = []
+"""Supervisors started by this process: kept referenced so that Popen never warns that one "is still running"
+(it is meant to outlive us; `down` stops it by its recorded pid)."""
+
+
+def _start_supervisor(plan: SupervisorPlan, log: Path) -> tuple[ProcessRecord, subprocess.Popen[bytes]]:
+    argv = [sys.executable, "-m", "owui_otel._supervisor"]
+    with open_private_log(log) as handle:
+        handle.write(f"\n=== start supervisor: {' '.join(argv)}\n".encode())
+        handle.flush()
+        # A session of its own: the stack outlives this command and ignores the terminal's Ctrl-C. The plan goes
+        # through stdin: the children's environments hold keys and never touch the disk.
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _DETACHED.append(process)
+    assert process.stdin is not None
+    process.stdin.write(plan.to_json().encode())
+    process.stdin.close()
+    record = ProcessRecord(name=SUPERVISOR, pid=process.pid, argv=argv, log=str(log), started=time.time())
+    return record, process
+
+
+def _wait_running(
+    supervisor: tuple[ProcessRecord, subprocess.Popen[bytes]],
+    status_file: Path,
+    plan: SupervisorPlan,
+    progress: Progress,
+) -> None:
+    """Until the supervisor reports every child ready; raises with its error (and stops it) otherwise."""
+    record, process = supervisor
+    deadline = time.monotonic() + sum(child.ready_timeout_s for child in plan.children) + 60
+    phase = ""
+    while time.monotonic() < deadline:
+        status = read_status(status_file)
+        if status is not None and status.phase and status.phase != phase:
+            phase = status.phase
+            progress(f"{phase} ...")
+        if status is not None and status.state == RUNNING:
+            return
+        if status is not None and status.state == FAILED:
+            _stop(record, timeout_s=60)
+            raise OwuiOtelError(status.error)
+        if process.poll() is not None:  # not /proc: right after exec its cmdline can still read empty
+            raise OwuiOtelError(f"the supervisor exited before the stack was ready; see {record.log}")
+        time.sleep(0.2)
+    _stop(record, timeout_s=60)
+    raise OwuiOtelError(f"the stack was not ready in time; see the logs in {Path(record.log).parent}")
+
+
+def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackState:
+    """Start collector, Jaeger and the bridge server under a supervisor (building binaries if needed)."""
+    existing = _check_can_start(options, progress)
+    if existing is not None:
+        return existing
 
     from collector import build_collector, build_jaeger  # noqa: PLC0415
 
@@ -267,87 +424,66 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
     progress("Jaeger binary: built once, then reused from the cache ...")
     jaeger_binary = build_jaeger(progress=progress)
 
-    directory = stack_dir()
-    logs = directory / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    collector_config = directory / "otel-collector.yaml"
-    collector_config.write_text(_collector_config(options), encoding="utf-8")
-    jaeger_file = directory / "jaeger.yaml"
-    import yaml  # noqa: PLC0415 (the [cli] extra)
-
-    jaeger_file.write_text(yaml.safe_dump(_jaeger_config(options), sort_keys=False), encoding="utf-8")
-    api_key = bridge_api_key()
-    urls = {
-        "jaeger": f"http://{HOST}:{options.jaeger_ui_port}",
-        "collector_otlp_http": f"http://{HOST}:{options.otlp_http_port}",
-        "collector_otlp_grpc": f"{HOST}:{options.otlp_grpc_port}",
-        "collector_health": f"http://{HOST}:{options.collector_health_port}",
-        "collector_metrics": f"http://{HOST}:{options.collector_metrics_port}/metrics",
-        "bridge": f"http://{HOST}:{options.bridge_port}",
-    }
-    started: list[ManagedProcess] = []
-    try:
-        progress("starting Jaeger ...")
-        jaeger = _launch("jaeger", [str(jaeger_binary), "--config", str(jaeger_file)], os.environ, logs)
-        started.append(jaeger)
-        _wait_ready(jaeger, f"{urls['jaeger']}/api/services", 120)
-        progress("starting the collector ...")
-        collector = _launch(
-            "collector",
-            [str(collector_binary), f"--config={collector_config}"],
-            _collector_env(options, data_dir() / "collector-queue"),
-            logs,
-        )
-        started.append(collector)
-        _wait_ready(collector, urls["collector_health"], 60)
-        progress("starting the bridge server ...")
-        bridge_env = {**os.environ, "OWUI_OTEL_API_KEY": api_key, **options.extra_env}
-        bridge = _launch(
-            "bridge",
-            [
-                sys.executable,
-                "-m",
-                "owui_otel.cli",
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(options.bridge_port),
-                "--otlp-endpoint",
-                urls["collector_otlp_http"],
-            ],
-            bridge_env,
-            logs,
-        )
-        started.append(bridge)
-        _wait_ready(bridge, f"{urls['bridge']}/ready", 60)
-    except BaseException:
-        for process in reversed(started):
-            process.stop(timeout=15)
-        raise
-    for process in started:
-        process.detach()  # they outlive this command; `down` stops them by their recorded pid
+    directory = private_dir(stack_dir())
+    for old_log in (directory / "logs").glob("*.log"):
+        tighten_file(old_log)  # written 0644 by older versions
+    api_key, token = bridge_api_key(), ingest_token()
+    urls = _urls(options)
+    plan = _plan(options, (collector_binary, jaeger_binary), directory, urls, (api_key, token))
+    status_file = Path(plan.status_file)
+    status_file.unlink(missing_ok=True)
+    supervisor = _start_supervisor(plan, directory / "logs" / "supervisor.log")
+    _wait_running(supervisor, status_file, plan, progress)
+    status = read_status(status_file)
+    assert status is not None
+    children = [
+        ProcessRecord(name=c.name, pid=c.pid or 0, argv=c.argv, log=c.log, started=c.started) for c in status.children
+    ]
     state = StackState(
-        processes=[_record(process) for process in started],
+        processes=[supervisor[0], *children],
         urls=urls,
         api_key=api_key,
         langfuse=bool(options.langfuse_host),
+        ingest_token=token,
+        status_file=str(status_file),
     )
-    (directory / STATE_FILE).write_text(state.to_json(), encoding="utf-8")
+    write_private(directory / STATE_FILE, state.to_json())
     return state
 
 
+def _children_records(state: StackState) -> list[ProcessRecord]:
+    """Every child pid we know of: as started, and as the supervisor last reported them (after restarts)."""
+    records = [p for p in state.processes if p.name != SUPERVISOR]
+    status = state.supervisor_status()
+    if status is not None:
+        records += [
+            ProcessRecord(name=c.name, pid=c.pid, argv=c.argv, log=c.log, started=c.started)
+            for c in status.children
+            if c.pid is not None
+        ]
+    return records
+
+
 def stop_stack(progress: Progress = _quiet) -> list[str]:
-    """Stop what ``up`` started (bridge first, so its open turns are flushed to a live collector)."""
+    """Stop what ``up`` started: the supervisor (which stops its children, the bridge first, so its open turns
+    are flushed to a live collector), then any child it left behind."""
     state = load_state()
     if state is None:
         return []
-    stopped = []
-    for record in reversed(state.processes):
+    stopped: list[str] = []
+    before = state.supervisor_status()
+    supervisor = state.supervisor()
+    if supervisor is not None and _stop(supervisor, timeout_s=60):
+        progress(f"stopped the supervisor (pid {supervisor.pid}) and its processes")
+        stopped.append(SUPERVISOR)
+        stopped += [c.name for c in (before.children if before else []) if c.running]
+    seen: set[int] = set()
+    for record in reversed(_children_records(state)):
+        if record.pid in seen:
+            continue
+        seen.add(record.pid)
         if _stop(record):
-            stopped.append(record.name)
-            progress(f"stopped {record.name} (pid {record.pid})")
-        else:
-            progress(f"{record.name} (pid {record.pid}) was not running")
+            progress(f"stopped {record.name} (pid {record.pid}), which the supervisor had left running")
+            stopped += [record.name] if record.name not in stopped else []
     (stack_dir() / STATE_FILE).unlink(missing_ok=True)
     return stopped

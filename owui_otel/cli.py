@@ -24,7 +24,15 @@ from pathlib import Path
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir
-from owui_otel._stack import StackOptions, StackState, is_ours, load_state, start_stack, stop_stack
+from owui_otel._stack import (
+    StackOptions,
+    StackState,
+    is_ours,
+    load_state,
+    otlp_headers_value,
+    start_stack,
+    stop_stack,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9099
@@ -103,11 +111,12 @@ def _stack_options(args: argparse.Namespace) -> StackOptions:
 
 def _print_stack(state: StackState) -> None:
     urls = state.urls
+    headers = otlp_headers_value(state.ingest_token)
     print(
         f"""
-The owui-otel stack is running.
+The owui-otel stack is running (supervised: a process that dies is restarted; `owui-otel doctor` shows restarts).
   Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
-  Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC)
+  Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
   Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else "off (set LANGFUSE_HOST + keys, then up again)"}
 
@@ -116,9 +125,10 @@ Connect Open WebUI (either way):
        URL  {urls["bridge"]}      (from a container: http://host.docker.internal:{urls["bridge"].rsplit(":", 1)[1]})
        Key  {state.api_key}
      Leave "Prefix ID" empty (it breaks filters).
-  b) Install the filter as a global Function, exporting to this collector:
+  b) Install the filter as a global Function, exporting to this collector with its token:
        owui-otel install function --url http://localhost:8080 --token <admin token> \\
-         --valve otlp_endpoint={urls["collector_otlp_http"]}
+         --valve otlp_endpoint={urls["collector_otlp_http"]} --valve otlp_headers={headers}
+     (or set OTEL_EXPORTER_OTLP_HEADERS={headers} on the Open WebUI process instead of the valve)
 
 Next: owui-otel demo      (recorded chats -> traces you can look at)
 Stop: owui-otel down"""
@@ -131,10 +141,14 @@ def _cmd_up(args: argparse.Namespace) -> int:
     if not args.foreground:
         return 0
     print("\nRunning in the foreground: Ctrl-C stops everything.")
+    supervisor = state.supervisor()
     try:
-        while all(is_ours(p) for p in state.processes):
+        while supervisor is not None and is_ours(supervisor):
+            status = state.supervisor_status()
+            if status is not None and any(child.given_up for child in status.children):
+                break
             time.sleep(1.0)
-        print("a process of the stack exited; stopping the rest", file=sys.stderr)
+        print("a process of the stack exited and was not restarted (see the logs); stopping the rest", file=sys.stderr)
         return_code = 1
     except KeyboardInterrupt:
         return_code = 0
@@ -186,8 +200,11 @@ def _add_stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "up",
         help="build (once) and start collector + Jaeger + bridge server locally, no Docker",
         description="Build our collector and Jaeger (first run only; cached in ~/.cache/owui-otel), then start "
-        "them and the bridge server in the background on 127.0.0.1, wait until healthy, and print what to paste "
-        "into Open WebUI. Langfuse is added when LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY are set.",
+        "them and the bridge server in the background on 127.0.0.1 under a supervisor that restarts any of them "
+        "that dies (`owui-otel doctor` shows restarts), wait until healthy, and print what to paste into Open "
+        "WebUI. The collector's receiver requires a bearer token, generated once and kept (0600) in the data dir; "
+        "the bridge gets it by itself. Langfuse is added when LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and "
+        "LANGFUSE_SECRET_KEY are set.",
     )
     up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
     up.add_argument(
@@ -228,6 +245,13 @@ def _cmd_install(args: argparse.Namespace) -> int:
         if not valves:
             print(
                 "no valves given: it exports to OTEL_EXPORTER_OTLP_ENDPOINT of the Open WebUI process, else http://localhost:4318"
+            )
+        state = load_state()
+        if state is not None and state.ingest_token and "otlp_headers" not in valves:
+            print(
+                "note: the `owui-otel up` collector requires its token; add "
+                f"--valve otlp_headers={otlp_headers_value(state.ingest_token)} (or set OTEL_EXPORTER_OTLP_HEADERS to "
+                "that on the Open WebUI process) if this filter exports to it"
             )
     else:
         api_key = args.api_key or os.environ.get("PIPELINES_API_KEY", "")
@@ -282,14 +306,23 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
     state = load_state()
     urls = state.urls if state else {}
-    headers, _ = parse_key_values(args.otlp_headers or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
+    otlp_endpoint = (
+        args.otlp_endpoint
+        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+        or urls.get("collector_otlp_http", "http://127.0.0.1:4318")
+    )
+    header_text = args.otlp_headers
+    if not header_text and state is not None and state.ingest_token and otlp_endpoint == urls["collector_otlp_http"]:
+        # The `up` stack's receiver wants the stack's token, whatever the shell's variables say.
+        header_text = otlp_headers_value(state.ingest_token)
+    headers, _ = parse_key_values(header_text or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
     inputs = DoctorInputs(
         collector_health=args.collector_health or urls.get("collector_health", "http://127.0.0.1:13133"),
         collector_metrics=args.collector_metrics or urls.get("collector_metrics", "http://127.0.0.1:8888/metrics"),
-        otlp_endpoint=args.otlp_endpoint
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
-        or urls.get("collector_otlp_http", "http://127.0.0.1:4318"),
+        otlp_endpoint=otlp_endpoint,
         otlp_headers=headers,
+        supervisor=state.supervisor_status() if state else None,
+        supervisor_alive=bool(state and (record := state.supervisor()) and is_ours(record)),
         bridge_url=args.bridge_url or urls.get("bridge", ""),
         bridge_api_key=args.api_key or os.environ.get(API_KEY_ENV, "") or (state.api_key if state else ""),
         langfuse_host=args.langfuse_host,
@@ -309,10 +342,11 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     doctor = commands.add_parser(
         "doctor",
         help="check each link of the chain (bridge, collector, Langfuse, usage, Open WebUI) in plain words",
-        description="Checks, in the order data flows: the bridge server, the collector's health and OTLP receiver "
-        "(with the filter's headers), Langfuse (host, keys, OTLP endpoint path), whether recent streamed turns carry "
-        "token usage, and Open WebUI's connection settings. Defaults come from the `owui-otel up` stack and the "
-        "standard environment variables. Exit code 1 when a link is broken.",
+        description="Checks the `owui-otel up` stack's supervisor (restarts, last exit, given up), then, in the "
+        "order data flows: the bridge server, the collector's health and OTLP receiver (with the `up` stack's "
+        "token, else the filter's headers), Langfuse (host, keys, OTLP endpoint path), whether recent streamed "
+        "turns carry token usage, and Open WebUI's connection settings. Defaults come from the `owui-otel up` "
+        "stack and the standard environment variables. Exit code 1 when a link is broken.",
     )
     doctor.add_argument("--collector-health", default="", help="collector health_check URL (default: the `up` stack's)")
     doctor.add_argument(
@@ -322,7 +356,9 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--otlp-endpoint", default="", help="the filter's OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT)"
     )
     doctor.add_argument(
-        "--otlp-headers", default="", help="the filter's OTLP headers (default: OTEL_EXPORTER_OTLP_HEADERS)"
+        "--otlp-headers",
+        default="",
+        help="the filter's OTLP headers (default: the `up` stack's token, else OTEL_EXPORTER_OTLP_HEADERS)",
     )
     doctor.add_argument("--bridge-url", default="", help="bridge server URL (default: the `up` stack's)")
     doctor.add_argument("--api-key", default="", help=f"bridge API key (default: ${API_KEY_ENV} or the `up` stack's)")

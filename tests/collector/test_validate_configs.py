@@ -93,3 +93,9 @@ def test_cli_validate_and_config_validate(
     assert main(["validate", "--binary", str(collector_binary), "--config", str(broken)]) == 1
     assert "not a valid collector config" in capsys.readouterr().err
     assert main(["validate", "--binary", str(collector_binary), "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_compose_layering_validates(collector_binary: Path) -> None:
+    # docker-compose.yml runs the base file + the token overlay + the token-less receiver for Open WebUI's own spans.
+    openwebui_receiver = ROOT_CONFIG.parent / "compose" / "openwebui-receiver.yaml"
+    validate_config(collector_binary, [ROOT_CONFIG, RECEIVER_AUTH_OVERLAY, openwebui_receiver], env=TOKEN_ENV)

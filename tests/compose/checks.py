@@ -563,6 +563,27 @@ def _config_paths(service: Mapping[str, Any]) -> list[str]:
     return [path.removeprefix("file:") for path in paths]
 
 
+def _bind_mounted_overlays(doc: Mapping[str, Any], collector: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The collector's --config overlays (after the base file) that are files of this repository."""
+    overlays = []
+    for path in _config_paths(collector)[1:]:
+        mount = _mounted_at(doc, COLLECTOR, path)
+        if mount is not None and mount.kind == "bind" and mount.target == path:
+            source = REPO_ROOT / mount.source
+            if source.is_file():
+                overlays.append(yaml.safe_load(source.read_text(encoding="utf-8")) or {})
+    return overlays
+
+
+def interpolate_collector_env(value: str, env: Mapping[str, str]) -> str:
+    """``${env:NAME:-default}`` in a collector config value, with the service's environment."""
+
+    def replace(match: re.Match[str]) -> str:
+        return env.get(match.group(1)) or match.group(2) or ""
+
+    return re.sub(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}", replace, value)
+
+
 def _mounted_at(doc: Mapping[str, Any], service: str, path: str) -> Mount | None:
     """The mount that provides ``path`` in ``service`` (the deepest target that contains it)."""
     best: Mount | None = None
@@ -585,7 +606,11 @@ def check_collector_wiring(resolved: Mapping[str, Any], config_text: str) -> lis
         return problems
     collector = all_services[COLLECTOR]
     env = environment(collector)
+    overlays = _bind_mounted_overlays(resolved, collector)
     reads = collector_env_defaults(config_text)
+    for overlay in overlays:
+        for name, default in env_vars_used(overlay).items():
+            reads.setdefault(name, default)
 
     def effective(name: str) -> str:
         return env.get(name) or reads.get(name) or ""
@@ -645,13 +670,42 @@ def check_collector_wiring(resolved: Mapping[str, Any], config_text: str) -> lis
     elif langfuse_host and (langfuse_host.endswith("/") or urlsplit(langfuse_host).scheme not in ("http", "https")):
         problems.append(f"services.{COLLECTOR}: LANGFUSE_HOST={langfuse_host} must be an http(s) URL without '/'")
 
-    # Senders: Open WebUI's own exporter (gRPC unless OTEL_OTLP_SPAN_EXPORTER=http) and the filter in Pipelines.
+    # Receiver auth: the filter's receiver requires the token, and Pipelines sends exactly that token.
+    authenticated = any(
+        (overlay.get("receivers") or {}).get("otlp", {}).get("protocols", {}).get("http", {}).get("auth")
+        for overlay in overlays
+    )
+    token = env.get("OTEL_INGEST_TOKEN", "")
+    if not authenticated:
+        problems.append(
+            f"services.{COLLECTOR}: the OTLP receiver has no token: layer collector/overlays/receiver-auth.yaml "
+            "(--config, bind mount) and set OTEL_INGEST_TOKEN"
+        )
+    elif not token:
+        problems.append(f"services.{COLLECTOR}.environment: OTEL_INGEST_TOKEN is not set (receiver-auth overlay)")
+    pipes = environment(all_services[PIPELINES])
+    if authenticated and pipes.get("OTEL_EXPORTER_OTLP_HEADERS") != f"authorization=Bearer%20{token}":
+        problems.append(
+            f"services.{PIPELINES}.environment.OTEL_EXPORTER_OTLP_HEADERS does not send the collector's "
+            "OTEL_INGEST_TOKEN as authorization=Bearer%20<token>"
+        )
+
+    # Senders: Open WebUI's own exporter (gRPC unless OTEL_OTLP_SPAN_EXPORTER=http; to its own token-less receiver
+    # when an overlay defines one, since it cannot send a bearer token) and the filter in Pipelines.
     owui = environment(all_services[OPEN_WEBUI])
     owui_port = http_port if owui.get("OTEL_OTLP_SPAN_EXPORTER", "grpc") == "http" else grpc_port
+    for overlay in overlays:
+        openwebui_receiver = (overlay.get("receivers") or {}).get("otlp/openwebui")
+        if openwebui_receiver:
+            endpoint = host_port(interpolate_collector_env(openwebui_receiver["protocols"]["grpc"]["endpoint"], env))
+            owui_port = endpoint[1] if endpoint else 0
+            if owui_port not in exposed:
+                problems.append(f"services.{COLLECTOR}.expose: Open WebUI's receiver port {owui_port} is not declared")
+            if "http" in openwebui_receiver["protocols"] or openwebui_receiver.get("auth"):
+                problems.append("otlp/openwebui must stay gRPC-only (its 4 MiB limit is its guard, see the overlay)")
     problems += _check_sender(f"services.{OPEN_WEBUI}", owui, owui_port)
     if owui.get("OTEL_EXPORTER_OTLP_INSECURE", "").lower() != "true":
         problems.append(f"services.{OPEN_WEBUI}: OTEL_EXPORTER_OTLP_INSECURE must be true (plaintext receiver)")
-    pipes = environment(all_services[PIPELINES])
     pipes_port = grpc_port if pipes.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf") == "grpc" else http_port
     problems += _check_sender(f"services.{PIPELINES}", pipes, pipes_port)
 

@@ -35,10 +35,28 @@ COMPOSE_MUTATIONS = [
         id="filter-sends-http-to-the-grpc-port",
     ),
     pytest.param(
+        "OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4319",
         "OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4317",
-        "OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4318",
-        ("services.open-webui", "receiver port 4317"),
-        id="open-webui-sends-grpc-to-the-http-port",
+        ("services.open-webui", "receiver port 4319"),
+        id="open-webui-sends-to-the-authenticated-receiver-it-cannot-use",
+    ),
+    pytest.param(
+        "      - --config=/etc/otelcol-contrib/receiver-auth.yaml\n",
+        "",
+        ("services.otel-collector", "no token", "receiver-auth.yaml"),
+        id="receiver-without-auth-overlay",
+    ),
+    pytest.param(
+        "OTEL_EXPORTER_OTLP_HEADERS: authorization=Bearer%20${OTEL_INGEST_TOKEN",
+        "OTEL_EXPORTER_OTLP_HEADERS: authorization=Bearer%20x${OTEL_INGEST_TOKEN",
+        ("services.pipelines", "OTEL_INGEST_TOKEN"),
+        id="pipelines-sends-another-token",
+    ),
+    pytest.param(
+        '      - "4319"     # OTLP/gRPC receiver without a token',
+        "      # 4319 not declared",
+        ("services.otel-collector.expose", "4319"),
+        id="openwebui-receiver-port-not-declared",
     ),
     pytest.param(
         "OTEL_EXPORTER_OTLP_ENDPOINT: http://otel-collector:4318",
@@ -48,8 +66,8 @@ COMPOSE_MUTATIONS = [
     ),
     pytest.param(
         'OTELCOL_HTTP_PORT: "4318"',
-        'OTELCOL_HTTP_PORT: "4319"',
-        ("OTLP/HTTP port 4319 is not declared",),
+        'OTELCOL_HTTP_PORT: "4320"',
+        ("OTLP/HTTP port 4320 is not declared",),
         id="collector-listens-on-an-undeclared-port",
     ),
     pytest.param(
@@ -137,8 +155,8 @@ COMPOSE_MUTATIONS = [
         id="port-published-on-all-interfaces",
     ),
     pytest.param(
-        '      - "4318"     # OTLP/HTTP receiver (the filter\'s spans)',
-        '      - "4318"\n    ports:\n      - "127.0.0.1:4318:4318"',
+        '      - "4318"     # OTLP/HTTP receiver (the filter\'s spans), bearer token required',
+        '      - "4318"\n    ports:\n      - "127.0.0.1:4318:4318"  #',
         ("services.otel-collector.ports", "publishes a port users do not need"),
         id="collector-receiver-published",
     ),
