@@ -34,6 +34,8 @@ Steps = Generator[None, None, T]
 
 WINDOW = 256 * 1024
 """Most characters one step looks at: ``count``/``find`` over 256 KiB take well under a millisecond."""
+STEPS_PER_YIELD = 64
+"""Loop turns between yields when each turn is small (one string): resuming costs more than a turn."""
 MAX_KEY_CHARS = 4096
 """Member names longer than this are not decoded (no member this server reads has such a name)."""
 
@@ -112,23 +114,32 @@ def skip_whitespace(document: S, position: int) -> Steps[int]:
 def skip_string(document: S, position: int) -> Steps[int]:
     """End (exclusive) of the string whose opening quote is at ``position``."""
     syntax = _syntax(document)
+    quote_char, backslash = syntax.quote, syntax.backslash
     length = len(document)
     start = position + 1
     search_from = start
+    steps = 0
     while True:
         window_end = min(search_from + WINDOW, length)
-        quote = document.find(syntax.quote, search_from, window_end)
+        quote = document.find(quote_char, search_from, window_end)
         if quote < 0:
             if window_end == length:
                 raise MalformedJSON("unterminated string", position)
             search_from = window_end
             yield
             continue
-        escapes = yield from _backslashes_before(document, quote, start)
+        if document[quote - 1 : quote] != backslash:
+            return quote + 1
+        if quote - 2 < start or document[quote - 2 : quote - 1] != backslash:
+            escapes = 1  # the usual \" inside a string
+        else:
+            escapes = yield from _backslashes_before(document, quote, start)
         if escapes % 2 == 0:
             return quote + 1
         search_from = quote + 1
-        yield
+        steps += 1
+        if steps % STEPS_PER_YIELD == 0:
+            yield
 
 
 def _backslashes_before(document: S, end: int, floor: int) -> Steps[int]:
@@ -178,23 +189,32 @@ def skip_container(document: S, position: int) -> Steps[int]:
     """End (exclusive) of the object or array opening at ``position``. Bracket kinds are not cross-checked:
     this finds where well-formed JSON ends, it does not validate it."""
     syntax = _syntax(document)
+    quote_char, backslash = syntax.quote, syntax.backslash
     length = len(document)
     depth = 1
     cursor = position + 1
+    steps = 0
     while True:
         window_end = min(cursor + WINDOW, length)
-        quote = document.find(syntax.quote, cursor, window_end)
+        quote = document.find(quote_char, cursor, window_end)
         stop = quote if quote >= 0 else window_end
         depth, closed_at = _bracket_balance(document, cursor, stop, depth, syntax)
         if closed_at >= 0:
             return closed_at + 1
         if quote >= 0:
-            cursor = yield from skip_string(document, quote)
+            # The usual short string inline (this loop runs once per string of the document).
+            end = document.find(quote_char, quote + 1, min(quote + 1 + WINDOW, length))
+            if end > 0 and document[end - 1 : end] != backslash:
+                cursor = end + 1
+            else:
+                cursor = yield from skip_string(document, quote)
         elif window_end == length:
             raise MalformedJSON("unterminated object or array", position)
         else:
             cursor = window_end
-        yield
+        steps += 1
+        if steps % STEPS_PER_YIELD == 0:
+            yield
 
 
 def skip_scalar(document: S, position: int) -> Steps[int]:
