@@ -60,7 +60,7 @@ class FilterForm:
     not_parsed: int = 0
 
 
-async def read_filter_form(raw: bytes, *, max_recorded_bytes: int) -> FilterForm:
+async def read_filter_form(raw: bytes | bytearray, *, max_recorded_bytes: int) -> FilterForm:
     """Read ``raw`` (see the module docstring). Raises :class:`InvalidForm`."""
     try:
         if len(raw) > max_recorded_bytes:
@@ -97,7 +97,7 @@ def _body_span(spans: dict[str, tuple[int, int]]) -> tuple[int, int]:
     return spans["body"]
 
 
-async def _decode(raw: bytes) -> str:
+async def _decode(raw: bytes | bytearray) -> str:
     """UTF-8 text of ``raw``, undecodable bytes kept as lone surrogates (``surrogateescape``: encoding the text
     back gives ``raw`` exactly), in chunks with the loop given back in between."""
     if len(raw) <= _DECODE_CHUNK:

@@ -15,7 +15,7 @@ Every function here is a *step generator*: it yields (``None``) between bounded 
     end = run_sync(skip_value(b'{"a": [1, "]"]} tail', 0))         # 15
     spans = await run_async(member_spans(raw_bytes))              # {"body": (9, 1234), "user": (1243, 1290)}
 
-Works on ``bytes`` and on ``str`` alike (indices are in the unit of what it is given).
+Works on ``bytes`` (or ``bytearray``) and on ``str`` alike (indices are in the unit of what it is given).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ _TEXT = _Syntax('"', "\\", "{", "[", "}", "]", ":", ",", re.compile(r"[ \t\n\r]*
 
 
 def _syntax(document: S) -> _Syntax[S]:
-    syntax = _BYTES if isinstance(document, bytes) else _TEXT
+    syntax = _TEXT if isinstance(document, str) else _BYTES  # bytes or bytearray
     return syntax  # type: ignore[return-value]  # the branch above picks the one matching S
 
 
