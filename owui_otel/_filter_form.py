@@ -93,7 +93,7 @@ async def read_filter_form(raw: bytes | bytearray, *, max_recorded_bytes: int) -
 
 def _body_span(spans: dict[str, tuple[int, int]]) -> tuple[int, int]:
     if "body" not in spans:
-        raise InvalidForm("the request has no 'body': send {\"body\": {...}, \"user\": {...}}")
+        raise InvalidForm('the request has no \'body\': send {"body": {...}, "user": {...}}')
     return spans["body"]
 
 

@@ -26,11 +26,12 @@ import re
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 S = TypeVar("S", str, bytes)
 Steps = Generator[None, None, T]
+Document = str | bytes | bytearray
 
 WINDOW = 256 * 1024
 """Most characters one step looks at: ``count``/``find`` over 256 KiB take well under a millisecond."""
@@ -62,15 +63,13 @@ class _Syntax(Generic[S]):
     scalar_end: re.Pattern[S]
 
 
-_BYTES = _Syntax(
-    b'"', b"\\", b"{", b"[", b"}", b"]", b":", b",", re.compile(rb"[ \t\n\r]*"), re.compile(rb"[,\]}\s]")
-)
+_BYTES = _Syntax(b'"', b"\\", b"{", b"[", b"}", b"]", b":", b",", re.compile(rb"[ \t\n\r]*"), re.compile(rb"[,\]}\s]"))
 _TEXT = _Syntax('"', "\\", "{", "[", "}", "]", ":", ",", re.compile(r"[ \t\n\r]*"), re.compile(r"[,\]}\s]"))
 
 
-def _syntax(document: S) -> _Syntax[S]:
+def _syntax(document: Document) -> _Syntax[Any]:
     syntax = _TEXT if isinstance(document, str) else _BYTES  # bytes or bytearray
-    return syntax  # type: ignore[return-value]  # the branch above picks the one matching S
+    return syntax
 
 
 def run_sync(steps: Steps[T]) -> T:
@@ -98,7 +97,7 @@ async def run_async(steps: Steps[T], slice_s: float = 0.002) -> T:
             deadline = clock() + slice_s
 
 
-def skip_whitespace(document: S, position: int) -> Steps[int]:
+def skip_whitespace(document: Document, position: int) -> Steps[int]:
     """Position of the first non-whitespace character at or after ``position`` (or the document's length)."""
     syntax = _syntax(document)
     length = len(document)
@@ -111,7 +110,7 @@ def skip_whitespace(document: S, position: int) -> Steps[int]:
         yield
 
 
-def skip_string(document: S, position: int) -> Steps[int]:
+def skip_string(document: Document, position: int) -> Steps[int]:
     """End (exclusive) of the string whose opening quote is at ``position``."""
     syntax = _syntax(document)
     quote_char, backslash = syntax.quote, syntax.backslash
@@ -142,7 +141,7 @@ def skip_string(document: S, position: int) -> Steps[int]:
             yield
 
 
-def _backslashes_before(document: S, end: int, floor: int) -> Steps[int]:
+def _backslashes_before(document: Document, end: int, floor: int) -> Steps[int]:
     """How many backslashes directly precede ``end`` (not looking before ``floor``)."""
     syntax = _syntax(document)
     if end <= floor or document[end - 1 : end] != syntax.backslash:
@@ -161,7 +160,7 @@ def _backslashes_before(document: S, end: int, floor: int) -> Steps[int]:
     return count
 
 
-def _bracket_balance(document: S, start: int, stop: int, depth: int, syntax: _Syntax[S]) -> tuple[int, int]:
+def _bracket_balance(document: Document, start: int, stop: int, depth: int, syntax: _Syntax[Any]) -> tuple[int, int]:
     """Depth after ``document[start:stop]`` (a stretch with no string in it), or ``(0, i)`` if the depth
     reaches 0 at ``i``. Counting is C-speed; only the stretch where the value closes is walked, by halving."""
     closes = document.count(syntax.object_close, start, stop) + document.count(syntax.array_close, start, stop)
@@ -185,7 +184,7 @@ def _bracket_balance(document: S, start: int, stop: int, depth: int, syntax: _Sy
     return _bracket_balance(document, middle, stop, depth, syntax)
 
 
-def skip_container(document: S, position: int) -> Steps[int]:
+def skip_container(document: Document, position: int) -> Steps[int]:
     """End (exclusive) of the object or array opening at ``position``. Bracket kinds are not cross-checked:
     this finds where well-formed JSON ends, it does not validate it."""
     syntax = _syntax(document)
@@ -217,7 +216,7 @@ def skip_container(document: S, position: int) -> Steps[int]:
             yield
 
 
-def skip_scalar(document: S, position: int) -> Steps[int]:
+def skip_scalar(document: Document, position: int) -> Steps[int]:
     """End of a number, ``true``/``false``/``null`` or ``NaN``/``Infinity`` starting at ``position``."""
     syntax = _syntax(document)
     length = len(document)
@@ -238,7 +237,7 @@ def skip_scalar(document: S, position: int) -> Steps[int]:
     return end
 
 
-def skip_value(document: S, position: int) -> Steps[int]:
+def skip_value(document: Document, position: int) -> Steps[int]:
     """End (exclusive) of the JSON value starting exactly at ``position``."""
     syntax = _syntax(document)
     first = document[position : position + 1]
@@ -251,7 +250,7 @@ def skip_value(document: S, position: int) -> Steps[int]:
     return (yield from skip_scalar(document, position))
 
 
-def expect(document: S, position: int, token: S) -> int:
+def expect(document: Document, position: int, token: str | bytes) -> int:
     """``position + 1`` if ``token`` is at ``position``, else :class:`MalformedJSON`."""
     if document[position : position + 1] != token:
         found = document[position : position + 1]
@@ -263,7 +262,7 @@ MemberReader = Callable[[str | None, int], Steps[int]]
 """``read(name, start)`` -> end of the member's value; ``name`` is ``None`` for names too long to decode."""
 
 
-def member_spans(document: S, read: MemberReader | None = None) -> Steps[dict[str, tuple[int, int]]]:
+def member_spans(document: Document, read: MemberReader | None = None) -> Steps[dict[str, tuple[int, int]]]:
     """``{name: (start, end)}`` of every member of the top-level object (the last one wins for a repeated
     name, as with ``json.loads``); the whole document must be that one object. ``read`` (default: skip) is
     called for each member's value and returns where it ends, e.g. to parse the members one wants."""

@@ -175,7 +175,7 @@ def _echo(form: FilterForm) -> Response:
     if len(echo) <= ECHO_CHUNK_BYTES:
         return Response(echo, media_type="application/json")
 
-    async def pieces() -> AsyncIterator[memoryview]:
+    async def pieces() -> AsyncIterator[bytes | memoryview]:
         for start in range(0, len(echo), ECHO_CHUNK_BYTES):
             yield echo[start : start + ECHO_CHUNK_BYTES]
 

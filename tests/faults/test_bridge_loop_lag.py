@@ -125,7 +125,9 @@ def turn(message_id: str, messages: list[dict[str, str]], reply: str) -> tuple[b
 def big_text_conversation(total_bytes: int, message_bytes: int) -> list[dict[str, str]]:
     sentence = "The quick brown fox, again: jumps over 13 lazy dogs! "  # punctuation: backtracking for the pattern
     text = (sentence * (message_bytes // len(sentence) + 1))[:message_bytes]
-    return [{"role": "user" if i % 2 == 0 else "assistant", "content": text} for i in range(total_bytes // message_bytes)]
+    return [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": text} for i in range(total_bytes // message_bytes)
+    ]
 
 
 Workload = Callable[[int], tuple[list[dict[str, str]], str]]
@@ -160,9 +162,7 @@ WORKLOADS: dict[str, tuple[Workload, int, bool]] = {
 
 
 @pytest.mark.parametrize("name", list(WORKLOADS))
-def test_bridge_loop_never_stalls_more_than_50_ms(
-    tmp_path: Path, name: str, report: Callable[..., None]
-) -> None:
+def test_bridge_loop_never_stalls_more_than_50_ms(tmp_path: Path, name: str, report: Callable[..., None]) -> None:
     make, repetitions, traced = WORKLOADS[name]
     with OtlpSink() as sink, bridge(tmp_path, sink) as server:
         httpx.post(f"{server.url}/_loop_lag/reset", timeout=10)
@@ -173,11 +173,16 @@ def test_bridge_loop_never_stalls_more_than_50_ms(
             for i in range(repetitions):
                 messages, reply = make(i)
                 inlet_request, inlet_body, outlet_request, outlet_body = turn(f"m-{i}", messages, reply)
-                for hook, request, body in (("inlet", inlet_request, inlet_body), ("outlet", outlet_request, outlet_body)):
+                for hook, request, body in (
+                    ("inlet", inlet_request, inlet_body),
+                    ("outlet", outlet_request, outlet_body),
+                ):
                     try:
                         response = client.post(f"{server.url}/otel_bridge/filter/{hook}", content=request)
                     except httpx.TimeoutException:
-                        pytest.fail(f"{hook} not answered within {ANSWER_TIMEOUT_S:.0f} s: the bridge's loop is stalled")
+                        pytest.fail(
+                            f"{hook} not answered within {ANSWER_TIMEOUT_S:.0f} s: the bridge's loop is stalled"
+                        )
                     statuses.append(response.status_code)
                     echoed_exactly.append(response.content == body)
             if traced:  # the redaction runs on the worker after the outlet: wait for it inside the measurement

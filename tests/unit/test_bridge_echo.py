@@ -123,7 +123,9 @@ def test_values_python_cannot_parse_are_traced_as_placeholders_and_counted(
 def test_what_the_tracer_sees_of_values_python_cannot_parse(size: str) -> None:
     padding = b'"' + b"p" * (PARSE_WHOLE_BELOW_BYTES if size.startswith("large") else 10) + b'"'
     body = (
-        b'{"messages": [{"role": "user", "content": "hi", "deep": ' + deeply_nested(DEEP * 10) + b'}], "seed": '
+        b'{"messages": [{"role": "user", "content": "hi", "deep": '
+        + deeply_nested(DEEP * 10)
+        + b'}], "seed": '
         + b"7" * 5000
         + b', "nan": NaN, "pad": '
         + padding
@@ -171,7 +173,7 @@ def test_any_member_order_and_extra_members(client: TestClient, layout: str) -> 
     ],
 )
 def test_whitespace_and_formatting_variants(client: TestClient, name: str, dumps: dict[str, Any]) -> None:
-    body = {"model": "gpt-x", "messages": [{"role": "user", "content": "héllo\n\"quoted\" 你好"}], "n": [1.5, -0.0]}
+    body = {"model": "gpt-x", "messages": [{"role": "user", "content": 'héllo\n"quoted" 你好'}], "n": [1.5, -0.0]}
     body_bytes = json.dumps(body, **dumps).encode()
     user_bytes = json.dumps({"id": "u"}, **dumps).encode()
     for request in (
@@ -210,7 +212,7 @@ def test_bodies_above_the_recording_limit_are_echoed_untraced_and_counted(
     tmp_path: Path, tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> None:
     config = ServerConfig(api_key=KEY, data_dir=tmp_path, max_recorded_body_bytes=64 * 1024)
-    big = b'"' + b"x\\\"y" * 40_000 + b'"'  # 160 kB of escaped quotes: the slowest kind of string to scan
+    big = b'"' + b'x\\"y' * 40_000 + b'"'  # 160 kB of escaped quotes: the slowest kind of string to scan
     body = inlet_body("m-big", big, extra=b', "deep": ' + deeply_nested(DEEP * 10) + b', "n": NaN')
     small = inlet_body("m-small", b'"fine"')
     with TestClient(create_app(config, tracer_provider=tracer_provider)) as client:

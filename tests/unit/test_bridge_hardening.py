@@ -33,7 +33,9 @@ ENDPOINT_PASSWORD = "endpoint-password-77c2"
 
 
 def _app(tmp_path: Path, tracer_provider: TracerProvider, **config: Any) -> TestClient:
-    return TestClient(create_app(ServerConfig(api_key=KEY, data_dir=tmp_path, **config), tracer_provider=tracer_provider))
+    return TestClient(
+        create_app(ServerConfig(api_key=KEY, data_dir=tmp_path, **config), tracer_provider=tracer_provider)
+    )
 
 
 @pytest.fixture
