@@ -41,13 +41,14 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from otel_filter import FilterCore, Valves, __version__
 from otel_filter.hosts import FILTER_NAME
@@ -169,18 +170,27 @@ ECHO_CHUNK_BYTES = 1024 * 1024
 and the socket's buffer), and one copy of a 50 MB body would hold the loop for tens of ms."""
 
 
+class _PiecewiseEcho(Response):
+    """``body`` written in pieces of :data:`ECHO_CHUNK_BYTES`, with its Content-Length (the same framing Open WebUI
+    gets for small answers). Not Starlette's ``StreamingResponse``: no task group is needed to send a buffer."""
+
+    def __init__(self, body: bytes | memoryview) -> None:
+        super().__init__(media_type="application/json", headers={"content-length": str(len(body))})
+        self.pieces = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        for start in range(0, len(self.pieces), ECHO_CHUNK_BYTES):
+            piece = self.pieces[start : start + ECHO_CHUNK_BYTES]
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def _echo(form: FilterForm) -> Response:
     """The body back as the very bytes it came in: nothing is re-encoded, so nothing can fail to be."""
-    echo = form.echo
-    if len(echo) <= ECHO_CHUNK_BYTES:
-        return Response(echo, media_type="application/json")
-
-    async def pieces() -> AsyncIterator[bytes | memoryview]:
-        for start in range(0, len(echo), ECHO_CHUNK_BYTES):
-            yield echo[start : start + ECHO_CHUNK_BYTES]
-
-    # Content-Length, not chunked encoding: the same framing Open WebUI gets for small answers.
-    return StreamingResponse(pieces(), media_type="application/json", headers={"content-length": str(len(echo))})
+    if len(form.echo) <= ECHO_CHUNK_BYTES:
+        return Response(form.echo, media_type="application/json")
+    return _PiecewiseEcho(form.echo)
 
 
 def caller_links(request: Request) -> tuple[Link, ...]:
@@ -246,7 +256,9 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
             )
         return None
 
-    def require_key(request: Request) -> None:
+    async def require_key(request: Request) -> None:
+        # async: FastAPI runs a plain-def dependency in its thread pool, a thread hop per request (and, the first
+        # time, anyio's backend import on the loop).
         problem = key_problem(request)
         if problem is not None:
             raise problem
