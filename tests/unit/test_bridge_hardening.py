@@ -284,3 +284,35 @@ def test_bad_limits_fail_at_startup_naming_the_setting(tmp_path: Path) -> None:
         ServerConfig(api_key=KEY, data_dir=tmp_path, max_body_bytes=10, max_recorded_body_bytes=20)
     with pytest.raises(ValueError, match="OWUI_OTEL_MAX_BODY_BYTES"):
         ServerConfig(api_key=KEY, data_dir=tmp_path, max_body_bytes=0)
+
+
+# --- operator settings -----------------------------------------------------------------------------------------
+
+
+def test_limits_and_the_widening_switch_come_from_flags_then_environment_then_defaults() -> None:
+    from owui_otel._bridge_settings import (  # noqa: PLC0415
+        DEFAULT_MAX_BODY_BYTES,
+        DEFAULT_MAX_RECORDED_BODY_BYTES,
+        OWUI_OTEL_MAX_BODY_BYTES,
+        OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+        allow_widening,
+        body_limits,
+    )
+    from owui_otel.cli import build_parser  # noqa: PLC0415
+
+    assert body_limits(None, None, {}) == (DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RECORDED_BODY_BYTES)
+    environ = {OWUI_OTEL_MAX_BODY_BYTES: "64MiB", OWUI_OTEL_MAX_RECORDED_BODY_BYTES: "512k"}
+    assert body_limits(None, None, environ) == (64 << 20, 512 << 10)
+    assert body_limits("1G", "2m", environ) == (1 << 30, 2 << 20)  # flags win
+    for bad in ("lots", "-5", "0", "1.5MiB"):
+        with pytest.raises(ValueError, match="--max-body-bytes"):
+            body_limits(bad, None, {})
+    with pytest.raises(ValueError, match=OWUI_OTEL_MAX_RECORDED_BODY_BYTES):
+        body_limits(None, None, {OWUI_OTEL_MAX_RECORDED_BODY_BYTES: "many"})
+    assert allow_widening(False, {}) is False
+    assert allow_widening(False, {OWUI_OTEL_ALLOW_WIDENING_VALVES: "true"}) is True
+    assert allow_widening(True, {}) is True
+    with pytest.raises(ValueError, match=OWUI_OTEL_ALLOW_WIDENING_VALVES):
+        allow_widening(False, {OWUI_OTEL_ALLOW_WIDENING_VALVES: "perhaps"})
+    args = build_parser().parse_args(["serve", "--max-body-bytes", "1MiB", "--allow-widening-valves"])
+    assert (args.max_body_bytes, args.max_recorded_body_bytes, args.allow_widening_valves) == ("1MiB", None, True)
