@@ -271,9 +271,23 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
         return await http_exception_handler(request, error)
 
     async def read_form(request: Request, hook: str) -> FilterForm:
-        raw = await read_body(
-            request, config.max_body_bytes, f"--max-body-bytes / {OWUI_OTEL_MAX_BODY_BYTES}; raise it to accept more"
-        )
+        try:
+            raw = await read_body(
+                request,
+                config.max_body_bytes,
+                f"--max-body-bytes / {OWUI_OTEL_MAX_BODY_BYTES}; raise it to accept more",
+            )
+        except HTTPException:
+            # Open WebUI fails the chat turn on a non-2xx inlet: the operator must see this one.
+            core().health.problem(
+                "bodies_refused",
+                "owui-otel bridge: refused a %s request above the hard limit of %d bytes (413; Open WebUI fails "
+                "that chat turn): raise --max-body-bytes / %s",
+                hook,
+                config.max_body_bytes,
+                OWUI_OTEL_MAX_BODY_BYTES,
+            )
+            raise
         try:
             form = await read_filter_form(raw, max_recorded_bytes=config.max_recorded_body_bytes)
         except InvalidForm as error:

@@ -276,7 +276,8 @@ def test_bodies_above_the_hard_limit_get_a_clear_413(tmp_path: Path, tracer_prov
         between = {"model": "m", "messages": [{"role": "user", "content": "z" * 60_000}]}
         response = client.post(f"/{FILTER}/filter/inlet", json={"body": between}, headers=AUTH)
         assert response.status_code == 200 and response.json() == between
-        assert client.get("/health").json()["counters"]["bodies_too_large"] == 1
+        counters = client.get("/health").json()["counters"]
+        assert (counters["bodies_too_large"], counters["bodies_refused"]) == (1, 2)
 
 
 def test_bad_limits_fail_at_startup_naming_the_setting(tmp_path: Path) -> None:
