@@ -43,7 +43,7 @@ WORST_PATTERN = r"(\w+\s?)+$"
 MAX_STALL_MS = 50.0
 KEY = "loop-lag-key"
 AUTH = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-ANSWER_TIMEOUT_S = 60.0
+ANSWER_TIMEOUT_S = 30.0
 USER = {"id": "u-lag", "email": "lag@example.com", "name": "Lag", "role": "user"}
 
 
