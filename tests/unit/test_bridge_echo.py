@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from owui_otel._filter_form import MAX_WALK_DEPTH, NOT_PARSED, PARSE_WHOLE_BELOW_BYTES, read_filter_form
-from owui_otel.server import ServerConfig, create_app
+from owui_otel.server import ECHO_CHUNK_BYTES, ServerConfig, create_app
 from tests.support.scenarios import FIXTURES, load
 
 KEY = "bridge-echo-key-0123456789"
@@ -255,3 +255,14 @@ def test_traced_turns_with_awkward_content_still_encode_to_otlp(
     encoded = encode_spans(spans).SerializeToString()
     assert "Failed to encode" not in caplog.text
     assert b"gen_ai.input.messages" in encoded and b"gen_ai.output.messages" in encoded
+
+
+def test_answers_larger_than_one_piece_come_back_whole(client: TestClient) -> None:
+    """Answers above ECHO_CHUNK_BYTES are written in pieces, with the total Content-Length."""
+    content = json.dumps("héllo \ud800 " * 300_000).encode()  # ~3.6 MB of JSON text
+    body = inlet_body("m-pieces", content)
+    response = post(client, INLET, b'{"body": ' + body + b', "user": ' + USER + b"}")
+    assert len(body) > 3 * ECHO_CHUNK_BYTES
+    assert response.status_code == 200 and response.content == body
+    assert response.headers["content-length"] == str(len(body))
+    assert response.headers["content-type"] == "application/json"
