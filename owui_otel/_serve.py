@@ -10,6 +10,7 @@ string (a caller may put a key in it, e.g. ``?api_key=...``): ``url.query`` is `
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 from collections.abc import Mapping
@@ -53,12 +54,13 @@ def hide_query(span: Span, scope: Mapping[str, Any]) -> None:
 def instrument(app: FastAPI, tracer_provider: TracerProvider) -> None:
     """Trace the server's own requests (not /health, /ready), one span each: the per-chunk ``http receive``
     and ``http send`` spans are left out (a 50 MB body would make hundreds)."""
+    # exclude_spans arrived in opentelemetry-instrumentation-fastapi 0.49b0
+    # (open-telemetry/opentelemetry-python-contrib#2802); the declared floor is 0.48b0.
+    options: dict[str, Any] = {}
+    if "exclude_spans" in inspect.signature(FastAPIInstrumentor.instrument_app).parameters:
+        options["exclude_spans"] = ["receive", "send"]
     FastAPIInstrumentor.instrument_app(
-        app,
-        tracer_provider=tracer_provider,
-        excluded_urls="health,ready",
-        server_request_hook=hide_query,
-        exclude_spans=["receive", "send"],
+        app, tracer_provider=tracer_provider, excluded_urls="health,ready", server_request_hook=hide_query, **options
     )
 
 
