@@ -3,14 +3,19 @@
 
 The server's spans (one per request, from opentelemetry-instrumentation-fastapi) go to the same
 collector under ``service.name=owui-otel-bridge`` with their own private provider; the
-collector's Langfuse pipeline drops them (they are not GenAI), Jaeger keeps them.
+collector's Langfuse pipeline drops them (they are not GenAI), Jaeger keeps them. They never carry the query
+string (a caller may put a key in it, e.g. ``?api_key=...``): ``url.query`` is ``REDACTED`` and ``http.url``,
+``url.full`` and ``http.target`` stop at the path, whatever the response code.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -18,19 +23,51 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Span
 
 from otel_filter._settings import http_traces_url
+from owui_otel._bridge_settings import allow_widening, body_limits
 from owui_otel._errors import UsageError
 from owui_otel.server import ServerConfig, create_app
 
 SERVER_SERVICE_NAME = "owui-otel-bridge"
 
 
-def instrument(app: FastAPI, otlp_traces_url: str) -> TracerProvider:
-    """Trace the server's own requests (not /health, /ready) with a private provider."""
+REDACTED = "REDACTED"
+_URL_ATTRIBUTES = ("http.url", "url.full", "http.target")
+
+
+def hide_query(span: Span, scope: Mapping[str, Any]) -> None:
+    """``server_request_hook``: drop the query string from the request span (it runs once the span has its
+    request attributes, before the app; nothing later puts the URL back)."""
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(name, value.partition("?")[0])
+    if scope.get("query_string") or "url.query" in attributes:
+        span.set_attribute("url.query", REDACTED)
+
+
+def instrument(app: FastAPI, tracer_provider: TracerProvider) -> None:
+    """Trace the server's own requests (not /health, /ready), one span each: the per-chunk ``http receive``
+    and ``http send`` spans are left out (a 50 MB body would make hundreds)."""
+    # exclude_spans arrived in opentelemetry-instrumentation-fastapi 0.49b0
+    # (open-telemetry/opentelemetry-python-contrib#2802); the declared floor is 0.48b0.
+    options: dict[str, Any] = {}
+    if "exclude_spans" in inspect.signature(FastAPIInstrumentor.instrument_app).parameters:
+        options["exclude_spans"] = ["receive", "send"]
+    FastAPIInstrumentor.instrument_app(
+        app, tracer_provider=tracer_provider, excluded_urls="health,ready", server_request_hook=hide_query, **options
+    )
+
+
+def server_tracer_provider(otlp_traces_url: str) -> TracerProvider:
+    """A private provider for the server's own spans, exported to ``otlp_traces_url``."""
     provider = TracerProvider(resource=Resource.create({"service.name": SERVER_SERVICE_NAME}), shutdown_on_exit=False)
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_traces_url)))
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="health,ready")
     return provider
 
 
@@ -48,19 +85,33 @@ def serve(
     otlp_endpoint: str | None,
     server_spans: bool,
     log_level: str,
+    max_body_bytes: str | None = None,
+    max_recorded_body_bytes: str | None = None,
+    allow_widening_valves: bool = False,
 ) -> int:
+    """Run until interrupted. Limits are sizes as text (``"8MiB"``); ``None``: the environment, else the default."""
     import uvicorn  # noqa: PLC0415 (heavy; only this command needs it)
 
     if otlp_endpoint:
         # The filter's valves default to the standard variable; set it for this process.
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
     try:
-        config = ServerConfig(api_key=api_key, data_dir=data_dir, filter_id=filter_id)
+        body_limit, recorded_limit = body_limits(max_body_bytes, max_recorded_body_bytes, os.environ)
+        config = ServerConfig(
+            api_key=api_key,
+            data_dir=data_dir,
+            filter_id=filter_id,
+            max_body_bytes=body_limit,
+            max_recorded_body_bytes=recorded_limit,
+            allow_widening_valves=allow_widening(allow_widening_valves, os.environ),
+        )
     except ValueError as error:
         raise UsageError(str(error)) from error
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
-    provider = instrument(app, traces_url(otlp_endpoint)) if server_spans else None
+    provider = server_tracer_provider(traces_url(otlp_endpoint)) if server_spans else None
+    if provider is not None:
+        instrument(app, provider)
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:

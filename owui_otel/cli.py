@@ -56,6 +56,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         otlp_endpoint=args.otlp_endpoint,
         server_spans=not args.no_server_spans,
         log_level=args.log_level,
+        max_body_bytes=args.max_body_bytes,
+        max_recorded_body_bytes=args.max_recorded_body_bytes,
+        allow_widening_valves=args.allow_widening_valves,
     )
 
 
@@ -97,6 +100,28 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--no-server-spans", action="store_true", help="do not trace the server's own HTTP requests")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    # Imported here, like the server itself: the names and defaults are defined once, there.
+    from owui_otel import _bridge_settings as limits  # noqa: PLC0415
+
+    parser.add_argument(
+        "--max-body-bytes",
+        default=None,
+        help="refuse (413) requests larger than this, e.g. 256MiB "
+        f"(default: ${limits.OWUI_OTEL_MAX_BODY_BYTES}, else {limits.DEFAULT_MAX_BODY_BYTES // 2**20}MiB)",
+    )
+    parser.add_argument(
+        "--max-recorded-body-bytes",
+        default=None,
+        help="echo larger filter requests without tracing them (counted as bodies_too_large in /health) "
+        f"(default: ${limits.OWUI_OTEL_MAX_RECORDED_BODY_BYTES}, else "
+        f"{limits.DEFAULT_MAX_RECORDED_BODY_BYTES // 2**20}MiB)",
+    )
+    parser.add_argument(
+        "--allow-widening-valves",
+        action="store_true",
+        help="let valve updates over the API widen what leaves the machine: a new export host, content capture "
+        f"on, redaction removed, email on (default: ${limits.OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused)",
+    )
     parser.set_defaults(handler=_cmd_serve)
 
 

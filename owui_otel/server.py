@@ -14,7 +14,13 @@ What it does that the upstream Pipelines server does not:
   whose parent never arrives is not a root there, which breaks the trace in Langfuse
   (langfuse/langfuse#6976). With a link each turn stays one complete trace in every backend,
   and Jaeger still shows the way back to Open WebUI's trace;
-- persists valves to ``<data dir>/valves.json`` (mode 0600: they may hold headers).
+- persists valves to ``<data dir>/valves.json`` (mode 0600: they may hold headers), never shows a secret valve
+  and refuses valve changes that widen what leaves the machine unless its operator allowed them
+  (:mod:`owui_otel._valve_policy`);
+- echoes the exact bytes of every ``body`` it is sent, whatever they hold (lone surrogates, ``NaN``, huge numbers,
+  deep nesting: :mod:`owui_otel._filter_form`); bodies above the recording limit are echoed without being traced,
+  above the hard limit refused (413), and big bodies are read in steps that never hold the event loop;
+- serves no OpenAPI schema and no slash redirects: an unknown path without the key is a 401, like every route.
 
     app = create_app(ServerConfig(api_key="s3cret", data_dir=Path("/var/lib/owui-otel")))
     uvicorn.run(app, host="127.0.0.1", port=9099)
@@ -34,16 +40,29 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
 
 from otel_filter import FilterCore, Valves, __version__
 from otel_filter.hosts import FILTER_NAME
 from owui_otel import DEFAULT_FILTER_ID
+from owui_otel._bridge_settings import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_RECORDED_BODY_BYTES,
+    MAX_SETTINGS_REQUEST_BYTES,
+    OWUI_OTEL_ALLOW_WIDENING_VALVES,
+    OWUI_OTEL_MAX_BODY_BYTES,
+    OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+)
+from owui_otel._filter_form import FilterForm, InvalidForm, read_filter_form
+from owui_otel._valve_policy import merge_update, public_view, widening_changes
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 
@@ -56,25 +75,70 @@ class ServerConfig:
     data_dir: Path
     filter_id: str = DEFAULT_FILTER_ID
     priority: int | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Hard limit (413 above it): ``--max-body-bytes`` / ``OWUI_OTEL_MAX_BODY_BYTES``."""
+    max_recorded_body_bytes: int = DEFAULT_MAX_RECORDED_BODY_BYTES
+    """Echoed but not traced above it: ``--max-recorded-body-bytes`` / ``OWUI_OTEL_MAX_RECORDED_BODY_BYTES``."""
+    allow_widening_valves: bool = False
+    """``--allow-widening-valves`` / ``OWUI_OTEL_ALLOW_WIDENING_VALVES``: see :mod:`owui_otel._valve_policy`."""
 
     def __post_init__(self) -> None:
         if not self.api_key:
             raise ValueError("the bridge server needs an API key: pass --api-key or set OWUI_OTEL_API_KEY")
         if not self.filter_id.isidentifier():
             raise ValueError(f"filter id {self.filter_id!r} must be a Python identifier (letters, digits, _)")
-
-
-class FilterForm(BaseModel):
-    """What Open WebUI POSTs to a filter route (extra keys allowed, as upstream)."""
-
-    model_config = ConfigDict(extra="allow")
-    body: dict[str, Any]
-    user: dict[str, Any] | None = None
+        if self.max_body_bytes <= 0 or self.max_recorded_body_bytes <= 0:
+            raise ValueError(
+                f"body limits must be positive: --max-body-bytes ({OWUI_OTEL_MAX_BODY_BYTES}) and "
+                f"--max-recorded-body-bytes ({OWUI_OTEL_MAX_RECORDED_BODY_BYTES})"
+            )
+        if self.max_recorded_body_bytes > self.max_body_bytes:
+            raise ValueError(
+                f"--max-recorded-body-bytes ({self.max_recorded_body_bytes}) is above --max-body-bytes "
+                f"({self.max_body_bytes}): lower it or raise {OWUI_OTEL_MAX_BODY_BYTES}"
+            )
 
 
 class EndTurnsForm(BaseModel):
-    older_than_seconds: float = 0.0
+    """``older_than_seconds`` must be a finite number >= 0 (``NaN`` would compare as "older" than every turn)."""
+
+    older_than_seconds: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
     message_ids: list[str] | None = None
+
+
+async def read_body(request: Request, limit: int, setting: str) -> bytearray:
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes.
+
+    Gathered in a ``bytearray`` as it arrives, not joined at the end: one copy of 50 MB into fresh memory costs
+    ~50 ms of page faults on the loop, while growing a large bytearray is a ``realloc`` (``mremap``, no copy)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit, setting)
+    body = bytearray()
+    async for chunk in request.stream():
+        if len(body) + len(chunk) > limit:
+            raise _too_large(len(body) + len(chunk), limit, setting)
+        body += chunk
+    return body
+
+
+def _too_large(size: int, limit: int, setting: str) -> HTTPException:
+    return HTTPException(
+        status_code=413,
+        detail=f"request body of {size} bytes or more is above this bridge's limit of {limit} bytes ({setting})",
+    )
+
+
+async def read_json(request: Request) -> Any:
+    """A small JSON request (valves, admin) parsed, or a 4xx saying what is wrong (never the content)."""
+    raw = await read_body(request, MAX_SETTINGS_REQUEST_BYTES, "fixed for settings requests")
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise HTTPException(status_code=422, detail="the request JSON is nested too deeply") from None
+    except ValueError as error:  # also undecodable bytes, and integers past the str-digits limit
+        where = f" at position {error.pos}" if isinstance(error, json.JSONDecodeError) else ""
+        raise HTTPException(status_code=422, detail=f"the request is not valid JSON{where}") from None
 
 
 class ValveStore:
@@ -101,10 +165,32 @@ class ValveStore:
         os.replace(temporary, self.path)
 
 
-def _echo(body: dict[str, Any]) -> JSONResponse:
-    """The body back as JSON, straight: a plain dict from JSON needs none of FastAPI's recursive
-    ``jsonable_encoder`` pass, which costs more than the filter on a long conversation."""
-    return JSONResponse(body)
+ECHO_CHUNK_BYTES = 1024 * 1024
+"""Larger answers are written in pieces of this size: the server copies each piece it writes (into its output
+and the socket's buffer), and one copy of a 50 MB body would hold the loop for tens of ms."""
+
+
+class _PiecewiseEcho(Response):
+    """``body`` written in pieces of :data:`ECHO_CHUNK_BYTES`, with its Content-Length (the same framing Open WebUI
+    gets for small answers). Not Starlette's ``StreamingResponse``: no task group is needed to send a buffer."""
+
+    def __init__(self, body: bytes | memoryview) -> None:
+        super().__init__(media_type="application/json", headers={"content-length": str(len(body))})
+        self.pieces = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        for start in range(0, len(self.pieces), ECHO_CHUNK_BYTES):
+            piece = self.pieces[start : start + ECHO_CHUNK_BYTES]
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _echo(form: FilterForm) -> Response:
+    """The body back as the very bytes it came in: nothing is re-encoded, so nothing can fail to be."""
+    if len(form.echo) <= ECHO_CHUNK_BYTES:
+        return Response(form.echo, media_type="application/json")
+    return _PiecewiseEcho(form.echo)
 
 
 def caller_links(request: Request) -> tuple[Link, ...]:
@@ -140,24 +226,92 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
         # Ends open turns as abandoned and flushes: network I/O, so off the event loop.
         await asyncio.to_thread(core().shutdown)
 
-    app = FastAPI(title="owui-otel bridge", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No schema, no docs: the route list is for key holders only. No slash redirects: Starlette would answer them
+    # before any route's auth runs, with a Location built from the caller's Host header.
+    app = FastAPI(
+        title="owui-otel bridge",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        redirect_slashes=False,
+    )
 
-    def require_key(request: Request) -> None:
+    def key_problem(request: Request) -> HTTPException | None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if not header or scheme.lower() != "bearer" or not token:
-            raise HTTPException(
+            return HTTPException(
                 status_code=401,
                 detail="missing API key: send 'Authorization: Bearer <key>' "
                 "(the key given to `owui-otel serve --api-key` or OWUI_OTEL_API_KEY)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
         if not secrets.compare_digest(token.encode(), config.api_key.encode()):
-            raise HTTPException(
+            return HTTPException(
                 status_code=401,
                 detail="wrong API key: use the key the bridge server was started with",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        return None
+
+    async def require_key(request: Request) -> None:
+        # async: FastAPI runs a plain-def dependency in its thread pool, a thread hop per request (and, the first
+        # time, anyio's backend import on the loop).
+        problem = key_problem(request)
+        if problem is not None:
+            raise problem
+
+    @app.exception_handler(StarletteHTTPException)
+    async def unknown_paths_need_the_key_too(request: Request, error: StarletteHTTPException) -> Response:
+        """A 404/405 without the key would tell a stranger which paths exist: answer 401 like every route."""
+        if error.status_code in (404, 405) and request.url.path not in ("/health", "/ready"):
+            error = key_problem(request) or error
+        return await http_exception_handler(request, error)
+
+    async def read_form(request: Request, hook: str) -> FilterForm:
+        try:
+            raw = await read_body(
+                request,
+                config.max_body_bytes,
+                f"--max-body-bytes / {OWUI_OTEL_MAX_BODY_BYTES}; raise it to accept more",
+            )
+        except HTTPException:
+            # Open WebUI fails the chat turn on a non-2xx inlet: the operator must see this one.
+            core().health.problem(
+                "bodies_refused",
+                "owui-otel bridge: refused a %s request above the hard limit of %d bytes (413; Open WebUI fails "
+                "that chat turn): raise --max-body-bytes / %s",
+                hook,
+                config.max_body_bytes,
+                OWUI_OTEL_MAX_BODY_BYTES,
+            )
+            raise
+        try:
+            form = await read_filter_form(raw, max_recorded_bytes=config.max_recorded_body_bytes)
+        except InvalidForm as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        health = core().health
+        if form.body is None:
+            health.problem(
+                "bodies_too_large",
+                "owui-otel bridge: a %s request of %d bytes was echoed but not traced: it is above the recording "
+                "limit of %d bytes (raise --max-recorded-body-bytes / %s to trace such turns)",
+                hook,
+                form.size,
+                config.max_recorded_body_bytes,
+                OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+            )
+        elif form.not_parsed:
+            health.problem(
+                "body_values_not_parsed",
+                "owui-otel bridge: %d value(s) of a %s body were traced as placeholders or floats (nested deeper "
+                "than Python's JSON parser goes, or integers past its digit limit); they were echoed unchanged",
+                form.not_parsed,
+                hook,
+            )
+        return form
 
     def require_filter(filter_id: str) -> None:
         if filter_id != config.filter_id:
@@ -217,21 +371,25 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
             return {"data": [{"id": config.filter_id, "name": config.filter_id, "type": "filter", "valves": True}]}
 
         @app.post(prefix + "/{filter_id}/filter/inlet", dependencies=authorized)
-        async def inlet(filter_id: str, form: FilterForm, request: Request) -> JSONResponse:
+        async def inlet(filter_id: str, request: Request) -> Response:
             require_filter(filter_id)
-            core().inlet(form.body, form.user, links=caller_links(request))
-            return _echo(form.body)
+            form = await read_form(request, "inlet")
+            if form.body is not None:
+                core().inlet(form.body, form.user, links=caller_links(request))
+            return _echo(form)
 
         @app.post(prefix + "/{filter_id}/filter/outlet", dependencies=authorized)
-        async def outlet(filter_id: str, form: FilterForm, request: Request) -> JSONResponse:
+        async def outlet(filter_id: str, request: Request) -> Response:
             require_filter(filter_id)
-            core().outlet(form.body, form.user, links=caller_links(request))
-            return _echo(form.body)
+            form = await read_form(request, "outlet")
+            if form.body is not None:
+                core().outlet(form.body, form.user, links=caller_links(request))
+            return _echo(form)
 
         @app.get(prefix + "/{filter_id}/valves", dependencies=authorized)
         async def get_valves(filter_id: str) -> dict[str, Any]:
             require_filter(filter_id)
-            return current_valves().model_dump()
+            return public_view(current_valves().model_dump())
 
         @app.get(prefix + "/{filter_id}/valves/spec", dependencies=authorized)
         async def valves_spec(filter_id: str) -> dict[str, Any]:
@@ -241,9 +399,12 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
         @app.post(prefix + "/{filter_id}/valves/update", dependencies=authorized)
         async def update_valves(filter_id: str, request: Request) -> dict[str, Any]:
             require_filter(filter_id)
+            form = await read_json(request)
+            if not isinstance(form, dict):
+                raise HTTPException(status_code=422, detail="invalid valves: send a JSON object of valve values")
+            stored = current_valves().model_dump()
             try:
-                form = await request.json()
-                valves = Valves(**{**current_valves().model_dump(), **form})
+                valves = Valves(**merge_update(stored, form))
             except ValidationError as error:
                 # Field and problem only: the submitted value may be a secret (otlp_headers).
                 problems = "; ".join(
@@ -254,10 +415,21 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
                 raise HTTPException(
                     status_code=422, detail="invalid valves: send a JSON object of valve values"
                 ) from error
+            widening = widening_changes(stored, valves.model_dump(), os.environ)
+            if widening and not config.allow_widening_valves:
+                raise HTTPException(
+                    status_code=403,
+                    detail="valve change refused, it widens what leaves this machine: "
+                    + "; ".join(widening)
+                    + ". The bridge accepts such changes over its API only when its operator starts it with "
+                    f"--allow-widening-valves ({OWUI_OTEL_ALLOW_WIDENING_VALVES}=true), or edits valves.json in its "
+                    "data directory and restarts it. Narrowing changes (capture off, more redact_patterns) are "
+                    "always accepted.",
+                )
             store.save(valves.model_dump())
             state["valves"] = valves
             core().update_valves(valves.model_dump())
-            return valves.model_dump()
+            return public_view(valves.model_dump())
 
         @app.post(prefix + "/pipelines/{action}", dependencies=authorized)
         async def manage(action: str) -> JSONResponse:
@@ -267,8 +439,16 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
             )
 
     @app.post("/admin/end-open-turns", dependencies=authorized)
-    async def end_open_turns(form: EndTurnsForm) -> dict[str, int]:
+    async def end_open_turns(request: Request) -> dict[str, int]:
         """End, as abandoned, the listed turns, or those waiting at least ``older_than_seconds``."""
+        try:
+            form = EndTurnsForm.model_validate(await read_json(request))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'request'}: {e['msg']}"
+                for e in error.errors(include_input=False)
+            )
+            raise HTTPException(status_code=422, detail=f"invalid request: {problems}") from None
         return {"ended": core().end_open_turns(form.older_than_seconds, form.message_ids)}
 
     return app

@@ -109,7 +109,8 @@ def test_models_lists_the_filter_the_way_open_webui_detects_it(client: TestClien
 def test_valves_are_validated_persisted_and_applied(
     tmp_path: Path, tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> None:
-    config = ServerConfig(api_key=KEY, data_dir=tmp_path)
+    # record_user_email on widens what leaves the machine: allowed because the operator said so.
+    config = ServerConfig(api_key=KEY, data_dir=tmp_path, allow_widening_valves=True)
     with TestClient(create_app(config, tracer_provider=tracer_provider)) as client:
         spec = client.get(f"/{FILTER}/valves/spec", headers=AUTH).json()
         assert all(field.get("description") for field in spec["properties"].values())

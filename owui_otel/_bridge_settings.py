@@ -1,0 +1,79 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The bridge server's operator settings: names, defaults and parsing, defined once.
+
+Each is a ``owui-otel serve`` flag and an environment variable (the flag wins). Bad values stop the server at
+startup with a message naming the setting and the fix.
+
+    limits = body_limits(max_body="", max_recorded="", environ=os.environ)   # defaults
+    parse_size("64MiB", "--max-body-bytes")                                    # 67108864
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+OWUI_OTEL_MAX_BODY_BYTES = "OWUI_OTEL_MAX_BODY_BYTES"
+"""Hard limit of a request body: above it the bridge answers 413 (it never holds more than this per request)."""
+OWUI_OTEL_MAX_RECORDED_BODY_BYTES = "OWUI_OTEL_MAX_RECORDED_BODY_BYTES"
+"""Recording limit: a filter request above it is echoed exactly but not parsed or traced (counted as
+``bodies_too_large`` in ``/health``)."""
+OWUI_OTEL_ALLOW_WIDENING_VALVES = "OWUI_OTEL_ALLOW_WIDENING_VALVES"
+"""``true``: valve changes over the API may widen what leaves the machine (see :mod:`owui_otel._valve_policy`)."""
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
+"""Generous on purpose: Open WebUI fails the chat turn on a 413 (see NOTES-C.md), and chats carrying images as
+base64 data URLs are large. Memory per request stays about twice the body (received bytes + their join)."""
+DEFAULT_MAX_RECORDED_BODY_BYTES = 8 * 1024 * 1024
+"""Long text conversations stay well below it; parsing (on the event loop, GIL held) stays bounded."""
+MAX_SETTINGS_REQUEST_BYTES = 1024 * 1024
+"""Valve updates and admin requests are small; anything larger is refused with 413 before parsing."""
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def parse_size(text: str, setting: str) -> int:
+    """Bytes from ``"8388608"``, ``"8MiB"``, ``"8M"`` or ``"512k"`` (units are powers of 1024)."""
+    match = _SIZE.match(text)
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"{setting}={text!r} is not a size: give a positive number of bytes, e.g. 8388608 or 8MiB")
+    unit = (match.group(2) or "").lower()[:1]
+    return int(match.group(1)) * _UNITS[unit]
+
+
+def parse_flag(text: str, setting: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{setting}={text!r} is not a boolean: use true or false")
+
+
+def body_limits(max_body: str | None, max_recorded: str | None, environ: Mapping[str, str]) -> tuple[int, int]:
+    """``(max_body_bytes, max_recorded_body_bytes)`` from flags (``None``: not given), else the environment, else
+    the defaults. Raises ``ValueError`` naming the setting."""
+    body = _size(max_body, "--max-body-bytes", OWUI_OTEL_MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, environ)
+    recorded = _size(
+        max_recorded,
+        "--max-recorded-body-bytes",
+        OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+        min(DEFAULT_MAX_RECORDED_BODY_BYTES, body),
+        environ,
+    )
+    return body, recorded
+
+
+def allow_widening(flag: bool, environ: Mapping[str, str]) -> bool:
+    return flag or parse_flag(environ.get(OWUI_OTEL_ALLOW_WIDENING_VALVES, ""), OWUI_OTEL_ALLOW_WIDENING_VALVES)
+
+
+def _size(flag: str | None, flag_name: str, variable: str, default: int, environ: Mapping[str, str]) -> int:
+    if flag is not None:
+        return parse_size(flag, flag_name)
+    if environ.get(variable, "").strip():
+        return parse_size(environ[variable], variable)
+    return default

@@ -1,0 +1,114 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Who may change which valve over the bridge's API, and what the API shows of them.
+
+The bridge key is held by Open WebUI (and its admins); it must not be enough to send the conversations, or the
+exporter credentials that live only in the bridge's environment, somewhere else. So:
+
+* **secrets are write-only**: ``GET /{id}/valves`` shows ``otlp_headers`` as :data:`SECRET_MASK` and a password in
+  ``otlp_endpoint`` as ``****``; an update that sends the mask back, or leaves the key out, keeps the stored value
+  (Open WebUI's admin page posts every valve back, masked ones included);
+* **widening needs the operator**: a change that sends more, or to elsewhere, is refused (403) unless the server
+  was started with ``--allow-widening-valves`` (``OWUI_OTEL_ALLOW_WIDENING_VALVES=true``). Widening: a new
+  export origin (scheme, host or port of the effective endpoint), content capture off -> on, a redaction pattern
+  removed, ``record_user_email`` or ``record_tasks`` off -> on, ``max_content_chars`` raised. Narrowing changes are
+  always accepted. Whoever can edit ``valves.json`` or the environment (the operator) can do anything.
+
+    view = public_view(valves)                                 # for GET
+    merged = merge_update(stored, submitted)                   # masks -> stored values
+    reasons = widening_changes(stored, merged, os.environ)     # [] or what makes it wider
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from otel_filter._settings import resolve_settings
+
+SECRET_MASK = "********"
+"""Shown instead of a secret valve's value, and understood as "keep the stored value" in an update."""
+SECRET_VALVES = ("otlp_headers",)
+_PASSWORD_MASK = "****"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def public_view(valves: Mapping[str, Any]) -> dict[str, Any]:
+    """The valves as the API shows them: secrets masked."""
+    view = dict(valves)
+    for name in SECRET_VALVES:
+        if view.get(name):
+            view[name] = SECRET_MASK
+    endpoint = view.get("otlp_endpoint")
+    if isinstance(endpoint, str):
+        view["otlp_endpoint"] = _mask_password(endpoint)
+    return view
+
+
+def merge_update(stored: Mapping[str, Any], submitted: Mapping[str, Any]) -> dict[str, Any]:
+    """``submitted`` over ``stored``, where a masked value (as :func:`public_view` showed it) keeps the stored one."""
+    merged = {**stored, **submitted}
+    for name in SECRET_VALVES:
+        if submitted.get(name) == SECRET_MASK:
+            merged[name] = stored.get(name, "")
+    endpoint = stored.get("otlp_endpoint")
+    if isinstance(endpoint, str) and submitted.get("otlp_endpoint") == _mask_password(endpoint):
+        merged["otlp_endpoint"] = endpoint
+    return merged
+
+
+def widening_changes(stored: Mapping[str, Any], proposed: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """What in ``proposed`` (vs ``stored``) widens what leaves the machine, one phrase per valve; never a secret."""
+    reasons = []
+    old_origin, new_origin = (_origin(_effective_endpoint(v, environ)) for v in (stored, proposed))
+    if new_origin != old_origin:
+        reasons.append(f"otlp_endpoint: spans would go to {new_origin} instead of {old_origin}")
+    for name, what in (
+        ("capture_message_content", "prompts and replies would be exported"),
+        ("record_user_email", "users' email addresses would be exported"),
+        ("record_tasks", "task calls (which quote the chat) would be exported"),
+    ):
+        if proposed.get(name) and not stored.get(name):
+            reasons.append(f"{name}: off -> on ({what})")
+    removed = set(_patterns(stored)) - set(_patterns(proposed))
+    if removed:
+        reasons.append(f"redact_patterns: {len(removed)} pattern(s) removed (less would be redacted)")
+    old_limit, new_limit = stored.get("max_content_chars"), proposed.get("max_content_chars")
+    if isinstance(old_limit, int) and isinstance(new_limit, int) and new_limit > old_limit:
+        reasons.append(f"max_content_chars: raised from {old_limit} to {new_limit}")
+    return reasons
+
+
+def _patterns(valves: Mapping[str, Any]) -> list[str]:
+    patterns = valves.get("redact_patterns")
+    return [p for p in patterns if isinstance(p, str)] if isinstance(patterns, list) else []
+
+
+def _effective_endpoint(valves: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The endpoint the filter would export to with these valves (the valve, else the environment)."""
+    export_only = {key: valves.get(key, "") for key in ("otlp_endpoint", "otlp_protocol")}
+    settings, _ = resolve_settings(export_only, environ)
+    return settings.export.endpoint
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` (no credentials, path or query: the message may be shown and logged)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return "an invalid URL"
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme.lower()}://{host}:{port}"
+
+
+def _mask_password(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return url
+    netloc = f"{parts.username or ''}:{_PASSWORD_MASK}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
