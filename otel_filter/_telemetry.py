@@ -40,6 +40,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import Tracer
 
 from otel_filter._health import Health
+from otel_filter._request_size import MAX_REQUEST_BYTES, split_by_size
 from otel_filter._semconv import (
     INSTRUMENTATION_SCOPE,
     SCHEMA_URL,
@@ -153,12 +154,38 @@ class _RoutingExporter(SpanExporter):
                 )
                 result = SpanExportResult.FAILURE
                 continue
-            if exporter.export(batch) is SpanExportResult.SUCCESS:
+            if self._send(exporter, export, batch) is SpanExportResult.SUCCESS:
                 self._failed_at.pop(export.endpoint, None)
             else:
                 self._failed_at[export.endpoint] = time.monotonic()
                 result = SpanExportResult.FAILURE
         self.prune()
+        return result
+
+    def _send(self, exporter: SpanExporter, export: ExportSettings, batch: list[ReadableSpan]) -> SpanExportResult:
+        """Export ``batch`` in requests of at most ``MAX_REQUEST_BYTES`` each (see ``_request_size``)."""
+        requests, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
+        result = SpanExportResult.SUCCESS
+        if too_large:
+            self._health.count("spans_export_failed", len(too_large))
+            self._health.count("spans_too_large", len(too_large))
+            self._health.problem(
+                "span_too_large",
+                "otel_filter: %d span(s) not sent to %s: each alone encodes to more than %d bytes, the most one "
+                "OTLP request may hold. Check the size of resource_attributes / OTEL_RESOURCE_ATTRIBUTES",
+                len(too_large),
+                display_url(export.endpoint),
+                MAX_REQUEST_BYTES,
+            )
+            result = SpanExportResult.FAILURE
+        for index, request in enumerate(requests):
+            if exporter.export(request) is not SpanExportResult.SUCCESS:
+                # The endpoint just failed (after its own retries, up to its timeout): the rest of this batch is
+                # counted as failed rather than tried request after request, each waiting out the same timeout.
+                rest = sum(len(r) for r in requests[index + 1 :])
+                if rest:
+                    self._health.count("spans_export_failed", rest)
+                return SpanExportResult.FAILURE
         return result
 
     def _failed_recently(self, endpoint: str) -> bool:
