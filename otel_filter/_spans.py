@@ -18,7 +18,14 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from otel_filter._attributes import MAX_TEXT_CHARS, Attributes, clean, request_attributes, response_attributes, span_name
+from otel_filter._attributes import (
+    MAX_TEXT_CHARS,
+    Attributes,
+    clean,
+    request_attributes,
+    response_attributes,
+    span_name,
+)
 from otel_filter._content import Redactor, clean_text, input_content, output_content
 from otel_filter._extract import TurnResult
 from otel_filter._health import Health

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags, TraceState
 
 from otel_filter import FilterCore
+from otel_filter._attributes import MAX_ITEM_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
 from otel_filter._health import Health
 from otel_filter._request_size import MAX_REQUEST_BYTES, group_bytes, span_bytes, split_by_size
 from otel_filter._settings import MAX_MAX_CONTENT_CHARS, resolve_settings
@@ -56,7 +57,11 @@ def _varied_spans(count: int) -> list[ReadableSpan]:
     def make(tracer: Any) -> None:
         for index in range(count):
             other = SpanContext(
-                rng.getrandbits(128), rng.getrandbits(64), True, TraceFlags(1), TraceState([("k", text(3).strip() or "v")])
+                rng.getrandbits(128),
+                rng.getrandbits(64),
+                True,
+                TraceFlags(1),
+                TraceState([("k", text(3).strip() or "v")]),
             )
             span = tracer.start_span(
                 text(rng.randint(0, 300)),
@@ -200,6 +205,18 @@ def test_the_largest_span_a_payload_can_make_fits_in_one_request(sink: OtlpSink)
         assert MAX_MAX_CONTENT_CHARS - 100 <= len(text) <= MAX_MAX_CONTENT_CHARS
         assert len(text.encode()) > 3.9 * len(text)
     assert size > 3 * 3.9 * MAX_MAX_CONTENT_CHARS
+    # Everything else is bounded by the rule of _attributes.py, whatever the payload held.
+    assert len(span.name) <= MAX_TEXT_CHARS
+    others = {
+        k: v for k, v in span.attributes.items() if not k.startswith(("gen_ai.system", "gen_ai.input", "gen_ai.output"))
+    }
+    assert len(span.attributes["gen_ai.request.model"]) == MAX_TEXT_CHARS  # the payload's 300,000 were cut
+    for name, value in others.items():
+        if isinstance(value, str):
+            assert len(value) <= MAX_TEXT_CHARS, name
+        elif isinstance(value, tuple):
+            assert len(value) <= MAX_LIST_ITEMS and all(len(item) <= MAX_ITEM_CHARS for item in value), name
+    assert len(span.attributes["gen_ai.request.stop_sequences"]) == MAX_LIST_ITEMS
     assert core.health.get("spans_too_large") == 0
 
 
