@@ -18,6 +18,10 @@ spans for a replaced destination whose endpoint failed less than ``DEAD_ENDPOINT
 counted as failed instead of being tried again, so that a string of valve changes away from a
 hanging endpoint cannot queue timeout after timeout in front of the new destination.
 
+No request is larger than ``MAX_REQUEST_BYTES`` (3 MiB): each destination's batch is split by an
+upper bound of its protobuf size (``_request_size``), so the collector's 8 MiB body limit (its
+guard against open-telemetry/opentelemetry-collector#15301) and gRPC's 4 MiB never refuse a batch.
+
     telemetry = Telemetry(settings, health)
     span = telemetry.tracer.start_span("chat gpt-4o", start_time=t0)
     telemetry.apply(new_settings)   # new provider/route only where something changed
