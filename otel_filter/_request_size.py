@@ -27,7 +27,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
-"""No OTLP request the filter sends is larger: below gRPC's 4 MiB default and the collector's 8 MiB body limit."""
+"""No OTLP request the filter sends is larger: below gRPC's 4 MiB default and the collector's 8 MiB body limit.
+
+Also below the 4,000,000 bytes our collector's Langfuse exporter batches to (``sending_queue.batch.max_size``):
+exporterhelper drops a span larger than that, with the rest of its request, after the receiver acknowledged it."""
 
 # The largest header of a length-delimited field: a tag (field numbers < 2048 fit 2 bytes) and a length varint
 # (5 bytes covers any 32-bit length).

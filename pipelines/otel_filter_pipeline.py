@@ -2115,7 +2115,10 @@ def write_span(
 
 
 MAX_REQUEST_BYTES = 3 * 1024 * 1024
-"""No OTLP request the filter sends is larger: below gRPC's 4 MiB default and the collector's 8 MiB body limit."""
+"""No OTLP request the filter sends is larger: below gRPC's 4 MiB default and the collector's 8 MiB body limit.
+
+Also below the 4,000,000 bytes our collector's Langfuse exporter batches to (``sending_queue.batch.max_size``):
+exporterhelper drops a span larger than that, with the rest of its request, after the receiver acknowledged it."""
 
 # The largest header of a length-delimited field: a tag (field numbers < 2048 fit 2 bytes) and a length varint
 # (5 bytes covers any 32-bit length).
@@ -3045,7 +3048,8 @@ class Valves(BaseModel):
     max_content_chars: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_CONTENT_CHARS, DEFAULT_MAX_CONTENT_CHARS),
         description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
-        f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}.",
+        f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}, so that "
+        "a turn's span always fits in one export request.",
         # Bounds are documented, not enforced here: a stored value out of range must not make the host fail to
         # build the valves (which would fail the chat); the filter reports it and uses a safe value instead.
         json_schema_extra={"minimum": MIN_MAX_CONTENT_CHARS, "maximum": MAX_MAX_CONTENT_CHARS},
