@@ -223,3 +223,44 @@ def test_the_largest_span_a_payload_can_make_fits_in_one_request(sink: OtlpSink)
 def test_the_worst_case_arithmetic_leaves_room_for_everything_else() -> None:
     content = 3 * MAX_MAX_CONTENT_CHARS * 4
     assert content < MAX_REQUEST_BYTES * 0.8  # the rest (bounded attributes, name, status, resource) fits in 20%
+
+
+def test_a_failed_request_fails_the_rest_of_its_batch_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    health = Health()
+    with OtlpSink() as sink:
+        sink.fail_with = 400  # not retried by the SDK: each request would otherwise be tried in turn
+        settings, _ = resolve_settings({"otlp_endpoint": sink.endpoint}, {})
+        telemetry = Telemetry(settings, health)
+        try:
+            for index in range(64):
+                _big_turn_span(telemetry.tracer, index)
+            telemetry.force_flush(30.0)
+        finally:
+            telemetry.shutdown()
+        attempts = len(sink.requests)
+    assert attempts == 1  # one batch, split in several requests: only the first was tried
+    assert health.get("spans_export_failed") == 64 and health.get("spans_exported") == 0
+    assert "could not export" in caplog.text
+
+
+def test_a_span_too_large_to_send_is_counted_and_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import otel_filter._telemetry as telemetry_module  # noqa: PLC0415
+
+    monkeypatch.setattr(telemetry_module, "MAX_REQUEST_BYTES", 20_000)
+    health = Health()
+    with OtlpSink() as sink:
+        settings, _ = resolve_settings({"otlp_endpoint": sink.endpoint}, {})
+        telemetry = Telemetry(settings, health)
+        try:
+            telemetry.tracer.start_span("small", attributes={"openwebui.message.id": "small"}).end()
+            telemetry.tracer.start_span("big", attributes={"openwebui.message.id": "big", "blob": "x" * 30_000}).end()
+            assert telemetry.force_flush(30.0)
+            received = sink.wait_for(1)
+        finally:
+            telemetry.shutdown()
+    assert [span.name for span in received] == ["small"]
+    assert health.get("spans_too_large") == 1 and health.get("spans_export_failed") == 1
+    assert health.get("spans_exported") == 1
+    assert "each alone encodes to more than 20000 bytes" in caplog.text
