@@ -262,6 +262,10 @@ def langfuse_exporter() -> dict[str, Any]:
     }
 
 
+JAEGER_EXPORT_MAX_BYTES = 4_000_000
+"""Largest request (uncompressed protobuf) the collector sends to Jaeger: half of Jaeger's 8 MiB receiver limit."""
+
+
 def jaeger_exporter() -> dict[str, Any]:
     """OTLP/gRPC to Jaeger v2 (plaintext: Jaeger sits on the internal network or loopback)."""
     return {
@@ -269,7 +273,14 @@ def jaeger_exporter() -> dict[str, Any]:
         "tls": {"insecure": True},
         "compression": "gzip",
         "retry_on_failure": retry_on_failure(),
-        "sending_queue": {"enabled": True, "queue_size": 1000},
+        "sending_queue": {
+            "enabled": True,
+            "queue_size": 1000,
+            # The batch processor counts spans, not bytes: 512 large spans can outgrow Jaeger's 8 MiB receiver
+            # (collector/_jaeger.py), which refuses the whole batch (ResourceExhausted: dropped, not retried).
+            # Splitting what goes out into requests of at most 4 MB keeps every one of them under it.
+            "batch": {"sizer": "bytes", "flush_timeout": "1s", "min_size": 0, "max_size": JAEGER_EXPORT_MAX_BYTES},
+        },
     }
 
 

@@ -138,3 +138,12 @@ def nested_json_request(depth: int) -> bytes:
         f'"startTimeUnixNano":"{now - 1_000_000}","endTimeUnixNano":"{now}",'
         f'"attributes":[{{"key":"bomb","value":{value}}}]}}]}}]}}]}}'
     ).encode()
+
+
+def large_request(span_name: str, size: int, spans: int = 1) -> tuple[bytes, list[str]]:
+    """A request of ``spans`` spans whose attribute ``filler`` holds ``size`` bytes of text each (no content
+    attribute: they pass the Jaeger pipeline's content stripping), and their trace ids (hex)."""
+    attribute = _message(1, b"filler") + _message(2, _string_any("f" * size))
+    bodies = [_request(f"{span_name}-{index}", [attribute]) for index in range(spans)]
+    # Each body is one ResourceSpans (field 1 of the request): concatenated, they are one request of all of them.
+    return b"".join(body for body, _ in bodies), [trace_id for _, trace_id in bodies]

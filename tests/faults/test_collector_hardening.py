@@ -16,6 +16,8 @@ Langfuse, so that "no acknowledged span is lost" is checked where the collector 
   decoder has no depth limit in any release, #15603). The deepest values that do fit in 8 MiB (protobuf arrays,
   OTLP/JSON arrays) are decoded, forwarded and survived. Same pid, no restart; spans before and after delivered
   (the filter itself never sends more than 3 MiB in one request: tests/unit/test_request_size.py);
+* the collector's batches for Jaeger are split by bytes: 50 acknowledged 300 KB spans within one second used to
+  make one 15 MB batch that Jaeger's 8 MiB receiver refused whole (ResourceExhausted, dropped);
 * SIGKILL: restarted within the backoff, and ``owui-otel doctor`` reports the restart.
 """
 
@@ -41,7 +43,13 @@ from owui_otel._supervisor import Backoff, ChildStatus
 from owui_otel.cli import main
 from tests.collector.conftest import collector_binary, jaeger_binary  # noqa: F401 (fixtures: build or skip)
 
-from .nested_otlp import nested_array_request, nested_json_request, nested_kvlist_request, plain_request
+from .nested_otlp import (
+    large_request,
+    nested_array_request,
+    nested_json_request,
+    nested_kvlist_request,
+    plain_request,
+)
 
 CRASH_DEPTH = 1_000_000
 HTTP_LIMIT = 8 * 1024 * 1024  # max_request_body_size (collector/_components.py)
@@ -319,6 +327,23 @@ def test_the_deepest_value_the_limit_lets_through_does_not_crash_the_collector(
     _assert_still_the_same_collector(local_stack, before)
     jaeger_after = local_stack.child("jaeger")
     assert (jaeger_after.pid, jaeger_after.restarts) == (jaeger_before.pid, jaeger_before.restarts)
+
+
+def test_jaeger_gets_every_span_when_the_collectors_batches_outgrow_its_receiver(local_stack: LocalStack) -> None:
+    # Two requests of 25 spans of 300 KB (7.5 MB each, under the receiver's 8 MiB) within the batch processor's 1 s:
+    # a 15 MB batch for Jaeger, whose receiver takes 8 MiB. The exporter's byte-sized batches (4 MB) must split it,
+    # or Jaeger refuses it whole and 50 acknowledged spans are lost on that path.
+    trace_ids: set[str] = set()
+    for part in range(2):
+        body, ids = large_request(f"large-{part}", 300_000, spans=25)
+        assert local_stack.post(body, token=True) == 200
+        trace_ids.update(ids)
+    jaeger = local_stack.state.urls["jaeger"]
+
+    def missing() -> set[str]:
+        return {t for t in trace_ids if httpx.get(f"{jaeger}/api/traces/{t}", timeout=5).status_code != 200}
+
+    wait_until(lambda: not missing(), timeout=60, what="every large span in Jaeger")
 
 
 def test_sigkill_is_restarted_within_the_backoff_and_doctor_reports_it(
