@@ -158,18 +158,22 @@ class _RoutingExporter(SpanExporter):
                 )
                 result = SpanExportResult.FAILURE
                 continue
-            if self._send(exporter, export, batch) is SpanExportResult.SUCCESS:
+            endpoint_ok, all_sent = self._send(exporter, export, batch)
+            if endpoint_ok:
                 self._failed_at.pop(export.endpoint, None)
             else:
                 self._failed_at[export.endpoint] = time.monotonic()
+            if not all_sent:
                 result = SpanExportResult.FAILURE
         self.prune()
         return result
 
-    def _send(self, exporter: SpanExporter, export: ExportSettings, batch: list[ReadableSpan]) -> SpanExportResult:
-        """Export ``batch`` in requests of at most ``MAX_REQUEST_BYTES`` each (see ``_request_size``)."""
+    def _send(self, exporter: SpanExporter, export: ExportSettings, batch: list[ReadableSpan]) -> tuple[bool, bool]:
+        """Export ``batch`` in requests of at most ``MAX_REQUEST_BYTES`` each (see ``_request_size``).
+
+        Returns (the endpoint took every request it was sent, every span was sent): a span too large to send is
+        this filter's problem, not the endpoint's."""
         requests, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
-        result = SpanExportResult.SUCCESS
         if too_large:
             self._health.count("spans_export_failed", len(too_large))
             self._health.count("spans_too_large", len(too_large))
@@ -181,7 +185,6 @@ class _RoutingExporter(SpanExporter):
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
             )
-            result = SpanExportResult.FAILURE
         for index, request in enumerate(requests):
             if exporter.export(request) is not SpanExportResult.SUCCESS:
                 # The endpoint just failed (after its own retries, up to its timeout): the rest of this batch is
@@ -189,8 +192,8 @@ class _RoutingExporter(SpanExporter):
                 rest = sum(len(r) for r in requests[index + 1 :])
                 if rest:
                     self._health.count("spans_export_failed", rest)
-                return SpanExportResult.FAILURE
-        return result
+                return False, False
+        return True, not too_large
 
     def _failed_recently(self, endpoint: str) -> bool:
         failed_at = self._failed_at.get(endpoint)
