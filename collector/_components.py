@@ -153,17 +153,21 @@ LANGFUSE_DROP_CONDITIONS = (
 )
 
 
-RECEIVER_HTTP_MAX_BODY_BYTES = 128 * 1024 * 1024
+RECEIVER_HTTP_MAX_BODY_BYTES = 8 * 1024 * 1024
 """``max_request_body_size`` of the OTLP/HTTP receiver, checked on the body as sent AND after gzip/zstd decoding.
 
-What otel_filter legitimately sends in one request, at its defaults: the SDK's BatchSpanProcessor exports up to
-512 spans, each with up to 3 content attributes (system instructions, input, output) of ``max_content_chars`` =
-20,000 characters of JSON written with ``ensure_ascii=False``, so up to 4 UTF-8 bytes per character:
-512 x 3 x 20,000 x 4 = 122,880,000 bytes (117.2 MiB), plus a few KB of other attributes per span. 128 MiB leaves
-11 MiB for those (22 KB per span). A larger ``max_content_chars`` valve can exceed it: the collector then answers
-413 and the SDK drops that batch (counted in the filter's export failures). This limit does NOT stop the
-nested-AnyValue crash (open-telemetry/opentelemetry-collector#15301: ~1,000,000 levels are ~14 MB); the receiver's
-bearer token does, because HTTP auth runs on the headers before the body is read.
+confighttp (v0.161.0, ``ToServer``) wraps the handler in ``maxRequestBodySizeInterceptor`` (``http.MaxBytesReader``
+on the raw body) and, inside it, ``httpContentDecompressor`` (``http.MaxBytesReader`` with the same limit on the
+decoded body); the receiver answers 400 "request body too large" without decoding anything. 8 MiB keeps one request
+from crashing the collector with a deeply nested value (open-telemetry/opentelemetry-collector#15301, fixed for
+protobuf from v0.165.0; the JSON variant #15603 is open in every release), token or not. Measured with our build
+(tests/faults/test_collector_hardening.py): the deepest values that fit in 8 MiB -- 891,967 nested arrays or
+594,644 nested kvlists of protobuf, 299,582 nested arrays of OTLP/JSON -- are decoded and the collector lives;
+the smallest crashes measured are 1,300,000 nested arrays (11.9 MiB; 1,200,000 = 10.9 MiB survive) and
+1,000,000 nested kvlists (13.8 MiB; 900,000 = 12.4 MiB survive) of protobuf, and 3,000,000 nested arrays of JSON
+(80 MiB; 1,000,000 = 26.7 MiB survive).
+otel_filter never sends a request above 3 MiB (``otel_filter._request_size.MAX_REQUEST_BYTES``): it splits its
+batches, and bounds every attribute so that one span always fits.
 """
 RECEIVER_GRPC_MAX_RECV_MIB = 4
 """``max_recv_msg_size_mib`` of the OTLP/gRPC receiver (gRPC's own default, written out so it cannot drift).
@@ -171,7 +175,7 @@ RECEIVER_GRPC_MAX_RECV_MIB = 4
 gRPC decodes a message BEFORE the auth interceptor runs (configgrpc authenticates in a unary interceptor), so on
 gRPC this size is the only guard against the nested-AnyValue crash (#15301): it must stay below the smallest
 request that overflows the stack (measured in tests/faults/test_collector_hardening.py). otel_filter sends
-OTLP/HTTP by default; with ``otlp_protocol=grpc`` a batch larger than 4 MiB is refused (RESOURCE_EXHAUSTED).
+OTLP/HTTP by default, and over either protocol never a request above 3 MiB.
 """
 
 
@@ -258,6 +262,10 @@ def langfuse_exporter() -> dict[str, Any]:
     }
 
 
+JAEGER_EXPORT_MAX_BYTES = 4_000_000
+"""Largest request (uncompressed protobuf) the collector sends to Jaeger: half of Jaeger's 8 MiB receiver limit."""
+
+
 def jaeger_exporter() -> dict[str, Any]:
     """OTLP/gRPC to Jaeger v2 (plaintext: Jaeger sits on the internal network or loopback)."""
     return {
@@ -265,7 +273,14 @@ def jaeger_exporter() -> dict[str, Any]:
         "tls": {"insecure": True},
         "compression": "gzip",
         "retry_on_failure": retry_on_failure(),
-        "sending_queue": {"enabled": True, "queue_size": 1000},
+        "sending_queue": {
+            "enabled": True,
+            "queue_size": 1000,
+            # The batch processor counts spans, not bytes: 512 large spans can outgrow Jaeger's 8 MiB receiver
+            # (collector/_jaeger.py), which refuses the whole batch (ResourceExhausted: dropped, not retried).
+            # Splitting what goes out into requests of at most 4 MB keeps every one of them under it.
+            "batch": {"sizer": "bytes", "flush_timeout": "1s", "min_size": 0, "max_size": JAEGER_EXPORT_MAX_BYTES},
+        },
     }
 
 

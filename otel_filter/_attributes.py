@@ -66,6 +66,14 @@ from otel_filter._usage import Usage
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]
 
+# Every attribute but the three content ones (bounded by max_content_chars) is bounded here, so that one span always
+# fits in one export request (_request_size.MAX_REQUEST_BYTES) whatever a payload holds: ids, names and e-mails are
+# far shorter than MAX_TEXT_CHARS; stop sequences, feature keys and tool ids are few and short. Longer values are
+# cut (a list keeps its first MAX_LIST_ITEMS items).
+MAX_TEXT_CHARS = 1024
+MAX_LIST_ITEMS = 32
+MAX_ITEM_CHARS = 256
+
 
 def span_name(request: TurnRequest) -> str:
     """``chat {model}`` per semconv; a task call is named after its task so it stands apart in lists.
@@ -74,20 +82,24 @@ def span_name(request: TurnRequest) -> str:
     aggregate by operation still count them; only the display name differs.
     """
     operation = request.task or GEN_AI_OPERATION_CHAT
-    return f"{operation} {request.request_model}" if request.request_model else operation
+    name = f"{operation} {request.request_model}" if request.request_model else operation
+    return name if len(name) <= MAX_TEXT_CHARS else clean_text(name[:MAX_TEXT_CHARS])
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:
-    """Drop unset values and make every string valid UTF-8 (payload strings may hold lone surrogates)."""
+    """Drop unset values, bound sizes (see MAX_TEXT_CHARS) and make every string valid UTF-8 (payload strings may
+    hold lone surrogates)."""
     result: Attributes = {}
     for key, value in attributes.items():
         # Exact type checks, cheapest first: this runs ~40 times per turn.
         if type(value) is str:
+            if len(value) > MAX_TEXT_CHARS:
+                value = value[:MAX_TEXT_CHARS]
             result[key] = value if value.isascii() else clean_text(value)
         elif type(value) is int or type(value) is float or type(value) is bool:
             result[key] = value
         elif type(value) is tuple and value:
-            result[key] = tuple(clean_text(str(v)) for v in value)
+            result[key] = tuple(clean_text(str(v)[:MAX_ITEM_CHARS]) for v in value[:MAX_LIST_ITEMS])
     return result
 
 

@@ -42,7 +42,9 @@ DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
 DEFAULT_SERVICE_NAME = "open-webui"
 DEFAULT_MAX_CONTENT_CHARS = 20_000
 MIN_MAX_CONTENT_CHARS = 256
-MAX_MAX_CONTENT_CHARS = 1_000_000
+# 3 content attributes x 200,000 characters x at most 4 UTF-8 bytes = 2.4 MB (2.29 MiB): with the span's other,
+# bounded attributes (_attributes.py) one span always fits in one OTLP request (_request_size.MAX_REQUEST_BYTES).
+MAX_MAX_CONTENT_CHARS = 200_000
 DEFAULT_TURN_TIMEOUT_S = 600
 MAX_TURN_TIMEOUT_S = 86_400  # a day: no reply takes longer, and a bigger one only keeps dead turns in memory
 DEFAULT_MAX_OPEN_TURNS = 10_000

@@ -18,7 +18,14 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from otel_filter._attributes import Attributes, request_attributes, response_attributes, span_name
+from otel_filter._attributes import (
+    MAX_TEXT_CHARS,
+    Attributes,
+    clean,
+    request_attributes,
+    response_attributes,
+    span_name,
+)
 from otel_filter._content import Redactor, clean_text, input_content, output_content
 from otel_filter._extract import TurnResult
 from otel_filter._health import Health
@@ -92,7 +99,7 @@ def span_attributes(
         )
     )
     if request.message_id is None and result is not None and result.message_id:
-        attributes[OPENWEBUI_MESSAGE_ID] = clean_text(result.message_id)  # API calls: the id the outlet made
+        attributes.update(clean({OPENWEBUI_MESSAGE_ID: result.message_id}))  # API calls: the id the outlet made
     attributes[OPENWEBUI_HOST] = host
     attributes[OPENWEBUI_TURN_END_REASON] = end.end_reason
     if not end.inlet_seen:
@@ -125,5 +132,5 @@ def write_span(
         start_time=turn.start_ns,
     )
     if error is not None:
-        span.set_status(Status(StatusCode.ERROR, clean_text(error[1])))
+        span.set_status(Status(StatusCode.ERROR, clean_text(error[1][:MAX_TEXT_CHARS])))
     span.end(end_time=max(end.end_ns, turn.start_ns))

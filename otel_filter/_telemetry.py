@@ -18,6 +18,10 @@ spans for a replaced destination whose endpoint failed less than ``DEAD_ENDPOINT
 counted as failed instead of being tried again, so that a string of valve changes away from a
 hanging endpoint cannot queue timeout after timeout in front of the new destination.
 
+No request is larger than ``MAX_REQUEST_BYTES`` (3 MiB): each destination's batch is split by an
+upper bound of its protobuf size (``_request_size``), so the collector's 8 MiB body limit (its
+guard against open-telemetry/opentelemetry-collector#15301) and gRPC's 4 MiB never refuse a batch.
+
     telemetry = Telemetry(settings, health)
     span = telemetry.tracer.start_span("chat gpt-4o", start_time=t0)
     telemetry.apply(new_settings)   # new provider/route only where something changed
@@ -40,6 +44,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import Tracer
 
 from otel_filter._health import Health
+from otel_filter._request_size import MAX_REQUEST_BYTES, split_by_size
 from otel_filter._semconv import (
     INSTRUMENTATION_SCOPE,
     SCHEMA_URL,
@@ -153,13 +158,42 @@ class _RoutingExporter(SpanExporter):
                 )
                 result = SpanExportResult.FAILURE
                 continue
-            if exporter.export(batch) is SpanExportResult.SUCCESS:
+            endpoint_ok, all_sent = self._send(exporter, export, batch)
+            if endpoint_ok:
                 self._failed_at.pop(export.endpoint, None)
             else:
                 self._failed_at[export.endpoint] = time.monotonic()
+            if not all_sent:
                 result = SpanExportResult.FAILURE
         self.prune()
         return result
+
+    def _send(self, exporter: SpanExporter, export: ExportSettings, batch: list[ReadableSpan]) -> tuple[bool, bool]:
+        """Export ``batch`` in requests of at most ``MAX_REQUEST_BYTES`` each (see ``_request_size``).
+
+        Returns (the endpoint took every request it was sent, every span was sent): a span too large to send is
+        this filter's problem, not the endpoint's."""
+        requests, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
+        if too_large:
+            self._health.count("spans_export_failed", len(too_large))
+            self._health.count("spans_too_large", len(too_large))
+            self._health.problem(
+                "span_too_large",
+                "otel_filter: %d span(s) not sent to %s: each alone encodes to more than %d bytes, the most one "
+                "OTLP request may hold. Check the size of resource_attributes / OTEL_RESOURCE_ATTRIBUTES",
+                len(too_large),
+                display_url(export.endpoint),
+                MAX_REQUEST_BYTES,
+            )
+        for index, request in enumerate(requests):
+            if exporter.export(request) is not SpanExportResult.SUCCESS:
+                # The endpoint just failed (after its own retries, up to its timeout): the rest of this batch is
+                # counted as failed rather than tried request after request, each waiting out the same timeout.
+                rest = sum(len(r) for r in requests[index + 1 :])
+                if rest:
+                    self._health.count("spans_export_failed", rest)
+                return False, False
+        return True, not too_large
 
     def _failed_recently(self, endpoint: str) -> bool:
         failed_at = self._failed_at.get(endpoint)

@@ -127,7 +127,8 @@ class Valves(BaseModel):
     max_content_chars: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_CONTENT_CHARS, DEFAULT_MAX_CONTENT_CHARS),
         description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
-        f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}.",
+        f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}, so that "
+        "a turn's span always fits in one export request.",
         # Bounds are documented, not enforced here: a stored value out of range must not make the host fail to
         # build the valves (which would fail the chat); the filter reports it and uses a safe value instead.
         json_schema_extra={"minimum": MIN_MAX_CONTENT_CHARS, "maximum": MAX_MAX_CONTENT_CHARS},

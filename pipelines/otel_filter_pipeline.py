@@ -25,7 +25,7 @@ import threading
 import time
 import types
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -1212,7 +1212,9 @@ DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
 DEFAULT_SERVICE_NAME = "open-webui"
 DEFAULT_MAX_CONTENT_CHARS = 20_000
 MIN_MAX_CONTENT_CHARS = 256
-MAX_MAX_CONTENT_CHARS = 1_000_000
+# 3 content attributes x 200,000 characters x at most 4 UTF-8 bytes = 2.4 MB (2.29 MiB): with the span's other,
+# bounded attributes (_attributes.py) one span always fits in one OTLP request (_request_size.MAX_REQUEST_BYTES).
+MAX_MAX_CONTENT_CHARS = 200_000
 DEFAULT_TURN_TIMEOUT_S = 600
 MAX_TURN_TIMEOUT_S = 86_400  # a day: no reply takes longer, and a bigger one only keeps dead turns in memory
 DEFAULT_MAX_OPEN_TURNS = 10_000
@@ -1679,6 +1681,14 @@ def log_problems(problems: list[Problem]) -> None:
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]
 
+# Every attribute but the three content ones (bounded by max_content_chars) is bounded here, so that one span always
+# fits in one export request (_request_size.MAX_REQUEST_BYTES) whatever a payload holds: ids, names and e-mails are
+# far shorter than MAX_TEXT_CHARS; stop sequences, feature keys and tool ids are few and short. Longer values are
+# cut (a list keeps its first MAX_LIST_ITEMS items).
+MAX_TEXT_CHARS = 1024
+MAX_LIST_ITEMS = 32
+MAX_ITEM_CHARS = 256
+
 
 def span_name(request: TurnRequest) -> str:
     """``chat {model}`` per semconv; a task call is named after its task so it stands apart in lists.
@@ -1687,20 +1697,24 @@ def span_name(request: TurnRequest) -> str:
     aggregate by operation still count them; only the display name differs.
     """
     operation = request.task or GEN_AI_OPERATION_CHAT
-    return f"{operation} {request.request_model}" if request.request_model else operation
+    name = f"{operation} {request.request_model}" if request.request_model else operation
+    return name if len(name) <= MAX_TEXT_CHARS else clean_text(name[:MAX_TEXT_CHARS])
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:
-    """Drop unset values and make every string valid UTF-8 (payload strings may hold lone surrogates)."""
+    """Drop unset values, bound sizes (see MAX_TEXT_CHARS) and make every string valid UTF-8 (payload strings may
+    hold lone surrogates)."""
     result: Attributes = {}
     for key, value in attributes.items():
         # Exact type checks, cheapest first: this runs ~40 times per turn.
         if type(value) is str:
+            if len(value) > MAX_TEXT_CHARS:
+                value = value[:MAX_TEXT_CHARS]
             result[key] = value if value.isascii() else clean_text(value)
         elif type(value) is int or type(value) is float or type(value) is bool:
             result[key] = value
         elif type(value) is tuple and value:
-            result[key] = tuple(clean_text(str(v)) for v in value)
+            result[key] = tuple(clean_text(str(v)[:MAX_ITEM_CHARS]) for v in value[:MAX_LIST_ITEMS])
     return result
 
 
@@ -2059,7 +2073,7 @@ def span_attributes(
         )
     )
     if request.message_id is None and result is not None and result.message_id:
-        attributes[OPENWEBUI_MESSAGE_ID] = clean_text(result.message_id)  # API calls: the id the outlet made
+        attributes.update(clean({OPENWEBUI_MESSAGE_ID: result.message_id}))  # API calls: the id the outlet made
     attributes[OPENWEBUI_HOST] = host
     attributes[OPENWEBUI_TURN_END_REASON] = end.end_reason
     if not end.inlet_seen:
@@ -2092,8 +2106,125 @@ def write_span(
         start_time=turn.start_ns,
     )
     if error is not None:
-        span.set_status(Status(StatusCode.ERROR, clean_text(error[1])))
+        span.set_status(Status(StatusCode.ERROR, clean_text(error[1][:MAX_TEXT_CHARS])))
     span.end(end_time=max(end.end_ns, turn.start_ns))
+
+
+# ==================== otel_filter/_request_size.py ====================
+# Split a batch of spans into OTLP requests that each stay under a byte cap.
+
+
+MAX_REQUEST_BYTES = 3 * 1024 * 1024
+"""No OTLP request the filter sends is larger: below gRPC's 4 MiB default and the collector's 8 MiB body limit.
+
+Also below the 4,000,000 bytes our collector's Langfuse exporter batches to (``sending_queue.batch.max_size``):
+exporterhelper drops a span larger than that, with the rest of its request, after the receiver acknowledged it."""
+
+# The largest header of a length-delimited field: a tag (field numbers < 2048 fit 2 bytes) and a length varint
+# (5 bytes covers any 32-bit length).
+_FIELD = 7
+# Every fixed-size part of a Span: trace_id, span_id, parent_span_id (bytes fields), flags, kind, start and end
+# times, the three dropped counts, the status code, and the headers of name, status and trace_state.
+_SPAN_FIXED = 2 * _FIELD + 16 + 2 * (_FIELD + 8) + 6 + 3 + 2 * 10 + 3 * 6 + 3 + 3 * _FIELD
+_EVENT_FIXED = _FIELD + 10 + _FIELD + 6
+_LINK_FIXED = _FIELD + (_FIELD + 16) + (_FIELD + 8) + _FIELD + 6 + 6
+# ResourceSpans and ScopeSpans headers, the Resource and Scope headers, schema URL headers, dropped counts.
+_GROUP_FIXED = 8 * _FIELD + 2 * 6
+
+
+def _text_bytes(text: str) -> int:
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _value_bytes(value: object) -> int:
+    """Upper bound of an encoded ``AnyValue`` (its content; the caller adds its header)."""
+    if isinstance(value, str):
+        return _FIELD + _text_bytes(value)
+    if isinstance(value, bool):
+        return 3
+    if isinstance(value, int | float):
+        return 12  # tag + a 10-byte varint, or tag + 8-byte double
+    if isinstance(value, bytes):
+        return _FIELD + len(value)
+    if isinstance(value, Sequence):  # array_value: an ArrayValue of AnyValues
+        return _FIELD + sum(_FIELD + _value_bytes(item) for item in value)
+    if isinstance(value, Mapping):  # kvlist_value
+        return _FIELD + _attributes_bytes(value)
+    return _FIELD + _text_bytes(str(value))
+
+
+def _attributes_bytes(attributes: Mapping[str, object] | None) -> int:
+    """Upper bound of a repeated ``KeyValue`` field (headers included)."""
+    if not attributes:
+        return 0
+    return sum(
+        3 * _FIELD + _text_bytes(key) + _value_bytes(value) for key, value in attributes.items()
+    )  # KeyValue header, key header, value header
+
+
+def span_bytes(span: ReadableSpan) -> int:
+    """Upper bound of ``span`` encoded as an OTLP ``Span`` inside a ``ScopeSpans`` (its header included)."""
+    size = _SPAN_FIXED + _text_bytes(span.name) + _attributes_bytes(span.attributes)
+    context = span.context
+    if context is not None and context.trace_state:
+        size += _text_bytes(context.trace_state.to_header())
+    for event in span.events:
+        size += _EVENT_FIXED + _text_bytes(event.name) + _attributes_bytes(event.attributes)
+    for link in span.links:
+        size += _LINK_FIXED + _attributes_bytes(link.attributes)
+        if link.context.trace_state:
+            size += _text_bytes(link.context.trace_state.to_header())
+    description = span.status.description
+    if description:
+        size += _text_bytes(description)
+    return size
+
+
+def group_bytes(span: ReadableSpan) -> int:
+    """Upper bound of the ``ResourceSpans``/``ScopeSpans`` wrapping that ``span``'s resource and scope add once
+    per request."""
+    size = _GROUP_FIXED + _attributes_bytes(span.resource.attributes) + _text_bytes(span.resource.schema_url or "")
+    scope = span.instrumentation_scope
+    if scope is not None:
+        size += _text_bytes(scope.name) + _text_bytes(scope.version or "") + _text_bytes(scope.schema_url or "")
+        size += _attributes_bytes(getattr(scope, "attributes", None))  # scope attributes: SDK 1.29+
+    return size
+
+
+def _group_key(span: ReadableSpan) -> tuple[int, object]:
+    return id(span.resource), span.instrumentation_scope
+
+
+def split_by_size(spans: Iterable[ReadableSpan], cap: int) -> tuple[list[list[ReadableSpan]], list[ReadableSpan]]:
+    """(requests in the spans' order, each encoding to at most ``cap`` bytes; spans too large to send alone)."""
+    requests: list[list[ReadableSpan]] = []
+    too_large: list[ReadableSpan] = []
+    current: list[ReadableSpan] = []
+    current_size = 0
+    current_groups: set[tuple[int, object]] = set()
+    group_sizes: dict[tuple[int, object], int] = {}  # a batch has one or two resources: measure each once
+    for span in spans:
+        key = _group_key(span)
+        group = group_sizes.get(key)
+        if group is None:
+            group = group_sizes[key] = group_bytes(span)
+        size = span_bytes(span)
+        if size + group > cap:
+            too_large.append(span)
+            continue
+        added = size + (0 if key in current_groups else group)
+        if current and current_size + added > cap:
+            requests.append(current)
+            current, current_size, current_groups = [], 0, set()
+            added = size + group
+        current.append(span)
+        current_size += added
+        current_groups.add(key)
+    if current:
+        requests.append(current)
+    return requests, too_large
 
 
 # ==================== otel_filter/version.py ====================
@@ -2208,13 +2339,42 @@ class _RoutingExporter(SpanExporter):
                 )
                 result = SpanExportResult.FAILURE
                 continue
-            if exporter.export(batch) is SpanExportResult.SUCCESS:
+            endpoint_ok, all_sent = self._send(exporter, export, batch)
+            if endpoint_ok:
                 self._failed_at.pop(export.endpoint, None)
             else:
                 self._failed_at[export.endpoint] = time.monotonic()
+            if not all_sent:
                 result = SpanExportResult.FAILURE
         self.prune()
         return result
+
+    def _send(self, exporter: SpanExporter, export: ExportSettings, batch: list[ReadableSpan]) -> tuple[bool, bool]:
+        """Export ``batch`` in requests of at most ``MAX_REQUEST_BYTES`` each (see ``_request_size``).
+
+        Returns (the endpoint took every request it was sent, every span was sent): a span too large to send is
+        this filter's problem, not the endpoint's."""
+        requests, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
+        if too_large:
+            self._health.count("spans_export_failed", len(too_large))
+            self._health.count("spans_too_large", len(too_large))
+            self._health.problem(
+                "span_too_large",
+                "otel_filter: %d span(s) not sent to %s: each alone encodes to more than %d bytes, the most one "
+                "OTLP request may hold. Check the size of resource_attributes / OTEL_RESOURCE_ATTRIBUTES",
+                len(too_large),
+                display_url(export.endpoint),
+                MAX_REQUEST_BYTES,
+            )
+        for index, request in enumerate(requests):
+            if exporter.export(request) is not SpanExportResult.SUCCESS:
+                # The endpoint just failed (after its own retries, up to its timeout): the rest of this batch is
+                # counted as failed rather than tried request after request, each waiting out the same timeout.
+                rest = sum(len(r) for r in requests[index + 1 :])
+                if rest:
+                    self._health.count("spans_export_failed", rest)
+                return False, False
+        return True, not too_large
 
     def _failed_recently(self, endpoint: str) -> bool:
         failed_at = self._failed_at.get(endpoint)
@@ -2891,7 +3051,8 @@ class Valves(BaseModel):
     max_content_chars: int = Field(
         default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_CONTENT_CHARS, DEFAULT_MAX_CONTENT_CHARS),
         description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
-        f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}.",
+        f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}, so that "
+        "a turn's span always fits in one export request.",
         # Bounds are documented, not enforced here: a stored value out of range must not make the host fail to
         # build the valves (which would fail the chat); the filter reports it and uses a safe value instead.
         json_schema_extra={"minimum": MIN_MAX_CONTENT_CHARS, "maximum": MAX_MAX_CONTENT_CHARS},

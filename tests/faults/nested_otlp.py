@@ -100,3 +100,50 @@ def plain_request(span_name: str) -> tuple[bytes, str]:
     """An ordinary one-span request and its trace id (hex)."""
     attribute = _message(1, b"test.kind") + _message(2, _string_any("ordinary"))
     return _request(span_name, [attribute])
+
+
+def _nested_array_any(depth: int) -> bytes:
+    """``AnyValue{array_value{values[AnyValue{...}]}}``, ``depth`` arrays deep: the fewest bytes per level (2
+    headers; a kvlist level has 3), so the deepest value a size limit lets through."""
+    any_tag, values_tag = _tag(5, _LEN), _tag(1, _LEN)  # AnyValue.array_value, ArrayValue.values
+    innermost = _string_any("x")
+    headers: list[bytes] = []
+    size = len(innermost)
+    for _ in range(depth):
+        array = values_tag + _varint(size)
+        array_size = len(array) + size
+        any_value = any_tag + _varint(array_size)
+        size = len(any_value) + array_size
+        headers.append(any_value + array)
+    headers.reverse()
+    return b"".join([*headers, innermost])
+
+
+def nested_array_request(depth: int) -> bytes:
+    """An ExportTraceServiceRequest with one span whose attribute ``bomb`` nests ``depth`` arrays."""
+    attribute = _message(1, b"bomb") + _message(2, _nested_array_any(depth))
+    body, _ = _request("nested-array", [attribute])
+    return body
+
+
+def nested_json_request(depth: int) -> bytes:
+    """The same attack as OTLP/JSON (upstream #15603, no depth limit in any release): ``depth`` nested arrays,
+    ``{"arrayValue":{"values":[`` ... ``]}}``, 28 bytes a level."""
+    now = time.time_ns()
+    value = '{"arrayValue":{"values":[' * depth + '{"stringValue":"x"}' + "]}}" * depth
+    return (
+        '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"bomb-test"}}]},'
+        '"scopeSpans":[{"scope":{"name":"nested-json"},"spans":[{'
+        f'"traceId":"{os.urandom(16).hex()}","spanId":"{os.urandom(8).hex()}","name":"nested-json","kind":1,'
+        f'"startTimeUnixNano":"{now - 1_000_000}","endTimeUnixNano":"{now}",'
+        f'"attributes":[{{"key":"bomb","value":{value}}}]}}]}}]}}]}}'
+    ).encode()
+
+
+def large_request(span_name: str, size: int, spans: int = 1) -> tuple[bytes, list[str]]:
+    """A request of ``spans`` spans whose attribute ``filler`` holds ``size`` bytes of text each (no content
+    attribute: they pass the Jaeger pipeline's content stripping), and their trace ids (hex)."""
+    attribute = _message(1, b"filler") + _message(2, _string_any("f" * size))
+    bodies = [_request(f"{span_name}-{index}", [attribute]) for index in range(spans)]
+    # Each body is one ResourceSpans (field 1 of the request): concatenated, they are one request of all of them.
+    return b"".join(body for body, _ in bodies), [trace_id for _, trace_id in bodies]

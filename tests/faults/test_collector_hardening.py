@@ -11,9 +11,13 @@ Langfuse, so that "no acknowledged span is lost" is checked where the collector 
 * without the token: HTTP answers 401 before reading the body; gRPC refuses by size (it decodes before it
   authenticates, so its 4 MiB limit is the guard) -- and the largest nested message gRPC lets through does not
   crash the collector, even unauthenticated;
-* with the token over HTTP our pin (v0.161.0) does crash (the 128 MiB body limit must admit the filter's largest
-  batch): the supervisor restarts it, and every span acknowledged before the crash reaches Langfuse (v0.165.0+
-  refuses the request with 400 instead: accepted too, with the same no-loss check);
+* with the token over HTTP it is refused by size: the receiver's 8 MiB limit applies to the body as sent and after
+  gzip decoding, and the crash needs more (~14 MB as kvlists, ~11.5 MB as arrays, and tens of MB as OTLP/JSON, whose
+  decoder has no depth limit in any release, #15603). The deepest values that do fit in 8 MiB (protobuf arrays,
+  OTLP/JSON arrays) are decoded, forwarded and survived. Same pid, no restart; spans before and after delivered
+  (the filter itself never sends more than 3 MiB in one request: tests/unit/test_request_size.py);
+* the collector's batches for Jaeger are split by bytes: 50 acknowledged 300 KB spans within one second used to
+  make one 15 MB batch that Jaeger's 8 MiB receiver refused whole (ResourceExhausted, dropped);
 * SIGKILL: restarted within the backoff, and ``owui-otel doctor`` reports the restart.
 """
 
@@ -24,7 +28,7 @@ import os
 import signal
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +43,20 @@ from owui_otel._supervisor import Backoff, ChildStatus
 from owui_otel.cli import main
 from tests.collector.conftest import collector_binary, jaeger_binary  # noqa: F401 (fixtures: build or skip)
 
-from .nested_otlp import nested_kvlist_request, plain_request
+from .nested_otlp import (
+    large_request,
+    nested_array_request,
+    nested_json_request,
+    nested_kvlist_request,
+    plain_request,
+)
 
 CRASH_DEPTH = 1_000_000
+HTTP_LIMIT = 8 * 1024 * 1024  # max_request_body_size (collector/_components.py)
+# The deepest nesting that fits in HTTP_LIMIT, in the form with the fewest bytes per level (checked below).
+DEEPEST_PROTOBUF_ARRAYS = 891_967
+DEEPEST_JSON_ARRAYS = 299_578
+JSON_CRASH_DEPTH = 3_000_000  # 80 MiB of OTLP/JSON: measured to crash v0.161.0 when let through (1,000,000 do not)
 GRPC_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 PUBLIC_KEY, SECRET_KEY = "pk-lf-hardening", "sk-lf-hardening"
 BACKOFF = Backoff(initial_s=0.5, max_s=4.0, stable_after_s=60.0, give_up_after=5)
@@ -70,8 +85,8 @@ class LocalStack:
         assert status is not None
         return next(child for child in status.children if child.name == name)
 
-    def post(self, body: bytes, *, token: bool, gzipped: bool = False) -> int | str:
-        headers = {"Content-Type": "application/x-protobuf"}
+    def post(self, body: bytes, *, token: bool, gzipped: bool = False, json: bool = False) -> int | str:
+        headers = {"Content-Type": "application/json" if json else "application/x-protobuf"}
         if gzipped:
             headers["Content-Encoding"] = "gzip"
         if token:
@@ -193,7 +208,7 @@ def test_receiver_requires_the_token_and_binds_loopback(local_stack: LocalStack)
     for name, port in local_stack.options.ports().items():
         assert listening.get(port) == {"127.0.0.1"}, f"{name} port {port} listens on {listening.get(port)}"
     config = (local_stack.root / "state" / "stack" / "otel-collector.yaml").read_text()
-    assert "bearertokenauth/ingest" in config and "max_request_body_size: 134217728" in config
+    assert "bearertokenauth/ingest" in config and f"max_request_body_size: {HTTP_LIMIT}" in config
 
 
 def test_unauthenticated_nested_request_is_refused_and_the_collector_stays_up(
@@ -230,52 +245,105 @@ def test_jaegers_own_receiver_refuses_the_nested_request_by_size(local_stack: Lo
     assert (after.pid, after.restarts) == (before.pid, before.restarts)
 
 
-def test_authenticated_crash_is_restarted_and_no_acknowledged_span_is_lost(
+def _send_ordinary_spans(stack: LocalStack, label: str, count: int) -> set[str]:
+    acknowledged: set[str] = set()
+    for index in range(count):
+        body, trace_id = plain_request(f"{label}-{index}")
+        assert stack.post(body, token=True) == 200
+        acknowledged.add(trace_id)
+    return acknowledged
+
+
+def _assert_still_the_same_collector(stack: LocalStack, before: ChildStatus) -> None:
+    assert stack.healthy()
+    after = stack.collector()
+    assert (after.pid, after.restarts, after.running) == (before.pid, before.restarts, True)
+    log = (stack.root / "state" / "stack" / "logs" / "collector.log").read_text()
+    assert "fatal error" not in log and "stack overflow" not in log
+
+
+def test_authenticated_nested_requests_are_refused_by_size_and_no_span_is_lost(
     local_stack: LocalStack, bomb: bytes
 ) -> None:
     before = local_stack.collector()
-    acknowledged: set[str] = set()
-    for index in range(30):
-        body, trace_id = plain_request(f"before-crash-{index}")
-        assert local_stack.post(body, token=True) == 200
-        acknowledged.add(trace_id)
+    acknowledged = _send_ordinary_spans(local_stack, "before-bombs", 20)
 
-    outcome = local_stack.post(bomb, token=True, gzipped=True)
-    if outcome == 400:
-        # A collector >= v0.165.0 (pdata v1.71.0) refuses it: "proto: exceeded max recursion depth".
-        assert local_stack.collector().pid == before.pid and local_stack.healthy()
-    else:
-        # v0.161.0 (our pin) dies mid-request; the supervisor brings it back.
-        assert outcome in ("RemoteProtocolError", "ReadError", "WriteError", "ConnectError"), outcome
-        wait_until(
-            lambda: (c := local_stack.collector()).restarts == before.restarts + 1 and c.running,
-            timeout=20,
-            what="the supervisor restarted the collector",
-        )
-        crashed = local_stack.collector()
-        assert crashed.last_exit == "exit code 2"  # Go's exit status after "fatal error: stack overflow"
-        assert crashed.pid != before.pid
-        wait_until(local_stack.healthy, timeout=60, what="the restarted collector is healthy")
-        log = (local_stack.root / "state" / "stack" / "logs" / "collector.log").read_text()
-        assert "fatal error: stack overflow" in log
+    raw = nested_kvlist_request(CRASH_DEPTH)
+    assert len(raw) > HTTP_LIMIT and len(bomb) < HTTP_LIMIT  # 14.5 MB as sent; 4.8 MB gzipped, 14.5 MB decoded
+    # As sent: the body passes 8 MiB while being read. The receiver answers 400 "request body too large"; it may
+    # close the connection before the client has written the rest of its 14.5 MB (then the client sees that).
+    assert local_stack.post(raw, token=True) in (400, 413, "WriteError", "RemoteProtocolError", "ReadError")
+    # gzip: 4.8 MB on the wire, refused once the *decoded* body passes 8 MiB -- before pdata sees a byte of it.
+    assert local_stack.post(bomb, token=True, gzipped=True) == 400
+    # OTLP/JSON (#15603: no depth limit in any release): 3,000,000 levels, 80 MiB decoded, ~240 KB gzipped.
+    json_bomb = gzip.compress(nested_json_request(JSON_CRASH_DEPTH), 9)
+    assert len(json_bomb) < HTTP_LIMIT // 8
+    assert local_stack.post(json_bomb, token=True, gzipped=True, json=True) == 400
+    _assert_still_the_same_collector(local_stack, before)
 
-    for index in range(10):
-        body, trace_id = plain_request(f"after-crash-{index}")
-        assert local_stack.post(body, token=True) == 200
-        acknowledged.add(trace_id)
-    # The restarted collector exports to Jaeger again (that path is in memory: only spans after the crash count).
+    acknowledged |= _send_ordinary_spans(local_stack, "after-bombs", 10)
+    last_trace_id = max(acknowledged)  # any span sent after the bombs, to look up in Jaeger
     jaeger = local_stack.state.urls["jaeger"]
     wait_until(
-        lambda: httpx.get(f"{jaeger}/api/traces/{trace_id}", timeout=5).status_code == 200,
+        lambda: httpx.get(f"{jaeger}/api/traces/{last_trace_id}", timeout=5).status_code == 200,
         timeout=60,
-        what="a span sent after the restart in Jaeger",
+        what="a span sent after the refused requests in Jaeger",
     )
-    # The Langfuse pipeline's queue is on disk: what the receiver acknowledged before the crash is sent after it.
     wait_until(
         lambda: acknowledged <= local_stack.langfuse_trace_ids(),
         timeout=90,
         what="every acknowledged span at the Langfuse endpoint",
     )
+    _assert_still_the_same_collector(local_stack, before)
+
+
+@pytest.mark.parametrize(
+    ("build", "depth", "json"),
+    [(nested_array_request, DEEPEST_PROTOBUF_ARRAYS, False), (nested_json_request, DEEPEST_JSON_ARRAYS, True)],
+    ids=["protobuf-arrays", "json-arrays"],
+)
+def test_the_deepest_value_the_limit_lets_through_does_not_crash_the_collector(
+    local_stack: LocalStack, build: Callable[[int], bytes], depth: int, json: bool
+) -> None:
+    body = build(depth)
+    assert len(body) <= HTTP_LIMIT < len(build(depth + 1))  # the deepest that fits, in its cheapest form
+    before = local_stack.collector()
+    jaeger_before = local_stack.child("jaeger")
+    # Decoded, and forwarded to Jaeger (whose own receiver also takes 8 MiB) and the Langfuse pipeline.
+    assert local_stack.post(gzip.compress(body, 6), token=True, gzipped=True, json=json) == 200
+    acknowledged = _send_ordinary_spans(local_stack, f"after-deepest-{'json' if json else 'protobuf'}", 5)
+    jaeger = local_stack.state.urls["jaeger"]
+    last_trace_id = max(acknowledged)
+    wait_until(
+        lambda: httpx.get(f"{jaeger}/api/traces/{last_trace_id}", timeout=5).status_code == 200,
+        timeout=60,
+        what="a span sent after the deepest value in Jaeger",
+    )
+    wait_until(
+        lambda: acknowledged <= local_stack.langfuse_trace_ids(),
+        timeout=90,
+        what="the spans sent after the deepest value at the Langfuse endpoint",
+    )
+    _assert_still_the_same_collector(local_stack, before)
+    jaeger_after = local_stack.child("jaeger")
+    assert (jaeger_after.pid, jaeger_after.restarts) == (jaeger_before.pid, jaeger_before.restarts)
+
+
+def test_jaeger_gets_every_span_when_the_collectors_batches_outgrow_its_receiver(local_stack: LocalStack) -> None:
+    # Two requests of 25 spans of 300 KB (7.5 MB each, under the receiver's 8 MiB) within the batch processor's 1 s:
+    # a 15 MB batch for Jaeger, whose receiver takes 8 MiB. The exporter's byte-sized batches (4 MB) must split it,
+    # or Jaeger refuses it whole and 50 acknowledged spans are lost on that path.
+    trace_ids: set[str] = set()
+    for part in range(2):
+        body, ids = large_request(f"large-{part}", 300_000, spans=25)
+        assert local_stack.post(body, token=True) == 200
+        trace_ids.update(ids)
+    jaeger = local_stack.state.urls["jaeger"]
+
+    def missing() -> set[str]:
+        return {t for t in trace_ids if httpx.get(f"{jaeger}/api/traces/{t}", timeout=5).status_code != 200}
+
+    wait_until(lambda: not missing(), timeout=60, what="every large span in Jaeger")
 
 
 def test_sigkill_is_restarted_within_the_backoff_and_doctor_reports_it(
