@@ -80,6 +80,7 @@ def test_self_contained_with_both_host_classes_and_no_pipe() -> None:
         "os",
         "pydantic",
         "re",
+        "regex",
         "sys",
         "threading",
         "time",
