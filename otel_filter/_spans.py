@@ -17,7 +17,6 @@ failed. The filter's own descriptions (an abandoned turn's why) are not content.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
