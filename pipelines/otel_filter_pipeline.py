@@ -977,40 +977,53 @@ class _Copier:
         return text
 
     def value(self, value: object, depth: int = 0) -> Any:
-        if isinstance(value, str):
-            return self.text(value if type(value) is str else str.__str__(value))
-        if isinstance(value, dict):
+        # Exact type checks first: this runs for every string and container of every message.
+        if type(value) is str:
+            if len(value) <= 256:  # short: neither a data URL worth eliding nor over the limit
+                self.used += _NODE_COST + len(value)
+                return value
+            return self.text(value)
+        if type(value) is dict or isinstance(value, dict):
             if depth >= _MAX_DEPTH:
                 self.used += _NODE_COST
                 return None
             copy: dict[Any, Any] = {}
             for key, item in value.items():
-                if self.exhausted:
+                if self.used >= self.budget:
                     break
                 copy[self.text(key) if type(key) is str else key] = self.value(item, depth + 1)
             self.used += _NODE_COST
             return copy
-        if isinstance(value, list | tuple):
+        if type(value) is list or isinstance(value, list | tuple):
             if depth >= _MAX_DEPTH:
                 self.used += _NODE_COST
                 return None
             items = []
             for item in value:
-                if self.exhausted:
+                if self.used >= self.budget:
                     break
                 items.append(self.value(item, depth + 1))
             self.used += _NODE_COST
             return items
         self.used += _NODE_COST
+        if isinstance(value, str):  # a str subclass: a plain, bounded copy
+            return self.text(str.__str__(value))
         return value
 
     def message(self, message: object, keys: tuple[str, ...]) -> object:
-        if not isinstance(message, dict):
+        if type(message) is not dict and not isinstance(message, dict):
             self.used += _NODE_COST
             return None
+        if len(message) == 2 and type(content := message.get("content")) is str and type(message.get("role")) is str:
+            # The usual {"role", "content": "..."}: a plain copy when the text needs no cut and is no data URL.
+            if len(content) <= self.limit and not content.startswith("data:"):
+                self.used += 3 * _NODE_COST + len(content)
+                return dict(message)
         copy: dict[str, Any] = {}
         for key in keys:
-            if key in message and not self.exhausted:
+            if key in message:
+                if self.used >= self.budget:
+                    break
                 copy[key] = self.value(message[key], 1)
         self.used += _NODE_COST
         return copy
@@ -1028,7 +1041,7 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     for index in range(len(messages) - 1, -1, -1):
-        if newest_copier.exhausted:
+        if newest_copier.used >= limit:
             break
         newest.append(newest_copier.message(messages[index], _MESSAGE_KEYS))
     system_copier = _Copier(limit, limit)
@@ -1052,6 +1065,12 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
     """The assistant reply as :func:`output_content` needs it, bounded like :func:`snapshot_messages`."""
     if reply is None:
         return None
+    output = reply.get("output")
+    content = reply.get("content")
+    if type(content) is str and content and type(output) is list:
+        # 0.12 repeats the reply text in "message" output items; they are read only when "content" is empty.
+        reply = dict(reply)
+        reply["output"] = [item for item in output if not (type(item) is dict and item.get("type") == "message")]
     limit = max_chars + SNAPSHOT_MARGIN_CHARS
     copy = _Copier(limit, limit).message(reply, _REPLY_KEYS)
     return ReplySnapshot(copy) if isinstance(copy, dict) else None
