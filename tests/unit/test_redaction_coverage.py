@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import tracemalloc
 from collections.abc import Sequence
 from typing import Any
@@ -102,10 +103,16 @@ def test_without_patterns_every_content_field_is_exported() -> None:
     assert not set(exported) & planter.never_exported, "fields that must never be exported, capture on or off"
 
 
-def test_a_pattern_redacts_every_content_field() -> None:
+def log_markers(caplog: pytest.LogCaptureFixture) -> set[str]:
+    return find_markers(caplog.text + " ".join(f"{r.getMessage()} {r.args!r}" for r in caplog.records))
+
+
+def test_a_pattern_redacts_every_content_field(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     spans, planter, pipeline = run_all_shapes(redact_patterns=[MARKER_PATTERN])
     assert len(spans) == 8
     assert leaks(spans, planter) == {}
+    assert log_markers(caplog) == set()
     assert all(any(key in (span.attributes or {}) for key in CONTENT_KEYS) for span in spans), "content kept"
     errors = [span for span in spans if span.status.status_code is StatusCode.ERROR]
     assert len(errors) == 3
@@ -124,10 +131,12 @@ def test_a_pattern_redacts_every_content_field() -> None:
     assert pipeline.health.get("redaction_timeouts") == 0
 
 
-def test_capture_off_exports_no_content_at_all() -> None:
+def test_capture_off_exports_no_content_at_all(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     spans, planter, _ = run_all_shapes(capture_message_content=False)
     assert len(spans) == 8
     assert leaks(spans, planter) == {}
+    assert log_markers(caplog) == set()
     for span in spans:
         attributes = span.attributes or {}
         assert not set(attributes) & {*CONTENT_KEYS, "gen_ai.request.stop_sequences", "openwebui.tool_ids"}
