@@ -1020,8 +1020,8 @@ class _Copier:
             self.used += _NODE_COST
             return None
         if len(message) == 2 and type(content := message.get("content")) is str and type(message.get("role")) is str:
-            # The usual {"role", "content": "..."}: a plain copy when the text needs no cut and is no data URL.
-            if len(content) <= self.limit and not content.startswith("data:"):
+            # The usual {"role", "content": "..."}: a plain copy when neither string needs a cut or is a data URL.
+            if len(content) <= self.limit and len(message["role"]) <= 256 and not content.startswith("data:"):
                 self.used += 3 * _NODE_COST + len(content)
                 return dict(message)
         copy: dict[str, Any] = {}
