@@ -1045,10 +1045,24 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
     limit = max_chars + SNAPSHOT_MARGIN_CHARS
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
+    used = 0
     for index in range(len(messages) - 1, -1, -1):
-        if newest_copier.used >= limit:
+        if used >= limit:
             break
-        newest.append(newest_copier.message(messages[index], _MESSAGE_KEYS))
+        message = messages[index]
+        # The usual {"role", "content": "..."} inline (this loop runs on the hook): a plain copy when neither
+        # string needs a cut and the text is no data URL; anything else goes through the copier.
+        if type(message) is dict and len(message) == 2:
+            content, role = message.get("content"), message.get("role")
+            if type(content) is str and type(role) is str and len(content) <= limit and len(role) <= 256:
+                if not content.startswith("data:"):
+                    used += 3 * _NODE_COST + len(content)
+                    newest.append(dict(message))
+                    continue
+        newest_copier.used = used
+        newest.append(newest_copier.message(message, _MESSAGE_KEYS))
+        used = newest_copier.used
+    newest_copier.used = used
     system_copier = _Copier(limit, limit)
     leading: list[Any] = []
     for index in range(len(messages) - len(newest)):
