@@ -54,13 +54,14 @@ def _floor(scenario: Scenario, content: bool) -> tuple[TracerProvider, Callable[
 
 
 def parts(scenario: Scenario, content: bool) -> None:
-    from otel_filter._content import Redactor, input_content  # noqa: PLC0415
+    from otel_filter._content import input_content  # noqa: PLC0415
     from otel_filter._extract import (  # noqa: PLC0415
         conversation_fingerprints,
         extract_request,
         extract_result,
         last_assistant,
     )
+    from otel_filter._redact import Redactor  # noqa: PLC0415
     from otel_filter._usage import reply_usage  # noqa: PLC0415
 
     inlet_body, inlet_user, outlet_body, outlet_user = scenario.turn()

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Records -> span names and attribute dicts (pure; unset values are dropped).
 
-    attrs = request_attributes(request, record_email=False)
+    attrs = request_attributes(request, record_email=False, redact=None)   # redact=None: capture off
     attrs |= response_attributes(usage, finish_reason="stop", response_id=None, response_model=None)
     name = span_name(request)          # "chat gpt-4o", or "title_generation gpt-4o" for a task
 
@@ -16,7 +16,7 @@ Jaeger and every other backend get clean semconv and a new backend is a config c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from otel_filter._content import clean_text
 from otel_filter._extract import TurnRequest
@@ -48,6 +48,7 @@ from otel_filter._semconv import (
     OPENWEBUI_CHAT_ID,
     OPENWEBUI_CHAT_KIND,
     OPENWEBUI_FEATURES,
+    OPENWEBUI_FEATURES_UNKNOWN_COUNT,
     OPENWEBUI_FILE_COUNT,
     OPENWEBUI_MESSAGE_ID,
     OPENWEBUI_MODEL_ID,
@@ -55,6 +56,7 @@ from otel_filter._semconv import (
     OPENWEBUI_MODEL_OWNED_BY,
     OPENWEBUI_TASK,
     OPENWEBUI_TOOL_IDS,
+    OPENWEBUI_TOOL_IDS_COUNT,
     OPENWEBUI_USER_MESSAGE_ID,
     OPENWEBUI_USER_ROLE,
     SESSION_ID,
@@ -103,8 +105,14 @@ def clean(attributes: Mapping[str, object]) -> Attributes:
     return result
 
 
-def request_attributes(request: TurnRequest, *, record_email: bool) -> Attributes:
-    """Attributes known at inlet: operation, provider, model, parameters, conversation, user."""
+def request_attributes(request: TurnRequest, *, record_email: bool, redact: Callable[[str], str] | None) -> Attributes:
+    """Attributes known at inlet: operation, provider, model, parameters, conversation, user.
+
+    ``redact`` is the content redactor when content is captured, ``None`` when it is not: stop
+    sequences and tool ids are content (see ``_redact.py``), so without capture they are left out
+    (tool ids leave only their count)."""
+    stop_sequences = tuple(redact(s) for s in request.stop_sequences) if redact is not None else None
+    tool_ids = tuple(redact(t) for t in request.tool_ids) if redact is not None else None
     return clean(
         {
             GEN_AI_OPERATION_NAME: GEN_AI_OPERATION_CHAT,
@@ -117,7 +125,7 @@ def request_attributes(request: TurnRequest, *, record_email: bool) -> Attribute
             GEN_AI_REQUEST_SEED: request.seed,
             GEN_AI_REQUEST_FREQUENCY_PENALTY: request.frequency_penalty,
             GEN_AI_REQUEST_PRESENCE_PENALTY: request.presence_penalty,
-            GEN_AI_REQUEST_STOP_SEQUENCES: request.stop_sequences,
+            GEN_AI_REQUEST_STOP_SEQUENCES: stop_sequences,
             GEN_AI_REQUEST_CHOICE_COUNT: request.choice_count,
             # Conditionally required "if and only if streaming": absent means not streamed.
             GEN_AI_REQUEST_STREAM: True if request.stream else None,
@@ -135,7 +143,9 @@ def request_attributes(request: TurnRequest, *, record_email: bool) -> Attribute
             OPENWEBUI_MODEL_OWNED_BY: request.owned_by,
             OPENWEBUI_TASK: request.task,
             OPENWEBUI_FEATURES: request.features,
-            OPENWEBUI_TOOL_IDS: request.tool_ids,
+            OPENWEBUI_FEATURES_UNKNOWN_COUNT: request.unknown_features or None,
+            OPENWEBUI_TOOL_IDS: tool_ids,
+            OPENWEBUI_TOOL_IDS_COUNT: request.tool_count,
             OPENWEBUI_FILE_COUNT: request.file_count,
         }
     )

@@ -4,47 +4,55 @@
 Shapes follow ``gen-ai-input-messages.json``, ``gen-ai-output-messages.json`` and
 ``gen-ai-system-instructions.json`` (semconv v1.41): ``{"role", "parts": [...]}`` with ``text``,
 ``tool_call``, ``tool_call_response``, ``reasoning``, ``uri``, ``blob`` and ``file`` parts.
-Redaction runs on every text before anything is serialized; truncation shortens texts (and
-drops the oldest messages when that is not enough) so the result is always valid JSON.
+Redaction runs on every string taken from the payload before anything is serialized: texts,
+tool-call names, ids and arguments (every key and string value of argument objects), message
+names, file ids, URLs (see ``_redact.py`` for what is content and what is an identifier).
+Truncation shortens texts (and drops the oldest messages when that is not enough) so the result
+is always valid JSON.
 
-    redactor = Redactor([re.compile(r"sk-[A-Za-z0-9]+")])
-    system, inputs = input_content(body["messages"], redactor, max_chars=20_000)
-    output = output_content(reply, "stop", redactor, max_chars=20_000)
+Work and memory are bounded before any of that: the hook keeps a *snapshot* (newest messages
+first, each string cut to ``max_chars`` plus a margin, inline data URLs reduced to their type and
+size), so neither an open turn nor the worker ever holds or serializes a 50 MB text.
+
+    redact = Redactor([compile_pattern(r"sk-[A-Za-z0-9]+")]).bounded()   # see _redact.py
+    snapshot = snapshot_messages(body["messages"], max_chars=20_000)         # on the hook
+    system, inputs, cut = input_content(snapshot, redact, max_chars=20_000)  # on the worker
+    output, cut = output_content(snapshot_reply(reply, 20_000), "stop", redact, max_chars=20_000)
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_filter._extract import message_text, normalize_finish_reason
+from otel_filter._health import Health
+from otel_filter._redact import Redact
 from otel_filter._values import as_str
 
 TRUNCATION_MARK = "…[truncated]"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
+# Snapshots keep this many characters beyond max_chars in each string: a secret that straddles the
+# snapshot's cut is then still whole enough to be... cut again, below max_chars, after redaction
+# ran. Any secret shorter than the margin never leaves half-redacted.
+SNAPSHOT_MARGIN_CHARS = 4096
+# What every open turn's snapshots may hold together (characters); beyond it a new turn's
+# messages are not kept (counted as content_dropped_memory). About 32-128 MB.
+OPEN_SNAPSHOTS_MAX_CHARS = 32 * 1024 * 1024
+# Identifiers taken from the payload (tool names and ids, file ids, message names) in the JSON.
+_IDENT_CHARS = 256
+_MAX_DEPTH = 24
+_NODE_COST = 16  # charged per copied dict/list/scalar: a million empty messages are not free either
+_KNOWN_ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
+# The message and reply keys the builders below read; snapshots copy nothing else.
+_MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content")
+_REPLY_KEYS = ("role", "content", "output", "tool_calls", "finish_reason", "reasoning_content")
 
 Part = dict[str, Any]
 Message = dict[str, Any]
-
-
-class Redactor:
-    """Replaces every match of the patterns with ``replacement``; a no-op without patterns."""
-
-    __slots__ = ("_patterns", "_replacement")
-
-    def __init__(self, patterns: Sequence[re.Pattern[str]] = (), replacement: str = "[REDACTED]") -> None:
-        self._patterns = tuple(patterns)
-        self._replacement = replacement
-
-    def __bool__(self) -> bool:
-        return bool(self._patterns)
-
-    def __call__(self, text: str) -> str:
-        for pattern in self._patterns:
-            text = pattern.sub(self._replacement, text)
-        return text
 
 
 def clean_text(text: str) -> str:
@@ -58,10 +66,237 @@ def clean_text(text: str) -> str:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 
+# --- snapshots (on the hook thread: bounded work, bounded memory) ----------------------------
+
+
+class ElidedDataUrl(str):
+    """A data URL whose payload was dropped at snapshot time; ``omitted_chars`` is how long the payload was."""
+
+    omitted_chars: int
+
+
+class Snapshot(list[Any]):
+    """A bounded copy of a message list; ``chars`` is roughly what it holds (for the open-turns budget)."""
+
+    chars: int = 0
+
+
+class _Copier:
+    """Copies payload values with every string cut to ``limit`` until ``budget`` characters are used."""
+
+    __slots__ = ("limit", "budget", "used")
+
+    def __init__(self, limit: int, budget: int) -> None:
+        self.limit = limit
+        self.budget = budget
+        self.used = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.used >= self.budget
+
+    def text(self, text: str) -> str:
+        size = len(text)
+        if size > 256 and text.startswith("data:"):
+            match = _DATA_URL.match(text)
+            if match is not None:
+                elided = ElidedDataUrl(text[: match.end()])
+                elided.omitted_chars = size - match.end()
+                self.used += _NODE_COST + match.end()
+                return elided
+        if size > self.limit:
+            text = text[: self.limit]
+            size = self.limit
+        self.used += _NODE_COST + size
+        return text
+
+    def value(self, value: object, depth: int = 0) -> Any:
+        # Exact type checks first: this runs for every string and container of every message.
+        if type(value) is str:
+            if len(value) <= 256:  # short: neither a data URL worth eliding nor over the limit
+                self.used += _NODE_COST + len(value)
+                return value
+            return self.text(value)
+        if type(value) is dict or isinstance(value, dict):
+            if depth >= _MAX_DEPTH:
+                self.used += _NODE_COST
+                return None
+            copy: dict[Any, Any] = {}
+            for key, item in value.items():
+                if self.used >= self.budget:
+                    break
+                copy[self.text(key) if type(key) is str else key] = self.value(item, depth + 1)
+            self.used += _NODE_COST
+            return copy
+        if type(value) is list or isinstance(value, list | tuple):
+            if depth >= _MAX_DEPTH:
+                self.used += _NODE_COST
+                return None
+            items = []
+            for item in value:
+                if self.used >= self.budget:
+                    break
+                items.append(self.value(item, depth + 1))
+            self.used += _NODE_COST
+            return items
+        self.used += _NODE_COST
+        if isinstance(value, str):  # a str subclass: a plain, bounded copy
+            return self.text(str.__str__(value))
+        return value
+
+    def message(self, message: object, keys: tuple[str, ...]) -> object:
+        if type(message) is not dict and not isinstance(message, dict):
+            self.used += _NODE_COST
+            return None
+        if len(message) == 2 and type(content := message.get("content")) is str and type(message.get("role")) is str:
+            # The usual {"role", "content": "..."}: a plain copy when neither string needs a cut or is a data URL.
+            if len(content) <= self.limit and len(message["role"]) <= 256 and not content.startswith("data:"):
+                self.used += 3 * _NODE_COST + len(content)
+                return dict(message)
+        copy: dict[str, Any] = {}
+        for key in keys:
+            if key in message:
+                if self.used >= self.budget:
+                    break
+                copy[key] = self.value(message[key], 1)
+        self.used += _NODE_COST
+        return copy
+
+
+def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
+    """What :func:`input_content` needs of a message list, taken while the hook runs (Open WebUI may
+    change the live payload after a Function's hook returns), and no more: the newest messages
+    first, up to about ``max_chars`` plus a margin, each string cut there, data URLs reduced to
+    type and size. Leading system messages get a budget of their own. Cost and size do not depend
+    on how big the body is."""
+    if not isinstance(messages, list):
+        return None
+    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    newest_copier = _Copier(limit, limit)
+    newest: list[Any] = []
+    used = 0
+    for index in range(len(messages) - 1, -1, -1):
+        if used >= limit:
+            break
+        message = messages[index]
+        # The usual {"role", "content": "..."} inline (this loop runs on the hook): a plain copy when neither
+        # string needs a cut and the text is no data URL; anything else goes through the copier.
+        if type(message) is dict and len(message) == 2:
+            content, role = message.get("content"), message.get("role")
+            if type(content) is str and type(role) is str and len(content) <= limit and len(role) <= 256:
+                if not content.startswith("data:"):
+                    used += 3 * _NODE_COST + len(content)
+                    newest.append(dict(message))
+                    continue
+        newest_copier.used = used
+        newest.append(newest_copier.message(message, _MESSAGE_KEYS))
+        used = newest_copier.used
+    newest_copier.used = used
+    system_copier = _Copier(limit, limit)
+    leading: list[Any] = []
+    for index in range(len(messages) - len(newest)):
+        message = messages[index]
+        if system_copier.exhausted or not (isinstance(message, dict) and message.get("role") == "system"):
+            break
+        leading.append(system_copier.message(message, _MESSAGE_KEYS))
+    newest.reverse()
+    snapshot = Snapshot(leading + newest)
+    snapshot.chars = newest_copier.used + system_copier.used
+    return snapshot
+
+
+class ReplySnapshot(dict[str, Any]):
+    """A bounded copy of an assistant reply (see :func:`snapshot_reply`)."""
+
+
+def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnapshot | None:
+    """The assistant reply as :func:`output_content` needs it, bounded like :func:`snapshot_messages`."""
+    if reply is None:
+        return None
+    output = reply.get("output")
+    content = reply.get("content")
+    if type(content) is str and content and type(output) is list:
+        # 0.12 repeats the reply text in "message" output items; they are read only when "content" is empty.
+        reply = dict(reply)
+        reply["output"] = [item for item in output if not (type(item) is dict and item.get("type") == "message")]
+    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    copy = _Copier(limit, limit).message(reply, _REPLY_KEYS)
+    return ReplySnapshot(copy) if isinstance(copy, dict) else None
+
+
+class SnapshotBudget:
+    """The characters all open turns' snapshots may hold together; thread-safe.
+
+    budget = SnapshotBudget()
+    turn.input_messages = budget.take(body["messages"], max_chars=20_000, health=health)  # None if over
+    budget.release(turn.input_messages)                                                  # when it ends
+    """
+
+    def __init__(self, max_chars: int = OPEN_SNAPSHOTS_MAX_CHARS) -> None:
+        self._max_chars = max_chars
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    def take(self, messages: object, max_chars: int, health: Health) -> Snapshot | None:
+        snapshot = snapshot_messages(messages, max_chars)
+        if snapshot is None:
+            return None
+        with self._lock:
+            if self._used + snapshot.chars > self._max_chars:
+                over = True
+            else:
+                over = False
+                self._used += snapshot.chars
+        if over:
+            health.problem(
+                "content_dropped_memory",
+                "otel_filter: open turns already hold %s million characters of messages, so a new turn's "
+                "messages are not recorded (its span has everything else); many long turns are waiting for outlets",
+                f"{self._max_chars / 1e6:g}",
+            )
+            return None
+        return snapshot
+
+    def release(self, snapshot: object) -> None:
+        chars = getattr(snapshot, "chars", 0)
+        if chars:
+            with self._lock:
+                # Never below zero: a turn adopted from a replaced filter was counted by the old one.
+                self._used = max(self._used - chars, 0)
+
+
 # --- parts ------------------------------------------------------------------------------
 
 
-def _media_part(url: str, modality: str, redact: Callable[[str], str]) -> Part:
+def _short(text: str) -> str:
+    return text if len(text) <= _IDENT_CHARS else text[:_IDENT_CHARS] + TRUNCATION_MARK
+
+
+def _ident(value: object, redact: Redact) -> str | None:
+    """An identifier-like string from the payload (tool name or id, file id, name), redacted and short."""
+    text = as_str(value)
+    return _short(redact(text)) if text else None
+
+
+def redact_value(value: object, redact: Redact) -> Any:
+    """A copy of a JSON-like value with every string (keys too) redacted; numbers, bools, None kept."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {(redact(k) if isinstance(k, str) else str(k)): redact_value(v, redact) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_value(item, redact) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
+
+
+def _media_part(url: str, modality: str, redact: Redact) -> Part:
+    omitted = getattr(url, "omitted_chars", None)
     match = _DATA_URL.match(url)
     if match is None:
         return {"type": "uri", "modality": modality, "uri": redact(url)}
@@ -69,12 +304,12 @@ def _media_part(url: str, modality: str, redact: Callable[[str], str]) -> Part:
     # size, not the bytes, so a screenshot never pushes the span past an exporter's size limit.
     part: Part = {"type": "blob", "modality": modality, "content": ""}
     if match.group(1):
-        part["mime_type"] = match.group(1)
-    part["omitted_chars"] = len(url) - match.end()
+        part["mime_type"] = redact(match.group(1))
+    part["omitted_chars"] = omitted if isinstance(omitted, int) else len(url) - match.end()
     return part
 
 
-def _content_parts(content: object, redact: Callable[[str], str]) -> list[Part]:
+def _content_parts(content: object, redact: Redact) -> list[Part]:
     if isinstance(content, str):
         return [{"type": "text", "content": redact(content)}] if content else []
     if not isinstance(content, list):
@@ -98,18 +333,18 @@ def _content_parts(content: object, redact: Callable[[str], str]) -> list[Part]:
             part: Part = {"type": "blob", "modality": "audio", "content": ""}
             audio = item.get("input_audio")
             if isinstance(audio, dict) and isinstance(audio.get("format"), str):
-                part["mime_type"] = f"audio/{audio['format']}"
+                part["mime_type"] = f"audio/{_short(redact(audio['format']))}"
             parts.append(part)
-        elif kind == "file":
-            file = item.get("file")
-            file_id = file.get("file_id") if isinstance(file, dict) else None
-            parts.append({"type": "file", "modality": "file", "file_id": file_id if isinstance(file_id, str) else ""})
+        elif kind in ("file", "input_file"):
+            file = item.get("file") if kind == "file" else item
+            file_id = _ident(file.get("file_id"), redact) if isinstance(file, dict) else None
+            parts.append({"type": "file", "modality": "file", "file_id": file_id or ""})
         elif isinstance(kind, str):
-            parts.append({"type": kind})
+            parts.append({"type": _short(redact(kind))})
     return parts
 
 
-def _tool_call_parts(tool_calls: object, redact: Callable[[str], str]) -> list[Part]:
+def _tool_call_parts(tool_calls: object, redact: Redact) -> list[Part]:
     if not isinstance(tool_calls, list):
         return []
     parts: list[Part] = []
@@ -118,29 +353,37 @@ def _tool_call_parts(tool_calls: object, redact: Callable[[str], str]) -> list[P
             continue
         function = call.get("function")
         function = function if isinstance(function, dict) else call
-        part: Part = {"type": "tool_call", "name": as_str(function.get("name")) or ""}
-        if as_str(call.get("id")) or as_str(call.get("call_id")):
-            part["id"] = as_str(call.get("id")) or as_str(call.get("call_id"))
+        part: Part = {"type": "tool_call", "name": _ident(function.get("name"), redact) or ""}
+        call_id = _ident(call.get("id"), redact) or _ident(call.get("call_id"), redact)
+        if call_id:
+            part["id"] = call_id
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             part["arguments"] = redact(arguments)
         elif arguments is not None:
-            # A copy: the size bound below edits our parts in place, never the caller's body.
-            part["arguments"] = json.loads(dumps(arguments))
+            # Every string of an argument object is content too (keys included); the structure stays.
+            part["arguments"] = redact_value(arguments, redact)
         parts.append(part)
     return parts
 
 
-def _message(message: Mapping[str, Any], redact: Callable[[str], str]) -> Message | None:
+def _role(message: Mapping[str, Any], redact: Redact) -> str:
     role = as_str(message.get("role")) or "user"
+    return role if role in _KNOWN_ROLES else _short(redact(role))
+
+
+def _message(message: Mapping[str, Any], redact: Redact) -> Message | None:
     content = message.get("content")
-    if type(content) is str and len(message) <= 2:
+    role = message.get("role")
+    if type(content) is str and len(message) <= 2 and type(role) is str and role in _KNOWN_ROLES:
         # The usual chat message, {"role", "content": "..."}: nothing else to look at.
         return {"role": role, "parts": [{"type": "text", "content": redact(content)}] if content else []}
+    role = _role(message, redact)
     if role == "tool":
         part: Part = {"type": "tool_call_response", "response": redact(message_text(message))}
-        if as_str(message.get("tool_call_id")):
-            part["id"] = message["tool_call_id"]
+        tool_call_id = _ident(message.get("tool_call_id"), redact)
+        if tool_call_id:
+            part["id"] = tool_call_id
         parts = [part]
     else:
         parts = []
@@ -150,12 +393,13 @@ def _message(message: Mapping[str, Any], redact: Callable[[str], str]) -> Messag
         parts.extend(_content_parts(content, redact))
         parts.extend(_tool_call_parts(message.get("tool_calls"), redact))
     result: Message = {"role": role, "parts": parts}
-    if as_str(message.get("name")):
-        result["name"] = message["name"]
+    name = _ident(message.get("name"), redact)
+    if name:
+        result["name"] = name
     return result
 
 
-def _output_items_parts(output: object, redact: Callable[[str], str]) -> list[Part]:
+def _output_items_parts(output: object, redact: Redact) -> list[Part]:
     """Open WebUI 0.12 keeps Responses-style ``output`` items on the reply: reasoning and tool calls."""
     if not isinstance(output, list):
         return []
@@ -173,37 +417,18 @@ def _output_items_parts(output: object, redact: Callable[[str], str]) -> list[Pa
     return parts
 
 
-# --- snapshots -------------------------------------------------------------------------
-
-
-def snapshot_messages(messages: object) -> list[Any] | None:
-    """A shallow copy of a message list, taken while the hook runs; the JSON is built later, off the
-    request path. Open WebUI may replace messages or their keys after a Function's hook returns (the
-    payload is its live request); a copy of each message dict keeps what the hook saw."""
-    if not isinstance(messages, list):
-        return None
-    return [dict(message) if isinstance(message, dict) else message for message in messages]
-
-
-def snapshot_reply(reply: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A shallow copy of the assistant reply (and of its ``output`` item list), see :func:`snapshot_messages`."""
-    if reply is None:
-        return None
-    copy = dict(reply)
-    if isinstance(copy.get("output"), list):
-        copy["output"] = list(copy["output"])
-    return copy
-
-
 # --- public builders --------------------------------------------------------------------
 
 
 def input_content(
     messages: object, redact: Callable[[str], str], max_chars: int
 ) -> tuple[str | None, str | None, bool]:
-    """Inlet ``messages`` -> (``gen_ai.system_instructions``, ``gen_ai.input.messages``, truncated?)."""
-    if not isinstance(messages, list):
-        return None, None, False
+    """Inlet ``messages`` (a :class:`Snapshot`, or a list that is snapshotted first) ->
+    (``gen_ai.system_instructions``, ``gen_ai.input.messages``, truncated?)."""
+    if not isinstance(messages, Snapshot):
+        messages = snapshot_messages(messages, max_chars)
+        if messages is None:
+            return None, None, False
     system_parts: list[Part] = []
     converted: list[Message] = []
     for message in messages:
@@ -226,7 +451,10 @@ def output_content(
     redact: Callable[[str], str],
     max_chars: int,
 ) -> tuple[str | None, bool]:
-    """The assistant reply -> (``gen_ai.output.messages``, truncated?)."""
+    """The assistant reply (a :class:`ReplySnapshot`, or a mapping that is snapshotted first) ->
+    (``gen_ai.output.messages``, truncated?)."""
+    if not isinstance(reply, ReplySnapshot):
+        reply = snapshot_reply(reply, max_chars)
     if reply is None:
         return None, False
     parts = _output_items_parts(reply.get("output"), redact)
@@ -262,26 +490,34 @@ def dumps(value: object) -> str:
 # --- size bound -------------------------------------------------------------------------
 
 
-def _text_slots(items: list[Message] | list[Part]) -> list[tuple[dict[str, Any], str]]:
-    """Every (dict, key) that holds free text, in document order."""
-    slots: list[tuple[dict[str, Any], str]] = []
+_TEXT_KEYS = frozenset({"content", "response", "arguments", "uri"})
+Slot = tuple[Any, Any]  # (dict, key) or (list, index)
 
-    def visit(node: object) -> None:
+
+def _text_slots(items: list[Message] | list[Part]) -> list[Slot]:
+    """Every (container, key) that holds free text, in document order: texts, and every string
+    inside an argument object."""
+    slots: list[Slot] = []
+
+    def visit(node: object, in_arguments: bool) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                if key in ("content", "response", "arguments", "uri") and isinstance(value, str):
+                if isinstance(value, str) and (in_arguments or key in _TEXT_KEYS):
                     slots.append((node, key))
                 else:
-                    visit(value)
+                    visit(value, in_arguments or key == "arguments")
         elif isinstance(node, list):
-            for child in node:
-                visit(child)
+            for index, child in enumerate(node):
+                if isinstance(child, str) and in_arguments:
+                    slots.append((node, index))
+                else:
+                    visit(child, in_arguments)
 
-    visit(items)
+    visit(items, False)
     return slots
 
 
-def _dump_capped(items: list[Any], slots: list[tuple[dict[str, Any], str]], originals: list[str], cap: int) -> str:
+def _dump_capped(items: list[Any], slots: list[Slot], originals: list[str], cap: int) -> str:
     for (node, key), original in zip(slots, originals, strict=True):
         node[key] = original if len(original) <= cap else original[:cap] + TRUNCATION_MARK
     return dumps(items)

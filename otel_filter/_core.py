@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Link
 
 from otel_filter._background import BackgroundWorker
-from otel_filter._content import Redactor, snapshot_messages, snapshot_reply
+from otel_filter._content import SnapshotBudget, snapshot_messages, snapshot_reply
 from otel_filter._extract import (
     TurnRequest,
     TurnResult,
@@ -38,6 +38,7 @@ from otel_filter._extract import (
     extract_result,
 )
 from otel_filter._health import Health
+from otel_filter._redact import Redactor
 from otel_filter._semconv import (
     END_CAPACITY,
     END_OPERATOR,
@@ -83,6 +84,7 @@ class FilterCore:
         self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
         self._telemetry = Telemetry(settings, self.health, tracer_provider=tracer_provider)
         self._tracker = TurnTracker(settings.turn_timeout_s, settings.max_open_turns)
+        self._snapshots = SnapshotBudget()  # bytes held by open turns' messages, bounded in total
         self._worker: BackgroundWorker[TurnEnd] = BackgroundWorker(
             write=self._write,
             tick=self.sweep,
@@ -303,7 +305,7 @@ class FilterCore:
             parent=parent,
         )
         if self._settings.capture_content:
-            turn.input_messages = snapshot_messages(messages)
+            turn.input_messages = self._snapshots.take(messages, self._settings.max_content_chars, self.health)
         added, evicted = self._tracker.open(turn)
         for old in evicted:
             self._end_abandoned(old, END_CAPACITY)
@@ -311,6 +313,7 @@ class FilterCore:
             self.health.count("turns_started")
             self._worker.start()
         else:
+            self._snapshots.release(turn.input_messages)
             self.health.count("duplicate_inlets")
 
     def _outlet(self, body: object, user: object, metadata: object, links: tuple[Link, ...]) -> None:
@@ -340,7 +343,7 @@ class FilterCore:
                 before = body_map.get("messages")
                 if isinstance(before, list) and reply is not None:
                     before = [m for m in before if m is not reply]
-                turn.input_messages = snapshot_messages(before)
+                turn.input_messages = snapshot_messages(before, self._settings.max_content_chars)
         elif links:
             turn.links = turn.links + links
         self._end_turn(
@@ -359,7 +362,7 @@ class FilterCore:
         """Task calls (title, tags, follow-ups, ...) never get an outlet: one span, ended at once."""
         turn = OpenTurn(key="", request=request, start_ns=start_ns, links=links, parent=parent)
         if self._settings.capture_content:
-            turn.input_messages = snapshot_messages(messages)
+            turn.input_messages = snapshot_messages(messages, self._settings.max_content_chars)
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=END_TASK)
         self.health.count("task_spans")
 
@@ -381,8 +384,9 @@ class FilterCore:
     ) -> None:
         """Capture what needs the payload now; the span itself is written off the request path."""
         end = TurnEnd(turn, end_ns, end_reason, result=result, error=error, inlet_seen=inlet_seen)
+        self._snapshots.release(turn.input_messages)  # the worker's queue is bounded; open turns are what piles up
         if self._settings.capture_content:
-            end.reply = snapshot_reply(reply)
+            end.reply = snapshot_reply(reply, self._settings.max_content_chars)
         if not (self._write_in_background and self._worker.submit(end)):
             self._write(end)
 

@@ -48,11 +48,13 @@ class TurnRequest:
     seed: int | None
     frequency_penalty: float | None
     presence_penalty: float | None
-    stop_sequences: tuple[str, ...]
+    stop_sequences: tuple[str, ...]  # content: exported redacted, and only with capture on
     choice_count: int | None
     stream: bool | None
-    features: tuple[str, ...]
-    tool_ids: tuple[str, ...]
+    features: tuple[str, ...]  # only Open WebUI's own feature names (KNOWN_FEATURES)
+    unknown_features: int  # how many other keys were switched on: counted, never named
+    tool_ids: tuple[str, ...]  # content (API callers choose them): redacted with capture on, else counted
+    tool_count: int | None
     file_count: int | None
     conversation_fingerprint: int | None
     last_user_fingerprint: int | None
@@ -79,8 +81,10 @@ class TurnResult:
         """(conversation, last user message) fingerprints of the messages before the reply."""
         before_reply = self.messages
         if isinstance(before_reply, list) and self.reply is not None:
-            index = max(i for i, m in enumerate(before_reply) if m is self.reply)
-            before_reply = before_reply[:index]
+            # The reply is the last assistant message: search from the end, not through the whole body.
+            index = next((i for i in range(len(before_reply) - 1, -1, -1) if before_reply[i] is self.reply), None)
+            if index is not None:
+                before_reply = before_reply[max(index - FINGERPRINT_MESSAGES * 4, 0) : index]
         return conversation_fingerprints(before_reply)
 
 
@@ -189,6 +193,28 @@ def message_text(message: Mapping[str, Any]) -> str:
     return ""
 
 
+# Fingerprints run on the hook thread, so their cost must not grow with the body: each text counts
+# by its length and its first and last characters, and only the newest messages count.
+FINGERPRINT_TEXT_EDGE = 2048
+FINGERPRINT_MESSAGES = 256
+_FINGERPRINT_PARTS = 64
+
+
+def _bounded_text(message: Mapping[str, Any]) -> str:
+    """Length, head and tail of the message text: as telling as the whole text for matching an
+    outlet to its inlet, at a cost that does not depend on the text's size."""
+    content = message.get("content")
+    if isinstance(content, list) and len(content) > _FINGERPRINT_PARTS:
+        half = _FINGERPRINT_PARTS // 2
+        content = [*content[:half], {"text": f"[{len(content)} parts]"}, *content[-half:]]
+        text = message_text({"content": content})
+    else:
+        text = message_text(message)
+    if len(text) <= 2 * FINGERPRINT_TEXT_EDGE:
+        return text
+    return f"{text[:FINGERPRINT_TEXT_EDGE]}\x02{len(text)}\x02{text[-FINGERPRINT_TEXT_EDGE:]}"
+
+
 def _fingerprint(items: list[tuple[str, str]]) -> int | None:
     if not items:
         return None
@@ -205,22 +231,29 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
     """(fingerprint of the user/assistant exchange, fingerprint of the last user message).
 
     System messages are left out: Open WebUI may inject one after our inlet ran, and the
-    outlet of an API call repeats the request messages after that processing.
+    outlet of an API call repeats the request messages after that processing. Bounded work:
+    the newest ``FINGERPRINT_MESSAGES`` user/assistant messages, each by :func:`_bounded_text`.
     """
     if not isinstance(messages, list):
         return None, None
     exchange: list[tuple[str, str]] = []
     last_user: str | None = None
-    for message in messages:
+    scanned = 0
+    for index in range(len(messages) - 1, -1, -1):
+        scanned += 1
+        if len(exchange) >= FINGERPRINT_MESSAGES or scanned > FINGERPRINT_MESSAGES * 4:
+            break
+        message = messages[index]
         if not isinstance(message, dict):
             continue
         role = message.get("role")
-        if role not in ("user", "assistant"):
+        if role != "user" and role != "assistant":
             continue
-        text = message_text(message)
+        text = _bounded_text(message)
         exchange.append((role, text))
-        if role == "user":
+        if role == "user" and last_user is None:
             last_user = text
+    exchange.reverse()
     return _fingerprint(exchange), (_fingerprint([("user", last_user)]) if last_user is not None else None)
 
 
@@ -228,6 +261,31 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
 
 
 _EMPTY: dict[str, Any] = {}
+# Open WebUI's own feature switches (body.features, 0.5-0.12). Any other key is the caller's text.
+KNOWN_FEATURES = frozenset({"web_search", "image_generation", "code_interpreter", "voice", "memory"})
+# An open turn keeps what its inlet said for up to turn_timeout_seconds: lists and strings that
+# are content are kept short (the attribute needs no more).
+_MAX_LISTED = 64
+_MAX_LISTED_CHARS = 1024
+ERROR_TEXT_CHARS = 500
+_ERROR_KEEP_CHARS = ERROR_TEXT_CHARS + 4096  # with a margin, so redaction sees a secret at the cut whole
+
+
+_SORTED_FEATURES = tuple(sorted(KNOWN_FEATURES))
+
+
+def _unknown_features(features: dict[str, Any]) -> int:
+    """How many other keys are switched on (for a huge dict: how many other keys there are at all)."""
+    if len(features) > _MAX_LISTED * 4:
+        return len(features) - sum(1 for name in KNOWN_FEATURES if name in features)
+    return sum(1 for key, value in features.items() if value is True and key not in KNOWN_FEATURES)
+
+
+def _bounded_strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    strings = (item for item in value[:_MAX_LISTED] if isinstance(item, str))
+    return tuple(item[:_MAX_LISTED_CHARS] for item in strings)
 
 
 def _request_params(body: dict[str, Any]) -> dict[str, Any]:
@@ -245,11 +303,8 @@ def _request_params(body: dict[str, Any]) -> dict[str, Any]:
 
     stop = pick("stop")
     if isinstance(stop, str):
-        stop_sequences: tuple[str, ...] = (stop,)
-    elif isinstance(stop, list):
-        stop_sequences = tuple(s for s in stop if isinstance(s, str))
-    else:
-        stop_sequences = ()
+        stop = [stop]
+    stop_sequences = _bounded_strings(stop)
     choice_count = as_int(pick("n"))
     return {
         "temperature": as_float(pick("temperature")),
@@ -298,6 +353,7 @@ def extract_request(
     base_model = as_str(dig(model_map, "info", "base_model_id"))
     provider, owned_by = derive_provider(model_info, base_model or model_id)
     features = as_dict(body_map.get("features")) or as_dict(meta.get("features")) or _EMPTY
+    known_features = tuple(name for name in _SORTED_FEATURES if features.get(name) is True)
     tool_ids = body_map.get("tool_ids") or meta.get("tool_ids")
     files = body_map.get("files") or meta.get("files")
     stream = body_map.get("stream")
@@ -321,8 +377,10 @@ def extract_request(
         owned_by=owned_by,
         user_message_id=as_str(meta.get("user_message_id")),
         stream=stream if isinstance(stream, bool) else None,
-        features=tuple(sorted(k for k, v in features.items() if v is True and isinstance(k, str))),
-        tool_ids=tuple(t for t in tool_ids if isinstance(t, str)) if isinstance(tool_ids, list) else (),
+        features=known_features,
+        unknown_features=_unknown_features(features),
+        tool_ids=_bounded_strings(tool_ids),
+        tool_count=len(tool_ids) if isinstance(tool_ids, list) and tool_ids else None,
         file_count=len(files) if isinstance(files, list) else None,
         conversation_fingerprint=conversation_fp,
         last_user_fingerprint=last_user_fp,
@@ -361,12 +419,13 @@ def last_assistant(messages: object) -> dict[str, Any] | None:
 
 
 def _error_message(reply: Mapping[str, Any]) -> str | None:
+    """The reply's error text (content: the span status shows it redacted, and only with capture on)."""
     error = reply.get("error")
     if isinstance(error, str):
-        return error or None
+        return error[:_ERROR_KEEP_CHARS] or None
     if isinstance(error, dict):
         text = error.get("content") or error.get("message")
-        return text if isinstance(text, str) and text else "error"
+        return text[:_ERROR_KEEP_CHARS] if isinstance(text, str) and text else "error"
     return "error" if error is True else None
 
 

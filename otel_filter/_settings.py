@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import regex
+
 from otel_filter._health import _logger
+from otel_filter._redact import compile_pattern
 from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_EXPORTER_OTLP_HEADERS,
@@ -83,7 +85,7 @@ class Settings:
     service_name: str
     resource_attributes: tuple[tuple[str, str], ...]
     capture_content: bool
-    redact_patterns: tuple[re.Pattern[str], ...]
+    redact_patterns: tuple[regex.Pattern[str], ...]
     redact_replacement: str
     max_content_chars: int
     turn_timeout_s: float
@@ -353,20 +355,23 @@ def _resolve_export(
     )
 
 
-def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[re.Pattern[str], ...], bool]:
-    """-> (patterns, ok). A pattern that does not compile makes ``ok`` false: content is then dropped."""
+def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[regex.Pattern[str], ...], bool]:
+    """-> (patterns, ok). A pattern that does not compile makes ``ok`` false: content is then dropped.
+
+    Patterns are compiled by the ``regex`` package in its ``re``-compatible mode, which can bound
+    each match in time (see ``_redact.py``)."""
     if isinstance(raw, str):
         raw = [raw] if raw.strip() else []
     if not isinstance(raw, list | tuple):
         return (), True
-    compiled: list[re.Pattern[str]] = []
+    compiled: list[regex.Pattern[str]] = []
     ok = True
     for pattern in raw:
         if not isinstance(pattern, str) or not pattern:
             continue
         try:
-            compiled.append(re.compile(pattern))
-        except re.error as error:
+            compiled.append(compile_pattern(pattern))
+        except (regex.error, ValueError, OverflowError) as error:
             ok = False
             problems.append(
                 Problem(

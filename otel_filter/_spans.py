@@ -8,12 +8,15 @@ half needs nothing from the request, so it runs on the background worker (``_bac
 
     end = TurnEnd(turn, end_ns=time.time_ns(), end_reason=END_OUTLET, result=result, reply=snapshot)
     write_span(end, tracer, host="pipelines", settings=settings, redact=redactor, health=health)
+
+What the payload says about an error is content: with capture on the status description is that
+text, redacted; with capture off it is :data:`ERROR_WITHOUT_CONTENT` and ``error.type`` tells what
+failed. The filter's own descriptions (an abandoned turn's why) are not content.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
@@ -26,9 +29,10 @@ from otel_filter._attributes import (
     response_attributes,
     span_name,
 )
-from otel_filter._content import Redactor, clean_text, input_content, output_content
-from otel_filter._extract import TurnResult
+from otel_filter._content import ReplySnapshot, clean_text, input_content, output_content
+from otel_filter._extract import ERROR_TEXT_CHARS, TurnResult
 from otel_filter._health import Health
+from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._semconv import (
     ERROR_RESPONSE,
     ERROR_TYPE,
@@ -58,12 +62,12 @@ class TurnEnd:
     end_ns: int
     end_reason: str
     result: TurnResult | None = None
-    reply: dict[str, Any] | None = None  # snapshot for gen_ai.output.messages, when content is captured
+    reply: ReplySnapshot | None = None  # snapshot for gen_ai.output.messages, when content is captured
     error: tuple[str, str] | None = None  # (error.type, status description)
     inlet_seen: bool = True
 
 
-def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Settings, redact: Redactor) -> Attributes:
+def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Settings, redact: Redact) -> Attributes:
     attributes: Attributes = {}
     system_json, input_json, truncated = input_content(end.turn.input_messages, redact, settings.max_content_chars)
     output_json, output_cut = output_content(end.reply, finish_reason, redact, settings.max_content_chars)
@@ -85,7 +89,8 @@ def span_attributes(
     (counted as ``content_failed``): the span is still written with everything else."""
     turn, result = end.turn, end.result
     request = turn.request
-    attributes: Attributes = request_attributes(request, record_email=settings.record_user_email)
+    content_redact = redact.bounded(health) if settings.capture_content else None
+    attributes: Attributes = request_attributes(request, record_email=settings.record_user_email, redact=content_redact)
     usage = result.usage if result is not None and not result.usage.is_empty() else (turn.stream_usage or Usage())
     finish_reason = (result.finish_reason if result is not None else None) or turn.stream_finish_reason
     ttfc = (turn.first_chunk_ns - turn.start_ns) / 1e9 if turn.first_chunk_ns is not None else None
@@ -104,14 +109,18 @@ def span_attributes(
     attributes[OPENWEBUI_TURN_END_REASON] = end.end_reason
     if not end.inlet_seen:
         attributes[OPENWEBUI_TURN_INLET_SEEN] = False
-    if settings.capture_content and (turn.input_messages is not None or end.reply is not None):
+    if content_redact is not None and (turn.input_messages is not None or end.reply is not None):
         try:
-            attributes.update(_content_attributes(end, finish_reason, settings, redact))
+            attributes.update(_content_attributes(end, finish_reason, settings, content_redact))
         except Exception:
             health.problem("content_failed", "otel_filter: could not record a turn's messages", exc_info=True)
     error = end.error
     if error is None and result is not None and result.error_message:
-        error = (ERROR_RESPONSE, result.error_message[:500])
+        if content_redact is not None:
+            text = content_redact(result.error_message)
+            error = (ERROR_RESPONSE, text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "…")
+        else:
+            error = (ERROR_RESPONSE, ERROR_WITHOUT_CONTENT)
     if error is not None:
         attributes[ERROR_TYPE] = error[0]
     return attributes, error

@@ -81,6 +81,7 @@ def test_self_contained_with_both_host_classes_and_no_pipe() -> None:
         "pydantic",
         "re",
         "requests",  # the OTLP/HTTP exporter's own dependency: the session that scopes headers
+        "regex",
         "sys",
         "threading",
         "time",

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
-import re
 
+import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_filter._content import TRUNCATION_MARK, Redactor, bounded_json, clean_text, input_content, output_content
+from otel_filter._content import TRUNCATION_MARK, bounded_json, clean_text, input_content, output_content
+from otel_filter._redact import Redactor
 
 NO_REDACTION = Redactor()
 
@@ -85,7 +86,7 @@ def test_output_message_with_reasoning_and_tool_calls_from_0_12_output_items() -
 
 
 def test_redaction_runs_before_serialization() -> None:
-    redactor = Redactor([re.compile(r"sk-[A-Za-z0-9]{8,}"), re.compile(r"\b\d{3}-\d{2}-\d{4}\b")], "[X]")
+    redactor = Redactor([regex.compile(r"sk-[A-Za-z0-9]{8,}"), regex.compile(r"\b\d{3}-\d{2}-\d{4}\b")], "[X]")
     messages = [{"role": "user", "content": "my key sk-abcdef123456 and ssn 123-45-6789"}]
     _, inputs, _ = input_content(messages, redactor, 10_000)
     assert inputs is not None
