@@ -384,13 +384,25 @@ def _start_supervisor(plan: SupervisorPlan, log: Path) -> tuple[ProcessRecord, s
     return record, process
 
 
+def _stop_supervisor(process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """SIGTERM the supervisor this process started (it stops its children), wait, SIGKILL; reaped either way.
+    By its Popen, not by pid: right after exec its /proc cmdline can still read empty (see :func:`is_ours`)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _wait_running(
     supervisor: tuple[ProcessRecord, subprocess.Popen[bytes]],
     status_file: Path,
     plan: SupervisorPlan,
     progress: Progress,
 ) -> None:
-    """Until the supervisor reports every child ready; raises with its error (and stops it) otherwise."""
+    """Until the supervisor reports every child ready; raises with its error otherwise (the caller stops it)."""
     record, process = supervisor
     deadline = time.monotonic() + sum(child.ready_timeout_s for child in plan.children) + 60
     phase = ""
@@ -402,12 +414,10 @@ def _wait_running(
         if status is not None and status.state == RUNNING:
             return
         if status is not None and status.state == FAILED:
-            _stop(record, timeout_s=60)
             raise OwuiOtelError(status.error)
         if process.poll() is not None:  # not /proc: right after exec its cmdline can still read empty
             raise OwuiOtelError(f"the supervisor exited before the stack was ready; see {record.log}")
         time.sleep(0.2)
-    _stop(record, timeout_s=60)
     raise OwuiOtelError(f"the stack was not ready in time; see the logs in {Path(record.log).parent}")
 
 
@@ -433,7 +443,13 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
     status_file = Path(plan.status_file)
     status_file.unlink(missing_ok=True)
     supervisor = _start_supervisor(plan, directory / "logs" / "supervisor.log")
-    _wait_running(supervisor, status_file, plan, progress)
+    try:
+        _wait_running(supervisor, status_file, plan, progress)
+    except BaseException:
+        # Ctrl-C (or any error) before stack.json exists: nothing else could find this supervisor to stop it
+        # (`down` reads stack.json, and `up` would then only say that the ports are busy).
+        _stop_supervisor(supervisor[1])
+        raise
     status = read_status(status_file)
     assert status is not None
     children = [
