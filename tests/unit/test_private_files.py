@@ -85,3 +85,17 @@ def test_logs_are_0600_even_when_an_older_version_left_them_0644(tmp_path: Path)
     process.stop()
     assert mode(tmp_path / "new" / "echo.log") == 0o600
     assert mode(tmp_path / "new") == 0o700
+
+
+def test_the_bridges_valves_are_written_0600_in_a_0700_folder(tmp_path: Path) -> None:
+    from owui_otel.server import ValveStore  # noqa: PLC0415 (the server's dependencies are the [cli] extra)
+
+    folder = tmp_path / "data" / "bridge"  # `owui-otel serve --data-dir` creates it when missing
+    old_umask = os.umask(0o022)
+    try:
+        ValveStore(folder / "valves.json").save({"otlp_headers": "authorization=Bearer%20s3cret"})
+    finally:
+        os.umask(old_umask)
+    assert mode(folder / "valves.json") == 0o600
+    assert mode(folder) == 0o700 and mode(tmp_path / "data") == 0o700
+    assert not list(folder.glob("*.tmp"))
