@@ -129,15 +129,26 @@ def load_state() -> StackState | None:
 
 def _private_secret(path: Path, prefix: str) -> str:
     """A random secret generated once and kept in ``path`` (0600, folder 0700); an existing one is reused
-    (and tightened, should an older version have written it readable by others)."""
+    (and tightened, should an older version have written it readable by others).
+
+    Written in full to a temporary file, then linked into place: a crash never leaves an empty secret (an empty
+    ingest token would be a valid empty password), and of two ``up`` at once the second reuses the first's."""
     private_dir(path.parent)
     if path.exists():
         tighten_file(path)
-        return path.read_text(encoding="utf-8").strip()
+        existing = path.read_text(encoding="utf-8").strip()
+        if existing:
+            return existing
+        path.unlink()  # empty: written by an older version that crashed between creating and writing it
     secret = prefix + secrets.token_urlsafe(24)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(secret + "\n")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_private(temporary, secret + "\n")
+    try:
+        os.link(temporary, path)  # fails if another `up` got there first
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    finally:
+        temporary.unlink()
     return secret
 
 

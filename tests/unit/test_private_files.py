@@ -99,3 +99,15 @@ def test_the_bridges_valves_are_written_0600_in_a_0700_folder(tmp_path: Path) ->
     assert mode(folder / "valves.json") == 0o600
     assert mode(folder) == 0o700 and mode(tmp_path / "data") == 0o700
     assert not list(folder.glob("*.tmp"))
+
+
+def test_an_empty_secret_file_is_never_used(tmp_path: Path) -> None:
+    # A crash between creating the file and writing it (older versions) must not leave an empty token for good:
+    # the collector's bearer check would then accept an empty password.
+    token_file = tmp_path / "data" / "collector" / "ingest_token"
+    private_dir(token_file.parent)
+    token_file.write_text("\n")
+    token = ingest_token()
+    assert len(token) > 30 and token_file.read_text().strip() == token and mode(token_file) == 0o600
+    assert ingest_token() == token
+    assert not list(token_file.parent.glob(".*.tmp"))
