@@ -284,3 +284,11 @@ def test_up_interrupted_before_the_stack_is_ready_leaves_nothing_running(
     assert process.poll() is not None and not is_ours(record), "the supervisor still runs"
     assert _is_zombie(child_pids[0]) or not Path(f"/proc/{child_pids[0]}").exists(), "its child still runs"
     assert not (stack_dir() / "stack.json").exists()
+
+
+def test_doctor_says_starting_while_the_stack_starts_not_that_the_supervisor_is_gone() -> None:
+    status = SupervisorStatus(pid=os.getpid(), state="starting", phase="starting collector")
+    (check,) = check_supervisor(DoctorInputs(supervisor=status, supervisor_alive=True))
+    assert check.status == WARN and "still starting (starting collector)" in check.says
+    (gone,) = check_supervisor(DoctorInputs(supervisor=status, supervisor_alive=False))
+    assert gone.status == FAIL and "not running" in gone.says
