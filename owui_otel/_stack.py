@@ -30,6 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from collector._process import open_private_log
+from otel_filter.environment_variables import (
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+)
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, write_private
 from owui_otel._supervisor import (
@@ -270,10 +277,20 @@ def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[s
     return env
 
 
+_SHELL_EXPORT_ROUTING = (
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+)
+"""Variables of the user's shell that would win over the stack's collector (`serve --otlp-endpoint` sets
+OTEL_EXPORTER_OTLP_ENDPOINT) or its token: the bridge would send the chats, with the stack's token, elsewhere."""
+
+
 def _bridge_env(options: StackOptions, api_key: str, token: str) -> dict[str, str]:
     # The filter's otlp_headers valve and the server's own span exporter both default to the standard variable.
-    headers = {"OTEL_EXPORTER_OTLP_HEADERS": otlp_headers_value(token)}
-    env = {k: v for k, v in os.environ.items() if k != "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}
+    headers = {OTEL_EXPORTER_OTLP_HEADERS: otlp_headers_value(token)}
+    env = {k: v for k, v in os.environ.items() if k not in _SHELL_EXPORT_ROUTING}
     return {**env, "OWUI_OTEL_API_KEY": api_key, **headers, **options.extra_env}
 
 

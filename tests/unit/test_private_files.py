@@ -111,3 +111,21 @@ def test_an_empty_secret_file_is_never_used(tmp_path: Path) -> None:
     assert len(token) > 30 and token_file.read_text().strip() == token and mode(token_file) == 0o600
     assert ingest_token() == token
     assert not list(token_file.parent.glob(".*.tmp"))
+
+
+def test_the_bridge_of_up_exports_to_the_stacks_collector_whatever_the_shell_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from otel_filter._settings import resolve_settings  # noqa: PLC0415
+    from owui_otel._stack import StackOptions, _bridge_env  # noqa: PLC0415
+
+    # A shell set up for another backend: without care, the bridge would send the chats there with our token.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://vendor.example/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-vendor-key=v")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    env = _bridge_env(StackOptions(), "bridge-key", "stack-token")
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4318"  # what `serve --otlp-endpoint` sets
+    settings, _ = resolve_settings({}, env)
+    assert settings.export.endpoint == "http://127.0.0.1:4318/v1/traces"
+    assert settings.export.protocol == "http/protobuf"
+    assert dict(settings.export.headers) == {"authorization": "Bearer stack-token"}
