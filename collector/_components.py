@@ -162,7 +162,7 @@ decoded body); the receiver answers 400 "request body too large" without decodin
 from crashing the collector with a deeply nested value (open-telemetry/opentelemetry-collector#15301, fixed for
 protobuf from v0.165.0; the JSON variant #15603 is open in every release), token or not. Measured with our build
 (tests/faults/test_collector_hardening.py): the deepest values that fit in 8 MiB -- 891,967 nested arrays or
-594,644 nested kvlists of protobuf, 299,582 nested arrays of OTLP/JSON -- are decoded and the collector lives;
+594,644 nested kvlists of protobuf, 299,578 nested arrays of OTLP/JSON -- are decoded and the collector lives;
 the smallest crashes measured are 1,300,000 nested arrays (11.9 MiB; 1,200,000 = 10.9 MiB survive) and
 1,000,000 nested kvlists (13.8 MiB; 900,000 = 12.4 MiB survive) of protobuf, and 3,000,000 nested arrays of JSON
 (80 MiB; 1,000,000 = 26.7 MiB survive).

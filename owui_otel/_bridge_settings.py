@@ -23,7 +23,8 @@ OWUI_OTEL_ALLOW_WIDENING_VALVES = "OWUI_OTEL_ALLOW_WIDENING_VALVES"
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 """Generous on purpose: Open WebUI fails the chat turn on a 413 (see NOTES-C.md), and chats carrying images as
-base64 data URLs are large. Memory per request stays about twice the body (received bytes + their join)."""
+base64 data URLs are large. Memory per request above the recording limit stays about the body's size: it is gathered
+in one growing buffer and echoed from that same buffer (``owui_otel.server.read_body``), never joined or copied."""
 DEFAULT_MAX_RECORDED_BODY_BYTES = 8 * 1024 * 1024
 """Long text conversations stay well below it; parsing (on the event loop, GIL held) stays bounded."""
 MAX_SETTINGS_REQUEST_BYTES = 1024 * 1024

@@ -37,7 +37,7 @@ from otel_filter._semconv import (
 from otel_filter._settings import display_url, http_traces_url
 from owui_otel._errors import OwuiOtelError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
-from owui_otel._supervisor import RUNNING, SupervisorStatus
+from owui_otel._supervisor import RUNNING, STARTING, SupervisorStatus
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
@@ -112,6 +112,15 @@ def check_supervisor(inputs: DoctorInputs) -> list[Check]:
     status = inputs.supervisor
     if status is None:
         return [Check("supervisor", SKIP, "no `owui-otel up` stack (or one started by an older version)")]
+    if inputs.supervisor_alive and status.state == STARTING:
+        return [
+            Check(
+                "supervisor",
+                WARN,
+                f"the `owui-otel up` stack is still starting ({status.phase or 'no phase yet'})",
+                "wait for `owui-otel up` to finish, then run doctor again",
+            )
+        ]
     if not inputs.supervisor_alive or status.state != RUNNING:
         return [
             Check(

@@ -28,6 +28,7 @@ from owui_otel._raw_json import (
     MalformedJSON,
     Steps,
     expect,
+    member_name,
     member_spans,
     run_async,
     skip_string,
@@ -171,7 +172,7 @@ class _Parser:
                 if text[position : position + 1] != '"':
                     raise MalformedJSON("expected a member name", position)
                 name_end = yield from skip_string(text, position)
-                name = json.loads(text[position:name_end])
+                name = member_name(text, position, name_end)
                 position = yield from skip_whitespace(text, name_end)
                 position = expect(text, position, ":")
                 position = yield from skip_whitespace(text, position)

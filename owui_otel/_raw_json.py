@@ -39,6 +39,7 @@ STEPS_PER_YIELD = 64
 """Loop turns between yields when each turn is small (one string): resuming costs more than a turn."""
 MAX_KEY_CHARS = 4096
 """Member names longer than this are not decoded (no member this server reads has such a name)."""
+_NAME_DECODER = json.JSONDecoder(strict=False)  # like the values: control characters are kept, not refused
 
 
 class MalformedJSON(ValueError):
@@ -258,6 +259,21 @@ def expect(document: Document, position: int, token: str | bytes) -> int:
     return position + 1
 
 
+def member_name(document: Document, start: int, end: int) -> str:
+    """The decoded member name whose quotes are at ``start`` and ``end - 1`` (a short string: no parser limit
+    applies). Undecodable bytes become lone surrogates (``surrogateescape``, as for the whole request); a bad
+    escape is :class:`MalformedJSON` (a 422 for the caller, never an unexpected error, i.e. a 500)."""
+    token = document[start:end]
+    text = token if isinstance(token, str) else bytes(token).decode("utf-8", "surrogateescape")
+    try:
+        name = _NAME_DECODER.decode(text)
+    except json.JSONDecodeError as error:
+        raise MalformedJSON(f"invalid member name ({error.msg})", start) from None
+    if not isinstance(name, str):  # cannot happen for a token skip_string delimited; keeps the type honest
+        raise MalformedJSON("expected a member name", start)
+    return name
+
+
 MemberReader = Callable[[str | None, int], Steps[int]]
 """``read(name, start)`` -> end of the member's value; ``name`` is ``None`` for names too long to decode."""
 
@@ -278,17 +294,17 @@ def member_spans(document: Document, read: MemberReader | None = None) -> Steps[
             if document[position : position + 1] != syntax.quote:
                 raise MalformedJSON("expected a member name", position)
             name_end = yield from skip_string(document, position)
-            name: object = None
+            name: str | None = None
             if name_end - position <= MAX_KEY_CHARS:
-                name = json.loads(document[position:name_end])  # a short string: no parser limit applies
+                name = member_name(document, position, name_end)
             position = yield from skip_whitespace(document, name_end)
             position = expect(document, position, syntax.colon)
             value_start = yield from skip_whitespace(document, position)
             if read is None:
                 value_end = yield from skip_value(document, value_start)
             else:
-                value_end = yield from read(name if isinstance(name, str) else None, value_start)
-            if isinstance(name, str):
+                value_end = yield from read(name, value_start)
+            if name is not None:
                 spans[name] = (value_start, value_end)
             position = yield from skip_whitespace(document, value_end)
             if document[position : position + 1] == syntax.comma:

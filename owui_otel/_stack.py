@@ -30,6 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from collector._process import open_private_log
+from otel_filter.environment_variables import (
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+)
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, write_private
 from owui_otel._supervisor import (
@@ -129,15 +136,26 @@ def load_state() -> StackState | None:
 
 def _private_secret(path: Path, prefix: str) -> str:
     """A random secret generated once and kept in ``path`` (0600, folder 0700); an existing one is reused
-    (and tightened, should an older version have written it readable by others)."""
+    (and tightened, should an older version have written it readable by others).
+
+    Written in full to a temporary file, then linked into place: a crash never leaves an empty secret (an empty
+    ingest token would be a valid empty password), and of two ``up`` at once the second reuses the first's."""
     private_dir(path.parent)
     if path.exists():
         tighten_file(path)
-        return path.read_text(encoding="utf-8").strip()
+        existing = path.read_text(encoding="utf-8").strip()
+        if existing:
+            return existing
+        path.unlink()  # empty: written by an older version that crashed between creating and writing it
     secret = prefix + secrets.token_urlsafe(24)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(secret + "\n")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_private(temporary, secret + "\n")
+    try:
+        os.link(temporary, path)  # fails if another `up` got there first
+    except FileExistsError:
+        return path.read_text(encoding="utf-8").strip()
+    finally:
+        temporary.unlink()
     return secret
 
 
@@ -259,10 +277,20 @@ def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[s
     return env
 
 
+_SHELL_EXPORT_ROUTING = (
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+)
+"""Variables of the user's shell that would win over the stack's collector (`serve --otlp-endpoint` sets
+OTEL_EXPORTER_OTLP_ENDPOINT) or its token: the bridge would send the chats, with the stack's token, elsewhere."""
+
+
 def _bridge_env(options: StackOptions, api_key: str, token: str) -> dict[str, str]:
     # The filter's otlp_headers valve and the server's own span exporter both default to the standard variable.
-    headers = {"OTEL_EXPORTER_OTLP_HEADERS": otlp_headers_value(token)}
-    env = {k: v for k, v in os.environ.items() if k != "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}
+    headers = {OTEL_EXPORTER_OTLP_HEADERS: otlp_headers_value(token)}
+    env = {k: v for k, v in os.environ.items() if k not in _SHELL_EXPORT_ROUTING}
     return {**env, "OWUI_OTEL_API_KEY": api_key, **headers, **options.extra_env}
 
 
@@ -384,13 +412,25 @@ def _start_supervisor(plan: SupervisorPlan, log: Path) -> tuple[ProcessRecord, s
     return record, process
 
 
+def _stop_supervisor(process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    """SIGTERM the supervisor this process started (it stops its children), wait, SIGKILL; reaped either way.
+    By its Popen, not by pid: right after exec its /proc cmdline can still read empty (see :func:`is_ours`)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _wait_running(
     supervisor: tuple[ProcessRecord, subprocess.Popen[bytes]],
     status_file: Path,
     plan: SupervisorPlan,
     progress: Progress,
 ) -> None:
-    """Until the supervisor reports every child ready; raises with its error (and stops it) otherwise."""
+    """Until the supervisor reports every child ready; raises with its error otherwise (the caller stops it)."""
     record, process = supervisor
     deadline = time.monotonic() + sum(child.ready_timeout_s for child in plan.children) + 60
     phase = ""
@@ -402,12 +442,10 @@ def _wait_running(
         if status is not None and status.state == RUNNING:
             return
         if status is not None and status.state == FAILED:
-            _stop(record, timeout_s=60)
             raise OwuiOtelError(status.error)
         if process.poll() is not None:  # not /proc: right after exec its cmdline can still read empty
             raise OwuiOtelError(f"the supervisor exited before the stack was ready; see {record.log}")
         time.sleep(0.2)
-    _stop(record, timeout_s=60)
     raise OwuiOtelError(f"the stack was not ready in time; see the logs in {Path(record.log).parent}")
 
 
@@ -433,7 +471,13 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
     status_file = Path(plan.status_file)
     status_file.unlink(missing_ok=True)
     supervisor = _start_supervisor(plan, directory / "logs" / "supervisor.log")
-    _wait_running(supervisor, status_file, plan, progress)
+    try:
+        _wait_running(supervisor, status_file, plan, progress)
+    except BaseException:
+        # Ctrl-C (or any error) before stack.json exists: nothing else could find this supervisor to stop it
+        # (`down` reads stack.json, and `up` would then only say that the ports are busy).
+        _stop_supervisor(supervisor[1])
+        raise
     status = read_status(status_file)
     assert status is not None
     children = [

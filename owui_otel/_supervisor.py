@@ -21,6 +21,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -145,8 +146,9 @@ class _Child:
         self.status.started = time.time()
         self.status.running = True
 
-    def wait_ready(self) -> None:
-        self.process.wait_ready(lambda: http_ok(self.plan.ready_url), timeout=self.plan.ready_timeout_s)
+    def wait_ready(self, cancelled: Callable[[], bool]) -> None:
+        """Until the child answers its readiness URL, or ``cancelled()`` (SIGTERM: `down` must not wait for it)."""
+        self.process.wait_ready(lambda: cancelled() or http_ok(self.plan.ready_url), timeout=self.plan.ready_timeout_s)
 
 
 class Supervisor:
@@ -192,7 +194,7 @@ class Supervisor:
             try:
                 child.start()
                 self.write_status()
-                child.wait_ready()
+                child.wait_ready(cancelled=lambda: self.stopping)
             except (ProcessError, OSError) as error:
                 child.status.running = child.process.running()
                 self.status.state = FAILED
@@ -200,6 +202,8 @@ class Supervisor:
                 _log(f"{child.plan.name} did not start: {error}")
                 self.write_status()
                 return False
+        if self.stopping:
+            return False
         self.status.state, self.status.phase = RUNNING, ""
         self.write_status()
         _log("every process is ready: " + ", ".join(f"{c.plan.name} (pid {c.status.pid})" for c in self.children))

@@ -4,9 +4,11 @@
 The bridge key is held by Open WebUI (and its admins); it must not be enough to send the conversations, or the
 exporter credentials that live only in the bridge's environment, somewhere else. So:
 
-* **secrets are write-only**: ``GET /{id}/valves`` shows ``otlp_headers`` as :data:`SECRET_MASK` and a password in
-  ``otlp_endpoint`` as ``****``; an update that sends the mask back, or leaves the key out, keeps the stored value
-  (Open WebUI's admin page posts every valve back, masked ones included);
+* **secrets are write-only**: ``GET /{id}/valves`` shows ``otlp_headers`` as :data:`SECRET_MASK`, and
+  ``otlp_endpoint`` as :func:`otel_filter._settings.display_url` shows it in logs (a ``user:password@`` part, the
+  query and the fragment masked: credentials such as ``?api_key=`` live there); an update that sends the mask back,
+  or leaves the key out, keeps the stored value (Open WebUI's admin page posts every valve back, masked ones
+  included);
 * **widening needs the operator**: a change that sends more, or to elsewhere, is refused (403) unless the server
   was started with ``--allow-widening-valves`` (``OWUI_OTEL_ALLOW_WIDENING_VALVES=true``). Widening: a new
   export origin (scheme, host or port of the effective endpoint), content capture off -> on, a redaction pattern
@@ -22,14 +24,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from otel_filter._settings import resolve_settings
+from otel_filter._settings import display_url, resolve_settings
 
 SECRET_MASK = "********"
 """Shown instead of a secret valve's value, and understood as "keep the stored value" in an update."""
 SECRET_VALVES = ("otlp_headers",)
-_PASSWORD_MASK = "****"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -41,7 +42,7 @@ def public_view(valves: Mapping[str, Any]) -> dict[str, Any]:
             view[name] = SECRET_MASK
     endpoint = view.get("otlp_endpoint")
     if isinstance(endpoint, str):
-        view["otlp_endpoint"] = _mask_password(endpoint)
+        view["otlp_endpoint"] = display_url(endpoint)
     return view
 
 
@@ -52,7 +53,7 @@ def merge_update(stored: Mapping[str, Any], submitted: Mapping[str, Any]) -> dic
         if submitted.get(name) == SECRET_MASK:
             merged[name] = stored.get(name, "")
     endpoint = stored.get("otlp_endpoint")
-    if isinstance(endpoint, str) and submitted.get("otlp_endpoint") == _mask_password(endpoint):
+    if isinstance(endpoint, str) and submitted.get("otlp_endpoint") == display_url(endpoint):
         merged["otlp_endpoint"] = endpoint
     return merged
 
@@ -101,14 +102,3 @@ def _origin(url: str) -> str:
         return "an invalid URL"
     host = f"[{host}]" if ":" in host else host
     return f"{parts.scheme.lower()}://{host}:{port}"
-
-
-def _mask_password(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-    except ValueError:
-        return url
-    netloc = f"{parts.username or ''}:{_PASSWORD_MASK}@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))

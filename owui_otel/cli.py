@@ -119,8 +119,9 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--allow-widening-valves",
         action="store_true",
-        help="let valve updates over the API widen what leaves the machine: a new export host, content capture "
-        f"on, redaction removed, email on (default: ${limits.OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused)",
+        help="let valve updates over the API widen what leaves the machine: another export scheme, host or port, "
+        "content capture on, a redaction pattern removed, email or task recording on, max_content_chars raised "
+        f"(default: ${limits.OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused with 403)",
     )
     parser.set_defaults(handler=_cmd_serve)
 

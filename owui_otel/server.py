@@ -62,6 +62,7 @@ from owui_otel._bridge_settings import (
     OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
 )
 from owui_otel._filter_form import FilterForm, InvalidForm, read_filter_form
+from owui_otel._paths import write_private
 from owui_otel._valve_policy import merge_update, public_view, widening_changes
 
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -157,12 +158,8 @@ class ValveStore:
         return data if isinstance(data, dict) else {}
 
     def save(self, valves: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(valves, handle, indent=2)
-        os.replace(temporary, self.path)
+        # 0600 in a 0700 folder, like every file of ours holding a secret (otlp_headers may).
+        write_private(self.path, json.dumps(valves, indent=2))
 
 
 ECHO_CHUNK_BYTES = 1024 * 1024

@@ -13,9 +13,9 @@ recording limit (parsed in steps and traced) with content capture off, on, and o
 the issue's 27-character message that held the loop 12.9 s, and a 5,000-character one.
 
 Which parts depend on the filter (``otel_filter``): content serialization and redaction run on the filter's
-worker thread and hold the GIL (a stall of the loop as much as code on it). Until the filter bounds them (a
-time-bounded, GIL-releasing redaction engine; content serialized no larger than its limit), the workloads with
-capture on fail here, on purpose.
+worker thread, and anything there that holds the GIL stalls the loop as much as code on it. The filter bounds
+both (redaction with the ``regex`` package: time-bounded, GIL released; content serialized no larger than its
+limit); the workloads with capture on are the check that it stays so.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ import grpc
 import httpx
 import pytest
 
+from collector._components import RECEIVER_HTTP_MAX_BODY_BYTES
 from collector._process import ManagedProcess, free_port, http_ok, wait_until
 from collector.testing import FAST_RETRY
 from owui_otel._stack import StackOptions, StackState, otlp_headers_value, start_stack, stop_stack
@@ -52,7 +53,7 @@ from .nested_otlp import (
 )
 
 CRASH_DEPTH = 1_000_000
-HTTP_LIMIT = 8 * 1024 * 1024  # max_request_body_size (collector/_components.py)
+HTTP_LIMIT = RECEIVER_HTTP_MAX_BODY_BYTES  # max_request_body_size of the receiver
 # The deepest nesting that fits in HTTP_LIMIT, in the form with the fewest bytes per level (checked below).
 DEEPEST_PROTOBUF_ARRAYS = 891_967
 DEEPEST_JSON_ARRAYS = 299_578

@@ -14,18 +14,23 @@ from pathlib import Path
 
 import pytest
 
+import collector
 from collector._process import free_port, wait_until
+from owui_otel import _stack
 from owui_otel._doctor import FAIL, WARN, DoctorInputs, check_supervisor, render
 from owui_otel._doctor import Report as DoctorReport
 from owui_otel._paths import write_private
 from owui_otel._stack import (
     ProcessRecord,
+    StackOptions,
     StackState,
     _is_zombie,
     _start_supervisor,
     _stop,
+    _stop_supervisor,
     is_ours,
     stack_dir,
+    start_stack,
     stop_stack,
 )
 from owui_otel._supervisor import RUNNING, STOPPED, Backoff, ChildPlan, SupervisorPlan, SupervisorStatus, read_status
@@ -130,8 +135,10 @@ def test_a_killed_child_is_restarted_logged_and_down_stops_everything(
 def test_a_child_that_keeps_failing_is_given_up_with_a_clear_message(
     supervise: Callable[[list[ChildPlan]], tuple[ProcessRecord, Path]], tmp_path: Path
 ) -> None:
-    record, status_file = supervise([_child("collector", tmp_path, LIFETIME="1.0")])
-    wait_until(lambda: _status(status_file).children[0].given_up, timeout=30, what="supervisor gives up")
+    # Lives 3 s: long enough to answer the first readiness probe even on a loaded machine (with 1 s, a slow
+    # interpreter start failed the whole start instead), short of stable_after_s (30 s), so each exit is quick.
+    record, status_file = supervise([_child("collector", tmp_path, LIFETIME="3.0")])
+    wait_until(lambda: _status(status_file).children[0].given_up, timeout=120, what="supervisor gives up")
     (child,) = _status(status_file).children
     assert child.restarts == FAST.give_up_after  # the first run + 3 restarts all failed quickly
     assert child.last_exit == "exit code 3"
@@ -213,3 +220,75 @@ def test_a_child_that_can_no_longer_be_started_is_given_up(
     (child,) = _status(status_file).children
     assert child.last_exit.startswith("could not start:") and "collector.sh" in child.last_exit
     assert "could not restart collector" in (tmp_path / "logs" / "supervisor.log").read_text()
+
+
+def _never_ready(name: str, tmp_path: Path) -> ChildPlan:
+    """A child that runs but never answers its readiness URL (a slow first start of Jaeger, say)."""
+    return ChildPlan(
+        name=name,
+        argv=[sys.executable, "-c", "import time; time.sleep(1e9)"],
+        env=dict(os.environ),
+        log=str(tmp_path / "logs" / f"{name}.log"),
+        ready_url=f"http://127.0.0.1:{free_port()}/",
+        ready_timeout_s=300,
+    )
+
+
+def _started_child_pid(status_file: Path) -> int:
+    wait_until(
+        lambda: (status := read_status(status_file)) is not None and bool(status.children[0].pid),
+        timeout=60,
+        what="the supervisor started its first child",
+    )
+    pid = _status(status_file).children[0].pid
+    assert pid is not None
+    return pid
+
+
+def test_sigterm_while_a_child_is_getting_ready_stops_at_once(tmp_path: Path) -> None:
+    # `down` (SIGTERM) during `up`'s start must not wait out the child's readiness timeout (300 s here): `down`
+    # gives the supervisor 60 s, then SIGKILLs it, and the child would be left running.
+    status_file = tmp_path / "supervisor.json"
+    plan = SupervisorPlan(status_file=str(status_file), children=[_never_ready("jaeger", tmp_path)], backoff=FAST)
+    _, process = _start_supervisor(plan, tmp_path / "logs" / "supervisor.log")
+    child_pid = _started_child_pid(status_file)
+    _stop_supervisor(process, timeout_s=120)
+    assert process.returncode != -signal.SIGKILL, "the supervisor had to be killed"
+    assert _is_zombie(child_pid) or not Path(f"/proc/{child_pid}").exists(), "the child still runs"
+
+
+def test_up_interrupted_before_the_stack_is_ready_leaves_nothing_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C while `up` waits: stack.json is not written yet, so nothing else could find the supervisor later.
+    monkeypatch.setenv("OWUI_OTEL_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("OWUI_OTEL_DATA_DIR", str(tmp_path / "data"))
+    sleeper = tmp_path / "sleeper.sh"  # stands in for Jaeger and the collector: runs, never gets ready
+    sleeper.write_text("#!/bin/sh\nexec sleep 1000000\n")
+    sleeper.chmod(0o700)
+    monkeypatch.setattr(collector, "build_collector", lambda progress: sleeper)
+    monkeypatch.setattr(collector, "build_jaeger", lambda progress: sleeper)
+    started: list[tuple[ProcessRecord, subprocess.Popen[bytes]]] = []
+    child_pids: list[int] = []
+
+    def interrupted(supervisor: tuple[ProcessRecord, subprocess.Popen[bytes]], status_file: Path, *_: object) -> None:
+        started.append(supervisor)
+        child_pids.append(_started_child_pid(status_file))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_stack, "_wait_running", interrupted)
+    options = StackOptions(**{name: free_port() for name in StackOptions().ports()})
+    with pytest.raises(KeyboardInterrupt):
+        start_stack(options)
+    ((record, process),) = started
+    assert process.poll() is not None and not is_ours(record), "the supervisor still runs"
+    assert _is_zombie(child_pids[0]) or not Path(f"/proc/{child_pids[0]}").exists(), "its child still runs"
+    assert not (stack_dir() / "stack.json").exists()
+
+
+def test_doctor_says_starting_while_the_stack_starts_not_that_the_supervisor_is_gone() -> None:
+    status = SupervisorStatus(pid=os.getpid(), state="starting", phase="starting collector")
+    (check,) = check_supervisor(DoctorInputs(supervisor=status, supervisor_alive=True))
+    assert check.status == WARN and "still starting (starting collector)" in check.says
+    (gone,) = check_supervisor(DoctorInputs(supervisor=status, supervisor_alive=False))
+    assert gone.status == FAIL and "not running" in gone.says

@@ -266,3 +266,29 @@ def test_answers_larger_than_one_piece_come_back_whole(client: TestClient) -> No
     assert response.status_code == 200 and response.content == body
     assert response.headers["content-length"] == str(len(body))
     assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["parsed-whole", "parsed-in-steps"])
+def test_member_names_with_control_characters_are_traced_and_echoed(client: TestClient, split: bool) -> None:
+    """The names are read like the values (control characters kept): no 500 for a name ``json.loads`` refuses."""
+    padding = b', "pad": "' + b"p" * (PARSE_WHOLE_BELOW_BYTES if split else 10) + b'"'
+    body = inlet_body("m-names", b'"hi"', extra=b', "a\x01b": {"c\x02": 1}' + padding)
+    response = post(client, INLET, b'{"x\x03": 1, "body": ' + body + b', "user": ' + USER + b"}")
+    assert response.status_code == 200 and response.content == body
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "above-the-recording-limit"])
+@pytest.mark.parametrize(
+    "name", [b'"b\\x"', b'"\\ud8"', b'"\xff\xfe"'], ids=["bad-escape", "short-unicode-escape", "not-utf-8"]
+)
+def test_odd_member_names_get_a_422_or_an_echo_never_a_500(
+    tmp_path: Path, tracer_provider: TracerProvider, name: bytes, recorded: bool
+) -> None:
+    config = ServerConfig(api_key=KEY, data_dir=tmp_path, max_recorded_body_bytes=1024 * 1024 if recorded else 64)
+    body = inlet_body("m-odd", b'"hi"')
+    with TestClient(create_app(config, tracer_provider=tracer_provider)) as client:
+        response = post(client, INLET, b"{" + name + b': 1, "body": ' + body + b"}")
+    if name.startswith(b'"\xff'):  # undecodable bytes are kept as they are, like in values
+        assert response.status_code == 200 and response.content == body
+    else:
+        assert response.status_code == 422 and "invalid member name" in response.json()["detail"]

@@ -74,7 +74,22 @@ def test_valves_never_show_a_secret(client: TestClient) -> None:
         assert ENDPOINT_PASSWORD not in response.text
         valves = response.json()
         assert valves["otlp_headers"] == SECRET_MASK
-        assert valves["otlp_endpoint"] == "http://ingest:****@collector.internal:4318"
+        assert valves["otlp_endpoint"] == "http://***@collector.internal:4318"
+
+
+def test_a_key_in_the_endpoints_query_string_is_not_shown_and_survives_a_round_trip(
+    tmp_path: Path, tracer_provider: TracerProvider
+) -> None:
+    # Some OTLP backends take their key in the URL (?api_key=...): as secret as a password in it.
+    endpoint = "https://otlp.example.com:443/ingest?api_key=query-secret-5d5d#frag-secret-6e6e"
+    (tmp_path / "valves.json").write_text(json.dumps({"otlp_endpoint": endpoint}))
+    with _app(tmp_path, tracer_provider) as client:
+        shown = client.get(VALVES, headers=AUTH).json()
+        assert shown["otlp_endpoint"] == "https://otlp.example.com:443/ingest?***#***"
+        response = client.post(UPDATE, json={**shown, "priority": 3}, headers=AUTH)  # the admin page's save
+        assert response.status_code == 200, response.text
+        assert "query-secret" not in response.text and "frag-secret" not in response.text
+    assert _stored(tmp_path)["otlp_endpoint"] == endpoint
 
 
 def test_an_update_that_sends_the_masks_back_or_leaves_keys_out_keeps_the_secrets(

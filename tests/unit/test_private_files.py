@@ -85,3 +85,47 @@ def test_logs_are_0600_even_when_an_older_version_left_them_0644(tmp_path: Path)
     process.stop()
     assert mode(tmp_path / "new" / "echo.log") == 0o600
     assert mode(tmp_path / "new") == 0o700
+
+
+def test_the_bridges_valves_are_written_0600_in_a_0700_folder(tmp_path: Path) -> None:
+    from owui_otel.server import ValveStore  # noqa: PLC0415 (the server's dependencies are the [cli] extra)
+
+    folder = tmp_path / "data" / "bridge"  # `owui-otel serve --data-dir` creates it when missing
+    old_umask = os.umask(0o022)
+    try:
+        ValveStore(folder / "valves.json").save({"otlp_headers": "authorization=Bearer%20s3cret"})
+    finally:
+        os.umask(old_umask)
+    assert mode(folder / "valves.json") == 0o600
+    assert mode(folder) == 0o700 and mode(tmp_path / "data") == 0o700
+    assert not list(folder.glob("*.tmp"))
+
+
+def test_an_empty_secret_file_is_never_used(tmp_path: Path) -> None:
+    # A crash between creating the file and writing it (older versions) must not leave an empty token for good:
+    # the collector's bearer check would then accept an empty password.
+    token_file = tmp_path / "data" / "collector" / "ingest_token"
+    private_dir(token_file.parent)
+    token_file.write_text("\n")
+    token = ingest_token()
+    assert len(token) > 30 and token_file.read_text().strip() == token and mode(token_file) == 0o600
+    assert ingest_token() == token
+    assert not list(token_file.parent.glob(".*.tmp"))
+
+
+def test_the_bridge_of_up_exports_to_the_stacks_collector_whatever_the_shell_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from otel_filter._settings import resolve_settings  # noqa: PLC0415
+    from owui_otel._stack import StackOptions, _bridge_env  # noqa: PLC0415
+
+    # A shell set up for another backend: without care, the bridge would send the chats there with our token.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://vendor.example/v1/traces")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-vendor-key=v")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    env = _bridge_env(StackOptions(), "bridge-key", "stack-token")
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4318"  # what `serve --otlp-endpoint` sets
+    settings, _ = resolve_settings({}, env)
+    assert settings.export.endpoint == "http://127.0.0.1:4318/v1/traces"
+    assert settings.export.protocol == "http/protobuf"
+    assert dict(settings.export.headers) == {"authorization": "Bearer stack-token"}
