@@ -12,7 +12,8 @@ exporter credentials that live only in the bridge's environment, somewhere else.
 * **widening needs the operator**: a change that sends more, or to elsewhere, is refused (403) unless the server
   was started with ``--allow-widening-valves`` (``OWUI_OTEL_ALLOW_WIDENING_VALVES=true``). Widening: a new
   export origin (scheme, host or port of the effective endpoint), content capture off -> on, a redaction pattern
-  removed, ``record_user_email`` or ``record_tasks`` off -> on, ``max_content_chars`` raised. Narrowing changes are
+  removed, ``record_user_email`` or ``record_tasks`` off -> on, ``max_content_chars`` raised, ``pipelines``
+  tracing more models (``["*"]`` is every model). Narrowing changes are
   always accepted. Whoever can edit ``valves.json`` or the environment (the operator) can do anything.
 
     view = public_view(valves)                                 # for GET
@@ -71,6 +72,10 @@ def widening_changes(stored: Mapping[str, Any], proposed: Mapping[str, Any], env
     ):
         if proposed.get(name) and not stored.get(name):
             reasons.append(f"{name}: off -> on ({what})")
+    old_models, new_models = _models(stored), _models(proposed)
+    if old_models is not None and (new_models is None or new_models - old_models):
+        more = "every model" if new_models is None else ", ".join(sorted(new_models - old_models))
+        reasons.append(f"pipelines: chats with {more} would be traced too")
     removed = set(_patterns(stored)) - set(_patterns(proposed))
     if removed:
         reasons.append(f"redact_patterns: {len(removed)} pattern(s) removed (less would be redacted)")
@@ -78,6 +83,14 @@ def widening_changes(stored: Mapping[str, Any], proposed: Mapping[str, Any], env
     if isinstance(old_limit, int) and isinstance(new_limit, int) and new_limit > old_limit:
         reasons.append(f"max_content_chars: raised from {old_limit} to {new_limit}")
     return reasons
+
+
+def _models(valves: Mapping[str, Any]) -> set[str] | None:
+    """The model ids the ``pipelines`` valve traces; None for every model (``["*"]``, the default)."""
+    models = valves.get("pipelines", ["*"])
+    if not isinstance(models, list) or "*" in models:
+        return None
+    return {m for m in models if isinstance(m, str)}
 
 
 def _patterns(valves: Mapping[str, Any]) -> list[str]:

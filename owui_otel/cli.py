@@ -120,7 +120,8 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--allow-widening-valves",
         action="store_true",
         help="let valve updates over the API widen what leaves the machine: another export scheme, host or port, "
-        "content capture on, a redaction pattern removed, email or task recording on, max_content_chars raised "
+        "content capture on, a redaction pattern removed, email or task recording on, max_content_chars raised, "
+        "pipelines tracing more models "
         f"(default: ${limits.OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused with 403)",
     )
     parser.set_defaults(handler=_cmd_serve)

@@ -167,6 +167,15 @@ def test_narrowing_changes_are_always_accepted(client: TestClient, tmp_path: Pat
     assert len(_stored(tmp_path)["redact_patterns"]) == 3
 
 
+def test_tracing_more_models_is_widening_and_fewer_is_not(client: TestClient, tmp_path: Path) -> None:
+    assert client.post(UPDATE, json={"pipelines": ["gpt-4o", "llama3"]}, headers=AUTH).status_code == 200
+    assert client.post(UPDATE, json={"pipelines": ["gpt-4o"]}, headers=AUTH).status_code == 200
+    for wider in (["*"], ["gpt-4o", "mistral"]):
+        response = client.post(UPDATE, json={"pipelines": wider}, headers=AUTH)
+        assert response.status_code == 403 and "pipelines" in response.json()["detail"], response.text
+    assert _stored(tmp_path)["pipelines"] == ["gpt-4o"]
+
+
 def test_the_operator_setting_allows_widening(tmp_path: Path, tracer_provider: TracerProvider) -> None:
     with _app(tmp_path, tracer_provider, allow_widening_valves=True) as client:
         for change, _ in WIDENING.values():
