@@ -35,6 +35,10 @@ from otel_filter._values import as_str
 
 TRUNCATION_MARK = "…[truncated]"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
+# Where a data URL's header (type and parameters, up to the comma) must end; real ones are under 100 characters.
+# Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
+# header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
+_DATA_URL_HEADER_CHARS = 512
 # Snapshots keep this many characters beyond max_chars in each string: a secret that straddles the
 # snapshot's cut is then still whole enough to be... cut again, below max_chars, after redaction
 # ran. Any secret shorter than the margin never leaves half-redacted.
@@ -79,6 +83,9 @@ class Snapshot(list[Any]):
     """A bounded copy of a message list; ``chars`` is roughly what it holds (for the open-turns budget)."""
 
     chars: int = 0
+    # The SnapshotBudget that counted it, until released: only that budget releases it, and only once
+    # (task and orphan-outlet snapshots are never counted, an adopted turn's was counted by the core it left).
+    counted_by: object = None
 
 
 class _Copier:
@@ -98,7 +105,7 @@ class _Copier:
     def text(self, text: str) -> str:
         size = len(text)
         if size > 256 and text.startswith("data:"):
-            match = _DATA_URL.match(text)
+            match = _DATA_URL.match(text, 0, _DATA_URL_HEADER_CHARS)
             if match is not None:
                 elided = ElidedDataUrl(text[: match.end()])
                 elided.omitted_chars = size - match.end()
@@ -251,6 +258,7 @@ class SnapshotBudget:
             else:
                 over = False
                 self._used += snapshot.chars
+                snapshot.counted_by = self
         if over:
             health.problem(
                 "content_dropped_memory",
@@ -262,11 +270,14 @@ class SnapshotBudget:
         return snapshot
 
     def release(self, snapshot: object) -> None:
-        chars = getattr(snapshot, "chars", 0)
-        if chars:
-            with self._lock:
-                # Never below zero: a turn adopted from a replaced filter was counted by the old one.
-                self._used = max(self._used - chars, 0)
+        """Give back what :meth:`take` counted for ``snapshot``; a no-op for anything this budget did not count
+        (or already released), so every turn end may call it."""
+        if getattr(snapshot, "counted_by", None) is not self:
+            return
+        with self._lock:
+            if isinstance(snapshot, Snapshot) and snapshot.counted_by is self:
+                snapshot.counted_by = None
+                self._used -= snapshot.chars
 
 
 # --- parts ------------------------------------------------------------------------------
@@ -297,7 +308,7 @@ def redact_value(value: object, redact: Redact) -> Any:
 
 def _media_part(url: str, modality: str, redact: Redact) -> Part:
     omitted = getattr(url, "omitted_chars", None)
-    match = _DATA_URL.match(url)
+    match = _DATA_URL.match(url, 0, _DATA_URL_HEADER_CHARS)
     if match is None:
         return {"type": "uri", "modality": modality, "uri": redact(url)}
     # Inline base64 payloads (images pasted into the chat) can be megabytes: keep the type and
