@@ -907,6 +907,10 @@ class Redactor:
 
 TRUNCATION_MARK = "…[truncated]"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
+# Where a data URL's header (type and parameters, up to the comma) must end; real ones are under 100 characters.
+# Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
+# header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
+_DATA_URL_HEADER_CHARS = 512
 # Snapshots keep this many characters beyond max_chars in each string: a secret that straddles the
 # snapshot's cut is then still whole enough to be... cut again, below max_chars, after redaction
 # ran. Any secret shorter than the margin never leaves half-redacted.
@@ -951,6 +955,9 @@ class Snapshot(list[Any]):
     """A bounded copy of a message list; ``chars`` is roughly what it holds (for the open-turns budget)."""
 
     chars: int = 0
+    # The SnapshotBudget that counted it, until released: only that budget releases it, and only once
+    # (task and orphan-outlet snapshots are never counted, an adopted turn's was counted by the core it left).
+    counted_by: object = None
 
 
 class _Copier:
@@ -970,7 +977,7 @@ class _Copier:
     def text(self, text: str) -> str:
         size = len(text)
         if size > 256 and text.startswith("data:"):
-            match = _DATA_URL.match(text)
+            match = _DATA_URL.match(text, 0, _DATA_URL_HEADER_CHARS)
             if match is not None:
                 elided = ElidedDataUrl(text[: match.end()])
                 elided.omitted_chars = size - match.end()
@@ -1123,6 +1130,7 @@ class SnapshotBudget:
             else:
                 over = False
                 self._used += snapshot.chars
+                snapshot.counted_by = self
         if over:
             health.problem(
                 "content_dropped_memory",
@@ -1134,11 +1142,14 @@ class SnapshotBudget:
         return snapshot
 
     def release(self, snapshot: object) -> None:
-        chars = getattr(snapshot, "chars", 0)
-        if chars:
-            with self._lock:
-                # Never below zero: a turn adopted from a replaced filter was counted by the old one.
-                self._used = max(self._used - chars, 0)
+        """Give back what :meth:`take` counted for ``snapshot``; a no-op for anything this budget did not count
+        (or already released), so every turn end may call it."""
+        if getattr(snapshot, "counted_by", None) is not self:
+            return
+        with self._lock:
+            if isinstance(snapshot, Snapshot) and snapshot.counted_by is self:
+                snapshot.counted_by = None
+                self._used -= snapshot.chars
 
 
 # --- parts ------------------------------------------------------------------------------
@@ -1169,7 +1180,7 @@ def redact_value(value: object, redact: Redact) -> Any:
 
 def _media_part(url: str, modality: str, redact: Redact) -> Part:
     omitted = getattr(url, "omitted_chars", None)
-    match = _DATA_URL.match(url)
+    match = _DATA_URL.match(url, 0, _DATA_URL_HEADER_CHARS)
     if match is None:
         return {"type": "uri", "modality": modality, "uri": redact(url)}
     # Inline base64 payloads (images pasted into the chat) can be megabytes: keep the type and
@@ -2069,7 +2080,8 @@ def span_name(request: TurnRequest) -> str:
     """
     operation = request.task or GEN_AI_OPERATION_CHAT
     name = f"{operation} {request.request_model}" if request.request_model else operation
-    return name if len(name) <= MAX_TEXT_CHARS else clean_text(name[:MAX_TEXT_CHARS])
+    # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
+    return clean_text(name[:MAX_TEXT_CHARS])
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:
