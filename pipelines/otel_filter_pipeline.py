@@ -1087,6 +1087,8 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
 class ReplySnapshot(dict[str, Any]):
     """A bounded copy of an assistant reply (see :func:`snapshot_reply`)."""
 
+    __slots__ = ()
+
 
 def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnapshot | None:
     """The assistant reply as :func:`output_content` needs it, bounded like :func:`snapshot_messages`."""
@@ -1110,6 +1112,8 @@ class SnapshotBudget:
     turn.input_messages = budget.take(body["messages"], max_chars=20_000, health=health)  # None if over
     budget.release(turn.input_messages)                                                  # when it ends
     """
+
+    __slots__ = ("_max_chars", "_used", "_lock")
 
     def __init__(self, max_chars: int = OPEN_SNAPSHOTS_MAX_CHARS) -> None:
         self._max_chars = max_chars
@@ -2681,7 +2685,9 @@ class _RoutingExporter(SpanExporter):
 
     A span's destination is the one its provider was routed to (see :meth:`route`), found by the
     identity of the span's resource. Unknown resources (a route already pruned) go to the current
-    destination. Thread-safe; :meth:`export` and :meth:`prune` run on the SDK's worker thread.
+    destination. Thread-safe; :meth:`export` runs on the SDK's worker thread, :meth:`prune` there after each
+    export and on the caller's thread in :meth:`Telemetry.force_flush`: one export lock keeps a prune from
+    retiring an exporter that an export in flight still uses (its spans are out of the queue already).
     """
 
     def __init__(self, health: Health) -> None:
@@ -2693,6 +2699,7 @@ class _RoutingExporter(SpanExporter):
         self._current_key: int | None = None
         self._failed_at: dict[str, float] = {}  # endpoint -> monotonic time of its last failed export
         self._closed = False
+        self._export_lock = threading.RLock()  # export() and prune(): see the class docstring
         self.queue: Any = None  # the SDK's span queue (see _sdk_queue), to know which routes are still needed
 
     def route(self, resource: Resource, export: ExportSettings) -> None:
@@ -2709,6 +2716,10 @@ class _RoutingExporter(SpanExporter):
             self._current, self._current_key = export, id(resource)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._export_lock:
+            return self._export(spans)
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
             routes = {key: export for key, (_, export) in self._routes.items()}
             exporters = dict(self._exporters)
@@ -2780,6 +2791,10 @@ class _RoutingExporter(SpanExporter):
         """Forget routes no queued span needs; shut down exporters no route needs (here: never a hook's thread)."""
         if len(self._routes) <= 1:
             return
+        with self._export_lock:
+            self._prune()
+
+    def _prune(self) -> None:
         queue = self.queue
         # deque.copy() runs under the GIL in one step: safe while hooks append. Without the queue (another SDK
         # layout) every old route is dropped: its last queued spans then go to the current destination.
