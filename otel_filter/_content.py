@@ -215,6 +215,8 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
 class ReplySnapshot(dict[str, Any]):
     """A bounded copy of an assistant reply (see :func:`snapshot_reply`)."""
 
+    __slots__ = ()
+
 
 def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnapshot | None:
     """The assistant reply as :func:`output_content` needs it, bounded like :func:`snapshot_messages`."""
@@ -238,6 +240,8 @@ class SnapshotBudget:
     turn.input_messages = budget.take(body["messages"], max_chars=20_000, health=health)  # None if over
     budget.release(turn.input_messages)                                                  # when it ends
     """
+
+    __slots__ = ("_max_chars", "_used", "_lock")
 
     def __init__(self, max_chars: int = OPEN_SNAPSHOTS_MAX_CHARS) -> None:
         self._max_chars = max_chars
