@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from otel_filter._extract import message_text, normalize_finish_reason
@@ -39,9 +39,9 @@ _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
 # Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
 # header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
 _DATA_URL_HEADER_CHARS = 512
-# Snapshots keep this many characters beyond max_chars in each string: a secret that straddles the
-# snapshot's cut is then still whole enough to be... cut again, below max_chars, after redaction
-# ran. Any secret shorter than the margin never leaves half-redacted.
+# Snapshots keep this many characters beyond max_chars in each string. The cut to max_chars comes
+# after redaction, so a secret that crosses max_chars is still whole when the patterns run: any
+# secret shorter than the margin never leaves half-redacted.
 SNAPSHOT_MARGIN_CHARS = 4096
 # What every open turn's snapshots may hold together (characters); beyond it a new turn's
 # messages are not kept (counted as content_dropped_memory). About 32-128 MB.
@@ -435,9 +435,7 @@ def _output_items_parts(output: object, redact: Redact) -> list[Part]:
 # --- public builders --------------------------------------------------------------------
 
 
-def input_content(
-    messages: object, redact: Callable[[str], str], max_chars: int
-) -> tuple[str | None, str | None, bool]:
+def input_content(messages: object, redact: Redact, max_chars: int) -> tuple[str | None, str | None, bool]:
     """Inlet ``messages`` (a :class:`Snapshot`, or a list that is snapshotted first) ->
     (``gen_ai.system_instructions``, ``gen_ai.input.messages``, truncated?)."""
     if not isinstance(messages, Snapshot):
@@ -463,7 +461,7 @@ def input_content(
 def output_content(
     reply: Mapping[str, Any] | None,
     finish_reason: str | None,
-    redact: Callable[[str], str],
+    redact: Redact,
     max_chars: int,
 ) -> tuple[str | None, bool]:
     """The assistant reply (a :class:`ReplySnapshot`, or a mapping that is snapshotted first) ->

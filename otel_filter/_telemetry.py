@@ -180,7 +180,7 @@ class _RoutingExporter(SpanExporter):
 
         Returns (the endpoint took every request it was sent, every span was sent): a span too large to send is
         this filter's problem, not the endpoint's."""
-        requests, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
+        bounded_batches, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
         if too_large:
             self._health.count("spans_export_failed", len(too_large))
             self._health.count("spans_too_large", len(too_large))
@@ -192,11 +192,11 @@ class _RoutingExporter(SpanExporter):
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
             )
-        for index, request in enumerate(requests):
+        for index, request in enumerate(bounded_batches):
             if exporter.export(request) is not SpanExportResult.SUCCESS:
                 # The endpoint just failed (after its own retries, up to its timeout): the rest of this batch is
                 # counted as failed rather than tried request after request, each waiting out the same timeout.
-                rest = sum(len(r) for r in requests[index + 1 :])
+                rest = sum(len(r) for r in bounded_batches[index + 1 :])
                 if rest:
                     self._health.count("spans_export_failed", rest)
                 return False, False

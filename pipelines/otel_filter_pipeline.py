@@ -911,9 +911,9 @@ _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
 # Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
 # header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
 _DATA_URL_HEADER_CHARS = 512
-# Snapshots keep this many characters beyond max_chars in each string: a secret that straddles the
-# snapshot's cut is then still whole enough to be... cut again, below max_chars, after redaction
-# ran. Any secret shorter than the margin never leaves half-redacted.
+# Snapshots keep this many characters beyond max_chars in each string. The cut to max_chars comes
+# after redaction, so a secret that crosses max_chars is still whole when the patterns run: any
+# secret shorter than the margin never leaves half-redacted.
 SNAPSHOT_MARGIN_CHARS = 4096
 # What every open turn's snapshots may hold together (characters); beyond it a new turn's
 # messages are not kept (counted as content_dropped_memory). About 32-128 MB.
@@ -1307,9 +1307,7 @@ def _output_items_parts(output: object, redact: Redact) -> list[Part]:
 # --- public builders --------------------------------------------------------------------
 
 
-def input_content(
-    messages: object, redact: Callable[[str], str], max_chars: int
-) -> tuple[str | None, str | None, bool]:
+def input_content(messages: object, redact: Redact, max_chars: int) -> tuple[str | None, str | None, bool]:
     """Inlet ``messages`` (a :class:`Snapshot`, or a list that is snapshotted first) ->
     (``gen_ai.system_instructions``, ``gen_ai.input.messages``, truncated?)."""
     if not isinstance(messages, Snapshot):
@@ -1335,7 +1333,7 @@ def input_content(
 def output_content(
     reply: Mapping[str, Any] | None,
     finish_reason: str | None,
-    redact: Callable[[str], str],
+    redact: Redact,
     max_chars: int,
 ) -> tuple[str | None, bool]:
     """The assistant reply (a :class:`ReplySnapshot`, or a mapping that is snapshotted first) ->
@@ -2761,7 +2759,7 @@ class _RoutingExporter(SpanExporter):
 
         Returns (the endpoint took every request it was sent, every span was sent): a span too large to send is
         this filter's problem, not the endpoint's."""
-        requests, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
+        bounded_batches, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
         if too_large:
             self._health.count("spans_export_failed", len(too_large))
             self._health.count("spans_too_large", len(too_large))
@@ -2773,11 +2771,11 @@ class _RoutingExporter(SpanExporter):
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
             )
-        for index, request in enumerate(requests):
+        for index, request in enumerate(bounded_batches):
             if exporter.export(request) is not SpanExportResult.SUCCESS:
                 # The endpoint just failed (after its own retries, up to its timeout): the rest of this batch is
                 # counted as failed rather than tried request after request, each waiting out the same timeout.
-                rest = sum(len(r) for r in requests[index + 1 :])
+                rest = sum(len(r) for r in bounded_batches[index + 1 :])
                 if rest:
                     self._health.count("spans_export_failed", rest)
                 return False, False
@@ -3036,7 +3034,7 @@ class FilterCore:
         self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
         self._telemetry = Telemetry(settings, self.health, tracer_provider=tracer_provider)
         self._tracker = TurnTracker(settings.turn_timeout_s, settings.max_open_turns)
-        self._snapshots = SnapshotBudget()  # bytes held by open turns' messages, bounded in total
+        self._snapshots = SnapshotBudget()  # characters held by open turns' messages, bounded in total
         self._worker: BackgroundWorker[TurnEnd] = BackgroundWorker(
             write=self._write,
             tick=self.sweep,
@@ -3160,11 +3158,10 @@ class FilterCore:
 
         Raises ValueError for an ``older_than_s`` that is not a finite number >= 0 (NaN compares
         false with everything, so it would otherwise end every open turn)."""
-        if message_ids is None:
-            _check_age(older_than_s)
         if message_ids is not None:
             turns = self._tracker.remove(message_ids)
         else:
+            _check_age(older_than_s)
             turns = self._tracker.expire(older_than_s=older_than_s)
         for turn in turns:
             self._end_abandoned(turn, END_OPERATOR)
