@@ -341,10 +341,9 @@ class FilterCore:
             request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
             turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns, links=links)
             if self._settings.capture_content:
-                before = body_map.get("messages")
-                if isinstance(before, list) and reply is not None:
-                    before = [m for m in before if m is not reply]
-                turn.input_messages = snapshot_messages(before, self._settings.max_content_chars)
+                turn.input_messages = snapshot_messages(
+                    body_map.get("messages"), self._settings.max_content_chars, without=reply
+                )
         elif links:
             turn.links = turn.links + links
         self._end_turn(

@@ -1042,22 +1042,26 @@ class _Copier:
         return copy
 
 
-def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
+def snapshot_messages(messages: object, max_chars: int, *, without: object = None) -> Snapshot | None:
     """What :func:`input_content` needs of a message list, taken while the hook runs (Open WebUI may
     change the live payload after a Function's hook returns), and no more: the newest messages
     first, up to about ``max_chars`` plus a margin, each string cut there, data URLs reduced to
     type and size. Leading system messages get a budget of their own. Cost and size do not depend
-    on how big the body is."""
+    on how big the body is. ``without``: a message left out (an outlet's reply), found by identity."""
     if not isinstance(messages, list):
         return None
     limit = max_chars + SNAPSHOT_MARGIN_CHARS
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     used = 0
+    oldest_read = len(messages)  # the newest loop reads messages[oldest_read:]
     for index in range(len(messages) - 1, -1, -1):
         if used >= limit:
             break
+        oldest_read = index
         message = messages[index]
+        if without is not None and message is without:
+            continue
         # The usual {"role", "content": "..."} inline (this loop runs on the hook): a plain copy when neither
         # string needs a cut and the text is no data URL; anything else goes through the copier.
         if type(message) is dict and len(message) == 2:
@@ -1073,7 +1077,7 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
     newest_copier.used = used
     system_copier = _Copier(limit, limit)
     leading: list[Any] = []
-    for index in range(len(messages) - len(newest)):
+    for index in range(oldest_read):
         message = messages[index]
         if system_copier.exhausted or not (isinstance(message, dict) and message.get("role") == "system"):
             break
@@ -3289,10 +3293,9 @@ class FilterCore:
             request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
             turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns, links=links)
             if self._settings.capture_content:
-                before = body_map.get("messages")
-                if isinstance(before, list) and reply is not None:
-                    before = [m for m in before if m is not reply]
-                turn.input_messages = snapshot_messages(before, self._settings.max_content_chars)
+                turn.input_messages = snapshot_messages(
+                    body_map.get("messages"), self._settings.max_content_chars, without=reply
+                )
         elif links:
             turn.links = turn.links + links
         self._end_turn(

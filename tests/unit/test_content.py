@@ -133,6 +133,16 @@ def test_lone_surrogates_never_reach_an_exporter() -> None:
     inputs.encode("utf-8")
 
 
+def test_a_snapshot_leaves_out_the_message_it_is_told_to_by_identity() -> None:
+    reply = {"role": "assistant", "content": "same"}
+    messages = [{"role": "system", "content": "s"}, {"role": "assistant", "content": "same"}, reply]
+    snapshot = snapshot_messages(messages, 1_000, without=reply)
+    assert snapshot == [{"role": "system", "content": "s"}, {"role": "assistant", "content": "same"}]
+    many = [{"role": "user", "content": "x" * 100} for _ in range(10_000)] + [reply]
+    snapshot = snapshot_messages(many, 1_000, without=reply)
+    assert snapshot is not None and 0 < len(snapshot) < 100 and all(m["role"] == "user" for m in snapshot)
+
+
 def test_a_data_url_header_is_bounded_like_any_text() -> None:
     # "data:" followed by 5 MB and no comma (or a comma only at the very end): treated as text and cut, not
     # scanned whole on the hook nor kept whole as an elided data URL's header.
