@@ -1100,11 +1100,19 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
         return None
     output = reply.get("output")
     content = reply.get("content")
+    limit = max_chars + SNAPSHOT_MARGIN_CHARS
     if type(content) is str and content and type(output) is list:
         # 0.12 repeats the reply text in "message" output items; they are read only when "content" is empty.
+        # Bounded like the copy below (which keeps no more than limit // _NODE_COST items): this runs on the hook.
+        most = limit // _NODE_COST
+        kept: list[Any] = []
+        for item in output[: 2 * most]:
+            if not (type(item) is dict and item.get("type") == "message"):
+                kept.append(item)
+                if len(kept) >= most:
+                    break
         reply = dict(reply)
-        reply["output"] = [item for item in output if not (type(item) is dict and item.get("type") == "message")]
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+        reply["output"] = kept
     copy = _Copier(limit, limit).message(reply, _REPLY_KEYS)
     return ReplySnapshot(copy) if isinstance(copy, dict) else None
 

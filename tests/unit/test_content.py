@@ -17,6 +17,7 @@ from otel_filter._content import (
     input_content,
     output_content,
     snapshot_messages,
+    snapshot_reply,
 )
 from otel_filter._redact import Redactor
 
@@ -141,6 +142,18 @@ def test_a_snapshot_leaves_out_the_message_it_is_told_to_by_identity() -> None:
     many = [{"role": "user", "content": "x" * 100} for _ in range(10_000)] + [reply]
     snapshot = snapshot_messages(many, 1_000, without=reply)
     assert snapshot is not None and 0 < len(snapshot) < 100 and all(m["role"] == "user" for m in snapshot)
+
+
+def test_a_reply_snapshot_reads_a_bounded_number_of_output_items() -> None:
+    call = {"type": "function_call", "name": "f", "call_id": "c", "arguments": "{}"}
+    message = {"type": "message", "content": [{"type": "output_text", "text": "hi"}]}
+    reply = {"role": "assistant", "content": "hi", "output": [message, call] + [message, call] * 500_000}
+    snapshot = snapshot_reply(reply, 1_000)
+    assert snapshot is not None
+    kept = snapshot["output"]
+    assert 0 < len(kept) <= (1_000 + SNAPSHOT_MARGIN_CHARS) // 16
+    # Message items left out (the text is in "content"); the copy may cut the last item short.
+    assert kept[0] == call and all(item["type"] == "function_call" for item in kept)
 
 
 def test_a_data_url_header_is_bounded_like_any_text() -> None:
