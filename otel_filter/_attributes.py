@@ -85,7 +85,8 @@ def span_name(request: TurnRequest) -> str:
     """
     operation = request.task or GEN_AI_OPERATION_CHAT
     name = f"{operation} {request.request_model}" if request.request_model else operation
-    return name if len(name) <= MAX_TEXT_CHARS else clean_text(name[:MAX_TEXT_CHARS])
+    # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
+    return clean_text(name[:MAX_TEXT_CHARS])
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from otel_filter._extract import message_text, normalize_finish_reason
@@ -35,9 +35,13 @@ from otel_filter._values import as_str
 
 TRUNCATION_MARK = "…[truncated]"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
-# Snapshots keep this many characters beyond max_chars in each string: a secret that straddles the
-# snapshot's cut is then still whole enough to be... cut again, below max_chars, after redaction
-# ran. Any secret shorter than the margin never leaves half-redacted.
+# Where a data URL's header (type and parameters, up to the comma) must end; real ones are under 100 characters.
+# Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
+# header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
+_DATA_URL_HEADER_CHARS = 512
+# Snapshots keep this many characters beyond max_chars in each string. The cut to max_chars comes
+# after redaction, so a secret that crosses max_chars is still whole when the patterns run: any
+# secret shorter than the margin never leaves half-redacted.
 SNAPSHOT_MARGIN_CHARS = 4096
 # What every open turn's snapshots may hold together (characters); beyond it a new turn's
 # messages are not kept (counted as content_dropped_memory). About 32-128 MB.
@@ -79,6 +83,9 @@ class Snapshot(list[Any]):
     """A bounded copy of a message list; ``chars`` is roughly what it holds (for the open-turns budget)."""
 
     chars: int = 0
+    # The SnapshotBudget that counted it, until released: only that budget releases it, and only once
+    # (task and orphan-outlet snapshots are never counted, an adopted turn's was counted by the core it left).
+    counted_by: object = None
 
 
 class _Copier:
@@ -98,7 +105,7 @@ class _Copier:
     def text(self, text: str) -> str:
         size = len(text)
         if size > 256 and text.startswith("data:"):
-            match = _DATA_URL.match(text)
+            match = _DATA_URL.match(text, 0, _DATA_URL_HEADER_CHARS)
             if match is not None:
                 elided = ElidedDataUrl(text[: match.end()])
                 elided.omitted_chars = size - match.end()
@@ -163,22 +170,26 @@ class _Copier:
         return copy
 
 
-def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
+def snapshot_messages(messages: object, max_chars: int, *, without: object = None) -> Snapshot | None:
     """What :func:`input_content` needs of a message list, taken while the hook runs (Open WebUI may
     change the live payload after a Function's hook returns), and no more: the newest messages
     first, up to about ``max_chars`` plus a margin, each string cut there, data URLs reduced to
     type and size. Leading system messages get a budget of their own. Cost and size do not depend
-    on how big the body is."""
+    on how big the body is. ``without``: a message left out (an outlet's reply), found by identity."""
     if not isinstance(messages, list):
         return None
     limit = max_chars + SNAPSHOT_MARGIN_CHARS
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     used = 0
+    oldest_read = len(messages)  # the newest loop reads messages[oldest_read:]
     for index in range(len(messages) - 1, -1, -1):
         if used >= limit:
             break
+        oldest_read = index
         message = messages[index]
+        if without is not None and message is without:
+            continue
         # The usual {"role", "content": "..."} inline (this loop runs on the hook): a plain copy when neither
         # string needs a cut and the text is no data URL; anything else goes through the copier.
         if type(message) is dict and len(message) == 2:
@@ -194,7 +205,7 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
     newest_copier.used = used
     system_copier = _Copier(limit, limit)
     leading: list[Any] = []
-    for index in range(len(messages) - len(newest)):
+    for index in range(oldest_read):
         message = messages[index]
         if system_copier.exhausted or not (isinstance(message, dict) and message.get("role") == "system"):
             break
@@ -208,6 +219,8 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
 class ReplySnapshot(dict[str, Any]):
     """A bounded copy of an assistant reply (see :func:`snapshot_reply`)."""
 
+    __slots__ = ()
+
 
 def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnapshot | None:
     """The assistant reply as :func:`output_content` needs it, bounded like :func:`snapshot_messages`."""
@@ -215,11 +228,19 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
         return None
     output = reply.get("output")
     content = reply.get("content")
+    limit = max_chars + SNAPSHOT_MARGIN_CHARS
     if type(content) is str and content and type(output) is list:
         # 0.12 repeats the reply text in "message" output items; they are read only when "content" is empty.
+        # Bounded like the copy below (which keeps no more than limit // _NODE_COST items): this runs on the hook.
+        most = limit // _NODE_COST
+        kept: list[Any] = []
+        for item in output[: 2 * most]:
+            if not (type(item) is dict and item.get("type") == "message"):
+                kept.append(item)
+                if len(kept) >= most:
+                    break
         reply = dict(reply)
-        reply["output"] = [item for item in output if not (type(item) is dict and item.get("type") == "message")]
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+        reply["output"] = kept
     copy = _Copier(limit, limit).message(reply, _REPLY_KEYS)
     return ReplySnapshot(copy) if isinstance(copy, dict) else None
 
@@ -231,6 +252,8 @@ class SnapshotBudget:
     turn.input_messages = budget.take(body["messages"], max_chars=20_000, health=health)  # None if over
     budget.release(turn.input_messages)                                                  # when it ends
     """
+
+    __slots__ = ("_max_chars", "_used", "_lock")
 
     def __init__(self, max_chars: int = OPEN_SNAPSHOTS_MAX_CHARS) -> None:
         self._max_chars = max_chars
@@ -251,6 +274,7 @@ class SnapshotBudget:
             else:
                 over = False
                 self._used += snapshot.chars
+                snapshot.counted_by = self
         if over:
             health.problem(
                 "content_dropped_memory",
@@ -262,11 +286,14 @@ class SnapshotBudget:
         return snapshot
 
     def release(self, snapshot: object) -> None:
-        chars = getattr(snapshot, "chars", 0)
-        if chars:
-            with self._lock:
-                # Never below zero: a turn adopted from a replaced filter was counted by the old one.
-                self._used = max(self._used - chars, 0)
+        """Give back what :meth:`take` counted for ``snapshot``; a no-op for anything this budget did not count
+        (or already released), so every turn end may call it."""
+        if getattr(snapshot, "counted_by", None) is not self:
+            return
+        with self._lock:
+            if isinstance(snapshot, Snapshot) and snapshot.counted_by is self:
+                snapshot.counted_by = None
+                self._used -= snapshot.chars
 
 
 # --- parts ------------------------------------------------------------------------------
@@ -297,7 +324,7 @@ def redact_value(value: object, redact: Redact) -> Any:
 
 def _media_part(url: str, modality: str, redact: Redact) -> Part:
     omitted = getattr(url, "omitted_chars", None)
-    match = _DATA_URL.match(url)
+    match = _DATA_URL.match(url, 0, _DATA_URL_HEADER_CHARS)
     if match is None:
         return {"type": "uri", "modality": modality, "uri": redact(url)}
     # Inline base64 payloads (images pasted into the chat) can be megabytes: keep the type and
@@ -420,9 +447,7 @@ def _output_items_parts(output: object, redact: Redact) -> list[Part]:
 # --- public builders --------------------------------------------------------------------
 
 
-def input_content(
-    messages: object, redact: Callable[[str], str], max_chars: int
-) -> tuple[str | None, str | None, bool]:
+def input_content(messages: object, redact: Redact, max_chars: int) -> tuple[str | None, str | None, bool]:
     """Inlet ``messages`` (a :class:`Snapshot`, or a list that is snapshotted first) ->
     (``gen_ai.system_instructions``, ``gen_ai.input.messages``, truncated?)."""
     if not isinstance(messages, Snapshot):
@@ -448,7 +473,7 @@ def input_content(
 def output_content(
     reply: Mapping[str, Any] | None,
     finish_reason: str | None,
-    redact: Callable[[str], str],
+    redact: Redact,
     max_chars: int,
 ) -> tuple[str | None, bool]:
     """The assistant reply (a :class:`ReplySnapshot`, or a mapping that is snapshotted first) ->

@@ -2,9 +2,11 @@
 """FilterCore: the three hooks (inlet, stream, outlet) over extraction, turns and telemetry.
 
 Both hosts (the Pipelines ``Pipeline`` and the Open WebUI Functions ``Filter``) and the bridge
-server delegate to one core. Every public method is guarded: it never raises, never mutates
-the payload, never touches the network (spans are only queued); failures are counted in
-:attr:`FilterCore.health` and logged, rate-limited.
+server delegate to one core. Every hook (``inlet``, ``stream``, ``outlet``) is guarded: it never
+raises, never mutates the payload, never touches the network (spans are only queued); failures
+are counted in :attr:`FilterCore.health` and logged, rate-limited. Operator and lifecycle calls
+(``end_open_turns``, ``shutdown``, ``force_flush``) are not hooks: they may block, and
+``end_open_turns`` rejects a bad age with ValueError.
 
     core = FilterCore({"otlp_endpoint": "http://localhost:4318"}, host="pipelines")
     core.inlet(body, user)               # opens the turn (or records a task span)
@@ -84,7 +86,7 @@ class FilterCore:
         self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
         self._telemetry = Telemetry(settings, self.health, tracer_provider=tracer_provider)
         self._tracker = TurnTracker(settings.turn_timeout_s, settings.max_open_turns)
-        self._snapshots = SnapshotBudget()  # bytes held by open turns' messages, bounded in total
+        self._snapshots = SnapshotBudget()  # characters held by open turns' messages, bounded in total
         self._worker: BackgroundWorker[TurnEnd] = BackgroundWorker(
             write=self._write,
             tick=self.sweep,
@@ -208,11 +210,10 @@ class FilterCore:
 
         Raises ValueError for an ``older_than_s`` that is not a finite number >= 0 (NaN compares
         false with everything, so it would otherwise end every open turn)."""
-        if message_ids is None:
-            _check_age(older_than_s)
         if message_ids is not None:
             turns = self._tracker.remove(message_ids)
         else:
+            _check_age(older_than_s)
             turns = self._tracker.expire(older_than_s=older_than_s)
         for turn in turns:
             self._end_abandoned(turn, END_OPERATOR)
@@ -340,10 +341,9 @@ class FilterCore:
             request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
             turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns, links=links)
             if self._settings.capture_content:
-                before = body_map.get("messages")
-                if isinstance(before, list) and reply is not None:
-                    before = [m for m in before if m is not reply]
-                turn.input_messages = snapshot_messages(before, self._settings.max_content_chars)
+                turn.input_messages = snapshot_messages(
+                    body_map.get("messages"), self._settings.max_content_chars, without=reply
+                )
         elif links:
             turn.links = turn.links + links
         self._end_turn(

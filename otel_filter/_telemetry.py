@@ -104,7 +104,9 @@ class _RoutingExporter(SpanExporter):
 
     A span's destination is the one its provider was routed to (see :meth:`route`), found by the
     identity of the span's resource. Unknown resources (a route already pruned) go to the current
-    destination. Thread-safe; :meth:`export` and :meth:`prune` run on the SDK's worker thread.
+    destination. Thread-safe; :meth:`export` runs on the SDK's worker thread, :meth:`prune` there after each
+    export and on the caller's thread in :meth:`Telemetry.force_flush`: one export lock keeps a prune from
+    retiring an exporter that an export in flight still uses (its spans are out of the queue already).
     """
 
     def __init__(self, health: Health) -> None:
@@ -116,6 +118,7 @@ class _RoutingExporter(SpanExporter):
         self._current_key: int | None = None
         self._failed_at: dict[str, float] = {}  # endpoint -> monotonic time of its last failed export
         self._closed = False
+        self._export_lock = threading.RLock()  # export() and prune(): see the class docstring
         self.queue: Any = None  # the SDK's span queue (see _sdk_queue), to know which routes are still needed
 
     def route(self, resource: Resource, export: ExportSettings) -> None:
@@ -132,6 +135,10 @@ class _RoutingExporter(SpanExporter):
             self._current, self._current_key = export, id(resource)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._export_lock:
+            return self._export(spans)
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
             routes = {key: export for key, (_, export) in self._routes.items()}
             exporters = dict(self._exporters)
@@ -173,7 +180,7 @@ class _RoutingExporter(SpanExporter):
 
         Returns (the endpoint took every request it was sent, every span was sent): a span too large to send is
         this filter's problem, not the endpoint's."""
-        requests, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
+        bounded_batches, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
         if too_large:
             self._health.count("spans_export_failed", len(too_large))
             self._health.count("spans_too_large", len(too_large))
@@ -185,11 +192,11 @@ class _RoutingExporter(SpanExporter):
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
             )
-        for index, request in enumerate(requests):
+        for index, request in enumerate(bounded_batches):
             if exporter.export(request) is not SpanExportResult.SUCCESS:
                 # The endpoint just failed (after its own retries, up to its timeout): the rest of this batch is
                 # counted as failed rather than tried request after request, each waiting out the same timeout.
-                rest = sum(len(r) for r in requests[index + 1 :])
+                rest = sum(len(r) for r in bounded_batches[index + 1 :])
                 if rest:
                     self._health.count("spans_export_failed", rest)
                 return False, False
@@ -203,6 +210,10 @@ class _RoutingExporter(SpanExporter):
         """Forget routes no queued span needs; shut down exporters no route needs (here: never a hook's thread)."""
         if len(self._routes) <= 1:
             return
+        with self._export_lock:
+            self._prune()
+
+    def _prune(self) -> None:
         queue = self.queue
         # deque.copy() runs under the GIL in one step: safe while hooks append. Without the queue (another SDK
         # layout) every old route is dropped: its last queued spans then go to the current destination.

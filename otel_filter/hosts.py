@@ -310,6 +310,14 @@ class Pipeline(_Host):
             self._failed("on_startup")
 
     async def on_shutdown(self) -> None:
+        # Never raises: the Pipelines server awaits every filter's on_shutdown in one loop on each reload, so an
+        # exception here would stop the reload of every other pipeline too.
+        try:
+            await self._shut_down()
+        except Exception:
+            self._failed("on_shutdown")
+
+    async def _shut_down(self) -> None:
         core = self._core_instance
         if core is None:
             return

@@ -907,9 +907,13 @@ class Redactor:
 
 TRUNCATION_MARK = "…[truncated]"
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
-# Snapshots keep this many characters beyond max_chars in each string: a secret that straddles the
-# snapshot's cut is then still whole enough to be... cut again, below max_chars, after redaction
-# ran. Any secret shorter than the margin never leaves half-redacted.
+# Where a data URL's header (type and parameters, up to the comma) must end; real ones are under 100 characters.
+# Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
+# header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
+_DATA_URL_HEADER_CHARS = 512
+# Snapshots keep this many characters beyond max_chars in each string. The cut to max_chars comes
+# after redaction, so a secret that crosses max_chars is still whole when the patterns run: any
+# secret shorter than the margin never leaves half-redacted.
 SNAPSHOT_MARGIN_CHARS = 4096
 # What every open turn's snapshots may hold together (characters); beyond it a new turn's
 # messages are not kept (counted as content_dropped_memory). About 32-128 MB.
@@ -951,6 +955,9 @@ class Snapshot(list[Any]):
     """A bounded copy of a message list; ``chars`` is roughly what it holds (for the open-turns budget)."""
 
     chars: int = 0
+    # The SnapshotBudget that counted it, until released: only that budget releases it, and only once
+    # (task and orphan-outlet snapshots are never counted, an adopted turn's was counted by the core it left).
+    counted_by: object = None
 
 
 class _Copier:
@@ -970,7 +977,7 @@ class _Copier:
     def text(self, text: str) -> str:
         size = len(text)
         if size > 256 and text.startswith("data:"):
-            match = _DATA_URL.match(text)
+            match = _DATA_URL.match(text, 0, _DATA_URL_HEADER_CHARS)
             if match is not None:
                 elided = ElidedDataUrl(text[: match.end()])
                 elided.omitted_chars = size - match.end()
@@ -1035,22 +1042,26 @@ class _Copier:
         return copy
 
 
-def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
+def snapshot_messages(messages: object, max_chars: int, *, without: object = None) -> Snapshot | None:
     """What :func:`input_content` needs of a message list, taken while the hook runs (Open WebUI may
     change the live payload after a Function's hook returns), and no more: the newest messages
     first, up to about ``max_chars`` plus a margin, each string cut there, data URLs reduced to
     type and size. Leading system messages get a budget of their own. Cost and size do not depend
-    on how big the body is."""
+    on how big the body is. ``without``: a message left out (an outlet's reply), found by identity."""
     if not isinstance(messages, list):
         return None
     limit = max_chars + SNAPSHOT_MARGIN_CHARS
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     used = 0
+    oldest_read = len(messages)  # the newest loop reads messages[oldest_read:]
     for index in range(len(messages) - 1, -1, -1):
         if used >= limit:
             break
+        oldest_read = index
         message = messages[index]
+        if without is not None and message is without:
+            continue
         # The usual {"role", "content": "..."} inline (this loop runs on the hook): a plain copy when neither
         # string needs a cut and the text is no data URL; anything else goes through the copier.
         if type(message) is dict and len(message) == 2:
@@ -1066,7 +1077,7 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
     newest_copier.used = used
     system_copier = _Copier(limit, limit)
     leading: list[Any] = []
-    for index in range(len(messages) - len(newest)):
+    for index in range(oldest_read):
         message = messages[index]
         if system_copier.exhausted or not (isinstance(message, dict) and message.get("role") == "system"):
             break
@@ -1080,6 +1091,8 @@ def snapshot_messages(messages: object, max_chars: int) -> Snapshot | None:
 class ReplySnapshot(dict[str, Any]):
     """A bounded copy of an assistant reply (see :func:`snapshot_reply`)."""
 
+    __slots__ = ()
+
 
 def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnapshot | None:
     """The assistant reply as :func:`output_content` needs it, bounded like :func:`snapshot_messages`."""
@@ -1087,11 +1100,19 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
         return None
     output = reply.get("output")
     content = reply.get("content")
+    limit = max_chars + SNAPSHOT_MARGIN_CHARS
     if type(content) is str and content and type(output) is list:
         # 0.12 repeats the reply text in "message" output items; they are read only when "content" is empty.
+        # Bounded like the copy below (which keeps no more than limit // _NODE_COST items): this runs on the hook.
+        most = limit // _NODE_COST
+        kept: list[Any] = []
+        for item in output[: 2 * most]:
+            if not (type(item) is dict and item.get("type") == "message"):
+                kept.append(item)
+                if len(kept) >= most:
+                    break
         reply = dict(reply)
-        reply["output"] = [item for item in output if not (type(item) is dict and item.get("type") == "message")]
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+        reply["output"] = kept
     copy = _Copier(limit, limit).message(reply, _REPLY_KEYS)
     return ReplySnapshot(copy) if isinstance(copy, dict) else None
 
@@ -1103,6 +1124,8 @@ class SnapshotBudget:
     turn.input_messages = budget.take(body["messages"], max_chars=20_000, health=health)  # None if over
     budget.release(turn.input_messages)                                                  # when it ends
     """
+
+    __slots__ = ("_max_chars", "_used", "_lock")
 
     def __init__(self, max_chars: int = OPEN_SNAPSHOTS_MAX_CHARS) -> None:
         self._max_chars = max_chars
@@ -1123,6 +1146,7 @@ class SnapshotBudget:
             else:
                 over = False
                 self._used += snapshot.chars
+                snapshot.counted_by = self
         if over:
             health.problem(
                 "content_dropped_memory",
@@ -1134,11 +1158,14 @@ class SnapshotBudget:
         return snapshot
 
     def release(self, snapshot: object) -> None:
-        chars = getattr(snapshot, "chars", 0)
-        if chars:
-            with self._lock:
-                # Never below zero: a turn adopted from a replaced filter was counted by the old one.
-                self._used = max(self._used - chars, 0)
+        """Give back what :meth:`take` counted for ``snapshot``; a no-op for anything this budget did not count
+        (or already released), so every turn end may call it."""
+        if getattr(snapshot, "counted_by", None) is not self:
+            return
+        with self._lock:
+            if isinstance(snapshot, Snapshot) and snapshot.counted_by is self:
+                snapshot.counted_by = None
+                self._used -= snapshot.chars
 
 
 # --- parts ------------------------------------------------------------------------------
@@ -1169,7 +1196,7 @@ def redact_value(value: object, redact: Redact) -> Any:
 
 def _media_part(url: str, modality: str, redact: Redact) -> Part:
     omitted = getattr(url, "omitted_chars", None)
-    match = _DATA_URL.match(url)
+    match = _DATA_URL.match(url, 0, _DATA_URL_HEADER_CHARS)
     if match is None:
         return {"type": "uri", "modality": modality, "uri": redact(url)}
     # Inline base64 payloads (images pasted into the chat) can be megabytes: keep the type and
@@ -1292,9 +1319,7 @@ def _output_items_parts(output: object, redact: Redact) -> list[Part]:
 # --- public builders --------------------------------------------------------------------
 
 
-def input_content(
-    messages: object, redact: Callable[[str], str], max_chars: int
-) -> tuple[str | None, str | None, bool]:
+def input_content(messages: object, redact: Redact, max_chars: int) -> tuple[str | None, str | None, bool]:
     """Inlet ``messages`` (a :class:`Snapshot`, or a list that is snapshotted first) ->
     (``gen_ai.system_instructions``, ``gen_ai.input.messages``, truncated?)."""
     if not isinstance(messages, Snapshot):
@@ -1320,7 +1345,7 @@ def input_content(
 def output_content(
     reply: Mapping[str, Any] | None,
     finish_reason: str | None,
-    redact: Callable[[str], str],
+    redact: Redact,
     max_chars: int,
 ) -> tuple[str | None, bool]:
     """The assistant reply (a :class:`ReplySnapshot`, or a mapping that is snapshotted first) ->
@@ -2069,7 +2094,8 @@ def span_name(request: TurnRequest) -> str:
     """
     operation = request.task or GEN_AI_OPERATION_CHAT
     name = f"{operation} {request.request_model}" if request.request_model else operation
-    return name if len(name) <= MAX_TEXT_CHARS else clean_text(name[:MAX_TEXT_CHARS])
+    # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
+    return clean_text(name[:MAX_TEXT_CHARS])
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:
@@ -2669,7 +2695,9 @@ class _RoutingExporter(SpanExporter):
 
     A span's destination is the one its provider was routed to (see :meth:`route`), found by the
     identity of the span's resource. Unknown resources (a route already pruned) go to the current
-    destination. Thread-safe; :meth:`export` and :meth:`prune` run on the SDK's worker thread.
+    destination. Thread-safe; :meth:`export` runs on the SDK's worker thread, :meth:`prune` there after each
+    export and on the caller's thread in :meth:`Telemetry.force_flush`: one export lock keeps a prune from
+    retiring an exporter that an export in flight still uses (its spans are out of the queue already).
     """
 
     def __init__(self, health: Health) -> None:
@@ -2681,6 +2709,7 @@ class _RoutingExporter(SpanExporter):
         self._current_key: int | None = None
         self._failed_at: dict[str, float] = {}  # endpoint -> monotonic time of its last failed export
         self._closed = False
+        self._export_lock = threading.RLock()  # export() and prune(): see the class docstring
         self.queue: Any = None  # the SDK's span queue (see _sdk_queue), to know which routes are still needed
 
     def route(self, resource: Resource, export: ExportSettings) -> None:
@@ -2697,6 +2726,10 @@ class _RoutingExporter(SpanExporter):
             self._current, self._current_key = export, id(resource)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self._export_lock:
+            return self._export(spans)
+
+    def _export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         with self._lock:
             routes = {key: export for key, (_, export) in self._routes.items()}
             exporters = dict(self._exporters)
@@ -2738,7 +2771,7 @@ class _RoutingExporter(SpanExporter):
 
         Returns (the endpoint took every request it was sent, every span was sent): a span too large to send is
         this filter's problem, not the endpoint's."""
-        requests, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
+        bounded_batches, too_large = split_by_size(batch, MAX_REQUEST_BYTES)
         if too_large:
             self._health.count("spans_export_failed", len(too_large))
             self._health.count("spans_too_large", len(too_large))
@@ -2750,11 +2783,11 @@ class _RoutingExporter(SpanExporter):
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
             )
-        for index, request in enumerate(requests):
+        for index, request in enumerate(bounded_batches):
             if exporter.export(request) is not SpanExportResult.SUCCESS:
                 # The endpoint just failed (after its own retries, up to its timeout): the rest of this batch is
                 # counted as failed rather than tried request after request, each waiting out the same timeout.
-                rest = sum(len(r) for r in requests[index + 1 :])
+                rest = sum(len(r) for r in bounded_batches[index + 1 :])
                 if rest:
                     self._health.count("spans_export_failed", rest)
                 return False, False
@@ -2768,6 +2801,10 @@ class _RoutingExporter(SpanExporter):
         """Forget routes no queued span needs; shut down exporters no route needs (here: never a hook's thread)."""
         if len(self._routes) <= 1:
             return
+        with self._export_lock:
+            self._prune()
+
+    def _prune(self) -> None:
         queue = self.queue
         # deque.copy() runs under the GIL in one step: safe while hooks append. Without the queue (another SDK
         # layout) every old route is dropped: its last queued spans then go to the current destination.
@@ -3009,7 +3046,7 @@ class FilterCore:
         self._redactor = Redactor(settings.redact_patterns, settings.redact_replacement)
         self._telemetry = Telemetry(settings, self.health, tracer_provider=tracer_provider)
         self._tracker = TurnTracker(settings.turn_timeout_s, settings.max_open_turns)
-        self._snapshots = SnapshotBudget()  # bytes held by open turns' messages, bounded in total
+        self._snapshots = SnapshotBudget()  # characters held by open turns' messages, bounded in total
         self._worker: BackgroundWorker[TurnEnd] = BackgroundWorker(
             write=self._write,
             tick=self.sweep,
@@ -3133,11 +3170,10 @@ class FilterCore:
 
         Raises ValueError for an ``older_than_s`` that is not a finite number >= 0 (NaN compares
         false with everything, so it would otherwise end every open turn)."""
-        if message_ids is None:
-            _check_age(older_than_s)
         if message_ids is not None:
             turns = self._tracker.remove(message_ids)
         else:
+            _check_age(older_than_s)
             turns = self._tracker.expire(older_than_s=older_than_s)
         for turn in turns:
             self._end_abandoned(turn, END_OPERATOR)
@@ -3265,10 +3301,9 @@ class FilterCore:
             request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
             turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns, links=links)
             if self._settings.capture_content:
-                before = body_map.get("messages")
-                if isinstance(before, list) and reply is not None:
-                    before = [m for m in before if m is not reply]
-                turn.input_messages = snapshot_messages(before, self._settings.max_content_chars)
+                turn.input_messages = snapshot_messages(
+                    body_map.get("messages"), self._settings.max_content_chars, without=reply
+                )
         elif links:
             turn.links = turn.links + links
         self._end_turn(
@@ -3621,6 +3656,14 @@ class Pipeline(_Host):
             self._failed("on_startup")
 
     async def on_shutdown(self) -> None:
+        # Never raises: the Pipelines server awaits every filter's on_shutdown in one loop on each reload, so an
+        # exception here would stop the reload of every other pipeline too.
+        try:
+            await self._shut_down()
+        except Exception:
+            self._failed("on_shutdown")
+
+    async def _shut_down(self) -> None:
         core = self._core_instance
         if core is None:
             return

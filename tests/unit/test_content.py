@@ -9,7 +9,16 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_filter._content import TRUNCATION_MARK, bounded_json, clean_text, input_content, output_content
+from otel_filter._content import (
+    SNAPSHOT_MARGIN_CHARS,
+    TRUNCATION_MARK,
+    bounded_json,
+    clean_text,
+    input_content,
+    output_content,
+    snapshot_messages,
+    snapshot_reply,
+)
 from otel_filter._redact import Redactor
 
 NO_REDACTION = Redactor()
@@ -123,6 +132,50 @@ def test_lone_surrogates_never_reach_an_exporter() -> None:
     _, inputs, _ = input_content([{"role": "user", "content": "x\udfff"}], NO_REDACTION, 1_000)
     assert inputs is not None
     inputs.encode("utf-8")
+
+
+def test_a_snapshot_leaves_out_the_message_it_is_told_to_by_identity() -> None:
+    reply = {"role": "assistant", "content": "same"}
+    messages = [{"role": "system", "content": "s"}, {"role": "assistant", "content": "same"}, reply]
+    snapshot = snapshot_messages(messages, 1_000, without=reply)
+    assert snapshot == [{"role": "system", "content": "s"}, {"role": "assistant", "content": "same"}]
+    many = [{"role": "user", "content": "x" * 100} for _ in range(10_000)] + [reply]
+    snapshot = snapshot_messages(many, 1_000, without=reply)
+    assert snapshot is not None and 0 < len(snapshot) < 100 and all(m["role"] == "user" for m in snapshot)
+
+
+def test_a_reply_snapshot_reads_a_bounded_number_of_output_items() -> None:
+    call = {"type": "function_call", "name": "f", "call_id": "c", "arguments": "{}"}
+    message = {"type": "message", "content": [{"type": "output_text", "text": "hi"}]}
+    reply = {"role": "assistant", "content": "hi", "output": [message, call] + [message, call] * 500_000}
+    snapshot = snapshot_reply(reply, 1_000)
+    assert snapshot is not None
+    kept = snapshot["output"]
+    assert 0 < len(kept) <= (1_000 + SNAPSHOT_MARGIN_CHARS) // 16
+    # Message items left out (the text is in "content"); the copy may cut the last item short.
+    assert kept[0] == call and all(item["type"] == "function_call" for item in kept)
+
+
+def test_a_data_url_header_is_bounded_like_any_text() -> None:
+    # "data:" followed by 5 MB and no comma (or a comma only at the very end): treated as text and cut, not
+    # scanned whole on the hook nor kept whole as an elided data URL's header.
+    for url in ("data:" + "a" * 5_000_000, "data:text/plain;" + "a" * 5_000_000 + ",x"):
+        message = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]}
+        snapshot = snapshot_messages([message], 1_000)
+        assert snapshot is not None
+        kept = snapshot[0]["content"][0]["image_url"]["url"]
+        assert len(kept) <= 1_000 + SNAPSHOT_MARGIN_CHARS
+        assert snapshot.chars < 2 * (1_000 + SNAPSHOT_MARGIN_CHARS)
+        _, inputs, _ = input_content(snapshot, NO_REDACTION, 1_000)
+        assert inputs is not None and len(inputs) <= 1_000
+    # A real data URL still becomes a blob part with its type and size.
+    image = "data:image/png;base64," + "A" * 100_000
+    _, inputs, _ = input_content(
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]}], NO_REDACTION, 1_000
+    )
+    assert inputs is not None
+    part = json.loads(inputs)[0]["parts"][0]
+    assert part["type"] == "blob" and part["mime_type"] == "image/png" and part["omitted_chars"] == 100_000
 
 
 @settings(

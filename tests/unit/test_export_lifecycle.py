@@ -10,12 +10,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_filter import FilterCore
+from otel_filter._health import Health
+from otel_filter._settings import ExportSettings
+from otel_filter._telemetry import _RoutingExporter
 from tests.support.otlp_sink import Blackhole, OtlpSink
 from tests.support.owui_hosts import FunctionHost, load_as_function
 
@@ -166,3 +173,53 @@ def test_spans_queued_before_a_change_go_where_they_were_headed() -> None:
             assert _ids(second) == {"after"}
         finally:
             core.shutdown()
+
+
+class _SlowExporter(SpanExporter):
+    """Holds an export until released; records whether it was shut down while an export was in flight."""
+
+    def __init__(self) -> None:
+        self.exporting = threading.Event()
+        self.release = threading.Event()
+        self.in_flight = False
+        self.shut_down_in_flight = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.in_flight = True
+        self.exporting.set()
+        self.release.wait(10)
+        self.in_flight = False
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.shut_down_in_flight = self.shut_down_in_flight or self.in_flight
+
+
+def test_a_flush_never_retires_an_exporter_an_export_in_flight_uses() -> None:
+    # Spans being exported are out of the SDK queue, so a prune (Telemetry.force_flush runs one on the caller's
+    # thread) sees no queued span for their route: it must wait for the export instead of shutting it down.
+    router = _RoutingExporter(Health())
+    old, new = (ExportSettings(f"http://127.0.0.1:{port}/v1/traces", "http/protobuf", (), True) for port in (1, 2))
+    old_resource, new_resource = Resource.create({"n": 1}), Resource.create({"n": 2})
+    slow = _SlowExporter()
+    router.route(old_resource, old)
+    router._exporters[old] = slow  # in place of the OTLP exporter built for it
+    router.route(new_resource, new)
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=old_resource)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider.get_tracer("t").start_span("old").end()
+    export = threading.Thread(target=router.export, args=(exporter.get_finished_spans(),))
+    export.start()
+    try:
+        assert slow.exporting.wait(5)
+        prune = threading.Thread(target=router.prune)
+        prune.start()
+        prune.join(0.3)
+        assert not slow.shut_down_in_flight
+    finally:
+        slow.release.set()
+        export.join(5)
+        prune.join(5)
+        router.shutdown()
+    assert not slow.shut_down_in_flight and router.destinations() == 0

@@ -8,9 +8,11 @@ import asyncio
 import importlib.util
 import sys
 import time
+import types
 import uuid
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -116,3 +118,15 @@ def test_a_pipeline_imported_as_a_library_ends_its_turns_at_on_shutdown() -> Non
     (span,) = exporter.get_finished_spans()
     assert span.attributes is not None and span.attributes["openwebui.turn.end_reason"] == "shutdown"
     assert pipeline._handover_key() is None  # nothing parked for a successor
+
+
+def test_on_shutdown_never_raises_even_when_parking_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Pipelines server awaits every on_shutdown in one loop: a raise would stop the whole reload.
+    exporter = InMemorySpanExporter()
+    pipeline = _load(f"broken_registry_probe_{uuid.uuid4().hex[:8]}", exporter)
+    asyncio.run(pipeline.on_startup())
+    asyncio.run(pipeline.inlet(_inlet("m1"), USER))
+    monkeypatch.setitem(sys.modules, "_owui_otel_pipelines_handover", types.ModuleType("broken"))  # no lock
+    asyncio.run(pipeline.on_shutdown())
+    assert pipeline._guard_health.get("on_shutdown_failed") == 1
+    pipeline._parked_core.shutdown()

@@ -134,6 +134,8 @@ def test_outlet_without_inlet_is_traced_with_what_it_has() -> None:
     assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (5, 6)
     assert attributes["gen_ai.conversation.id"] == "chat-1"
     assert '"question for m-orphan"' in str(attributes["gen_ai.input.messages"])
+    assert '"answer"' not in str(attributes["gen_ai.input.messages"])  # the reply is the output, not an input
+    assert '"answer"' in str(attributes["gen_ai.output.messages"])
     assert pipeline.health.get("orphan_outlets") == 1
     assert pipeline._core().open_turns == 0
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -266,6 +267,22 @@ def test_exporter_failure_does_not_break_chat() -> None:
     inlet, outlet = _turn("m1")
     assert asyncio.run(pipeline.inlet(inlet, {"id": "u"})) is inlet
     assert asyncio.run(pipeline.outlet(outlet, {"id": "u"})) is outlet
+
+
+@pytest.mark.parametrize("model", ["gpt\ud800x", "\udfff" * 3000], ids=["short", "cut"])
+def test_a_lone_surrogate_in_the_model_id_still_encodes(model: str) -> None:
+    # The model id is the span name: one unencodable name fails the OTLP encoding of the whole batch.
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    pipeline = Pipeline(tracer_provider=provider)
+    inlet, outlet = _turn("m1")
+    inlet["model"] = outlet["model"] = model
+    asyncio.run(pipeline.inlet(inlet, {"id": "u"}))
+    asyncio.run(pipeline.outlet(outlet, {"id": "u"}))
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 1
+    assert encode_spans(spans).ByteSize() > 0  # raises UnicodeEncodeError with the surrogate left in
 
 
 def test_broken_telemetry_setup_does_not_break_chat() -> None:

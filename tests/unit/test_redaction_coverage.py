@@ -256,6 +256,39 @@ def test_open_turns_hold_bounded_bytes_and_beyond_the_budget_content_is_dropped_
     assert len(exporter.get_finished_spans()) == 40
 
 
+def test_only_snapshots_the_budget_counted_are_released() -> None:
+    budget = SnapshotBudget(max_chars=100_000)
+    health = Health()
+    counted = budget.take([{"role": "user", "content": "a" * 20_000}], 20_000, health)
+    assert counted is not None and budget.used == counted.chars > 0
+    # Task spans and orphan outlets end with a snapshot the budget never counted: releasing it changes nothing.
+    budget.release(snapshot_messages([{"role": "user", "content": "b" * 20_000}], 20_000))
+    budget.release(SnapshotBudget().take([{"role": "user", "content": "c"}], 20_000, health))  # another budget's
+    assert budget.used == counted.chars
+    budget.release(counted)
+    budget.release(counted)  # twice: once only
+    assert budget.used == 0
+
+
+def test_task_spans_do_not_free_the_open_turns_budget() -> None:
+    pipeline, _ = make_pipeline(capture_message_content=True)
+    core = pipeline._core()
+    open_turn = {"model": "m", "messages": [{"role": "user", "content": "q" * 10_000}], "metadata": {"message_id": "a"}}
+    asyncio.run(pipeline.inlet(open_turn, USER))
+    held = core._snapshots.used
+    assert held > 10_000
+    for i in range(5):  # each chat turn brings title, tags and follow-up tasks: they end at once
+        task = {
+            "model": "m",
+            "messages": [{"role": "user", "content": "t" * 10_000}],
+            "metadata": {"task": "title_generation", "message_id": f"t{i}"},
+        }
+        asyncio.run(pipeline.inlet(task, USER))
+    assert core._snapshots.used == held
+    asyncio.run(pipeline.on_shutdown())
+    assert core._snapshots.used == 0
+
+
 def test_fingerprints_of_huge_texts_still_tell_conversations_apart() -> None:
     base = "z" * 5_000_000
 
