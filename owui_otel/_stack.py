@@ -42,6 +42,7 @@ from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, wri
 from owui_otel._supervisor import (
     FAILED,
     RUNNING,
+    STOP_TIMEOUT_S,
     Backoff,
     ChildPlan,
     SupervisorPlan,
@@ -412,7 +413,7 @@ def _start_supervisor(plan: SupervisorPlan, log: Path) -> tuple[ProcessRecord, s
     return record, process
 
 
-def _stop_supervisor(process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+def _stop_supervisor(process: subprocess.Popen[bytes], timeout_s: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM the supervisor this process started (it stops its children), wait, SIGKILL; reaped either way.
     By its Popen, not by pid: right after exec its /proc cmdline can still read empty (see :func:`is_ours`)."""
     if process.poll() is None:
@@ -517,7 +518,7 @@ def stop_stack(progress: Progress = _quiet) -> list[str]:
     stopped: list[str] = []
     before = state.supervisor_status()
     supervisor = state.supervisor()
-    if supervisor is not None and _stop(supervisor, timeout_s=60):
+    if supervisor is not None and _stop(supervisor, timeout_s=STOP_TIMEOUT_S):
         progress(f"stopped the supervisor (pid {supervisor.pid}) and its processes")
         stopped.append(SUPERVISOR)
         stopped += [c.name for c in (before.children if before else []) if c.running]

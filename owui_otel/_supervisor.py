@@ -31,6 +31,10 @@ from owui_otel._paths import write_private
 
 STARTING, RUNNING, FAILED, STOPPED = "starting", "running", "failed", "stopped"
 _POLL_S = 0.2
+CHILD_STOP_GRACE_S = 15.0
+"""How long a child gets after SIGTERM before SIGKILL (then up to 10 s more to be reaped)."""
+STOP_TIMEOUT_S = 3 * (CHILD_STOP_GRACE_S + 10.0) + 5.0
+"""The longest the supervisor can take to stop its three children: what ``down`` waits before SIGKILL."""
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,7 @@ class Supervisor:
     def _stop_all(self) -> None:
         for child in reversed(self.children):
             if child.process.running():
-                code = child.process.stop(timeout=15)
+                code = child.process.stop(timeout=CHILD_STOP_GRACE_S)
                 _log(f"stopped {child.plan.name} ({describe_exit(code)})")
             child.status.running = False
         if self.status.state != FAILED:
