@@ -10,8 +10,11 @@
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc  # type: ignore[import-untyped]  # no stubs unless types-grpcio is installed
 import pytest
 
 from otel_filter import FilterCore, Valves
@@ -123,6 +126,67 @@ def test_the_exporter_sends_only_valve_headers_with_a_valve_endpoint(monkeypatch
 
 def test_the_exporter_sends_env_headers_to_the_env_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     sent = _sent_headers(monkeypatch, {}, env_endpoint="sink")
+    assert sent.get("authorization") == "Bearer env-s3cret" and sent.get("x-env") == "1"
+
+
+class _GrpcMetadataSink:
+    """An OTLP/gRPC trace endpoint on 127.0.0.1 that records the metadata of every export (and answers OK)."""
+
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, str]] = []
+        self._arrived = threading.Event()
+        handler = grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.trace.v1.TraceService",
+            {"Export": grpc.unary_unary_rpc_method_handler(self._export)},
+        )
+        self._server = grpc.server(ThreadPoolExecutor(max_workers=2))
+        self._server.add_generic_rpc_handlers((handler,))
+        self.endpoint = f"http://127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
+
+    def _export(self, request: bytes, context: Any) -> bytes:
+        self.metadata.append({key: value for key, value in context.invocation_metadata()})
+        self._arrived.set()
+        return b""  # an empty ExportTraceServiceResponse
+
+    def __enter__(self) -> _GrpcMetadataSink:
+        self._server.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.stop(grace=1).wait()
+
+    def wait(self, timeout_s: float = 10.0) -> dict[str, str]:
+        assert self._arrived.wait(timeout_s), "no export arrived"
+        return self.metadata[0]
+
+
+def _sent_grpc_metadata(monkeypatch: pytest.MonkeyPatch, *, env_endpoint: bool) -> dict[str, str]:
+    """The gRPC metadata an export carried, OTEL_EXPORTER_OTLP_HEADERS set in the real environment (the SDK's
+    gRPC exporter falls back to it by itself when it is given no headers)."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20env-s3cret,x-env=1")
+    with _GrpcMetadataSink() as sink:
+        valves: dict[str, Any] = {"otlp_protocol": "grpc"}
+        if env_endpoint:
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint)
+        else:
+            monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.invalid:4317")
+            valves["otlp_endpoint"] = sink.endpoint
+        core = FilterCore(valves, host="library")
+        try:
+            core.inlet(TASK)
+            core.force_flush(5.0)
+            return sink.wait()
+        finally:
+            core.shutdown()
+
+
+def test_the_grpc_exporter_sends_no_env_header_to_a_valve_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = _sent_grpc_metadata(monkeypatch, env_endpoint=False)
+    assert "authorization" not in sent and "x-env" not in sent
+
+
+def test_the_grpc_exporter_sends_env_headers_to_the_env_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = _sent_grpc_metadata(monkeypatch, env_endpoint=True)
     assert sent.get("authorization") == "Bearer env-s3cret" and sent.get("x-env") == "1"
 
 
