@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import StatusCode
 
 from otel_filter import Filter, Pipeline, Valves
+from tests.support.in_memory import make_pipeline
 from tests.support.otlp_sink import OtlpSink
 from tests.support.owui_hosts import FunctionHost, load_as_function
 from tests.support.scenarios import load
@@ -46,15 +47,6 @@ def outlet_body(message_id: str, chat_id: str = "chat-1", model: str = "gpt-4o",
         "chat_id": chat_id,
         "messages": [{"id": "q", "role": "user", "content": f"question for {message_id}"}, reply],
     }
-
-
-def make_pipeline(**valves: Any) -> tuple[Pipeline, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pipeline = Pipeline(tracer_provider=provider)
-    pipeline.valves = Valves(**valves)
-    return pipeline, exporter
 
 
 def by_message(spans: Any) -> dict[str, ReadableSpan]:

@@ -16,16 +16,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from otel_filter import Pipeline, Valves
+from otel_filter import Pipeline
 from otel_filter._content import OPEN_SNAPSHOTS_MAX_CHARS, SNAPSHOT_MARGIN_CHARS, SnapshotBudget, snapshot_messages
 from otel_filter._extract import conversation_fingerprints
 from otel_filter._health import Health
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, TIMEOUT_MARK, Redactor, compile_pattern
+from tests.support.in_memory import make_pipeline
 from tests.support.planted import (
     MARKER_PATTERN,
     Planter,
@@ -37,15 +36,6 @@ from tests.support.planted import (
 
 USER = {"id": "u-1", "email": "ada@example.com", "name": "Ada", "role": "user"}
 CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
-
-
-def make_pipeline(**valves: Any) -> tuple[Pipeline, InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pipeline = Pipeline(tracer_provider=provider)
-    pipeline.valves = Valves(**valves)
-    return pipeline, exporter
 
 
 def span_text(span: ReadableSpan) -> str:
