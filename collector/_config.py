@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 OWUI_OTEL_EXPORTERS = "OWUI_OTEL_EXPORTERS"
-"""Comma list of built-in exporters (:data:`~collector._backends.BUILTIN_EXPORTERS`) for ``python -m collector config``."""
+"""Comma list of built-in exporters (``collector._backends.BUILTIN_EXPORTERS``) for ``python -m collector config``."""
 OWUI_OTEL_OTLP = "OWUI_OTEL_OTLP"
 """``;``-separated generic OTLP target specs (see :mod:`collector._targets`)."""
 OWUI_OTEL_RECEIVER_AUTH = "OWUI_OTEL_RECEIVER_AUTH"
@@ -92,9 +92,7 @@ def _check(spec: ConfigSpec) -> None:
     if unknown:
         raise UsageError(f"unknown exporter(s) {', '.join(unknown)}; choose from {', '.join(BUILTIN_EXPORTERS)}")
     if not spec.exporters and not spec.otlp:
-        raise UsageError(
-            f"no exporter selected: pass --exporters ({','.join(BUILTIN_EXPORTERS)}) and/or --otlp SPEC"
-        )
+        raise UsageError(f"no exporter selected: pass --exporters ({','.join(BUILTIN_EXPORTERS)}) and/or --otlp SPEC")
     strippers = [entry.name for entry in content_stripping()]
     not_stripped = [name for name in spec.keep_content if name not in strippers]
     if not_stripped:

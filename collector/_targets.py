@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Parse exporter choices: built-in names and generic OTLP targets, from flags or environment variables.
 
-Built-ins: the registry's names (``langfuse``, ``jaeger``, ``debug``, ``file``; see :mod:`collector._backends`). Any other OTLP backend is a target spec: comma-separated
-``key=value`` pairs, values percent-decoded (write ``%2C`` for a comma, ``%20`` for a space)::
+Built-ins: the registry's names (``langfuse``, ``jaeger``, ``debug``, ``file``; see :mod:`collector._backends`).
+Any other OTLP backend is a target spec: comma-separated ``key=value`` pairs, values percent-decoded (write ``%2C``
+for a comma, ``%20`` for a space)::
 
     name=tempo,endpoint=http://tempo:4318
     name=honeycomb,endpoint=https://api.honeycomb.io,header=x-honeycomb-team=${env:HONEYCOMB_KEY},content=keep

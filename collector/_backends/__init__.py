@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._components import ENV_DEFAULTS
-from .._errors import UsageError
+from collector._components import ENV_DEFAULTS
+from collector._errors import UsageError
+
 from .base import Backend, Component
 from .debug import DEBUG
 from .file import FILE

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .._config import ConfigSpec
+    from collector._config import ConfigSpec
 
 __all__ = ["Backend", "Component"]
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._errors import UsageError
+from collector._errors import UsageError
+
 from .base import Backend
 
 if TYPE_CHECKING:
-    from .._config import ConfigSpec
+    from collector._config import ConfigSpec
 
 __all__ = ["DEBUG", "VERBOSITIES", "check_verbosity", "debug_exporter"]
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._components import env_ref
+from collector._components import env_ref
+
 from .base import Backend
 
 if TYPE_CHECKING:
-    from .._config import ConfigSpec
+    from collector._config import ConfigSpec
 
 __all__ = ["FILE", "file_exporter"]
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._components import env_ref, retry_on_failure
+from collector._components import env_ref, retry_on_failure
+
 from .base import Backend
 
 if TYPE_CHECKING:
-    from .._config import ConfigSpec
+    from collector._config import ConfigSpec
 
 __all__ = ["JAEGER", "JAEGER_EXPORT_MAX_BYTES", "jaeger_exporter"]
 

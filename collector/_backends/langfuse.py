@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from collector._components import FILE_STORAGE, OUR_SCOPE, env, env_ref, file_storage_extension, retry_on_failure
 from otel_filter._semconv import (
     GEN_AI_OPERATION_NAME,
     GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
@@ -22,11 +23,10 @@ from otel_filter._semconv import (
     OPENWEBUI_TASK,
 )
 
-from .._components import FILE_STORAGE, OUR_SCOPE, env, env_ref, file_storage_extension, retry_on_failure
 from .base import Backend, Component
 
 if TYPE_CHECKING:
-    from .._config import ConfigSpec
+    from collector._config import ConfigSpec
 
 __all__ = [
     "FILTER_LANGFUSE",
