@@ -141,7 +141,7 @@ def _spec(
 
 
 def _config(spec: ConfigSpec) -> dict[str, Any]:
-    """Validate ``spec`` and build the config dict (one pipeline per destination, built the same way for each, see the module docstring)."""
+    """Validate ``spec`` and build the config dict (one pipeline per destination, see the module docstring)."""
     _check(spec)
     extensions: dict[str, Any] = {c.HEALTH_CHECK: c.health_check_extension()}
     processors: dict[str, Any] = {c.MEMORY_LIMITER: c.memory_limiter_processor()}
