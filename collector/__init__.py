@@ -32,12 +32,13 @@ Test helpers live in :mod:`collector.testing` (real processes) and :mod:`collect
 from __future__ import annotations
 
 from ._auth import langfuse_basic_auth, langfuse_basic_auth_from_env
+from ._backends import BUILTIN_EXPORTERS
 from ._build import MANIFEST, build_collector
 from ._cache import cache_dir
 from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
 from ._errors import BuildError, CollectorToolError, GoNotFoundError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
-from ._targets import BUILTIN_EXPORTERS, OtlpTarget, parse_otlp_target, parse_otlp_targets
+from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
 from ._validate import validate_config
 
 __all__ = [

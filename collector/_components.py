@@ -1,14 +1,17 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Every collector component block we emit, defined once as plain data.
+"""The collector component blocks every config shares, defined once as plain data.
 
-``otel-collector.yaml`` (hand-commented) and ``python -m collector config`` (rendered) must describe the same
-components; ``tests/collector/test_config_render.py`` compares them, so this module is the single source of truth
-for OTTL statements, env-var names and their defaults.
+The receiver, ``memory_limiter``, ``batch``, content stripping, retries, the health check, the persistent
+queue's storage, receiver auth and the collector's own telemetry. Each backend's own blocks (exporter, processors)
+live with its registry entry in ``collector/_backends/``. ``otel-collector.yaml`` (hand-commented) and
+``python -m collector config`` (rendered) must describe the same components; ``tests/collector/test_config_render.py``
+compares them.
 
 Usage::
 
-    from collector._components import langfuse_exporter, TRANSFORM_LANGFUSE
-    block = {"exporters": {"otlp_http/langfuse": langfuse_exporter()}}
+    from collector._components import MEMORY_LIMITER, env, memory_limiter_processor
+    block = {"processors": {MEMORY_LIMITER: memory_limiter_processor()}}
+    env("OTELCOL_LOG_LEVEL")        # "${env:OTELCOL_LOG_LEVEL:-info}"
 """
 
 from __future__ import annotations
@@ -17,45 +20,34 @@ from typing import Any
 
 from otel_filter._semconv import (
     GEN_AI_INPUT_MESSAGES,
-    GEN_AI_OPERATION_NAME,
     GEN_AI_OUTPUT_MESSAGES,
-    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
     GEN_AI_SYSTEM_INSTRUCTIONS,
     INSTRUMENTATION_SCOPE,
-    OPENWEBUI_MODEL_NAME,
-    OPENWEBUI_TASK,
 )
 
 __all__ = [
     "BEARER_AUTH",
     "CONTENT_ATTRIBUTES",
     "ENV_DEFAULTS",
+    "GOMOD",
     "FILE_STORAGE",
-    "FILTER_LANGFUSE",
     "HEALTH_CHECK",
-    "LANGFUSE_HOST_FALLBACK",
     "MEMORY_LIMITER",
     "OUR_SCOPE",
     "RECEIVER_GRPC_MAX_RECV_MIB",
     "RECEIVER_HTTP_MAX_BODY_BYTES",
-    "TRANSFORM_LANGFUSE",
     "TRANSFORM_STRIP_CONTENT",
     "batch_processor",
     "bearer_auth_extension",
-    "debug_exporter",
     "env",
-    "file_exporter",
+    "env_ref",
     "file_storage_extension",
-    "filter_langfuse_processor",
     "health_check_extension",
-    "jaeger_exporter",
-    "langfuse_exporter",
     "memory_limiter_processor",
     "otlp_receiver",
     "retry_on_failure",
     "strip_content_processor",
     "telemetry",
-    "transform_langfuse_processor",
 ]
 
 OUR_SCOPE = INSTRUMENTATION_SCOPE
@@ -63,20 +55,20 @@ OUR_SCOPE = INSTRUMENTATION_SCOPE
 
 # Component ids (type/name) used in pipelines.
 MEMORY_LIMITER = "memory_limiter"
-FILTER_LANGFUSE = "filter/langfuse"
-TRANSFORM_LANGFUSE = "transform/langfuse"
 TRANSFORM_STRIP_CONTENT = "transform/strip_content"
 HEALTH_CHECK = "health_check"
 FILE_STORAGE = "file_storage/queue"
 BEARER_AUTH = "bearertokenauth/ingest"
 
-LANGFUSE_OTLP_PATH = "/api/public/otel"
-"""Langfuse's OTLP/HTTP base path (HTTP only; the exporter appends /v1/traces)."""
-LANGFUSE_INGESTION_HEADERS = {"x-langfuse-ingestion-version": "4"}
-"""Real-time ("direct") ingestion, see otel-collector.yaml."""
-
-LANGFUSE_HOST_FALLBACK = "http://langfuse.invalid"
-"""Endpoint host used while Langfuse is disabled (RFC 2606 reserved name; never resolves)."""
+GOMOD = (
+    "go.opentelemetry.io/collector/receiver/otlpreceiver",
+    "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
+    "go.opentelemetry.io/collector/processor/batchprocessor",
+    "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor",  # strip_content
+    "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
+    "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension",
+)
+"""OCB manifest modules (path, no version) the shared components need; backends list theirs in ``Backend.gomod``."""
 
 ENV_DEFAULTS: dict[str, str | None] = {
     "OTELCOL_RECEIVER_HOST": "localhost",
@@ -91,19 +83,22 @@ ENV_DEFAULTS: dict[str, str | None] = {
     "OTELCOL_RETRY_INITIAL_INTERVAL": "5s",
     "OTELCOL_RETRY_MAX_INTERVAL": "30s",
     "OTELCOL_RETRY_MAX_ELAPSED": "1h",
-    "OTELCOL_FILE_PATH": "/tmp/owui-otel/traces.jsonl",
-    "LANGFUSE_HOST": "",
-    "LANGFUSE_AUTH_B64": "",
-    "JAEGER_OTLP_ENDPOINT": "localhost:14317",
     "OTEL_INGEST_TOKEN": None,
 }
-"""Every env var the configs read, with the default written into the file (None: required, no default)."""
+"""Env vars the shared components read, with the default written into the file (None: required, no default).
+
+Each backend lists its own in ``Backend.env``; ``collector._backends.env_defaults()`` merges them all.
+"""
+
+
+def env_ref(name: str, default: str | None) -> str:
+    """``${env:NAME:-default}`` (or ``${env:NAME}`` when ``default`` is None: the variable is required)."""
+    return f"${{env:{name}}}" if default is None else f"${{env:{name}:-{default}}}"
 
 
 def env(name: str) -> str:
-    """``${env:NAME:-default}`` (or ``${env:NAME}`` when the variable has no default)."""
-    default = ENV_DEFAULTS[name]
-    return f"${{env:{name}}}" if default is None else f"${{env:{name}:-{default}}}"
+    """:func:`env_ref` of a shared variable, with its default from :data:`ENV_DEFAULTS`."""
+    return env_ref(name, ENV_DEFAULTS[name])
 
 
 # Message content: what Jaeger (and any target marked strip_content) never stores by default.
@@ -117,41 +112,7 @@ CONTENT_ATTRIBUTES = (
     "gen_ai.tool.call.result",
 )
 
-_TTFT = f'span.attributes["{GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK}"]'
-_OPERATION = f'span.attributes["{GEN_AI_OPERATION_NAME}"]'
-_MODEL_NAME = f'span.attributes["{OPENWEBUI_MODEL_NAME}"]'
-_TASK = f'span.attributes["{OPENWEBUI_TASK}"]'
-_TRACE_NAME = 'span.attributes["langfuse.trace.name"]'
-_COMPLETION_START = 'span.attributes["langfuse.observation.completion_start_time"]'
-
-LANGFUSE_STATEMENTS = (
-    # A readable trace name: "<operation> <model display name>" for chat turns (the span name carries the model
-    # id, which for Open WebUI custom models is an opaque slug); background tasks keep their span name
-    # ("title_generation gpt-4o"). Langfuse's v4 direct path reads the name only from this attribute, on every
-    # span (langfuse-otlp-contract.md §2.3); an existing value set upstream wins.
-    f'set({_TRACE_NAME}, Concat([{_OPERATION}, {_MODEL_NAME}], " ")) where {_TRACE_NAME} == nil '
-    f"and {_TASK} == nil and {_OPERATION} != nil and {_MODEL_NAME} != nil",
-    f"set({_TRACE_NAME}, span.name) where {_TRACE_NAME} == nil",
-    # completion_start_time = span start + time to first chunk (seconds, double). span.start_time is a UTC
-    # time.Time, so the literal "Z" is correct; Unix(...) would give local time. %f drops trailing zeros.
-    # "+ 0.5" rounds to the nearest nanosecond: Int() truncates, and 0.00013 * 1e9 is 129999.99999999999.
-    # Double() is nil for a non-numeric value, so the ">= 0.0" guard also skips garbage and negative values.
-    f"set({_COMPLETION_START}, FormatTime(span.start_time + Duration(Concat([String(Int(Double({_TTFT}) "
-    f'* 1000000000.0 + 0.5)), "ns"], "")), "%Y-%m-%dT%H:%M:%S.%fZ")) where {_TTFT} != nil '
-    f"and Double({_TTFT}) >= 0.0 and {_COMPLETION_START} == nil",
-)
-
 STRIP_CONTENT_STATEMENTS = tuple(f'delete_key(span.attributes, "{key}")' for key in CONTENT_ATTRIBUTES)
-
-LANGFUSE_DROP_CONDITIONS = (
-    # Langfuse is off until LANGFUSE_HOST is set: with the variable unset this compares "" == "" and drops
-    # every span, so the exporter never sends and never logs connection errors.
-    f'"{env("LANGFUSE_HOST")}" == ""',
-    # Langfuse bills every span: keep only ours (turn spans are trace roots, so no root is lost) and drop e.g.
-    # Open WebUI's own FastAPI/httpx spans when its OTel export points here too.
-    f'scope.name != "{OUR_SCOPE}"',
-)
-
 
 RECEIVER_HTTP_MAX_BODY_BYTES = 8 * 1024 * 1024
 """``max_request_body_size`` of the OTLP/HTTP receiver, checked on the body as sent AND after gzip/zstd decoding.
@@ -206,22 +167,6 @@ def batch_processor() -> dict[str, Any]:
     return {"timeout": "1s", "send_batch_size": 256, "send_batch_max_size": 512}
 
 
-def filter_langfuse_processor() -> dict[str, Any]:
-    """A true condition drops the data. Evaluated per scope: whole scopes are kept or dropped at once.
-
-    The context is explicit because context inference cannot place the path-less LANGFUSE_HOST gate.
-    """
-    return {
-        "error_mode": "ignore",
-        "trace_conditions": [{"context": "scope", "conditions": list(LANGFUSE_DROP_CONDITIONS)}],
-    }
-
-
-def transform_langfuse_processor() -> dict[str, Any]:
-    """Adds ``langfuse.trace.name`` and ``langfuse.observation.completion_start_time``."""
-    return {"error_mode": "ignore", "trace_statements": list(LANGFUSE_STATEMENTS)}
-
-
 def strip_content_processor() -> dict[str, Any]:
     """Removes message content (prompts, replies, tool payloads) before a backend that should not store it."""
     return {"error_mode": "ignore", "trace_statements": list(STRIP_CONTENT_STATEMENTS)}
@@ -235,63 +180,6 @@ def retry_on_failure(*, max_elapsed: str | None = None) -> dict[str, Any]:
         "max_interval": env("OTELCOL_RETRY_MAX_INTERVAL"),
         "max_elapsed_time": max_elapsed or "300s",
     }
-
-
-def langfuse_exporter() -> dict[str, Any]:
-    """OTLP/HTTP (protobuf, gzip) to Langfuse with the v4 ingestion header and a persistent, byte-bounded queue."""
-    # Not env("LANGFUSE_HOST"): the gate in filter/langfuse needs "" as the default, the URL needs a valid one.
-    # With LANGFUSE_HOST unset nothing reaches this exporter, so the reserved .invalid host is never contacted.
-    host = f"${{env:LANGFUSE_HOST:-{LANGFUSE_HOST_FALLBACK}}}"
-    return {
-        "endpoint": f"{host}{LANGFUSE_OTLP_PATH}",
-        "headers": {"Authorization": f"Basic {env('LANGFUSE_AUTH_B64')}", **LANGFUSE_INGESTION_HEADERS},
-        "compression": "gzip",
-        "encoding": "proto",
-        "timeout": "30s",
-        "retry_on_failure": retry_on_failure(max_elapsed=env("OTELCOL_RETRY_MAX_ELAPSED")),
-        "sending_queue": {
-            "enabled": True,
-            "storage": FILE_STORAGE,
-            "num_consumers": 4,
-            # Bounded in bytes, below the volume's size: a full disk would fail the queue file itself (and at
-            # start, the collector), while a full queue refuses new data cleanly and counts it.
-            "sizer": "bytes",
-            "queue_size": env("OTELCOL_QUEUE_MAX_BYTES"),  # 256 MiB
-            "batch": {"sizer": "bytes", "flush_timeout": "1s", "min_size": 0, "max_size": 4000000},
-        },
-    }
-
-
-JAEGER_EXPORT_MAX_BYTES = 4_000_000
-"""Largest request (uncompressed protobuf) the collector sends to Jaeger: half of Jaeger's 8 MiB receiver limit."""
-
-
-def jaeger_exporter() -> dict[str, Any]:
-    """OTLP/gRPC to Jaeger v2 (plaintext: Jaeger sits on the internal network or loopback)."""
-    return {
-        "endpoint": env("JAEGER_OTLP_ENDPOINT"),
-        "tls": {"insecure": True},
-        "compression": "gzip",
-        "retry_on_failure": retry_on_failure(),
-        "sending_queue": {
-            "enabled": True,
-            "queue_size": 1000,
-            # The batch processor counts spans, not bytes: 512 large spans can outgrow Jaeger's 8 MiB receiver
-            # (collector/_jaeger.py), which refuses the whole batch (ResourceExhausted: dropped, not retried).
-            # Splitting what goes out into requests of at most 4 MB keeps every one of them under it.
-            "batch": {"sizer": "bytes", "flush_timeout": "1s", "min_size": 0, "max_size": JAEGER_EXPORT_MAX_BYTES},
-        },
-    }
-
-
-def debug_exporter(verbosity: str = "basic") -> dict[str, Any]:
-    """Writes spans to the collector's log (basic: counts only; detailed: every attribute, content included)."""
-    return {"verbosity": verbosity}
-
-
-def file_exporter() -> dict[str, Any]:
-    """OTLP-JSON lines appended to a local file, rotated at 100 MiB."""
-    return {"path": env("OTELCOL_FILE_PATH"), "format": "json", "rotation": {"max_megabytes": 100, "max_backups": 3}}
 
 
 def health_check_extension() -> dict[str, Any]:

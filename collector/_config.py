@@ -1,17 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """Render a complete collector config from a choice of exporters (no hand-editing of YAML).
 
-One ``otlp`` receiver feeds one traces pipeline per destination, so each backend gets its own policy:
+One ``otlp`` receiver feeds one traces pipeline per destination, so each backend gets its own policy. Every
+pipeline ``traces/<name>`` is built the same way from the backend's registry entry (:mod:`collector._backends`;
+generic ``--otlp`` targets through :meth:`OtlpTarget.backend`):
 
-==================  ==================================================================  =======================
-pipeline            processors                                                          exporter
-==================  ==================================================================  =======================
-traces/langfuse     memory_limiter, filter/langfuse, transform/langfuse, batch          otlp_http/langfuse
-traces/jaeger       memory_limiter, transform/strip_content (unless kept), batch        otlp_grpc/jaeger
-traces/debug        memory_limiter, batch                                               debug
-traces/file         memory_limiter, batch                                               file
-traces/<name>       memory_limiter, transform/strip_content (unless kept), batch        otlp_<proto>/<name>
-==================  ==================================================================  =======================
+    memory_limiter, <its own processors>, transform/strip_content (if it strips content and the render does not
+    keep it), batch (unless its exporter queues on disk) -> <its exporter>
+
+so ``traces/langfuse`` is ``memory_limiter, filter/langfuse, transform/langfuse -> otlp_http/langfuse`` and
+``traces/jaeger`` is ``memory_limiter, transform/strip_content, batch -> otlp_grpc/jaeger``. Components shared by
+several pipelines are defined once, and only when a pipeline uses them.
 
 ``render_config(EXPORTERS_FULL)`` is, component for component, the repository's ``otel-collector.yaml``; a test
 keeps the two equal.
@@ -33,8 +32,9 @@ from typing import Any
 import yaml
 
 from . import _components as c
+from ._backends import BACKENDS, BUILTIN_EXPORTERS, Backend, content_stripping, default_selection
 from ._errors import UsageError
-from ._targets import BUILTIN_EXPORTERS, OtlpTarget, parse_bool, parse_exporter_names, parse_otlp_targets
+from ._targets import OtlpTarget, parse_bool, parse_exporter_names, parse_otlp_targets
 
 __all__ = [
     "EXPORTERS_FULL",
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 OWUI_OTEL_EXPORTERS = "OWUI_OTEL_EXPORTERS"
-"""Comma list of built-in exporters (langfuse, jaeger, debug, file) for ``python -m collector config``."""
+"""Comma list of built-in exporters (``collector._backends.BUILTIN_EXPORTERS``) for ``python -m collector config``."""
 OWUI_OTEL_OTLP = "OWUI_OTEL_OTLP"
 """``;``-separated generic OTLP target specs (see :mod:`collector._targets`)."""
 OWUI_OTEL_RECEIVER_AUTH = "OWUI_OTEL_RECEIVER_AUTH"
@@ -58,25 +58,24 @@ OWUI_OTEL_RECEIVER_AUTH = "OWUI_OTEL_RECEIVER_AUTH"
 
 EXPORTERS_FULL = ("langfuse", "jaeger")
 """The selection that ``otel-collector.yaml`` describes."""
-
-_VERBOSITIES = ("basic", "normal", "detailed")
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigSpec:
-    """What to render. ``exporters`` are built-in names; ``otlp`` generic targets."""
+    """What to render. ``exporters`` are built-in names; ``otlp`` generic targets; ``keep_content`` names built-ins
+    that strip content by default and should keep it (``--jaeger-keep-content``)."""
 
     exporters: tuple[str, ...] = ("jaeger",)
     otlp: tuple[OtlpTarget, ...] = field(default_factory=tuple)
     receiver_auth: bool = False
-    jaeger_keep_content: bool = False
+    keep_content: tuple[str, ...] = ()
     debug_verbosity: str = "basic"
 
 
 def default_exporters(env: Mapping[str, str]) -> tuple[str, ...]:
-    """Local default: Jaeger only; Langfuse too when ``LANGFUSE_HOST`` is set."""
-    return ("langfuse", "jaeger") if env.get("LANGFUSE_HOST", "").strip() else ("jaeger",)
+    """Local default: Jaeger only; Langfuse too when ``LANGFUSE_HOST`` is set (each entry's ``default*`` fields)."""
+    return default_selection(env)
 
 
 def spec_from_env(env: Mapping[str, str]) -> ConfigSpec:
@@ -93,9 +92,17 @@ def _check(spec: ConfigSpec) -> None:
     if unknown:
         raise UsageError(f"unknown exporter(s) {', '.join(unknown)}; choose from {', '.join(BUILTIN_EXPORTERS)}")
     if not spec.exporters and not spec.otlp:
-        raise UsageError("no exporter selected: pass --exporters (langfuse,jaeger,debug,file) and/or --otlp SPEC")
-    if spec.debug_verbosity not in _VERBOSITIES:
-        raise UsageError(f"debug verbosity must be one of {', '.join(_VERBOSITIES)}, not {spec.debug_verbosity!r}")
+        raise UsageError(f"no exporter selected: pass --exporters ({','.join(BUILTIN_EXPORTERS)}) and/or --otlp SPEC")
+    strippers = [entry.name for entry in content_stripping()]
+    not_stripped = [name for name in spec.keep_content if name not in strippers]
+    if not_stripped:
+        raise UsageError(
+            f"keep content: {', '.join(not_stripped)} never strip(s) content; "
+            f"only {', '.join(strippers)} can keep it (generic targets: content=keep)"
+        )
+    for entry in BACKENDS:
+        if entry.check is not None:
+            entry.check(spec)
     names = [target.name for target in spec.otlp]
     if len(set(names)) != len(names):
         raise UsageError("OTLP target names must be unique")
@@ -110,9 +117,9 @@ def _pipeline(processors: list[str], exporter: str, *, batch: bool = True) -> di
     return {"receivers": ["otlp"], "processors": [c.MEMORY_LIMITER, *processors, *tail], "exporters": [exporter]}
 
 
-def _content_processors(keep_content: bool) -> list[str]:
-    """Message content is stripped before a destination unless it is marked to keep it."""
-    return [] if keep_content else [c.TRANSFORM_STRIP_CONTENT]
+def _selected(spec: ConfigSpec) -> list[Backend]:
+    """The built-ins in registry order (whatever order they were named in), then the generic targets."""
+    return [entry for entry in BACKENDS if entry.name in spec.exporters] + [target.backend() for target in spec.otlp]
 
 
 def _spec(
@@ -120,46 +127,37 @@ def _spec(
     otlp: Iterable[OtlpTarget],
     *,
     receiver_auth: bool,
-    jaeger_keep_content: bool,
+    keep_content: Iterable[str],
     debug_verbosity: str,
 ) -> ConfigSpec:
-    """The public functions' arguments as one spec (exporter names: order kept, duplicates dropped)."""
+    """The public functions' arguments as one spec (names: order kept, duplicates dropped)."""
     return ConfigSpec(
         exporters=tuple(dict.fromkeys(exporters)),
         otlp=tuple(otlp),
         receiver_auth=receiver_auth,
-        jaeger_keep_content=jaeger_keep_content,
+        keep_content=tuple(dict.fromkeys(keep_content)),
         debug_verbosity=debug_verbosity,
     )
 
 
 def _config(spec: ConfigSpec) -> dict[str, Any]:
-    """Validate ``spec`` and build the config dict (one pipeline per destination, see the module table)."""
+    """Validate ``spec`` and build the config dict (one pipeline per destination, see the module docstring)."""
     _check(spec)
     extensions: dict[str, Any] = {c.HEALTH_CHECK: c.health_check_extension()}
     processors: dict[str, Any] = {c.MEMORY_LIMITER: c.memory_limiter_processor()}
     exporters_block: dict[str, Any] = {}
     pipelines: dict[str, Any] = {}
-    if "langfuse" in spec.exporters:
-        extensions[c.FILE_STORAGE] = c.file_storage_extension()
-        processors[c.FILTER_LANGFUSE] = c.filter_langfuse_processor()
-        processors[c.TRANSFORM_LANGFUSE] = c.transform_langfuse_processor()
-        exporters_block["otlp_http/langfuse"] = c.langfuse_exporter()
-        pipelines["traces/langfuse"] = _pipeline(
-            [c.FILTER_LANGFUSE, c.TRANSFORM_LANGFUSE], "otlp_http/langfuse", batch=False
-        )
-    if "jaeger" in spec.exporters:
-        exporters_block["otlp_grpc/jaeger"] = c.jaeger_exporter()
-        pipelines["traces/jaeger"] = _pipeline(_content_processors(spec.jaeger_keep_content), "otlp_grpc/jaeger")
-    if "debug" in spec.exporters:
-        exporters_block["debug"] = c.debug_exporter(spec.debug_verbosity)
-        pipelines["traces/debug"] = _pipeline([], "debug")
-    if "file" in spec.exporters:
-        exporters_block["file"] = c.file_exporter()
-        pipelines["traces/file"] = _pipeline([], "file")
-    for target in spec.otlp:
-        exporters_block[target.exporter_id] = target.exporter_config()
-        pipelines[f"traces/{target.name}"] = _pipeline(_content_processors(target.keep_content), target.exporter_id)
+    for entry in _selected(spec):
+        for extension in entry.extensions:
+            extensions[extension.id] = extension.config()
+        own = []
+        for processor in entry.processors:
+            processors[processor.id] = processor.config()
+            own.append(processor.id)
+        if entry.strips_content and entry.name not in spec.keep_content:
+            own.append(c.TRANSFORM_STRIP_CONTENT)
+        exporters_block[entry.exporter_id] = entry.exporter(spec)
+        pipelines[entry.pipeline_id] = _pipeline(own, entry.exporter_id, batch=not entry.persistent_queue)
     # Processors shared by several pipelines are defined once, and only when a pipeline uses them.
     used = {name for pipeline in pipelines.values() for name in pipeline["processors"]}
     if c.TRANSFORM_STRIP_CONTENT in used:
@@ -182,7 +180,7 @@ def config_dict(
     otlp: Iterable[OtlpTarget] = (),
     *,
     receiver_auth: bool = False,
-    jaeger_keep_content: bool = False,
+    keep_content: Iterable[str] = (),
     debug_verbosity: str = "basic",
 ) -> dict[str, Any]:
     """The config as a dict (see :func:`render_config` for the arguments)."""
@@ -191,7 +189,7 @@ def config_dict(
             exporters,
             otlp,
             receiver_auth=receiver_auth,
-            jaeger_keep_content=jaeger_keep_content,
+            keep_content=keep_content,
             debug_verbosity=debug_verbosity,
         )
     )
@@ -235,8 +233,7 @@ def _describe(spec: ConfigSpec) -> str:
     parts += [f" --otlp name={target.name},..." for target in spec.otlp]
     if spec.receiver_auth:
         parts.append(" --receiver-auth")
-    if spec.jaeger_keep_content:
-        parts.append(" --jaeger-keep-content")
+    parts += [f" --{name}-keep-content" for name in spec.keep_content]
     if spec.debug_verbosity != "basic":
         parts.append(f" --debug-verbosity {spec.debug_verbosity}")
     return "".join(parts)
@@ -247,29 +244,30 @@ def render_config(
     otlp: Iterable[OtlpTarget] = (),
     *,
     receiver_auth: bool = False,
-    jaeger_keep_content: bool = False,
+    keep_content: Iterable[str] = (),
     debug_verbosity: str = "basic",
 ) -> str:
     """Render a collector config as YAML text.
 
     Args:
-        exporters: built-in exporters to enable: any of ``langfuse``, ``jaeger``, ``debug``, ``file``.
+        exporters: built-in exporters to enable (:data:`~collector._backends.BUILTIN_EXPORTERS`).
         otlp: generic OTLP targets (:func:`collector.parse_otlp_target`).
         receiver_auth: require a bearer token (``OTEL_INGEST_TOKEN``) on the OTLP receiver.
-        jaeger_keep_content: send message content to Jaeger too (stripped by default).
+        keep_content: built-ins that strip message content by default but should keep it (``["jaeger"]``).
         debug_verbosity: ``basic``, ``normal`` or ``detailed`` for the debug exporter.
 
     Returns:
         YAML with a header listing every env var the file reads.
 
     Raises:
-        UsageError: no exporter selected, unknown names, duplicate target names.
+        UsageError: no exporter selected, unknown names, a backend that cannot keep content, a bad option,
+            duplicate target names.
     """
     spec = _spec(
         exporters,
         otlp,
         receiver_auth=receiver_auth,
-        jaeger_keep_content=jaeger_keep_content,
+        keep_content=keep_content,
         debug_verbosity=debug_verbosity,
     )
     config = _config(spec)

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 """Parse exporter choices: built-in names and generic OTLP targets, from flags or environment variables.
 
-Built-ins: ``langfuse``, ``jaeger``, ``debug``, ``file``. Any other OTLP backend is a target spec: comma-separated
-``key=value`` pairs, values percent-decoded (write ``%2C`` for a comma, ``%20`` for a space)::
+Built-ins: the registry's names (``langfuse``, ``jaeger``, ``debug``, ``file``; see :mod:`collector._backends`).
+Any other OTLP backend is a target spec: comma-separated ``key=value`` pairs, values percent-decoded (write ``%2C``
+for a comma, ``%20`` for a space)::
 
     name=tempo,endpoint=http://tempo:4318
     name=honeycomb,endpoint=https://api.honeycomb.io,header=x-honeycomb-team=${env:HONEYCOMB_KEY},content=keep
@@ -18,6 +19,7 @@ Usage::
 
     target = parse_otlp_target("name=tempo,endpoint=http://tempo:4318")
     target.exporter_id          # "otlp_http/tempo"
+    target.backend().pipeline_id    # "traces/tempo": rendered like a built-in backend
     parse_exporter_names("langfuse, jaeger")   # ("langfuse", "jaeger")
 """
 
@@ -28,11 +30,12 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from ._backends import BUILTIN_EXPORTERS, Backend, backend
 from ._components import retry_on_failure
 from ._errors import UsageError
 
 __all__ = [
-    "BUILTIN_EXPORTERS",
+    "OTLP_TARGET_GOMOD",
     "OtlpTarget",
     "parse_bool",
     "parse_exporter_names",
@@ -40,7 +43,11 @@ __all__ = [
     "parse_otlp_targets",
 ]
 
-BUILTIN_EXPORTERS = ("langfuse", "jaeger", "debug", "file")
+OTLP_TARGET_GOMOD = (
+    "go.opentelemetry.io/collector/exporter/otlpexporter",
+    "go.opentelemetry.io/collector/exporter/otlphttpexporter",
+)
+"""OCB manifest modules (path, no version) generic targets need: ``otlp_grpc`` and ``otlp_http``."""
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _COMPRESSIONS = ("gzip", "zstd", "snappy", "none")
@@ -84,6 +91,19 @@ class OtlpTarget:
         block["retry_on_failure"] = retry_on_failure()
         block["sending_queue"] = {"enabled": True, "queue_size": 1000}
         return block
+
+    def backend(self) -> Backend:
+        """This target as a backend (its exporter block, content stripped unless ``content=keep``)."""
+        protocol = "OTLP/gRPC" if self.protocol == "grpc" else "OTLP/HTTP"
+        return Backend(
+            name=self.name,
+            title=self.name,
+            help=f"{protocol} to {self.endpoint}",
+            exporter_id=self.exporter_id,
+            exporter=lambda _spec: self.exporter_config(),
+            strips_content=not self.keep_content,
+            gomod=OTLP_TARGET_GOMOD,
+        )
 
 
 def _fail(spec: str, problem: str) -> UsageError:
@@ -168,18 +188,14 @@ def parse_exporter_names(value: str) -> tuple[str, ...]:
     """Parse a comma list of built-in exporter names (order kept, duplicates dropped).
 
     Raises:
-        UsageError: a name outside :data:`BUILTIN_EXPORTERS`.
+        UsageError: a name outside :data:`~collector._backends.BUILTIN_EXPORTERS`.
     """
     names: list[str] = []
     for raw in value.split(","):
         name = raw.strip().lower()
         if not name:
             continue
-        if name not in BUILTIN_EXPORTERS:
-            raise UsageError(
-                f"unknown exporter {name!r}; choose from {', '.join(BUILTIN_EXPORTERS)} "
-                "(any other backend: --otlp name=...,endpoint=...)"
-            )
+        backend(name)  # raises for an unknown name, listing the built-ins
         if name not in names:
             names.append(name)
     return tuple(names)

@@ -5,8 +5,8 @@ Commands (each has ``--help``)::
 
     python -m collector build [--force] [--manifest FILE] [--quiet]      # path of owui-otelcol on the last line
     python -m collector build-jaeger [--force] [--quiet]                 # path of jaeger on the last line
-    python -m collector config [--exporters langfuse,jaeger,debug,file] [--otlp SPEC]... [--receiver-auth]
-                               [--jaeger-keep-content] [--debug-verbosity basic|normal|detailed]
+    python -m collector config [--exporters NAME,...] [--otlp SPEC]... [--receiver-auth]
+                               [--<name>-keep-content] [--debug-verbosity basic|normal|detailed]
                                [-o FILE] [--validate [--binary PATH]]
     python -m collector validate [--config FILE]... [--binary PATH]
     python -m collector langfuse-auth                                    # base64 of LANGFUSE_PUBLIC_KEY:SECRET_KEY
@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._auth import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, langfuse_basic_auth_from_env
+from ._backends import BACKENDS, BUILTIN_EXPORTERS, content_stripping
+from ._backends.debug import VERBOSITIES
 from ._build import MANIFEST, build_collector
 from ._cache import OWUI_OTEL_CACHE
 from ._config import OWUI_OTEL_EXPORTERS, OWUI_OTEL_OTLP, OWUI_OTEL_RECEIVER_AUTH, render_config, spec_from_env
@@ -74,7 +76,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
         exporters,
         otlp,
         receiver_auth=args.receiver_auth or env_spec.receiver_auth,
-        jaeger_keep_content=args.jaeger_keep_content,
+        keep_content=[entry.name for entry in content_stripping() if getattr(args, f"{entry.name}_keep_content")],
         debug_verbosity=args.debug_verbosity,
     )
     if args.validate:
@@ -108,6 +110,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_langfuse_auth(_args: argparse.Namespace) -> int:
     print(langfuse_basic_auth_from_env())
     return 0
+
+
+def _default_exporters_help() -> str:
+    """ "jaeger, plus langfuse when LANGFUSE_HOST is set", from the registry."""
+    always = ", ".join(entry.name for entry in BACKENDS if entry.default)
+    when_set = "".join(
+        f", plus {entry.name} when {entry.default_if_set} is set" for entry in BACKENDS if entry.default_if_set
+    )
+    return always + when_set
+
+
+def _builtins_help() -> str:
+    return "; ".join(f"{entry.name}: {entry.help}" for entry in BACKENDS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,13 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="render a collector config for a choice of exporters",
         description="Render a collector config (YAML) for the chosen exporters. Flags override env: "
         f"{OWUI_OTEL_EXPORTERS} (comma list), {OWUI_OTEL_OTLP} (';'-separated specs), {OWUI_OTEL_RECEIVER_AUTH}. "
-        "Default exporters: jaeger, plus langfuse when LANGFUSE_HOST is set.",
+        f"Default exporters: {_default_exporters_help()}. Built-ins: {_builtins_help()}.",
         epilog="OTLP target spec: name=NAME,endpoint=URL[,protocol=http|grpc][,header=KEY=VALUE]...[,insecure=true]"
         "[,content=strip|keep][,compression=gzip|zstd|snappy|none]; values are percent-decoded (%2C = comma). "
         "Keep secrets in env vars: header=authorization=Bearer%20${env:TEMPO_TOKEN}. " + _EPILOG,
     )
     config.add_argument(
-        "--exporters", "-e", metavar="LIST", help="comma list of built-ins: langfuse, jaeger, debug, file"
+        "--exporters", "-e", metavar="LIST", help=f"comma list of built-ins: {', '.join(BUILTIN_EXPORTERS)}"
     )
     config.add_argument(
         "--otlp", action="append", default=[], metavar="SPEC", help="add a generic OTLP target (repeatable)"
@@ -166,12 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument(
         "--receiver-auth", action="store_true", help="require Authorization: Bearer $OTEL_INGEST_TOKEN on the receiver"
     )
-    config.add_argument(
-        "--jaeger-keep-content", action="store_true", help="send prompts/replies to Jaeger too (stripped by default)"
-    )
-    config.add_argument(
-        "--debug-verbosity", default="basic", choices=("basic", "normal", "detailed"), help="debug exporter verbosity"
-    )
+    for entry in content_stripping():
+        config.add_argument(
+            f"--{entry.name}-keep-content",
+            action="store_true",
+            help=f"send prompts/replies to {entry.title} too (stripped by default)",
+        )
+    config.add_argument("--debug-verbosity", default="basic", choices=VERBOSITIES, help="debug exporter verbosity")
     config.add_argument("--output", "-o", metavar="FILE", help="write here (and print its path) instead of stdout")
     config.add_argument("--validate", action="store_true", help="check the result with the collector binary")
     config.add_argument("--binary", metavar="PATH", help="collector binary for --validate (default: cached build)")

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from collector import langfuse_basic_auth
-from collector._components import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
+from collector._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
 from otel_filter._semconv import (
     END_OUTLET,
     GEN_AI_OPERATION_CHAT,

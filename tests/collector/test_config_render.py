@@ -19,8 +19,9 @@ from collector import (
     render_config,
     spec_from_env,
 )
+from collector._backends import BACKENDS, content_stripping, env_defaults
 from collector._components import CONTENT_ATTRIBUTES, ENV_DEFAULTS
-from collector._config import env_vars_used
+from collector._config import ConfigSpec, env_vars_used
 from collector.cli import main
 from collector.testing import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
 
@@ -100,7 +101,7 @@ def test_jaeger_strips_content_unless_kept() -> None:
     ]
     statements = stripped["processors"]["transform/strip_content"]["trace_statements"]
     assert all(any(f'"{key}"' in statement for statement in statements) for key in CONTENT_ATTRIBUTES)
-    kept = config_dict(["jaeger"], jaeger_keep_content=True)
+    kept = config_dict(["jaeger"], keep_content=["jaeger"])
     assert kept["service"]["pipelines"]["traces/jaeger"]["processors"] == ["memory_limiter", "batch"]
     assert "transform/strip_content" not in kept["processors"]
 
@@ -136,6 +137,10 @@ def test_receiver_auth_adds_the_authenticator() -> None:
         ({"exporters": []}, "no exporter selected"),
         ({"exporters": ["zipkin"]}, "unknown exporter"),
         ({"exporters": ["debug"], "debug_verbosity": "loud"}, "debug verbosity"),
+        # A bad option fails even when its backend is not selected.
+        ({"exporters": ["jaeger"], "debug_verbosity": "loud"}, "debug verbosity"),
+        ({"exporters": ["file"], "keep_content": ["file"]}, "file never strip"),
+        ({"exporters": ["jaeger"], "keep_content": ["zipkin"]}, "only jaeger can keep it"),
     ],
 )
 def test_invalid_selections(kwargs: dict[str, Any], message: str) -> None:
@@ -154,7 +159,7 @@ def test_rendered_text_header_lists_every_env_var_with_its_default() -> None:
     for name, default in used.items():
         if name == "LANGFUSE_HOST":
             continue  # two defaults on purpose: "" for the gate, a placeholder URL for the endpoint
-        assert default == ENV_DEFAULTS[name]
+        assert default == env_defaults()[name]
         assert any(line.startswith(f"#   {name}") for line in header)
 
 
@@ -221,3 +226,65 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         main([command, "--help"])
     assert info.value.code == 0
     assert "usage: python -m collector" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("entry", BACKENDS, ids=lambda entry: entry.name)
+def test_every_pipeline_is_built_from_its_registry_entry(entry: Any) -> None:
+    # The renderer has no per-backend code: each pipeline follows from the entry's fields alone.
+    config = config_dict([entry.name])
+    stripped = ["transform/strip_content"] if entry.strips_content else []
+    batch = [] if entry.persistent_queue else ["batch"]
+    own = [processor.id for processor in entry.processors]
+    assert config["service"]["pipelines"] == {
+        entry.pipeline_id: {
+            "receivers": ["otlp"],
+            "processors": ["memory_limiter", *own, *stripped, *batch],
+            "exporters": [entry.exporter_id],
+        }
+    }
+    assert config["exporters"] == {entry.exporter_id: entry.exporter(ConfigSpec())}
+    assert list(config["extensions"]) == ["health_check", *(extension.id for extension in entry.extensions)]
+    # Every env var the entry's blocks read is declared in the entry or among the shared ones, with its default.
+    used = env_vars_used(config)
+    declared = {**ENV_DEFAULTS, **entry.env}
+    for name, default in used.items():
+        assert name in declared, f"{entry.name} reads {name} without declaring it in Backend.env"
+        if name != "LANGFUSE_HOST":  # two defaults on purpose, see test_rendered_text_header_lists_every_env_var...
+            assert default == declared[name]
+    assert set(entry.env) <= set(used), f"{entry.name} declares env vars its blocks never read"
+
+
+@pytest.mark.parametrize("entry", content_stripping(), ids=lambda entry: entry.name)
+def test_content_is_kept_only_where_asked(entry: Any) -> None:
+    kept = config_dict([entry.name, "debug"], keep_content=[entry.name])
+    assert "transform/strip_content" not in kept["service"]["pipelines"][entry.pipeline_id]["processors"]
+    assert "transform/strip_content" not in kept["processors"]
+    header = render_config([entry.name], keep_content=[entry.name]).splitlines()[1]
+    assert f"--{entry.name}-keep-content" in header
+
+
+def test_default_selection_follows_the_registry() -> None:
+    assert spec_from_env({}).exporters == tuple(entry.name for entry in BACKENDS if entry.default)
+    for entry in BACKENDS:
+        if entry.default_if_set:
+            assert entry.name in spec_from_env({entry.default_if_set: "x"}).exporters
+            assert entry.name not in spec_from_env({entry.default_if_set: "  "}).exporters
+
+
+def test_cli_help_lists_every_backend_and_its_keep_content_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["config", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for entry in BACKENDS:
+        assert f"{entry.name}: {' '.join(entry.help.split())}" in text
+        assert (f"--{entry.name}-keep-content" in text) == entry.strips_content
+
+
+def test_cli_keep_content_flag_reaches_the_render(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OWUI_OTEL_EXPORTERS", raising=False)
+    monkeypatch.delenv("OWUI_OTEL_OTLP", raising=False)
+    assert main(["config", "-e", "jaeger", "--jaeger-keep-content"]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["service"]["pipelines"]["traces/jaeger"]["processors"] == ["memory_limiter", "batch"]

@@ -12,7 +12,10 @@ import pytest
 import yaml
 
 from collector import MANIFEST
+from collector._backends import BACKENDS
 from collector._build import BUILDER_VERSION
+from collector._components import GOMOD
+from collector._targets import OTLP_TARGET_GOMOD
 
 RELEASE = "v0.161.0"
 STABLE_RELEASE = "v1.67.0"  # cut together with v0.161.0 (0.X.0 <-> 1.(X-94).0)
@@ -74,6 +77,30 @@ def test_manifest_names_the_binary_and_expected_components() -> None:
         "service",
     }
     assert names == expected
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("owner", "needed"),
+    [(entry.name, entry.gomod) for entry in BACKENDS]
+    + [("shared components", GOMOD), ("generic OTLP targets", OTLP_TARGET_GOMOD)],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_every_registry_entry_has_its_modules_in_the_manifest(owner: str, needed: tuple[str, ...]) -> None:
+    # The registry is the one place a backend is described; the manifest (kept byte-stable: it keys the cached
+    # build) is checked against it instead of being generated from it.
+    assert needed, f"{owner} lists no gomod module"
+    missing = sorted(set(needed) - {module for _, module, _ in _modules()})
+    assert not missing, f"{owner} needs modules collector/manifest.yaml lacks: {missing}"
+
+
+@pytest.mark.unit
+def test_every_manifest_exporter_belongs_to_a_backend() -> None:
+    # An exporter in the manifest that no registry entry claims is dead weight in the binary (or a backend that
+    # was added without a registry entry).
+    claimed = {module for entry in BACKENDS for module in entry.gomod} | set(OTLP_TARGET_GOMOD)
+    exporters = {module for section, module, _ in _modules() if section == "exporters"}
+    assert exporters <= claimed, f"exporters no backend claims: {sorted(exporters - claimed)}"
 
 
 @pytest.mark.unit

@@ -15,6 +15,14 @@ from collector._targets import parse_bool, parse_exporter_names
 pytestmark = pytest.mark.unit
 
 
+def test_a_target_is_a_backend_that_strips_content_unless_kept() -> None:
+    target = parse_otlp_target("name=tempo,endpoint=http://tempo:4318")
+    entry = target.backend()
+    assert (entry.name, entry.pipeline_id, entry.exporter_id) == ("tempo", "traces/tempo", "otlp_http/tempo")
+    assert entry.strips_content and not entry.persistent_queue
+    assert parse_otlp_target("name=t,endpoint=t:4317,protocol=grpc,content=keep").backend().strips_content is False
+
+
 def test_minimal_http_target() -> None:
     target = parse_otlp_target("name=tempo,endpoint=http://tempo:4318")
     assert target == OtlpTarget(name="tempo", endpoint="http://tempo:4318")

@@ -75,7 +75,7 @@ def test_every_builtin_selection_validates(
 def test_generic_otlp_targets_validate(collector_binary: Path, tmp_path: Path, exporters: tuple[str, ...]) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(
-        render_config(exporters, TARGETS, jaeger_keep_content=True, debug_verbosity="detailed"), encoding="utf-8"
+        render_config(exporters, TARGETS, keep_content=["jaeger"], debug_verbosity="detailed"), encoding="utf-8"
     )
     validate_config(collector_binary, [config], env=BARE_ENV)
 

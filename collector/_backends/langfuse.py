@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Langfuse: OTLP/HTTP to ``$LANGFUSE_HOST/api/public/otel``, only our spans, a persistent queue on disk.
+
+Off until ``LANGFUSE_HOST`` is set (``filter/langfuse`` drops everything while it is empty), so the same config
+runs with or without Langfuse. ``transform/langfuse`` adds the two attributes Langfuse reads and semconv lacks.
+Prompts and replies are kept: showing them is what Langfuse is for.
+
+Usage::
+
+    from collector._backends.langfuse import LANGFUSE
+    LANGFUSE.exporter_id            # "otlp_http/langfuse"
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from collector._components import FILE_STORAGE, OUR_SCOPE, env, env_ref, file_storage_extension, retry_on_failure
+from otel_filter._semconv import (
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    OPENWEBUI_MODEL_NAME,
+    OPENWEBUI_TASK,
+)
+
+from .base import Backend, Component
+
+if TYPE_CHECKING:
+    from collector._config import ConfigSpec
+
+__all__ = [
+    "FILTER_LANGFUSE",
+    "LANGFUSE",
+    "LANGFUSE_DROP_CONDITIONS",
+    "LANGFUSE_HOST_FALLBACK",
+    "LANGFUSE_INGESTION_HEADERS",
+    "LANGFUSE_OTLP_PATH",
+    "LANGFUSE_STATEMENTS",
+    "TRANSFORM_LANGFUSE",
+    "filter_langfuse_processor",
+    "langfuse_exporter",
+    "transform_langfuse_processor",
+]
+
+FILTER_LANGFUSE = "filter/langfuse"
+TRANSFORM_LANGFUSE = "transform/langfuse"
+
+LANGFUSE_OTLP_PATH = "/api/public/otel"
+"""Langfuse's OTLP/HTTP base path (HTTP only; the exporter appends /v1/traces)."""
+LANGFUSE_INGESTION_HEADERS = {"x-langfuse-ingestion-version": "4"}
+"""Real-time ("direct") ingestion, see otel-collector.yaml."""
+
+LANGFUSE_HOST_FALLBACK = "http://langfuse.invalid"
+"""Endpoint host used while Langfuse is disabled (RFC 2606 reserved name; never resolves)."""
+
+ENV: dict[str, str | None] = {"LANGFUSE_HOST": "", "LANGFUSE_AUTH_B64": ""}
+"""The env vars only this backend reads, with their defaults."""
+
+
+def _env(name: str) -> str:
+    return env_ref(name, ENV[name])
+
+
+_TTFT = f'span.attributes["{GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK}"]'
+_OPERATION = f'span.attributes["{GEN_AI_OPERATION_NAME}"]'
+_MODEL_NAME = f'span.attributes["{OPENWEBUI_MODEL_NAME}"]'
+_TASK = f'span.attributes["{OPENWEBUI_TASK}"]'
+_TRACE_NAME = 'span.attributes["langfuse.trace.name"]'
+_COMPLETION_START = 'span.attributes["langfuse.observation.completion_start_time"]'
+
+LANGFUSE_STATEMENTS = (
+    # A readable trace name: "<operation> <model display name>" for chat turns (the span name carries the model
+    # id, which for Open WebUI custom models is an opaque slug); background tasks keep their span name
+    # ("title_generation gpt-4o"). Langfuse's v4 direct path reads the name only from this attribute, on every
+    # span (langfuse-otlp-contract.md §2.3); an existing value set upstream wins.
+    f'set({_TRACE_NAME}, Concat([{_OPERATION}, {_MODEL_NAME}], " ")) where {_TRACE_NAME} == nil '
+    f"and {_TASK} == nil and {_OPERATION} != nil and {_MODEL_NAME} != nil",
+    f"set({_TRACE_NAME}, span.name) where {_TRACE_NAME} == nil",
+    # completion_start_time = span start + time to first chunk (seconds, double). span.start_time is a UTC
+    # time.Time, so the literal "Z" is correct; Unix(...) would give local time. %f drops trailing zeros.
+    # "+ 0.5" rounds to the nearest nanosecond: Int() truncates, and 0.00013 * 1e9 is 129999.99999999999.
+    # Double() is nil for a non-numeric value, so the ">= 0.0" guard also skips garbage and negative values.
+    f"set({_COMPLETION_START}, FormatTime(span.start_time + Duration(Concat([String(Int(Double({_TTFT}) "
+    f'* 1000000000.0 + 0.5)), "ns"], "")), "%Y-%m-%dT%H:%M:%S.%fZ")) where {_TTFT} != nil '
+    f"and Double({_TTFT}) >= 0.0 and {_COMPLETION_START} == nil",
+)
+
+LANGFUSE_DROP_CONDITIONS = (
+    # Langfuse is off until LANGFUSE_HOST is set: with the variable unset this compares "" == "" and drops
+    # every span, so the exporter never sends and never logs connection errors.
+    f'"{_env("LANGFUSE_HOST")}" == ""',
+    # Langfuse bills every span: keep only ours (turn spans are trace roots, so no root is lost) and drop e.g.
+    # Open WebUI's own FastAPI/httpx spans when its OTel export points here too.
+    f'scope.name != "{OUR_SCOPE}"',
+)
+
+
+def filter_langfuse_processor() -> dict[str, Any]:
+    """A true condition drops the data. Evaluated per scope: whole scopes are kept or dropped at once.
+
+    The context is explicit because context inference cannot place the path-less LANGFUSE_HOST gate.
+    """
+    return {
+        "error_mode": "ignore",
+        "trace_conditions": [{"context": "scope", "conditions": list(LANGFUSE_DROP_CONDITIONS)}],
+    }
+
+
+def transform_langfuse_processor() -> dict[str, Any]:
+    """Adds ``langfuse.trace.name`` and ``langfuse.observation.completion_start_time``."""
+    return {"error_mode": "ignore", "trace_statements": list(LANGFUSE_STATEMENTS)}
+
+
+def langfuse_exporter(_spec: ConfigSpec | None = None) -> dict[str, Any]:
+    """OTLP/HTTP (protobuf, gzip) to Langfuse with the v4 ingestion header and a persistent, byte-bounded queue."""
+    # Not _env("LANGFUSE_HOST"): the gate in filter/langfuse needs "" as the default, the URL needs a valid one.
+    # With LANGFUSE_HOST unset nothing reaches this exporter, so the reserved .invalid host is never contacted.
+    host = env_ref("LANGFUSE_HOST", LANGFUSE_HOST_FALLBACK)
+    return {
+        "endpoint": f"{host}{LANGFUSE_OTLP_PATH}",
+        "headers": {"Authorization": f"Basic {_env('LANGFUSE_AUTH_B64')}", **LANGFUSE_INGESTION_HEADERS},
+        "compression": "gzip",
+        "encoding": "proto",
+        "timeout": "30s",
+        "retry_on_failure": retry_on_failure(max_elapsed=env("OTELCOL_RETRY_MAX_ELAPSED")),
+        "sending_queue": {
+            "enabled": True,
+            "storage": FILE_STORAGE,
+            "num_consumers": 4,
+            # Bounded in bytes, below the volume's size: a full disk would fail the queue file itself (and at
+            # start, the collector), while a full queue refuses new data cleanly and counts it.
+            "sizer": "bytes",
+            "queue_size": env("OTELCOL_QUEUE_MAX_BYTES"),  # 256 MiB
+            "batch": {"sizer": "bytes", "flush_timeout": "1s", "min_size": 0, "max_size": 4000000},
+        },
+    }
+
+
+LANGFUSE = Backend(
+    name="langfuse",
+    title="Langfuse",
+    help="Langfuse over OTLP/HTTP (LANGFUSE_HOST, LANGFUSE_AUTH_B64; off while LANGFUSE_HOST is unset)",
+    exporter_id="otlp_http/langfuse",
+    exporter=langfuse_exporter,
+    processors=(
+        Component(FILTER_LANGFUSE, filter_langfuse_processor),
+        Component(TRANSFORM_LANGFUSE, transform_langfuse_processor),
+    ),
+    persistent_queue=True,
+    extensions=(Component(FILE_STORAGE, file_storage_extension),),
+    default_if_set="LANGFUSE_HOST",
+    env=ENV,
+    gomod=(
+        "go.opentelemetry.io/collector/exporter/otlphttpexporter",
+        "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor",
+        "github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor",
+        "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage",
+    ),
+)
