@@ -423,7 +423,7 @@ def _add_collector(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(
+    parser: argparse.ArgumentParser = OneLineErrorParser(
         prog="owui-otel",
         description="OpenTelemetry bridge for Open WebUI: every chat turn as a GenAI trace in Langfuse, Jaeger or "
         "any OTLP backend.",
@@ -454,8 +454,8 @@ def _run(handler: Command, args: argparse.Namespace, label: str) -> int:
         if error.filename is None:
             raise
         raise OwuiOtelError(
-            f"{error.strerror or error} ({error.filename}): make it writable or free some space, or point OWUI_OTEL_STATE_DIR, "
-            f"OWUI_OTEL_DATA_DIR or OWUI_OTEL_CACHE elsewhere; then run `{label}` again"
+            f"{error.strerror or error} ({error.filename}): make it writable or free some space, or point "
+            f"OWUI_OTEL_STATE_DIR, OWUI_OTEL_DATA_DIR or OWUI_OTEL_CACHE elsewhere; then run `{label}` again"
         ) from error
 
 

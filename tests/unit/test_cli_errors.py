@@ -11,7 +11,7 @@ Which case applies to which command (``n/a``: the command never needs Go / never
 
     command               without Go                  bad setting                              port taken
     up                    error, exit 1               LANGFUSE_HOST without keys (2), flag (2) --bridge-port in use (1)
-    down                  works (needs no Go)         damaged stack.json (1), unknown flag (2) n/a: binds/connects nothing
+    down                  works (needs no Go)         damaged stack.json (1), unknown flag (2) n/a: binds nothing
     demo                  n/a: needs no Go            damaged stack.json (1), --wait (2)       bridge port not HTTP (1)
     serve                 n/a: needs no Go            OWUI_OTEL_MAX_BODY_BYTES (2), no key (2) --port in use (1)
     install function      n/a: needs no Go            --valve without = (2)                    --url port not HTTP (1)
@@ -321,7 +321,11 @@ def test_doctor_with_something_else_on_the_ports_reports_each_broken_link(sandbo
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr == ""
     failed = [line for line in proc.stdout.splitlines() if line.startswith("[FAIL]")]
-    assert [line.split(":")[0] for line in failed] == ["[FAIL] bridge server", "[FAIL] collector", "[FAIL] collector receiver"]
+    assert [line.split(":")[0] for line in failed] == [
+        "[FAIL] bridge server",
+        "[FAIL] collector",
+        "[FAIL] collector receiver",
+    ]
     assert all(url in line for line in failed), proc.stdout
     fixes = [line for line in proc.stdout.splitlines() if line.lstrip().startswith("fix: ")]
     assert len(fixes) == len(failed), proc.stdout
