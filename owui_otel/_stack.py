@@ -37,7 +37,7 @@ from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_TRACES_HEADERS,
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
 )
-from owui_otel._errors import OwuiOtelError, UsageError
+from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, write_private
 from owui_otel._supervisor import (
     FAILED,
@@ -309,7 +309,7 @@ def _check_can_start(options: StackOptions, progress: Progress) -> StackState | 
             "supervisor is not); run `owui-otel down` first"
         )
     if options.langfuse_host and not (options.langfuse_public_key and options.langfuse_secret_key):
-        raise UsageError(
+        raise OwuiOtelError(
             "Langfuse host given without keys: set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY (Langfuse > Settings > "
             "API Keys), or drop LANGFUSE_HOST to run with Jaeger only"
         )

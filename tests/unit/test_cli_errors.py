@@ -10,7 +10,7 @@ built or reused), free ports, and for "without Go" a ``go`` on PATH that is too 
 Which case applies to which command (``n/a``: the command never needs Go / never binds or connects)::
 
     command               without Go                  bad setting                              port taken
-    up                    error, exit 1               LANGFUSE_HOST without keys (2), flag (2) --bridge-port in use (1)
+    up                    error, exit 1               LANGFUSE_HOST without keys (1), flag (2) --bridge-port in use (1)
     down                  works (needs no Go)         damaged stack.json (1), unknown flag (2) n/a: binds nothing
     demo                  n/a: needs no Go            damaged stack.json (1), --wait (2)       bridge port not HTTP (1)
     serve                 n/a: needs no Go            OWUI_OTEL_MAX_BODY_BYTES (2), no key (2) --port in use (1)
@@ -206,7 +206,12 @@ class BadSetting:
 
 BAD_SETTINGS = [
     BadSetting(
-        "owui-otel up", ["up"], 2, ("LANGFUSE_PUBLIC_KEY", "drop LANGFUSE_HOST"), {"LANGFUSE_HOST": "https://lf.test"}
+        # Exit 1, not 2: a setting missing for another one (tests/unit/test_cli.py keeps that code).
+        "owui-otel up",
+        ["up"],
+        1,
+        ("LANGFUSE_PUBLIC_KEY", "drop LANGFUSE_HOST"),
+        {"LANGFUSE_HOST": "https://lf.test"},
     ),
     BadSetting("owui-otel up", ["up", "--bridge-port", "x"], 2, ("--bridge-port", "owui-otel up --help")),
     BadSetting("owui-otel down", ["down"], 1, ("is damaged", "delete the file"), damaged_state=True),
