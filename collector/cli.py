@@ -60,12 +60,25 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def report_errors(label: str, command: Callable[[], int]) -> int:
     """Run ``command``; an :class:`OwuiOtelError` becomes one line ``<label>: error: <message>`` on stderr and its
-    exit code (2 for :class:`UsageError`, else 1), Ctrl-C exit code 130. Anything else is a bug: it propagates."""
+    exit code (2 for :class:`UsageError`, else 1), a file that cannot be read or written exit code 1, Ctrl-C exit
+    code 130. Anything else is a bug: it propagates, with its traceback."""
     try:
         return command()
     except OwuiOtelError as error:
         print(f"{label}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        # A file or folder that cannot be read or written (permissions, a full disk, a missing parent). Other
+        # OSErrors (sockets) are expected only where ports are bound, and reported there with their option.
+        if error.filename is None:
+            raise
+        print(
+            f"{label}: error: {error.strerror or error} ({error.filename}): check that the path exists and is "
+            "writable (the OWUI_OTEL_STATE_DIR, OWUI_OTEL_DATA_DIR and OWUI_OTEL_CACHE variables move the folders) "
+            "and that the disk has space",
+            file=sys.stderr,
+        )
+        return 1
     except KeyboardInterrupt:
         print(f"{label}: interrupted", file=sys.stderr)
         return 130

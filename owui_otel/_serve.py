@@ -29,7 +29,7 @@ from opentelemetry.trace import Span
 from otel_filter._settings import http_traces_url
 from owui_otel._bridge_settings import allow_widening, body_limits
 from owui_otel._errors import OwuiOtelError, UsageError
-from owui_otel.server import ServerConfig, create_app
+from owui_otel.server import VALVES_FILE, ServerConfig, ValveStore, create_app
 
 SERVER_SERVICE_NAME = "owui-otel-bridge"
 
@@ -124,6 +124,8 @@ def serve(
     except ValueError as error:
         raise UsageError(str(error)) from error
     check_port_free(host, port)
+    # Read once before uvicorn starts: in the app's lifespan, a damaged file would end in uvicorn's traceback.
+    ValveStore(config.data_dir / VALVES_FILE).load()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     provider = server_tracer_provider(traces_url(otlp_endpoint)) if server_spans else None

@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(handler: Command, args: argparse.Namespace, label: str) -> int:
+def _run(handler: Command, args: argparse.Namespace) -> int:
     """The handler, with the expected errors that are not ours turned into ours (one line each)."""
     try:
         return handler(args)
@@ -447,15 +447,6 @@ def _run(handler: Command, args: argparse.Namespace, label: str) -> int:
             raise
         raise OwuiOtelError(
             f"this command needs {error.name!r}, which comes with the CLI extra: pip install 'owui-otel[cli]'"
-        ) from error
-    except OSError as error:
-        # A state/data/cache file that cannot be written (permissions, full disk). A port in use is reported where
-        # it is bound, with the option that moves it; an OSError without a file is not expected here.
-        if error.filename is None:
-            raise
-        raise OwuiOtelError(
-            f"{error.strerror or error} ({error.filename}): make it writable or free some space, or point "
-            f"OWUI_OTEL_STATE_DIR, OWUI_OTEL_DATA_DIR or OWUI_OTEL_CACHE elsewhere; then run `{label}` again"
         ) from error
 
 
@@ -471,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     label = f"owui-otel {args.command}" + (f" {args.target}" if args.command == "install" else "")
-    return report_errors(label, lambda: _run(handler, args, label))
+    return report_errors(label, lambda: _run(handler, args))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Which case applies to which command (``n/a``: the command never needs Go / never
     down                  works (needs no Go)         damaged stack.json (1), unknown flag (2) n/a: binds nothing
     demo                  n/a: needs no Go            damaged stack.json (1), --wait (2)       bridge port not HTTP (1)
     serve                 n/a: needs no Go            OWUI_OTEL_MAX_BODY_BYTES (2), no key (2) --port in use (1)
+                                                      damaged valves.json (1)
     install function      n/a: needs no Go            --valve without = (2)                    --url port not HTTP (1)
     install pipelines     n/a: needs no Go            no API key (2)                           --url port not HTTP (1)
     doctor                n/a: needs no Go            damaged stack.json (1)                   report: [FAIL]+fix: (1)
@@ -202,6 +203,7 @@ class BadSetting:
     fix: tuple[str, ...]
     env: dict[str, str] = field(default_factory=dict)
     damaged_state: bool = False
+    damaged_valves: bool = False
 
 
 BAD_SETTINGS = [
@@ -228,6 +230,13 @@ BAD_SETTINGS = [
     ),
     BadSetting("owui-otel serve", ["serve"], 2, ("--api-key", "OWUI_OTEL_API_KEY")),
     BadSetting(
+        "owui-otel serve",
+        ["serve", "--api-key", "k", "--port", "0", "--no-server-spans"],
+        1,
+        ("cannot read valves from", "valves.json", "fix or delete the file"),
+        damaged_valves=True,
+    ),
+    BadSetting(
         "owui-otel install function",
         ["install", "function", "--url", "http://127.0.0.1:9", "--token", "t", "--valve", "novalue"],
         2,
@@ -247,6 +256,10 @@ BAD_SETTINGS = [
 def test_owui_otel_commands_with_a_bad_setting(sandbox: Sandbox, case: BadSetting) -> None:
     if case.damaged_state:
         _damage_state(sandbox)
+    if case.damaged_valves:
+        bridge = Path(sandbox.env["OWUI_OTEL_DATA_DIR"]) / "bridge"
+        bridge.mkdir(parents=True)
+        (bridge / "valves.json").write_text("{not json", encoding="utf-8")
     proc = _run([*OWUI_OTEL, *case.argv], {**sandbox.env, **case.env}, sandbox.root)
     assert_one_error_line(proc, case.label, case.code, *case.fix)
 
@@ -280,6 +293,22 @@ def test_collector_commands_with_a_bad_setting(
     proc = _run([*argv, *case.argv], env, REPO)
     assert_one_error_line(proc, f"{prog} {case.label}".strip(), case.code, *case.fix)
     assert not (REPO / "build-cache").exists()
+
+
+def test_a_state_dir_that_is_a_file_is_one_line(sandbox: Sandbox) -> None:
+    blocker = sandbox.root / "not-a-dir"
+    blocker.write_text("", encoding="utf-8")
+    proc = _run([*OWUI_OTEL, "down"], {**sandbox.env, "OWUI_OTEL_STATE_DIR": str(blocker)}, sandbox.root)
+    assert_one_error_line(proc, "owui-otel down", 1, str(blocker), "OWUI_OTEL_STATE_DIR")
+
+
+@pytest.mark.parametrize("entry", COLLECTOR_ENTRIES)
+def test_config_output_under_a_file_is_one_line(sandbox: Sandbox, entry: tuple[list[str], str]) -> None:
+    argv, prog = entry
+    blocker = sandbox.root / "not-a-dir"
+    blocker.write_text("", encoding="utf-8")
+    proc = _run([*argv, "config", "-e", "jaeger", "-o", str(blocker / "sub" / "c.yaml")], sandbox.env, REPO)
+    assert_one_error_line(proc, f"{prog} config", 1, str(blocker), "writable")
 
 
 # --- a port taken -------------------------------------------------------------------------------------------------
@@ -356,14 +385,15 @@ def no_go_at_all(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         (["collector", "build"], "owui-otel collector build"),
         (["collector", "build-jaeger", "--quiet"], "owui-otel collector build-jaeger"),
         (["collector", "validate"], "owui-otel collector validate"),
-        (["up", *_free_port_flags()], "owui-otel up"),
+        (["up"], "owui-otel up"),
     ],
     ids=["build", "build-jaeger", "validate", "up"],
 )
 def test_without_any_go_the_error_says_how_to_install_it(
     argv: list[str], label: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv) == 1
+    ports = _free_port_flags() if argv == ["up"] else []  # chosen now, not at collection: free right before use
+    assert main([*argv, *ports]) == 1
     error_line = capsys.readouterr().err.splitlines()[-1]
     assert error_line.startswith(f"{label}: error: Go was not found on PATH: install Go >= 1.25"), error_line
 
