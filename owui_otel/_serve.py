@@ -84,6 +84,11 @@ def check_port_free(host: str, port: int) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
+        except socket.gaierror as error:
+            raise UsageError(
+                f"--host {host!r} is not an address of this machine ({error.strerror or error}): use 127.0.0.1, "
+                "or 0.0.0.0 in a container"
+            ) from error
         except OSError as error:
             raise OwuiOtelError(
                 f"cannot listen on {host}:{port} ({error.strerror or error}): stop what uses the port or pick "

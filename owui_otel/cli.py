@@ -25,7 +25,7 @@ from pathlib import Path
 
 from collector.cli import OneLineErrorParser, report_errors
 from owui_otel import DEFAULT_FILTER_ID
-from owui_otel._errors import OwuiOtelError
+from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import data_dir
 from owui_otel._stack import (
     StackOptions,
@@ -447,6 +447,15 @@ def _run(handler: Command, args: argparse.Namespace) -> int:
             raise
         raise OwuiOtelError(
             f"this command needs {error.name!r}, which comes with the CLI extra: pip install 'owui-otel[cli]'"
+        ) from error
+    except Exception as error:
+        # A URL option httpx cannot parse (e.g. --url http://[::1): httpx.InvalidURL is no httpx.HTTPError, so the
+        # commands' own handlers miss it. Looked up lazily: httpx comes with the [cli] extra, and `down` needs none.
+        httpx = sys.modules.get("httpx")
+        if httpx is None or not isinstance(error, httpx.InvalidURL):
+            raise
+        raise UsageError(
+            f"invalid URL option ({error}): give it as http://host:port, e.g. http://localhost:3000"
         ) from error
 
 

@@ -14,9 +14,9 @@ Which case applies to which command (``n/a``: the command never needs Go / never
     down                  works (needs no Go)         damaged stack.json (1), unknown flag (2) n/a: binds nothing
     demo                  n/a: needs no Go            damaged stack.json (1), --wait (2)       bridge port not HTTP (1)
     serve                 n/a: needs no Go            OWUI_OTEL_MAX_BODY_BYTES (2), no key (2) --port in use (1)
-                                                      damaged valves.json (1)
+                                                      damaged valves.json (1), unknown --host (2)
     install function      n/a: needs no Go            --valve without = (2)                    --url port not HTTP (1)
-    install pipelines     n/a: needs no Go            no API key (2)                           --url port not HTTP (1)
+    install pipelines     n/a: needs no Go            no API key (2), --url unparsable (2)     --url port not HTTP (1)
     doctor                n/a: needs no Go            damaged stack.json (1)                   report: [FAIL]+fix: (1)
     collector build       error, exit 1               --manifest missing (2)                   n/a: no network
     collector build-jaeger error, exit 1              OWUI_OTEL_CACHE in the source tree (2)   n/a: no network
@@ -247,6 +247,18 @@ BAD_SETTINGS = [
         ["install", "pipelines", "--url", "http://127.0.0.1:9"],
         2,
         ("--api-key", "PIPELINES_API_KEY"),
+    ),
+    BadSetting(
+        "owui-otel install pipelines",
+        ["install", "pipelines", "--url", "http://[::1", "--api-key", "k"],
+        2,
+        ("invalid URL option", "e.g. http://localhost:3000"),
+    ),
+    BadSetting(
+        "owui-otel serve",
+        ["serve", "--api-key", "k", "--host", "no-such-host.invalid", "--no-server-spans"],
+        2,
+        ("--host 'no-such-host.invalid'", "use 127.0.0.1"),
     ),
     BadSetting("owui-otel doctor", ["doctor"], 1, ("is damaged", "delete the file"), damaged_state=True),
 ]
