@@ -36,7 +36,7 @@ from ._backends import BUILTIN_EXPORTERS
 from ._build import MANIFEST, build_collector
 from ._cache import cache_dir
 from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
-from ._errors import BuildError, CollectorToolError, GoNotFoundError, UsageError, ValidationError
+from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
 from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
 from ._validate import validate_config
@@ -46,9 +46,9 @@ __all__ = [
     "EXPORTERS_FULL",
     "MANIFEST",
     "BuildError",
-    "CollectorToolError",
     "GoNotFoundError",
     "OtlpTarget",
+    "OwuiOtelError",
     "UsageError",
     "ValidationError",
     "build_collector",

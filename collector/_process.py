@@ -25,10 +25,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from ._errors import OwuiOtelError
+
 __all__ = ["ManagedProcess", "ProcessError", "free_port", "http_ok", "open_private_log", "wait_until"]
 
 
-class ProcessError(RuntimeError):
+class ProcessError(OwuiOtelError, RuntimeError):
     """A managed process exited early or never became ready; the message carries its log tail."""
 
 

@@ -11,7 +11,8 @@ Commands (each has ``--help``)::
     python -m collector validate [--config FILE]... [--binary PATH]
     python -m collector langfuse-auth                                    # base64 of LANGFUSE_PUBLIC_KEY:SECRET_KEY
 
-Progress goes to stderr, results to stdout. Exit codes: 0 ok, 1 failure, 2 usage error.
+Progress goes to stderr, results to stdout. Exit codes: 0 ok, 1 failure, 2 usage error. Every expected error (a bad
+flag or setting, no Go, a failed build) is one line ``<prog> <command>: error: <problem and fix>``, never a traceback.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import argparse
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from ._auth import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, langfuse_basic_auth_from_env
 from ._backends import BACKENDS, BUILTIN_EXPORTERS, content_stripping
@@ -29,17 +31,59 @@ from ._backends.debug import VERBOSITIES
 from ._build import MANIFEST, build_collector
 from ._cache import OWUI_OTEL_CACHE
 from ._config import OWUI_OTEL_EXPORTERS, OWUI_OTEL_OTLP, OWUI_OTEL_RECEIVER_AUTH, render_config, spec_from_env
-from ._errors import CollectorToolError, UsageError
+from ._errors import OwuiOtelError, UsageError
 from ._jaeger import JAEGER_VERSION, build_jaeger
 from ._targets import parse_exporter_names, parse_otlp_target
 from ._validate import validate_config
 
-__all__ = ["main"]
+__all__ = ["OneLineErrorParser", "build_parser", "main", "report_errors"]
+
+PROG = "python -m collector"
 
 _EPILOG = (
     f"Built binaries are cached in ${OWUI_OTEL_CACHE}, else $XDG_CACHE_HOME/owui-otel, else ~/.cache/owui-otel. "
     "Exit codes: 0 ok, 1 failure, 2 usage error."
 )
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line naming the fix (exit code 2), like every other error.
+
+    Subparsers inherit it (``add_subparsers`` makes its parsers of the parent's class)::
+
+        parser = OneLineErrorParser(prog="owui-otel")
+        parser.parse_args(["up", "--bridge-port", "x"])
+        # stderr: owui-otel up: error: argument --bridge-port: invalid int value: 'x'; see `owui-otel up --help`
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def report_errors(label: str, command: Callable[[], int]) -> int:
+    """Run ``command``; an :class:`OwuiOtelError` becomes one line ``<label>: error: <message>`` on stderr and its
+    exit code (2 for :class:`UsageError`, else 1), a file that cannot be read or written exit code 1, Ctrl-C exit
+    code 130. Anything else is a bug: it propagates, with its traceback."""
+    try:
+        return command()
+    except OwuiOtelError as error:
+        print(f"{label}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except OSError as error:
+        # A file or folder that cannot be read or written (permissions, a full disk, a missing parent). Other
+        # OSErrors (sockets) are expected only where ports are bound, and reported there with their option.
+        if error.filename is None:
+            raise
+        print(
+            f"{label}: error: {error.strerror or error} ({error.filename}): check that the path exists and is "
+            "writable (the OWUI_OTEL_STATE_DIR, OWUI_OTEL_DATA_DIR and OWUI_OTEL_CACHE variables move the folders) "
+            "and that the disk has space",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print(f"{label}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _stderr(line: str) -> None:
@@ -125,10 +169,10 @@ def _builtins_help() -> str:
     return "; ".join(f"{entry.name}: {entry.help}" for entry in BACKENDS)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and for embedding in a larger CLI)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m collector",
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and for embedding in a larger CLI under another ``prog``)."""
+    parser = OneLineErrorParser(
+        prog=prog,
         description="Build and configure the OpenTelemetry Collector (owui-otelcol) for the Open WebUI bridge.",
         epilog=_EPILOG,
     )
@@ -218,19 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except CollectorToolError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return code
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
+    """Entry point; returns the exit code. ``prog`` names the command in messages (``owui-otel collector``)."""
+    args = build_parser(prog).parse_args(argv)
+    return report_errors(f"{prog} {args.command}", lambda: int(args.func(args)))

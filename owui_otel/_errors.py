@@ -1,18 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Errors the CLI turns into a one-line message and an exit code (1 failure, 2 usage).
+"""The project's errors, defined once in :mod:`collector` (the lower layer) and re-exported for ``owui_otel``.
 
-OwuiOtelError         something failed; the message says what to fix (exit 1)
-└── UsageError        the command line itself is wrong (exit 2)
+    OwuiOtelError         something failed; the message says what to fix (exit 1)
+    └── UsageError        the command line or a setting is wrong (exit 2)
+
+``owui-otel`` turns each into one line ``owui-otel <command>: error: <message>`` and its exit code.
 """
 
 from __future__ import annotations
 
+from collector import OwuiOtelError, UsageError
 
-class OwuiOtelError(Exception):
-    """A failure the user can act on; ``str(error)`` names the fix."""
-
-    exit_code = 1
-
-
-class UsageError(OwuiOtelError):
-    exit_code = 2
+__all__ = ["OwuiOtelError", "UsageError"]

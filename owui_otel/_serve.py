@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,8 @@ from opentelemetry.trace import Span
 
 from otel_filter._settings import http_traces_url
 from owui_otel._bridge_settings import allow_widening, body_limits
-from owui_otel._errors import UsageError
-from owui_otel.server import ServerConfig, create_app
+from owui_otel._errors import OwuiOtelError, UsageError
+from owui_otel.server import VALVES_FILE, ServerConfig, ValveStore, create_app
 
 SERVER_SERVICE_NAME = "owui-otel-bridge"
 
@@ -75,6 +76,26 @@ def traces_url(otlp_endpoint: str | None) -> str:
     return http_traces_url(otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318")
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`OwuiOtelError` naming ``--port`` when ``host:port`` cannot be bound, before uvicorn starts
+    (uvicorn would log its startup, then the bind error, then exit). Same socket options as uvicorn's bind."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except socket.gaierror as error:
+            raise UsageError(
+                f"--host {host!r} is not an address of this machine ({error.strerror or error}): use 127.0.0.1, "
+                "or 0.0.0.0 in a container"
+            ) from error
+        except OSError as error:
+            raise OwuiOtelError(
+                f"cannot listen on {host}:{port} ({error.strerror or error}): stop what uses the port or pick "
+                "another with --port (and --host for another address)"
+            ) from error
+
+
 def serve(
     *,
     host: str,
@@ -107,6 +128,9 @@ def serve(
         )
     except ValueError as error:
         raise UsageError(str(error)) from error
+    check_port_free(host, port)
+    # Read once before uvicorn starts: in the app's lifespan, a damaged file would end in uvicorn's traceback.
+    ValveStore(config.data_dir / VALVES_FILE).load()
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(config)
     provider = server_tracer_provider(traces_url(otlp_endpoint)) if server_spans else None

@@ -9,7 +9,9 @@
     owui-otel doctor          # check each link of the chain, in plain words
     owui-otel collector ...   # build/render/validate the collector (same as `python -m collector`)
 
-Exit codes: 0 ok, 1 failure (the message says what to fix), 2 usage error.
+Exit codes: 0 ok, 1 failure (the message says what to fix), 2 usage error. Every expected error -- a bad flag or
+setting, no Go, a port in use, a server that cannot be reached -- is one line
+``owui-otel <command>: error: <problem and fix>`` on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from collector.cli import OneLineErrorParser, report_errors
 from owui_otel import DEFAULT_FILTER_ID
-from owui_otel._errors import OwuiOtelError
+from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import data_dir
 from owui_otel._stack import (
     StackOptions,
@@ -65,7 +68,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_collector(args: argparse.Namespace) -> int:
     from collector.cli import main as collector_main  # noqa: PLC0415
 
-    return collector_main(args.collector_args)
+    return collector_main(args.collector_args, prog="owui-otel collector")
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -201,7 +204,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             "no running stack found: start one with `owui-otel up` (or pass --bridge-url, --api-key, --jaeger-url)"
         )
     print(f"Replaying recorded Open WebUI turns through {bridge_url} ...")
-    report = run_demo(bridge_url, api_key, jaeger_url, wait_s=args.wait)
+    import httpx  # noqa: PLC0415 (the [cli] extra, like the demo itself)
+
+    try:
+        report = run_demo(bridge_url, api_key, jaeger_url, wait_s=args.wait)
+    except httpx.HTTPError as error:
+        # The bridge answered /ready, then failed or went away in the middle of the replay.
+        raise OwuiOtelError(
+            f"the bridge server at {bridge_url} failed during the replay ({type(error).__name__}: {error}); "
+            "run `owui-otel doctor` to find the broken link"
+        ) from error
     print("\nTraces in Jaeger:")
     for turn in report.turns:
         for trace_id in turn.trace_ids[:1]:
@@ -411,7 +423,7 @@ def _add_collector(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = OneLineErrorParser(
         prog="owui-otel",
         description="OpenTelemetry bridge for Open WebUI: every chat turn as a GenAI trace in Langfuse, Jaeger or "
         "any OTLP backend.",
@@ -426,6 +438,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run(handler: Command, args: argparse.Namespace) -> int:
+    """The handler, with the expected errors that are not ours turned into ours (one line each)."""
+    try:
+        return handler(args)
+    except ModuleNotFoundError as error:
+        if error.name is None or error.name.split(".")[0] not in _EXTRA_MODULES:
+            raise
+        raise OwuiOtelError(
+            f"this command needs {error.name!r}, which comes with the CLI extra: pip install 'owui-otel[cli]'"
+        ) from error
+    except Exception as error:
+        # A URL option httpx cannot parse (e.g. --url http://[::1): httpx.InvalidURL is no httpx.HTTPError, so the
+        # commands' own handlers miss it. Looked up lazily: httpx comes with the [cli] extra, and `down` needs none.
+        httpx = sys.modules.get("httpx")
+        if httpx is None or not isinstance(error, httpx.InvalidURL):
+            raise
+        raise UsageError(
+            f"invalid URL option ({error}): give it as http://host:port, e.g. http://localhost:3000"
+        ) from error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["collector"]:
@@ -437,22 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    try:
-        return handler(args)
-    except OwuiOtelError as error:
-        print(f"owui-otel {args.command}: error: {error}", file=sys.stderr)
-        return error.exit_code
-    except ModuleNotFoundError as error:
-        if error.name is None or error.name.split(".")[0] not in _EXTRA_MODULES:
-            raise
-        print(
-            f"owui-otel {args.command}: error: this command needs {error.name!r}, which comes with the CLI extra: "
-            "pip install 'owui-otel[cli]'",
-            file=sys.stderr,
-        )
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    label = f"owui-otel {args.command}" + (f" {args.target}" if args.command == "install" else "")
+    return report_errors(label, lambda: _run(handler, args))
 
 
 if __name__ == "__main__":

@@ -61,11 +61,14 @@ from owui_otel._bridge_settings import (
     OWUI_OTEL_MAX_BODY_BYTES,
     OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
 )
+from owui_otel._errors import OwuiOtelError
 from owui_otel._filter_form import FilterForm, InvalidForm, read_filter_form
 from owui_otel._paths import write_private
 from owui_otel._valve_policy import merge_update, public_view, widening_changes
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+VALVES_FILE = "valves.json"
+"""The file in the data dir that keeps the valves."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ class ValveStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as error:
-            raise RuntimeError(f"cannot read valves from {self.path}: {error}; fix or delete the file") from error
+            raise OwuiOtelError(f"cannot read valves from {self.path}: {error}; fix or delete the file") from error
         return data if isinstance(data, dict) else {}
 
     def save(self, valves: dict[str, Any]) -> None:
@@ -199,7 +202,7 @@ def caller_links(request: Request) -> tuple[Link, ...]:
 
 def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None = None) -> FastAPI:
     """The FastAPI app. ``tracer_provider`` (tests) replaces the filter's own OTLP export."""
-    store = ValveStore(config.data_dir / "valves.json")
+    store = ValveStore(config.data_dir / VALVES_FILE)
     state: dict[str, Any] = {}
 
     def current_valves() -> Valves:
