@@ -22,7 +22,7 @@ from collector import (
 from collector._components import CONTENT_ATTRIBUTES, ENV_DEFAULTS
 from collector._config import env_vars_used
 from collector.cli import main
-from collector.testing import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
+from tests.support.stack import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
 
 pytestmark = pytest.mark.unit
 
