@@ -10,7 +10,7 @@ exporter and the collector's ``otlp_http`` exporter. Any POST path is accepted a
     GET    /_count   -> {"requests": n, "spans": n, "distinct": n, "bytes": n, "errors": n}
     DELETE /_count   -> resets the counters
 
-The Langfuse-contract endpoint (``collector.langfuse_contract``) would also do, but it keeps every decoded span
+The Langfuse-contract endpoint (``tests.support.langfuse_contract``) would also do, but it keeps every decoded span
 as Python dicts and its FastAPI stack costs more per request: the seed's flush-per-outlet waits for the sink,
 so a slow sink would make the seed look slower than it is.
 """

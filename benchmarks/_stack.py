@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks._common import Sink
 from collector import build_collector, render_config
-from collector.testing import Stack
+from tests.support.stack import Stack
 
 
 @contextmanager

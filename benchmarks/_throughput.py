@@ -21,8 +21,8 @@ from typing import Any
 from benchmarks._common import Scenario, Sink, abba, short_chat
 from benchmarks._overhead import captured_span, filter_resource, floor_provider, floor_span
 from benchmarks._stack import collector_to_sink
-from collector.testing import Stack
 from otel_filter import FilterCore
+from tests.support.stack import Stack
 
 
 def _produce(turn: Callable[[], None], seconds: float, rate: float | None) -> tuple[int, float]:

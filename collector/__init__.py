@@ -25,8 +25,8 @@ Configuration (environment):
     ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``: input of ``langfuse-auth``.
     The env vars the rendered configs read at collector start are listed in each file's header.
 
-Test helpers live in :mod:`collector.testing` (real processes) and :mod:`collector.langfuse_contract`
-(a Langfuse-compatible OTLP endpoint); both need the ``server`` extra (fastapi, uvicorn, httpx).
+The test harnesses (a real-process stack, a Langfuse-compatible OTLP endpoint) are not part of this package:
+they live in the repository's ``tests/support/`` and are not shipped in the wheel.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from collector import BuildError, GoNotFoundError, build_collector, build_jaeger
-from collector.testing import Stack
+from tests.support.stack import Stack
 
 from .spans import SentSpan, send_spans_impl
 

@@ -23,7 +23,7 @@ from collector._backends import BACKENDS, content_stripping, env_defaults
 from collector._components import CONTENT_ATTRIBUTES, ENV_DEFAULTS
 from collector._config import ConfigSpec, env_vars_used
 from collector.cli import main
-from collector.testing import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
+from tests.support.stack import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
 
 pytestmark = pytest.mark.unit
 

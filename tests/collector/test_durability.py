@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from collector.testing import FAST_RETRY, Stack
+from tests.support.stack import FAST_RETRY, Stack
 
 from .spans import SentSpan
 

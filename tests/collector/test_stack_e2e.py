@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from collector.testing import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG, Stack
+from tests.support.stack import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG, Stack
 
 from .spans import OUR_SCOPE, SentSpan, filter_like_attributes
 

@@ -18,7 +18,7 @@ from collector import (
     validate_config,
 )
 from collector.cli import main
-from collector.testing import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
+from tests.support.stack import RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from collector._process import wait_until
-from collector.testing import Stack
+from tests.support.stack import Stack
 
 SETTLE_S = 3.0  # after the expected spans arrived: long enough for a stray extra span to show up too
 # Message content: at the Langfuse endpoint only (the collector strips it from what goes to Jaeger).

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.testing import Stack
 from tests.collector.conftest import collector_binary, jaeger_binary  # noqa: F401 (fixtures reused as is)
+from tests.support.stack import Stack
 
 from .harness import (
     COLD_TEST_TIMEOUT_S,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from collector._process import free_port
-from collector.testing import Stack
+from tests.support.stack import Stack
 
 from .checks import (
     CONTENT_KEYS,

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from collector.testing import Stack
 from otel_filter import Pipeline, Valves
 from tests.collector.conftest import collector_binary, jaeger_binary, stack_factory  # noqa: F401 (fixtures reused)
+from tests.support.stack import Stack
 
 from .turns import TurnFactory
 

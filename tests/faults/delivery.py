@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from collector._process import http_ok, wait_until
-from collector.testing import Stack
 from tests.collector.spans import OUR_SCOPE
+from tests.support.stack import Stack
 
 from .turns import Turn
 

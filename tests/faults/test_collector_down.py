@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import pytest
 
-from collector.testing import FAST_RETRY, Stack
+from tests.support.stack import FAST_RETRY, Stack
 
 from .delivery import Delivery, settle, wait_delivered, wait_for
 from .turns import HookStats, TurnFactory, stream_turns

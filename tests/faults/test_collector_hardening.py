@@ -38,11 +38,11 @@ import pytest
 
 from collector._components import RECEIVER_HTTP_MAX_BODY_BYTES
 from collector._process import ManagedProcess, free_port, http_ok, wait_until
-from collector.testing import FAST_RETRY
 from owui_otel._stack import StackOptions, StackState, otlp_headers_value, start_stack, stop_stack
 from owui_otel._supervisor import Backoff, ChildStatus
 from owui_otel.cli import main
 from tests.collector.conftest import collector_binary, jaeger_binary  # noqa: F401 (fixtures: build or skip)
+from tests.support.stack import FAST_RETRY, REPO_ROOT
 
 from .nested_otlp import (
     large_request,
@@ -136,9 +136,10 @@ def local_stack(
     langfuse_port = free_port()
     langfuse = ManagedProcess(
         "langfuse-contract",
-        [sys.executable, "-m", "collector.langfuse_contract", "--host", "127.0.0.1", "--port", str(langfuse_port)],
+        [sys.executable, "-m", "tests.support.langfuse_contract", "--host", "127.0.0.1", "--port", str(langfuse_port)],
         env={**os.environ, "LANGFUSE_PUBLIC_KEY": PUBLIC_KEY, "LANGFUSE_SECRET_KEY": SECRET_KEY},
         log_path=root / "langfuse-contract.log",
+        cwd=REPO_ROOT,  # `tests` is importable from the checkout only (it is not in the wheel)
     )
     langfuse.start()
     langfuse_url = f"http://127.0.0.1:{langfuse_port}"

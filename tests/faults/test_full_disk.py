@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from collector._process import ProcessError
-from collector.testing import FAST_RETRY, Stack
 from tests.collector.spans import send_spans_impl
+from tests.support.stack import FAST_RETRY, Stack
 
 from .delivery import Delivery, collector_healthy, collector_log, settle, wait_delivered, wait_for
 from .smallfs import ENOSPC, MountNotPermitted, SmallFs, small_filesystem

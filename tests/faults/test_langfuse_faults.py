@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from collector.testing import FAST_RETRY, ROOT_CONFIG, Stack
+from tests.support.stack import FAST_RETRY, ROOT_CONFIG, Stack
 
 from .delivery import collector_log, exporter_timeout_overlay, settle, wait_delivered, wait_for, wait_persisted
 from .turns import HookStats, TurnFactory, stream_turns

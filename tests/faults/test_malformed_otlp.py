@@ -22,8 +22,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from collector.testing import Stack
 from tests.collector.spans import OUR_SCOPE, send_spans_impl
+from tests.support.stack import Stack
 
 from .delivery import collector_healthy, collector_log, settle
 

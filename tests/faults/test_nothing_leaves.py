@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from collector.testing import FAST_RETRY, Stack
 from otel_filter import Pipeline
 from otel_filter._redact import ERROR_WITHOUT_CONTENT
 from tests.support.planted import (
@@ -34,6 +33,7 @@ from tests.support.planted import (
     find_markers,
     planted_fixture_calls,
 )
+from tests.support.stack import FAST_RETRY, Stack
 
 from .capture import RecordingProxy
 from .delivery import Delivery

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from collector import langfuse_basic_auth
-from collector.testing import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG, Stack
+from tests.support.stack import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG, Stack
 
 from .bridge import FILTER_ID, bridge_server
 from .capture import RecordingProxy

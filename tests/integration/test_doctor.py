@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from collector.testing import Stack
 from owui_otel.cli import main
 from owui_otel.server import ServerConfig, create_app
 from tests.collector.conftest import collector_binary, jaeger_binary, stack_factory  # noqa: F401 (fixtures)
 from tests.support.scenarios import load
 from tests.support.servers import ThreadServer
+from tests.support.stack import Stack
 
 BRIDGE_KEY = "doctor-bridge-key-8d1f"
 

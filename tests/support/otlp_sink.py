@@ -20,16 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-
-def any_value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return tuple(any_value(v) for v in value.array_value.values)
-    if kind == "kvlist_value":
-        return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
-    return getattr(value, kind) if kind else None
+from tests.support.otlp_decode import decode_attributes
 
 
 @dataclass
@@ -72,7 +64,7 @@ class OtlpSink:
                 request.ParseFromString(data)
                 received = []
                 for resource_spans in request.resource_spans:
-                    resource = {kv.key: any_value(kv.value) for kv in resource_spans.resource.attributes}
+                    resource = decode_attributes(resource_spans.resource.attributes)
                     for scope_spans in resource_spans.scope_spans:
                         for span in scope_spans.spans:
                             received.append(
@@ -81,7 +73,7 @@ class OtlpSink:
                                     trace_id=span.trace_id.hex(),
                                     span_id=span.span_id.hex(),
                                     parent_span_id=span.parent_span_id.hex(),
-                                    attributes={kv.key: any_value(kv.value) for kv in span.attributes},
+                                    attributes=decode_attributes(span.attributes),
                                     resource=resource,
                                     scope=scope_spans.scope.name,
                                     start_ns=span.start_time_unix_nano,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from collector.langfuse_contract import PROJECT_ID, create_app
 from owui_otel._errors import OwuiOtelError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
+from tests.support.langfuse_contract import PROJECT_ID, create_app
 from tests.support.otlp_sink import dead_endpoint
 from tests.support.servers import ThreadServer
 

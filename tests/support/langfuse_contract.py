@@ -21,12 +21,12 @@ Control API (no auth; test use only):
 * ``DELETE /_control/received`` -> forget everything recorded
 * ``GET|POST /_control/mode`` -> fault injection: ``{"mode": "ok" | "error" | "rate_limit" | "unavailable" |
   "slow", "status": 500, "retry_after": 1, "delay": 2.0, "count": null}``; ``count`` = apply to the next N
-  trace requests, then back to ``ok``. A *down* endpoint is a stopped process (see :mod:`collector.testing`).
+  trace requests, then back to ``ok``. A *down* endpoint is a stopped process (see :mod:`tests.support.stack`).
 
 Usage::
 
     app = create_app(public_key="pk-lf-test", secret_key="sk-lf-test")     # ASGI app (httpx.ASGITransport works)
-    $ python -m collector.langfuse_contract --port 3000 --public-key pk-lf-test --secret-key sk-lf-test
+    $ python -m tests.support.langfuse_contract --port 3000 --public-key pk-lf-test --secret-key sk-lf-test
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ._otlp_decode import PayloadError, decode_json, decode_protobuf
+from tests.support.otlp_decode import PayloadError, decode_json, decode_protobuf
 
 __all__ = ["ContractState", "FaultMode", "create_app", "main"]
 
@@ -304,7 +304,7 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
 def main(argv: list[str] | None = None) -> int:
     """Run the endpoint with uvicorn until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(
-        prog="python -m collector.langfuse_contract",
+        prog="python -m tests.support.langfuse_contract",
         description="Serve a Langfuse-compatible OTLP endpoint that records what it receives (tests, local runs).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")

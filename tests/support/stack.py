@@ -7,7 +7,7 @@ ends every child (SIGTERM, bounded wait, SIGKILL), so nothing is left behind eve
 Usage::
 
     from collector import build_collector, build_jaeger
-    from collector.testing import Stack
+    from tests.support.stack import Stack
 
     with Stack(collector_binary=build_collector(), jaeger_binary=build_jaeger(), workdir=tmp_path) as stack:
         exporter = OTLPSpanExporter(endpoint=stack.otlp_http_traces_url)      # send spans here
@@ -18,6 +18,9 @@ Usage::
     # Fault injection / durability
     stack.langfuse_mode("rate_limit", retry_after=1, count=2)
     stack.stop_langfuse(); stack.kill_collector(); stack.start_collector(); stack.start_langfuse()
+
+Test-only: it lives under ``tests/`` (not in the wheel) because it starts the repository's files, the contract
+endpoint (:mod:`tests.support.langfuse_contract`) and ``otel-collector.yaml``.
 
 The collector runs with ``configs`` (default: the repository's ``otel-collector.yaml``) and the env built by
 :meth:`Stack.collector_env`; pass ``env`` to add or override variables (e.g. :data:`FAST_RETRY`).
@@ -37,15 +40,15 @@ from typing import Any
 import httpx
 import yaml
 
-from ._auth import langfuse_basic_auth
-from ._cache import repo_root
-from ._jaeger import jaeger_config
-from ._process import ManagedProcess, free_port, http_ok, wait_until
+from collector import jaeger_config, langfuse_basic_auth
+from collector._process import ManagedProcess, free_port, http_ok, wait_until
 
-__all__ = ["FAST_RETRY", "RECEIVER_AUTH_OVERLAY", "ROOT_CONFIG", "Stack", "StackPorts"]
+__all__ = ["FAST_RETRY", "RECEIVER_AUTH_OVERLAY", "REPO_ROOT", "ROOT_CONFIG", "Stack", "StackPorts"]
 
-ROOT_CONFIG = repo_root() / "otel-collector.yaml"
-RECEIVER_AUTH_OVERLAY = Path(__file__).resolve().parent / "overlays" / "receiver-auth.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The repository checkout the tests run from (``tests/support/`` is two levels below it)."""
+ROOT_CONFIG = REPO_ROOT / "otel-collector.yaml"
+RECEIVER_AUTH_OVERLAY = REPO_ROOT / "collector" / "overlays" / "receiver-auth.yaml"
 """Layered after :data:`ROOT_CONFIG`: the receiver requires ``Authorization: Bearer $OTEL_INGEST_TOKEN``."""
 FAST_RETRY = {
     "OTELCOL_RETRY_INITIAL_INTERVAL": "200ms",
@@ -224,7 +227,7 @@ class Stack:
                 [
                     sys.executable,
                     "-m",
-                    "collector.langfuse_contract",
+                    "tests.support.langfuse_contract",
                     "--host",
                     _HOST,
                     "--port",
@@ -233,7 +236,7 @@ class Stack:
                 # Keys by environment, never on the command line (which the log records).
                 env={**os.environ, "LANGFUSE_PUBLIC_KEY": self.public_key, "LANGFUSE_SECRET_KEY": self.secret_key},
                 log_path=self.workdir / "langfuse-contract.log",
-                cwd=repo_root(),
+                cwd=REPO_ROOT,
             )
         self.langfuse.start()
         self.langfuse.wait_ready(lambda: http_ok(f"{self.langfuse_url}/_control/health"), timeout=self.ready_timeout)
@@ -307,7 +310,7 @@ class Stack:
         return result
 
     def langfuse_mode(self, mode: str, **options: Any) -> dict[str, Any]:
-        """Set fault injection (see :mod:`collector.langfuse_contract`)."""
+        """Set fault injection (see :mod:`tests.support.langfuse_contract`)."""
         response = httpx.post(f"{self.langfuse_url}/_control/mode", json={"mode": mode, **options}, timeout=10.0)
         response.raise_for_status()
         result: dict[str, Any] = response.json()

@@ -9,10 +9,16 @@ Both encodings produce the same record shape, with ids as lower-case hex (what L
      "resource": {"service.name": "open-webui"}, "scope": {"name": "openwebui.otel_bridge", "version": "0.1.0"},
      "status": {"code": 0, "message": ""}, "events": [{"name": "...", "attributes": {...}}]}
 
+Array values decode to tuples (how the OpenTelemetry SDK holds sequence attributes, so a decoded span compares
+equal to the SDK's), byte values to lower-case hex. :func:`decode_attributes` is the one protobuf value decoder:
+the Langfuse-contract endpoint (:mod:`tests.support.langfuse_contract`) and the recording sink
+(:mod:`tests.support.otlp_sink`) both use it.
+
 Usage::
 
     spans = decode_protobuf(body)       # ExportTraceServiceRequest bytes
     spans = decode_json(body)           # OTLP/JSON bytes
+    attributes = decode_attributes(span.attributes)   # repeated KeyValue -> {"key": value}
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 # No stubs for protobuf's runtime unless types-protobuf is installed; DecodeError is only caught here.
@@ -27,7 +34,7 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-__all__ = ["PayloadError", "decode_json", "decode_protobuf"]
+__all__ = ["PayloadError", "decode_attributes", "decode_json", "decode_protobuf", "decode_value"]
 
 _HEX_RE = re.compile(r"^[0-9a-fA-F]*$")
 
@@ -39,22 +46,23 @@ class PayloadError(ValueError):
 # --- protobuf ---------------------------------------------------------------------------------
 
 
-def _pb_value(value: AnyValue) -> Any:
+def decode_value(value: AnyValue) -> Any:
+    """One protobuf ``AnyValue`` as a plain value: str, bool, int, float, tuple, dict, hex str or None (unset)."""
     kind = value.WhichOneof("value")
     if kind is None:
         return None
     if kind == "array_value":
-        return [_pb_value(item) for item in value.array_value.values]
+        return tuple(decode_value(item) for item in value.array_value.values)
     if kind == "kvlist_value":
-        return _pb_attributes(value.kvlist_value.values)
+        return decode_attributes(value.kvlist_value.values)
     if kind == "bytes_value":
         return value.bytes_value.hex()
     return getattr(value, kind)
 
 
-def _pb_attributes(items: Any) -> dict[str, Any]:
-    pairs: list[KeyValue] = list(items)
-    return {pair.key: _pb_value(pair.value) for pair in pairs}
+def decode_attributes(items: Iterable[KeyValue]) -> dict[str, Any]:
+    """Protobuf ``repeated KeyValue`` (attributes of a span, event, resource or kvlist) as a dict."""
+    return {pair.key: decode_value(pair.value) for pair in items}
 
 
 def decode_protobuf(body: bytes) -> list[dict[str, Any]]:
@@ -70,7 +78,7 @@ def decode_protobuf(body: bytes) -> list[dict[str, Any]]:
         raise PayloadError(f"Failed to parse OTel Protobuf Trace: {exc}") from exc
     spans: list[dict[str, Any]] = []
     for resource_spans in request.resource_spans:
-        resource = _pb_attributes(resource_spans.resource.attributes)
+        resource = decode_attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             scope = {"name": scope_spans.scope.name, "version": scope_spans.scope.version}
             for span in scope_spans.spans:
@@ -85,12 +93,12 @@ def decode_protobuf(body: bytes) -> list[dict[str, Any]]:
                         "kind": int(span.kind),
                         "start_time_unix_nano": int(span.start_time_unix_nano),
                         "end_time_unix_nano": int(span.end_time_unix_nano),
-                        "attributes": _pb_attributes(span.attributes),
+                        "attributes": decode_attributes(span.attributes),
                         "resource": resource,
                         "scope": scope,
                         "status": {"code": int(span.status.code), "message": span.status.message},
                         "events": [
-                            {"name": event.name, "attributes": _pb_attributes(event.attributes)}
+                            {"name": event.name, "attributes": decode_attributes(event.attributes)}
                             for event in span.events
                         ],
                     }
@@ -114,7 +122,7 @@ def _json_value(value: Any) -> Any:
     if "doubleValue" in value:
         return float(value["doubleValue"])
     if "arrayValue" in value:
-        return [_json_value(item) for item in (value["arrayValue"] or {}).get("values", [])]
+        return tuple(_json_value(item) for item in (value["arrayValue"] or {}).get("values", []))
     if "kvlistValue" in value:
         return _json_attributes((value["kvlistValue"] or {}).get("values", []))
     if "bytesValue" in value:
