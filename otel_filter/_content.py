@@ -507,9 +507,13 @@ def _output_text_items(output: list[Any]) -> list[Any]:
     return texts
 
 
+# One encoder for every call: json.dumps builds a new JSONEncoder on each call given any option.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def dumps(value: object) -> str:
     """Compact JSON, the one serialization for structured attribute values."""
-    return clean_text(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+    return clean_text(_encode(value))
 
 
 # --- size bound -------------------------------------------------------------------------
