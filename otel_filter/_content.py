@@ -50,6 +50,7 @@ OPEN_SNAPSHOTS_MAX_CHARS = 32 * 1024 * 1024
 _IDENT_CHARS = 256
 _MAX_DEPTH = 24
 _NODE_COST = 16  # charged per copied dict/list/scalar: a million empty messages are not free either
+_PLAIN_MESSAGE_COST = 3 * _NODE_COST  # a {"role", "content"} dict and its two strings, beyond the text
 _KNOWN_ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
 # The message and reply keys the builders below read; snapshots copy nothing else.
 _MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content")
@@ -182,8 +183,27 @@ def snapshot_messages(messages: object, max_chars: int, *, without: object = Non
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     used = 0
-    oldest_read = len(messages)  # the newest loop reads messages[oldest_read:]
-    for index in range(len(messages) - 1, -1, -1):
+    if without is None:
+        # The usual {"role", "content": "..."} (nearly every message), newest first, in the tightest loop this hook
+        # can run: a plain copy while neither string needs a cut and the text is no data URL. The first message
+        # that is anything else, and all older ones, go through the loop below.
+        for message in reversed(messages):
+            if used >= limit or type(message) is not dict or len(message) != 2:
+                break
+            content = message.get("content")
+            role = message.get("role")
+            if (
+                type(content) is not str
+                or type(role) is not str
+                or len(content) > limit
+                or len(role) > 256
+                or content.startswith("data:")
+            ):
+                break
+            used += _PLAIN_MESSAGE_COST + len(content)
+            newest.append(dict(message))
+    oldest_read = len(messages) - len(newest)  # the loops read messages[oldest_read:]
+    for index in range(oldest_read - 1, -1, -1):
         if used >= limit:
             break
         oldest_read = index
@@ -222,6 +242,32 @@ class ReplySnapshot(dict[str, Any]):
     __slots__ = ()
 
 
+def _plain_reply(reply: Mapping[str, Any], content: object, output: object, limit: int) -> ReplySnapshot | None:
+    """The usual text reply (short strings, no tool calls or reasoning, ``output`` holding only the ``message``
+    items that repeat the text) without the copier: what it would copy, or None for anything else."""
+    if type(content) is not str or not content or len(content) > limit or content.startswith("data:"):
+        return None
+    if "tool_calls" in reply or "reasoning_content" in reply:
+        return None
+    copy = ReplySnapshot()
+    for key in ("role", "finish_reason"):
+        if key in reply:
+            value = reply[key]
+            if type(value) is not str or len(value) > 256:  # the copier's business (cut, data URL, structure)
+                return None
+            copy[key] = value
+    copy["content"] = content
+    if output is not None:
+        # Bounded: a reply with more items than this goes through the copier (which bounds it too).
+        if type(output) is not list or len(output) > 8:
+            return None
+        for item in output:
+            if not (type(item) is dict and item.get("type") == "message"):
+                return None
+        copy["output"] = []
+    return copy
+
+
 def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnapshot | None:
     """The assistant reply as :func:`output_content` needs it, bounded like :func:`snapshot_messages`."""
     if reply is None:
@@ -229,6 +275,9 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
     output = reply.get("output")
     content = reply.get("content")
     limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    plain = _plain_reply(reply, content, output, limit)
+    if plain is not None:
+        return plain
     if type(content) is str and content and type(output) is list:
         # 0.12 repeats the reply text in "message" output items; they are read only when "content" is empty.
         # Bounded like the copy below (which keeps no more than limit // _NODE_COST items): this runs on the hook.
@@ -507,9 +556,13 @@ def _output_text_items(output: list[Any]) -> list[Any]:
     return texts
 
 
+# One encoder for every call: json.dumps builds a new JSONEncoder on each call given any option.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def dumps(value: object) -> str:
     """Compact JSON, the one serialization for structured attribute values."""
-    return clean_text(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+    return clean_text(_encode(value))
 
 
 # --- size bound -------------------------------------------------------------------------

@@ -110,8 +110,11 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._patterns)
 
-    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> BoundedRedact:
-        """A redacting callable for one span, sharing ``budget_s`` seconds across its texts."""
+    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
+        """A redacting callable for one span, sharing ``budget_s`` seconds across its texts. Without patterns
+        (the default) it returns every text as it is: ``str``, a C call that returns a plain string unchanged."""
+        if not self._patterns:
+            return str
         return BoundedRedact(self._patterns, self._template, health, budget_s)
 
     def __call__(self, text: str) -> str:

@@ -893,8 +893,11 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._patterns)
 
-    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> BoundedRedact:
-        """A redacting callable for one span, sharing ``budget_s`` seconds across its texts."""
+    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
+        """A redacting callable for one span, sharing ``budget_s`` seconds across its texts. Without patterns
+        (the default) it returns every text as it is: ``str``, a C call that returns a plain string unchanged."""
+        if not self._patterns:
+            return str
         return BoundedRedact(self._patterns, self._template, health, budget_s)
 
     def __call__(self, text: str) -> str:
@@ -922,6 +925,7 @@ OPEN_SNAPSHOTS_MAX_CHARS = 32 * 1024 * 1024
 _IDENT_CHARS = 256
 _MAX_DEPTH = 24
 _NODE_COST = 16  # charged per copied dict/list/scalar: a million empty messages are not free either
+_PLAIN_MESSAGE_COST = 3 * _NODE_COST  # a {"role", "content"} dict and its two strings, beyond the text
 _KNOWN_ROLES = frozenset({"system", "user", "assistant", "tool", "developer", "function"})
 # The message and reply keys the builders below read; snapshots copy nothing else.
 _MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content")
@@ -1054,8 +1058,27 @@ def snapshot_messages(messages: object, max_chars: int, *, without: object = Non
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     used = 0
-    oldest_read = len(messages)  # the newest loop reads messages[oldest_read:]
-    for index in range(len(messages) - 1, -1, -1):
+    if without is None:
+        # The usual {"role", "content": "..."} (nearly every message), newest first, in the tightest loop this hook
+        # can run: a plain copy while neither string needs a cut and the text is no data URL. The first message
+        # that is anything else, and all older ones, go through the loop below.
+        for message in reversed(messages):
+            if used >= limit or type(message) is not dict or len(message) != 2:
+                break
+            content = message.get("content")
+            role = message.get("role")
+            if (
+                type(content) is not str
+                or type(role) is not str
+                or len(content) > limit
+                or len(role) > 256
+                or content.startswith("data:")
+            ):
+                break
+            used += _PLAIN_MESSAGE_COST + len(content)
+            newest.append(dict(message))
+    oldest_read = len(messages) - len(newest)  # the loops read messages[oldest_read:]
+    for index in range(oldest_read - 1, -1, -1):
         if used >= limit:
             break
         oldest_read = index
@@ -1094,6 +1117,32 @@ class ReplySnapshot(dict[str, Any]):
     __slots__ = ()
 
 
+def _plain_reply(reply: Mapping[str, Any], content: object, output: object, limit: int) -> ReplySnapshot | None:
+    """The usual text reply (short strings, no tool calls or reasoning, ``output`` holding only the ``message``
+    items that repeat the text) without the copier: what it would copy, or None for anything else."""
+    if type(content) is not str or not content or len(content) > limit or content.startswith("data:"):
+        return None
+    if "tool_calls" in reply or "reasoning_content" in reply:
+        return None
+    copy = ReplySnapshot()
+    for key in ("role", "finish_reason"):
+        if key in reply:
+            value = reply[key]
+            if type(value) is not str or len(value) > 256:  # the copier's business (cut, data URL, structure)
+                return None
+            copy[key] = value
+    copy["content"] = content
+    if output is not None:
+        # Bounded: a reply with more items than this goes through the copier (which bounds it too).
+        if type(output) is not list or len(output) > 8:
+            return None
+        for item in output:
+            if not (type(item) is dict and item.get("type") == "message"):
+                return None
+        copy["output"] = []
+    return copy
+
+
 def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnapshot | None:
     """The assistant reply as :func:`output_content` needs it, bounded like :func:`snapshot_messages`."""
     if reply is None:
@@ -1101,6 +1150,9 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
     output = reply.get("output")
     content = reply.get("content")
     limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    plain = _plain_reply(reply, content, output, limit)
+    if plain is not None:
+        return plain
     if type(content) is str and content and type(output) is list:
         # 0.12 repeats the reply text in "message" output items; they are read only when "content" is empty.
         # Bounded like the copy below (which keeps no more than limit // _NODE_COST items): this runs on the hook.
@@ -1379,9 +1431,13 @@ def _output_text_items(output: list[Any]) -> list[Any]:
     return texts
 
 
+# One encoder for every call: json.dumps builds a new JSONEncoder on each call given any option.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def dumps(value: object) -> str:
     """Compact JSON, the one serialization for structured attribute values."""
-    return clean_text(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str))
+    return clean_text(_encode(value))
 
 
 # --- size bound -------------------------------------------------------------------------
@@ -2550,28 +2606,56 @@ def _text_bytes(text: str) -> int:
 
 def _value_bytes(value: object) -> int:
     """Upper bound of an encoded ``AnyValue`` (its content; the caller adds its header)."""
+    kind = type(value)  # exact types first: this runs for every attribute of every span
+    if kind is str:
+        return _FIELD + _text_bytes(value)  # type: ignore[arg-type]
+    if kind is bool:
+        return 3
+    if kind is int or kind is float:
+        return 12  # tag + a 10-byte varint, or tag + 8-byte double
+    if kind is tuple and all(type(item) is str for item in value):  # type: ignore[attr-defined]
+        # A string array (finish reasons, stop sequences): each an AnyValue with its header.
+        return _FIELD + 2 * _FIELD * len(value) + _text_bytes("".join(value))  # type: ignore[arg-type]
     if isinstance(value, str):
         return _FIELD + _text_bytes(value)
     if isinstance(value, bool):
         return 3
     if isinstance(value, int | float):
-        return 12  # tag + a 10-byte varint, or tag + 8-byte double
+        return 12
     if isinstance(value, bytes):
         return _FIELD + len(value)
-    if isinstance(value, Sequence):  # array_value: an ArrayValue of AnyValues
+    if isinstance(value, tuple | list | Sequence):  # array_value: an ArrayValue of AnyValues
         return _FIELD + sum(_FIELD + _value_bytes(item) for item in value)
     if isinstance(value, Mapping):  # kvlist_value
         return _FIELD + _attributes_bytes(value)
     return _FIELD + _text_bytes(str(value))
 
 
+def _plain(attributes: Mapping[str, object]) -> Mapping[str, object]:
+    """A dict of ``attributes``: a span's are a read-only view of the SDK's ``BoundedAttributes``, whose items
+    cost a Python call each (with a lock); its ``copy()`` is one C-level dict copy."""
+    if type(attributes) is dict:
+        return attributes
+    copy = getattr(attributes, "copy", None)
+    plain = copy() if callable(copy) else None
+    return plain if type(plain) is dict else attributes
+
+
 def _attributes_bytes(attributes: Mapping[str, object] | None) -> int:
     """Upper bound of a repeated ``KeyValue`` field (headers included)."""
     if not attributes:
         return 0
-    return sum(
-        3 * _FIELD + _text_bytes(key) + _value_bytes(value) for key, value in attributes.items()
-    )  # KeyValue header, key header, value header
+    plain = _plain(attributes)
+    # Strings (most values) are measured together, joined: one isascii() pass in C instead of a call for each.
+    # The UTF-8 length of a join is the sum of the parts' (only with surrogatepass, which encodes each surrogate
+    # alone, as it does in the parts).
+    texts = [value for value in plain.values() if type(value) is str]
+    size = 3 * _FIELD * len(plain) + _text_bytes("".join(plain)) + _FIELD * len(texts) + _text_bytes("".join(texts))
+    if len(texts) < len(plain):
+        for value in plain.values():
+            if type(value) is not str:
+                size += _value_bytes(value)
+    return size
 
 
 def span_bytes(span: ReadableSpan) -> int:
