@@ -21,8 +21,10 @@ from importlinter import Contract, ContractCheck, fields, output
 def is_private(module: str) -> bool:
     """Whether ``module`` is private to its package: a part below the package starts with one underscore.
 
-    >>> is_private("otel_filter._settings"), is_private("collector._backends.langfuse"), is_private("otel_filter.semconv")
-    (True, True, False)
+    >>> is_private("otel_filter._settings"), is_private("collector._backends.langfuse")
+    (True, True)
+    >>> is_private("otel_filter.semconv")
+    False
     >>> is_private("collector.__main__")
     False
     """
