@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 # Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
 
 
-_logger = logging.getLogger("otel_filter")
+logger = logging.getLogger("otel_filter")
 
 
 class Health:
@@ -78,7 +78,7 @@ class Health:
         if suppressed:
             message = f"{message} (and {suppressed} more like it since the last report)"
         # exc_info only at debug: a stack per failed chat turn would flood the host's log.
-        _logger.log(level, message, *args, exc_info=exc_info and _logger.isEnabledFor(logging.DEBUG))
+        logger.log(level, message, *args, exc_info=exc_info and logger.isEnabledFor(logging.DEBUG))
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -1653,7 +1653,7 @@ def env_capture_content(environ: Mapping[str, str]) -> bool:
         return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
     parsed = parse_capture_mode(raw)
     if parsed is None:
-        _logger.warning(
+        logger.warning(
             "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
             "Defaulting to NO_CONTENT.",
             OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
@@ -1670,7 +1670,7 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw.strip())
     except ValueError:
-        _logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
+        logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
         return default
 
 
@@ -1683,7 +1683,7 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if normalized in ("false", "0", "no", "off"):
         return False
-    _logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
     return default
 
 
@@ -2036,7 +2036,7 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
 
 def log_problems(problems: list[Problem]) -> None:
     for problem in problems:
-        _logger.log(logging.ERROR, "otel_filter: %s", problem.message())
+        logger.log(logging.ERROR, "otel_filter: %s", problem.message())
 
 
 # ==================== otel_filter/semconv.py ====================
