@@ -26,11 +26,12 @@ setup: $(STAMP)  ## create .venv with the package and its test tools
 bundle: setup  ## regenerate pipelines/otel_filter_pipeline.py from the package
 	$(BIN)/python -m otel_filter.bundle
 
-lint: setup  ## ruff, mypy, and the generated file must be current
+lint: setup  ## ruff, mypy, the import contracts (pyproject.toml [tool.importlinter]); the generated file must be current
 	$(BIN)/python -m otel_filter.bundle --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 build: setup  ## build (or reuse from the cache) our collector and Jaeger
 	$(BIN)/python -m collector build

@@ -22,8 +22,8 @@ import httpx
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from collector._process import ManagedProcess, ProcessError, wait_until
-from otel_filter._telemetry import DEFAULT_MAX_QUEUE_SIZE
+from collector import ManagedProcess, ProcessError, wait_until
+from otel_filter.settings import DEFAULT_MAX_QUEUE_SIZE
 from tests.support.scenarios import load
 
 REPO = Path(__file__).resolve().parent.parent

@@ -39,8 +39,8 @@ from opentelemetry.util.types import Attributes
 from benchmarks._common import Scenario, Sink, abba, long_chat, median, short_chat
 from benchmarks._seed_langfuse import SeedLangfuseFilter
 from otel_filter import FilterCore
-from otel_filter._semconv import INSTRUMENTATION_SCOPE, SCHEMA_URL
-from otel_filter._telemetry import DEFAULT_MAX_QUEUE_SIZE
+from otel_filter.semconv import INSTRUMENTATION_SCOPE, SCHEMA_URL
+from otel_filter.settings import DEFAULT_MAX_QUEUE_SIZE
 from otel_filter.version import __version__
 
 

@@ -43,7 +43,7 @@ class NoopCore:
     """Stands in for ``FilterCore`` in the ``noop`` server: same interface, no work."""
 
     def __init__(self, valves: object = None, *, host: str, tracer_provider: object = None, **_: object) -> None:
-        from otel_filter._health import Health  # noqa: PLC0415
+        from otel_filter import Health  # noqa: PLC0415
 
         self.health = Health()
         self.open_turns = 0

@@ -33,18 +33,24 @@ from __future__ import annotations
 
 from ._auth import langfuse_basic_auth, langfuse_basic_auth_from_env
 from ._backends import BUILTIN_EXPORTERS
+from ._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
 from ._build import MANIFEST, build_collector
 from ._cache import cache_dir
 from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
 from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
+from ._process import ManagedProcess, ProcessError, http_ok, open_private_log, wait_until
 from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
 from ._validate import validate_config
 
 __all__ = [
     "BUILTIN_EXPORTERS",
     "EXPORTERS_FULL",
+    "LANGFUSE_INGESTION_HEADERS",
+    "LANGFUSE_OTLP_PATH",
     "MANIFEST",
+    "ManagedProcess",
+    "ProcessError",
     "BuildError",
     "GoNotFoundError",
     "OtlpTarget",
@@ -55,6 +61,9 @@ __all__ = [
     "build_jaeger",
     "jaeger_config",
     "cache_dir",
+    "http_ok",
+    "open_private_log",
+    "wait_until",
     "config_dict",
     "langfuse_basic_auth",
     "langfuse_basic_auth_from_env",

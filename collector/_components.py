@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_filter._semconv import (
+from otel_filter.semconv import (
     GEN_AI_INPUT_MESSAGES,
     GEN_AI_OUTPUT_MESSAGES,
     GEN_AI_SYSTEM_INSTRUCTIONS,

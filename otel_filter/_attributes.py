@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 
 from otel_filter._content import clean_text
 from otel_filter._extract import TurnRequest
-from otel_filter._semconv import (
+from otel_filter._usage import Usage
+from otel_filter.semconv import (
     GEN_AI_CONVERSATION_ID,
     GEN_AI_OPERATION_CHAT,
     GEN_AI_OPERATION_NAME,
@@ -63,7 +64,6 @@ from otel_filter._semconv import (
     USER_EMAIL,
     USER_ID,
 )
-from otel_filter._usage import Usage
 
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]

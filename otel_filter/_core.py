@@ -41,7 +41,12 @@ from otel_filter._extract import (
 )
 from otel_filter._health import Health
 from otel_filter._redact import Redactor
-from otel_filter._semconv import (
+from otel_filter._settings import Settings, log_problems, resolve_settings
+from otel_filter._spans import TurnEnd, write_span
+from otel_filter._telemetry import Telemetry
+from otel_filter._turns import DUPLICATE, LATE, ORPHAN, OpenTurn, TurnTracker
+from otel_filter._values import as_dict
+from otel_filter.semconv import (
     END_CAPACITY,
     END_OPERATOR,
     END_ORPHAN_OUTLET,
@@ -51,11 +56,6 @@ from otel_filter._semconv import (
     END_TIMEOUT,
     ERROR_ABANDONED,
 )
-from otel_filter._settings import Settings, log_problems, resolve_settings
-from otel_filter._spans import TurnEnd, write_span
-from otel_filter._telemetry import Telemetry
-from otel_filter._turns import DUPLICATE, LATE, ORPHAN, OpenTurn, TurnTracker
-from otel_filter._values import as_dict
 
 _ABANDONED_WHY = {
     END_TIMEOUT: "no outlet within {ttl:g}s: stopped by the user, failed at the provider, or the tab was closed",

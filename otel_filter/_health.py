@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 
-_logger = logging.getLogger("otel_filter")
+logger = logging.getLogger("otel_filter")
 
 
 class Health:
@@ -50,7 +50,7 @@ class Health:
         if suppressed:
             message = f"{message} (and {suppressed} more like it since the last report)"
         # exc_info only at debug: a stack per failed chat turn would flood the host's log.
-        _logger.log(level, message, *args, exc_info=exc_info and _logger.isEnabledFor(logging.DEBUG))
+        logger.log(level, message, *args, exc_info=exc_info and logger.isEnabledFor(logging.DEBUG))
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

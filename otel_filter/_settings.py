@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import regex
 
-from otel_filter._health import _logger
+from otel_filter._health import logger
 from otel_filter._redact import compile_pattern
 from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -123,7 +123,7 @@ def env_capture_content(environ: Mapping[str, str]) -> bool:
         return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
     parsed = parse_capture_mode(raw)
     if parsed is None:
-        _logger.warning(
+        logger.warning(
             "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
             "Defaulting to NO_CONTENT.",
             OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
@@ -140,7 +140,7 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw.strip())
     except ValueError:
-        _logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
+        logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
         return default
 
 
@@ -153,7 +153,7 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if normalized in ("false", "0", "no", "off"):
         return False
-    _logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
     return default
 
 
@@ -506,4 +506,4 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
 
 def log_problems(problems: list[Problem]) -> None:
     for problem in problems:
-        _logger.log(logging.ERROR, "otel_filter: %s", problem.message())
+        logger.log(logging.ERROR, "otel_filter: %s", problem.message())

@@ -33,7 +33,10 @@ from otel_filter._content import ReplySnapshot, clean_text, input_content, outpu
 from otel_filter._extract import ERROR_TEXT_CHARS, TurnResult
 from otel_filter._health import Health
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
-from otel_filter._semconv import (
+from otel_filter._settings import Settings
+from otel_filter._turns import OpenTurn
+from otel_filter._usage import Usage
+from otel_filter.semconv import (
     ERROR_RESPONSE,
     ERROR_TYPE,
     GEN_AI_INPUT_MESSAGES,
@@ -45,9 +48,6 @@ from otel_filter._semconv import (
     OPENWEBUI_TURN_END_REASON,
     OPENWEBUI_TURN_INLET_SEEN,
 )
-from otel_filter._settings import Settings
-from otel_filter._turns import OpenTurn
-from otel_filter._usage import Usage
 
 # An explicit empty context: without it the SDK would parent our span to whatever span is
 # current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.

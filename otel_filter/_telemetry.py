@@ -45,15 +45,15 @@ from opentelemetry.trace import Tracer
 
 from otel_filter._health import Health
 from otel_filter._request_size import MAX_REQUEST_BYTES, split_by_size
-from otel_filter._semconv import (
+from otel_filter._settings import PROTOCOL_GRPC, ExportSettings, Settings, display_url, parse_key_values
+from otel_filter.environment_variables import OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS
+from otel_filter.semconv import (
     INSTRUMENTATION_SCOPE,
     SCHEMA_URL,
     SERVICE_NAME,
     TELEMETRY_DISTRO_NAME,
     TELEMETRY_DISTRO_VERSION,
 )
-from otel_filter._settings import PROTOCOL_GRPC, ExportSettings, Settings, display_url, parse_key_values
-from otel_filter.environment_variables import OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS
 from otel_filter.version import __version__
 
 DISTRO_NAME = "owui-otel"

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from otel_filter._semconv import (
+from otel_filter.semconv import (
     ERROR_TYPE,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,

@@ -23,9 +23,8 @@ from typing import Any
 
 import httpx
 
-from collector import langfuse_basic_auth
-from collector._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
-from otel_filter._semconv import (
+from collector import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH, langfuse_basic_auth
+from otel_filter.semconv import (
     END_OUTLET,
     GEN_AI_OPERATION_CHAT,
     GEN_AI_OPERATION_NAME,
@@ -34,7 +33,7 @@ from otel_filter._semconv import (
     OPENWEBUI_TASK,
     OPENWEBUI_TURN_END_REASON,
 )
-from otel_filter._settings import display_url, http_traces_url
+from otel_filter.settings import display_url, http_traces_url
 from owui_otel._errors import OwuiOtelError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
 from owui_otel._supervisor import RUNNING, STARTING, SupervisorStatus

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span
 
-from otel_filter._settings import http_traces_url
+from otel_filter.settings import http_traces_url
 from owui_otel._bridge_settings import allow_widening, body_limits
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel.server import VALVES_FILE, ServerConfig, ValveStore, create_app

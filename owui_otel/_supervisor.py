@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from collector._process import ManagedProcess, ProcessError, http_ok
+from collector import ManagedProcess, ProcessError, http_ok
 from owui_otel._paths import write_private
 
 STARTING, RUNNING, FAILED, STOPPED = "starting", "running", "failed", "stopped"

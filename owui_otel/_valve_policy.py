@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from otel_filter._settings import display_url, resolve_settings
+from otel_filter.settings import display_url, resolve_settings
 
 SECRET_MASK = "********"
 """Shown instead of a secret valve's value, and understood as "keep the stored value" in an update."""

@@ -340,7 +340,7 @@ def _add_install(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from otel_filter._settings import parse_key_values  # noqa: PLC0415
+    from otel_filter.settings import parse_key_values  # noqa: PLC0415
     from owui_otel._doctor import DoctorInputs, render, run_checks  # noqa: PLC0415
 
     state = load_state()

@@ -45,7 +45,7 @@ from pydantic import BaseModel, Field
 # Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
 
 
-_logger = logging.getLogger("otel_filter")
+logger = logging.getLogger("otel_filter")
 
 
 class Health:
@@ -78,7 +78,7 @@ class Health:
         if suppressed:
             message = f"{message} (and {suppressed} more like it since the last report)"
         # exc_info only at debug: a stack per failed chat turn would flood the host's log.
-        _logger.log(level, message, *args, exc_info=exc_info and _logger.isEnabledFor(logging.DEBUG))
+        logger.log(level, message, *args, exc_info=exc_info and logger.isEnabledFor(logging.DEBUG))
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -1510,93 +1510,6 @@ def bounded_json(items: list[Any], max_chars: int) -> tuple[str, bool]:
     return _dump_capped(newest, slots, originals, low), True
 
 
-# ==================== otel_filter/_semconv.py ====================
-# Every attribute, span and scope name the filter emits, defined once.
-
-
-SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
-INSTRUMENTATION_SCOPE = "openwebui.otel_bridge"
-
-# --- GenAI: operation, provider, request -------------------------------------------------
-GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
-GEN_AI_OPERATION_CHAT = "chat"
-GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
-GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
-GEN_AI_OUTPUT_TYPE = "gen_ai.output.type"
-GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
-GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
-GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
-GEN_AI_REQUEST_TOP_K = "gen_ai.request.top_k"
-GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
-GEN_AI_REQUEST_SEED = "gen_ai.request.seed"
-GEN_AI_REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
-GEN_AI_REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
-GEN_AI_REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
-GEN_AI_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
-GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
-
-# --- GenAI: response and usage -----------------------------------------------------------
-GEN_AI_RESPONSE_ID = "gen_ai.response.id"
-GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
-GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
-GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
-GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
-GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
-GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
-GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
-
-# --- GenAI: content (opt-in; JSON strings in the shape of gen-ai-*-messages.json) --------
-GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
-GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
-GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
-
-# --- General registry attributes ---------------------------------------------------------
-ERROR_TYPE = "error.type"
-ERROR_TYPE_OTHER = "_OTHER"
-USER_ID = "user.id"
-USER_EMAIL = "user.email"
-SESSION_ID = "session.id"
-SERVICE_NAME = "service.name"
-TELEMETRY_DISTRO_NAME = "telemetry.distro.name"
-TELEMETRY_DISTRO_VERSION = "telemetry.distro.version"
-
-# --- Open WebUI specifics (our own namespace) --------------------------------------------
-OPENWEBUI_CHAT_ID = "openwebui.chat.id"
-OPENWEBUI_CHAT_KIND = "openwebui.chat.kind"
-OPENWEBUI_MESSAGE_ID = "openwebui.message.id"
-OPENWEBUI_USER_MESSAGE_ID = "openwebui.user_message.id"
-OPENWEBUI_MODEL_ID = "openwebui.model.id"
-OPENWEBUI_MODEL_NAME = "openwebui.model.name"
-OPENWEBUI_MODEL_OWNED_BY = "openwebui.model.owned_by"
-OPENWEBUI_USER_ROLE = "openwebui.user.role"
-OPENWEBUI_TASK = "openwebui.task"
-OPENWEBUI_FEATURES = "openwebui.features"
-OPENWEBUI_FEATURES_UNKNOWN_COUNT = "openwebui.features.unknown_count"
-OPENWEBUI_TOOL_IDS = "openwebui.tool_ids"
-OPENWEBUI_TOOL_IDS_COUNT = "openwebui.tool_ids.count"
-OPENWEBUI_FILE_COUNT = "openwebui.file_count"
-OPENWEBUI_TURN_END_REASON = "openwebui.turn.end_reason"
-OPENWEBUI_TURN_INLET_SEEN = "openwebui.turn.inlet_seen"
-OPENWEBUI_CONTENT_TRUNCATED = "openwebui.content.truncated"
-OPENWEBUI_HOST = "openwebui.host"
-
-# Values of ``openwebui.turn.end_reason``: why the span ended.
-END_OUTLET = "outlet"
-END_TIMEOUT = "timeout"
-END_CAPACITY = "capacity"
-END_SHUTDOWN = "shutdown"
-END_OPERATOR = "ended_by_operator"
-END_ORPHAN_OUTLET = "orphan_outlet"
-END_TASK = "task"
-
-# ``error.type`` for a turn that never got its outlet (Stop, provider error, closed tab, or
-# shed because too many turns were open, or still open at shutdown).
-ERROR_ABANDONED = "abandoned"
-# ``error.type`` when the outlet carries an error message instead of a reply.
-ERROR_RESPONSE = "response_error"
-
-
 # ==================== otel_filter/environment_variables.py ====================
 # Environment variables the filter reads; each is a default that a valve can override.
 
@@ -1740,7 +1653,7 @@ def env_capture_content(environ: Mapping[str, str]) -> bool:
         return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
     parsed = parse_capture_mode(raw)
     if parsed is None:
-        _logger.warning(
+        logger.warning(
             "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
             "Defaulting to NO_CONTENT.",
             OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
@@ -1757,7 +1670,7 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(raw.strip())
     except ValueError:
-        _logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
+        logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
         return default
 
 
@@ -1770,7 +1683,7 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if normalized in ("false", "0", "no", "off"):
         return False
-    _logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
     return default
 
 
@@ -2123,7 +2036,94 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
 
 def log_problems(problems: list[Problem]) -> None:
     for problem in problems:
-        _logger.log(logging.ERROR, "otel_filter: %s", problem.message())
+        logger.log(logging.ERROR, "otel_filter: %s", problem.message())
+
+
+# ==================== otel_filter/semconv.py ====================
+# Every attribute, span and scope name the filter emits, defined once.
+
+
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
+INSTRUMENTATION_SCOPE = "openwebui.otel_bridge"
+
+# --- GenAI: operation, provider, request -------------------------------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_OPERATION_CHAT = "chat"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
+GEN_AI_OUTPUT_TYPE = "gen_ai.output.type"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K = "gen_ai.request.top_k"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_SEED = "gen_ai.request.seed"
+GEN_AI_REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+GEN_AI_REQUEST_STREAM = "gen_ai.request.stream"
+
+# --- GenAI: response and usage -----------------------------------------------------------
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = "gen_ai.response.time_to_first_chunk"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+
+# --- GenAI: content (opt-in; JSON strings in the shape of gen-ai-*-messages.json) --------
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+
+# --- General registry attributes ---------------------------------------------------------
+ERROR_TYPE = "error.type"
+ERROR_TYPE_OTHER = "_OTHER"
+USER_ID = "user.id"
+USER_EMAIL = "user.email"
+SESSION_ID = "session.id"
+SERVICE_NAME = "service.name"
+TELEMETRY_DISTRO_NAME = "telemetry.distro.name"
+TELEMETRY_DISTRO_VERSION = "telemetry.distro.version"
+
+# --- Open WebUI specifics (our own namespace) --------------------------------------------
+OPENWEBUI_CHAT_ID = "openwebui.chat.id"
+OPENWEBUI_CHAT_KIND = "openwebui.chat.kind"
+OPENWEBUI_MESSAGE_ID = "openwebui.message.id"
+OPENWEBUI_USER_MESSAGE_ID = "openwebui.user_message.id"
+OPENWEBUI_MODEL_ID = "openwebui.model.id"
+OPENWEBUI_MODEL_NAME = "openwebui.model.name"
+OPENWEBUI_MODEL_OWNED_BY = "openwebui.model.owned_by"
+OPENWEBUI_USER_ROLE = "openwebui.user.role"
+OPENWEBUI_TASK = "openwebui.task"
+OPENWEBUI_FEATURES = "openwebui.features"
+OPENWEBUI_FEATURES_UNKNOWN_COUNT = "openwebui.features.unknown_count"
+OPENWEBUI_TOOL_IDS = "openwebui.tool_ids"
+OPENWEBUI_TOOL_IDS_COUNT = "openwebui.tool_ids.count"
+OPENWEBUI_FILE_COUNT = "openwebui.file_count"
+OPENWEBUI_TURN_END_REASON = "openwebui.turn.end_reason"
+OPENWEBUI_TURN_INLET_SEEN = "openwebui.turn.inlet_seen"
+OPENWEBUI_CONTENT_TRUNCATED = "openwebui.content.truncated"
+OPENWEBUI_HOST = "openwebui.host"
+
+# Values of ``openwebui.turn.end_reason``: why the span ended.
+END_OUTLET = "outlet"
+END_TIMEOUT = "timeout"
+END_CAPACITY = "capacity"
+END_SHUTDOWN = "shutdown"
+END_OPERATOR = "ended_by_operator"
+END_ORPHAN_OUTLET = "orphan_outlet"
+END_TASK = "task"
+
+# ``error.type`` for a turn that never got its outlet (Stop, provider error, closed tab, or
+# shed because too many turns were open, or still open at shutdown).
+ERROR_ABANDONED = "abandoned"
+# ``error.type`` when the outlet carries an error message instead of a reply.
+ERROR_RESPONSE = "response_error"
 
 
 # ==================== otel_filter/_attributes.py ====================

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from collector._components import FILE_STORAGE, OUR_SCOPE, env, env_ref, file_storage_extension, retry_on_failure
-from otel_filter._semconv import (
+from otel_filter.semconv import (
     GEN_AI_OPERATION_NAME,
     GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
     OPENWEBUI_MODEL_NAME,

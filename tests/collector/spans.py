@@ -18,7 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_filter._semconv import INSTRUMENTATION_SCOPE
+from otel_filter.semconv import INSTRUMENTATION_SCOPE
 
 OUR_SCOPE = INSTRUMENTATION_SCOPE
 """The filter's instrumentation scope: the only scope the collector's Langfuse pipeline keeps."""
