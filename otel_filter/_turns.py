@@ -188,10 +188,6 @@ class TurnTracker:
                 self._remember(turn.key, _CLOSED_BY_EXPIRY)
             return removed
 
-    def next_deadline(self) -> float | None:
-        with self._lock:
-            return next(iter(self._open.values())).deadline if self._open else None
-
     def drain(self) -> list[OpenTurn]:
         """Remove and return every open turn (shutdown)."""
         with self._lock:
