@@ -27,9 +27,10 @@ Patterns use the ``regex`` package (``re`` syntax with ``regex.V0``) because it 
 with catastrophic backtracking such as ``(\\w+\\s?)+$`` costs the worker at most the timeout and
 never stalls the host's event loop, which ``re`` (holding the GIL, no timeout) did for seconds.
 
-    redactor = Redactor([compile_pattern(r"sk-[A-Za-z0-9]+")], "[REDACTED]")
-    redact = redactor.bounded(health)     # one per span: a time budget for all of its texts
-    redact("key sk-abc123")               # "key [REDACTED]"
+    >>> redactor = Redactor([compile_pattern(r"sk-[A-Za-z0-9]+")], "[REDACTED]")
+    >>> redact = redactor.bounded(health=None)  # one per span: a time budget for all of its texts
+    >>> redact("key sk-abc123")
+    'key [REDACTED]'
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ Off until ``LANGFUSE_HOST`` is set (``filter/langfuse`` drops everything while i
 runs with or without Langfuse. ``transform/langfuse`` adds the two attributes Langfuse reads and semconv lacks.
 Prompts and replies are kept: showing them is what Langfuse is for.
 
-Usage::
+Usage:
 
-    from collector._backends.langfuse import LANGFUSE
-    LANGFUSE.exporter_id            # "otlp_http/langfuse"
+    >>> from collector._backends.langfuse import LANGFUSE
+    >>> LANGFUSE.exporter_id
+    'otlp_http/langfuse'
 """
 
 from __future__ import annotations
