@@ -3,7 +3,10 @@
 
 Everything is read defensively: a payload from any Open WebUI version (0.5 to 0.12), any
 provider, or a broken client must give a record, never an exception and never a mutation of
-the payload. Field sources are documented in ``shared/reference/openwebui-filter-contract.md``.
+the payload. Field sources: the inlet body is built in open-webui ``backend/open_webui/main.py``
+(``chat_completion``), the outlet body in ``utils/middleware.py`` (0.12.x; ``utils/chat.py`` via the
+browser's ``/api/chat/completed`` in 0.6.x), usage in ``utils/response.py``; the captures in
+``tests/fixtures/openwebui/`` show each shape.
 
     request = extract_request(body, user)               # at inlet
     result = extract_result(body)                       # at outlet
