@@ -57,8 +57,10 @@ class Observation:
 
 
 def observation_type(attributes: dict[str, Any]) -> str:
-    """``ObservationTypeMapper.ts``, its rules P1, P3, P7, P10 in priority order (P0/P2/P4-P6/P8/P9 need scopes or
-    attributes we never send)."""
+    """``ObservationTypeMapper.ts``, the rules our spans can reach, in its order (first match wins, default SPAN):
+    ``langfuse.observation.type``, ``gen_ai.operation.name``, a ``gen_ai.tool.*`` attribute, any model attribute.
+    Its other rules read scopes or attributes we never send (``openinference.span.kind``, Genkit, Vercel AI, Flue,
+    LiveKit)."""
     declared = attributes.get("langfuse.observation.type")
     if isinstance(declared, str) and declared.lower() in _OBSERVATION_TYPES:
         return declared.upper()
