@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """The seed's approach, emulated: a turn traced through the Langfuse Python SDK as its v3 filter pipeline does.
 
-Written for this benchmark from the behaviour described in ``shared/reference/peers.md`` (open-webui/pipelines
-``examples/filters/langfuse_v3_filter_pipeline.py`` and its follow-up fixes); no upstream code is copied. The SDK
-installed here is langfuse 5.x, whose API differs from 3.x, so each v3 call is mapped to its v5 equivalent.
+Written for this benchmark from the behaviour of open-webui/pipelines
+``examples/filters/langfuse_v3_filter_pipeline.py`` (PR #544, commit 039f9c5) and its follow-up fixes; no upstream
+code is copied. The SDK installed here is langfuse 5.x, whose API differs from 3.x, so each v3 call is mapped to its
+v5 equivalent.
 
 Per hook, v3 filter call -> what is run here with the v5 API:
 

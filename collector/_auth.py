@@ -4,10 +4,13 @@
 Langfuse authenticates OTLP requests with ``Basic base64("<public key>:<secret key>")``. The collector sends it
 as ``Authorization: Basic ${env:LANGFUSE_AUTH_B64}``; this module computes ``LANGFUSE_AUTH_B64``.
 
-Usage::
+Usage:
 
-    from collector import langfuse_basic_auth
-    langfuse_basic_auth("pk-lf-1", "sk-lf-2")        # 'cGstbGYtMTpzay1sZi0y'
+    >>> from collector import langfuse_basic_auth
+    >>> langfuse_basic_auth("pk-lf-1", "sk-lf-2")
+    'cGstbGYtMTpzay1sZi0y'
+
+Shell::
 
     $ export LANGFUSE_AUTH_B64="$(python -m collector langfuse-auth)"   # reads LANGFUSE_PUBLIC_KEY/SECRET_KEY
 """

@@ -7,11 +7,12 @@ live with its registry entry in ``collector/_backends/``. ``otel-collector.yaml`
 ``python -m collector config`` (rendered) must describe the same components; ``tests/collector/test_config_render.py``
 compares them.
 
-Usage::
+Usage:
 
-    from collector._components import MEMORY_LIMITER, env, memory_limiter_processor
-    block = {"processors": {MEMORY_LIMITER: memory_limiter_processor()}}
-    env("OTELCOL_LOG_LEVEL")        # "${env:OTELCOL_LOG_LEVEL:-info}"
+    >>> from collector._components import MEMORY_LIMITER, env, memory_limiter_processor
+    >>> block = {"processors": {MEMORY_LIMITER: memory_limiter_processor()}}
+    >>> env("OTELCOL_LOG_LEVEL")
+    '${env:OTELCOL_LOG_LEVEL:-info}'
 """
 
 from __future__ import annotations

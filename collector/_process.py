@@ -10,8 +10,7 @@ Usage::
     proc.stop()          # SIGTERM, up to 10 s, then SIGKILL; never leaves the process behind
 
 With ``new_session=True`` the child (and whatever it forks) gets a process group of its own: it
-ignores the terminal's Ctrl-C, and stop/kill signal the whole group. ``detach()`` hands the
-process over to outlive this object (``owui-otel up``).
+ignores the terminal's Ctrl-C, and stop/kill signal the whole group.
 """
 
 from __future__ import annotations
@@ -104,7 +103,6 @@ class ManagedProcess:
         self.new_session = new_session
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        self._detached = False
 
     @property
     def pid(self) -> int | None:
@@ -201,15 +199,10 @@ class ManagedProcess:
         self._close_log()
         return self._proc.returncode
 
-    def detach(self) -> None:
-        """Let the process outlive this object (no stop when it is garbage-collected); it keeps its log."""
-        self._detached = True
-        self._close_log()
-
     def __del__(self) -> None:
         # Last resort: never leave a child behind if the owner forgot to stop it.
         proc = getattr(self, "_proc", None)
-        if proc is not None and not getattr(self, "_detached", False) and proc.poll() is None:
+        if proc is not None and proc.poll() is None:
             try:
                 self._signal(signal.SIGKILL)
                 proc.wait(timeout=5)

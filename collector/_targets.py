@@ -15,12 +15,15 @@ the exporter appends ``/v1/traces``), ``protocol`` (``http``, default, or ``grpc
 (``true`` for plaintext gRPC), ``content`` (``strip``, default, or ``keep``: keep prompts and replies),
 ``compression`` (``gzip``, default, ``zstd``, ``snappy`` or ``none``).
 
-Usage::
+Usage:
 
-    target = parse_otlp_target("name=tempo,endpoint=http://tempo:4318")
-    target.exporter_id          # "otlp_http/tempo"
-    target.backend().pipeline_id    # "traces/tempo": rendered like a built-in backend
-    parse_exporter_names("langfuse, jaeger")   # ("langfuse", "jaeger")
+    >>> target = parse_otlp_target("name=tempo,endpoint=http://tempo:4318")
+    >>> target.exporter_id
+    'otlp_http/tempo'
+    >>> target.backend().pipeline_id    # rendered like a built-in backend
+    'traces/tempo'
+    >>> parse_exporter_names("langfuse, jaeger")
+    ('langfuse', 'jaeger')
 """
 
 from __future__ import annotations

@@ -14,10 +14,17 @@ Work and memory are bounded before any of that: the hook keeps a *snapshot* (new
 first, each string cut to ``max_chars`` plus a margin, inline data URLs reduced to their type and
 size), so neither an open turn nor the worker ever holds or serializes a 50 MB text.
 
-    redact = Redactor([compile_pattern(r"sk-[A-Za-z0-9]+")]).bounded()   # see _redact.py
-    snapshot = snapshot_messages(body["messages"], max_chars=20_000)         # on the hook
-    system, inputs, cut = input_content(snapshot, redact, max_chars=20_000)  # on the worker
-    output, cut = output_content(snapshot_reply(reply, 20_000), "stop", redact, max_chars=20_000)
+    >>> from otel_filter._redact import Redactor, compile_pattern
+    >>> redact = Redactor([compile_pattern(r"sk-[A-Za-z0-9]+")]).bounded()   # see _redact.py
+    >>> messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "key sk-abc123"}]
+    >>> snapshot = snapshot_messages(messages, max_chars=20_000)              # on the hook
+    >>> system, inputs, cut = input_content(snapshot, redact, max_chars=20_000)  # on the worker
+    >>> system
+    '[{"type":"text","content":"Be brief."}]'
+    >>> inputs
+    '[{"role":"user","parts":[{"type":"text","content":"key [REDACTED]"}]}]'
+    >>> output_content(snapshot_reply({"content": "Hi"}, 20_000), "stop", redact, max_chars=20_000)
+    ('[{"role":"assistant","parts":[{"type":"text","content":"Hi"}],"finish_reason":"stop"}]', False)
 """
 
 from __future__ import annotations

@@ -3,11 +3,22 @@
 
 Everything is read defensively: a payload from any Open WebUI version (0.5 to 0.12), any
 provider, or a broken client must give a record, never an exception and never a mutation of
-the payload. Field sources are documented in ``shared/reference/openwebui-filter-contract.md``.
+the payload. Field sources: the inlet body is built in open-webui ``backend/open_webui/main.py``
+(``chat_completion``), the outlet body in ``utils/middleware.py`` (0.12.x; ``utils/chat.py`` via the
+browser's ``/api/chat/completed`` in 0.6.x), usage in ``utils/response.py``; the captures in
+``tests/fixtures/openwebui/`` show each shape.
 
-    request = extract_request(body, user)               # at inlet
-    result = extract_result(body)                       # at outlet
-    chunk = extract_chunk(event)                        # per stream event (Functions only)
+    >>> body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
+    ...         "metadata": {"chat_id": "c1", "message_id": "m1"}}
+    >>> request = extract_request(body, {"id": "u1"})                            # at inlet
+    >>> request.model_id, request.chat_id, request.message_id, request.user_id
+    ('gpt-4o', 'c1', 'm1', 'u1')
+    >>> reply = {"role": "assistant", "content": "Hello", "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    >>> result = extract_result({"id": "m1", "chat_id": "c1", "model": "gpt-4o", "messages": [reply]})  # at outlet
+    >>> result.message_id, result.usage.input_tokens, result.usage.output_tokens
+    ('m1', 3, 1)
+    >>> extract_chunk({"choices": [{"delta": {"content": "He"}}]}).has_output   # per stream event (Functions only)
+    True
 """
 
 from __future__ import annotations

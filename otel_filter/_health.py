@@ -5,10 +5,11 @@ The hooks never raise (a raised error aborts the user's chat), so every swallowe
 every dropped item is counted here under a short key and logged, at most once per key per
 ``interval`` seconds (the OTel SDK uses the same 20 s bucket for its duplicate-log filter).
 
-    health = Health()
-    health.count("turns_started")
-    health.problem("export_failed", "export to %s failed: %s", url, reason)
-    health.snapshot()  # {"turns_started": 1, "export_failed": 1}
+    >>> health = Health()
+    >>> health.count("turns_started")
+    >>> health.problem("export_failed", "export to %s failed: %s", "http://collector:4318", "refused")  # logged
+    >>> health.snapshot()
+    {'turns_started': 1, 'export_failed': 1}
 """
 
 from __future__ import annotations

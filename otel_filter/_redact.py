@@ -27,9 +27,10 @@ Patterns use the ``regex`` package (``re`` syntax with ``regex.V0``) because it 
 with catastrophic backtracking such as ``(\\w+\\s?)+$`` costs the worker at most the timeout and
 never stalls the host's event loop, which ``re`` (holding the GIL, no timeout) did for seconds.
 
-    redactor = Redactor([compile_pattern(r"sk-[A-Za-z0-9]+")], "[REDACTED]")
-    redact = redactor.bounded(health)     # one per span: a time budget for all of its texts
-    redact("key sk-abc123")               # "key [REDACTED]"
+    >>> redactor = Redactor([compile_pattern(r"sk-[A-Za-z0-9]+")], "[REDACTED]")
+    >>> redact = redactor.bounded(health=None)  # one per span: a time budget for all of its texts
+    >>> redact("key sk-abc123")
+    'key [REDACTED]'
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def compile_pattern(pattern: str) -> regex.Pattern[str]:
 class BoundedRedact:
     """``redact(text)`` with a per-text timeout and a shared budget; fails closed (see module docstring)."""
 
-    __slots__ = ("_patterns", "_template", "_health", "_deadline", "timeouts")
+    __slots__ = ("_patterns", "_template", "_health", "_deadline")
 
     def __init__(
         self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Health | None, budget_s: float
@@ -72,7 +73,6 @@ class BoundedRedact:
         self._template = template
         self._health = health
         self._deadline = time.monotonic() + budget_s
-        self.timeouts = 0
 
     def __call__(self, text: str) -> str:
         if not self._patterns or not text:
@@ -84,7 +84,6 @@ class BoundedRedact:
                     raise TimeoutError
                 text = pattern.sub(self._template, text, timeout=min(TEXT_TIMEOUT_S, remaining), concurrent=True)
         except Exception:  # TimeoutError, or anything else the engine raises: never the unredacted text
-            self.timeouts += 1
             if self._health is not None:
                 self._health.problem(
                     "redaction_timeouts",

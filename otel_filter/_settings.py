@@ -5,10 +5,12 @@ A bad value never stops chats: it is reported as a :class:`Problem` naming the v
 wrong and how to fix it, and the setting falls back to a safe value (for a bad redaction pattern
 that means *no content at all*, never unredacted content).
 
-    settings, problems = resolve_settings({"otlp_protocol": "grcp"}, os.environ)
-    problems[0].message()
-    # "valve otlp_protocol='grcp' is not a supported protocol. Fix: set it to 'http/protobuf' or
-    #  'grpc' (or leave it empty to use OTEL_EXPORTER_OTLP_PROTOCOL). Using 'http/protobuf'."
+    >>> settings, problems = resolve_settings({"otlp_protocol": "grcp"}, environ={})   # os.environ in the filter
+    >>> settings.export.protocol
+    'http/protobuf'
+    >>> print(problems[0].message())  # doctest: +NORMALIZE_WHITESPACE
+    valve otlp_protocol='grcp' is not a supported protocol. Fix: set it to 'http/protobuf' or 'grpc'
+    (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL). Using 'http/protobuf'.
 """
 
 from __future__ import annotations

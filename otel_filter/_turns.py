@@ -12,10 +12,24 @@ State is bounded: at most ``max_open`` turns (the oldest is evicted beyond that)
 ``ttl_s`` seconds at most. Recently closed ids are remembered for a TTL so that a second outlet
 (Open WebUI's deprecated ``/api/chat/completed``) is recognised instead of traced twice.
 
-    tracker = TurnTracker(ttl_s=600, max_open=10_000)
-    tracker.open(OpenTurn(key=request.message_id, request=request, start_ns=time.time_ns(), deadline=...))
-    turn, status = tracker.close(result)      # status: MATCHED, DUPLICATE, LATE or ORPHAN
-    expired = tracker.expire()                # turns past their deadline, removed
+    >>> import time
+    >>> from otel_filter._extract import extract_request, extract_result
+    >>> user = {"id": "u1"}
+    >>> asked = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}],
+    ...          "metadata": {"chat_id": "c1", "message_id": "m1"}}
+    >>> request = extract_request(asked, user)                                     # at inlet
+    >>> tracker = TurnTracker(ttl_s=600, max_open=10_000)
+    >>> tracker.open(OpenTurn(key=request.message_id, request=request, start_ns=time.time_ns(),
+    ...                       deadline=time.monotonic() + 600))                   # (opened?, evicted)
+    (True, [])
+    >>> result = extract_result({"id": "m1", "chat_id": "c1", "model": "gpt-4o"}, user)  # at outlet
+    >>> turn, status = tracker.close(result)  # status: MATCHED, DUPLICATE, LATE or ORPHAN
+    >>> turn.key, status
+    ('m1', 'matched')
+    >>> tracker.close(result)[1]               # a second outlet for the same message
+    'duplicate'
+    >>> tracker.expire()                       # turns past their deadline, removed
+    []
 """
 
 from __future__ import annotations
@@ -187,10 +201,6 @@ class TurnTracker:
             for turn in removed:
                 self._remember(turn.key, _CLOSED_BY_EXPIRY)
             return removed
-
-    def next_deadline(self) -> float | None:
-        with self._lock:
-            return next(iter(self._open.values())).deadline if self._open else None
 
     def drain(self) -> list[OpenTurn]:
         """Remove and return every open turn (shutdown)."""

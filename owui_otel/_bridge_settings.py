@@ -4,8 +4,12 @@
 Each is a ``owui-otel serve`` flag and an environment variable (the flag wins). Bad values stop the server at
 startup with a message naming the setting and the fix.
 
-    limits = body_limits(max_body="", max_recorded="", environ=os.environ)   # defaults
-    parse_size("64MiB", "--max-body-bytes")                                    # 67108864
+    >>> body_limits(max_body=None, max_recorded=None, environ={})   # flags not given, nothing set: the defaults
+    (268435456, 8388608)
+    >>> body_limits(max_body=None, max_recorded="1MiB", environ={"OWUI_OTEL_MAX_BODY_BYTES": "2MiB"})
+    (2097152, 1048576)
+    >>> parse_size("64MiB", "--max-body-bytes")
+    67108864
 """
 
 from __future__ import annotations

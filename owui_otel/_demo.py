@@ -63,7 +63,6 @@ class DemoTurn:
 class DemoReport:
     turns: list[DemoTurn]
     jaeger_url: str
-    langfuse_url: str | None = None
 
 
 def _load(name: str) -> dict[str, Any]:

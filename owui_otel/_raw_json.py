@@ -12,8 +12,11 @@ Every function here is a *step generator*: it yields (``None``) between bounded 
 :func:`run_sync` drives one to the end; :func:`run_async` drives it on an event loop and gives the loop back every
 ``slice_s`` seconds, so no document, however large or adversarial, holds the loop for more than a few ms.
 
-    end = run_sync(skip_value(b'{"a": [1, "]"]} tail', 0))         # 15
-    spans = await run_async(member_spans(raw_bytes))              # {"body": (9, 1234), "user": (1243, 1290)}
+    >>> run_sync(skip_value(b'{"a": [1, "]"]} tail', 0))           # where the value ends
+    15
+    >>> import asyncio
+    >>> asyncio.run(run_async(member_spans(b'{"body": {"a": 1}, "user": null}')))   # await run_async(...) in a server
+    {'body': (9, 17), 'user': (27, 31)}
 
 Works on ``bytes`` (or ``bytearray``) and on ``str`` alike (indices are in the unit of what it is given).
 """

@@ -16,9 +16,15 @@ exporter credentials that live only in the bridge's environment, somewhere else.
   tracing more models (``["*"]`` is every model). Narrowing changes are
   always accepted. Whoever can edit ``valves.json`` or the environment (the operator) can do anything.
 
-    view = public_view(valves)                                 # for GET
-    merged = merge_update(stored, submitted)                   # masks -> stored values
-    reasons = widening_changes(stored, merged, os.environ)     # [] or what makes it wider
+    >>> stored = {"otlp_endpoint": "http://collector:4318", "otlp_headers": "authorization=Bearer x"}
+    >>> view = public_view(stored)                                   # for GET: secrets masked
+    >>> view
+    {'otlp_endpoint': 'http://collector:4318', 'otlp_headers': '********'}
+    >>> merged = merge_update(stored, view | {"otlp_endpoint": "http://elsewhere:4318"})  # masks -> stored values
+    >>> merged["otlp_headers"]
+    'authorization=Bearer x'
+    >>> widening_changes(stored, merged, environ={})                 # [] or what makes it wider
+    ['otlp_endpoint: spans would go to http://elsewhere:4318 instead of http://collector:4318']
 """
 
 from __future__ import annotations

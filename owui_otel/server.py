@@ -78,7 +78,6 @@ class ServerConfig:
     api_key: str
     data_dir: Path
     filter_id: str = DEFAULT_FILTER_ID
-    priority: int | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """Hard limit (413 above it): ``--max-body-bytes`` / ``OWUI_OTEL_MAX_BODY_BYTES``."""
     max_recorded_body_bytes: int = DEFAULT_MAX_RECORDED_BODY_BYTES
@@ -217,8 +216,6 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         saved = store.load()
         valves = Valves(**saved)
-        if config.priority is not None and "priority" not in saved:
-            valves.priority = config.priority
         state["valves"] = valves
         state["core"] = FilterCore(valves.model_dump(), host="bridge", tracer_provider=tracer_provider)
         state["started"] = time.time()

@@ -846,7 +846,7 @@ def compile_pattern(pattern: str) -> regex.Pattern[str]:
 class BoundedRedact:
     """``redact(text)`` with a per-text timeout and a shared budget; fails closed (see module docstring)."""
 
-    __slots__ = ("_patterns", "_template", "_health", "_deadline", "timeouts")
+    __slots__ = ("_patterns", "_template", "_health", "_deadline")
 
     def __init__(
         self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Health | None, budget_s: float
@@ -855,7 +855,6 @@ class BoundedRedact:
         self._template = template
         self._health = health
         self._deadline = time.monotonic() + budget_s
-        self.timeouts = 0
 
     def __call__(self, text: str) -> str:
         if not self._patterns or not text:
@@ -867,7 +866,6 @@ class BoundedRedact:
                     raise TimeoutError
                 text = pattern.sub(self._template, text, timeout=min(TEXT_TIMEOUT_S, remaining), concurrent=True)
         except Exception:  # TimeoutError, or anything else the engine raises: never the unredacted text
-            self.timeouts += 1
             if self._health is not None:
                 self._health.problem(
                     "redaction_timeouts",
@@ -2051,7 +2049,6 @@ GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_OPERATION_CHAT = "chat"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
-GEN_AI_OUTPUT_TYPE = "gen_ai.output.type"
 GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
 GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
 GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
@@ -2082,7 +2079,6 @@ GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 
 # --- General registry attributes ---------------------------------------------------------
 ERROR_TYPE = "error.type"
-ERROR_TYPE_OTHER = "_OTHER"
 USER_ID = "user.id"
 USER_EMAIL = "user.email"
 SESSION_ID = "session.id"
@@ -2409,10 +2405,6 @@ class TurnTracker:
             for turn in removed:
                 self._remember(turn.key, _CLOSED_BY_EXPIRY)
             return removed
-
-    def next_deadline(self) -> float | None:
-        with self._lock:
-            return next(iter(self._open.values())).deadline if self._open else None
 
     def drain(self) -> list[OpenTurn]:
         """Remove and return every open turn (shutdown)."""

@@ -14,11 +14,13 @@ Add a backend (one place):
     3. If its ``gomod`` names a module the manifest lacks, add that module to ``collector/manifest.yaml`` (the
        manifest test fails until you do; every change to that file rebuilds the collector).
 
-Usage::
+Usage:
 
-    from collector._backends import BACKENDS, backend
-    [b.name for b in BACKENDS]          # ["langfuse", "jaeger", "debug", "file"]
-    backend("jaeger").exporter_id       # "otlp_grpc/jaeger"
+    >>> from collector._backends import BACKENDS, backend
+    >>> [b.name for b in BACKENDS]
+    ['langfuse', 'jaeger', 'debug', 'file']
+    >>> backend("jaeger").exporter_id
+    'otlp_grpc/jaeger'
 """
 
 from __future__ import annotations

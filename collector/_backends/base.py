@@ -6,18 +6,19 @@ processors, ``transform/strip_content`` when it must not store message content, 
 persistent queue, then its exporter. Everything the config renderer, the CLI and the manifest test need to know
 about it is a field here, so nothing else names a backend.
 
-Usage::
+Usage:
 
-    from collector._backends.base import Backend, Component
-    DEBUG = Backend(
-        name="debug",
-        title="the debug exporter",
-        help="spans in the collector's log",
-        exporter_id="debug",
-        exporter=lambda spec: {"verbosity": spec.debug_verbosity},
-        gomod=("go.opentelemetry.io/collector/exporter/debugexporter",),
-    )
-    DEBUG.pipeline_id     # "traces/debug"
+    >>> from collector._backends.base import Backend, Component
+    >>> DEBUG = Backend(
+    ...     name="debug",
+    ...     title="the debug exporter",
+    ...     help="spans in the collector's log",
+    ...     exporter_id="debug",
+    ...     exporter=lambda spec: {"verbosity": spec.debug_verbosity},
+    ...     gomod=("go.opentelemetry.io/collector/exporter/debugexporter",),
+    ... )
+    >>> DEBUG.pipeline_id
+    'traces/debug'
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The debug exporter: spans written to the collector's own log (``--debug-verbosity``).
 
-Usage::
+Usage:
 
-    from collector._backends.debug import DEBUG
-    DEBUG.exporter_id               # "debug"
+    >>> from collector._backends.debug import DEBUG
+    >>> DEBUG.exporter_id
+    'debug'
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """The file exporter: OTLP-JSON lines appended to ``$OTELCOL_FILE_PATH``, rotated at 100 MiB.
 
-Usage::
+Usage:
 
-    from collector._backends.file import FILE
-    FILE.exporter_id                # "file"
+    >>> from collector._backends.file import FILE
+    >>> FILE.exporter_id
+    'file'
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Jaeger v2: OTLP/gRPC to ``$JAEGER_OTLP_ENDPOINT`` (plaintext), message content stripped unless kept.
 
-Usage::
+Usage:
 
-    from collector._backends.jaeger import JAEGER
-    JAEGER.exporter_id              # "otlp_grpc/jaeger"
+    >>> from collector._backends.jaeger import JAEGER
+    >>> JAEGER.exporter_id
+    'otlp_grpc/jaeger'
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@ Off until ``LANGFUSE_HOST`` is set (``filter/langfuse`` drops everything while i
 runs with or without Langfuse. ``transform/langfuse`` adds the two attributes Langfuse reads and semconv lacks.
 Prompts and replies are kept: showing them is what Langfuse is for.
 
-Usage::
+Usage:
 
-    from collector._backends.langfuse import LANGFUSE
-    LANGFUSE.exporter_id            # "otlp_http/langfuse"
+    >>> from collector._backends.langfuse import LANGFUSE
+    >>> LANGFUSE.exporter_id
+    'otlp_http/langfuse'
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ LANGFUSE_STATEMENTS = (
     # A readable trace name: "<operation> <model display name>" for chat turns (the span name carries the model
     # id, which for Open WebUI custom models is an opaque slug); background tasks keep their span name
     # ("title_generation gpt-4o"). Langfuse's v4 direct path reads the name only from this attribute, on every
-    # span (langfuse-otlp-contract.md §2.3); an existing value set upstream wins.
+    # span (langfuse/langfuse packages/shared/src/server/otel/OtelIngestionProcessor.ts, processToEvent); an
+    # existing value set upstream wins.
     f'set({_TRACE_NAME}, Concat([{_OPERATION}, {_MODEL_NAME}], " ")) where {_TRACE_NAME} == nil '
     f"and {_TASK} == nil and {_OPERATION} != nil and {_MODEL_NAME} != nil",
     f"set({_TRACE_NAME}, span.name) where {_TRACE_NAME} == nil",

@@ -49,7 +49,8 @@ LANGFUSE_SERVICES = frozenset(
     {LANGFUSE_WEB, "langfuse-worker", "langfuse-postgres", "langfuse-clickhouse", "langfuse-redis", "langfuse-minio"}
 )
 
-# Jaeger v2 all-in-one listens for OTLP/gRPC on 4317 (its embedded config; collector-and-jaeger.md §9.2). The
+# Jaeger v2 all-in-one listens for OTLP/gRPC on 4317 (its embedded config, jaegertracing/jaeger
+# cmd/jaeger/internal/all-in-one.yaml). The
 # collector's exporter to it is otlp_grpc/jaeger, so JAEGER_OTLP_ENDPOINT must use this port.
 JAEGER_OTLP_GRPC_PORT = 4317
 

@@ -421,8 +421,8 @@ def openwebui_env(
     *,
     otel_grpc_endpoint: str | None = None,
 ) -> dict[str, str]:
-    """Offline, loopback-only settings (shared/reference/running-open-webui.md §3); Open WebUI's own OTel on when
-    ``otel_grpc_endpoint`` (``http://host:port`` of an OTLP/gRPC receiver) is given."""
+    """Offline, loopback-only settings (open-webui ``backend/open_webui/env.py`` and ``config.py``); Open WebUI's
+    own OTel on when ``otel_grpc_endpoint`` (``http://host:port`` of an OTLP/gRPC receiver) is given."""
     env = base_env()
     env.pop("VIRTUAL_ENV", None)
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"

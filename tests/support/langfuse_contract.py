@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """A stand-in for Langfuse's OTLP endpoint that follows its wire contract, for tests and local runs.
 
-It accepts exactly what Langfuse accepts (``shared/reference/langfuse-otlp-contract.md`` §1) and records it:
+It accepts exactly what Langfuse accepts (langfuse/langfuse ``web/src/pages/api/public/otel/v1/traces/index.ts``
+and ``web/src/features/public-api/server/apiAuth.ts`` at commit 6275144) and records it:
 
 * ``POST /api/public/otel/v1/traces`` only (other paths 404, other methods 405); ``.../v1/metrics`` answers
   200 and discards, like Langfuse.

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Langfuse's OTLP -> observation mapping, as documented in shared/reference/langfuse-otlp-contract.md §2.
+"""Langfuse's OTLP -> observation mapping, as implemented in langfuse/langfuse at commit 6275144.
 
-Langfuse itself cannot run here (see the reference, §6), so its documented mapping rules
-(``OtelIngestionProcessor.ts`` / ``ObservationTypeMapper.ts`` at commit 6275144) are encoded
-here and our spans are checked against them. Only the rules our spans can reach are modelled;
-each function names the section it follows.
+Langfuse itself cannot run here (its self-hosted stack needs Docker with ClickHouse, Postgres, Redis and MinIO), so
+its mapping rules (``packages/shared/src/server/otel/OtelIngestionProcessor.ts`` / ``ObservationTypeMapper.ts``)
+are encoded here and our spans are checked against them. Only the rules our spans can reach are modelled;
+each function names the upstream function or file it follows.
 
     observation = to_observation(span_attributes, span_name="chat gpt-4o", is_root=True)
     observation.type == "GENERATION"
@@ -57,7 +57,10 @@ class Observation:
 
 
 def observation_type(attributes: dict[str, Any]) -> str:
-    """§2.4, priorities P1, P3, P7, P10 (P0/P2/P4-P6/P8/P9 need scopes or attributes we never send)."""
+    """``ObservationTypeMapper.ts``, the rules our spans can reach, in its order (first match wins, default SPAN):
+    ``langfuse.observation.type``, ``gen_ai.operation.name``, a ``gen_ai.tool.*`` attribute, any model attribute.
+    Its other rules read scopes or attributes we never send (``openinference.span.kind``, Genkit, Vercel AI, Flue,
+    LiveKit)."""
     declared = attributes.get("langfuse.observation.type")
     if isinstance(declared, str) and declared.lower() in _OBSERVATION_TYPES:
         return declared.upper()
@@ -76,7 +79,7 @@ def observation_type(attributes: dict[str, Any]) -> str:
 
 
 def model_name(attributes: dict[str, Any]) -> str | None:
-    """§2.5: the response model beats the request model."""
+    """``OtelIngestionProcessor.ts`` (model): the response model beats the request model."""
     for key in (
         "langfuse.observation.model.name",
         "gen_ai.response.model",
@@ -93,7 +96,7 @@ def model_name(attributes: dict[str, Any]) -> str | None:
 
 
 def model_parameters(attributes: dict[str, Any]) -> dict[str, Any]:
-    """§2.5: every ``gen_ai.request.*`` but the model, prefix stripped."""
+    """``OtelIngestionProcessor.ts`` (model parameters): every ``gen_ai.request.*`` but the model, prefix stripped."""
     return {
         key.removeprefix("gen_ai.request."): value
         for key, value in attributes.items()
@@ -102,7 +105,8 @@ def model_parameters(attributes: dict[str, Any]) -> dict[str, Any]:
 
 
 def usage_details(attributes: dict[str, Any]) -> dict[str, int]:
-    """§2.6 generic branch: ``gen_ai.usage.*`` -> Langfuse usage keys (cache/reasoning subtracted)."""
+    """``extractUsageDetails``, generic branch: ``gen_ai.usage.*`` -> Langfuse usage keys (cache/reasoning
+    subtracted)."""
     raw = {
         k.removeprefix("gen_ai.usage."): v
         for k, v in attributes.items()
@@ -147,7 +151,7 @@ def usage_details(attributes: dict[str, Any]) -> dict[str, int]:
 
 
 def input_output(attributes: dict[str, Any]) -> tuple[Any, Any]:
-    """§2.7: the first source yielding input *or* output wins; both come from it."""
+    """``extractInputAndOutput``: the first source yielding input *or* output wins; both come from it."""
     if "langfuse.observation.input" in attributes or "langfuse.observation.output" in attributes:
         return attributes.get("langfuse.observation.input"), attributes.get("langfuse.observation.output")
     if any(k.startswith("gen_ai.prompt") or k.startswith("gen_ai.completion") for k in attributes):
@@ -172,7 +176,8 @@ def _first(attributes: dict[str, Any], *keys: str) -> str | None:
 
 
 def completion_start_time(attributes: dict[str, Any]) -> datetime | None:
-    """§2.9: ``langfuse.observation.completion_start_time`` as ISO (double JSON accepted); else null."""
+    """``OtelIngestionProcessor.ts``: ``langfuse.observation.completion_start_time`` as ISO (double JSON accepted);
+    else null."""
     value = attributes.get("langfuse.observation.completion_start_time")
     if not isinstance(value, str):
         return None
@@ -196,7 +201,7 @@ def to_observation(attributes: dict[str, Any], *, span_name: str, status_error: 
         name=_first(attributes, "gen_ai.tool.name") or span_name,
         model=model_name(attributes),
         model_parameters=model_parameters(attributes),
-        # Legacy path: SPAN bodies have no usage fields (zod strips them), §2.4.
+        # Legacy path: SPAN bodies have no usage fields (zod strips them; ``ObservationTypeMapper.ts``).
         usage_details=usage_details(attributes) if is_generation else {},
         input=inputs,
         output=outputs,

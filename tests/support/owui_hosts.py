@@ -1,9 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Load and call the generated filter file exactly as its two hosts do.
 
-Written from the hosts' behaviour as documented in shared/reference/openwebui-filter-contract.md
-and read in open-webui 0.12.4 (``utils/plugin.py``, ``utils/filter.py``) and open-webui/pipelines
-(``main.py``); no upstream code is copied.
+Written from the hosts' behaviour as read in open-webui 0.12.4 (``utils/plugin.py``, ``utils/filter.py``) and
+open-webui/pipelines (``main.py``); no upstream code is copied.
 
 - Pipelines server: ``spec_from_file_location`` + ``exec_module`` with the module **not** in
   ``sys.modules``; ``module.Pipeline()``; valves overlaid from ``valves.json`` by rebuilding

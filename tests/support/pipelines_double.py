@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A Pipelines server double following the upstream contract (openwebui-filter-contract.md §1.4-1.7).
+"""A Pipelines server double following the upstream server (open-webui/pipelines ``main.py`` at commit 26b8f20).
 
 The real server (open-webui/pipelines) is not published to any registry, so the project's tests
 cannot install it; this double implements the documented routes the way upstream does, including

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Open WebUI 0.6.x payload shapes (no capture of that version exists here, so they are built
-from the contract in shared/reference/openwebui-filter-contract.md §2.3-2.9).
+from open-webui 0.6.43's ``backend/open_webui/main.py`` (``chat_completion``), ``utils/chat.py``
+(``chat_completed``) and ``src/lib/components/chat/Chat.svelte``, as released in its wheel).
 
 0.6.x differences that matter: the browser triggers the outlet (``/api/chat/completed``), so the
 outlet has no ``finish_reason`` and may come after task inlets; task inlets carry the turn's own
