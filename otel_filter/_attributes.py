@@ -1,8 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Records -> span names and attribute dicts (pure; unset values are dropped).
+"""Records -> span names and attribute dicts (pure; unset values are dropped). Every attribute a turn's span
+carries is built here, and only here (``_spans.py`` composes these dicts):
 
     attrs = request_attributes(request, record_email=False, redact=None)   # redact=None: capture off
-    attrs |= response_attributes(usage, finish_reason="stop", response_id=None, response_model=None)
+    attrs |= response_attributes(usage, finish_reason="stop", response_id=None, response_model=None,
+                                 time_to_first_chunk_s=None)
+    attrs |= end_attributes(host="pipelines", end_reason="outlet", inlet_seen=True, outlet_message_id=None,
+                            error_type=None)
+    attrs |= content_attributes(system_json, input_json, output_json, truncated=False)   # capture on only
     name = span_name(request)          # "chat gpt-4o", or "title_generation gpt-4o" for a task
 
 Why Langfuse needs nothing extra from here: its OTLP mapping turns ``gen_ai.operation.name=chat``
@@ -22,9 +27,12 @@ from otel_filter._content import clean_text
 from otel_filter._extract import TurnRequest
 from otel_filter._usage import Usage
 from otel_filter.semconv import (
+    ERROR_TYPE,
     GEN_AI_CONVERSATION_ID,
+    GEN_AI_INPUT_MESSAGES,
     GEN_AI_OPERATION_CHAT,
     GEN_AI_OPERATION_NAME,
+    GEN_AI_OUTPUT_MESSAGES,
     GEN_AI_PROVIDER_NAME,
     GEN_AI_REQUEST_CHOICE_COUNT,
     GEN_AI_REQUEST_FREQUENCY_PENALTY,
@@ -41,6 +49,7 @@ from otel_filter.semconv import (
     GEN_AI_RESPONSE_ID,
     GEN_AI_RESPONSE_MODEL,
     GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_SYSTEM_INSTRUCTIONS,
     GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     GEN_AI_USAGE_INPUT_TOKENS,
@@ -48,9 +57,11 @@ from otel_filter.semconv import (
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     OPENWEBUI_CHAT_ID,
     OPENWEBUI_CHAT_KIND,
+    OPENWEBUI_CONTENT_TRUNCATED,
     OPENWEBUI_FEATURES,
     OPENWEBUI_FEATURES_UNKNOWN_COUNT,
     OPENWEBUI_FILE_COUNT,
+    OPENWEBUI_HOST,
     OPENWEBUI_MESSAGE_ID,
     OPENWEBUI_MODEL_ID,
     OPENWEBUI_MODEL_NAME,
@@ -58,6 +69,8 @@ from otel_filter.semconv import (
     OPENWEBUI_TASK,
     OPENWEBUI_TOOL_IDS,
     OPENWEBUI_TOOL_IDS_COUNT,
+    OPENWEBUI_TURN_END_REASON,
+    OPENWEBUI_TURN_INLET_SEEN,
     OPENWEBUI_USER_MESSAGE_ID,
     OPENWEBUI_USER_ROLE,
     SESSION_ID,
@@ -184,4 +197,36 @@ def response_attributes(
             }
         )
     )
+    return attributes
+
+
+def end_attributes(
+    *, host: str, end_reason: str, inlet_seen: bool, outlet_message_id: str | None, error_type: str | None
+) -> Attributes:
+    """How the turn ended: the host, why it ended, whether its inlet was seen, the outlet's message id (API calls:
+    the id the outlet made; None when the inlet had one) and the error type, if any."""
+    return clean(
+        {
+            OPENWEBUI_MESSAGE_ID: outlet_message_id,
+            OPENWEBUI_HOST: host,
+            OPENWEBUI_TURN_END_REASON: end_reason,
+            OPENWEBUI_TURN_INLET_SEEN: None if inlet_seen else False,
+            ERROR_TYPE: error_type,
+        }
+    )
+
+
+def content_attributes(
+    system_json: str | None, input_json: str | None, output_json: str | None, truncated: bool
+) -> Attributes:
+    """The content attributes (semconv JSON, already redacted and bounded by ``max_content_chars``: not cut again)."""
+    attributes: Attributes = {}
+    if system_json:
+        attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = system_json
+    if input_json:
+        attributes[GEN_AI_INPUT_MESSAGES] = input_json
+    if output_json:
+        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
+    if truncated:
+        attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
     return attributes

@@ -24,7 +24,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from otel_filter._attributes import (
     MAX_TEXT_CHARS,
     Attributes,
-    clean,
+    content_attributes,
+    end_attributes,
     request_attributes,
     response_attributes,
     span_name,
@@ -36,18 +37,7 @@ from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
 from otel_filter._usage import Usage
-from otel_filter.semconv import (
-    ERROR_RESPONSE,
-    ERROR_TYPE,
-    GEN_AI_INPUT_MESSAGES,
-    GEN_AI_OUTPUT_MESSAGES,
-    GEN_AI_SYSTEM_INSTRUCTIONS,
-    OPENWEBUI_CONTENT_TRUNCATED,
-    OPENWEBUI_HOST,
-    OPENWEBUI_MESSAGE_ID,
-    OPENWEBUI_TURN_END_REASON,
-    OPENWEBUI_TURN_INLET_SEEN,
-)
+from otel_filter.semconv import ERROR_RESPONSE
 
 # An explicit empty context: without it the SDK would parent our span to whatever span is
 # current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.
@@ -68,18 +58,9 @@ class TurnEnd:
 
 
 def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Settings, redact: Redact) -> Attributes:
-    attributes: Attributes = {}
     system_json, input_json, truncated = input_content(end.turn.input_messages, redact, settings.max_content_chars)
     output_json, output_cut = output_content(end.reply, finish_reason, redact, settings.max_content_chars)
-    if system_json:
-        attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = system_json
-    if input_json:
-        attributes[GEN_AI_INPUT_MESSAGES] = input_json
-    if output_json:
-        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
-    if truncated or output_cut:
-        attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
-    return attributes
+    return content_attributes(system_json, input_json, output_json, truncated or output_cut)
 
 
 def span_attributes(
@@ -103,12 +84,6 @@ def span_attributes(
             time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
         )
     )
-    if request.message_id is None and result is not None and result.message_id:
-        attributes.update(clean({OPENWEBUI_MESSAGE_ID: result.message_id}))  # API calls: the id the outlet made
-    attributes[OPENWEBUI_HOST] = host
-    attributes[OPENWEBUI_TURN_END_REASON] = end.end_reason
-    if not end.inlet_seen:
-        attributes[OPENWEBUI_TURN_INLET_SEEN] = False
     if content_redact is not None and (turn.input_messages is not None or end.reply is not None):
         try:
             attributes.update(_content_attributes(end, finish_reason, settings, content_redact))
@@ -121,8 +96,15 @@ def span_attributes(
             error = (ERROR_RESPONSE, text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "…")
         else:
             error = (ERROR_RESPONSE, ERROR_WITHOUT_CONTENT)
-    if error is not None:
-        attributes[ERROR_TYPE] = error[0]
+    attributes.update(
+        end_attributes(
+            host=host,
+            end_reason=end.end_reason,
+            inlet_seen=end.inlet_seen,
+            outlet_message_id=result.message_id if request.message_id is None and result is not None else None,
+            error_type=error[0] if error is not None else None,
+        )
+    )
     return attributes, error
 
 

@@ -2123,7 +2123,7 @@ ERROR_RESPONSE = "response_error"
 
 
 # ==================== otel_filter/_attributes.py ====================
-# Records -> span names and attribute dicts (pure; unset values are dropped).
+# Records -> span names and attribute dicts (pure; unset values are dropped). Every attribute a turn's span
 
 
 AttributeValue = str | bool | int | float | tuple[str, ...]
@@ -2245,6 +2245,38 @@ def response_attributes(
             }
         )
     )
+    return attributes
+
+
+def end_attributes(
+    *, host: str, end_reason: str, inlet_seen: bool, outlet_message_id: str | None, error_type: str | None
+) -> Attributes:
+    """How the turn ended: the host, why it ended, whether its inlet was seen, the outlet's message id (API calls:
+    the id the outlet made; None when the inlet had one) and the error type, if any."""
+    return clean(
+        {
+            OPENWEBUI_MESSAGE_ID: outlet_message_id,
+            OPENWEBUI_HOST: host,
+            OPENWEBUI_TURN_END_REASON: end_reason,
+            OPENWEBUI_TURN_INLET_SEEN: None if inlet_seen else False,
+            ERROR_TYPE: error_type,
+        }
+    )
+
+
+def content_attributes(
+    system_json: str | None, input_json: str | None, output_json: str | None, truncated: bool
+) -> Attributes:
+    """The content attributes (semconv JSON, already redacted and bounded by ``max_content_chars``: not cut again)."""
+    attributes: Attributes = {}
+    if system_json:
+        attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = system_json
+    if input_json:
+        attributes[GEN_AI_INPUT_MESSAGES] = input_json
+    if output_json:
+        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
+    if truncated:
+        attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
     return attributes
 
 
@@ -2491,18 +2523,9 @@ class TurnEnd:
 
 
 def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Settings, redact: Redact) -> Attributes:
-    attributes: Attributes = {}
     system_json, input_json, truncated = input_content(end.turn.input_messages, redact, settings.max_content_chars)
     output_json, output_cut = output_content(end.reply, finish_reason, redact, settings.max_content_chars)
-    if system_json:
-        attributes[GEN_AI_SYSTEM_INSTRUCTIONS] = system_json
-    if input_json:
-        attributes[GEN_AI_INPUT_MESSAGES] = input_json
-    if output_json:
-        attributes[GEN_AI_OUTPUT_MESSAGES] = output_json
-    if truncated or output_cut:
-        attributes[OPENWEBUI_CONTENT_TRUNCATED] = True
-    return attributes
+    return content_attributes(system_json, input_json, output_json, truncated or output_cut)
 
 
 def span_attributes(
@@ -2526,12 +2549,6 @@ def span_attributes(
             time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
         )
     )
-    if request.message_id is None and result is not None and result.message_id:
-        attributes.update(clean({OPENWEBUI_MESSAGE_ID: result.message_id}))  # API calls: the id the outlet made
-    attributes[OPENWEBUI_HOST] = host
-    attributes[OPENWEBUI_TURN_END_REASON] = end.end_reason
-    if not end.inlet_seen:
-        attributes[OPENWEBUI_TURN_INLET_SEEN] = False
     if content_redact is not None and (turn.input_messages is not None or end.reply is not None):
         try:
             attributes.update(_content_attributes(end, finish_reason, settings, content_redact))
@@ -2544,8 +2561,15 @@ def span_attributes(
             error = (ERROR_RESPONSE, text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "…")
         else:
             error = (ERROR_RESPONSE, ERROR_WITHOUT_CONTENT)
-    if error is not None:
-        attributes[ERROR_TYPE] = error[0]
+    attributes.update(
+        end_attributes(
+            host=host,
+            end_reason=end.end_reason,
+            inlet_seen=end.inlet_seen,
+            outlet_message_id=result.message_id if request.message_id is None and result is not None else None,
+            error_type=error[0] if error is not None else None,
+        )
+    )
     return attributes, error
 
 
