@@ -196,17 +196,34 @@ def is_ours(record: ProcessRecord) -> bool:
 
 
 def _stop(record: ProcessRecord, timeout_s: float = 15.0) -> bool:
-    """SIGTERM, wait, SIGKILL. False if the pid no longer runs our program (nothing signalled)."""
+    """SIGTERM, wait until it has exited, SIGKILL after ``timeout_s``. False if the pid no longer runs our program
+    (nothing signalled). Returns only once the process is gone (or a zombie), so a caller can rely on it."""
     if not is_ours(record):
         return False
     os.kill(record.pid, signal.SIGTERM)
+    if _wait_exited(record, timeout_s):
+        return True
+    os.kill(record.pid, signal.SIGKILL)
+    _wait_exited(record, 5.0)
+    return True
+
+
+def _wait_exited(record: ProcessRecord, timeout_s: float) -> bool:
+    """Wait until ``record``'s process is gone or a zombie; True if it happened within ``timeout_s``.
+
+    A process that is exiting has already released its memory, so its ``/proc/<pid>/cmdline`` reads empty before it
+    becomes a zombie: that still counts as ours, still exiting. A non-empty command line that is not ours means the pid
+    was reused by another program (ours is long gone): done, and that program is never signalled.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if not is_ours(record) or _is_zombie(record.pid):
+        if _is_zombie(record.pid):  # gone, or a zombie
             return True
-        time.sleep(0.1)
-    os.kill(record.pid, signal.SIGKILL)
-    return True
+        cmdline = _cmdline(record.pid)
+        if cmdline and not is_ours(record):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _is_zombie(pid: int) -> bool:
