@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from otel_filter import bundle
+from otel_filter.hosts import FILTER_NAME
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError, UsageError
 
@@ -140,7 +141,7 @@ def install_function(
         exists = any(item.get("id") == function_id for item in listing.json())
         form = {
             "id": function_id,
-            "name": "OpenTelemetry GenAI bridge",
+            "name": FILTER_NAME,
             "content": content,
             "meta": {"description": "Every chat turn as an OpenTelemetry GenAI span", "manifest": {}},
         }
