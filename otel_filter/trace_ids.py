@@ -52,14 +52,20 @@ def turn_seed(chat_id: str | None, message_id: str | None) -> str | None:
     return f"{chat_id or ''}:{message_id}"
 
 
+def _digest(seed: str) -> bytes:
+    # "surrogatepass": a payload id may hold a lone surrogate, which plain UTF-8 (and so the SDK) cannot encode;
+    # every other string encodes exactly as the SDK encodes it.
+    return hashlib.sha256(seed.encode("utf-8", "surrogatepass")).digest()
+
+
 def trace_id_from_seed(seed: str) -> str:
     """32 lowercase hex characters, equal to the Langfuse SDK's ``Langfuse.create_trace_id(seed=seed)``."""
-    return hashlib.sha256(seed.encode("utf-8")).digest()[:16].hex()
+    return _digest(seed)[:16].hex()
 
 
 def span_id_from_seed(seed: str) -> str:
     """16 lowercase hex characters: how the Langfuse SDK derives an observation id from a seed."""
-    return hashlib.sha256(seed.encode("utf-8")).digest()[:8].hex()
+    return _digest(seed)[:8].hex()
 
 
 def turn_trace_id(chat_id: str | None, message_id: str | None) -> str | None:
