@@ -59,7 +59,8 @@ def _digest(seed: str) -> bytes:
 
 
 def trace_id_from_seed(seed: str) -> str:
-    """32 lowercase hex characters, equal to the Langfuse SDK's ``Langfuse.create_trace_id(seed=seed)``."""
+    """32 lowercase hex characters, equal to the Langfuse SDK's ``Langfuse.create_trace_id(seed=seed)`` for any
+    non-empty seed (the SDK answers an empty seed with a random id)."""
     return _digest(seed)[:16].hex()
 
 

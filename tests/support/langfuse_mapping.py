@@ -6,7 +6,7 @@ its mapping rules (``packages/shared/src/server/otel/OtelIngestionProcessor.ts``
 are encoded here and our spans are checked against them. Only the rules our spans can reach are modelled;
 each function names the upstream function or file it follows.
 
-    observation = to_observation(span_attributes, span_name="chat gpt-4o", is_root=True)
+    observation = to_observation(span_attributes, span_name="chat gpt-4o")
     observation.type == "GENERATION"
 """
 
@@ -211,4 +211,39 @@ def to_observation(attributes: dict[str, Any], *, span_name: str, status_error: 
         completion_start_time=completion_start_time(attributes),
         level=level,
         metadata_attributes={k: v for k, v in attributes.items() if k not in io_keys},
+    )
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What Langfuse computes for an observation's usage and cost, whatever its type (v4 direct path)."""
+
+    enriched: bool  # usage and cost are computed at all
+    tokenised: bool  # Langfuse counts the input/output tokens itself: an estimate, billed when the model has a price
+
+
+def cost_details(attributes: dict[str, Any]) -> dict[str, Any]:
+    """``extractCostDetails``: ``langfuse.observation.cost_details`` (JSON), else ``gen_ai.usage.cost`` as the total,
+    else ``llm.cost.total``."""
+    if "langfuse.observation.cost_details" in attributes:
+        return dict(json.loads(attributes["langfuse.observation.cost_details"]))
+    for key in ("gen_ai.usage.cost", "llm.cost.total"):
+        if attributes.get(key) not in (None, ""):
+            return {"total": attributes[key]}
+    return {}
+
+
+def pricing(attributes: dict[str, Any], *, level: str = "DEFAULT") -> Pricing:
+    """``worker/src/services/IngestionService/index.ts`` at commit 6275144: ``writeEventRecord`` enriches usage and
+    cost (``getGenerationUsage``) when the observation names a model or provides usage or cost: the observation
+    *type* plays no part. ``getUsageUnits`` tokenises input and output itself when a model is named, no usage and no
+    cost are provided and the level is not ERROR."""
+    model = model_name(attributes)
+    provided_usage = any(k.startswith("gen_ai.usage.") and k != "gen_ai.usage.cost" for k in attributes) or (
+        "langfuse.observation.usage_details" in attributes
+    )
+    provided_cost = bool(cost_details(attributes))
+    return Pricing(
+        enriched=bool(model) or provided_usage or provided_cost,
+        tokenised=bool(model) and not provided_usage and not provided_cost and level != "ERROR",
     )
