@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from otel_filter.trace_ids import turn_trace_id
 from tests.support.stack import Stack
 
 from .checks import (
@@ -199,7 +200,7 @@ def test_turn_span_covers_the_llm_call(chats: Chats, instance: Instance) -> None
         assert duration_s(span) > instance.mock.turn_delay(upstream["reply"]), user_text
 
 
-def test_title_task_and_background_tasks_are_their_own_spans(chats: Chats) -> None:
+def test_title_task_and_background_tasks_are_records_in_their_turns_trace(chats: Chats) -> None:
     by_task: dict[str, list[dict[str, Any]]] = {}
     for span in chats.tasks:
         by_task.setdefault(span["attributes"]["openwebui.task"], []).append(span)
@@ -212,12 +213,23 @@ def test_title_task_and_background_tasks_are_their_own_spans(chats: Chats) -> No
     }
     for span in chats.tasks:
         task = span["attributes"]["openwebui.task"]
-        assert span["name"] == f"{task} mock-gpt"
+        assert span["name"] == task
         assert span["attributes"]["openwebui.host"] == "bridge"
         assert span["attributes"]["openwebui.turn.end_reason"] == "task"
-        assert span["attributes"]["langfuse.trace.name"] == f"{task} mock-gpt"
+        # A record of the call, never a GENERATION Langfuse would price on its own estimate.
+        assert span["attributes"]["langfuse.observation.type"] == "event"
+        assert "gen_ai.request.model" not in span["attributes"] and "gen_ai.operation.name" not in span["attributes"]
     background = [s for s in chats.tasks if s["attributes"].get("openwebui.chat.id") == chats.ui.chat_id]
     assert sorted(s["attributes"]["openwebui.task"] for s in background) == sorted(BACKGROUND_TASKS)
+    # The web-UI turn's background tasks (after its outlet) are inside its trace, under its span; the turn names it.
+    ui_turn = chats.turns[chats.ui.content]
+    assert ui_turn["trace_id"] == turn_trace_id(chats.ui.chat_id, chats.ui.message_id)  # what a rating derives
+    for span in background:
+        assert (span["trace_id"], span["parent_span_id"]) == (ui_turn["trace_id"], ui_turn["span_id"])
+        assert "langfuse.trace.name" not in span["attributes"]
+    # The explicit title task names no assistant message: its own trace, which it names.
+    [explicit] = [s for s in chats.tasks if s not in background]
+    assert explicit["parent_span_id"] == "" and explicit["attributes"]["langfuse.trace.name"] == "title_generation"
     # The tasks really were LLM calls, answered with their JSON.
     asked = [r["task"] for r in chats.mock_requests if r["task"]]
     assert sorted(asked) == sorted(["title_generation", *BACKGROUND_TASKS])
