@@ -19,18 +19,10 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import (
-    NonRecordingSpan,
-    SpanContext,
-    SpanKind,
-    Status,
-    StatusCode,
-    TraceFlags,
-    Tracer,
-    set_span_in_context,
-)
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_filter._attributes import (
     MAX_TEXT_CHARS,
@@ -171,13 +163,13 @@ def seeded_ids(tracer: Tracer) -> SeededIds | None:
         return seeded
 
 
-def _sampled(tracer: Tracer, trace_id: int, name: str) -> TraceFlags:
+def _sampled(tracer: Tracer, trace_id: int, name: str) -> trace.TraceFlags:
     """Whether the tracer's sampler keeps a root span of ``trace_id``: what it decided for the turn itself."""
     sampler = getattr(tracer, "sampler", None)
     if sampler is None:
-        return TraceFlags(TraceFlags.SAMPLED)
+        return trace.TraceFlags(trace.TraceFlags.SAMPLED)
     keep = sampler.should_sample(None, trace_id, name).decision.is_sampled()
-    return TraceFlags(TraceFlags.SAMPLED if keep else TraceFlags.DEFAULT)
+    return trace.TraceFlags(trace.TraceFlags.SAMPLED if keep else trace.TraceFlags.DEFAULT)
 
 
 def span_placement(
@@ -199,8 +191,8 @@ def span_placement(
         return _ROOT_CONTEXT, None
     trace_id, span_id = int(trace_id_from_seed(seed), 16), int(span_id_from_seed(seed), 16)
     if request.task is not None:
-        turn_span = SpanContext(trace_id, span_id, is_remote=True, trace_flags=_sampled(tracer, trace_id, name))
-        return set_span_in_context(NonRecordingSpan(turn_span), _ROOT_CONTEXT), None
+        turn_span = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=_sampled(tracer, trace_id, name))
+        return trace.set_span_in_context(trace.NonRecordingSpan(turn_span), _ROOT_CONTEXT), None
     return _ROOT_CONTEXT, (trace_id, span_id if inlet_seen else None)
 
 

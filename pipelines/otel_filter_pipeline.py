@@ -39,7 +39,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, Tracer, set_span_in_context
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, Field
 
 # ==================== otel_filter/_health.py ====================
@@ -2560,7 +2560,8 @@ def _digest(seed: str) -> bytes:
 
 
 def trace_id_from_seed(seed: str) -> str:
-    """32 lowercase hex characters, equal to the Langfuse SDK's ``Langfuse.create_trace_id(seed=seed)``."""
+    """32 lowercase hex characters, equal to the Langfuse SDK's ``Langfuse.create_trace_id(seed=seed)`` for any
+    non-empty seed (the SDK answers an empty seed with a random id)."""
     return _digest(seed)[:16].hex()
 
 
@@ -2704,13 +2705,13 @@ def seeded_ids(tracer: Tracer) -> SeededIds | None:
         return seeded
 
 
-def _sampled(tracer: Tracer, trace_id: int, name: str) -> TraceFlags:
+def _sampled(tracer: Tracer, trace_id: int, name: str) -> trace.TraceFlags:
     """Whether the tracer's sampler keeps a root span of ``trace_id``: what it decided for the turn itself."""
     sampler = getattr(tracer, "sampler", None)
     if sampler is None:
-        return TraceFlags(TraceFlags.SAMPLED)
+        return trace.TraceFlags(trace.TraceFlags.SAMPLED)
     keep = sampler.should_sample(None, trace_id, name).decision.is_sampled()
-    return TraceFlags(TraceFlags.SAMPLED if keep else TraceFlags.DEFAULT)
+    return trace.TraceFlags(trace.TraceFlags.SAMPLED if keep else trace.TraceFlags.DEFAULT)
 
 
 def span_placement(
@@ -2732,8 +2733,8 @@ def span_placement(
         return _ROOT_CONTEXT, None
     trace_id, span_id = int(trace_id_from_seed(seed), 16), int(span_id_from_seed(seed), 16)
     if request.task is not None:
-        turn_span = SpanContext(trace_id, span_id, is_remote=True, trace_flags=_sampled(tracer, trace_id, name))
-        return set_span_in_context(NonRecordingSpan(turn_span), _ROOT_CONTEXT), None
+        turn_span = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=_sampled(tracer, trace_id, name))
+        return trace.set_span_in_context(trace.NonRecordingSpan(turn_span), _ROOT_CONTEXT), None
     return _ROOT_CONTEXT, (trace_id, span_id if inlet_seen else None)
 
 
@@ -3593,7 +3594,10 @@ class FilterCore:
     def _record_task(
         self, request: TurnRequest, messages: object, start_ns: int, links: tuple[Link, ...], parent: Context | None
     ) -> None:
-        """Task calls (title, tags, follow-ups, ...) never get an outlet: one span, ended at once."""
+        """Task calls (title, tags, follow-ups, ...) never get an outlet, so their reply, duration and usage are never
+        known: one record of the call, ended at once, inside its turn's trace when the call names its turn
+        (``_spans.span_placement``; the trace id is derived, so the turn may have ended or run in another process).
+        Never an open turn: a task inlet shares its turn's message id (0.6) and must not touch it."""
         turn = OpenTurn(key="", request=request, start_ns=start_ns, links=links, parent=parent)
         if self._settings.capture_content:
             turn.input_messages = snapshot_messages(messages, self._settings.max_content_chars)
