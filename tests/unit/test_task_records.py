@@ -199,3 +199,20 @@ def test_langfuse_reads_the_task_as_an_unpriced_span_and_the_turn_as_a_generatio
         assert (observation.type, observation.model, observation.usage_details) == ("SPAN", None, {})
         assert pricing(attributes) == pricing({})  # nothing enriched, nothing tokenised
         assert not pricing(attributes).tokenised
+
+
+def test_an_outlet_whose_inlet_was_elsewhere_joins_the_trace_with_its_own_span_id() -> None:
+    """Inlet in one process, outlet in another (Pipelines behind a load balancer): both spans land in the turn's
+    trace, but only the inlet's side takes the turn's span id, so two spans never share one."""
+    first, inlet_exporter = _core()
+    first.inlet(TURN_INLET["body"], TURN_INLET["user"])
+    first.shutdown()  # never sees the outlet: ends the turn as abandoned
+    second, outlet_exporter = _core()
+    second.outlet(TURN_OUTLET["body"], TURN_OUTLET["user"])
+    second.shutdown()
+    (abandoned,) = inlet_exporter.get_finished_spans()
+    (orphan,) = outlet_exporter.get_finished_spans()
+    assert f"{abandoned.context.span_id:016x}" == turn_span_id(CHAT_ID, MESSAGE_ID)
+    assert orphan.context.trace_id == abandoned.context.trace_id
+    assert orphan.context.span_id != abandoned.context.span_id
+    assert second.health.get("orphan_outlets") == 1
