@@ -73,6 +73,7 @@ from otel_filter.semconv import (
     OPENWEBUI_TURN_INLET_SEEN,
     OPENWEBUI_USER_MESSAGE_ID,
     OPENWEBUI_USER_ROLE,
+    OPENWEBUI_VERSION,
     SESSION_ID,
     USER_EMAIL,
     USER_ID,
@@ -161,6 +162,7 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             OPENWEBUI_TOOL_IDS: tool_ids,
             OPENWEBUI_TOOL_IDS_COUNT: request.tool_count,
             OPENWEBUI_FILE_COUNT: request.file_count,
+            OPENWEBUI_VERSION: request.openwebui_version,
         }
     )
 
