@@ -85,7 +85,7 @@ _OPENWEBUI_VERSION = f'span.attributes["{OPENWEBUI_VERSION}"]'
 _DISTRO_VERSION = f'resource.attributes["{TELEMETRY_DISTRO_VERSION}"]'
 
 LANGFUSE_TAG = "open-webui"
-"""The tag every trace root gets, next to the host kind (pipelines, functions, bridge) and, for a task call, its task."""
+"""Every trace root's tag, next to its host kind (pipelines, functions, bridge) and, for a task call, its task."""
 
 LANGFUSE_METADATA = {
     "chat_id": OPENWEBUI_CHAT_ID,
@@ -96,13 +96,14 @@ LANGFUSE_METADATA = {
     "end_reason": OPENWEBUI_TURN_END_REASON,
     "openwebui_version": OPENWEBUI_VERSION,
 }
-"""Top-level Langfuse metadata key -> the filter attribute it copies (only top-level keys are filterable in Langfuse)."""
+"""Top-level Langfuse metadata key -> the filter attribute it copies (Langfuse filters on top-level keys only)."""
 
 
 def _metadata_statement(key: str, attribute: str) -> str:
     target = f'span.attributes["langfuse.observation.metadata.{key}"]'
     source = f'span.attributes["{attribute}"]'
     return f"set({target}, {source}) where {source} != nil and {target} == nil"
+
 
 LANGFUSE_STATEMENTS = (
     # A readable trace name: "<operation> <model display name>" for chat turns (the span name carries the model
