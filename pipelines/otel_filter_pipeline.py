@@ -602,6 +602,9 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
 # --- Open WebUI version and whether an outlet will come ------------------------------------
 
 
+UNKNOWN_OPENWEBUI_VERSION = "0.0.0"
+
+
 def running_openwebui_version() -> str | None:
     """Open WebUI's version when the filter runs inside it (a Function): ``VERSION`` of the already imported
     ``open_webui.env``. Never imported here, so outside Open WebUI (Pipelines, the bridge) the answer is None.
@@ -610,7 +613,10 @@ def running_openwebui_version() -> str | None:
     True
     """
     module = sys.modules.get("open_webui.env")
-    return as_str(getattr(module, "VERSION", None)) if module is not None else None
+    version = as_str(getattr(module, "VERSION", None)) if module is not None else None
+    # "0.0.0" is Open WebUI's own "unknown": env.py falls back to it when neither package.json nor (started by
+    # `open-webui serve`) the installed package's metadata gave a version.
+    return None if version == UNKNOWN_OPENWEBUI_VERSION else version
 
 
 # Since 0.9.0 the backend runs outlets itself, API calls included (Open WebUI CHANGELOG 0.9.0, #3237). Before, only

@@ -273,6 +273,9 @@ def test_012_api_call_that_fails_is_still_an_error(
         ("0.12.4", {}, "shutdown"),  # the running version wins over a 0.6-shaped payload
         ("0.9.0", {}, "shutdown"),  # the first release that runs API outlets
         ("0.8.5", {"parent_message_id": None, "user_message_id": None}, "no_outlet_expected"),  # version wins again
+        # Open WebUI's "unknown" (env.py's fallback when started without `open-webui serve` and no package.json):
+        # the payload decides, here a 0.12 API call shape.
+        ("0.0.0", {"parent_message_id": None, "user_message_id": None}, "shutdown"),
         (None, {"chat_id": "c-1", "message_id": "m-1"}, "shutdown"),  # a 0.6 web UI turn: its browser sends it
         (None, {"user_message_id": None}, "shutdown"),  # both markers: not the 0.6 shape, assume an outlet
     ],
