@@ -3440,6 +3440,7 @@ class FilterCore:
         if self._settings.capture_content:
             turn.input_messages = self._snapshots.take(messages, self._settings.max_content_chars, self.health)
         if not request.outlet_expected and not (self._host in _STREAM_HOOK_HOSTS and request.stream):
+            self.health.count("turns_started")
             self._end_without_outlet(turn)  # nothing more will come: no outlet, no stream events
             return
         added, evicted = self._tracker.open(turn)
