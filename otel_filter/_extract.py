@@ -24,6 +24,7 @@ browser's ``/api/chat/completed`` in 0.6.x), usage in ``utils/response.py``; the
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +70,8 @@ class TurnRequest:
     file_count: int | None
     conversation_fingerprint: int | None
     last_user_fingerprint: int | None
+    openwebui_version: str | None = None  # only in-process (a Function); see running_openwebui_version
+    outlet_expected: bool = True  # False: an API call on an Open WebUI that never runs its outlet (<= 0.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +271,60 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
     return _fingerprint(exchange), (_fingerprint([("user", last_user)]) if last_user is not None else None)
 
 
+# --- Open WebUI version and whether an outlet will come ------------------------------------
+
+
+UNKNOWN_OPENWEBUI_VERSION = "0.0.0"
+
+
+def running_openwebui_version() -> str | None:
+    """Open WebUI's version when the filter runs inside it (a Function): ``VERSION`` of the already imported
+    ``open_webui.env``. Never imported here, so outside Open WebUI (Pipelines, the bridge) the answer is None.
+
+    >>> running_openwebui_version() is None   # not inside Open WebUI
+    True
+    """
+    module = sys.modules.get("open_webui.env")
+    version = as_str(getattr(module, "VERSION", None)) if module is not None else None
+    # "0.0.0" is Open WebUI's own "unknown": env.py falls back to it when neither package.json nor (started by
+    # `open-webui serve`) the installed package's metadata gave a version.
+    return None if version == UNKNOWN_OPENWEBUI_VERSION else version
+
+
+# Since 0.9.0 the backend runs outlets itself, API calls included (Open WebUI CHANGELOG 0.9.0, #3237). Before, only
+# the browser triggered them (POST /api/chat/completed), so an API call never got one (langfuse/langfuse#6026).
+BACKEND_OUTLETS_SINCE = (0, 9)
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    parts = version.lstrip("v").split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def outlet_expected(meta: Mapping[str, Any], message_id: str | None, chat_id: str | None, version: str | None) -> bool:
+    """Will this main-chat inlet ever get an outlet? False only for an API call (no message id, no chat) on an Open
+    WebUI whose outlets come from the browser (<= 0.8). The version decides when it is known (in-process); otherwise
+    the inlet's metadata shape does: Open WebUI 0.5-0.6 build it with ``parent_message_id`` (from the body's
+    ``parent_id``) and no ``user_message_id``; 0.12 the other way round. Anything else counts as expecting an outlet,
+    so a real failure is never hidden.
+
+    >>> outlet_expected({"parent_message_id": None, "chat_id": None}, None, None, None)   # 0.6 API call
+    False
+    >>> outlet_expected({"user_message_id": None, "chat_id": ""}, None, "", None)          # 0.12 API call
+    True
+    >>> outlet_expected({}, None, None, "0.6.43"), outlet_expected({}, None, None, "0.12.4")
+    (False, True)
+    """
+    if message_id is not None or chat_id:
+        return True  # a web UI turn: its browser (<= 0.8) or the backend (>= 0.9) runs the outlet
+    era = _major_minor(version) if version else None
+    if era is not None:
+        return era >= BACKEND_OUTLETS_SINCE
+    return not ("parent_message_id" in meta and "user_message_id" not in meta)
+
+
 # --- request ----------------------------------------------------------------------------
 
 
@@ -372,6 +429,7 @@ def extract_request(
     conversation_fp, last_user_fp = (
         conversation_fingerprints(body_map.get("messages")) if msg_id is None else (None, None)
     )
+    openwebui_version = running_openwebui_version()
     return TurnRequest(
         message_id=msg_id,
         chat_id=raw_chat_id,
@@ -395,6 +453,8 @@ def extract_request(
         file_count=len(files) if isinstance(files, list) else None,
         conversation_fingerprint=conversation_fp,
         last_user_fingerprint=last_user_fp,
+        openwebui_version=openwebui_version,
+        outlet_expected=task is not None or outlet_expected(meta, msg_id, raw_chat_id, openwebui_version),
         **_request_params(body_map),
     )
 

@@ -398,6 +398,8 @@ class TurnRequest:
     file_count: int | None
     conversation_fingerprint: int | None
     last_user_fingerprint: int | None
+    openwebui_version: str | None = None  # only in-process (a Function); see running_openwebui_version
+    outlet_expected: bool = True  # False: an API call on an Open WebUI that never runs its outlet (<= 0.8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -597,6 +599,60 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
     return _fingerprint(exchange), (_fingerprint([("user", last_user)]) if last_user is not None else None)
 
 
+# --- Open WebUI version and whether an outlet will come ------------------------------------
+
+
+UNKNOWN_OPENWEBUI_VERSION = "0.0.0"
+
+
+def running_openwebui_version() -> str | None:
+    """Open WebUI's version when the filter runs inside it (a Function): ``VERSION`` of the already imported
+    ``open_webui.env``. Never imported here, so outside Open WebUI (Pipelines, the bridge) the answer is None.
+
+    >>> running_openwebui_version() is None   # not inside Open WebUI
+    True
+    """
+    module = sys.modules.get("open_webui.env")
+    version = as_str(getattr(module, "VERSION", None)) if module is not None else None
+    # "0.0.0" is Open WebUI's own "unknown": env.py falls back to it when neither package.json nor (started by
+    # `open-webui serve`) the installed package's metadata gave a version.
+    return None if version == UNKNOWN_OPENWEBUI_VERSION else version
+
+
+# Since 0.9.0 the backend runs outlets itself, API calls included (Open WebUI CHANGELOG 0.9.0, #3237). Before, only
+# the browser triggered them (POST /api/chat/completed), so an API call never got one (langfuse/langfuse#6026).
+BACKEND_OUTLETS_SINCE = (0, 9)
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    parts = version.lstrip("v").split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def outlet_expected(meta: Mapping[str, Any], message_id: str | None, chat_id: str | None, version: str | None) -> bool:
+    """Will this main-chat inlet ever get an outlet? False only for an API call (no message id, no chat) on an Open
+    WebUI whose outlets come from the browser (<= 0.8). The version decides when it is known (in-process); otherwise
+    the inlet's metadata shape does: Open WebUI 0.5-0.6 build it with ``parent_message_id`` (from the body's
+    ``parent_id``) and no ``user_message_id``; 0.12 the other way round. Anything else counts as expecting an outlet,
+    so a real failure is never hidden.
+
+    >>> outlet_expected({"parent_message_id": None, "chat_id": None}, None, None, None)   # 0.6 API call
+    False
+    >>> outlet_expected({"user_message_id": None, "chat_id": ""}, None, "", None)          # 0.12 API call
+    True
+    >>> outlet_expected({}, None, None, "0.6.43"), outlet_expected({}, None, None, "0.12.4")
+    (False, True)
+    """
+    if message_id is not None or chat_id:
+        return True  # a web UI turn: its browser (<= 0.8) or the backend (>= 0.9) runs the outlet
+    era = _major_minor(version) if version else None
+    if era is not None:
+        return era >= BACKEND_OUTLETS_SINCE
+    return not ("parent_message_id" in meta and "user_message_id" not in meta)
+
+
 # --- request ----------------------------------------------------------------------------
 
 
@@ -701,6 +757,7 @@ def extract_request(
     conversation_fp, last_user_fp = (
         conversation_fingerprints(body_map.get("messages")) if msg_id is None else (None, None)
     )
+    openwebui_version = running_openwebui_version()
     return TurnRequest(
         message_id=msg_id,
         chat_id=raw_chat_id,
@@ -724,6 +781,8 @@ def extract_request(
         file_count=len(files) if isinstance(files, list) else None,
         conversation_fingerprint=conversation_fp,
         last_user_fingerprint=last_user_fp,
+        openwebui_version=openwebui_version,
+        outlet_expected=task is not None or outlet_expected(meta, msg_id, raw_chat_id, openwebui_version),
         **_request_params(body_map),
     )
 
@@ -2105,6 +2164,9 @@ OPENWEBUI_TURN_END_REASON = "openwebui.turn.end_reason"
 OPENWEBUI_TURN_INLET_SEEN = "openwebui.turn.inlet_seen"
 OPENWEBUI_CONTENT_TRUNCATED = "openwebui.content.truncated"
 OPENWEBUI_HOST = "openwebui.host"
+# Open WebUI's own version, where the filter can know it: only in-process (a Function), from the running
+# ``open_webui.env.VERSION``. Neither the Pipelines server nor the bridge is told it by any payload.
+OPENWEBUI_VERSION = "openwebui.version"
 
 # Values of ``openwebui.turn.end_reason``: why the span ended.
 END_OUTLET = "outlet"
@@ -2114,6 +2176,10 @@ END_SHUTDOWN = "shutdown"
 END_OPERATOR = "ended_by_operator"
 END_ORPHAN_OUTLET = "orphan_outlet"
 END_TASK = "task"
+# An API call on an Open WebUI that runs outlets only for its own web UI (<= 0.8: the browser triggers them via
+# /api/chat/completed; langfuse/langfuse#6026): its outlet can never come, so the turn is not an error. Ended at
+# once when nothing more can arrive (no stream hook, or not streamed), else at the last stream chunk seen.
+END_NO_OUTLET_EXPECTED = "no_outlet_expected"
 
 # ``error.type`` for a turn that never got its outlet (Stop, provider error, closed tab, or
 # shed because too many turns were open, or still open at shutdown).
@@ -2209,6 +2275,7 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             OPENWEBUI_TOOL_IDS: tool_ids,
             OPENWEBUI_TOOL_IDS_COUNT: request.tool_count,
             OPENWEBUI_FILE_COUNT: request.file_count,
+            OPENWEBUI_VERSION: request.openwebui_version,
         }
     )
 
@@ -2306,6 +2373,7 @@ class OpenTurn:
     metadata_id: int | None = None
     input_messages: list[Any] | None = None  # snapshot for gen_ai.input.messages, when content is captured
     first_chunk_ns: int | None = None
+    last_chunk_ns: int | None = None  # when no outlet is expected, the turn ends here
     response_id: str | None = None
     response_model: str | None = None
     stream_finish_reason: str | None = None
@@ -3123,6 +3191,9 @@ _ABANDONED_WHY = {
     END_SHUTDOWN: "still waiting for its outlet when the filter shut down",
     END_OPERATOR: "ended by an operator: its outlet was not expected any more",
 }
+# Hosts whose stream hook sees the reply's chunks (Open WebUI Functions): a turn with no outlet coming still learns
+# its usage and its end from the stream, so it stays open until its deadline instead of ending at its inlet.
+_STREAM_HOOK_HOSTS = frozenset({"functions"})
 
 
 class FilterCore:
@@ -3234,8 +3305,9 @@ class FilterCore:
             chunk = extract_chunk(event)
             if chunk is None:
                 return
+            turn.last_chunk_ns = time.time_ns()
             if turn.first_chunk_ns is None and chunk.has_output:
-                turn.first_chunk_ns = time.time_ns()
+                turn.first_chunk_ns = turn.last_chunk_ns
             turn.response_id = turn.response_id or chunk.response_id
             turn.response_model = turn.response_model or chunk.response_model
             turn.stream_finish_reason = chunk.finish_reason or turn.stream_finish_reason
@@ -3367,6 +3439,10 @@ class FilterCore:
         )
         if self._settings.capture_content:
             turn.input_messages = self._snapshots.take(messages, self._settings.max_content_chars, self.health)
+        if not request.outlet_expected and not (self._host in _STREAM_HOOK_HOSTS and request.stream):
+            self.health.count("turns_started")
+            self._end_without_outlet(turn)  # nothing more will come: no outlet, no stream events
+            return
         added, evicted = self._tracker.open(turn)
         for old in evicted:
             self._end_abandoned(old, END_CAPACITY)
@@ -3426,7 +3502,16 @@ class FilterCore:
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=END_TASK)
         self.health.count("task_spans")
 
+    def _end_without_outlet(self, turn: OpenTurn) -> None:
+        """A turn that can never get an outlet (see ``TurnRequest.outlet_expected``) is no error: it ends with what
+        its stream told (usage, finish reason), at its last chunk, or at its inlet when no chunk came."""
+        self._end_turn(turn, end_ns=turn.last_chunk_ns or turn.start_ns, end_reason=END_NO_OUTLET_EXPECTED)
+        self.health.count("turns_ended_no_outlet_expected")
+
     def _end_abandoned(self, turn: OpenTurn, reason: str) -> None:
+        if not turn.request.outlet_expected:
+            self._end_without_outlet(turn)
+            return
         why = _ABANDONED_WHY[reason].format(ttl=self._tracker.ttl_s, max_open=self._settings.max_open_turns)
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=reason, error=(ERROR_ABANDONED, why))
         self.health.count(f"turns_abandoned_{reason}")
