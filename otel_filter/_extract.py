@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_filter._settings import USER_IDENTITY_EMAIL, USER_IDENTITY_ID, USER_IDENTITY_USERNAME
 from otel_filter._usage import Usage, extract_usage, reply_usage
 from otel_filter._values import as_count, as_dict, as_float, as_int, as_str, dig
 
@@ -69,6 +70,7 @@ class TurnRequest:
     file_count: int | None
     conversation_fingerprint: int | None
     last_user_fingerprint: int | None
+    user_identity: str | None = None  # what identifies the user (the user_identity setting); None: not in the payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,8 +340,11 @@ def extract_request(
     model: object = None,
     message_id: object = None,
     chat_id: object = None,
+    identity: str = USER_IDENTITY_ID,
 ) -> TurnRequest:
     """Read an inlet body (and the Functions dunder params when given) into a :class:`TurnRequest`.
+
+    ``identity`` (``id``, ``email`` or ``username``) picks the user field that becomes ``user_identity``.
 
     ``metadata``/``model``/``message_id``/``chat_id`` are Open WebUI Functions'
     ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
@@ -372,13 +377,14 @@ def extract_request(
     conversation_fp, last_user_fp = (
         conversation_fingerprints(body_map.get("messages")) if msg_id is None else (None, None)
     )
+    user_id = as_str(user_map.get("id")) or as_str(meta.get("user_id"))
     return TurnRequest(
         message_id=msg_id,
         chat_id=raw_chat_id,
         conversation_id=conversation_id,
         chat_kind=chat_kind,
         task=task,
-        user_id=as_str(user_map.get("id")) or as_str(meta.get("user_id")),
+        user_id=user_id,
         user_email=as_str(user_map.get("email")),
         user_role=as_str(user_map.get("role")),
         model_id=model_id,
@@ -395,8 +401,18 @@ def extract_request(
         file_count=len(files) if isinstance(files, list) else None,
         conversation_fingerprint=conversation_fp,
         last_user_fingerprint=last_user_fp,
+        user_identity=user_id if identity == USER_IDENTITY_ID else _user_field(user_map, identity),
         **_request_params(body_map),
     )
+
+
+def _user_field(user_map: Mapping[str, object], identity: str) -> str | None:
+    """The user's email, or their username (when Open WebUI has one; else the display name ``name``)."""
+    if identity == USER_IDENTITY_EMAIL:
+        return as_str(user_map.get("email"))
+    if identity == USER_IDENTITY_USERNAME:
+        return as_str(user_map.get("username")) or as_str(user_map.get("name"))
+    return None
 
 
 # --- result -----------------------------------------------------------------------------

@@ -82,8 +82,13 @@ def test_grpc_metadata_keys_are_lower_cased() -> None:
         ({"resource_attributes": "a=1,broken"}, {}, "resource_attributes", "key=value"),
         ({"redact_patterns": ["(unclosed"]}, {}, "redact_patterns", "correct the pattern"),
         ({"max_content_chars": 10}, {}, "max_content_chars", "20000"),
-        ({"turn_timeout_seconds": 0}, {}, "turn_timeout_seconds", "600"),
+        ({"turn_timeout_seconds": -1}, {}, "turn_timeout_seconds", "600"),
         ({"max_open_turns": -5}, {}, "max_open_turns", "10000"),
+        ({}, {"OWUI_OTEL_MAX_OPEN_TURNS": "lots"}, "OWUI_OTEL_MAX_OPEN_TURNS", "10000"),
+        ({}, {"OWUI_OTEL_TURN_TIMEOUT_SECONDS": "999999"}, "OWUI_OTEL_TURN_TIMEOUT_SECONDS", "86400"),
+        ({"record_tasks": "maybe"}, {}, "record_tasks", "'true'"),
+        ({"user_identity": "name"}, {}, "user_identity", "'id'"),
+        ({}, {"OWUI_OTEL_USER_IDENTITY": "nickname"}, "OWUI_OTEL_USER_IDENTITY", "'username'"),
     ],
 )
 def test_bad_values_name_the_setting_and_the_fix(
@@ -128,27 +133,44 @@ def test_capture_content_vocabularies(raw: str | None, expected: bool | None) ->
     assert parse_capture_mode(raw) is expected
 
 
-def test_valve_defaults_follow_the_environment(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "NO_CONTENT")
-    monkeypatch.setenv("OWUI_OTEL_TURN_TIMEOUT_SECONDS", "42")
-    monkeypatch.setenv("OWUI_OTEL_REDACT_PATTERNS", '["a+", "b{2,3}"]')
-    monkeypatch.setenv("OWUI_OTEL_RECORD_TASKS", "false")
-    valves = Valves()
-    assert valves.capture_message_content is False
-    assert valves.turn_timeout_seconds == 42
-    assert valves.redact_patterns == ["a+", "b{2,3}"]
-    assert valves.record_tasks is False
+def test_unset_valves_defer_to_the_environment(caplog: pytest.LogCaptureFixture) -> None:
+    """A fresh install's valves (all at their empty value) follow the given environment, then the defaults."""
+    environ = {
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT",
+        "OWUI_OTEL_TURN_TIMEOUT_SECONDS": "42",
+        "OWUI_OTEL_REDACT_PATTERNS": '["a+", "b{2,3}"]',
+        "OWUI_OTEL_RECORD_TASKS": "false",
+    }
+    settings, problems = resolve_settings(Valves().model_dump(), environ)
+    assert problems == []
+    assert settings.capture_content is False
+    assert settings.turn_timeout_s == 42
+    assert [p.pattern for p in settings.redact_patterns] == ["a+", "b{2,3}"]
+    assert settings.record_tasks is False
+    assert settings.max_open_turns == 10_000  # not in the environment: the default
 
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "sometimes")
-    monkeypatch.setenv("OWUI_OTEL_MAX_OPEN_TURNS", "lots")
+    environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "sometimes"
     with caplog.at_level(logging.WARNING, logger="otel_filter"):
-        valves = Valves()
-    assert valves.capture_message_content is False  # unknown value: off, with a warning
-    assert valves.max_open_turns == 10_000
+        settings, _ = resolve_settings(Valves().model_dump(), environ)
+    assert settings.capture_content is False  # unknown value: off, with a warning
     assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT" in caplog.text
-    assert "OWUI_OTEL_MAX_OPEN_TURNS" in caplog.text
+
+
+def test_set_valves_win_over_the_environment() -> None:
+    environ = {"OWUI_OTEL_MAX_CONTENT_CHARS": "5000", "OWUI_OTEL_RECORD_TASKS": "false", "OWUI_OTEL_USER_IDENTITY": "email"}
+    valves = Valves(max_content_chars=30_000, record_tasks="true", user_identity="username").model_dump()
+    settings, problems = resolve_settings(valves, environ)
+    assert problems == []
+    assert (settings.max_content_chars, settings.record_tasks, settings.user_identity) == (30_000, True, "username")
+
+
+def test_valves_saved_as_switches_keep_their_value() -> None:
+    """Installs that saved the true/false valves as booleans (Pipelines valves.json, Open WebUI's database) keep them."""
+    valves = Valves(**{"capture_message_content": False, "record_tasks": True, "record_user_email": True})
+    assert (valves.capture_message_content, valves.record_tasks, valves.record_user_email) == ("false", "true", "true")
+    environ = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true", "OWUI_OTEL_RECORD_TASKS": "false"}
+    settings, _ = resolve_settings(valves.model_dump(), environ)
+    assert (settings.capture_content, settings.record_tasks, settings.record_user_email) == (False, True, True)
 
 
 def test_every_valve_has_a_description() -> None:
