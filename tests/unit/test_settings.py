@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
-from otel_filter import Valves
+from otel_filter import FilterCore, Pipeline, Valves, environment_variables
 from otel_filter._settings import display_url, parse_capture_mode, resolve_settings
 
 
@@ -187,3 +189,71 @@ def test_credentials_in_an_endpoint_url_are_masked_for_logs() -> None:
     assert display_url("http://localhost:4318/v1/traces") == "http://localhost:4318/v1/traces"
     _, problems = resolve_settings({"otlp_endpoint": "ftp://user:s3cret@host"}, {})
     assert problems and "s3cret" not in problems[0].message()
+
+
+# Every variable the filter reads: a value differing from its default, and the settings field it must reach.
+ENVIRONMENT_REACHES: dict[str, tuple[str, str, Any]] = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT": ("http://collector:4318", "export.endpoint", "http://collector:4318/v1/traces"),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ("http://c:9/traces", "export.endpoint", "http://c:9/traces"),
+    "OTEL_EXPORTER_OTLP_PROTOCOL": ("grpc", "export.protocol", "grpc"),
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": ("grpc", "export.protocol", "grpc"),
+    "OTEL_EXPORTER_OTLP_HEADERS": ("a=1", "export.headers", (("a", "1"),)),
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS": ("b=2", "export.headers", (("b", "2"),)),
+    "OTEL_SERVICE_NAME": ("chat-prod", "service_name", "chat-prod"),
+    "OTEL_RESOURCE_ATTRIBUTES": ("deployment.environment.name=prod", "resource_attributes", (("deployment.environment.name", "prod"),)),
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("NO_CONTENT", "capture_content", False),
+    "OWUI_OTEL_REDACT_PATTERNS": ('["sk-[a-z]+"]', "redact_patterns", ("sk-[a-z]+",)),
+    "OWUI_OTEL_MAX_CONTENT_CHARS": ("5000", "max_content_chars", 5000),
+    "OWUI_OTEL_TURN_TIMEOUT_SECONDS": ("42", "turn_timeout_s", 42.0),
+    "OWUI_OTEL_MAX_OPEN_TURNS": ("7", "max_open_turns", 7),
+    "OWUI_OTEL_RECORD_TASKS": ("false", "record_tasks", False),
+    "OWUI_OTEL_RECORD_USER_EMAIL": ("true", "record_user_email", True),
+    "OWUI_OTEL_USER_IDENTITY": ("username", "user_identity", "username"),
+}
+
+
+def _field(settings: object, path: str) -> Any:
+    for part in path.split("."):
+        settings = getattr(settings, part)
+    if path == "redact_patterns":
+        return tuple(pattern.pattern for pattern in settings)  # type: ignore[attr-defined]
+    return settings
+
+
+def test_every_environment_variable_has_a_case() -> None:
+    declared = {name for name in vars(environment_variables) if name.isupper() and not name.startswith("_")}
+    assert declared == set(ENVIRONMENT_REACHES)
+
+
+@pytest.mark.parametrize("variable", sorted(ENVIRONMENT_REACHES))
+def test_filter_core_environ_decides_every_setting(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``FilterCore(environ=...)`` reaches every setting, with a fresh install's valves (all empty); the process
+    environment, set to something else, plays no part."""
+    value, path, expected = ENVIRONMENT_REACHES[variable]
+    monkeypatch.setenv(variable, "")  # os.environ holds nothing for it: only the given mapping can decide
+    core = FilterCore(
+        Valves().model_dump(), host="library", tracer_provider=TracerProvider(), environ={variable: value}
+    )
+    try:
+        assert _field(core.settings, path) == expected
+        assert core.health.get("config_problems") == 0
+    finally:
+        core.shutdown()
+    default = FilterCore(Valves().model_dump(), host="library", tracer_provider=TracerProvider(), environ={})
+    try:
+        assert _field(default.settings, path) != expected  # the case tests something: the default differs
+    finally:
+        default.shutdown()
+
+
+def test_the_environment_keeps_applying_after_pipelines_saves_the_valves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Pipelines server saves every valve (model_dump) on any change; empty ones still defer to the environment."""
+    monkeypatch.setenv("OWUI_OTEL_MAX_CONTENT_CHARS", "5000")
+    pipeline = Pipeline(tracer_provider=TracerProvider())
+    saved = Valves(**{**pipeline.valves.model_dump(), "priority": 3}).model_dump()  # what valves.json now holds
+    pipeline.valves = Valves(**saved)
+    core = pipeline._core()
+    try:
+        assert core.settings.max_content_chars == 5000
+    finally:
+        core.shutdown()
