@@ -23,7 +23,6 @@ from owui_otel.environment_variables import (
     OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
 )
 
-
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 """Generous on purpose: Open WebUI fails the chat turn on a 413 (see NOTES-C.md), and chats carrying images as
 base64 data URLs are large. Memory per request above the recording limit stays about the body's size: it is gathered

@@ -27,17 +27,6 @@ from collector.cli import OneLineErrorParser, report_errors
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import data_dir
-from owui_otel.environment_variables import (
-    LANGFUSE_HOST,
-    LANGFUSE_PUBLIC_KEY,
-    LANGFUSE_SECRET_KEY,
-    OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_SERVICE_NAME,
-    OWUI_OTEL_API_KEY,
-    OWUI_TOKEN,
-    PIPELINES_API_KEY,
-)
 from owui_otel._stack import (
     StackOptions,
     StackState,
@@ -46,6 +35,20 @@ from owui_otel._stack import (
     otlp_headers_value,
     start_stack,
     stop_stack,
+)
+from owui_otel.environment_variables import (
+    LANGFUSE_HOST,
+    LANGFUSE_PUBLIC_KEY,
+    LANGFUSE_SECRET_KEY,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_SERVICE_NAME,
+    OWUI_OTEL_ALLOW_WIDENING_VALVES,
+    OWUI_OTEL_API_KEY,
+    OWUI_OTEL_MAX_BODY_BYTES,
+    OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+    OWUI_TOKEN,
+    PIPELINES_API_KEY,
 )
 
 DEFAULT_HOST = "127.0.0.1"
@@ -121,22 +124,22 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--max-body-bytes",
         default=None,
         help="refuse (413) requests larger than this, e.g. 256MiB "
-        f"(default: ${limits.OWUI_OTEL_MAX_BODY_BYTES}, else {limits.DEFAULT_MAX_BODY_BYTES // 2**20}MiB)",
+        f"(default: ${OWUI_OTEL_MAX_BODY_BYTES}, else {limits.DEFAULT_MAX_BODY_BYTES // 2**20}MiB)",
     )
     parser.add_argument(
         "--max-recorded-body-bytes",
         default=None,
         help="echo larger filter requests without tracing them (counted as bodies_too_large in /health) "
-        f"(default: ${limits.OWUI_OTEL_MAX_RECORDED_BODY_BYTES}, else "
+        f"(default: ${OWUI_OTEL_MAX_RECORDED_BODY_BYTES}, else "
         f"{limits.DEFAULT_MAX_RECORDED_BODY_BYTES // 2**20}MiB)",
     )
     parser.add_argument(
         "--allow-widening-valves",
         action="store_true",
         help="let valve updates over the API widen what leaves the machine: another export scheme, host or port, "
-        "content capture on, a redaction pattern removed, email or task recording on, max_content_chars raised, "
-        "pipelines tracing more models "
-        f"(default: ${limits.OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused with 403)",
+        "content capture on, a redaction pattern removed, email or task recording on, users identified by email, "
+        "max_content_chars raised, pipelines tracing more models "
+        f"(default: ${OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused with 403)",
     )
     parser.set_defaults(handler=_cmd_serve)
 

@@ -754,7 +754,11 @@ def _bounded_int(
 
 
 def _flag(
-    valves: Mapping[str, object], names: tuple[str, str], default: bool, environ: Mapping[str, str], problems: list[Problem]
+    valves: Mapping[str, object],
+    names: tuple[str, str],
+    default: bool,
+    environ: Mapping[str, str],
+    problems: list[Problem],
 ) -> bool:
     """A true/false valve (``names[0]``: a bool, or ``"true"``/``"false"``; ``""`` is unset), else the environment
     variable (``names[1]``), else ``default``."""

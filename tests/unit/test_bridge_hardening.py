@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from owui_otel.environment_variables import OWUI_OTEL_ALLOW_WIDENING_VALVES
 from owui_otel._valve_policy import SECRET_MASK
+from owui_otel.environment_variables import OWUI_OTEL_ALLOW_WIDENING_VALVES
 from owui_otel.server import ServerConfig, create_app
 from tests.support.scenarios import load
 

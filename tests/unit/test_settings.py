@@ -159,7 +159,11 @@ def test_unset_valves_defer_to_the_environment(caplog: pytest.LogCaptureFixture)
 
 
 def test_set_valves_win_over_the_environment() -> None:
-    environ = {"OWUI_OTEL_MAX_CONTENT_CHARS": "5000", "OWUI_OTEL_RECORD_TASKS": "false", "OWUI_OTEL_USER_IDENTITY": "email"}
+    environ = {
+        "OWUI_OTEL_MAX_CONTENT_CHARS": "5000",
+        "OWUI_OTEL_RECORD_TASKS": "false",
+        "OWUI_OTEL_USER_IDENTITY": "email",
+    }
     valves = Valves(max_content_chars=30_000, record_tasks="true", user_identity="username").model_dump()
     settings, problems = resolve_settings(valves, environ)
     assert problems == []
@@ -167,7 +171,7 @@ def test_set_valves_win_over_the_environment() -> None:
 
 
 def test_valves_saved_as_switches_keep_their_value() -> None:
-    """Installs that saved the true/false valves as booleans (Pipelines valves.json, Open WebUI's database) keep them."""
+    """Installs that saved the true/false valves as booleans (Pipelines valves.json, Open WebUI DB) keep them."""
     valves = Valves(**{"capture_message_content": False, "record_tasks": True, "record_user_email": True})
     assert (valves.capture_message_content, valves.record_tasks, valves.record_user_email) == ("false", "true", "true")
     environ = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true", "OWUI_OTEL_RECORD_TASKS": "false"}
@@ -200,7 +204,11 @@ ENVIRONMENT_REACHES: dict[str, tuple[str, str, Any]] = {
     "OTEL_EXPORTER_OTLP_HEADERS": ("a=1", "export.headers", (("a", "1"),)),
     "OTEL_EXPORTER_OTLP_TRACES_HEADERS": ("b=2", "export.headers", (("b", "2"),)),
     "OTEL_SERVICE_NAME": ("chat-prod", "service_name", "chat-prod"),
-    "OTEL_RESOURCE_ATTRIBUTES": ("deployment.environment.name=prod", "resource_attributes", (("deployment.environment.name", "prod"),)),
+    "OTEL_RESOURCE_ATTRIBUTES": (
+        "deployment.environment.name=prod",
+        "resource_attributes",
+        (("deployment.environment.name", "prod"),),
+    ),
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("NO_CONTENT", "capture_content", False),
     "OWUI_OTEL_REDACT_PATTERNS": ('["sk-[a-z]+"]', "redact_patterns", ("sk-[a-z]+",)),
     "OWUI_OTEL_MAX_CONTENT_CHARS": ("5000", "max_content_chars", 5000),
