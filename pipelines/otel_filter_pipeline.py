@@ -3647,6 +3647,8 @@ FILTER_NAME = "OpenTelemetry GenAI bridge"
 # How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
 # file's requirements before it instantiates anything, which takes seconds per file.
 HANDOVER_GRACE_S = 120.0
+SWITCH_CHOICES: dict[str, Any] = {"enum": ["", "true", "false"]}
+"""The choices of an on/off valve: empty defers to its environment variable (a switch could not say "unset")."""
 
 
 class Valves(BaseModel):
@@ -3699,7 +3701,7 @@ class Valves(BaseModel):
         description="Record prompts and replies (gen_ai.input.messages, gen_ai.output.messages, "
         "gen_ai.system_instructions): 'true' or 'false'. Empty: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, "
         "else on (Langfuse shows conversations from them).",
-        json_schema_extra={"enum": ["", "true", "false"]},
+        json_schema_extra=SWITCH_CHOICES,
     )
     redact_patterns: list[str] = Field(
         default_factory=list,
@@ -3736,13 +3738,13 @@ class Valves(BaseModel):
         default="",
         description="Record title/tags/follow-up/query generation calls as their own spans (named after the "
         "task) in the chat's session: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
-        json_schema_extra={"enum": ["", "true", "false"]},
+        json_schema_extra=SWITCH_CHOICES,
     )
     record_user_email: str = Field(
         default="",
         description="Add the user's email as user.email: 'true' or 'false'. Empty: OWUI_OTEL_RECORD_USER_EMAIL, "
         "else false. Independent of user_identity (which may itself put the email in user.id).",
-        json_schema_extra={"enum": ["", "true", "false"]},
+        json_schema_extra=SWITCH_CHOICES,
     )
     user_identity: str = Field(
         default="",
