@@ -147,7 +147,7 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             GEN_AI_REQUEST_STREAM: True if request.stream else None,
             GEN_AI_CONVERSATION_ID: request.conversation_id,
             SESSION_ID: request.conversation_id,
-            USER_ID: request.user_id,
+            USER_ID: request.user_identity or request.user_id,  # the user_identity setting; the id if missing
             USER_EMAIL: request.user_email if record_email else None,
             OPENWEBUI_USER_ROLE: request.user_role,
             OPENWEBUI_CHAT_ID: request.chat_id,

@@ -293,7 +293,13 @@ class FilterCore:
         parent: Context | None,
     ) -> None:
         start_ns = time.time_ns()
-        request = extract_request(body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id)
+        identity = self._settings.user_identity
+        request = extract_request(
+            body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id, identity=identity
+        )
+        if request.user_identity is None and request.user_id is not None:
+            # The chosen field (email, username) is missing: the user is identified by their id, never dropped.
+            self.health.count("user_identity_fallbacks")
         body_map = as_dict(body)
         messages = body_map.get("messages") if body_map is not None else None
         if request.task is not None:

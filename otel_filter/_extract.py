@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_filter._settings import USER_IDENTITY_EMAIL, USER_IDENTITY_ID, USER_IDENTITY_USERNAME
 from otel_filter._usage import Usage, extract_usage, reply_usage
 from otel_filter._values import as_count, as_dict, as_float, as_int, as_str, dig
 
@@ -72,6 +73,7 @@ class TurnRequest:
     last_user_fingerprint: int | None
     openwebui_version: str | None = None  # only in-process (a Function); see running_openwebui_version
     outlet_expected: bool = True  # False: an API call on an Open WebUI that never runs its outlet (<= 0.8)
+    user_identity: str | None = None  # what identifies the user (the user_identity setting); None: not in the payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,8 +397,11 @@ def extract_request(
     model: object = None,
     message_id: object = None,
     chat_id: object = None,
+    identity: str = USER_IDENTITY_ID,
 ) -> TurnRequest:
     """Read an inlet body (and the Functions dunder params when given) into a :class:`TurnRequest`.
+
+    ``identity`` (``id``, ``email`` or ``username``) picks the user field that becomes ``user_identity``.
 
     ``metadata``/``model``/``message_id``/``chat_id`` are Open WebUI Functions'
     ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
@@ -430,13 +435,14 @@ def extract_request(
         conversation_fingerprints(body_map.get("messages")) if msg_id is None else (None, None)
     )
     openwebui_version = running_openwebui_version()
+    user_id = as_str(user_map.get("id")) or as_str(meta.get("user_id"))
     return TurnRequest(
         message_id=msg_id,
         chat_id=raw_chat_id,
         conversation_id=conversation_id,
         chat_kind=chat_kind,
         task=task,
-        user_id=as_str(user_map.get("id")) or as_str(meta.get("user_id")),
+        user_id=user_id,
         user_email=as_str(user_map.get("email")),
         user_role=as_str(user_map.get("role")),
         model_id=model_id,
@@ -455,8 +461,18 @@ def extract_request(
         last_user_fingerprint=last_user_fp,
         openwebui_version=openwebui_version,
         outlet_expected=task is not None or outlet_expected(meta, msg_id, raw_chat_id, openwebui_version),
+        user_identity=user_id if identity == USER_IDENTITY_ID else _user_field(user_map, identity),
         **_request_params(body_map),
     )
+
+
+def _user_field(user_map: Mapping[str, object], identity: str) -> str | None:
+    """The user's email, or their username (when Open WebUI has one; else the display name ``name``)."""
+    if identity == USER_IDENTITY_EMAIL:
+        return as_str(user_map.get("email"))
+    if identity == USER_IDENTITY_USERNAME:
+        return as_str(user_map.get("username")) or as_str(user_map.get("name"))
+    return None
 
 
 # --- result -----------------------------------------------------------------------------
