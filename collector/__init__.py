@@ -37,6 +37,7 @@ from ._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
 from ._build import MANIFEST, build_collector
 from ._cache import cache_dir
 from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
+from ._environment import CollectorAddresses, collector_env
 from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
 from ._process import ManagedProcess, ProcessError, http_ok, open_private_log, wait_until
@@ -52,6 +53,7 @@ __all__ = [
     "ManagedProcess",
     "ProcessError",
     "BuildError",
+    "CollectorAddresses",
     "GoNotFoundError",
     "OtlpTarget",
     "OwuiOtelError",
@@ -64,6 +66,7 @@ __all__ = [
     "http_ok",
     "open_private_log",
     "wait_until",
+    "collector_env",
     "config_dict",
     "langfuse_basic_auth",
     "langfuse_basic_auth_from_env",
