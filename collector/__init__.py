@@ -40,6 +40,7 @@ from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
 from ._environment import CollectorAddresses, collector_env
 from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
+from ._metrics import metric_samples
 from ._process import ManagedProcess, ProcessError, http_ok, open_private_log, wait_until
 from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
 from ._validate import validate_config
@@ -70,6 +71,7 @@ __all__ = [
     "config_dict",
     "langfuse_basic_auth",
     "langfuse_basic_auth_from_env",
+    "metric_samples",
     "parse_otlp_target",
     "parse_otlp_targets",
     "render_config",

@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 import yaml
 
-from collector import CollectorAddresses, collector_env, jaeger_config
+from collector import CollectorAddresses, collector_env, jaeger_config, metric_samples
 from collector._process import ManagedProcess, free_port, http_ok, wait_until
 
 __all__ = ["FAST_RETRY", "RECEIVER_AUTH_OVERLAY", "REPO_ROOT", "ROOT_CONFIG", "Stack", "StackPorts"]
@@ -359,17 +359,8 @@ class Stack:
             text = httpx.get(f"{_http(self.ports.metrics)}/metrics", timeout=5.0).text
         except httpx.HTTPError:
             return 0.0
-        total = 0.0
-        for line in text.splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            series, _, value = line.rpartition(" ")
-            metric, _, label_text = series.partition("{")
-            if metric != name:
-                continue
-            if all(f'{key}="{val}"' in label_text for key, val in labels.items()):
-                total += float(value)
-        return total
+        samples = metric_samples(text, [name])
+        return sum(value for found, value in samples if all(found.get(k) == v for k, v in labels.items()))
 
     def wait_metric(self, name: str, minimum: float, *, timeout: float = 30.0, **labels: str) -> float:
         """Wait until :meth:`collector_metric` reaches ``minimum``; return the value."""
