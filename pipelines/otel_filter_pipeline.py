@@ -1672,15 +1672,27 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
         return default
 
 
-def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    normalized = raw.strip().lower()
+def parse_bool(text: str) -> bool | None:
+    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, surrounding blanks ignored); else None.
+
+    The one boolean vocabulary of every setting (environment, CLI fields); callers decide what blank and unknown
+    mean (a default, an error).
+    """
+    normalized = text.strip().lower()
     if normalized in ("true", "1", "yes", "on"):
         return True
     if normalized in ("false", "0", "no", "off"):
         return False
+    return None
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    parsed = parse_bool(raw)
+    if parsed is not None:
+        return parsed
     logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
     return default
 
