@@ -22,16 +22,16 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_filter._attributes import (
-    MAX_TEXT_CHARS,
     Attributes,
     content_attributes,
     end_attributes,
     request_attributes,
     response_attributes,
     span_name,
+    status_description,
 )
-from otel_filter._content import ReplySnapshot, clean_text, input_content, output_content
-from otel_filter._extract import ERROR_TEXT_CHARS, TurnResult
+from otel_filter._content import ReplySnapshot, input_content, output_content
+from otel_filter._extract import TurnResult
 from otel_filter._health import Health
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._settings import Settings
@@ -92,8 +92,7 @@ def span_attributes(
     error = end.error
     if error is None and result is not None and result.error_message:
         if content_redact is not None:
-            text = content_redact(result.error_message)
-            error = (ERROR_RESPONSE, text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "…")
+            error = (ERROR_RESPONSE, content_redact(result.error_message))
         else:
             error = (ERROR_RESPONSE, ERROR_WITHOUT_CONTENT)
     attributes.update(
@@ -123,5 +122,5 @@ def write_span(
         start_time=turn.start_ns,
     )
     if error is not None:
-        span.set_status(Status(StatusCode.ERROR, clean_text(error[1][:MAX_TEXT_CHARS])))
+        span.set_status(Status(StatusCode.ERROR, status_description(error[1])))
     span.end(end_time=max(end.end_ns, turn.start_ns))

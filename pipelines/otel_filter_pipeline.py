@@ -170,6 +170,26 @@ class BackgroundWorker(Generic[Item]):
                     self._health.problem("write_failed", "otel_filter: could not write a span", exc_info=True)
 
 
+# ==================== otel_filter/_limits.py ====================
+# Every size bound on what a turn's span carries, defined once.
+
+
+MAX_TEXT_CHARS = 1024
+"""A string attribute (ids, names, e-mails are far shorter) and the span name."""
+MAX_LIST_ITEMS = 32
+"""A list attribute (stop sequences, feature keys, tool ids: few and short) keeps its first items."""
+MAX_ITEM_CHARS = 256
+"""Each item of a list attribute."""
+ERROR_TEXT_CHARS = 500
+"""The span status description (a reply's error text, redacted); a longer one ends in "…"."""
+REDACTION_MARGIN_CHARS = 4096
+"""Characters kept beyond a bound until redaction ran (message snapshots, error text): any secret shorter than this
+that crosses the bound is redacted whole before the cut."""
+LIST_ITEM_KEEP_CHARS = MAX_ITEM_CHARS * 4
+"""Each list item as recorded: :data:`MAX_ITEM_CHARS` and three times as much to spare for redaction (list items
+are short, and an open turn holds up to two such lists)."""
+
+
 # ==================== otel_filter/_values.py ====================
 # Defensive readers of payload values: the right type, or ``None``; never an exception.
 
@@ -605,10 +625,10 @@ _EMPTY: dict[str, Any] = {}
 KNOWN_FEATURES = frozenset({"web_search", "image_generation", "code_interpreter", "voice", "memory"})
 # An open turn keeps what its inlet said for up to turn_timeout_seconds: lists and strings that
 # are content are kept short (the attribute needs no more).
-_MAX_LISTED = 64
-_MAX_LISTED_CHARS = 1024
-ERROR_TEXT_CHARS = 500
-_ERROR_KEEP_CHARS = ERROR_TEXT_CHARS + 4096  # with a margin, so redaction sees a secret at the cut whole
+# Error text keeps a margin beyond what the status shows, so redaction sees a secret at the cut whole.
+_ERROR_KEEP_CHARS = ERROR_TEXT_CHARS + REDACTION_MARGIN_CHARS
+_MANY_FEATURES = 256
+"""A features dict with more keys than this is not scanned key by key (only its size counts)."""
 
 
 _SORTED_FEATURES = tuple(sorted(KNOWN_FEATURES))
@@ -616,7 +636,7 @@ _SORTED_FEATURES = tuple(sorted(KNOWN_FEATURES))
 
 def _unknown_features(features: dict[str, Any]) -> int:
     """How many other keys are switched on (for a huge dict: how many other keys there are at all)."""
-    if len(features) > _MAX_LISTED * 4:
+    if len(features) > _MANY_FEATURES:
         return len(features) - sum(1 for name in KNOWN_FEATURES if name in features)
     return sum(1 for key, value in features.items() if value is True and key not in KNOWN_FEATURES)
 
@@ -624,8 +644,8 @@ def _unknown_features(features: dict[str, Any]) -> int:
 def _bounded_strings(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    strings = (item for item in value[:_MAX_LISTED] if isinstance(item, str))
-    return tuple(item[:_MAX_LISTED_CHARS] for item in strings)
+    strings = (item for item in value[:MAX_LIST_ITEMS] if isinstance(item, str))
+    return tuple(item[:LIST_ITEM_KEEP_CHARS] for item in strings)
 
 
 def _request_params(body: dict[str, Any]) -> dict[str, Any]:
@@ -912,10 +932,6 @@ _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
 # Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
 # header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
 _DATA_URL_HEADER_CHARS = 512
-# Snapshots keep this many characters beyond max_chars in each string. The cut to max_chars comes
-# after redaction, so a secret that crosses max_chars is still whole when the patterns run: any
-# secret shorter than the margin never leaves half-redacted.
-SNAPSHOT_MARGIN_CHARS = 4096
 # What every open turn's snapshots may hold together (characters); beyond it a new turn's
 # messages are not kept (counted as content_dropped_memory). About 32-128 MB.
 OPEN_SNAPSHOTS_MAX_CHARS = 32 * 1024 * 1024
@@ -960,6 +976,12 @@ class Snapshot(list[Any]):
     # The SnapshotBudget that counted it, until released: only that budget releases it, and only once
     # (task and orphan-outlet snapshots are never counted, an adopted turn's was counted by the core it left).
     counted_by: object = None
+
+
+def _copied_as_is(content: str, role: str, limit: int) -> bool:
+    """Whether a ``{"role", "content": "..."}`` message is copied as it is: neither string needs a cut, the text is
+    no data URL."""
+    return len(content) <= limit and len(role) <= 256 and not content.startswith("data:")
 
 
 class _Copier:
@@ -1031,8 +1053,8 @@ class _Copier:
             return None
         if len(message) == 2 and type(content := message.get("content")) is str and type(message.get("role")) is str:
             # The usual {"role", "content": "..."}: a plain copy when neither string needs a cut or is a data URL.
-            if len(content) <= self.limit and len(message["role"]) <= 256 and not content.startswith("data:"):
-                self.used += 3 * _NODE_COST + len(content)
+            if _copied_as_is(content, message["role"], self.limit):
+                self.used += _PLAIN_MESSAGE_COST + len(content)
                 return dict(message)
         copy: dict[str, Any] = {}
         for key in keys:
@@ -1052,46 +1074,26 @@ def snapshot_messages(messages: object, max_chars: int, *, without: object = Non
     on how big the body is. ``without``: a message left out (an outlet's reply), found by identity."""
     if not isinstance(messages, list):
         return None
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    limit = max_chars + REDACTION_MARGIN_CHARS
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     used = 0
-    if without is None:
-        # The usual {"role", "content": "..."} (nearly every message), newest first, in the tightest loop this hook
-        # can run: a plain copy while neither string needs a cut and the text is no data URL. The first message
-        # that is anything else, and all older ones, go through the loop below.
-        for message in reversed(messages):
-            if used >= limit or type(message) is not dict or len(message) != 2:
-                break
-            content = message.get("content")
-            role = message.get("role")
-            if (
-                type(content) is not str
-                or type(role) is not str
-                or len(content) > limit
-                or len(role) > 256
-                or content.startswith("data:")
-            ):
-                break
-            used += _PLAIN_MESSAGE_COST + len(content)
-            newest.append(dict(message))
-    oldest_read = len(messages) - len(newest)  # the loops read messages[oldest_read:]
-    for index in range(oldest_read - 1, -1, -1):
+    oldest_read = len(messages)  # the loop reads messages[oldest_read:], newest first
+    for message in reversed(messages):
         if used >= limit:
             break
-        oldest_read = index
-        message = messages[index]
+        oldest_read -= 1
         if without is not None and message is without:
             continue
-        # The usual {"role", "content": "..."} inline (this loop runs on the hook): a plain copy when neither
-        # string needs a cut and the text is no data URL; anything else goes through the copier.
+        # The usual {"role", "content": "..."} (nearly every message) inline, in the tightest loop this hook can run:
+        # a plain copy when neither string needs a cut and the text is no data URL; anything else goes through the
+        # copier (whose own plain path is this one, for the messages it copies on its own).
         if type(message) is dict and len(message) == 2:
             content, role = message.get("content"), message.get("role")
-            if type(content) is str and type(role) is str and len(content) <= limit and len(role) <= 256:
-                if not content.startswith("data:"):
-                    used += 3 * _NODE_COST + len(content)
-                    newest.append(dict(message))
-                    continue
+            if type(content) is str and type(role) is str and _copied_as_is(content, role, limit):
+                used += _PLAIN_MESSAGE_COST + len(content)
+                newest.append(dict(message))
+                continue
         newest_copier.used = used
         newest.append(newest_copier.message(message, _MESSAGE_KEYS))
         used = newest_copier.used
@@ -1147,7 +1149,7 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
         return None
     output = reply.get("output")
     content = reply.get("content")
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    limit = max_chars + REDACTION_MARGIN_CHARS
     plain = _plain_reply(reply, content, output, limit)
     if plain is not None:
         return plain
@@ -2141,13 +2143,8 @@ ERROR_RESPONSE = "response_error"
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]
 
-# Every attribute but the three content ones (bounded by max_content_chars) is bounded here, so that one span always
-# fits in one export request (_request_size.MAX_REQUEST_BYTES) whatever a payload holds: ids, names and e-mails are
-# far shorter than MAX_TEXT_CHARS; stop sequences, feature keys and tool ids are few and short. Longer values are
-# cut (a list keeps its first MAX_LIST_ITEMS items).
-MAX_TEXT_CHARS = 1024
-MAX_LIST_ITEMS = 32
-MAX_ITEM_CHARS = 256
+# Every attribute but the three content ones (bounded by max_content_chars) is bounded here (the bounds: _limits.py),
+# so that one span always fits in one export request whatever a payload holds.
 
 
 def span_name(request: TurnRequest) -> str:
@@ -2160,6 +2157,12 @@ def span_name(request: TurnRequest) -> str:
     name = f"{operation} {request.request_model}" if request.request_model else operation
     # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
     return clean_text(name[:MAX_TEXT_CHARS])
+
+
+def status_description(error_text: str) -> str:
+    """A span status description: at most ``ERROR_TEXT_CHARS`` (then "…"), valid UTF-8."""
+    text = error_text if len(error_text) <= ERROR_TEXT_CHARS else error_text[:ERROR_TEXT_CHARS] + "…"
+    return clean_text(text)
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:
@@ -2569,8 +2572,7 @@ def span_attributes(
     error = end.error
     if error is None and result is not None and result.error_message:
         if content_redact is not None:
-            text = content_redact(result.error_message)
-            error = (ERROR_RESPONSE, text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "…")
+            error = (ERROR_RESPONSE, content_redact(result.error_message))
         else:
             error = (ERROR_RESPONSE, ERROR_WITHOUT_CONTENT)
     attributes.update(
@@ -2600,7 +2602,7 @@ def write_span(
         start_time=turn.start_ns,
     )
     if error is not None:
-        span.set_status(Status(StatusCode.ERROR, clean_text(error[1][:MAX_TEXT_CHARS])))
+        span.set_status(Status(StatusCode.ERROR, status_description(error[1])))
     span.end(end_time=max(end.end_ns, turn.start_ns))
 
 

@@ -20,9 +20,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from otel_filter import Pipeline
-from otel_filter._content import OPEN_SNAPSHOTS_MAX_CHARS, SNAPSHOT_MARGIN_CHARS, SnapshotBudget, snapshot_messages
+from otel_filter._content import OPEN_SNAPSHOTS_MAX_CHARS, SnapshotBudget, snapshot_messages
 from otel_filter._extract import conversation_fingerprints
 from otel_filter._health import Health
+from otel_filter._limits import REDACTION_MARGIN_CHARS
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, TIMEOUT_MARK, Redactor, compile_pattern
 from tests.support.in_memory import make_pipeline
 from tests.support.planted import (
@@ -202,7 +203,7 @@ def test_snapshots_keep_the_newest_messages_cut_with_a_margin_and_data_urls_as_t
     )
     snapshot = snapshot_messages(messages, max_chars=20_000)
     assert snapshot is not None
-    limit = 20_000 + SNAPSHOT_MARGIN_CHARS
+    limit = 20_000 + REDACTION_MARGIN_CHARS
     assert snapshot[0]["content"] == ("sys " + big)[:limit]  # the leading system prompt has its own budget
     assert snapshot[-2]["content"] == ("long " + big)[:limit]
     url = snapshot[-1]["content"][0]["image_url"]["url"]
@@ -241,7 +242,7 @@ def test_open_turns_hold_bounded_bytes_and_beyond_the_budget_content_is_dropped_
     for snapshot in kept:
         budget.release(snapshot)
     assert budget.used == 0
-    assert OPEN_SNAPSHOTS_MAX_CHARS >= 1000 * (20_000 + SNAPSHOT_MARGIN_CHARS)  # a thousand long turns fit
+    assert OPEN_SNAPSHOTS_MAX_CHARS >= 1000 * (20_000 + REDACTION_MARGIN_CHARS)  # a thousand long turns fit
     asyncio.run(pipeline.on_shutdown())
     assert len(exporter.get_finished_spans()) == 40
 

@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags, TraceState
 
 from otel_filter import FilterCore
-from otel_filter._attributes import MAX_ITEM_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
 from otel_filter._health import Health
+from otel_filter._limits import MAX_ITEM_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
 from otel_filter._request_size import MAX_REQUEST_BYTES, group_bytes, span_bytes, split_by_size
 from otel_filter._settings import MAX_MAX_CONTENT_CHARS, resolve_settings
 from otel_filter._telemetry import Telemetry
