@@ -32,7 +32,15 @@ from pathlib import Path
 from ._errors import BuildError
 from ._go import Progress
 
-__all__ = ["STAMP_FILE", "cache_key", "finished_artifact", "publish_build", "staging_dir", "write_stamp"]
+__all__ = [
+    "STAMP_FILE",
+    "cache_key",
+    "finished_artifact",
+    "publish_build",
+    "reuse_or_build",
+    "staging_dir",
+    "write_stamp",
+]
 
 STAMP_FILE = "build.json"
 """Written last inside an artifact directory; its presence marks a complete build."""
@@ -113,3 +121,22 @@ def publish_build(
     if done is None:
         raise BuildError(f"build finished but {parent / key / binary_name} is not usable; rerun with --force")
     return done
+
+
+def reuse_or_build(
+    parent: Path,
+    key: str,
+    binary_name: str,
+    build: Callable[[Path], dict[str, object]],
+    *,
+    force: bool,
+    progress: Progress,
+    what: str,
+) -> Path:
+    """The finished binary ``parent/key/binary_name`` if there is one (unless ``force``), else
+    :func:`publish_build`'s. ``what`` describes the build inputs in the ``cached ...`` progress line."""
+    done = finished_artifact(parent / key, binary_name)
+    if done is not None and not force:
+        progress(f"==> cached {what}: {done}")
+        return done
+    return publish_build(parent, key, binary_name, build, progress=progress)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from ._artifact import cache_key, finished_artifact, publish_build
+from ._artifact import cache_key, reuse_or_build
 from ._cache import cache_dir
 from ._errors import BuildError, UsageError
 from ._go import GoToolchain, Progress, find_go, quiet, run_streaming
@@ -111,14 +111,9 @@ def build_collector(
     go = find_go(env)
     root = cache or cache_dir(env)
     key = cache_key(raw, go.version_string.encode(), BUILDER_VERSION.encode())
-    parent = root / "collector"
-    done = finished_artifact(parent / key, name)
-    if done is not None and not force:
-        say(f"==> cached {name} for this manifest ({go.version_string}): {done}")
-        return done
-    builder = builder_path(go, cache=root, progress=say, env=env)
 
     def build(tmp: Path) -> dict[str, object]:
+        builder = builder_path(go, cache=root, progress=say, env=env)
         # Our copy of the manifest decides where the builder writes: the repo's output_path is never used.
         data["dist"]["output_path"] = str(tmp)
         effective = tmp / "manifest.yaml"
@@ -138,4 +133,5 @@ def build_collector(
             "manifest": str(manifest_path),
         }
 
-    return publish_build(parent, key, name, build, progress=say)
+    what = f"{name} for this manifest ({go.version_string})"
+    return reuse_or_build(root / "collector", key, name, build, force=force, progress=say, what=what)

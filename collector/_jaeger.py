@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._artifact import cache_key, finished_artifact, publish_build
+from ._artifact import cache_key, reuse_or_build
 from ._cache import cache_dir
 from ._go import Progress, find_go, quiet, run_streaming
 
@@ -62,11 +62,6 @@ def build_jaeger(
     go = find_go(env)
     root = cache or cache_dir(env)
     key = cache_key(JAEGER_PACKAGE.encode(), version.encode(), go.version_string.encode())
-    parent = root / "jaeger"
-    done = finished_artifact(parent / key, "jaeger")
-    if done is not None and not force:
-        say(f"==> cached jaeger {version} ({go.version_string}): {done}")
-        return done
     child_env = dict(os.environ if env is None else env)
     # CGO off: a static binary that runs anywhere, and no C toolchain needed.
     child_env.setdefault("CGO_ENABLED", "0")
@@ -95,7 +90,8 @@ def build_jaeger(
         )
         return {"module": f"{JAEGER_PACKAGE}@{version}", "go": go.version_string}
 
-    return publish_build(parent, key, "jaeger", build, progress=say)
+    what = f"jaeger {version} ({go.version_string})"
+    return reuse_or_build(root / "jaeger", key, "jaeger", build, force=force, progress=say, what=what)
 
 
 def jaeger_config(
