@@ -26,8 +26,9 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TypedDict
 
 from ._errors import BuildError
 from ._go import Progress
@@ -41,6 +42,23 @@ __all__ = [
     "staging_dir",
     "write_stamp",
 ]
+
+
+class BuildOptions(TypedDict, total=False):
+    """The keyword options every build (:func:`collector.build_collector`, :func:`collector.build_jaeger`) takes.
+
+    Attributes:
+        force: rebuild even if a finished build for the same inputs exists (default False).
+        progress: receives stage lines and the tools' output; silent by default.
+        cache: cache directory; defaults to :func:`collector._cache.cache_dir`.
+        env: environment for Go (defaults to ``os.environ``).
+    """
+
+    force: bool
+    progress: Progress | None
+    cache: Path | None
+    env: Mapping[str, str] | None
+
 
 STAMP_FILE = "build.json"
 """Written last inside an artifact directory; its presence marks a complete build."""
