@@ -25,7 +25,7 @@ import threading
 import time
 import types
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -1295,13 +1295,17 @@ def _content_parts(content: object, redact: Redact) -> list[Part]:
     return parts
 
 
+def _dict_items(value: object) -> Iterator[dict[str, Any]]:
+    """The dicts in ``value`` when it is a list (tool calls, output items); anything else in it is skipped."""
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                yield item
+
+
 def _tool_call_parts(tool_calls: object, redact: Redact) -> list[Part]:
-    if not isinstance(tool_calls, list):
-        return []
     parts: list[Part] = []
-    for call in tool_calls:
-        if not isinstance(call, dict):
-            continue
+    for call in _dict_items(tool_calls):
         function = call.get("function")
         function = function if isinstance(function, dict) else call
         part: Part = {"type": "tool_call", "name": _ident(function.get("name"), redact) or ""}
@@ -1352,12 +1356,8 @@ def _message(message: Mapping[str, Any], redact: Redact) -> Message | None:
 
 def _output_items_parts(output: object, redact: Redact) -> list[Part]:
     """Open WebUI 0.12 keeps Responses-style ``output`` items on the reply: reasoning and tool calls."""
-    if not isinstance(output, list):
-        return []
     parts: list[Part] = []
-    for item in output:
-        if not isinstance(item, dict):
-            continue
+    for item in _dict_items(output):
         if item.get("type") == "reasoning":
             summary = item.get("summary") or item.get("content")
             text = message_text({"content": summary}) if not isinstance(summary, str) else summary
