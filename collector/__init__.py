@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Collector tooling for the Open WebUI OpenTelemetry bridge.
+"""Collector tooling of owui-otel (OpenTelemetry GenAI tracing for Open WebUI).
 
 Builds ``owui-otelcol`` (a small OpenTelemetry Collector distribution, ``collector/manifest.yaml``) and Jaeger v2
 from source, renders collector configs for any mix of backends, validates configs with the real binary and

@@ -62,7 +62,7 @@ from otel_filter.environment_variables import (
     OWUI_OTEL_TURN_TIMEOUT_SECONDS,
 )
 
-FILTER_NAME = "OpenTelemetry GenAI bridge"
+FILTER_NAME = "OpenTelemetry GenAI tracing"
 # How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
 # file's requirements before it instantiates anything, which takes seconds per file.
 HANDOVER_GRACE_S = 120.0

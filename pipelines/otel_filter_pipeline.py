@@ -1,5 +1,5 @@
 """
-title: OpenTelemetry GenAI bridge
+title: OpenTelemetry GenAI tracing
 author: owui-otel
 version: 0.1.0
 license: Apache-2.0
@@ -2057,6 +2057,9 @@ def log_problems(problems: list[Problem]) -> None:
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_SCOPE = "openwebui.otel_bridge"
+"""The filter's instrumentation scope (the tracer's name). Kept as it is although the filter is no "bridge" (see the
+glossary in ARCHITECTURE.md): deployed collector configs select our spans by it (``filter/langfuse`` drops every
+other scope), so a new name would silently cut Langfuse off until every collector config were re-rendered."""
 
 # --- GenAI: operation, provider, request -------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
@@ -3522,7 +3525,7 @@ def current_span_links() -> tuple[Link, ...]:
 # The two host shims: ``Pipeline`` (Open WebUI Pipelines server) and ``Filter`` (Open WebUI Functions).
 
 
-FILTER_NAME = "OpenTelemetry GenAI bridge"
+FILTER_NAME = "OpenTelemetry GenAI tracing"
 # How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
 # file's requirements before it instantiates anything, which takes seconds per file.
 HANDOVER_GRACE_S = 120.0
