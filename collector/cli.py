@@ -194,7 +194,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and for embedding in a larger CLI under another ``prog``)."""
     parser = OneLineErrorParser(
         prog=prog,
-        description="Build and configure the OpenTelemetry Collector (owui-otelcol) of owui-otel (Open WebUI GenAI tracing).",
+        description="Build and configure owui-otelcol, the OpenTelemetry Collector of owui-otel.",
         epilog=_EPILOG,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
