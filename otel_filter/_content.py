@@ -35,8 +35,8 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from otel_filter._counters import Counters
 from otel_filter._extract import message_text, normalize_finish_reason
-from otel_filter._health import Health
 from otel_filter._limits import REDACTION_MARGIN_CHARS
 from otel_filter._redact import Redact
 from otel_filter._values import as_str
@@ -303,7 +303,7 @@ class SnapshotBudget:
     def used(self) -> int:
         return self._used
 
-    def take(self, messages: object, max_chars: int, health: Health) -> Snapshot | None:
+    def take(self, messages: object, max_chars: int, health: Counters) -> Snapshot | None:
         snapshot = snapshot_messages(messages, max_chars)
         if snapshot is None:
             return None

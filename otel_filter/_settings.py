@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import regex
 
-from otel_filter._health import logger
+from otel_filter._counters import logger
 from otel_filter._redact import compile_pattern
 from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,

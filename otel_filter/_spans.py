@@ -31,8 +31,8 @@ from otel_filter._attributes import (
     status_description,
 )
 from otel_filter._content import ReplySnapshot, input_content, output_content
+from otel_filter._counters import Counters
 from otel_filter._extract import TurnResult
-from otel_filter._health import Health
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
@@ -64,7 +64,7 @@ def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Setti
 
 
 def span_attributes(
-    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> tuple[Attributes, tuple[str, str] | None]:
     """The span's attributes and its error, if any. Content that cannot be encoded is left out
     (counted as ``content_failed``): the span is still written with everything else."""
@@ -108,7 +108,7 @@ def span_attributes(
 
 
 def write_span(
-    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> None:
     """Start and end the turn's span with the recorded start and end times."""
     attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)

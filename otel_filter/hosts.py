@@ -40,7 +40,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, Field
 
 from otel_filter._core import FilterCore, current_span_links
-from otel_filter._health import Health
+from otel_filter._counters import Counters
 from otel_filter._settings import (
     DEFAULT_MAX_CONTENT_CHARS,
     DEFAULT_MAX_OPEN_TURNS,
@@ -247,10 +247,10 @@ class _Host:
         self._core_instance: FilterCore | None = None
         self._parked_core: FilterCore | None = None  # after a Pipelines on_shutdown: its counters stay readable
         self._valves_seen: object = None
-        self._guard_health = Health()
+        self._guard_health = Counters()
 
     @property
-    def health(self) -> Health:
+    def health(self) -> Counters:
         """Counters of what was traced, dropped or failed (see README, Troubleshooting)."""
         core = self._core_instance or self._parked_core
         return core.health if core is not None else self._guard_health

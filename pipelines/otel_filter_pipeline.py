@@ -41,14 +41,14 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, Field
 
-# ==================== otel_filter/_health.py ====================
+# ==================== otel_filter/_counters.py ====================
 # Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
 
 
 logger = logging.getLogger("otel_filter")
 
 
-class Health:
+class Counters:
     """Thread-safe counters plus a warning log rate-limited per key."""
 
     def __init__(self, interval_s: float = 20.0) -> None:
@@ -106,7 +106,7 @@ class BackgroundWorker(Generic[Item]):
         write: Callable[[Item], None],
         tick: Callable[[], None],
         interval: Callable[[], float],
-        health: Health,
+        health: Counters,
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self._write = write
@@ -869,7 +869,7 @@ class BoundedRedact:
     __slots__ = ("_patterns", "_template", "_health", "_deadline")
 
     def __init__(
-        self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Health | None, budget_s: float
+        self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Counters | None, budget_s: float
     ) -> None:
         self._patterns = patterns
         self._template = template
@@ -911,7 +911,7 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._patterns)
 
-    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
+    def bounded(self, health: Counters | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
         """A redacting callable for one span, sharing ``budget_s`` seconds across its texts. Without patterns
         (the default) it returns every text as it is: ``str``, a C call that returns a plain string unchanged."""
         if not self._patterns:
@@ -1188,7 +1188,7 @@ class SnapshotBudget:
     def used(self) -> int:
         return self._used
 
-    def take(self, messages: object, max_chars: int, health: Health) -> Snapshot | None:
+    def take(self, messages: object, max_chars: int, health: Counters) -> Snapshot | None:
         snapshot = snapshot_messages(messages, max_chars)
         if snapshot is None:
             return None
@@ -2547,7 +2547,7 @@ def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Setti
 
 
 def span_attributes(
-    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> tuple[Attributes, tuple[str, str] | None]:
     """The span's attributes and its error, if any. Content that cannot be encoded is left out
     (counted as ``content_failed``): the span is still written with everything else."""
@@ -2591,7 +2591,7 @@ def span_attributes(
 
 
 def write_span(
-    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> None:
     """Start and end the turn's span with the recorded start and end times."""
     attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)
@@ -2774,7 +2774,7 @@ DEAD_ENDPOINT_S = 30.0
 class _CountingExporter(SpanExporter):
     """Counts exported and failed spans and reports failures (rate-limited) with the endpoint."""
 
-    def __init__(self, inner: SpanExporter, endpoint: str, health: Health) -> None:
+    def __init__(self, inner: SpanExporter, endpoint: str, health: Counters) -> None:
         self._inner = inner
         self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
         self._health = health
@@ -2817,7 +2817,7 @@ class _RoutingExporter(SpanExporter):
     retiring an exporter that an export in flight still uses (its spans are out of the queue already).
     """
 
-    def __init__(self, health: Health) -> None:
+    def __init__(self, health: Counters) -> None:
         self._health = health
         self._lock = threading.Lock()
         self._routes: dict[int, tuple[Resource, ExportSettings]] = {}  # id(resource) -> (resource, destination)
@@ -2955,7 +2955,7 @@ class _RoutingExporter(SpanExporter):
             return len(self._exporters)
 
 
-def _shutdown_quietly(exporter: SpanExporter | None, health: Health) -> None:
+def _shutdown_quietly(exporter: SpanExporter | None, health: Counters) -> None:
     if exporter is None:
         return
     try:
@@ -3015,7 +3015,7 @@ def _make_exporter(export: ExportSettings) -> SpanExporter:
     )
 
 
-def _build_exporter(export: ExportSettings, health: Health) -> SpanExporter | None:
+def _build_exporter(export: ExportSettings, health: Counters) -> SpanExporter | None:
     try:
         return _CountingExporter(_make_exporter(export), export.endpoint, health)
     except Exception as error:
@@ -3047,7 +3047,7 @@ def _sdk_queue(processor: BatchSpanProcessor) -> Any:
 class Telemetry:
     """Owns the private providers and the one export pipeline; see the module docstring."""
 
-    def __init__(self, settings: Settings, health: Health, *, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(self, settings: Settings, health: Counters, *, tracer_provider: TracerProvider | None = None) -> None:
         self._health = health
         self._lock = threading.Lock()
         self._external = tracer_provider is not None
@@ -3153,7 +3153,7 @@ class FilterCore:
         tracer_provider: TracerProvider | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.health = Health()
+        self.health = Counters()
         self._host = host
         self._environ = os.environ if environ is None else environ
         self._valves: dict[str, Any] = dict(valves or {})
@@ -3710,10 +3710,10 @@ class _Host:
         self._core_instance: FilterCore | None = None
         self._parked_core: FilterCore | None = None  # after a Pipelines on_shutdown: its counters stay readable
         self._valves_seen: object = None
-        self._guard_health = Health()
+        self._guard_health = Counters()
 
     @property
-    def health(self) -> Health:
+    def health(self) -> Counters:
         """Counters of what was traced, dropped or failed (see README, Troubleshooting)."""
         core = self._core_instance or self._parked_core
         return core.health if core is not None else self._guard_health

@@ -21,8 +21,8 @@ from opentelemetry.trace import StatusCode
 
 from otel_filter import Pipeline
 from otel_filter._content import OPEN_SNAPSHOTS_MAX_CHARS, SnapshotBudget, snapshot_messages
+from otel_filter._counters import Counters
 from otel_filter._extract import conversation_fingerprints
-from otel_filter._health import Health
 from otel_filter._limits import REDACTION_MARGIN_CHARS
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, TIMEOUT_MARK, Redactor, compile_pattern
 from tests.support.in_memory import make_pipeline
@@ -160,7 +160,7 @@ def test_fixture_planting_reaches_spans_without_patterns() -> None:
 
 
 def test_a_catastrophic_pattern_times_out_and_fails_closed() -> None:
-    health = Health()
+    health = Counters()
     adversarial = "a" * 5000 + "!"
     redact = Redactor([compile_pattern(r"(\w+\s?)+$"), compile_pattern(r"sk-\w+")]).bounded(health)
     assert redact(adversarial) == TIMEOUT_MARK
@@ -236,7 +236,7 @@ def test_open_turns_hold_bounded_bytes_and_beyond_the_budget_content_is_dropped_
     assert pipeline._core().open_turns == 40
 
     budget = SnapshotBudget(max_chars=100_000)
-    health = Health()
+    health = Counters()
     kept = [budget.take([{"role": "user", "content": big}], 20_000, health) for _ in range(10)]
     assert sum(s is not None for s in kept) == 4 and health.get("content_dropped_memory") == 6
     for snapshot in kept:
@@ -249,7 +249,7 @@ def test_open_turns_hold_bounded_bytes_and_beyond_the_budget_content_is_dropped_
 
 def test_only_snapshots_the_budget_counted_are_released() -> None:
     budget = SnapshotBudget(max_chars=100_000)
-    health = Health()
+    health = Counters()
     counted = budget.take([{"role": "user", "content": "a" * 20_000}], 20_000, health)
     assert counted is not None and budget.used == counted.chars > 0
     # Task spans and orphan outlets end with a snapshot the budget never counted: releasing it changes nothing.
