@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 
 from otel_filter._content import clean_text
 from otel_filter._extract import TurnRequest
+from otel_filter._limits import ERROR_TEXT_CHARS, MAX_ITEM_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
 from otel_filter._usage import Usage
 from otel_filter.semconv import (
     ERROR_TYPE,
@@ -83,13 +84,8 @@ from otel_filter.semconv import (
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]
 
-# Every attribute but the three content ones (bounded by max_content_chars) is bounded here, so that one span always
-# fits in one export request (_request_size.MAX_REQUEST_BYTES) whatever a payload holds: ids, names and e-mails are
-# far shorter than MAX_TEXT_CHARS; stop sequences, feature keys and tool ids are few and short. Longer values are
-# cut (a list keeps its first MAX_LIST_ITEMS items).
-MAX_TEXT_CHARS = 1024
-MAX_LIST_ITEMS = 32
-MAX_ITEM_CHARS = 256
+# Every attribute but the three content ones (bounded by max_content_chars) is bounded here (the bounds: _limits.py),
+# so that one span always fits in one export request whatever a payload holds.
 
 
 def span_name(request: TurnRequest) -> str:
@@ -102,6 +98,12 @@ def span_name(request: TurnRequest) -> str:
     name = f"{operation} {request.request_model}" if request.request_model else operation
     # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
     return clean_text(name[:MAX_TEXT_CHARS])
+
+
+def status_description(error_text: str) -> str:
+    """A span status description: at most ``ERROR_TEXT_CHARS`` (then "…"), valid UTF-8."""
+    text = error_text if len(error_text) <= ERROR_TEXT_CHARS else error_text[:ERROR_TEXT_CHARS] + "…"
+    return clean_text(text)
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:

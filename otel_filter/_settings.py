@@ -29,7 +29,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import regex
 
-from otel_filter._health import logger
+from otel_filter._counters import logger
 from otel_filter._redact import compile_pattern
 from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -164,7 +164,11 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 
 def parse_bool(text: str) -> bool | None:
-    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, spaces ignored); None for anything else."""
+    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, surrounding blanks ignored); else None.
+
+    The one boolean vocabulary of every setting (environment, CLI fields); callers decide what blank and unknown
+    mean (a default, an error).
+    """
     normalized = text.strip().lower()
     if normalized in ("true", "1", "yes", "on"):
         return True
@@ -178,10 +182,10 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw is None or not raw.strip():
         return default
     parsed = parse_bool(raw)
-    if parsed is None:
-        logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
-        return default
-    return parsed
+    if parsed is not None:
+        return parsed
+    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+    return default
 
 
 def env_patterns(environ: Mapping[str, str]) -> list[str]:

@@ -22,17 +22,17 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_filter._attributes import (
-    MAX_TEXT_CHARS,
     Attributes,
     content_attributes,
     end_attributes,
     request_attributes,
     response_attributes,
     span_name,
+    status_description,
 )
-from otel_filter._content import ReplySnapshot, clean_text, input_content, output_content
-from otel_filter._extract import ERROR_TEXT_CHARS, TurnResult
-from otel_filter._health import Health
+from otel_filter._content import ReplySnapshot, input_content, output_content
+from otel_filter._counters import Counters
+from otel_filter._extract import TurnResult
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
@@ -64,7 +64,7 @@ def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Setti
 
 
 def span_attributes(
-    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> tuple[Attributes, tuple[str, str] | None]:
     """The span's attributes and its error, if any. Content that cannot be encoded is left out
     (counted as ``content_failed``): the span is still written with everything else."""
@@ -92,8 +92,7 @@ def span_attributes(
     error = end.error
     if error is None and result is not None and result.error_message:
         if content_redact is not None:
-            text = content_redact(result.error_message)
-            error = (ERROR_RESPONSE, text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "…")
+            error = (ERROR_RESPONSE, content_redact(result.error_message))
         else:
             error = (ERROR_RESPONSE, ERROR_WITHOUT_CONTENT)
     attributes.update(
@@ -109,7 +108,7 @@ def span_attributes(
 
 
 def write_span(
-    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> None:
     """Start and end the turn's span with the recorded start and end times."""
     attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)
@@ -123,5 +122,5 @@ def write_span(
         start_time=turn.start_ns,
     )
     if error is not None:
-        span.set_status(Status(StatusCode.ERROR, clean_text(error[1][:MAX_TEXT_CHARS])))
+        span.set_status(Status(StatusCode.ERROR, status_description(error[1])))
     span.end(end_time=max(end.end_ns, turn.start_ns))

@@ -12,6 +12,9 @@ Langfuse's extras are added by the collector (see ``otel-collector.yaml``, ``tra
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_SCOPE = "openwebui.otel_bridge"
+"""The filter's instrumentation scope (the tracer's name). Kept as it is although the filter is no "bridge" (see the
+glossary in ARCHITECTURE.md): deployed collector configs select our spans by it (``filter/langfuse`` drops every
+other scope), so a new name would silently cut Langfuse off until every collector config were re-rendered."""
 
 # --- GenAI: operation, provider, request -------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"

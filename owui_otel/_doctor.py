@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from collector import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH, langfuse_basic_auth
+from collector import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH, langfuse_basic_auth, metric_samples
 from otel_filter.semconv import (
     END_OUTLET,
     GEN_AI_OPERATION_CHAT,
@@ -300,15 +300,12 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
 def _metric_totals(text: str, names: tuple[str, ...]) -> dict[str, float]:
     """Sum Prometheus samples of ``names`` per ``exporter`` label."""
     totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line.startswith(names):
-            continue
-        labels, _, value = line.rpartition(" ")
-        exporter = labels.split('exporter="', 1)[1].split('"', 1)[0] if 'exporter="' in labels else "?"
-        try:
-            totals[exporter] = totals.get(exporter, 0.0) + float(value)
-        except ValueError:
-            continue
+    try:
+        for labels, value in metric_samples(text, names):
+            exporter = labels.get("exporter", "?")
+            totals[exporter] = totals.get(exporter, 0.0) + value
+    except ValueError:
+        pass  # not Prometheus text: nothing (more) to report
     return totals
 
 

@@ -1,5 +1,5 @@
 """
-title: OpenTelemetry GenAI bridge
+title: OpenTelemetry GenAI tracing
 author: owui-otel
 version: 0.1.0
 license: Apache-2.0
@@ -25,7 +25,7 @@ import threading
 import time
 import types
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -41,14 +41,14 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, Field, field_validator
 
-# ==================== otel_filter/_health.py ====================
+# ==================== otel_filter/_counters.py ====================
 # Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
 
 
 logger = logging.getLogger("otel_filter")
 
 
-class Health:
+class Counters:
     """Thread-safe counters plus a warning log rate-limited per key."""
 
     def __init__(self, interval_s: float = 20.0) -> None:
@@ -106,7 +106,7 @@ class BackgroundWorker(Generic[Item]):
         write: Callable[[Item], None],
         tick: Callable[[], None],
         interval: Callable[[], float],
-        health: Health,
+        health: Counters,
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self._write = write
@@ -199,7 +199,7 @@ class BoundedRedact:
     __slots__ = ("_patterns", "_template", "_health", "_deadline")
 
     def __init__(
-        self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Health | None, budget_s: float
+        self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Counters | None, budget_s: float
     ) -> None:
         self._patterns = patterns
         self._template = template
@@ -241,7 +241,7 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._patterns)
 
-    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
+    def bounded(self, health: Counters | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
         """A redacting callable for one span, sharing ``budget_s`` seconds across its texts. Without patterns
         (the default) it returns every text as it is: ``str``, a C call that returns a plain string unchanged."""
         if not self._patterns:
@@ -428,7 +428,11 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 
 def parse_bool(text: str) -> bool | None:
-    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, spaces ignored); None for anything else."""
+    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, surrounding blanks ignored); else None.
+
+    The one boolean vocabulary of every setting (environment, CLI fields); callers decide what blank and unknown
+    mean (a default, an error).
+    """
     normalized = text.strip().lower()
     if normalized in ("true", "1", "yes", "on"):
         return True
@@ -442,10 +446,10 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw is None or not raw.strip():
         return default
     parsed = parse_bool(raw)
-    if parsed is None:
-        logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
-        return default
-    return parsed
+    if parsed is not None:
+        return parsed
+    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+    return default
 
 
 def env_patterns(environ: Mapping[str, str]) -> list[str]:
@@ -893,6 +897,26 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
 def log_problems(problems: list[Problem]) -> None:
     for problem in problems:
         logger.log(logging.ERROR, "otel_filter: %s", problem.message())
+
+
+# ==================== otel_filter/_limits.py ====================
+# Every size bound on what a turn's span carries, defined once.
+
+
+MAX_TEXT_CHARS = 1024
+"""A string attribute (ids, names, e-mails are far shorter) and the span name."""
+MAX_LIST_ITEMS = 32
+"""A list attribute (stop sequences, feature keys, tool ids: few and short) keeps its first items."""
+MAX_ITEM_CHARS = 256
+"""Each item of a list attribute."""
+ERROR_TEXT_CHARS = 500
+"""The span status description (a reply's error text, redacted); a longer one ends in "…"."""
+REDACTION_MARGIN_CHARS = 4096
+"""Characters kept beyond a bound until redaction ran (message snapshots, error text): any secret shorter than this
+that crosses the bound is redacted whole before the cut."""
+LIST_ITEM_KEEP_CHARS = MAX_ITEM_CHARS * 4
+"""Each list item as recorded: :data:`MAX_ITEM_CHARS` and three times as much to spare for redaction (list items
+are short, and an open turn holds up to two such lists)."""
 
 
 # ==================== otel_filter/_values.py ====================
@@ -1387,10 +1411,10 @@ _EMPTY: dict[str, Any] = {}
 KNOWN_FEATURES = frozenset({"web_search", "image_generation", "code_interpreter", "voice", "memory"})
 # An open turn keeps what its inlet said for up to turn_timeout_seconds: lists and strings that
 # are content are kept short (the attribute needs no more).
-_MAX_LISTED = 64
-_MAX_LISTED_CHARS = 1024
-ERROR_TEXT_CHARS = 500
-_ERROR_KEEP_CHARS = ERROR_TEXT_CHARS + 4096  # with a margin, so redaction sees a secret at the cut whole
+# Error text keeps a margin beyond what the status shows, so redaction sees a secret at the cut whole.
+_ERROR_KEEP_CHARS = ERROR_TEXT_CHARS + REDACTION_MARGIN_CHARS
+_MANY_FEATURES = 256
+"""A features dict with more keys than this is not scanned key by key (only its size counts)."""
 
 
 _SORTED_FEATURES = tuple(sorted(KNOWN_FEATURES))
@@ -1398,7 +1422,7 @@ _SORTED_FEATURES = tuple(sorted(KNOWN_FEATURES))
 
 def _unknown_features(features: dict[str, Any]) -> int:
     """How many other keys are switched on (for a huge dict: how many other keys there are at all)."""
-    if len(features) > _MAX_LISTED * 4:
+    if len(features) > _MANY_FEATURES:
         return len(features) - sum(1 for name in KNOWN_FEATURES if name in features)
     return sum(1 for key, value in features.items() if value is True and key not in KNOWN_FEATURES)
 
@@ -1406,8 +1430,8 @@ def _unknown_features(features: dict[str, Any]) -> int:
 def _bounded_strings(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    strings = (item for item in value[:_MAX_LISTED] if isinstance(item, str))
-    return tuple(item[:_MAX_LISTED_CHARS] for item in strings)
+    strings = (item for item in value[:MAX_LIST_ITEMS] if isinstance(item, str))
+    return tuple(item[:LIST_ITEM_KEEP_CHARS] for item in strings)
 
 
 def _request_params(body: dict[str, Any]) -> dict[str, Any]:
@@ -1629,10 +1653,6 @@ _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
 # Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
 # header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
 _DATA_URL_HEADER_CHARS = 512
-# Snapshots keep this many characters beyond max_chars in each string. The cut to max_chars comes
-# after redaction, so a secret that crosses max_chars is still whole when the patterns run: any
-# secret shorter than the margin never leaves half-redacted.
-SNAPSHOT_MARGIN_CHARS = 4096
 # What every open turn's snapshots may hold together (characters); beyond it a new turn's
 # messages are not kept (counted as content_dropped_memory). About 32-128 MB.
 OPEN_SNAPSHOTS_MAX_CHARS = 32 * 1024 * 1024
@@ -1677,6 +1697,12 @@ class Snapshot(list[Any]):
     # The SnapshotBudget that counted it, until released: only that budget releases it, and only once
     # (task and orphan-outlet snapshots are never counted, an adopted turn's was counted by the core it left).
     counted_by: object = None
+
+
+def _copied_as_is(content: str, role: str, limit: int) -> bool:
+    """Whether a ``{"role", "content": "..."}`` message is copied as it is: neither string needs a cut, the text is
+    no data URL."""
+    return len(content) <= limit and len(role) <= 256 and not content.startswith("data:")
 
 
 class _Copier:
@@ -1748,8 +1774,8 @@ class _Copier:
             return None
         if len(message) == 2 and type(content := message.get("content")) is str and type(message.get("role")) is str:
             # The usual {"role", "content": "..."}: a plain copy when neither string needs a cut or is a data URL.
-            if len(content) <= self.limit and len(message["role"]) <= 256 and not content.startswith("data:"):
-                self.used += 3 * _NODE_COST + len(content)
+            if _copied_as_is(content, message["role"], self.limit):
+                self.used += _PLAIN_MESSAGE_COST + len(content)
                 return dict(message)
         copy: dict[str, Any] = {}
         for key in keys:
@@ -1769,46 +1795,26 @@ def snapshot_messages(messages: object, max_chars: int, *, without: object = Non
     on how big the body is. ``without``: a message left out (an outlet's reply), found by identity."""
     if not isinstance(messages, list):
         return None
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    limit = max_chars + REDACTION_MARGIN_CHARS
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     used = 0
-    if without is None:
-        # The usual {"role", "content": "..."} (nearly every message), newest first, in the tightest loop this hook
-        # can run: a plain copy while neither string needs a cut and the text is no data URL. The first message
-        # that is anything else, and all older ones, go through the loop below.
-        for message in reversed(messages):
-            if used >= limit or type(message) is not dict or len(message) != 2:
-                break
-            content = message.get("content")
-            role = message.get("role")
-            if (
-                type(content) is not str
-                or type(role) is not str
-                or len(content) > limit
-                or len(role) > 256
-                or content.startswith("data:")
-            ):
-                break
-            used += _PLAIN_MESSAGE_COST + len(content)
-            newest.append(dict(message))
-    oldest_read = len(messages) - len(newest)  # the loops read messages[oldest_read:]
-    for index in range(oldest_read - 1, -1, -1):
+    oldest_read = len(messages)  # the loop reads messages[oldest_read:], newest first
+    for message in reversed(messages):
         if used >= limit:
             break
-        oldest_read = index
-        message = messages[index]
+        oldest_read -= 1
         if without is not None and message is without:
             continue
-        # The usual {"role", "content": "..."} inline (this loop runs on the hook): a plain copy when neither
-        # string needs a cut and the text is no data URL; anything else goes through the copier.
+        # The usual {"role", "content": "..."} (nearly every message) inline, in the tightest loop this hook can run:
+        # a plain copy when neither string needs a cut and the text is no data URL; anything else goes through the
+        # copier (whose own plain path is this one, for the messages it copies on its own).
         if type(message) is dict and len(message) == 2:
             content, role = message.get("content"), message.get("role")
-            if type(content) is str and type(role) is str and len(content) <= limit and len(role) <= 256:
-                if not content.startswith("data:"):
-                    used += 3 * _NODE_COST + len(content)
-                    newest.append(dict(message))
-                    continue
+            if type(content) is str and type(role) is str and _copied_as_is(content, role, limit):
+                used += _PLAIN_MESSAGE_COST + len(content)
+                newest.append(dict(message))
+                continue
         newest_copier.used = used
         newest.append(newest_copier.message(message, _MESSAGE_KEYS))
         used = newest_copier.used
@@ -1864,7 +1870,7 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
         return None
     output = reply.get("output")
     content = reply.get("content")
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    limit = max_chars + REDACTION_MARGIN_CHARS
     plain = _plain_reply(reply, content, output, limit)
     if plain is not None:
         return plain
@@ -1903,7 +1909,7 @@ class SnapshotBudget:
     def used(self) -> int:
         return self._used
 
-    def take(self, messages: object, max_chars: int, health: Health) -> Snapshot | None:
+    def take(self, messages: object, max_chars: int, health: Counters) -> Snapshot | None:
         snapshot = snapshot_messages(messages, max_chars)
         if snapshot is None:
             return None
@@ -2010,13 +2016,17 @@ def _content_parts(content: object, redact: Redact) -> list[Part]:
     return parts
 
 
+def _dict_items(value: object) -> Iterator[dict[str, Any]]:
+    """The dicts in ``value`` when it is a list (tool calls, output items); anything else in it is skipped."""
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                yield item
+
+
 def _tool_call_parts(tool_calls: object, redact: Redact) -> list[Part]:
-    if not isinstance(tool_calls, list):
-        return []
     parts: list[Part] = []
-    for call in tool_calls:
-        if not isinstance(call, dict):
-            continue
+    for call in _dict_items(tool_calls):
         function = call.get("function")
         function = function if isinstance(function, dict) else call
         part: Part = {"type": "tool_call", "name": _ident(function.get("name"), redact) or ""}
@@ -2067,12 +2077,8 @@ def _message(message: Mapping[str, Any], redact: Redact) -> Message | None:
 
 def _output_items_parts(output: object, redact: Redact) -> list[Part]:
     """Open WebUI 0.12 keeps Responses-style ``output`` items on the reply: reasoning and tool calls."""
-    if not isinstance(output, list):
-        return []
     parts: list[Part] = []
-    for item in output:
-        if not isinstance(item, dict):
-            continue
+    for item in _dict_items(output):
         if item.get("type") == "reasoning":
             summary = item.get("summary") or item.get("content")
             text = message_text({"content": summary}) if not isinstance(summary, str) else summary
@@ -2231,6 +2237,9 @@ def bounded_json(items: list[Any], max_chars: int) -> tuple[str, bool]:
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_SCOPE = "openwebui.otel_bridge"
+"""The filter's instrumentation scope (the tracer's name). Kept as it is although the filter is no "bridge" (see the
+glossary in ARCHITECTURE.md): deployed collector configs select our spans by it (``filter/langfuse`` drops every
+other scope), so a new name would silently cut Langfuse off until every collector config were re-rendered."""
 
 # --- GenAI: operation, provider, request -------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
@@ -2324,13 +2333,8 @@ ERROR_RESPONSE = "response_error"
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]
 
-# Every attribute but the three content ones (bounded by max_content_chars) is bounded here, so that one span always
-# fits in one export request (_request_size.MAX_REQUEST_BYTES) whatever a payload holds: ids, names and e-mails are
-# far shorter than MAX_TEXT_CHARS; stop sequences, feature keys and tool ids are few and short. Longer values are
-# cut (a list keeps its first MAX_LIST_ITEMS items).
-MAX_TEXT_CHARS = 1024
-MAX_LIST_ITEMS = 32
-MAX_ITEM_CHARS = 256
+# Every attribute but the three content ones (bounded by max_content_chars) is bounded here (the bounds: _limits.py),
+# so that one span always fits in one export request whatever a payload holds.
 
 
 def span_name(request: TurnRequest) -> str:
@@ -2343,6 +2347,12 @@ def span_name(request: TurnRequest) -> str:
     name = f"{operation} {request.request_model}" if request.request_model else operation
     # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
     return clean_text(name[:MAX_TEXT_CHARS])
+
+
+def status_description(error_text: str) -> str:
+    """A span status description: at most ``ERROR_TEXT_CHARS`` (then "…"), valid UTF-8."""
+    text = error_text if len(error_text) <= ERROR_TEXT_CHARS else error_text[:ERROR_TEXT_CHARS] + "…"
+    return clean_text(text)
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:
@@ -2726,7 +2736,7 @@ def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Setti
 
 
 def span_attributes(
-    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> tuple[Attributes, tuple[str, str] | None]:
     """The span's attributes and its error, if any. Content that cannot be encoded is left out
     (counted as ``content_failed``): the span is still written with everything else."""
@@ -2754,8 +2764,7 @@ def span_attributes(
     error = end.error
     if error is None and result is not None and result.error_message:
         if content_redact is not None:
-            text = content_redact(result.error_message)
-            error = (ERROR_RESPONSE, text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "…")
+            error = (ERROR_RESPONSE, content_redact(result.error_message))
         else:
             error = (ERROR_RESPONSE, ERROR_WITHOUT_CONTENT)
     attributes.update(
@@ -2771,7 +2780,7 @@ def span_attributes(
 
 
 def write_span(
-    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> None:
     """Start and end the turn's span with the recorded start and end times."""
     attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)
@@ -2785,7 +2794,7 @@ def write_span(
         start_time=turn.start_ns,
     )
     if error is not None:
-        span.set_status(Status(StatusCode.ERROR, clean_text(error[1][:MAX_TEXT_CHARS])))
+        span.set_status(Status(StatusCode.ERROR, status_description(error[1])))
     span.end(end_time=max(end.end_ns, turn.start_ns))
 
 
@@ -2954,7 +2963,7 @@ DEAD_ENDPOINT_S = 30.0
 class _CountingExporter(SpanExporter):
     """Counts exported and failed spans and reports failures (rate-limited) with the endpoint."""
 
-    def __init__(self, inner: SpanExporter, endpoint: str, health: Health) -> None:
+    def __init__(self, inner: SpanExporter, endpoint: str, health: Counters) -> None:
         self._inner = inner
         self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
         self._health = health
@@ -2997,7 +3006,7 @@ class _RoutingExporter(SpanExporter):
     retiring an exporter that an export in flight still uses (its spans are out of the queue already).
     """
 
-    def __init__(self, health: Health) -> None:
+    def __init__(self, health: Counters) -> None:
         self._health = health
         self._lock = threading.Lock()
         self._routes: dict[int, tuple[Resource, ExportSettings]] = {}  # id(resource) -> (resource, destination)
@@ -3135,7 +3144,7 @@ class _RoutingExporter(SpanExporter):
             return len(self._exporters)
 
 
-def _shutdown_quietly(exporter: SpanExporter | None, health: Health) -> None:
+def _shutdown_quietly(exporter: SpanExporter | None, health: Counters) -> None:
     if exporter is None:
         return
     try:
@@ -3195,7 +3204,7 @@ def _make_exporter(export: ExportSettings) -> SpanExporter:
     )
 
 
-def _build_exporter(export: ExportSettings, health: Health) -> SpanExporter | None:
+def _build_exporter(export: ExportSettings, health: Counters) -> SpanExporter | None:
     try:
         return _CountingExporter(_make_exporter(export), export.endpoint, health)
     except Exception as error:
@@ -3227,7 +3236,7 @@ def _sdk_queue(processor: BatchSpanProcessor) -> Any:
 class Telemetry:
     """Owns the private providers and the one export pipeline; see the module docstring."""
 
-    def __init__(self, settings: Settings, health: Health, *, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(self, settings: Settings, health: Counters, *, tracer_provider: TracerProvider | None = None) -> None:
         self._health = health
         self._lock = threading.Lock()
         self._external = tracer_provider is not None
@@ -3336,7 +3345,7 @@ class FilterCore:
         tracer_provider: TracerProvider | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.health = Health()
+        self.health = Counters()
         self._host = host
         self._environ = os.environ if environ is None else environ
         self._valves: dict[str, Any] = dict(valves or {})
@@ -3728,7 +3737,7 @@ def current_span_links() -> tuple[Link, ...]:
 # The two host shims: ``Pipeline`` (Open WebUI Pipelines server) and ``Filter`` (Open WebUI Functions).
 
 
-FILTER_NAME = "OpenTelemetry GenAI bridge"
+FILTER_NAME = "OpenTelemetry GenAI tracing"
 # How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
 # file's requirements before it instantiates anything, which takes seconds per file.
 HANDOVER_GRACE_S = 120.0
@@ -3937,10 +3946,10 @@ class _Host:
         self._core_instance: FilterCore | None = None
         self._parked_core: FilterCore | None = None  # after a Pipelines on_shutdown: its counters stay readable
         self._valves_seen: object = None
-        self._guard_health = Health()
+        self._guard_health = Counters()
 
     @property
-    def health(self) -> Health:
+    def health(self) -> Counters:
         """Counters of what was traced, dropped or failed (see README, Troubleshooting)."""
         core = self._core_instance or self._parked_core
         return core.health if core is not None else self._guard_health
