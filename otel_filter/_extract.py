@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from otel_filter._settings import USER_IDENTITY_EMAIL, USER_IDENTITY_ID, USER_IDENTITY_USERNAME
 from otel_filter._limits import ERROR_TEXT_CHARS, LIST_ITEM_KEEP_CHARS, MAX_LIST_ITEMS, REDACTION_MARGIN_CHARS
+from otel_filter._settings import USER_IDENTITY_EMAIL, USER_IDENTITY_ID, USER_IDENTITY_USERNAME
 from otel_filter._usage import Usage, extract_usage, reply_usage
 from otel_filter._values import as_count, as_dict, as_float, as_int, as_str, dig
 

@@ -170,6 +170,26 @@ class BackgroundWorker(Generic[Item]):
                     self._health.problem("write_failed", "otel_filter: could not write a span", exc_info=True)
 
 
+# ==================== otel_filter/_limits.py ====================
+# Every size bound on what a turn's span carries, defined once.
+
+
+MAX_TEXT_CHARS = 1024
+"""A string attribute (ids, names, e-mails are far shorter) and the span name."""
+MAX_LIST_ITEMS = 32
+"""A list attribute (stop sequences, feature keys, tool ids: few and short) keeps its first items."""
+MAX_ITEM_CHARS = 256
+"""Each item of a list attribute."""
+ERROR_TEXT_CHARS = 500
+"""The span status description (a reply's error text, redacted); a longer one ends in "…"."""
+REDACTION_MARGIN_CHARS = 4096
+"""Characters kept beyond a bound until redaction ran (message snapshots, error text): any secret shorter than this
+that crosses the bound is redacted whole before the cut."""
+LIST_ITEM_KEEP_CHARS = MAX_ITEM_CHARS * 4
+"""Each list item as recorded: :data:`MAX_ITEM_CHARS` and three times as much to spare for redaction (list items
+are short, and an open turn holds up to two such lists)."""
+
+
 # ==================== otel_filter/_redact.py ====================
 # Redaction: admin patterns run with a time bound, off the GIL, failing closed. What counts as content.
 
@@ -897,26 +917,6 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
 def log_problems(problems: list[Problem]) -> None:
     for problem in problems:
         logger.log(logging.ERROR, "otel_filter: %s", problem.message())
-
-
-# ==================== otel_filter/_limits.py ====================
-# Every size bound on what a turn's span carries, defined once.
-
-
-MAX_TEXT_CHARS = 1024
-"""A string attribute (ids, names, e-mails are far shorter) and the span name."""
-MAX_LIST_ITEMS = 32
-"""A list attribute (stop sequences, feature keys, tool ids: few and short) keeps its first items."""
-MAX_ITEM_CHARS = 256
-"""Each item of a list attribute."""
-ERROR_TEXT_CHARS = 500
-"""The span status description (a reply's error text, redacted); a longer one ends in "…"."""
-REDACTION_MARGIN_CHARS = 4096
-"""Characters kept beyond a bound until redaction ran (message snapshots, error text): any secret shorter than this
-that crosses the bound is redacted whole before the cut."""
-LIST_ITEM_KEEP_CHARS = MAX_ITEM_CHARS * 4
-"""Each list item as recorded: :data:`MAX_ITEM_CHARS` and three times as much to spare for redaction (list items
-are short, and an open turn holds up to two such lists)."""
 
 
 # ==================== otel_filter/_values.py ====================
