@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import regex
 
 from otel_filter._health import logger
+from otel_filter._pricing import OVERRIDES_EXAMPLE, PriceOverride, parse_price_overrides
 from otel_filter._redact import compile_pattern
 from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -94,6 +95,7 @@ class Settings:
     max_open_turns: int
     record_tasks: bool
     record_user_email: bool
+    price_overrides: tuple[PriceOverride, ...] = ()
 
 
 # --- environment defaults (log-and-default, like the OTel SDK) ---------------------------
@@ -451,6 +453,21 @@ def _flag(valves: Mapping[str, object], name: str, default: bool) -> bool:
     return value if isinstance(value, bool) else default
 
 
+def _price_overrides(text: str, problems: list[Problem]) -> tuple[PriceOverride, ...]:
+    overrides, error = parse_price_overrides(text)
+    if error is not None:
+        problems.append(
+            Problem(
+                setting="price_overrides",
+                value=_shown(text),
+                reason=error,
+                fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
+                fallback="Using the genai-prices table only (no override)",
+            )
+        )
+    return overrides
+
+
 def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
     """Build the effective settings: valve if set, else the environment, else the default."""
     problems: list[Problem] = []
@@ -501,6 +518,7 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
             ),
             record_tasks=_flag(valves, "record_tasks", True),
             record_user_email=_flag(valves, "record_user_email", False),
+            price_overrides=_price_overrides(_text(valves, "price_overrides"), problems),
         ),
         problems,
     )

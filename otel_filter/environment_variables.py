@@ -53,3 +53,7 @@ OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
 
 OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
 """``true`` adds ``user.email``; default ``false`` (only the user's id is recorded)."""
+
+OWUI_OTEL_PRICE_OVERRIDES = "OWUI_OTEL_PRICE_OVERRIDES"
+"""Prices that win over the genai-prices table: a JSON object of model pattern (glob, case-insensitive) ->
+``{"input": usd, "output": usd, "cache_read": usd, "cache_write": usd}`` per million tokens."""

@@ -58,6 +58,7 @@ from otel_filter.environment_variables import (
     OWUI_OTEL_MAX_CONTENT_CHARS,
     OWUI_OTEL_MAX_OPEN_TURNS,
     OWUI_OTEL_RECORD_TASKS,
+    OWUI_OTEL_PRICE_OVERRIDES,
     OWUI_OTEL_RECORD_USER_EMAIL,
     OWUI_OTEL_TURN_TIMEOUT_SECONDS,
 )
@@ -153,6 +154,12 @@ class Valves(BaseModel):
     record_user_email: bool = Field(
         default_factory=lambda: env_bool(os.environ, OWUI_OTEL_RECORD_USER_EMAIL, False),
         description="Add the user's email as user.email. Off: only the user's id is recorded.",
+    )
+    price_overrides: str = Field(
+        default_factory=lambda: os.environ.get(OWUI_OTEL_PRICE_OVERRIDES, ""),
+        description="Your own prices (self-hosted or negotiated), winning over the genai-prices table: a JSON "
+        'object of model pattern (glob) -> USD per million tokens, e.g. {"llama3*": {"input": 0, "output": 0}, '
+        '"gpt-4o-mini": {"input": 0.12, "output": 0.48, "cache_read": 0.06}}. Default: OWUI_OTEL_PRICE_OVERRIDES.',
     )
 
 
