@@ -39,6 +39,7 @@ REQUIREMENTS = (
     "opentelemetry-exporter-otlp-proto-http>=1.27.0",
     "opentelemetry-exporter-otlp-proto-grpc>=1.27.0",
     "regex>=2022.9.13",
+    "genai-prices>=0.2.5",
 )
 # Open WebUI's replace_imports() rewrites these phrases anywhere in a Function's source.
 FORBIDDEN_PHRASES = ("from utils", "from main", "from config", "from apps")
