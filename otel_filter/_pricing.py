@@ -169,6 +169,9 @@ def _genai_prices() -> Any:
 
 
 UNPRICED_COUNTER = "unpriced_turns"
+"""Health counters ``unpriced_turns.<model>``: turns with usage whose model has no price."""
+PRICING_UNAVAILABLE_COUNTER = "pricing_unavailable"
+"""Health counter: turns that got no cost because genai-prices cannot be imported."""
 MAX_UNPRICED_MODELS = 50
 _unpriced_models: set[str] = set()
 

@@ -34,7 +34,7 @@ from otel_filter._attributes import (
 from otel_filter._content import ReplySnapshot, clean_text, input_content, output_content
 from otel_filter._extract import ERROR_TEXT_CHARS, TurnResult
 from otel_filter._health import Health
-from otel_filter._pricing import Cost, PricingUnavailable, turn_cost, unpriced_counter
+from otel_filter._pricing import PRICING_UNAVAILABLE_COUNTER, Cost, PricingUnavailable, turn_cost, unpriced_counter
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
@@ -77,7 +77,7 @@ def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Health)
         cost = turn_cost(usage, models, request.provider, settings.price_overrides)
     except PricingUnavailable:
         health.problem(
-            "pricing_unavailable",
+            PRICING_UNAVAILABLE_COUNTER,
             "otel_filter: the genai-prices package cannot be imported here, so turns get no cost; "
             "install it where the filter runs (pip install genai-prices)",
         )

@@ -33,7 +33,7 @@ from otel_filter.semconv import (
     OPENWEBUI_TASK,
     OPENWEBUI_TURN_END_REASON,
 )
-from otel_filter.settings import display_url, http_traces_url
+from otel_filter.settings import PRICING_UNAVAILABLE_COUNTER, UNPRICED_COUNTER, display_url, http_traces_url
 from owui_otel._errors import OwuiOtelError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
 from owui_otel._supervisor import RUNNING, STARTING, SupervisorStatus
@@ -195,6 +195,33 @@ def check_bridge(inputs: DoctorInputs) -> list[Check]:
                 WARN,
                 f"the filter reports failures: {', '.join(f'{k}={v}' for k, v in sorted(failures.items()))}",
                 "see the bridge log; export failures mean the collector was unreachable at some point",
+            )
+        )
+    return checks + price_checks(status.get("counters", {}))
+
+
+def price_checks(counters: dict[str, int], most: int = 5) -> list[Check]:
+    """The filter's ``unpriced_turns.<model>`` and ``pricing_unavailable`` counters, in words."""
+    checks = []
+    if counters.get(PRICING_UNAVAILABLE_COUNTER):
+        checks.append(
+            Check(
+                "turn prices",
+                WARN,
+                "the filter cannot import genai-prices, so no turn gets a cost",
+                "install it where the filter runs (pip install genai-prices)",
+            )
+        )
+    unpriced = {k.removeprefix(f"{UNPRICED_COUNTER}."): v for k, v in counters.items() if k.startswith(UNPRICED_COUNTER)}
+    for model, turns in sorted(unpriced.items(), key=lambda item: -item[1])[:most]:
+        example = json.dumps({model: {"input": 0.15, "output": 0.6}})
+        checks.append(
+            Check(
+                "turn prices",
+                WARN,
+                f"{turns} turn(s) of model {model} had no price, so they carry no cost",
+                f"add one with the price_overrides valve or OWUI_OTEL_PRICE_OVERRIDES (USD per million tokens), "
+                f"e.g. {example}",
             )
         )
     return checks

@@ -1645,6 +1645,9 @@ def _genai_prices() -> Any:
 
 
 UNPRICED_COUNTER = "unpriced_turns"
+"""Health counters ``unpriced_turns.<model>``: turns with usage whose model has no price."""
+PRICING_UNAVAILABLE_COUNTER = "pricing_unavailable"
+"""Health counter: turns that got no cost because genai-prices cannot be imported."""
 MAX_UNPRICED_MODELS = 50
 _unpriced_models: set[str] = set()
 
@@ -2874,7 +2877,7 @@ def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Health)
         cost = turn_cost(usage, models, request.provider, settings.price_overrides)
     except PricingUnavailable:
         health.problem(
-            "pricing_unavailable",
+            PRICING_UNAVAILABLE_COUNTER,
             "otel_filter: the genai-prices package cannot be imported here, so turns get no cost; "
             "install it where the filter runs (pip install genai-prices)",
         )
