@@ -124,7 +124,10 @@ def parse_price_overrides(text: str) -> tuple[tuple[PriceOverride, ...], str | N
             return (), f"pattern {pattern!r} must map to an object like {{'input': 0.15, 'output': 0.6}}"
         unknown = sorted(set(prices) - set(_OVERRIDE_KEYS))
         if unknown:
-            return (), f"pattern {pattern!r} has unknown key(s) {', '.join(unknown)} (known: {', '.join(_OVERRIDE_KEYS)})"
+            return (
+                (),
+                f"pattern {pattern!r} has unknown key(s) {', '.join(unknown)} (known: {', '.join(_OVERRIDE_KEYS)})",
+            )
         values: dict[str, Decimal] = {}
         for key, field_name in _OVERRIDE_KEYS.items():
             if key not in prices:

@@ -57,8 +57,8 @@ from otel_filter._settings import (
 from otel_filter.environment_variables import (
     OWUI_OTEL_MAX_CONTENT_CHARS,
     OWUI_OTEL_MAX_OPEN_TURNS,
-    OWUI_OTEL_RECORD_TASKS,
     OWUI_OTEL_PRICE_OVERRIDES,
+    OWUI_OTEL_RECORD_TASKS,
     OWUI_OTEL_RECORD_USER_EMAIL,
     OWUI_OTEL_TURN_TIMEOUT_SECONDS,
 )

@@ -212,7 +212,9 @@ def price_checks(counters: dict[str, int], most: int = 5) -> list[Check]:
                 "install it where the filter runs (pip install genai-prices)",
             )
         )
-    unpriced = {k.removeprefix(f"{UNPRICED_COUNTER}."): v for k, v in counters.items() if k.startswith(UNPRICED_COUNTER)}
+    unpriced = {
+        k.removeprefix(f"{UNPRICED_COUNTER}."): v for k, v in counters.items() if k.startswith(UNPRICED_COUNTER)
+    }
     for model, turns in sorted(unpriced.items(), key=lambda item: -item[1])[:most]:
         example = json.dumps({model: {"input": 0.15, "output": 0.6}})
         checks.append(

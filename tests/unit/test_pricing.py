@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import importlib
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_filter import _pricing
+from otel_filter._core import FilterCore
 from otel_filter._pricing import parse_price_overrides, priced_as, turn_cost
 from otel_filter._settings import resolve_settings
 from otel_filter._usage import Usage
@@ -36,7 +38,9 @@ from tests.support.scenarios import function_files, load
 SCENARIO = "api_stream_include_usage"
 
 
-def _model_entry(model_id: str, *, owned_by: str = "openai", raw_owned_by: str | None = None, **extra: Any) -> dict:
+def _model_entry(
+    model_id: str, *, owned_by: str = "openai", raw_owned_by: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """An Open WebUI /models entry as Functions get it in ``__model__`` / ``metadata.model``."""
     entry: dict[str, Any] = {"id": model_id, "name": extra.pop("name", model_id), "owned_by": owned_by}
     if owned_by == "ollama":
@@ -175,7 +179,12 @@ def test_o4_mini_with_cache_and_reasoning_tokens_is_priced_per_part() -> None:
 
 
 def test_anthropic_cache_writes_are_priced_at_the_write_price() -> None:
-    usage = {"input_tokens": 100, "output_tokens": 50, "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 0}
+    usage = {
+        "input_tokens": 100,
+        "output_tokens": 50,
+        "cache_creation_input_tokens": 2000,
+        "cache_read_input_tokens": 0,
+    }
     attributes, _ = _replay(_model_entry("claude-sonnet-4-5", raw_owned_by="anthropic"), usage)
     expected = _expected(
         Usage(input_tokens=2100, output_tokens=50, cache_read_tokens=0, cache_creation_tokens=2000), "claude-sonnet-4-5"
@@ -286,21 +295,21 @@ def test_without_genai_prices_the_filter_still_traces_and_says_why(monkeypatch: 
 
     monkeypatch.setattr(_pricing, "_library", None)
     monkeypatch.setattr(_pricing, "_library_missing", False)
-    monkeypatch.setattr(_pricing.importlib, "import_module", missing)
+    monkeypatch.setattr(importlib, "import_module", missing)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    from otel_filter._core import FilterCore
-
     core = FilterCore({}, host="function", tracer_provider=provider)
-    body = {
+    body: dict[str, Any] = {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "hi"}],
         "metadata": {"chat_id": "c1", "message_id": "m1"},
     }
     core.inlet(body, {"id": "u1"})
     reply = {"role": "assistant", "content": "hello", "usage": OPENAI_USAGE}
-    core.outlet({"id": "m1", "chat_id": "c1", "model": "gpt-4o-mini", "messages": [body["messages"][0], reply]}, {"id": "u1"})
+    core.outlet(
+        {"id": "m1", "chat_id": "c1", "model": "gpt-4o-mini", "messages": [body["messages"][0], reply]}, {"id": "u1"}
+    )
     core.shutdown()
     (span,) = exporter.get_finished_spans()
     assert "gen_ai.usage.input_tokens" in (span.attributes or {})
@@ -319,7 +328,7 @@ def test_lookups_are_cached_per_model() -> None:
         calls.append(args[0])
         return original(*args)
 
-    snapshot.find_provider_model = counting  # type: ignore[method-assign]
+    snapshot.find_provider_model = counting  # type: ignore[method-assign,assignment]
     try:
         for _ in range(100):
             priced_as("openai.gpt-4o-mini", "openai")
