@@ -255,21 +255,40 @@ def _to_usage(library: Any, usage: Usage, **only: int | None) -> Any:
     return library.Usage(**{k: v for k, v in counts.items() if v is not None})
 
 
-def _cost(library: Any, model_price: Any, usage: Usage, model: str, source: str) -> Cost:
-    """Price ``usage`` with one genai-prices ``ModelPrice``; the parts are priced with the same prices."""
-    whole = model_price.calc_price(_to_usage(library, usage))
+_MILLION = Decimal(1_000_000)
+# genai-prices price keys for each part, the specific one first (absent: the part costs the general price).
+_CACHE_READ_PRICES = ("cache_read_mtok", "input_mtok")
+_CACHE_WRITE_PRICES = ("cache_write_mtok", "input_mtok")
+_REASONING_PRICES = ("output_reasoning_mtok", "output_mtok")
 
-    def part(tokens: int | None, direction: str, **counts: int) -> Decimal | None:
+
+def _cost(library: Any, model_price: Any, usage: Usage, model: str, source: str, whole: Any = None) -> Cost:
+    """Price ``usage`` with one genai-prices ``ModelPrice`` (``whole``: that price, when already calculated); the
+    parts are priced with the same prices, and only when there are such tokens (each costs a calculation)."""
+    if whole is None:
+        whole = model_price.calc_price(_to_usage(library, usage))
+
+    def part(tokens: int | None, price_keys: tuple[str, str], direction: str, **counts: int) -> Decimal | None:
         if not tokens:
             return None
+        # A flat price per million tokens (the usual case): the same product genai-prices computes, without a
+        # second calculation. Tiered prices (a TieredPrices object) go through genai-prices.
+        for key in price_keys:
+            unit = getattr(model_price, key, None)
+            if unit is not None:
+                if isinstance(unit, Decimal):
+                    return tokens * unit / _MILLION
+                break
         return Decimal(model_price.calc_price(_to_usage(library, usage, **counts))[f"{direction}_price"])
 
-    cached = usage.cache_read_tokens
-    written = usage.cache_creation_tokens
-    reasoning = usage.reasoning_tokens
-    cache_read = part(cached, "input", input_tokens=cached or 0, cache_read_tokens=cached or 0)
-    cache_write = part(written, "input", input_tokens=written or 0, cache_write_tokens=written or 0)
-    reasoning_cost = part(reasoning, "output", output_tokens=reasoning or 0, output_reasoning_tokens=reasoning or 0)
+    cached = usage.cache_read_tokens or 0
+    written = usage.cache_creation_tokens or 0
+    reasoning = usage.reasoning_tokens or 0
+    cache_read = part(cached, _CACHE_READ_PRICES, "input", input_tokens=cached, cache_read_tokens=cached)
+    cache_write = part(written, _CACHE_WRITE_PRICES, "input", input_tokens=written, cache_write_tokens=written)
+    reasoning_cost = part(
+        reasoning, _REASONING_PRICES, "output", output_tokens=reasoning, output_reasoning_tokens=reasoning
+    )
     input_cost = whole["input_price"] - (cache_read or 0) - (cache_write or 0)
     output_cost = whole["output_price"] - (reasoning_cost or 0)
     return Cost(
@@ -316,5 +335,10 @@ def turn_cost(
         if found is not None:
             ref, provider_id = found
             calculation = library.calc_price(_to_usage(library, usage), ref, provider_id=provider_id)
-            return _cost(library, calculation.model_price, usage, calculation.model.id, SOURCE_GENAI_PRICES)
+            whole = {
+                "input_price": calculation.input_price,
+                "output_price": calculation.output_price,
+                "total_price": calculation.total_price,
+            }
+            return _cost(library, calculation.model_price, usage, calculation.model.id, SOURCE_GENAI_PRICES, whole)
     return None
