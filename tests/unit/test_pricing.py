@@ -17,21 +17,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_filter import _pricing
+from otel_filter import _pricing, semconv
 from otel_filter._core import FilterCore
 from otel_filter._pricing import parse_price_overrides, priced_as, turn_cost
 from otel_filter._settings import resolve_settings
 from otel_filter._usage import Usage
-from otel_filter.semconv import (
-    GEN_AI_USAGE_COST,
-    OPENWEBUI_COST_CACHE_READ,
-    OPENWEBUI_COST_CACHE_WRITE,
-    OPENWEBUI_COST_INPUT,
-    OPENWEBUI_COST_MODEL,
-    OPENWEBUI_COST_OUTPUT,
-    OPENWEBUI_COST_REASONING,
-    OPENWEBUI_COST_SOURCE,
-)
 from tests.support.owui_hosts import FunctionHost, load_as_function
 from tests.support.scenarios import function_files, load
 
@@ -150,10 +140,10 @@ def test_cost_equals_genai_prices_for_the_normalised_model(
     attributes, counters = _replay(model, OPENAI_USAGE, response_model=response_model)
     expected = _expected(Usage(input_tokens=1200, output_tokens=300), priced_ref, provider_id)
     assert expected > 0
-    assert attributes[GEN_AI_USAGE_COST] == pytest.approx(float(expected), rel=1e-12)
-    assert attributes[OPENWEBUI_COST_SOURCE] == "genai-prices"
-    assert attributes[OPENWEBUI_COST_INPUT] + attributes[OPENWEBUI_COST_OUTPUT] == pytest.approx(
-        attributes[GEN_AI_USAGE_COST]
+    assert attributes[semconv.GEN_AI_USAGE_COST] == pytest.approx(float(expected), rel=1e-12)
+    assert attributes[semconv.OPENWEBUI_COST_SOURCE] == "genai-prices"
+    assert attributes[semconv.OPENWEBUI_COST_INPUT] + attributes[semconv.OPENWEBUI_COST_OUTPUT] == pytest.approx(
+        attributes[semconv.GEN_AI_USAGE_COST]
     )
     assert not any(key.startswith("unpriced_turns") for key in counters)
 
@@ -168,14 +158,14 @@ def test_o4_mini_with_cache_and_reasoning_tokens_is_priced_per_part() -> None:
     }
     attributes, _ = _replay(_model_entry("o4-mini", raw_owned_by="openai"), usage)
     expected = _expected(Usage(input_tokens=1212, output_tokens=300, cache_read_tokens=1000), "o4-mini", "openai")
-    assert attributes[GEN_AI_USAGE_COST] == pytest.approx(float(expected), rel=1e-12)
+    assert attributes[semconv.GEN_AI_USAGE_COST] == pytest.approx(float(expected), rel=1e-12)
     # o4-mini list prices per million tokens: input 1.10, cached input 0.275, output 4.40 (reasoning is output).
-    assert attributes[OPENWEBUI_COST_INPUT] == pytest.approx(212 * 1.10e-6)
-    assert attributes[OPENWEBUI_COST_CACHE_READ] == pytest.approx(1000 * 0.275e-6)
-    assert attributes[OPENWEBUI_COST_OUTPUT] == pytest.approx(100 * 4.40e-6)
-    assert attributes[OPENWEBUI_COST_REASONING] == pytest.approx(200 * 4.40e-6)
-    assert OPENWEBUI_COST_CACHE_WRITE not in attributes
-    assert attributes[OPENWEBUI_COST_MODEL] == "o4-mini"
+    assert attributes[semconv.OPENWEBUI_COST_INPUT] == pytest.approx(212 * 1.10e-6)
+    assert attributes[semconv.OPENWEBUI_COST_CACHE_READ] == pytest.approx(1000 * 0.275e-6)
+    assert attributes[semconv.OPENWEBUI_COST_OUTPUT] == pytest.approx(100 * 4.40e-6)
+    assert attributes[semconv.OPENWEBUI_COST_REASONING] == pytest.approx(200 * 4.40e-6)
+    assert semconv.OPENWEBUI_COST_CACHE_WRITE not in attributes
+    assert attributes[semconv.OPENWEBUI_COST_MODEL] == "o4-mini"
 
 
 def test_anthropic_cache_writes_are_priced_at_the_write_price() -> None:
@@ -189,21 +179,21 @@ def test_anthropic_cache_writes_are_priced_at_the_write_price() -> None:
     expected = _expected(
         Usage(input_tokens=2100, output_tokens=50, cache_read_tokens=0, cache_creation_tokens=2000), "claude-sonnet-4-5"
     )
-    assert attributes[GEN_AI_USAGE_COST] == pytest.approx(float(expected), rel=1e-12)
-    assert attributes[OPENWEBUI_COST_CACHE_WRITE] == pytest.approx(2000 * 3.75e-6)
+    assert attributes[semconv.GEN_AI_USAGE_COST] == pytest.approx(float(expected), rel=1e-12)
+    assert attributes[semconv.OPENWEBUI_COST_CACHE_WRITE] == pytest.approx(2000 * 3.75e-6)
 
 
 def test_ollama_and_unknown_models_get_no_cost_and_are_counted_by_model() -> None:
     ollama = {"prompt_eval_count": 30, "eval_count": 12}
     attributes, counters = _replay(_model_entry("llama3.2:3b", owned_by="ollama"), ollama)
-    assert GEN_AI_USAGE_COST not in attributes and OPENWEBUI_COST_SOURCE not in attributes
+    assert semconv.GEN_AI_USAGE_COST not in attributes and semconv.OPENWEBUI_COST_SOURCE not in attributes
     assert attributes["gen_ai.usage.output_tokens"] == 12  # the usage is still there
     assert counters["unpriced_turns.llama3.2:3b"] == 1
     # A local model whose name is also a paid API model is not given the API's price.
     attributes, counters = _replay(_model_entry("deepseek-r1:8b", owned_by="ollama"), ollama)
-    assert GEN_AI_USAGE_COST not in attributes
+    assert semconv.GEN_AI_USAGE_COST not in attributes
     attributes, counters = _replay(_model_entry("mock-gpt"), OPENAI_USAGE)
-    assert GEN_AI_USAGE_COST not in attributes
+    assert semconv.GEN_AI_USAGE_COST not in attributes
     assert counters["unpriced_turns.mock-gpt"] == 1
 
 
@@ -214,13 +204,13 @@ def test_admin_overrides_win_and_price_local_models() -> None:
         {"prompt_eval_count": 30, "eval_count": 12},
         valves={"price_overrides": overrides},
     )
-    assert attributes[GEN_AI_USAGE_COST] == pytest.approx(30 * 0.5e-6 + 12 * 1.5e-6)
-    assert attributes[OPENWEBUI_COST_SOURCE] == "override"
+    assert attributes[semconv.GEN_AI_USAGE_COST] == pytest.approx(30 * 0.5e-6 + 12 * 1.5e-6)
+    assert attributes[semconv.OPENWEBUI_COST_SOURCE] == "override"
     assert not any(key.startswith("unpriced_turns") for key in counters)
     # A negotiated price for a model genai-prices knows; the custom model matches through its base model.
     custom = _model_entry("support-bot", info={"base_model_id": "gpt-4o-mini"})
     attributes, _ = _replay(custom, OPENAI_USAGE, valves={"price_overrides": overrides})
-    assert attributes[GEN_AI_USAGE_COST] == pytest.approx(1200 * 0.1e-6 + 300 * 0.2e-6)
+    assert attributes[semconv.GEN_AI_USAGE_COST] == pytest.approx(1200 * 0.1e-6 + 300 * 0.2e-6)
 
 
 def test_cached_tokens_default_to_the_input_price_in_an_override() -> None:
@@ -256,23 +246,23 @@ def test_bad_overrides_are_a_problem_naming_the_setting_and_the_fix(text: str, r
 def test_overrides_come_from_the_environment_when_the_valve_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OWUI_OTEL_PRICE_OVERRIDES", '{"mock-gpt": {"input": 1, "output": 2}}')
     attributes, _ = _replay(_model_entry("mock-gpt"), OPENAI_USAGE)
-    assert attributes[GEN_AI_USAGE_COST] == pytest.approx(1200 * 1e-6 + 300 * 2e-6)
+    assert attributes[semconv.GEN_AI_USAGE_COST] == pytest.approx(1200 * 1e-6 + 300 * 2e-6)
 
 
 def test_no_usage_means_no_cost_and_no_unpriced_count() -> None:
     attributes, counters = _replay(_model_entry("gpt-4o-mini"), None)
-    assert GEN_AI_USAGE_COST not in attributes and "gen_ai.usage.output_tokens" not in attributes
+    assert semconv.GEN_AI_USAGE_COST not in attributes and "gen_ai.usage.output_tokens" not in attributes
     assert not any(key.startswith("unpriced_turns") for key in counters)
 
 
 def test_an_abandoned_turn_is_billed_only_for_the_usage_reported() -> None:
     attributes, _ = _replay(_model_entry("gpt-4o-mini"), None, outlet=False)
     assert attributes["error.type"] == "abandoned"
-    assert GEN_AI_USAGE_COST not in attributes  # nothing reported: nothing billed, no estimate
+    assert semconv.GEN_AI_USAGE_COST not in attributes  # nothing reported: nothing billed, no estimate
     # A provider that reported input usage before the stream broke: the input is billed, no output invented.
     attributes, _ = _replay(_model_entry("gpt-4o-mini"), {"prompt_tokens": 500}, outlet=False)
     # (the usage chunk is the last event; an abandoned stream saw only the first two)
-    assert GEN_AI_USAGE_COST not in attributes
+    assert semconv.GEN_AI_USAGE_COST not in attributes
 
 
 def test_a_failed_turn_is_billed_for_its_reported_input_only() -> None:
@@ -285,7 +275,7 @@ def test_a_failed_turn_is_billed_for_its_reported_input_only() -> None:
 def test_usage_genai_prices_rejects_is_counted_not_priced() -> None:
     bad = {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 50}}
     attributes, counters = _replay(_model_entry("gpt-4o-mini"), bad)
-    assert GEN_AI_USAGE_COST not in attributes
+    assert semconv.GEN_AI_USAGE_COST not in attributes
     assert counters["pricing_failed"] == 1
 
 
@@ -313,7 +303,7 @@ def test_without_genai_prices_the_filter_still_traces_and_says_why(monkeypatch: 
     core.shutdown()
     (span,) = exporter.get_finished_spans()
     assert "gen_ai.usage.input_tokens" in (span.attributes or {})
-    assert GEN_AI_USAGE_COST not in (span.attributes or {})
+    assert semconv.GEN_AI_USAGE_COST not in (span.attributes or {})
     assert core.health.get("pricing_unavailable") == 1
 
 
