@@ -2910,7 +2910,7 @@ def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Health)
         )
         return None
     except Exception:  # e.g. usage genai-prices rejects (more cached than input tokens): no price, never a wrong one
-        health.problem("pricing_failed", "otel_filter: could not price a turn", exc_info=True)
+        health.problem("unpriceable_usage", "otel_filter: could not price a turn's usage", exc_info=True)
         return None
     if cost is None:
         health.count(unpriced_counter(request.request_model or turn.response_model or request.model_id))

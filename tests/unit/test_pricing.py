@@ -22,6 +22,7 @@ from otel_filter._core import FilterCore
 from otel_filter._pricing import parse_price_overrides, priced_as, turn_cost
 from otel_filter._settings import resolve_settings
 from otel_filter._usage import Usage
+from tests.support.langfuse_mapping import langfuse_costs, to_observation
 from tests.support.owui_hosts import FunctionHost, load_as_function
 from tests.support.scenarios import function_files, load
 
@@ -46,10 +47,12 @@ def _replay(
     *,
     response_model: str | None = None,
     outlet: bool = True,
+    chunks: int | None = None,
     valves: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """The recorded streamed API call with ``model`` as the model, ``usage`` as what the provider reported (None:
-    nothing) and ``response_model`` in the chunks; without ``outlet`` the turn is abandoned (ended at shutdown).
+    nothing; in the last chunk and the reply) and ``response_model`` in the chunks; only the first ``chunks``
+    chunks when given; without ``outlet`` the turn is abandoned (ended at shutdown).
     Returns the span's attributes and the filter's counters."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -78,7 +81,7 @@ def _replay(
         metadata = inlet["__metadata__"]
         extra = {"__user__": inlet["__user__"], "__model__": model, "__metadata__": metadata}
         await host.call("inlet", inlet["body"], extra)
-        for event in events if outlet else events[:2]:
+        for event in events[:chunks]:
             await host.call("stream", event, extra)
         if outlet:
             await host.call("outlet", recorded["body"], extra | {"__user__": recorded["__user__"]})
@@ -256,13 +259,23 @@ def test_no_usage_means_no_cost_and_no_unpriced_count() -> None:
 
 
 def test_an_abandoned_turn_is_billed_only_for_the_usage_reported() -> None:
-    attributes, _ = _replay(_model_entry("gpt-4o-mini"), None, outlet=False)
+    attributes, _ = _replay(_model_entry("gpt-4o-mini"), OPENAI_USAGE, outlet=False, chunks=2)
     assert attributes["error.type"] == "abandoned"
-    assert semconv.GEN_AI_USAGE_COST not in attributes  # nothing reported: nothing billed, no estimate
-    # A provider that reported input usage before the stream broke: the input is billed, no output invented.
-    attributes, _ = _replay(_model_entry("gpt-4o-mini"), {"prompt_tokens": 500}, outlet=False)
-    # (the usage chunk is the last event; an abandoned stream saw only the first two)
-    assert semconv.GEN_AI_USAGE_COST not in attributes
+    assert semconv.GEN_AI_USAGE_COST not in attributes  # the usage chunk never came: nothing billed, nothing estimated
+    # The stream ran to its usage chunk, then the outlet never came: exactly that usage is billed.
+    reported = {"prompt_tokens": 500, "completion_tokens": 20, "total_tokens": 520}
+    attributes, _ = _replay(_model_entry("gpt-4o-mini"), reported, outlet=False)
+    assert attributes["error.type"] == "abandoned"
+    expected = _expected(Usage(input_tokens=500, output_tokens=20), "gpt-4o-mini")
+    assert attributes[semconv.GEN_AI_USAGE_COST] == pytest.approx(float(expected), rel=1e-12)
+
+
+def test_langfuse_takes_our_figure_even_without_the_collector() -> None:
+    """Direct export (no collector pipeline): Langfuse reads gen_ai.usage.cost as the total and computes nothing."""
+    attributes, _ = _replay(_model_entry("deepseek-chat", raw_owned_by="deepseek"), OPENAI_USAGE)
+    costs = langfuse_costs(to_observation(attributes, span_name="chat deepseek-chat"))
+    assert costs.total_cost == attributes[semconv.GEN_AI_USAGE_COST] and not costs.tokenised
+    assert costs.usage_details == {"input": 1200, "output": 300, "total": 1500}
 
 
 def test_a_failed_turn_is_billed_for_its_reported_input_only() -> None:
@@ -276,7 +289,7 @@ def test_usage_genai_prices_rejects_is_counted_not_priced() -> None:
     bad = {"prompt_tokens": 10, "completion_tokens": 5, "prompt_tokens_details": {"cached_tokens": 50}}
     attributes, counters = _replay(_model_entry("gpt-4o-mini"), bad)
     assert semconv.GEN_AI_USAGE_COST not in attributes
-    assert counters["pricing_failed"] == 1
+    assert counters["unpriceable_usage"] == 1
 
 
 def test_without_genai_prices_the_filter_still_traces_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
