@@ -121,7 +121,7 @@ def parse_price_overrides(text: str) -> tuple[tuple[PriceOverride, ...], str | N
         if not pattern.strip():
             return (), "has an empty model pattern"
         if not isinstance(prices, dict):
-            return (), f"pattern {pattern!r} must map to an object like {{'input': 0.15, 'output': 0.6}}"
+            return (), f'pattern {pattern!r} must map to an object like {{"input": 0.15, "output": 0.6}}'
         unknown = sorted(set(prices) - set(_OVERRIDE_KEYS))
         if unknown:
             return (

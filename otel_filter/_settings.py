@@ -37,6 +37,7 @@ from otel_filter.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
     OTEL_RESOURCE_ATTRIBUTES,
     OTEL_SERVICE_NAME,
+    OWUI_OTEL_PRICE_OVERRIDES,
     OWUI_OTEL_REDACT_PATTERNS,
 )
 
@@ -461,7 +462,8 @@ def _price_overrides(text: str, problems: list[Problem]) -> tuple[PriceOverride,
                 setting="price_overrides",
                 value=_shown(text),
                 reason=error,
-                fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
+                fix=f"in the valve or {OWUI_OTEL_PRICE_OVERRIDES} (its default), write a JSON object of model "
+                f"pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
                 fallback="Using the genai-prices table only (no override)",
             )
         )

@@ -1597,7 +1597,7 @@ def parse_price_overrides(text: str) -> tuple[tuple[PriceOverride, ...], str | N
         if not pattern.strip():
             return (), "has an empty model pattern"
         if not isinstance(prices, dict):
-            return (), f"pattern {pattern!r} must map to an object like {{'input': 0.15, 'output': 0.6}}"
+            return (), f'pattern {pattern!r} must map to an object like {{"input": 0.15, "output": 0.6}}'
         unknown = sorted(set(prices) - set(_OVERRIDE_KEYS))
         if unknown:
             return (
@@ -2302,7 +2302,8 @@ def _price_overrides(text: str, problems: list[Problem]) -> tuple[PriceOverride,
                 setting="price_overrides",
                 value=_shown(text),
                 reason=error,
-                fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
+                fix=f"in the valve or {OWUI_OTEL_PRICE_OVERRIDES} (its default), write a JSON object of model "
+                f"pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
                 fallback="Using the genai-prices table only (no override)",
             )
         )

@@ -243,7 +243,9 @@ def test_bad_overrides_are_a_problem_naming_the_setting_and_the_fix(text: str, r
     (problem,) = [p for p in problems if p.setting == "price_overrides"]
     message = problem.message()
     assert message.startswith("valve price_overrides=") and reason in message
-    assert "Fix: write a JSON object of model pattern -> USD per million tokens" in message
+    assert (
+        "Fix: in the valve or OWUI_OTEL_PRICE_OVERRIDES (its default), write a JSON object of model pattern" in message
+    )
 
 
 def test_overrides_come_from_the_environment_when_the_valve_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
