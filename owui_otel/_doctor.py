@@ -28,7 +28,9 @@ from otel_filter.semconv import (
     END_OUTLET,
     GEN_AI_OPERATION_CHAT,
     GEN_AI_OPERATION_NAME,
+    GEN_AI_REQUEST_MODEL,
     GEN_AI_REQUEST_STREAM,
+    GEN_AI_USAGE_COST,
     GEN_AI_USAGE_OUTPUT_TOKENS,
     OPENWEBUI_TASK,
     OPENWEBUI_TURN_END_REASON,
@@ -201,7 +203,8 @@ def check_bridge(inputs: DoctorInputs) -> list[Check]:
 
 
 def price_checks(counters: dict[str, int], most: int = 5) -> list[Check]:
-    """The filter's ``unpriced_turns.<model>`` and ``pricing_unavailable`` counters, in words."""
+    """The filter's ``unpriced_turns.<model>`` and ``pricing_unavailable`` counters (from the bridge's ``/health``,
+    or counted in Jaeger's recent turns), in words."""
     checks = []
     if counters.get(PRICING_UNAVAILABLE_COUNTER):
         checks.append(
@@ -430,9 +433,13 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
     if isinstance(answer, str) or answer.status_code != 200:
         return [Check("token usage", SKIP, f"Jaeger at {inputs.jaeger_url} did not answer the search")]
     streamed, without_usage = 0, 0
+    unpriced: dict[str, int] = {}  # model -> turns with usage but no cost (the bridge's counters, for any host)
     for trace in answer.json().get("data") or []:
         for span in trace.get("spans", []):
             tags = {t["key"]: t["value"] for t in span.get("tags", [])}
+            if GEN_AI_USAGE_OUTPUT_TOKENS in tags and GEN_AI_USAGE_COST not in tags:
+                key = f"{UNPRICED_COUNTER}.{tags.get(GEN_AI_REQUEST_MODEL, '(no model)')}"
+                unpriced[key] = unpriced.get(key, 0) + 1
             if (
                 tags.get(GEN_AI_OPERATION_NAME) != GEN_AI_OPERATION_CHAT
                 or OPENWEBUI_TASK in tags
@@ -442,8 +449,10 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
             streamed += 1
             if GEN_AI_USAGE_OUTPUT_TOKENS not in tags:
                 without_usage += 1
+    # With a bridge its own counters said this already (check_bridge); Functions and Pipelines hosts have none.
+    prices = [] if inputs.bridge_url else price_checks(unpriced)
     if streamed == 0:
-        return [Check("token usage", SKIP, "no streamed turn in the last 2 hours to judge by")]
+        return [Check("token usage", SKIP, "no streamed turn in the last 2 hours to judge by"), *prices]
     if without_usage:
         return [
             Check(
@@ -452,9 +461,10 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
                 f"{without_usage} of {streamed} recent streamed turns carry no token usage",
                 "in Open WebUI enable the model's Usage capability (Workspace > Models > edit > Capabilities > "
                 "Usage) so it asks the provider for usage in streams; some providers never report it",
-            )
+            ),
+            *prices,
         ]
-    return [Check("token usage", OK, f"all {streamed} recent streamed turns carry token usage")]
+    return [Check("token usage", OK, f"all {streamed} recent streamed turns carry token usage"), *prices]
 
 
 def check_openwebui(inputs: DoctorInputs) -> list[Check]:
