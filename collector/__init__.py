@@ -31,7 +31,7 @@ they live in the repository's ``tests/support/`` and are not shipped in the whee
 
 from __future__ import annotations
 
-from ._auth import langfuse_basic_auth, langfuse_basic_auth_from_env
+from ._auth import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, langfuse_basic_auth, langfuse_basic_auth_from_env
 from ._backends import BUILTIN_EXPORTERS
 from ._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
 from ._build import MANIFEST, build_collector
@@ -48,6 +48,8 @@ __all__ = [
     "EXPORTERS_FULL",
     "LANGFUSE_INGESTION_HEADERS",
     "LANGFUSE_OTLP_PATH",
+    "LANGFUSE_PUBLIC_KEY",
+    "LANGFUSE_SECRET_KEY",
     "MANIFEST",
     "ManagedProcess",
     "ProcessError",

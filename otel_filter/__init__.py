@@ -26,8 +26,10 @@ Valves (see :class:`Valves`) override the standard environment variables
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_PROTOCOL``, ``OTEL_EXPORTER_OTLP_HEADERS``,
 ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``,
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``) and ours (``OWUI_OTEL_*``, listed in
-:mod:`otel_filter.environment_variables`). A bad value is logged with the valve's name and the
-fix; chats keep flowing.
+:mod:`otel_filter.environment_variables`). A valve left empty (``""``, ``0``, ``[]``) defers to its
+variable, then to the default, all resolved in one place from the valves and the ``environ`` mapping
+``FilterCore`` is given (``os.environ`` unless told otherwise). A bad value is logged with the setting's name and
+the fix; chats keep flowing.
 
 API
 ---

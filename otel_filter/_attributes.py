@@ -16,8 +16,9 @@ into a GENERATION, reads the model from ``gen_ai.request.model``/``gen_ai.respon
 from ``gen_ai.usage.*``, input/output from ``gen_ai.input.messages``/``gen_ai.output.messages``,
 the session from ``session.id``/``gen_ai.conversation.id`` and the user from ``user.id``, all
 standard. What only Langfuse reads (trace name, ``completion_start_time`` derived from
-``gen_ai.response.time_to_first_chunk``) is added by the collector's ``transform/langfuse``, so
-Jaeger and every other backend get clean semconv and a new backend is a config change.
+``gen_ai.response.time_to_first_chunk``, trace tags, filterable metadata, release and version, derived from the
+``openwebui.*`` attributes) is added by the collector's ``transform/langfuse``, so Jaeger and every other backend
+get clean semconv and a new backend is a config change.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ from otel_filter.semconv import (
     OPENWEBUI_TURN_INLET_SEEN,
     OPENWEBUI_USER_MESSAGE_ID,
     OPENWEBUI_USER_ROLE,
+    OPENWEBUI_VERSION,
     SESSION_ID,
     USER_EMAIL,
     USER_ID,
@@ -155,7 +157,7 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             GEN_AI_REQUEST_STREAM: True if request.stream else None,
             GEN_AI_CONVERSATION_ID: request.conversation_id,
             SESSION_ID: request.conversation_id,
-            USER_ID: request.user_id,
+            USER_ID: request.user_identity or request.user_id,  # the user_identity setting; the id if missing
             USER_EMAIL: request.user_email if record_email else None,
             OPENWEBUI_USER_ROLE: request.user_role,
             OPENWEBUI_CHAT_ID: request.chat_id,
@@ -171,6 +173,7 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             OPENWEBUI_TOOL_IDS: tool_ids,
             OPENWEBUI_TOOL_IDS_COUNT: request.tool_count,
             OPENWEBUI_FILE_COUNT: request.file_count,
+            OPENWEBUI_VERSION: request.openwebui_version,
         }
     )
 

@@ -48,6 +48,7 @@ from otel_filter._turns import DUPLICATE, LATE, ORPHAN, OpenTurn, TurnTracker
 from otel_filter._values import as_dict
 from otel_filter.semconv import (
     END_CAPACITY,
+    END_NO_OUTLET_EXPECTED,
     END_OPERATOR,
     END_ORPHAN_OUTLET,
     END_OUTLET,
@@ -63,6 +64,9 @@ _ABANDONED_WHY = {
     END_SHUTDOWN: "still waiting for its outlet when the filter shut down",
     END_OPERATOR: "ended by an operator: its outlet was not expected any more",
 }
+# Hosts whose stream hook sees the reply's chunks (Open WebUI Functions): a turn with no outlet coming still learns
+# its usage and its end from the stream, so it stays open until its deadline instead of ending at its inlet.
+_STREAM_HOOK_HOSTS = frozenset({"functions"})
 
 
 class FilterCore:
@@ -174,8 +178,9 @@ class FilterCore:
             chunk = extract_chunk(event)
             if chunk is None:
                 return
+            turn.last_chunk_ns = time.time_ns()
             if turn.first_chunk_ns is None and chunk.has_output:
-                turn.first_chunk_ns = time.time_ns()
+                turn.first_chunk_ns = turn.last_chunk_ns
             turn.response_id = turn.response_id or chunk.response_id
             turn.response_model = turn.response_model or chunk.response_model
             turn.stream_finish_reason = chunk.finish_reason or turn.stream_finish_reason
@@ -288,7 +293,13 @@ class FilterCore:
         parent: Context | None,
     ) -> None:
         start_ns = time.time_ns()
-        request = extract_request(body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id)
+        identity = self._settings.user_identity
+        request = extract_request(
+            body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id, identity=identity
+        )
+        if request.user_identity is None and request.user_id is not None:
+            # The chosen field (email, username) is missing: the user is identified by their id, never dropped.
+            self.health.count("user_identity_fallbacks")
         body_map = as_dict(body)
         messages = body_map.get("messages") if body_map is not None else None
         if request.task is not None:
@@ -307,6 +318,10 @@ class FilterCore:
         )
         if self._settings.capture_content:
             turn.input_messages = self._snapshots.take(messages, self._settings.max_content_chars, self.health)
+        if not request.outlet_expected and not (self._host in _STREAM_HOOK_HOSTS and request.stream):
+            self.health.count("turns_started")
+            self._end_without_outlet(turn)  # nothing more will come: no outlet, no stream events
+            return
         added, evicted = self._tracker.open(turn)
         for old in evicted:
             self._end_abandoned(old, END_CAPACITY)
@@ -366,7 +381,16 @@ class FilterCore:
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=END_TASK)
         self.health.count("task_spans")
 
+    def _end_without_outlet(self, turn: OpenTurn) -> None:
+        """A turn that can never get an outlet (see ``TurnRequest.outlet_expected``) is no error: it ends with what
+        its stream told (usage, finish reason), at its last chunk, or at its inlet when no chunk came."""
+        self._end_turn(turn, end_ns=turn.last_chunk_ns or turn.start_ns, end_reason=END_NO_OUTLET_EXPECTED)
+        self.health.count("turns_ended_no_outlet_expected")
+
     def _end_abandoned(self, turn: OpenTurn, reason: str) -> None:
+        if not turn.request.outlet_expected:
+            self._end_without_outlet(turn)
+            return
         why = _ABANDONED_WHY[reason].format(ttl=self._tracker.ttl_s, max_open=self._settings.max_open_turns)
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=reason, error=(ERROR_ABANDONED, why))
         self.health.count(f"turns_abandoned_{reason}")

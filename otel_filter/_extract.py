@@ -24,10 +24,12 @@ browser's ``/api/chat/completed`` in 0.6.x), usage in ``utils/response.py``; the
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_filter._settings import USER_IDENTITY_EMAIL, USER_IDENTITY_ID, USER_IDENTITY_USERNAME
 from otel_filter._usage import Usage, extract_usage, reply_usage
 from otel_filter._values import as_count, as_dict, as_float, as_int, as_str, dig
 
@@ -69,6 +71,9 @@ class TurnRequest:
     file_count: int | None
     conversation_fingerprint: int | None
     last_user_fingerprint: int | None
+    openwebui_version: str | None = None  # only in-process (a Function); see running_openwebui_version
+    outlet_expected: bool = True  # False: an API call on an Open WebUI that never runs its outlet (<= 0.8)
+    user_identity: str | None = None  # what identifies the user (the user_identity setting); None: not in the payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +273,60 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
     return _fingerprint(exchange), (_fingerprint([("user", last_user)]) if last_user is not None else None)
 
 
+# --- Open WebUI version and whether an outlet will come ------------------------------------
+
+
+UNKNOWN_OPENWEBUI_VERSION = "0.0.0"
+
+
+def running_openwebui_version() -> str | None:
+    """Open WebUI's version when the filter runs inside it (a Function): ``VERSION`` of the already imported
+    ``open_webui.env``. Never imported here, so outside Open WebUI (Pipelines, the bridge) the answer is None.
+
+    >>> running_openwebui_version() is None   # not inside Open WebUI
+    True
+    """
+    module = sys.modules.get("open_webui.env")
+    version = as_str(getattr(module, "VERSION", None)) if module is not None else None
+    # "0.0.0" is Open WebUI's own "unknown": env.py falls back to it when neither package.json nor (started by
+    # `open-webui serve`) the installed package's metadata gave a version.
+    return None if version == UNKNOWN_OPENWEBUI_VERSION else version
+
+
+# Since 0.9.0 the backend runs outlets itself, API calls included (Open WebUI CHANGELOG 0.9.0, #3237). Before, only
+# the browser triggered them (POST /api/chat/completed), so an API call never got one (langfuse/langfuse#6026).
+BACKEND_OUTLETS_SINCE = (0, 9)
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    parts = version.lstrip("v").split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def outlet_expected(meta: Mapping[str, Any], message_id: str | None, chat_id: str | None, version: str | None) -> bool:
+    """Will this main-chat inlet ever get an outlet? False only for an API call (no message id, no chat) on an Open
+    WebUI whose outlets come from the browser (<= 0.8). The version decides when it is known (in-process); otherwise
+    the inlet's metadata shape does: Open WebUI 0.5-0.6 build it with ``parent_message_id`` (from the body's
+    ``parent_id``) and no ``user_message_id``; 0.12 the other way round. Anything else counts as expecting an outlet,
+    so a real failure is never hidden.
+
+    >>> outlet_expected({"parent_message_id": None, "chat_id": None}, None, None, None)   # 0.6 API call
+    False
+    >>> outlet_expected({"user_message_id": None, "chat_id": ""}, None, "", None)          # 0.12 API call
+    True
+    >>> outlet_expected({}, None, None, "0.6.43"), outlet_expected({}, None, None, "0.12.4")
+    (False, True)
+    """
+    if message_id is not None or chat_id:
+        return True  # a web UI turn: its browser (<= 0.8) or the backend (>= 0.9) runs the outlet
+    era = _major_minor(version) if version else None
+    if era is not None:
+        return era >= BACKEND_OUTLETS_SINCE
+    return not ("parent_message_id" in meta and "user_message_id" not in meta)
+
+
 # --- request ----------------------------------------------------------------------------
 
 
@@ -338,8 +397,11 @@ def extract_request(
     model: object = None,
     message_id: object = None,
     chat_id: object = None,
+    identity: str = USER_IDENTITY_ID,
 ) -> TurnRequest:
     """Read an inlet body (and the Functions dunder params when given) into a :class:`TurnRequest`.
+
+    ``identity`` (``id``, ``email`` or ``username``) picks the user field that becomes ``user_identity``.
 
     ``metadata``/``model``/``message_id``/``chat_id`` are Open WebUI Functions'
     ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
@@ -372,13 +434,15 @@ def extract_request(
     conversation_fp, last_user_fp = (
         conversation_fingerprints(body_map.get("messages")) if msg_id is None else (None, None)
     )
+    openwebui_version = running_openwebui_version()
+    user_id = as_str(user_map.get("id")) or as_str(meta.get("user_id"))
     return TurnRequest(
         message_id=msg_id,
         chat_id=raw_chat_id,
         conversation_id=conversation_id,
         chat_kind=chat_kind,
         task=task,
-        user_id=as_str(user_map.get("id")) or as_str(meta.get("user_id")),
+        user_id=user_id,
         user_email=as_str(user_map.get("email")),
         user_role=as_str(user_map.get("role")),
         model_id=model_id,
@@ -395,8 +459,20 @@ def extract_request(
         file_count=len(files) if isinstance(files, list) else None,
         conversation_fingerprint=conversation_fp,
         last_user_fingerprint=last_user_fp,
+        openwebui_version=openwebui_version,
+        outlet_expected=task is not None or outlet_expected(meta, msg_id, raw_chat_id, openwebui_version),
+        user_identity=user_id if identity == USER_IDENTITY_ID else _user_field(user_map, identity),
         **_request_params(body_map),
     )
+
+
+def _user_field(user_map: Mapping[str, object], identity: str) -> str | None:
+    """The user's email, or their username (when Open WebUI has one; else the display name ``name``)."""
+    if identity == USER_IDENTITY_EMAIL:
+        return as_str(user_map.get("email"))
+    if identity == USER_IDENTITY_USERNAME:
+        return as_str(user_map.get("username")) or as_str(user_map.get("name"))
+    return None
 
 
 # --- result -----------------------------------------------------------------------------

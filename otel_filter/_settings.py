@@ -1,6 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """Valves + environment -> validated :class:`Settings`, with a fix for every bad value.
 
+The one resolver of every setting: the valve when it is set, else its environment variable
+(:mod:`otel_filter.environment_variables`), else the default. A valve is unset when it holds its empty value:
+``""`` for text and for the true/false valves, ``0`` for numbers, ``[]`` for lists (what a fresh install shows).
+Nothing reads the environment anywhere else: ``FilterCore(environ=...)`` decides every setting.
+
 A bad value never stops chats: it is reported as a :class:`Problem` naming the valve, what is
 wrong and how to fix it, and the setting falls back to a safe value (for a bad redaction pattern
 that means *no content at all*, never unredacted content).
@@ -37,8 +42,14 @@ from otel_filter.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
     OTEL_RESOURCE_ATTRIBUTES,
     OTEL_SERVICE_NAME,
+    OWUI_OTEL_MAX_CONTENT_CHARS,
+    OWUI_OTEL_MAX_OPEN_TURNS,
     OWUI_OTEL_PRICE_OVERRIDES,
+    OWUI_OTEL_RECORD_TASKS,
+    OWUI_OTEL_RECORD_USER_EMAIL,
     OWUI_OTEL_REDACT_PATTERNS,
+    OWUI_OTEL_TURN_TIMEOUT_SECONDS,
+    OWUI_OTEL_USER_IDENTITY,
 )
 
 PROTOCOL_HTTP = "http/protobuf"
@@ -55,6 +66,11 @@ DEFAULT_TURN_TIMEOUT_S = 600
 MAX_TURN_TIMEOUT_S = 86_400  # a day: no reply takes longer, and a bigger one only keeps dead turns in memory
 DEFAULT_MAX_OPEN_TURNS = 10_000
 MAX_MAX_OPEN_TURNS = 1_000_000
+USER_IDENTITY_ID = "id"
+USER_IDENTITY_EMAIL = "email"
+USER_IDENTITY_USERNAME = "username"
+USER_IDENTITIES = (USER_IDENTITY_ID, USER_IDENTITY_EMAIL, USER_IDENTITY_USERNAME)
+"""What may identify a user in ``user.id`` (the ``user_identity`` valve, ``OWUI_OTEL_USER_IDENTITY``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +112,7 @@ class Settings:
     max_open_turns: int
     record_tasks: bool
     record_user_email: bool
+    user_identity: str = USER_IDENTITY_ID
     price_overrides: tuple[PriceOverride, ...] = ()
 
 
@@ -149,17 +166,25 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
         return default
 
 
-def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    normalized = raw.strip().lower()
+def parse_bool(text: str) -> bool | None:
+    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, spaces ignored); None for anything else."""
+    normalized = text.strip().lower()
     if normalized in ("true", "1", "yes", "on"):
         return True
     if normalized in ("false", "0", "no", "off"):
         return False
-    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
-    return default
+    return None
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    parsed = parse_bool(raw)
+    if parsed is None:
+        logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+        return default
+    return parsed
 
 
 def env_patterns(environ: Mapping[str, str]) -> list[str]:
@@ -360,7 +385,9 @@ def _resolve_export(
     )
 
 
-def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[regex.Pattern[str], ...], bool]:
+def _compile_patterns(
+    raw: object, problems: list[Problem], setting: str = "redact_patterns"
+) -> tuple[tuple[regex.Pattern[str], ...], bool]:
     """-> (patterns, ok). A pattern that does not compile makes ``ok`` false: content is then dropped.
 
     Patterns are compiled by the ``regex`` package in its ``re``-compatible mode, which can bound
@@ -380,7 +407,7 @@ def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[regex
             ok = False
             problems.append(
                 Problem(
-                    setting="redact_patterns",
+                    setting=setting,
                     value=pattern,
                     reason=f"is not a valid regular expression ({error})",
                     fix="correct the pattern (Python re syntax) or remove it",
@@ -412,17 +439,33 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
+def _unset(value: object) -> bool:
+    """A valve left at its empty value (``None``, ``""``, ``0``, ``[]``): the environment, then the default, decide."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return not value.strip() or _whole_number(value) == 0
+    return value is None or value == 0 or (isinstance(value, list | tuple) and not value)
+
+
 def _bounded_int(
     valves: Mapping[str, object],
-    name: str,
+    names: tuple[str, str],
     default: int,
     bounds: tuple[int, int],
     problems: list[Problem],
     unit: str,
+    environ: Mapping[str, str],
 ) -> int:
-    """The valve as a whole number within ``bounds``; else a Problem and the default (or the maximum when too big)."""
+    """The valve (``names[0]``), else the environment variable (``names[1]``), as a whole number within ``bounds``;
+    else a Problem and the default (or the maximum when too big)."""
     minimum, maximum = bounds
-    raw = valves.get(name, default)
+    name, variable = names
+    raw = valves.get(name)
+    if _unset(raw):
+        name, raw = variable, environ.get(variable, "")
+        if not raw.strip():
+            return default
     value = _whole_number(raw)
     if value is None or value < minimum:
         problems.append(
@@ -449,21 +492,73 @@ def _bounded_int(
     return value
 
 
-def _flag(valves: Mapping[str, object], name: str, default: bool) -> bool:
-    value = valves.get(name, default)
-    return value if isinstance(value, bool) else default
+def _flag(
+    valves: Mapping[str, object],
+    names: tuple[str, str],
+    default: bool,
+    environ: Mapping[str, str],
+    problems: list[Problem],
+) -> bool:
+    """A true/false valve (``names[0]``: a bool, or ``"true"``/``"false"``; ``""`` is unset), else the environment
+    variable (``names[1]``), else ``default``."""
+    name, variable = names
+    value = valves.get(name)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip():
+        parsed = parse_bool(value)
+        if parsed is not None:
+            return parsed
+        problems.append(
+            Problem(
+                setting=name,
+                value=_shown(value),
+                reason="is not true or false",
+                fix=f"set it to 'true' or 'false', or leave it empty to use {variable}",
+                fallback=f"Using {variable} (else {str(default).lower()})",
+            )
+        )
+    if variable == OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT:
+        return env_capture_content(environ)
+    return env_bool(environ, variable, default)
 
 
-def _price_overrides(text: str, problems: list[Problem]) -> tuple[PriceOverride, ...]:
+def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]) -> str:
+    name, raw = "user_identity", valves.get("user_identity")
+    if not isinstance(raw, str) or not raw.strip():
+        name, raw = OWUI_OTEL_USER_IDENTITY, environ.get(OWUI_OTEL_USER_IDENTITY, "")
+    choice = raw.strip().lower()
+    if not choice:
+        return USER_IDENTITY_ID
+    if choice in USER_IDENTITIES:
+        return choice
+    problems.append(
+        Problem(
+            setting=name,
+            value=_shown(raw),
+            reason="is not a way to identify users",
+            fix="set it to 'id' (Open WebUI's user id, the default), 'email' or 'username'",
+            fallback="Identifying users by their id",
+        )
+    )
+    return USER_IDENTITY_ID
+
+
+def _price_overrides(
+    valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
+) -> tuple[PriceOverride, ...]:
+    """The ``price_overrides`` valve, else ``OWUI_OTEL_PRICE_OVERRIDES``; parsed and checked in ``_pricing.py``."""
+    name, text = "price_overrides", _text(valves, "price_overrides")
+    if not text:
+        name, text = OWUI_OTEL_PRICE_OVERRIDES, environ.get(OWUI_OTEL_PRICE_OVERRIDES, "").strip()
     overrides, error = parse_price_overrides(text)
     if error is not None:
         problems.append(
             Problem(
-                setting="price_overrides",
+                setting=name,
                 value=_shown(text),
                 reason=error,
-                fix=f"in the valve or {OWUI_OTEL_PRICE_OVERRIDES} (its default), write a JSON object of model "
-                f"pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
+                fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
                 fallback="Using the genai-prices table only (no override)",
             )
         )
@@ -481,7 +576,10 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
         or dict(env_resource).get("service.name", "").strip()
     )
     resource_text = _text(valves, "resource_attributes")
-    resource_attributes, bad = parse_key_values(resource_text)
+    valve_resource, bad = parse_key_values(resource_text)
+    # The valve's attributes are added to the environment's (and win): both from here, not from the SDK's own
+    # read of os.environ, so that the given environ decides.
+    resource_attributes = tuple({**dict(env_resource), **dict(valve_resource)}.items())
     if bad:
         problems.append(
             Problem(
@@ -492,35 +590,62 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
                 fallback="Ignoring those items",
             )
         )
-    patterns, patterns_ok = _compile_patterns(valves.get("redact_patterns"), problems)
+    raw_patterns: object = valves.get("redact_patterns")
+    patterns_setting = "redact_patterns"
+    if _unset(raw_patterns):
+        raw_patterns, patterns_setting = env_patterns(environ), OWUI_OTEL_REDACT_PATTERNS
+    patterns, patterns_ok = _compile_patterns(raw_patterns, problems, patterns_setting)
     replacement = valves.get("redact_replacement")
     return (
         Settings(
             export=export,
             service_name=service_name or DEFAULT_SERVICE_NAME,
             resource_attributes=resource_attributes,
-            capture_content=_flag(valves, "capture_message_content", True) and patterns_ok,
+            capture_content=_flag(
+                valves,
+                ("capture_message_content", OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT),
+                True,
+                environ,
+                problems,
+            )
+            and patterns_ok,
             redact_patterns=patterns,
             redact_replacement=replacement if isinstance(replacement, str) else "[REDACTED]",
             max_content_chars=_bounded_int(
                 valves,
-                "max_content_chars",
+                ("max_content_chars", OWUI_OTEL_MAX_CONTENT_CHARS),
                 DEFAULT_MAX_CONTENT_CHARS,
                 (MIN_MAX_CONTENT_CHARS, MAX_MAX_CONTENT_CHARS),
                 problems,
                 "characters",
+                environ,
             ),
             turn_timeout_s=float(
                 _bounded_int(
-                    valves, "turn_timeout_seconds", DEFAULT_TURN_TIMEOUT_S, (1, MAX_TURN_TIMEOUT_S), problems, "seconds"
+                    valves,
+                    ("turn_timeout_seconds", OWUI_OTEL_TURN_TIMEOUT_SECONDS),
+                    DEFAULT_TURN_TIMEOUT_S,
+                    (1, MAX_TURN_TIMEOUT_S),
+                    problems,
+                    "seconds",
+                    environ,
                 )
             ),
             max_open_turns=_bounded_int(
-                valves, "max_open_turns", DEFAULT_MAX_OPEN_TURNS, (1, MAX_MAX_OPEN_TURNS), problems, "turns"
+                valves,
+                ("max_open_turns", OWUI_OTEL_MAX_OPEN_TURNS),
+                DEFAULT_MAX_OPEN_TURNS,
+                (1, MAX_MAX_OPEN_TURNS),
+                problems,
+                "turns",
+                environ,
             ),
-            record_tasks=_flag(valves, "record_tasks", True),
-            record_user_email=_flag(valves, "record_user_email", False),
-            price_overrides=_price_overrides(_text(valves, "price_overrides"), problems),
+            record_tasks=_flag(valves, ("record_tasks", OWUI_OTEL_RECORD_TASKS), True, environ, problems),
+            record_user_email=_flag(
+                valves, ("record_user_email", OWUI_OTEL_RECORD_USER_EMAIL), False, environ, problems
+            ),
+            user_identity=_user_identity(valves, environ, problems),
+            price_overrides=_price_overrides(valves, environ, problems),
         ),
         problems,
     )

@@ -70,6 +70,7 @@ class OpenTurn:
     metadata_id: int | None = None
     input_messages: list[Any] | None = None  # snapshot for gen_ai.input.messages, when content is captured
     first_chunk_ns: int | None = None
+    last_chunk_ns: int | None = None  # when no outlet is expected, the turn ends here
     response_id: str | None = None
     response_model: str | None = None
     stream_finish_reason: str | None = None

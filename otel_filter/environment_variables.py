@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Environment variables the filter reads; each is a default that a valve can override.
 
+Every setting resolves the same way, in one place (``_settings.resolve_settings``): the valve when it is set, else
+the environment variable, else the default. A valve is *unset* when it holds its empty value (``""``, ``0``, ``[]``),
+which is what a fresh install shows.
+
 The standard OpenTelemetry variables (``OTEL_EXPORTER_OTLP_*``, ``OTEL_SERVICE_NAME``,
 ``OTEL_RESOURCE_ATTRIBUTES``) are read as the SDK documents them. The ``OWUI_OTEL_*``
 variables are ours.
@@ -52,7 +56,12 @@ OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
 """``true`` (default): title/tags/follow-up/... calls become their own spans; ``false`` skips them."""
 
 OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
-"""``true`` adds ``user.email``; default ``false`` (only the user's id is recorded)."""
+"""``true`` adds ``user.email``; default ``false``. Independent of ``OWUI_OTEL_USER_IDENTITY``."""
+
+OWUI_OTEL_USER_IDENTITY = "OWUI_OTEL_USER_IDENTITY"
+"""What identifies a user in every backend (``user.id``, Langfuse's user): ``id`` (default, Open WebUI's user id),
+``email`` or ``username`` (the Open WebUI username, else the display name). A user without the chosen field is
+identified by their id (counted as ``user_identity_fallbacks``)."""
 
 OWUI_OTEL_PRICE_OVERRIDES = "OWUI_OTEL_PRICE_OVERRIDES"
 """Prices that win over the genai-prices table: a JSON object of model pattern (glob, case-insensitive) ->

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import os
 import sys
 import threading
 import types
@@ -37,7 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from otel_filter._core import FilterCore, current_span_links
 from otel_filter._health import Health
@@ -49,28 +48,21 @@ from otel_filter._settings import (
     MAX_MAX_OPEN_TURNS,
     MAX_TURN_TIMEOUT_S,
     MIN_MAX_CONTENT_CHARS,
-    env_bool,
-    env_capture_content,
-    env_int,
-    env_patterns,
-)
-from otel_filter.environment_variables import (
-    OWUI_OTEL_MAX_CONTENT_CHARS,
-    OWUI_OTEL_MAX_OPEN_TURNS,
-    OWUI_OTEL_PRICE_OVERRIDES,
-    OWUI_OTEL_RECORD_TASKS,
-    OWUI_OTEL_RECORD_USER_EMAIL,
-    OWUI_OTEL_TURN_TIMEOUT_SECONDS,
+    USER_IDENTITIES,
 )
 
 FILTER_NAME = "OpenTelemetry GenAI bridge"
 # How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
 # file's requirements before it instantiates anything, which takes seconds per file.
 HANDOVER_GRACE_S = 120.0
+SWITCH_CHOICES: dict[str, Any] = {"enum": ["", "true", "false"]}
+"""The choices of an on/off valve: empty defers to its environment variable (a switch could not say "unset")."""
 
 
 class Valves(BaseModel):
-    """Admin settings. Empty strings defer to the standard OTel environment variables.
+    """Admin settings. A valve left empty (``""``, ``0``, ``[]``) defers to its environment variable, then to the
+    default (``_settings.resolve_settings``; names in :mod:`otel_filter.environment_variables`), so the environment
+    keeps applying after a save. A saved concrete value wins over the environment.
 
     Plain scalar and list types only: the Pipelines admin page edits them as text, and the
     module may be loaded without being registered in ``sys.modules``, where pydantic could not
@@ -112,55 +104,75 @@ class Valves(BaseModel):
         description="Extra resource attributes as key=value pairs separated by commas, added to "
         "OTEL_RESOURCE_ATTRIBUTES (e.g. deployment.environment.name=prod).",
     )
-    capture_message_content: bool = Field(
-        default_factory=lambda: env_capture_content(os.environ),
+    capture_message_content: str = Field(
+        default="",
         description="Record prompts and replies (gen_ai.input.messages, gen_ai.output.messages, "
-        "gen_ai.system_instructions). On by default because Langfuse shows conversations from them; "
-        "default follows OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT when set.",
+        "gen_ai.system_instructions): 'true' or 'false'. Empty: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, "
+        "else on (Langfuse shows conversations from them).",
+        json_schema_extra=SWITCH_CHOICES,
     )
     redact_patterns: list[str] = Field(
-        default_factory=lambda: env_patterns(os.environ),
+        default_factory=list,
         description="Regular expressions (Python syntax) whose matches are replaced in every message before "
         "it is recorded. An invalid pattern turns content capture off until fixed. "
-        "Default: OWUI_OTEL_REDACT_PATTERNS.",
+        "Empty: OWUI_OTEL_REDACT_PATTERNS.",
     )
     redact_replacement: str = Field(default="[REDACTED]", description="Text that replaces each redacted match.")
+    # 0 means unset for the numbers below (none of them may be 0). Bounds are documented, not enforced here: a stored
+    # value out of range must not make the host fail to build the valves (which would fail the chat); the filter
+    # reports it and uses a safe value instead.
     max_content_chars: int = Field(
-        default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_CONTENT_CHARS, DEFAULT_MAX_CONTENT_CHARS),
+        default=0,
         description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
         f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}, so that "
-        "a turn's span always fits in one export request.",
-        # Bounds are documented, not enforced here: a stored value out of range must not make the host fail to
-        # build the valves (which would fail the chat); the filter reports it and uses a safe value instead.
-        json_schema_extra={"minimum": MIN_MAX_CONTENT_CHARS, "maximum": MAX_MAX_CONTENT_CHARS},
+        f"a turn's span always fits in one export request. 0: OWUI_OTEL_MAX_CONTENT_CHARS, else "
+        f"{DEFAULT_MAX_CONTENT_CHARS}.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_MAX_CONTENT_CHARS},
     )
     turn_timeout_seconds: int = Field(
-        default_factory=lambda: env_int(os.environ, OWUI_OTEL_TURN_TIMEOUT_SECONDS, DEFAULT_TURN_TIMEOUT_S),
+        default=0,
         description="A turn with no outlet after this many seconds (Stop, provider error, closed tab) is ended "
-        f"with error.type=abandoned. From 1 to {MAX_TURN_TIMEOUT_S}.",
-        json_schema_extra={"minimum": 1, "maximum": MAX_TURN_TIMEOUT_S},
+        f"with error.type=abandoned. From 1 to {MAX_TURN_TIMEOUT_S}. 0: OWUI_OTEL_TURN_TIMEOUT_SECONDS, else "
+        f"{DEFAULT_TURN_TIMEOUT_S}.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_TURN_TIMEOUT_S},
     )
     max_open_turns: int = Field(
-        default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_OPEN_TURNS, DEFAULT_MAX_OPEN_TURNS),
+        default=0,
         description="Most turns waiting for their outlet; beyond it the oldest is ended as abandoned. "
-        f"From 1 to {MAX_MAX_OPEN_TURNS}.",
-        json_schema_extra={"minimum": 1, "maximum": MAX_MAX_OPEN_TURNS},
+        f"From 1 to {MAX_MAX_OPEN_TURNS}. 0: OWUI_OTEL_MAX_OPEN_TURNS, else {DEFAULT_MAX_OPEN_TURNS}.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_MAX_OPEN_TURNS},
     )
-    record_tasks: bool = Field(
-        default_factory=lambda: env_bool(os.environ, OWUI_OTEL_RECORD_TASKS, True),
+    record_tasks: str = Field(
+        default="",
         description="Record title/tags/follow-up/query generation calls as their own spans (named after the "
-        "task) in the chat's session. Off: skip them.",
+        "task) in the chat's session: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
+        json_schema_extra=SWITCH_CHOICES,
     )
-    record_user_email: bool = Field(
-        default_factory=lambda: env_bool(os.environ, OWUI_OTEL_RECORD_USER_EMAIL, False),
-        description="Add the user's email as user.email. Off: only the user's id is recorded.",
+    record_user_email: str = Field(
+        default="",
+        description="Add the user's email as user.email: 'true' or 'false'. Empty: OWUI_OTEL_RECORD_USER_EMAIL, "
+        "else false. Independent of user_identity (which may itself put the email in user.id).",
+        json_schema_extra=SWITCH_CHOICES,
+    )
+    user_identity: str = Field(
+        default="",
+        description="What identifies a user in user.id (Langfuse's user, cost by user): 'id' (Open WebUI's user "
+        "id), 'email' or 'username' (the Open WebUI username, else the display name). A user without it is "
+        "identified by their id. Empty: OWUI_OTEL_USER_IDENTITY, else id.",
+        json_schema_extra={"enum": ["", *USER_IDENTITIES]},
     )
     price_overrides: str = Field(
-        default_factory=lambda: os.environ.get(OWUI_OTEL_PRICE_OVERRIDES, ""),
+        default="",
         description="Your own prices (self-hosted or negotiated), winning over the genai-prices table: a JSON "
         'object of model pattern (glob) -> USD per million tokens, e.g. {"llama3*": {"input": 0, "output": 0}, '
-        '"gpt-4o-mini": {"input": 0.12, "output": 0.48, "cache_read": 0.06}}. Default: OWUI_OTEL_PRICE_OVERRIDES.',
+        '"gpt-4o-mini": {"input": 0.12, "output": 0.48, "cache_read": 0.06}}. Empty: OWUI_OTEL_PRICE_OVERRIDES.',
     )
+
+    @field_validator("capture_message_content", "record_tasks", "record_user_email", mode="before")
+    @classmethod
+    def _saved_switch(cls, value: object) -> object:
+        """Valves saved as true/false switches (before the empty "use the environment" choice) keep their value."""
+        return str(value).lower() if isinstance(value, bool) else value
 
 
 def _valve_dict(valves: object) -> dict[str, Any]:

@@ -87,6 +87,9 @@ OPENWEBUI_COST_REASONING = "openwebui.cost.reasoning"
 # Which price was used: the price table's model id ("gpt-4o-mini"), and "genai-prices" or "override".
 OPENWEBUI_COST_MODEL = "openwebui.cost.model"
 OPENWEBUI_COST_SOURCE = "openwebui.cost.source"
+# Open WebUI's own version, where the filter can know it: only in-process (a Function), from the running
+# ``open_webui.env.VERSION``. Neither the Pipelines server nor the bridge is told it by any payload.
+OPENWEBUI_VERSION = "openwebui.version"
 
 # Values of ``openwebui.turn.end_reason``: why the span ended.
 END_OUTLET = "outlet"
@@ -96,6 +99,10 @@ END_SHUTDOWN = "shutdown"
 END_OPERATOR = "ended_by_operator"
 END_ORPHAN_OUTLET = "orphan_outlet"
 END_TASK = "task"
+# An API call on an Open WebUI that runs outlets only for its own web UI (<= 0.8: the browser triggers them via
+# /api/chat/completed; langfuse/langfuse#6026): its outlet can never come, so the turn is not an error. Ended at
+# once when nothing more can arrive (no stream hook, or not streamed), else at the last stream chunk seen.
+END_NO_OUTLET_EXPECTED = "no_outlet_expected"
 
 # ``error.type`` for a turn that never got its outlet (Stop, provider error, closed tab, or
 # shed because too many turns were open, or still open at shutdown).

@@ -17,13 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-OWUI_OTEL_MAX_BODY_BYTES = "OWUI_OTEL_MAX_BODY_BYTES"
-"""Hard limit of a request body: above it the bridge answers 413 (it never holds more than this per request)."""
-OWUI_OTEL_MAX_RECORDED_BODY_BYTES = "OWUI_OTEL_MAX_RECORDED_BODY_BYTES"
-"""Recording limit: a filter request above it is echoed exactly but not parsed or traced (counted as
-``bodies_too_large`` in ``/health``)."""
-OWUI_OTEL_ALLOW_WIDENING_VALVES = "OWUI_OTEL_ALLOW_WIDENING_VALVES"
-"""``true``: valve changes over the API may widen what leaves the machine (see :mod:`owui_otel._valve_policy`)."""
+from owui_otel.environment_variables import (
+    OWUI_OTEL_ALLOW_WIDENING_VALVES,
+    OWUI_OTEL_MAX_BODY_BYTES,
+    OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+)
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024 * 1024
 """Generous on purpose: Open WebUI fails the chat turn on a 413 (see NOTES-C.md), and chats carrying images as

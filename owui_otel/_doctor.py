@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -230,6 +231,42 @@ def price_checks(counters: dict[str, int], most: int = 5) -> list[Check]:
             )
         )
     return checks
+
+
+# What the collector's Langfuse pipeline (collector/_backends/langfuse.py) gives Langfuse and a filter exporting
+# straight to Langfuse's OTLP endpoint cannot: the filter emits vendor-neutral attributes only, by design.
+DIRECT_LANGFUSE_LOSES = (
+    "the trace name (Langfuse's v4 ingestion reads it only from langfuse.trace.name: lists fall back to the span "
+    "name, filters on trace name match nothing)",
+    "the completion start time (time to first token)",
+    "trace tags (open-webui, the host, the task)",
+    "filterable metadata (chat_id, model_name, model_id, task, host, end_reason, openwebui_version)",
+    "release and version",
+    "the cost breakdown (only the total, gen_ai.usage.cost, arrives) and, for turns without token usage, the marker "
+    "that stops Langfuse counting tokens in the JSON-encoded messages itself (about 3x too many)",
+    "the on-disk queue (spans are lost when Langfuse is unreachable longer than the filter retries)",
+)
+
+
+def check_direct_langfuse(inputs: DoctorInputs) -> list[Check]:
+    """The filter exporting to Langfuse's own OTLP endpoint (``.../api/public/otel``) instead of the collector works,
+    but Langfuse then shows less: say exactly what, and how to go through the collector."""
+    if LANGFUSE_OTLP_PATH not in urlsplit(inputs.otlp_endpoint).path:
+        return []
+    lost = list(DIRECT_LANGFUSE_LOSES)
+    if not any(name.lower() in LANGFUSE_INGESTION_HEADERS for name, _ in inputs.otlp_headers):
+        lost.append("real-time ingestion (without x-langfuse-ingestion-version: 4 a trace may take 10 minutes)")
+    return [
+        Check(
+            "direct export to Langfuse",
+            WARN,
+            f"the filter sends straight to Langfuse ({display_url(inputs.otlp_endpoint)}); Langfuse then lacks: "
+            + "; ".join(lost),
+            "send through the collector, which adds them: `owui-otel up` (or `docker compose up -d otel-collector`) "
+            "with LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY set, and the filter's otlp_endpoint / "
+            "OTEL_EXPORTER_OTLP_ENDPOINT at the collector (http://<collector>:4318)",
+        )
+    ]
 
 
 def check_collector(inputs: DoctorInputs) -> list[Check]:
@@ -548,6 +585,7 @@ def check_openwebui(inputs: DoctorInputs) -> list[Check]:
 CHECKS: list[Callable[[DoctorInputs], list[Check]]] = [
     check_supervisor,
     check_bridge,
+    check_direct_langfuse,
     check_collector,
     check_langfuse,
     check_usage,

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from owui_otel.environment_variables import OWUI_OTEL_DATA_DIR, OWUI_OTEL_STATE_DIR, XDG_DATA_HOME, XDG_STATE_HOME
+
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
@@ -30,12 +32,12 @@ def _xdg(variable: str, override: str, fallback: str) -> Path:
 
 def state_dir() -> Path:
     """Run-time state of ``owui-otel up``: process ids, logs, the generated collector config."""
-    return _xdg("XDG_STATE_HOME", "OWUI_OTEL_STATE_DIR", ".local/state")
+    return _xdg(XDG_STATE_HOME, OWUI_OTEL_STATE_DIR, ".local/state")
 
 
 def data_dir() -> Path:
     """Data worth keeping: the bridge server's valves and key, the collector's token and persistent queue."""
-    return _xdg("XDG_DATA_HOME", "OWUI_OTEL_DATA_DIR", ".local/share")
+    return _xdg(XDG_DATA_HOME, OWUI_OTEL_DATA_DIR, ".local/share")
 
 
 def _product_root(path: Path) -> Path | None:

@@ -29,6 +29,7 @@ from opentelemetry.trace import Span
 from otel_filter.settings import http_traces_url
 from owui_otel._bridge_settings import allow_widening, body_limits
 from owui_otel._errors import OwuiOtelError, UsageError
+from owui_otel.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT
 from owui_otel.server import VALVES_FILE, ServerConfig, ValveStore, create_app
 
 SERVER_SERVICE_NAME = "owui-otel-bridge"
@@ -72,8 +73,20 @@ def server_tracer_provider(otlp_traces_url: str) -> TracerProvider:
     return provider
 
 
-def traces_url(otlp_endpoint: str | None) -> str:
-    return http_traces_url(otlp_endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318")
+def traces_url(otlp_endpoint: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    return http_traces_url(otlp_endpoint or environ.get(OTEL_EXPORTER_OTLP_ENDPOINT) or "http://localhost:4318")
+
+
+def filter_environ(otlp_endpoint: str | None, environ: Mapping[str, str] = os.environ) -> Mapping[str, str]:
+    """What the bridge's filter resolves its settings against: ``environ`` with ``--otlp-endpoint`` (when given) as
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``, the default its valve falls back to. The process environment is never written.
+
+        >>> dict(filter_environ("http://collector:4318", {"OTEL_SERVICE_NAME": "chat"}))
+        {'OTEL_SERVICE_NAME': 'chat', 'OTEL_EXPORTER_OTLP_ENDPOINT': 'http://collector:4318'}
+    """
+    if not otlp_endpoint:
+        return environ
+    return {**environ, OTEL_EXPORTER_OTLP_ENDPOINT: otlp_endpoint}
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -113,9 +126,7 @@ def serve(
     """Run until interrupted. Limits are sizes as text (``"8MiB"``); ``None``: the environment, else the default."""
     import uvicorn  # noqa: PLC0415 (heavy; only this command needs it)
 
-    if otlp_endpoint:
-        # The filter's valves default to the standard variable; set it for this process.
-        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
+    environ = filter_environ(otlp_endpoint)
     try:
         body_limit, recorded_limit = body_limits(max_body_bytes, max_recorded_body_bytes, os.environ)
         config = ServerConfig(
@@ -125,6 +136,7 @@ def serve(
             max_body_bytes=body_limit,
             max_recorded_body_bytes=recorded_limit,
             allow_widening_valves=allow_widening(allow_widening_valves, os.environ),
+            environ=environ,
         )
     except ValueError as error:
         raise UsageError(str(error)) from error

@@ -49,6 +49,7 @@ from owui_otel._supervisor import (
     SupervisorStatus,
     read_status,
 )
+from owui_otel.environment_variables import OWUI_OTEL_API_KEY
 
 HOST = "127.0.0.1"
 STATE_FILE = "stack.json"
@@ -301,7 +302,7 @@ _SHELL_EXPORT_ROUTING = (
     OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
 )
-"""Variables of the user's shell that would win over the stack's collector (`serve --otlp-endpoint` sets
+"""Variables of the user's shell that would win over the stack's collector (`serve --otlp-endpoint` hands the filter
 OTEL_EXPORTER_OTLP_ENDPOINT) or its token: the bridge would send the chats, with the stack's token, elsewhere."""
 
 
@@ -309,7 +310,7 @@ def _bridge_env(options: StackOptions, api_key: str, token: str) -> dict[str, st
     # The filter's otlp_headers valve and the server's own span exporter both default to the standard variable.
     headers = {OTEL_EXPORTER_OTLP_HEADERS: otlp_headers_value(token)}
     env = {k: v for k, v in os.environ.items() if k not in _SHELL_EXPORT_ROUTING}
-    return {**env, "OWUI_OTEL_API_KEY": api_key, **headers, **options.extra_env}
+    return {**env, OWUI_OTEL_API_KEY: api_key, **headers, **options.extra_env}
 
 
 def _check_can_start(options: StackOptions, progress: Progress) -> StackState | None:

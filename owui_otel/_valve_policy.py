@@ -12,8 +12,9 @@ exporter credentials that live only in the bridge's environment, somewhere else.
 * **widening needs the operator**: a change that sends more, or to elsewhere, is refused (403) unless the server
   was started with ``--allow-widening-valves`` (``OWUI_OTEL_ALLOW_WIDENING_VALVES=true``). Widening: a new
   export origin (scheme, host or port of the effective endpoint), content capture off -> on, a redaction pattern
-  removed, ``record_user_email`` or ``record_tasks`` off -> on, ``max_content_chars`` raised, ``pipelines``
-  tracing more models (``["*"]`` is every model). Narrowing changes are
+  removed, ``record_user_email`` or ``record_tasks`` off -> on, ``user_identity`` turned to ``email``,
+  ``max_content_chars`` raised (each compared as the filter resolves it: an empty valve is the environment's value),
+  ``pipelines`` tracing more models (``["*"]`` is every model). Narrowing changes are
   always accepted. Whoever can edit ``valves.json`` or the environment (the operator) can do anything.
 
     >>> stored = {"otlp_endpoint": "http://collector:4318", "otlp_headers": "authorization=Bearer x"}
@@ -71,13 +72,17 @@ def widening_changes(stored: Mapping[str, Any], proposed: Mapping[str, Any], env
     old_origin, new_origin = (_origin(_effective_endpoint(v, environ)) for v in (stored, proposed))
     if new_origin != old_origin:
         reasons.append(f"otlp_endpoint: spans would go to {new_origin} instead of {old_origin}")
-    for name, what in (
-        ("capture_message_content", "prompts and replies would be exported"),
-        ("record_user_email", "users' email addresses would be exported"),
-        ("record_tasks", "task calls (which quote the chat) would be exported"),
+    # Compared as the filter resolves them (an empty valve means the environment's value), never as raw valves.
+    old, new = (resolve_settings(v, environ)[0] for v in (stored, proposed))
+    for name, was_on, is_on, what in (
+        ("capture_message_content", old.capture_content, new.capture_content, "prompts and replies would be exported"),
+        ("record_user_email", old.record_user_email, new.record_user_email, "users' email addresses would be exported"),
+        ("record_tasks", old.record_tasks, new.record_tasks, "task calls (which quote the chat) would be exported"),
     ):
-        if proposed.get(name) and not stored.get(name):
+        if is_on and not was_on:
             reasons.append(f"{name}: off -> on ({what})")
+    if new.user_identity == "email" != old.user_identity:
+        reasons.append("user_identity: -> email (users' email addresses would be exported as user.id)")
     old_models, new_models = _models(stored), _models(proposed)
     if old_models is not None and (new_models is None or new_models - old_models):
         more = "every model" if new_models is None else ", ".join(sorted(new_models - old_models))
@@ -85,9 +90,8 @@ def widening_changes(stored: Mapping[str, Any], proposed: Mapping[str, Any], env
     removed = set(_patterns(stored)) - set(_patterns(proposed))
     if removed:
         reasons.append(f"redact_patterns: {len(removed)} pattern(s) removed (less would be redacted)")
-    old_limit, new_limit = stored.get("max_content_chars"), proposed.get("max_content_chars")
-    if isinstance(old_limit, int) and isinstance(new_limit, int) and new_limit > old_limit:
-        reasons.append(f"max_content_chars: raised from {old_limit} to {new_limit}")
+    if new.max_content_chars > old.max_content_chars:
+        reasons.append(f"max_content_chars: raised from {old.max_content_chars} to {new.max_content_chars}")
     return reasons
 
 

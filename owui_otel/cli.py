@@ -36,10 +36,24 @@ from owui_otel._stack import (
     start_stack,
     stop_stack,
 )
+from owui_otel.environment_variables import (
+    LANGFUSE_HOST,
+    LANGFUSE_PUBLIC_KEY,
+    LANGFUSE_SECRET_KEY,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_SERVICE_NAME,
+    OWUI_OTEL_ALLOW_WIDENING_VALVES,
+    OWUI_OTEL_API_KEY,
+    OWUI_OTEL_MAX_BODY_BYTES,
+    OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+    OWUI_TOKEN,
+    PIPELINES_API_KEY,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9099
-API_KEY_ENV = "OWUI_OTEL_API_KEY"
+API_KEY_ENV = OWUI_OTEL_API_KEY
 
 Command = Callable[[argparse.Namespace], int]
 # What the [cli] extra adds: the filter itself needs none of it.
@@ -110,22 +124,22 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--max-body-bytes",
         default=None,
         help="refuse (413) requests larger than this, e.g. 256MiB "
-        f"(default: ${limits.OWUI_OTEL_MAX_BODY_BYTES}, else {limits.DEFAULT_MAX_BODY_BYTES // 2**20}MiB)",
+        f"(default: ${OWUI_OTEL_MAX_BODY_BYTES}, else {limits.DEFAULT_MAX_BODY_BYTES // 2**20}MiB)",
     )
     parser.add_argument(
         "--max-recorded-body-bytes",
         default=None,
         help="echo larger filter requests without tracing them (counted as bodies_too_large in /health) "
-        f"(default: ${limits.OWUI_OTEL_MAX_RECORDED_BODY_BYTES}, else "
+        f"(default: ${OWUI_OTEL_MAX_RECORDED_BODY_BYTES}, else "
         f"{limits.DEFAULT_MAX_RECORDED_BODY_BYTES // 2**20}MiB)",
     )
     parser.add_argument(
         "--allow-widening-valves",
         action="store_true",
         help="let valve updates over the API widen what leaves the machine: another export scheme, host or port, "
-        "content capture on, a redaction pattern removed, email or task recording on, max_content_chars raised, "
-        "pipelines tracing more models "
-        f"(default: ${limits.OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused with 403)",
+        "content capture on, a redaction pattern removed, email or task recording on, users identified by email, "
+        "max_content_chars raised, pipelines tracing more models "
+        f"(default: ${OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused with 403)",
     )
     parser.set_defaults(handler=_cmd_serve)
 
@@ -134,8 +148,8 @@ def _stack_options(args: argparse.Namespace) -> StackOptions:
     return StackOptions(
         **{name: getattr(args, name) for name in StackOptions().ports()},  # one --*-port option each
         langfuse_host=args.langfuse_host,
-        langfuse_public_key=os.environ.get("LANGFUSE_PUBLIC_KEY", ""),
-        langfuse_secret_key=os.environ.get("LANGFUSE_SECRET_KEY", ""),
+        langfuse_public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
+        langfuse_secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
     )
 
 
@@ -218,13 +232,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     for turn in report.turns:
         for trace_id in turn.trace_ids[:1]:
             print(f"  {turn.label}\n    {turn.summary}\n    {jaeger_url}/api/traces/{trace_id}")
-    langfuse_host = os.environ.get("LANGFUSE_HOST", "")
+    langfuse_host = os.environ.get(LANGFUSE_HOST, "")
     if state is not None and state.langfuse and langfuse_host:
         from owui_otel._langfuse import langfuse_project  # noqa: PLC0415
 
         try:
             project = langfuse_project(
-                langfuse_host, os.environ.get("LANGFUSE_PUBLIC_KEY", ""), os.environ.get("LANGFUSE_SECRET_KEY", "")
+                langfuse_host, os.environ.get(LANGFUSE_PUBLIC_KEY, ""), os.environ.get(LANGFUSE_SECRET_KEY, "")
             )
         except OwuiOtelError as error:
             print(f"\nLangfuse: {error}; run `owui-otel doctor`")
@@ -248,7 +262,7 @@ def _add_stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops everything")
     up.add_argument(
         "--langfuse-host",
-        default=os.environ.get("LANGFUSE_HOST", ""),
+        default=os.environ.get(LANGFUSE_HOST, ""),
         help="Langfuse base URL, e.g. https://cloud.langfuse.com (default: $LANGFUSE_HOST; empty = Jaeger only)",
     )
     for name, value in defaults.ports().items():
@@ -276,7 +290,7 @@ def _cmd_install(args: argparse.Namespace) -> int:
     valves = parse_valves(args.valve)
     source = filter_source(Path(args.file) if args.file else None)
     if args.target == "function":
-        token = args.token or os.environ.get("OWUI_TOKEN", "")
+        token = args.token or os.environ.get(OWUI_TOKEN, "")
         result = install_function(args.url, token, function_id=args.id, valves=valves, source=source)
         verb = "created" if result.created else "updated"
         where = f"Open WebUI {result.details['open_webui']} at {args.url}"
@@ -293,7 +307,7 @@ def _cmd_install(args: argparse.Namespace) -> int:
                 "that on the Open WebUI process) if this filter exports to it"
             )
     else:
-        api_key = args.api_key or os.environ.get("PIPELINES_API_KEY", "")
+        api_key = args.api_key or os.environ.get(PIPELINES_API_KEY, "")
         result = install_pipelines(args.url, api_key, valves=valves, source=source)
         print(
             f"uploaded {result.id!r} to the Pipelines server at {args.url}; it is listed as a filter. Open WebUI picks "
@@ -347,14 +361,14 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     urls = state.urls if state else {}
     otlp_endpoint = (
         args.otlp_endpoint
-        or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+        or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "")
         or urls.get("collector_otlp_http", "http://127.0.0.1:4318")
     )
     header_text = args.otlp_headers
     if not header_text and state is not None and state.ingest_token and otlp_endpoint == urls["collector_otlp_http"]:
         # The `up` stack's receiver wants the stack's token, whatever the shell's variables say.
         header_text = otlp_headers_value(state.ingest_token)
-    headers, _ = parse_key_values(header_text or os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", ""))
+    headers, _ = parse_key_values(header_text or os.environ.get(OTEL_EXPORTER_OTLP_HEADERS, ""))
     inputs = DoctorInputs(
         collector_health=args.collector_health or urls.get("collector_health", "http://127.0.0.1:13133"),
         collector_metrics=args.collector_metrics or urls.get("collector_metrics", "http://127.0.0.1:8888/metrics"),
@@ -365,12 +379,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         bridge_url=args.bridge_url or urls.get("bridge", ""),
         bridge_api_key=args.api_key or os.environ.get(API_KEY_ENV, "") or (state.api_key if state else ""),
         langfuse_host=args.langfuse_host,
-        langfuse_public_key=os.environ.get("LANGFUSE_PUBLIC_KEY", ""),
-        langfuse_secret_key=os.environ.get("LANGFUSE_SECRET_KEY", ""),
+        langfuse_public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
+        langfuse_secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
         jaeger_url=args.jaeger_url or urls.get("jaeger", ""),
-        service_name=os.environ.get("OTEL_SERVICE_NAME", "open-webui"),
+        service_name=os.environ.get(OTEL_SERVICE_NAME, "open-webui"),
         openwebui_url=args.openwebui_url,
-        openwebui_token=args.openwebui_token or os.environ.get("OWUI_TOKEN", ""),
+        openwebui_token=args.openwebui_token or os.environ.get(OWUI_TOKEN, ""),
     )
     report = run_checks(inputs)
     print(render(report))
@@ -401,7 +415,7 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     doctor.add_argument("--bridge-url", default="", help="bridge server URL (default: the `up` stack's)")
     doctor.add_argument("--api-key", default="", help=f"bridge API key (default: ${API_KEY_ENV} or the `up` stack's)")
-    doctor.add_argument("--langfuse-host", default=os.environ.get("LANGFUSE_HOST", ""), help="default: $LANGFUSE_HOST")
+    doctor.add_argument("--langfuse-host", default=os.environ.get(LANGFUSE_HOST, ""), help="default: $LANGFUSE_HOST")
     doctor.add_argument("--jaeger-url", default="", help="Jaeger query URL (default: the `up` stack's)")
     doctor.add_argument("--openwebui-url", default="", help="Open WebUI address, to check its connection settings")
     doctor.add_argument("--openwebui-token", default="", help="an admin token for it (default: $OWUI_TOKEN)")

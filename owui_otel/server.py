@@ -33,9 +33,9 @@ import json
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,14 +57,17 @@ from owui_otel._bridge_settings import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_RECORDED_BODY_BYTES,
     MAX_SETTINGS_REQUEST_BYTES,
-    OWUI_OTEL_ALLOW_WIDENING_VALVES,
-    OWUI_OTEL_MAX_BODY_BYTES,
-    OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
 )
 from owui_otel._errors import OwuiOtelError
 from owui_otel._filter_form import FilterForm, InvalidForm, read_filter_form
 from owui_otel._paths import write_private
 from owui_otel._valve_policy import merge_update, public_view, widening_changes
+from owui_otel.environment_variables import (
+    OWUI_OTEL_ALLOW_WIDENING_VALVES,
+    OWUI_OTEL_API_KEY,
+    OWUI_OTEL_MAX_BODY_BYTES,
+    OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 VALVES_FILE = "valves.json"
@@ -84,10 +87,13 @@ class ServerConfig:
     """Echoed but not traced above it: ``--max-recorded-body-bytes`` / ``OWUI_OTEL_MAX_RECORDED_BODY_BYTES``."""
     allow_widening_valves: bool = False
     """``--allow-widening-valves`` / ``OWUI_OTEL_ALLOW_WIDENING_VALVES``: see :mod:`owui_otel._valve_policy`."""
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    """What the filter's settings are resolved against (the valve, else this, else the default): ``os.environ``,
+    with what ``serve``'s flags decided (``--otlp-endpoint``) laid over it."""
 
     def __post_init__(self) -> None:
         if not self.api_key:
-            raise ValueError("the bridge server needs an API key: pass --api-key or set OWUI_OTEL_API_KEY")
+            raise ValueError(f"the bridge server needs an API key: pass --api-key or set {OWUI_OTEL_API_KEY}")
         if not self.filter_id.isidentifier():
             raise ValueError(f"filter id {self.filter_id!r} must be a Python identifier (letters, digits, _)")
         if self.max_body_bytes <= 0 or self.max_recorded_body_bytes <= 0:
@@ -217,7 +223,9 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
         saved = store.load()
         valves = Valves(**saved)
         state["valves"] = valves
-        state["core"] = FilterCore(valves.model_dump(), host="bridge", tracer_provider=tracer_provider)
+        state["core"] = FilterCore(
+            valves.model_dump(), host="bridge", tracer_provider=tracer_provider, environ=config.environ
+        )
         state["started"] = time.time()
         yield
         # Ends open turns as abandoned and flushes: network I/O, so off the event loop.
@@ -412,7 +420,7 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
                 raise HTTPException(
                     status_code=422, detail="invalid valves: send a JSON object of valve values"
                 ) from error
-            widening = widening_changes(stored, valves.model_dump(), os.environ)
+            widening = widening_changes(stored, valves.model_dump(), config.environ)
             if widening and not config.allow_widening_valves:
                 raise HTTPException(
                     status_code=403,

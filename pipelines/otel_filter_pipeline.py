@@ -42,7 +42,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 # ==================== otel_filter/_health.py ====================
 # Counters and rate-limited logging: nothing the filter drops or fails at goes unseen.
@@ -359,6 +359,1067 @@ def reply_usage(reply: Mapping[str, Any]) -> Usage:
     return Usage()
 
 
+# ==================== otel_filter/_pricing.py ====================
+# Model id + token usage -> the turn's price in USD (pure apart from a lookup cache; no OTel).
+
+
+SOURCE_GENAI_PRICES = "genai-prices"
+SOURCE_OVERRIDE = "override"
+
+# semconv ``gen_ai.provider.name`` values (see _extract.derive_provider) -> genai-prices provider ids.
+_PROVIDER_IDS = {
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "azure.ai.openai": "azure",
+    "aws.bedrock": "aws",
+}
+# Providers that say nothing about whose price applies: Open WebUI's own model kinds.
+_NO_PROVIDER = {"openwebui", "openwebui.arena", "openwebui.pipeline"}
+_LOCAL_PROVIDERS = {"ollama"}
+_MAX_CACHED = 1024
+_OVERRIDE_KEYS = {"input": "input_mtok", "output": "output_mtok", "cache_read": "cache_read_mtok",
+                  "cache_write": "cache_write_mtok"}  # fmt: skip
+MAX_OVERRIDES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """A turn's price in USD and its parts. ``input`` is the uncached input, ``output`` the output without the
+    reasoning tokens; the parts that are ``None`` had no tokens. The parts add up to ``total``."""
+
+    total: float
+    input: float
+    output: float
+    cache_read: float | None
+    cache_write: float | None
+    reasoning: float | None
+    priced_model: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """An admin's price: model ids matching ``pattern`` (glob, case-insensitive) cost these USD per million
+    tokens. Cache reads and writes cost the input price unless given."""
+
+    pattern: str
+    input_mtok: Decimal
+    output_mtok: Decimal
+    cache_read_mtok: Decimal | None = None
+    cache_write_mtok: Decimal | None = None
+
+    def matches(self, model: str) -> bool:
+        return fnmatch.fnmatchcase(model.lower(), self.pattern.lower())
+
+
+OVERRIDES_EXAMPLE = '{"llama3*": {"input": 0, "output": 0}, "gpt-4o-mini": {"input": 0.12, "output": 0.48}}'
+
+
+def parse_price_overrides(text: str) -> tuple[tuple[PriceOverride, ...], str | None]:
+    """``price_overrides`` / ``OWUI_OTEL_PRICE_OVERRIDES`` -> (overrides, None), or ((), what is wrong).
+
+    A JSON object: model pattern -> ``{"input": usd, "output": usd, "cache_read": usd, "cache_write": usd}``,
+    USD per million tokens, ``input`` and ``output`` required. Patterns are globs (``*``, ``?``, ``[...]``),
+    matched case-insensitively against the whole model id: linear-time, unlike a regular expression, and what
+    an admin writes anyway (``llama*``, ``*/claude-*``). The first matching pattern wins.
+
+        >>> parse_price_overrides('{"my-model": {"input": 1, "output": 2}}')[0][0].output_mtok
+        Decimal('2')
+        >>> parse_price_overrides('{"my-model": {"input": 1}}')[1]
+        "pattern 'my-model' needs an 'output' price"
+    """
+    if not text.strip():
+        return (), None
+    try:
+        loaded = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except ValueError as error:
+        return (), f"is not valid JSON ({error})"
+    if not isinstance(loaded, dict):
+        return (), "must be a JSON object of model pattern -> prices"
+    if len(loaded) > MAX_OVERRIDES:
+        return (), f"has {len(loaded)} patterns, more than {MAX_OVERRIDES}"
+    overrides: list[PriceOverride] = []
+    for pattern, prices in loaded.items():
+        if not pattern.strip():
+            return (), "has an empty model pattern"
+        if not isinstance(prices, dict):
+            return (), f'pattern {pattern!r} must map to an object like {{"input": 0.15, "output": 0.6}}'
+        unknown = sorted(set(prices) - set(_OVERRIDE_KEYS))
+        if unknown:
+            return (
+                (),
+                f"pattern {pattern!r} has unknown key(s) {', '.join(unknown)} (known: {', '.join(_OVERRIDE_KEYS)})",
+            )
+        values: dict[str, Decimal] = {}
+        for key, field_name in _OVERRIDE_KEYS.items():
+            if key not in prices:
+                if key in ("input", "output"):
+                    return (), f"pattern {pattern!r} needs an {key!r} price"
+                continue
+            value = prices[key]
+            try:
+                valid = isinstance(value, Decimal) and value.is_finite() and value >= 0
+            except InvalidOperation:
+                valid = False
+            if not valid:
+                return (), f"pattern {pattern!r}: {key!r} must be a number of USD per million tokens, 0 or more"
+            values[field_name] = value
+        overrides.append(PriceOverride(pattern=pattern.strip(), **values))
+    return tuple(overrides), None
+
+
+# --- genai-prices, imported on first use --------------------------------------------------------------------
+
+_lock = threading.Lock()
+_resolved: dict[tuple[str, str | None], tuple[str, str | None] | None] = {}
+_library: Any = None
+_library_missing = False
+
+
+class PricingUnavailable(Exception):
+    """genai-prices cannot be imported in this host: turns get no cost."""
+
+
+def _genai_prices() -> Any:
+    """The genai_prices module, imported once on first use (its price table is large: not at filter import)."""
+    global _library, _library_missing
+    if _library is None and not _library_missing:
+        try:
+            _library = importlib.import_module("genai_prices")
+        except Exception:  # ImportError, or a broken install (e.g. a pydantic it cannot use)
+            _library_missing = True
+    if _library is None:
+        raise PricingUnavailable("genai-prices is not importable")
+    return _library
+
+
+UNPRICED_COUNTER = "unpriced_turns"
+"""Health counters ``unpriced_turns.<model>``: turns with usage whose model has no price."""
+PRICING_UNAVAILABLE_COUNTER = "pricing_unavailable"
+"""Health counter: turns that got no cost because genai-prices cannot be imported."""
+MAX_UNPRICED_MODELS = 50
+_unpriced_models: set[str] = set()
+
+
+def unpriced_counter(model: str | None) -> str:
+    """The Health counter for a turn of ``model`` that got no price: ``unpriced_turns.<model>``, for the first
+    :data:`MAX_UNPRICED_MODELS` models (``owui-otel doctor`` names them), then ``unpriced_turns.(other models)``.
+
+        >>> unpriced_counter("llama3.2:3b")
+        'unpriced_turns.llama3.2:3b'
+    """
+    name = (model or "(no model)")[:128]
+    with _lock:
+        if name not in _unpriced_models and len(_unpriced_models) >= MAX_UNPRICED_MODELS:
+            name = "(other models)"
+        else:
+            _unpriced_models.add(name)
+    return f"{UNPRICED_COUNTER}.{name}"
+
+
+def _candidates(model: str) -> list[tuple[str, str | None]]:
+    """(model ref, provider) pairs to try for a model id, as given first; see the module docstring."""
+    found: list[tuple[str, str | None]] = [(model, None)]
+    if "/" in model:
+        vendor, rest = model.split("/", 1)
+        found += [(rest, vendor), (rest, None)]
+    prefix, dot, rest = model.partition(".")
+    if dot and rest and "/" not in prefix and ":" not in prefix:
+        found += _candidates(rest)
+    return found
+
+
+def _resolve(model: str, provider: str | None) -> tuple[str, str | None] | None:
+    """The (model ref, provider id) genai-prices prices ``model`` as, or None. Cached, misses included."""
+    key = (model, provider)
+    with _lock:
+        if key in _resolved:
+            return _resolved[key]
+    snapshot = _genai_prices().data_snapshot.get_snapshot()
+    result: tuple[str, str | None] | None = None
+    for ref, vendor in _candidates(model.strip().lower()):
+        for provider_id in dict.fromkeys((vendor, provider, None) if vendor else (provider, None)):
+            try:
+                snapshot.find_provider_model(ref, None, provider_id, None)
+            except LookupError:
+                continue
+            result = (ref, provider_id)
+            break
+        if result is not None:
+            break
+    with _lock:
+        if len(_resolved) >= _MAX_CACHED:
+            _resolved.clear()
+        _resolved[key] = result
+    return result
+
+
+def priced_as(model: str, provider: str | None) -> tuple[str, str | None] | None:
+    """The (model ref, provider id) to hand ``genai_prices.calc_price`` for ``model``; None if it has no price.
+
+    Raises :class:`PricingUnavailable` when genai-prices is not installed."""
+    if provider in _LOCAL_PROVIDERS:
+        return None
+    hint = None if provider in _NO_PROVIDER else _PROVIDER_IDS.get(provider or "", provider)
+    return _resolve(model, hint)
+
+
+def _to_usage(library: Any, usage: Usage, **only: int | None) -> Any:
+    counts = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_creation_tokens,
+        "output_reasoning_tokens": usage.reasoning_tokens,
+    }
+    if only:
+        counts = only
+    return library.Usage(**{k: v for k, v in counts.items() if v is not None})
+
+
+_MILLION = Decimal(1_000_000)
+# genai-prices price keys for each part, the specific one first (absent: the part costs the general price).
+_CACHE_READ_PRICES = ("cache_read_mtok", "input_mtok")
+_CACHE_WRITE_PRICES = ("cache_write_mtok", "input_mtok")
+_REASONING_PRICES = ("output_reasoning_mtok", "output_mtok")
+
+
+def _cost(library: Any, model_price: Any, usage: Usage, model: str, source: str, whole: Any = None) -> Cost:
+    """Price ``usage`` with one genai-prices ``ModelPrice`` (``whole``: that price, when already calculated); the
+    parts are priced with the same prices, and only when there are such tokens (each costs a calculation)."""
+    if whole is None:
+        whole = model_price.calc_price(_to_usage(library, usage))
+
+    def part(tokens: int | None, price_keys: tuple[str, str], direction: str, **counts: int) -> Decimal | None:
+        if not tokens:
+            return None
+        # A flat price per million tokens (the usual case): the same product genai-prices computes, without a
+        # second calculation. Tiered prices (a TieredPrices object) go through genai-prices.
+        for key in price_keys:
+            unit = getattr(model_price, key, None)
+            if unit is not None:
+                if isinstance(unit, Decimal):
+                    return tokens * unit / _MILLION
+                break
+        return Decimal(model_price.calc_price(_to_usage(library, usage, **counts))[f"{direction}_price"])
+
+    cached = usage.cache_read_tokens or 0
+    written = usage.cache_creation_tokens or 0
+    reasoning = usage.reasoning_tokens or 0
+    cache_read = part(cached, _CACHE_READ_PRICES, "input", input_tokens=cached, cache_read_tokens=cached)
+    cache_write = part(written, _CACHE_WRITE_PRICES, "input", input_tokens=written, cache_write_tokens=written)
+    reasoning_cost = part(
+        reasoning, _REASONING_PRICES, "output", output_tokens=reasoning, output_reasoning_tokens=reasoning
+    )
+    input_cost = whole["input_price"] - (cache_read or 0) - (cache_write or 0)
+    output_cost = whole["output_price"] - (reasoning_cost or 0)
+    return Cost(
+        total=float(whole["total_price"]),
+        input=float(input_cost),
+        output=float(output_cost),
+        cache_read=None if cache_read is None else float(cache_read),
+        cache_write=None if cache_write is None else float(cache_write),
+        reasoning=None if reasoning_cost is None else float(reasoning_cost),
+        priced_model=model,
+        source=source,
+    )
+
+
+def turn_cost(
+    usage: Usage,
+    models: Sequence[str | None],
+    provider: str | None,
+    overrides: Sequence[PriceOverride] = (),
+) -> Cost | None:
+    """The price of ``usage``, or None when no model id has a price (or nothing was reported).
+
+    ``models``: the ids to try in order (response model, request model, Open WebUI model id). The first
+    override whose pattern matches any of them wins; else the first id genai-prices knows. Only the usage
+    reported is priced: a turn that ended without its reply is billed for what the provider counted, if anything.
+    Raises :class:`PricingUnavailable` when genai-prices is not installed, ``ValueError`` for usage it rejects
+    (e.g. more cached tokens than input tokens)."""
+    if usage.input_tokens is None and usage.output_tokens is None:
+        return None
+    ids = [m for m in dict.fromkeys(models) if m]
+    library = _genai_prices()
+    for override in overrides:
+        for model in ids:
+            if override.matches(model):
+                price = library.types.ModelPrice(
+                    input_mtok=override.input_mtok,
+                    output_mtok=override.output_mtok,
+                    cache_read_mtok=override.cache_read_mtok,
+                    cache_write_mtok=override.cache_write_mtok,
+                )
+                return _cost(library, price, usage, model, SOURCE_OVERRIDE)
+    for model in ids:
+        found = priced_as(model, provider)
+        if found is not None:
+            ref, provider_id = found
+            calculation = library.calc_price(_to_usage(library, usage), ref, provider_id=provider_id)
+            whole = {
+                "input_price": calculation.input_price,
+                "output_price": calculation.output_price,
+                "total_price": calculation.total_price,
+            }
+            return _cost(library, calculation.model_price, usage, calculation.model.id, SOURCE_GENAI_PRICES, whole)
+    return None
+
+
+# ==================== otel_filter/_redact.py ====================
+# Redaction: admin patterns run with a time bound, off the GIL, failing closed. What counts as content.
+
+
+TIMEOUT_MARK = "[REDACTION TIMED OUT]"
+ERROR_WITHOUT_CONTENT = "the provider returned an error; message content is not recorded (capture off)"
+Redact = Callable[[str], str]
+# One pattern on one text. A sane pattern needs well under a millisecond on a text cut to max_content_chars.
+# Kept short because it is also the longest the host's event loop can wait for the GIL: with concurrent=True
+# regex releases the GIL while matching but takes it back every 256 steps to check signals and its timeout,
+# and CPython lets a thread that re-takes the GIL that often starve a waiting thread (no drop request is made
+# while the GIL keeps changing hands, bpo-7946) until the call returns. Measured: 0.25 s here stalled the loop
+# up to 209 ms, 0.02 s keeps it within the 50 ms bound. regex measures it in process CPU time (clock()).
+TEXT_TIMEOUT_S = 0.02
+# All texts of one span together; beyond it the remaining texts of that span are replaced by the mark.
+SPAN_BUDGET_S = 0.5
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """``re``-compatible compilation (``regex.V0``); raises ``regex.error`` for a bad pattern."""
+    return regex.compile(pattern, flags=regex.V0)
+
+
+class BoundedRedact:
+    """``redact(text)`` with a per-text timeout and a shared budget; fails closed (see module docstring)."""
+
+    __slots__ = ("_patterns", "_template", "_health", "_deadline")
+
+    def __init__(
+        self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Health | None, budget_s: float
+    ) -> None:
+        self._patterns = patterns
+        self._template = template
+        self._health = health
+        self._deadline = time.monotonic() + budget_s
+
+    def __call__(self, text: str) -> str:
+        if not self._patterns or not text:
+            return text
+        try:
+            for pattern in self._patterns:
+                remaining = self._deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                text = pattern.sub(self._template, text, timeout=min(TEXT_TIMEOUT_S, remaining), concurrent=True)
+        except Exception:  # TimeoutError, or anything else the engine raises: never the unredacted text
+            if self._health is not None:
+                self._health.problem(
+                    "redaction_timeouts",
+                    "otel_filter: a redaction pattern did not finish within %ss on a message, which was replaced "
+                    "by %s; simplify the redact_patterns valve (nested repeats such as (\\w+\\s?)+ backtrack)",
+                    f"{TEXT_TIMEOUT_S:g}",
+                    TIMEOUT_MARK,
+                )
+            return TIMEOUT_MARK
+        return text
+
+
+class Redactor:
+    """Replaces every match of the patterns with ``replacement`` (taken literally); a no-op without patterns."""
+
+    __slots__ = ("_patterns", "_template")
+
+    def __init__(self, patterns: Sequence[regex.Pattern[str]] = (), replacement: str = "[REDACTED]") -> None:
+        self._patterns = tuple(patterns)
+        # sub() expands backslashes in a template: escape them so the replacement is used as written.
+        self._template = replacement.replace("\\", "\\\\")
+
+    def __bool__(self) -> bool:
+        return bool(self._patterns)
+
+    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
+        """A redacting callable for one span, sharing ``budget_s`` seconds across its texts. Without patterns
+        (the default) it returns every text as it is: ``str``, a C call that returns a plain string unchanged."""
+        if not self._patterns:
+            return str
+        return BoundedRedact(self._patterns, self._template, health, budget_s)
+
+    def __call__(self, text: str) -> str:
+        return self.bounded()(text)
+
+
+# ==================== otel_filter/environment_variables.py ====================
+# Environment variables the filter reads; each is a default that a valve can override.
+
+
+OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+"""Base OTLP endpoint; ``/v1/traces`` is appended for HTTP. Default ``http://localhost:4318``."""
+
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+"""Full traces URL, used as is; wins over ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+
+OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
+"""``http/protobuf`` (default) or ``grpc``."""
+
+OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+"""Traces-only protocol; wins over ``OTEL_EXPORTER_OTLP_PROTOCOL``."""
+
+OTEL_EXPORTER_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+"""``key=value`` pairs separated by commas, values URL-encoded (``authorization=Bearer%20abc``)."""
+
+OTEL_EXPORTER_OTLP_TRACES_HEADERS = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
+"""Traces-only headers; win over ``OTEL_EXPORTER_OTLP_HEADERS``."""
+
+OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+"""``service.name`` of the spans. Default ``open-webui``."""
+
+OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
+"""Extra resource attributes, ``key=value`` pairs separated by commas."""
+
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+"""Content capture: ``true``/``false``/``1``/``0`` or ``NO_CONTENT``/``SPAN_ONLY``/``EVENT_ONLY``/
+``SPAN_AND_EVENT``. Unset means **on** here (Langfuse session replay needs content); an
+unknown value means off, with one warning."""
+
+OWUI_OTEL_REDACT_PATTERNS = "OWUI_OTEL_REDACT_PATTERNS"
+"""Regular expressions applied to message content before it is recorded: a JSON array of
+strings, or one pattern per line."""
+
+OWUI_OTEL_MAX_CONTENT_CHARS = "OWUI_OTEL_MAX_CONTENT_CHARS"
+"""Size limit of each content attribute, in characters of JSON. Default 20000."""
+
+OWUI_OTEL_TURN_TIMEOUT_SECONDS = "OWUI_OTEL_TURN_TIMEOUT_SECONDS"
+"""A turn with no outlet after this many seconds is ended as abandoned. Default 600."""
+
+OWUI_OTEL_MAX_OPEN_TURNS = "OWUI_OTEL_MAX_OPEN_TURNS"
+"""Most turns awaiting an outlet; the oldest is ended as abandoned beyond it. Default 10000."""
+
+OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
+"""``true`` (default): title/tags/follow-up/... calls become their own spans; ``false`` skips them."""
+
+OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
+"""``true`` adds ``user.email``; default ``false``. Independent of ``OWUI_OTEL_USER_IDENTITY``."""
+
+OWUI_OTEL_USER_IDENTITY = "OWUI_OTEL_USER_IDENTITY"
+"""What identifies a user in every backend (``user.id``, Langfuse's user): ``id`` (default, Open WebUI's user id),
+``email`` or ``username`` (the Open WebUI username, else the display name). A user without the chosen field is
+identified by their id (counted as ``user_identity_fallbacks``)."""
+
+OWUI_OTEL_PRICE_OVERRIDES = "OWUI_OTEL_PRICE_OVERRIDES"
+"""Prices that win over the genai-prices table: a JSON object of model pattern (glob, case-insensitive) ->
+``{"input": usd, "output": usd, "cache_read": usd, "cache_write": usd}`` per million tokens."""
+
+
+# ==================== otel_filter/_settings.py ====================
+# Valves + environment -> validated :class:`Settings`, with a fix for every bad value.
+
+
+PROTOCOL_HTTP = "http/protobuf"
+PROTOCOL_GRPC = "grpc"
+DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
+DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
+DEFAULT_SERVICE_NAME = "open-webui"
+DEFAULT_MAX_CONTENT_CHARS = 20_000
+MIN_MAX_CONTENT_CHARS = 256
+# 3 content attributes x 200,000 characters x at most 4 UTF-8 bytes = 2.4 MB (2.29 MiB): with the span's other,
+# bounded attributes (_attributes.py) one span always fits in one OTLP request (_request_size.MAX_REQUEST_BYTES).
+MAX_MAX_CONTENT_CHARS = 200_000
+DEFAULT_TURN_TIMEOUT_S = 600
+MAX_TURN_TIMEOUT_S = 86_400  # a day: no reply takes longer, and a bigger one only keeps dead turns in memory
+DEFAULT_MAX_OPEN_TURNS = 10_000
+MAX_MAX_OPEN_TURNS = 1_000_000
+USER_IDENTITY_ID = "id"
+USER_IDENTITY_EMAIL = "email"
+USER_IDENTITY_USERNAME = "username"
+USER_IDENTITIES = (USER_IDENTITY_ID, USER_IDENTITY_EMAIL, USER_IDENTITY_USERNAME)
+"""What may identify a user in ``user.id`` (the ``user_identity`` valve, ``OWUI_OTEL_USER_IDENTITY``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One bad setting: which valve or environment variable, what was wrong, how to fix it, what is
+    used instead. Valve names are lower case, environment variables upper case: the message says which."""
+
+    setting: str
+    value: str
+    reason: str
+    fix: str
+    fallback: str
+
+    def message(self) -> str:
+        kind = "environment variable" if self.setting.isupper() else "valve"
+        return f"{kind} {self.setting}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSettings:
+    """Where spans go. ``endpoint`` is the full traces URL for HTTP, ``scheme://host:port`` for gRPC."""
+
+    endpoint: str
+    protocol: str
+    headers: tuple[tuple[str, str], ...]
+    insecure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    export: ExportSettings
+    service_name: str
+    resource_attributes: tuple[tuple[str, str], ...]
+    capture_content: bool
+    redact_patterns: tuple[regex.Pattern[str], ...]
+    redact_replacement: str
+    max_content_chars: int
+    turn_timeout_s: float
+    max_open_turns: int
+    record_tasks: bool
+    record_user_email: bool
+    user_identity: str = USER_IDENTITY_ID
+    price_overrides: tuple[PriceOverride, ...] = ()
+
+
+# --- environment defaults (log-and-default, like the OTel SDK) ---------------------------
+
+_CAPTURE_ON = {"true", "1", "span_only", "event_only", "span_and_event"}
+_CAPTURE_OFF = {"false", "0", "no_content"}
+
+
+def parse_capture_mode(value: str | None) -> bool | None:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` -> on/off; ``None`` if unrecognised.
+
+    Both vocabularies are accepted: ``true/false/1/0`` (openai-v2) and util-genai's
+    ``NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT``. The filter records content on the span
+    only, so every mode that asks for content turns span content on.
+    """
+    if value is None:
+        return None
+    normalized = value.strip().lower()
+    if normalized in _CAPTURE_ON:
+        return True
+    if normalized in _CAPTURE_OFF:
+        return False
+    return None
+
+
+def env_capture_content(environ: Mapping[str, str]) -> bool:
+    raw = environ.get(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
+    if raw is None or not raw.strip():
+        return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
+    parsed = parse_capture_mode(raw)
+    if parsed is None:
+        logger.warning(
+            "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
+            "Defaulting to NO_CONTENT.",
+            OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
+            raw,
+        )
+        return False
+    return parsed
+
+
+def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw.strip())
+    except ValueError:
+        logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
+        return default
+
+
+def parse_bool(text: str) -> bool | None:
+    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, spaces ignored); None for anything else."""
+    normalized = text.strip().lower()
+    if normalized in ("true", "1", "yes", "on"):
+        return True
+    if normalized in ("false", "0", "no", "off"):
+        return False
+    return None
+
+
+def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    parsed = parse_bool(raw)
+    if parsed is None:
+        logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+        return default
+    return parsed
+
+
+def env_patterns(environ: Mapping[str, str]) -> list[str]:
+    """``OWUI_OTEL_REDACT_PATTERNS``: a JSON array of strings, or one pattern per line."""
+    raw = environ.get(OWUI_OTEL_REDACT_PATTERNS, "")
+    if not raw.strip():
+        return []
+    if raw.lstrip().startswith("["):
+        try:
+            loaded = json.loads(raw)
+        except ValueError:
+            loaded = None
+        if isinstance(loaded, list) and all(isinstance(p, str) for p in loaded):
+            return loaded
+    return [line for line in raw.splitlines() if line.strip()]
+
+
+# --- parsing helpers --------------------------------------------------------------------
+
+
+def parse_key_values(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """``k1=v1,k2=v2`` (values URL-decoded, as in ``OTEL_EXPORTER_OTLP_HEADERS``) -> (pairs, bad items)."""
+    pairs: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        key = unquote(key.strip())
+        if not sep or not key:
+            bad.append(item.strip())
+            continue
+        pairs.append((key, unquote(value.strip())))
+    return tuple(pairs), bad
+
+
+def _valid_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a non-numeric port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def display_url(url: str) -> str:
+    """``url`` fit for a log line: a ``user:password@`` part, the query and the fragment (where
+    credentials such as ``?api_key=`` live) are masked.
+
+        display_url("https://u:pw@c.example/v1/traces?token=x")  # "https://***@c.example/v1/traces?***"
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    query = "***" if parts.query else ""
+    fragment = "***" if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def http_traces_url(base: str) -> str:
+    """The OTLP/HTTP traces URL for ``base``: ``/v1/traces`` added to the path (kept if it has it),
+    before any query string.
+
+        http_traces_url("http://c:4318")            # "http://c:4318/v1/traces"
+        http_traces_url("https://c.example/otel?k=v")  # "https://c.example/otel/v1/traces?k=v"
+    """
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return base
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1/traces"):
+        path = f"{path}/v1/traces"
+    return urlunsplit(parts._replace(path=path))
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``, with the scheme's default port: what "the same endpoint" means for secrets."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", url, None)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
+
+
+# --- resolution -------------------------------------------------------------------------
+
+
+def _text(valves: Mapping[str, object], name: str) -> str:
+    value = valves.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _resolve_export(
+    valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
+) -> ExportSettings:
+    protocol = _text(valves, "otlp_protocol").lower()
+    protocol_source = "valve"
+    if not protocol:
+        protocol_source = "env"
+        protocol = (
+            (
+                environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
+                or environ.get(OTEL_EXPORTER_OTLP_PROTOCOL)
+                or PROTOCOL_HTTP
+            )
+            .strip()
+            .lower()
+        )
+    if protocol not in (PROTOCOL_HTTP, PROTOCOL_GRPC):
+        reason = (
+            "is not supported by the Python OTLP exporter" if protocol == "http/json" else "is not a supported protocol"
+        )
+        problems.append(
+            Problem(
+                setting="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
+                value=protocol,
+                reason=reason,
+                fix="set it to 'http/protobuf' or 'grpc' (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL)",
+                fallback=f"Using {PROTOCOL_HTTP!r}",
+            )
+        )
+        protocol = PROTOCOL_HTTP
+
+    default_endpoint = DEFAULT_HTTP_ENDPOINT if protocol == PROTOCOL_HTTP else DEFAULT_GRPC_ENDPOINT
+    traces_endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "").strip()
+    env_endpoint = traces_endpoint or environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip() or default_endpoint
+    endpoint = _text(valves, "otlp_endpoint")
+    endpoint_name = "otlp_endpoint"
+    full_url = False
+    if not endpoint:
+        if traces_endpoint:
+            endpoint, endpoint_name, full_url = traces_endpoint, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, True
+        else:
+            endpoint = env_endpoint
+            endpoint_name = OTEL_EXPORTER_OTLP_ENDPOINT
+    if not _valid_url(endpoint):
+        problems.append(
+            Problem(
+                setting=endpoint_name,
+                value=display_url(endpoint),
+                reason="is not an http:// or https:// URL with a host",
+                fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
+                fallback=f"Using {default_endpoint!r}",
+            )
+        )
+        endpoint, full_url = default_endpoint, False
+    if protocol == PROTOCOL_HTTP and not full_url:
+        endpoint = http_traces_url(endpoint)
+
+    header_text = _text(valves, "otlp_headers")
+    header_name = "otlp_headers"
+    if not header_text:
+        header_name = OTEL_EXPORTER_OTLP_HEADERS
+        if environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS):
+            header_name = OTEL_EXPORTER_OTLP_TRACES_HEADERS
+        header_text = environ.get(header_name) or ""
+        if header_text.strip() and origin(endpoint) != origin(env_endpoint):
+            # The environment's headers (the collector's token) belong to the environment's endpoint: a valve
+            # pointing elsewhere must not receive them (whoever can change valves could otherwise collect them).
+            problems.append(
+                Problem(
+                    setting="otlp_endpoint",
+                    value=display_url(_text(valves, "otlp_endpoint") or endpoint),
+                    reason=f"is not the endpoint of the environment ({display_url(env_endpoint)}), so the headers "
+                    f"of {header_name} (they may hold its token) are not sent to it",
+                    fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "
+                    "empty to use the environment's endpoint",
+                    fallback="Sending no headers",
+                )
+            )
+            header_text = ""
+    headers, bad = parse_key_values(header_text)
+    if bad:
+        problems.append(
+            Problem(
+                setting=header_name,
+                value="<hidden: may hold a secret>",
+                reason=f"has {len(bad)} item(s) without 'key=value'",
+                fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
+                fallback="Ignoring those items",
+            )
+        )
+    if protocol == PROTOCOL_GRPC:
+        # gRPC metadata keys must be lower-case; an upper-case key would fail every export.
+        headers = tuple((key.lower(), value) for key, value in headers)
+    return ExportSettings(
+        endpoint=endpoint,
+        protocol=protocol,
+        headers=headers,
+        insecure=urlsplit(endpoint).scheme == "http",
+    )
+
+
+def _compile_patterns(
+    raw: object, problems: list[Problem], setting: str = "redact_patterns"
+) -> tuple[tuple[regex.Pattern[str], ...], bool]:
+    """-> (patterns, ok). A pattern that does not compile makes ``ok`` false: content is then dropped.
+
+    Patterns are compiled by the ``regex`` package in its ``re``-compatible mode, which can bound
+    each match in time (see ``_redact.py``)."""
+    if isinstance(raw, str):
+        raw = [raw] if raw.strip() else []
+    if not isinstance(raw, list | tuple):
+        return (), True
+    compiled: list[regex.Pattern[str]] = []
+    ok = True
+    for pattern in raw:
+        if not isinstance(pattern, str) or not pattern:
+            continue
+        try:
+            compiled.append(compile_pattern(pattern))
+        except (regex.error, ValueError, OverflowError) as error:
+            ok = False
+            problems.append(
+                Problem(
+                    setting=setting,
+                    value=pattern,
+                    reason=f"is not a valid regular expression ({error})",
+                    fix="correct the pattern (Python re syntax) or remove it",
+                    fallback="Not recording message content until it is fixed (fail closed)",
+                )
+            )
+    return tuple(compiled), ok
+
+
+def _whole_number(value: object) -> int | None:
+    """``value`` as an int if it is one (also ``600.0`` and ``"600"``); None for anything else: NaN,
+    infinities, fractions, booleans, text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if isinstance(value, str) and len(value.strip()) <= 30:  # longer: no sane setting, and int() of it is slow
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+
+
+def _unset(value: object) -> bool:
+    """A valve left at its empty value (``None``, ``""``, ``0``, ``[]``): the environment, then the default, decide."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, str):
+        return not value.strip() or _whole_number(value) == 0
+    return value is None or value == 0 or (isinstance(value, list | tuple) and not value)
+
+
+def _bounded_int(
+    valves: Mapping[str, object],
+    names: tuple[str, str],
+    default: int,
+    bounds: tuple[int, int],
+    problems: list[Problem],
+    unit: str,
+    environ: Mapping[str, str],
+) -> int:
+    """The valve (``names[0]``), else the environment variable (``names[1]``), as a whole number within ``bounds``;
+    else a Problem and the default (or the maximum when too big)."""
+    minimum, maximum = bounds
+    name, variable = names
+    raw = valves.get(name)
+    if _unset(raw):
+        name, raw = variable, environ.get(variable, "")
+        if not raw.strip():
+            return default
+    value = _whole_number(raw)
+    if value is None or value < minimum:
+        problems.append(
+            Problem(
+                setting=name,
+                value=_shown(raw),
+                reason=f"must be a whole number of {unit} from {minimum} to {maximum}",
+                fix=f"set it to {default} (the default) or another whole number from {minimum} to {maximum}",
+                fallback=f"Using {default}",
+            )
+        )
+        return default
+    if value > maximum:
+        problems.append(
+            Problem(
+                setting=name,
+                value=_shown(raw),
+                reason=f"is more than {maximum} {unit}, the most this setting allows",
+                fix=f"set it to a whole number from {minimum} to {maximum} (default {default})",
+                fallback=f"Using {maximum}",
+            )
+        )
+        return maximum
+    return value
+
+
+def _flag(
+    valves: Mapping[str, object],
+    names: tuple[str, str],
+    default: bool,
+    environ: Mapping[str, str],
+    problems: list[Problem],
+) -> bool:
+    """A true/false valve (``names[0]``: a bool, or ``"true"``/``"false"``; ``""`` is unset), else the environment
+    variable (``names[1]``), else ``default``."""
+    name, variable = names
+    value = valves.get(name)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip():
+        parsed = parse_bool(value)
+        if parsed is not None:
+            return parsed
+        problems.append(
+            Problem(
+                setting=name,
+                value=_shown(value),
+                reason="is not true or false",
+                fix=f"set it to 'true' or 'false', or leave it empty to use {variable}",
+                fallback=f"Using {variable} (else {str(default).lower()})",
+            )
+        )
+    if variable == OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT:
+        return env_capture_content(environ)
+    return env_bool(environ, variable, default)
+
+
+def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]) -> str:
+    name, raw = "user_identity", valves.get("user_identity")
+    if not isinstance(raw, str) or not raw.strip():
+        name, raw = OWUI_OTEL_USER_IDENTITY, environ.get(OWUI_OTEL_USER_IDENTITY, "")
+    choice = raw.strip().lower()
+    if not choice:
+        return USER_IDENTITY_ID
+    if choice in USER_IDENTITIES:
+        return choice
+    problems.append(
+        Problem(
+            setting=name,
+            value=_shown(raw),
+            reason="is not a way to identify users",
+            fix="set it to 'id' (Open WebUI's user id, the default), 'email' or 'username'",
+            fallback="Identifying users by their id",
+        )
+    )
+    return USER_IDENTITY_ID
+
+
+def _price_overrides(
+    valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
+) -> tuple[PriceOverride, ...]:
+    """The ``price_overrides`` valve, else ``OWUI_OTEL_PRICE_OVERRIDES``; parsed and checked in ``_pricing.py``."""
+    name, text = "price_overrides", _text(valves, "price_overrides")
+    if not text:
+        name, text = OWUI_OTEL_PRICE_OVERRIDES, environ.get(OWUI_OTEL_PRICE_OVERRIDES, "").strip()
+    overrides, error = parse_price_overrides(text)
+    if error is not None:
+        problems.append(
+            Problem(
+                setting=name,
+                value=_shown(text),
+                reason=error,
+                fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
+                fallback="Using the genai-prices table only (no override)",
+            )
+        )
+    return overrides
+
+
+def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
+    """Build the effective settings: valve if set, else the environment, else the default."""
+    problems: list[Problem] = []
+    export = _resolve_export(valves, environ, problems)
+    env_resource, _ = parse_key_values(environ.get(OTEL_RESOURCE_ATTRIBUTES, ""))
+    service_name = (
+        _text(valves, "service_name")
+        or environ.get(OTEL_SERVICE_NAME, "").strip()
+        or dict(env_resource).get("service.name", "").strip()
+    )
+    resource_text = _text(valves, "resource_attributes")
+    valve_resource, bad = parse_key_values(resource_text)
+    # The valve's attributes are added to the environment's (and win): both from here, not from the SDK's own
+    # read of os.environ, so that the given environ decides.
+    resource_attributes = tuple({**dict(env_resource), **dict(valve_resource)}.items())
+    if bad:
+        problems.append(
+            Problem(
+                setting="resource_attributes",
+                value=resource_text,
+                reason=f"has {len(bad)} item(s) without 'key=value'",
+                fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",
+                fallback="Ignoring those items",
+            )
+        )
+    raw_patterns: object = valves.get("redact_patterns")
+    patterns_setting = "redact_patterns"
+    if _unset(raw_patterns):
+        raw_patterns, patterns_setting = env_patterns(environ), OWUI_OTEL_REDACT_PATTERNS
+    patterns, patterns_ok = _compile_patterns(raw_patterns, problems, patterns_setting)
+    replacement = valves.get("redact_replacement")
+    return (
+        Settings(
+            export=export,
+            service_name=service_name or DEFAULT_SERVICE_NAME,
+            resource_attributes=resource_attributes,
+            capture_content=_flag(
+                valves,
+                ("capture_message_content", OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT),
+                True,
+                environ,
+                problems,
+            )
+            and patterns_ok,
+            redact_patterns=patterns,
+            redact_replacement=replacement if isinstance(replacement, str) else "[REDACTED]",
+            max_content_chars=_bounded_int(
+                valves,
+                ("max_content_chars", OWUI_OTEL_MAX_CONTENT_CHARS),
+                DEFAULT_MAX_CONTENT_CHARS,
+                (MIN_MAX_CONTENT_CHARS, MAX_MAX_CONTENT_CHARS),
+                problems,
+                "characters",
+                environ,
+            ),
+            turn_timeout_s=float(
+                _bounded_int(
+                    valves,
+                    ("turn_timeout_seconds", OWUI_OTEL_TURN_TIMEOUT_SECONDS),
+                    DEFAULT_TURN_TIMEOUT_S,
+                    (1, MAX_TURN_TIMEOUT_S),
+                    problems,
+                    "seconds",
+                    environ,
+                )
+            ),
+            max_open_turns=_bounded_int(
+                valves,
+                ("max_open_turns", OWUI_OTEL_MAX_OPEN_TURNS),
+                DEFAULT_MAX_OPEN_TURNS,
+                (1, MAX_MAX_OPEN_TURNS),
+                problems,
+                "turns",
+                environ,
+            ),
+            record_tasks=_flag(valves, ("record_tasks", OWUI_OTEL_RECORD_TASKS), True, environ, problems),
+            record_user_email=_flag(
+                valves, ("record_user_email", OWUI_OTEL_RECORD_USER_EMAIL), False, environ, problems
+            ),
+            user_identity=_user_identity(valves, environ, problems),
+            price_overrides=_price_overrides(valves, environ, problems),
+        ),
+        problems,
+    )
+
+
+def log_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        logger.log(logging.ERROR, "otel_filter: %s", problem.message())
+
+
 # ==================== otel_filter/_extract.py ====================
 # Pure extraction: Open WebUI inlet/outlet/stream payloads -> small frozen records. No OTel here.
 
@@ -401,6 +1462,9 @@ class TurnRequest:
     file_count: int | None
     conversation_fingerprint: int | None
     last_user_fingerprint: int | None
+    openwebui_version: str | None = None  # only in-process (a Function); see running_openwebui_version
+    outlet_expected: bool = True  # False: an API call on an Open WebUI that never runs its outlet (<= 0.8)
+    user_identity: str | None = None  # what identifies the user (the user_identity setting); None: not in the payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -600,6 +1664,60 @@ def conversation_fingerprints(messages: object) -> tuple[int | None, int | None]
     return _fingerprint(exchange), (_fingerprint([("user", last_user)]) if last_user is not None else None)
 
 
+# --- Open WebUI version and whether an outlet will come ------------------------------------
+
+
+UNKNOWN_OPENWEBUI_VERSION = "0.0.0"
+
+
+def running_openwebui_version() -> str | None:
+    """Open WebUI's version when the filter runs inside it (a Function): ``VERSION`` of the already imported
+    ``open_webui.env``. Never imported here, so outside Open WebUI (Pipelines, the bridge) the answer is None.
+
+    >>> running_openwebui_version() is None   # not inside Open WebUI
+    True
+    """
+    module = sys.modules.get("open_webui.env")
+    version = as_str(getattr(module, "VERSION", None)) if module is not None else None
+    # "0.0.0" is Open WebUI's own "unknown": env.py falls back to it when neither package.json nor (started by
+    # `open-webui serve`) the installed package's metadata gave a version.
+    return None if version == UNKNOWN_OPENWEBUI_VERSION else version
+
+
+# Since 0.9.0 the backend runs outlets itself, API calls included (Open WebUI CHANGELOG 0.9.0, #3237). Before, only
+# the browser triggered them (POST /api/chat/completed), so an API call never got one (langfuse/langfuse#6026).
+BACKEND_OUTLETS_SINCE = (0, 9)
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    parts = version.lstrip("v").split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def outlet_expected(meta: Mapping[str, Any], message_id: str | None, chat_id: str | None, version: str | None) -> bool:
+    """Will this main-chat inlet ever get an outlet? False only for an API call (no message id, no chat) on an Open
+    WebUI whose outlets come from the browser (<= 0.8). The version decides when it is known (in-process); otherwise
+    the inlet's metadata shape does: Open WebUI 0.5-0.6 build it with ``parent_message_id`` (from the body's
+    ``parent_id``) and no ``user_message_id``; 0.12 the other way round. Anything else counts as expecting an outlet,
+    so a real failure is never hidden.
+
+    >>> outlet_expected({"parent_message_id": None, "chat_id": None}, None, None, None)   # 0.6 API call
+    False
+    >>> outlet_expected({"user_message_id": None, "chat_id": ""}, None, "", None)          # 0.12 API call
+    True
+    >>> outlet_expected({}, None, None, "0.6.43"), outlet_expected({}, None, None, "0.12.4")
+    (False, True)
+    """
+    if message_id is not None or chat_id:
+        return True  # a web UI turn: its browser (<= 0.8) or the backend (>= 0.9) runs the outlet
+    era = _major_minor(version) if version else None
+    if era is not None:
+        return era >= BACKEND_OUTLETS_SINCE
+    return not ("parent_message_id" in meta and "user_message_id" not in meta)
+
+
 # --- request ----------------------------------------------------------------------------
 
 
@@ -670,8 +1788,11 @@ def extract_request(
     model: object = None,
     message_id: object = None,
     chat_id: object = None,
+    identity: str = USER_IDENTITY_ID,
 ) -> TurnRequest:
     """Read an inlet body (and the Functions dunder params when given) into a :class:`TurnRequest`.
+
+    ``identity`` (``id``, ``email`` or ``username``) picks the user field that becomes ``user_identity``.
 
     ``metadata``/``model``/``message_id``/``chat_id`` are Open WebUI Functions'
     ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
@@ -704,13 +1825,15 @@ def extract_request(
     conversation_fp, last_user_fp = (
         conversation_fingerprints(body_map.get("messages")) if msg_id is None else (None, None)
     )
+    openwebui_version = running_openwebui_version()
+    user_id = as_str(user_map.get("id")) or as_str(meta.get("user_id"))
     return TurnRequest(
         message_id=msg_id,
         chat_id=raw_chat_id,
         conversation_id=conversation_id,
         chat_kind=chat_kind,
         task=task,
-        user_id=as_str(user_map.get("id")) or as_str(meta.get("user_id")),
+        user_id=user_id,
         user_email=as_str(user_map.get("email")),
         user_role=as_str(user_map.get("role")),
         model_id=model_id,
@@ -727,8 +1850,20 @@ def extract_request(
         file_count=len(files) if isinstance(files, list) else None,
         conversation_fingerprint=conversation_fp,
         last_user_fingerprint=last_user_fp,
+        openwebui_version=openwebui_version,
+        outlet_expected=task is not None or outlet_expected(meta, msg_id, raw_chat_id, openwebui_version),
+        user_identity=user_id if identity == USER_IDENTITY_ID else _user_field(user_map, identity),
         **_request_params(body_map),
     )
+
+
+def _user_field(user_map: Mapping[str, object], identity: str) -> str | None:
+    """The user's email, or their username (when Open WebUI has one; else the display name ``name``)."""
+    if identity == USER_IDENTITY_EMAIL:
+        return as_str(user_map.get("email"))
+    if identity == USER_IDENTITY_USERNAME:
+        return as_str(user_map.get("username")) or as_str(user_map.get("name"))
+    return None
 
 
 # --- result -----------------------------------------------------------------------------
@@ -821,88 +1956,6 @@ def extract_chunk(event: object) -> StreamChunk | None:
         finish_reason=finish_reason,
         usage=extract_usage(usage_map) if usage_map else None,
     )
-
-
-# ==================== otel_filter/_redact.py ====================
-# Redaction: admin patterns run with a time bound, off the GIL, failing closed. What counts as content.
-
-
-TIMEOUT_MARK = "[REDACTION TIMED OUT]"
-ERROR_WITHOUT_CONTENT = "the provider returned an error; message content is not recorded (capture off)"
-Redact = Callable[[str], str]
-# One pattern on one text. A sane pattern needs well under a millisecond on a text cut to max_content_chars.
-# Kept short because it is also the longest the host's event loop can wait for the GIL: with concurrent=True
-# regex releases the GIL while matching but takes it back every 256 steps to check signals and its timeout,
-# and CPython lets a thread that re-takes the GIL that often starve a waiting thread (no drop request is made
-# while the GIL keeps changing hands, bpo-7946) until the call returns. Measured: 0.25 s here stalled the loop
-# up to 209 ms, 0.02 s keeps it within the 50 ms bound. regex measures it in process CPU time (clock()).
-TEXT_TIMEOUT_S = 0.02
-# All texts of one span together; beyond it the remaining texts of that span are replaced by the mark.
-SPAN_BUDGET_S = 0.5
-
-
-def compile_pattern(pattern: str) -> regex.Pattern[str]:
-    """``re``-compatible compilation (``regex.V0``); raises ``regex.error`` for a bad pattern."""
-    return regex.compile(pattern, flags=regex.V0)
-
-
-class BoundedRedact:
-    """``redact(text)`` with a per-text timeout and a shared budget; fails closed (see module docstring)."""
-
-    __slots__ = ("_patterns", "_template", "_health", "_deadline")
-
-    def __init__(
-        self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Health | None, budget_s: float
-    ) -> None:
-        self._patterns = patterns
-        self._template = template
-        self._health = health
-        self._deadline = time.monotonic() + budget_s
-
-    def __call__(self, text: str) -> str:
-        if not self._patterns or not text:
-            return text
-        try:
-            for pattern in self._patterns:
-                remaining = self._deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                text = pattern.sub(self._template, text, timeout=min(TEXT_TIMEOUT_S, remaining), concurrent=True)
-        except Exception:  # TimeoutError, or anything else the engine raises: never the unredacted text
-            if self._health is not None:
-                self._health.problem(
-                    "redaction_timeouts",
-                    "otel_filter: a redaction pattern did not finish within %ss on a message, which was replaced "
-                    "by %s; simplify the redact_patterns valve (nested repeats such as (\\w+\\s?)+ backtrack)",
-                    f"{TEXT_TIMEOUT_S:g}",
-                    TIMEOUT_MARK,
-                )
-            return TIMEOUT_MARK
-        return text
-
-
-class Redactor:
-    """Replaces every match of the patterns with ``replacement`` (taken literally); a no-op without patterns."""
-
-    __slots__ = ("_patterns", "_template")
-
-    def __init__(self, patterns: Sequence[regex.Pattern[str]] = (), replacement: str = "[REDACTED]") -> None:
-        self._patterns = tuple(patterns)
-        # sub() expands backslashes in a template: escape them so the replacement is used as written.
-        self._template = replacement.replace("\\", "\\\\")
-
-    def __bool__(self) -> bool:
-        return bool(self._patterns)
-
-    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
-        """A redacting callable for one span, sharing ``budget_s`` seconds across its texts. Without patterns
-        (the default) it returns every text as it is: ``str``, a C call that returns a plain string unchanged."""
-        if not self._patterns:
-            return str
-        return BoundedRedact(self._patterns, self._template, health, budget_s)
-
-    def __call__(self, text: str) -> str:
-        return self.bounded()(text)
 
 
 # ==================== otel_filter/_content.py ====================
@@ -1511,866 +2564,6 @@ def bounded_json(items: list[Any], max_chars: int) -> tuple[str, bool]:
     return _dump_capped(newest, slots, originals, low), True
 
 
-# ==================== otel_filter/_pricing.py ====================
-# Model id + token usage -> the turn's price in USD (pure apart from a lookup cache; no OTel).
-
-
-SOURCE_GENAI_PRICES = "genai-prices"
-SOURCE_OVERRIDE = "override"
-
-# semconv ``gen_ai.provider.name`` values (see _extract.derive_provider) -> genai-prices provider ids.
-_PROVIDER_IDS = {
-    "gcp.gemini": "google",
-    "gcp.vertex_ai": "google",
-    "mistral_ai": "mistral",
-    "x_ai": "x-ai",
-    "azure.ai.openai": "azure",
-    "aws.bedrock": "aws",
-}
-# Providers that say nothing about whose price applies: Open WebUI's own model kinds.
-_NO_PROVIDER = {"openwebui", "openwebui.arena", "openwebui.pipeline"}
-_LOCAL_PROVIDERS = {"ollama"}
-_MAX_CACHED = 1024
-_OVERRIDE_KEYS = {"input": "input_mtok", "output": "output_mtok", "cache_read": "cache_read_mtok",
-                  "cache_write": "cache_write_mtok"}  # fmt: skip
-MAX_OVERRIDES = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Cost:
-    """A turn's price in USD and its parts. ``input`` is the uncached input, ``output`` the output without the
-    reasoning tokens; the parts that are ``None`` had no tokens. The parts add up to ``total``."""
-
-    total: float
-    input: float
-    output: float
-    cache_read: float | None
-    cache_write: float | None
-    reasoning: float | None
-    priced_model: str
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class PriceOverride:
-    """An admin's price: model ids matching ``pattern`` (glob, case-insensitive) cost these USD per million
-    tokens. Cache reads and writes cost the input price unless given."""
-
-    pattern: str
-    input_mtok: Decimal
-    output_mtok: Decimal
-    cache_read_mtok: Decimal | None = None
-    cache_write_mtok: Decimal | None = None
-
-    def matches(self, model: str) -> bool:
-        return fnmatch.fnmatchcase(model.lower(), self.pattern.lower())
-
-
-OVERRIDES_EXAMPLE = '{"llama3*": {"input": 0, "output": 0}, "gpt-4o-mini": {"input": 0.12, "output": 0.48}}'
-
-
-def parse_price_overrides(text: str) -> tuple[tuple[PriceOverride, ...], str | None]:
-    """``price_overrides`` / ``OWUI_OTEL_PRICE_OVERRIDES`` -> (overrides, None), or ((), what is wrong).
-
-    A JSON object: model pattern -> ``{"input": usd, "output": usd, "cache_read": usd, "cache_write": usd}``,
-    USD per million tokens, ``input`` and ``output`` required. Patterns are globs (``*``, ``?``, ``[...]``),
-    matched case-insensitively against the whole model id: linear-time, unlike a regular expression, and what
-    an admin writes anyway (``llama*``, ``*/claude-*``). The first matching pattern wins.
-
-        >>> parse_price_overrides('{"my-model": {"input": 1, "output": 2}}')[0][0].output_mtok
-        Decimal('2')
-        >>> parse_price_overrides('{"my-model": {"input": 1}}')[1]
-        "pattern 'my-model' needs an 'output' price"
-    """
-    if not text.strip():
-        return (), None
-    try:
-        loaded = json.loads(text, parse_float=Decimal, parse_int=Decimal)
-    except ValueError as error:
-        return (), f"is not valid JSON ({error})"
-    if not isinstance(loaded, dict):
-        return (), "must be a JSON object of model pattern -> prices"
-    if len(loaded) > MAX_OVERRIDES:
-        return (), f"has {len(loaded)} patterns, more than {MAX_OVERRIDES}"
-    overrides: list[PriceOverride] = []
-    for pattern, prices in loaded.items():
-        if not pattern.strip():
-            return (), "has an empty model pattern"
-        if not isinstance(prices, dict):
-            return (), f'pattern {pattern!r} must map to an object like {{"input": 0.15, "output": 0.6}}'
-        unknown = sorted(set(prices) - set(_OVERRIDE_KEYS))
-        if unknown:
-            return (
-                (),
-                f"pattern {pattern!r} has unknown key(s) {', '.join(unknown)} (known: {', '.join(_OVERRIDE_KEYS)})",
-            )
-        values: dict[str, Decimal] = {}
-        for key, field_name in _OVERRIDE_KEYS.items():
-            if key not in prices:
-                if key in ("input", "output"):
-                    return (), f"pattern {pattern!r} needs an {key!r} price"
-                continue
-            value = prices[key]
-            try:
-                valid = isinstance(value, Decimal) and value.is_finite() and value >= 0
-            except InvalidOperation:
-                valid = False
-            if not valid:
-                return (), f"pattern {pattern!r}: {key!r} must be a number of USD per million tokens, 0 or more"
-            values[field_name] = value
-        overrides.append(PriceOverride(pattern=pattern.strip(), **values))
-    return tuple(overrides), None
-
-
-# --- genai-prices, imported on first use --------------------------------------------------------------------
-
-_lock = threading.Lock()
-_resolved: dict[tuple[str, str | None], tuple[str, str | None] | None] = {}
-_library: Any = None
-_library_missing = False
-
-
-class PricingUnavailable(Exception):
-    """genai-prices cannot be imported in this host: turns get no cost."""
-
-
-def _genai_prices() -> Any:
-    """The genai_prices module, imported once on first use (its price table is large: not at filter import)."""
-    global _library, _library_missing
-    if _library is None and not _library_missing:
-        try:
-            _library = importlib.import_module("genai_prices")
-        except Exception:  # ImportError, or a broken install (e.g. a pydantic it cannot use)
-            _library_missing = True
-    if _library is None:
-        raise PricingUnavailable("genai-prices is not importable")
-    return _library
-
-
-UNPRICED_COUNTER = "unpriced_turns"
-"""Health counters ``unpriced_turns.<model>``: turns with usage whose model has no price."""
-PRICING_UNAVAILABLE_COUNTER = "pricing_unavailable"
-"""Health counter: turns that got no cost because genai-prices cannot be imported."""
-MAX_UNPRICED_MODELS = 50
-_unpriced_models: set[str] = set()
-
-
-def unpriced_counter(model: str | None) -> str:
-    """The Health counter for a turn of ``model`` that got no price: ``unpriced_turns.<model>``, for the first
-    :data:`MAX_UNPRICED_MODELS` models (``owui-otel doctor`` names them), then ``unpriced_turns.(other models)``.
-
-        >>> unpriced_counter("llama3.2:3b")
-        'unpriced_turns.llama3.2:3b'
-    """
-    name = (model or "(no model)")[:128]
-    with _lock:
-        if name not in _unpriced_models and len(_unpriced_models) >= MAX_UNPRICED_MODELS:
-            name = "(other models)"
-        else:
-            _unpriced_models.add(name)
-    return f"{UNPRICED_COUNTER}.{name}"
-
-
-def _candidates(model: str) -> list[tuple[str, str | None]]:
-    """(model ref, provider) pairs to try for a model id, as given first; see the module docstring."""
-    found: list[tuple[str, str | None]] = [(model, None)]
-    if "/" in model:
-        vendor, rest = model.split("/", 1)
-        found += [(rest, vendor), (rest, None)]
-    prefix, dot, rest = model.partition(".")
-    if dot and rest and "/" not in prefix and ":" not in prefix:
-        found += _candidates(rest)
-    return found
-
-
-def _resolve(model: str, provider: str | None) -> tuple[str, str | None] | None:
-    """The (model ref, provider id) genai-prices prices ``model`` as, or None. Cached, misses included."""
-    key = (model, provider)
-    with _lock:
-        if key in _resolved:
-            return _resolved[key]
-    snapshot = _genai_prices().data_snapshot.get_snapshot()
-    result: tuple[str, str | None] | None = None
-    for ref, vendor in _candidates(model.strip().lower()):
-        for provider_id in dict.fromkeys((vendor, provider, None) if vendor else (provider, None)):
-            try:
-                snapshot.find_provider_model(ref, None, provider_id, None)
-            except LookupError:
-                continue
-            result = (ref, provider_id)
-            break
-        if result is not None:
-            break
-    with _lock:
-        if len(_resolved) >= _MAX_CACHED:
-            _resolved.clear()
-        _resolved[key] = result
-    return result
-
-
-def priced_as(model: str, provider: str | None) -> tuple[str, str | None] | None:
-    """The (model ref, provider id) to hand ``genai_prices.calc_price`` for ``model``; None if it has no price.
-
-    Raises :class:`PricingUnavailable` when genai-prices is not installed."""
-    if provider in _LOCAL_PROVIDERS:
-        return None
-    hint = None if provider in _NO_PROVIDER else _PROVIDER_IDS.get(provider or "", provider)
-    return _resolve(model, hint)
-
-
-def _to_usage(library: Any, usage: Usage, **only: int | None) -> Any:
-    counts = {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_tokens": usage.cache_read_tokens,
-        "cache_write_tokens": usage.cache_creation_tokens,
-        "output_reasoning_tokens": usage.reasoning_tokens,
-    }
-    if only:
-        counts = only
-    return library.Usage(**{k: v for k, v in counts.items() if v is not None})
-
-
-_MILLION = Decimal(1_000_000)
-# genai-prices price keys for each part, the specific one first (absent: the part costs the general price).
-_CACHE_READ_PRICES = ("cache_read_mtok", "input_mtok")
-_CACHE_WRITE_PRICES = ("cache_write_mtok", "input_mtok")
-_REASONING_PRICES = ("output_reasoning_mtok", "output_mtok")
-
-
-def _cost(library: Any, model_price: Any, usage: Usage, model: str, source: str, whole: Any = None) -> Cost:
-    """Price ``usage`` with one genai-prices ``ModelPrice`` (``whole``: that price, when already calculated); the
-    parts are priced with the same prices, and only when there are such tokens (each costs a calculation)."""
-    if whole is None:
-        whole = model_price.calc_price(_to_usage(library, usage))
-
-    def part(tokens: int | None, price_keys: tuple[str, str], direction: str, **counts: int) -> Decimal | None:
-        if not tokens:
-            return None
-        # A flat price per million tokens (the usual case): the same product genai-prices computes, without a
-        # second calculation. Tiered prices (a TieredPrices object) go through genai-prices.
-        for key in price_keys:
-            unit = getattr(model_price, key, None)
-            if unit is not None:
-                if isinstance(unit, Decimal):
-                    return tokens * unit / _MILLION
-                break
-        return Decimal(model_price.calc_price(_to_usage(library, usage, **counts))[f"{direction}_price"])
-
-    cached = usage.cache_read_tokens or 0
-    written = usage.cache_creation_tokens or 0
-    reasoning = usage.reasoning_tokens or 0
-    cache_read = part(cached, _CACHE_READ_PRICES, "input", input_tokens=cached, cache_read_tokens=cached)
-    cache_write = part(written, _CACHE_WRITE_PRICES, "input", input_tokens=written, cache_write_tokens=written)
-    reasoning_cost = part(
-        reasoning, _REASONING_PRICES, "output", output_tokens=reasoning, output_reasoning_tokens=reasoning
-    )
-    input_cost = whole["input_price"] - (cache_read or 0) - (cache_write or 0)
-    output_cost = whole["output_price"] - (reasoning_cost or 0)
-    return Cost(
-        total=float(whole["total_price"]),
-        input=float(input_cost),
-        output=float(output_cost),
-        cache_read=None if cache_read is None else float(cache_read),
-        cache_write=None if cache_write is None else float(cache_write),
-        reasoning=None if reasoning_cost is None else float(reasoning_cost),
-        priced_model=model,
-        source=source,
-    )
-
-
-def turn_cost(
-    usage: Usage,
-    models: Sequence[str | None],
-    provider: str | None,
-    overrides: Sequence[PriceOverride] = (),
-) -> Cost | None:
-    """The price of ``usage``, or None when no model id has a price (or nothing was reported).
-
-    ``models``: the ids to try in order (response model, request model, Open WebUI model id). The first
-    override whose pattern matches any of them wins; else the first id genai-prices knows. Only the usage
-    reported is priced: a turn that ended without its reply is billed for what the provider counted, if anything.
-    Raises :class:`PricingUnavailable` when genai-prices is not installed, ``ValueError`` for usage it rejects
-    (e.g. more cached tokens than input tokens)."""
-    if usage.input_tokens is None and usage.output_tokens is None:
-        return None
-    ids = [m for m in dict.fromkeys(models) if m]
-    library = _genai_prices()
-    for override in overrides:
-        for model in ids:
-            if override.matches(model):
-                price = library.types.ModelPrice(
-                    input_mtok=override.input_mtok,
-                    output_mtok=override.output_mtok,
-                    cache_read_mtok=override.cache_read_mtok,
-                    cache_write_mtok=override.cache_write_mtok,
-                )
-                return _cost(library, price, usage, model, SOURCE_OVERRIDE)
-    for model in ids:
-        found = priced_as(model, provider)
-        if found is not None:
-            ref, provider_id = found
-            calculation = library.calc_price(_to_usage(library, usage), ref, provider_id=provider_id)
-            whole = {
-                "input_price": calculation.input_price,
-                "output_price": calculation.output_price,
-                "total_price": calculation.total_price,
-            }
-            return _cost(library, calculation.model_price, usage, calculation.model.id, SOURCE_GENAI_PRICES, whole)
-    return None
-
-
-# ==================== otel_filter/environment_variables.py ====================
-# Environment variables the filter reads; each is a default that a valve can override.
-
-
-OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-"""Base OTLP endpoint; ``/v1/traces`` is appended for HTTP. Default ``http://localhost:4318``."""
-
-OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-"""Full traces URL, used as is; wins over ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
-
-OTEL_EXPORTER_OTLP_PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
-"""``http/protobuf`` (default) or ``grpc``."""
-
-OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-"""Traces-only protocol; wins over ``OTEL_EXPORTER_OTLP_PROTOCOL``."""
-
-OTEL_EXPORTER_OTLP_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
-"""``key=value`` pairs separated by commas, values URL-encoded (``authorization=Bearer%20abc``)."""
-
-OTEL_EXPORTER_OTLP_TRACES_HEADERS = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
-"""Traces-only headers; win over ``OTEL_EXPORTER_OTLP_HEADERS``."""
-
-OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
-"""``service.name`` of the spans. Default ``open-webui``."""
-
-OTEL_RESOURCE_ATTRIBUTES = "OTEL_RESOURCE_ATTRIBUTES"
-"""Extra resource attributes, ``key=value`` pairs separated by commas."""
-
-OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-"""Content capture: ``true``/``false``/``1``/``0`` or ``NO_CONTENT``/``SPAN_ONLY``/``EVENT_ONLY``/
-``SPAN_AND_EVENT``. Unset means **on** here (Langfuse session replay needs content); an
-unknown value means off, with one warning."""
-
-OWUI_OTEL_REDACT_PATTERNS = "OWUI_OTEL_REDACT_PATTERNS"
-"""Regular expressions applied to message content before it is recorded: a JSON array of
-strings, or one pattern per line."""
-
-OWUI_OTEL_MAX_CONTENT_CHARS = "OWUI_OTEL_MAX_CONTENT_CHARS"
-"""Size limit of each content attribute, in characters of JSON. Default 20000."""
-
-OWUI_OTEL_TURN_TIMEOUT_SECONDS = "OWUI_OTEL_TURN_TIMEOUT_SECONDS"
-"""A turn with no outlet after this many seconds is ended as abandoned. Default 600."""
-
-OWUI_OTEL_MAX_OPEN_TURNS = "OWUI_OTEL_MAX_OPEN_TURNS"
-"""Most turns awaiting an outlet; the oldest is ended as abandoned beyond it. Default 10000."""
-
-OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
-"""``true`` (default): title/tags/follow-up/... calls become their own spans; ``false`` skips them."""
-
-OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
-"""``true`` adds ``user.email``; default ``false`` (only the user's id is recorded)."""
-
-OWUI_OTEL_PRICE_OVERRIDES = "OWUI_OTEL_PRICE_OVERRIDES"
-"""Prices that win over the genai-prices table: a JSON object of model pattern (glob, case-insensitive) ->
-``{"input": usd, "output": usd, "cache_read": usd, "cache_write": usd}`` per million tokens."""
-
-
-# ==================== otel_filter/_settings.py ====================
-# Valves + environment -> validated :class:`Settings`, with a fix for every bad value.
-
-
-PROTOCOL_HTTP = "http/protobuf"
-PROTOCOL_GRPC = "grpc"
-DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
-DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
-DEFAULT_SERVICE_NAME = "open-webui"
-DEFAULT_MAX_CONTENT_CHARS = 20_000
-MIN_MAX_CONTENT_CHARS = 256
-# 3 content attributes x 200,000 characters x at most 4 UTF-8 bytes = 2.4 MB (2.29 MiB): with the span's other,
-# bounded attributes (_attributes.py) one span always fits in one OTLP request (_request_size.MAX_REQUEST_BYTES).
-MAX_MAX_CONTENT_CHARS = 200_000
-DEFAULT_TURN_TIMEOUT_S = 600
-MAX_TURN_TIMEOUT_S = 86_400  # a day: no reply takes longer, and a bigger one only keeps dead turns in memory
-DEFAULT_MAX_OPEN_TURNS = 10_000
-MAX_MAX_OPEN_TURNS = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One bad setting: which valve or environment variable, what was wrong, how to fix it, what is
-    used instead. Valve names are lower case, environment variables upper case: the message says which."""
-
-    setting: str
-    value: str
-    reason: str
-    fix: str
-    fallback: str
-
-    def message(self) -> str:
-        kind = "environment variable" if self.setting.isupper() else "valve"
-        return f"{kind} {self.setting}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
-
-
-@dataclass(frozen=True, slots=True)
-class ExportSettings:
-    """Where spans go. ``endpoint`` is the full traces URL for HTTP, ``scheme://host:port`` for gRPC."""
-
-    endpoint: str
-    protocol: str
-    headers: tuple[tuple[str, str], ...]
-    insecure: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    export: ExportSettings
-    service_name: str
-    resource_attributes: tuple[tuple[str, str], ...]
-    capture_content: bool
-    redact_patterns: tuple[regex.Pattern[str], ...]
-    redact_replacement: str
-    max_content_chars: int
-    turn_timeout_s: float
-    max_open_turns: int
-    record_tasks: bool
-    record_user_email: bool
-    price_overrides: tuple[PriceOverride, ...] = ()
-
-
-# --- environment defaults (log-and-default, like the OTel SDK) ---------------------------
-
-_CAPTURE_ON = {"true", "1", "span_only", "event_only", "span_and_event"}
-_CAPTURE_OFF = {"false", "0", "no_content"}
-
-
-def parse_capture_mode(value: str | None) -> bool | None:
-    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` -> on/off; ``None`` if unrecognised.
-
-    Both vocabularies are accepted: ``true/false/1/0`` (openai-v2) and util-genai's
-    ``NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT``. The filter records content on the span
-    only, so every mode that asks for content turns span content on.
-    """
-    if value is None:
-        return None
-    normalized = value.strip().lower()
-    if normalized in _CAPTURE_ON:
-        return True
-    if normalized in _CAPTURE_OFF:
-        return False
-    return None
-
-
-def env_capture_content(environ: Mapping[str, str]) -> bool:
-    raw = environ.get(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
-    if raw is None or not raw.strip():
-        return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
-    parsed = parse_capture_mode(raw)
-    if parsed is None:
-        logger.warning(
-            "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
-            "Defaulting to NO_CONTENT.",
-            OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
-            raw,
-        )
-        return False
-    return parsed
-
-
-def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return int(raw.strip())
-    except ValueError:
-        logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
-        return default
-
-
-def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    normalized = raw.strip().lower()
-    if normalized in ("true", "1", "yes", "on"):
-        return True
-    if normalized in ("false", "0", "no", "off"):
-        return False
-    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
-    return default
-
-
-def env_patterns(environ: Mapping[str, str]) -> list[str]:
-    """``OWUI_OTEL_REDACT_PATTERNS``: a JSON array of strings, or one pattern per line."""
-    raw = environ.get(OWUI_OTEL_REDACT_PATTERNS, "")
-    if not raw.strip():
-        return []
-    if raw.lstrip().startswith("["):
-        try:
-            loaded = json.loads(raw)
-        except ValueError:
-            loaded = None
-        if isinstance(loaded, list) and all(isinstance(p, str) for p in loaded):
-            return loaded
-    return [line for line in raw.splitlines() if line.strip()]
-
-
-# --- parsing helpers --------------------------------------------------------------------
-
-
-def parse_key_values(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
-    """``k1=v1,k2=v2`` (values URL-decoded, as in ``OTEL_EXPORTER_OTLP_HEADERS``) -> (pairs, bad items)."""
-    pairs: list[tuple[str, str]] = []
-    bad: list[str] = []
-    for item in text.split(","):
-        if not item.strip():
-            continue
-        key, sep, value = item.partition("=")
-        key = unquote(key.strip())
-        if not sep or not key:
-            bad.append(item.strip())
-            continue
-        pairs.append((key, unquote(value.strip())))
-    return tuple(pairs), bad
-
-
-def _valid_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError on a non-numeric port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def display_url(url: str) -> str:
-    """``url`` fit for a log line: a ``user:password@`` part, the query and the fragment (where
-    credentials such as ``?api_key=`` live) are masked.
-
-        display_url("https://u:pw@c.example/v1/traces?token=x")  # "https://***@c.example/v1/traces?***"
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "***" if parts.query else ""
-    fragment = "***" if parts.fragment else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
-
-
-def http_traces_url(base: str) -> str:
-    """The OTLP/HTTP traces URL for ``base``: ``/v1/traces`` added to the path (kept if it has it),
-    before any query string.
-
-        http_traces_url("http://c:4318")            # "http://c:4318/v1/traces"
-        http_traces_url("https://c.example/otel?k=v")  # "https://c.example/otel/v1/traces?k=v"
-    """
-    try:
-        parts = urlsplit(base)
-    except ValueError:
-        return base
-    path = parts.path.rstrip("/")
-    if not path.endswith("/v1/traces"):
-        path = f"{path}/v1/traces"
-    return urlunsplit(parts._replace(path=path))
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of ``url``, with the scheme's default port: what "the same endpoint" means for secrets."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return ("", url, None)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
-
-
-# --- resolution -------------------------------------------------------------------------
-
-
-def _text(valves: Mapping[str, object], name: str) -> str:
-    value = valves.get(name)
-    return value.strip() if isinstance(value, str) else ""
-
-
-def _resolve_export(
-    valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
-) -> ExportSettings:
-    protocol = _text(valves, "otlp_protocol").lower()
-    protocol_source = "valve"
-    if not protocol:
-        protocol_source = "env"
-        protocol = (
-            (
-                environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-                or environ.get(OTEL_EXPORTER_OTLP_PROTOCOL)
-                or PROTOCOL_HTTP
-            )
-            .strip()
-            .lower()
-        )
-    if protocol not in (PROTOCOL_HTTP, PROTOCOL_GRPC):
-        reason = (
-            "is not supported by the Python OTLP exporter" if protocol == "http/json" else "is not a supported protocol"
-        )
-        problems.append(
-            Problem(
-                setting="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
-                value=protocol,
-                reason=reason,
-                fix="set it to 'http/protobuf' or 'grpc' (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL)",
-                fallback=f"Using {PROTOCOL_HTTP!r}",
-            )
-        )
-        protocol = PROTOCOL_HTTP
-
-    default_endpoint = DEFAULT_HTTP_ENDPOINT if protocol == PROTOCOL_HTTP else DEFAULT_GRPC_ENDPOINT
-    traces_endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "").strip()
-    env_endpoint = traces_endpoint or environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip() or default_endpoint
-    endpoint = _text(valves, "otlp_endpoint")
-    endpoint_name = "otlp_endpoint"
-    full_url = False
-    if not endpoint:
-        if traces_endpoint:
-            endpoint, endpoint_name, full_url = traces_endpoint, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, True
-        else:
-            endpoint = env_endpoint
-            endpoint_name = OTEL_EXPORTER_OTLP_ENDPOINT
-    if not _valid_url(endpoint):
-        problems.append(
-            Problem(
-                setting=endpoint_name,
-                value=display_url(endpoint),
-                reason="is not an http:// or https:// URL with a host",
-                fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
-                fallback=f"Using {default_endpoint!r}",
-            )
-        )
-        endpoint, full_url = default_endpoint, False
-    if protocol == PROTOCOL_HTTP and not full_url:
-        endpoint = http_traces_url(endpoint)
-
-    header_text = _text(valves, "otlp_headers")
-    header_name = "otlp_headers"
-    if not header_text:
-        header_name = OTEL_EXPORTER_OTLP_HEADERS
-        if environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS):
-            header_name = OTEL_EXPORTER_OTLP_TRACES_HEADERS
-        header_text = environ.get(header_name) or ""
-        if header_text.strip() and origin(endpoint) != origin(env_endpoint):
-            # The environment's headers (the collector's token) belong to the environment's endpoint: a valve
-            # pointing elsewhere must not receive them (whoever can change valves could otherwise collect them).
-            problems.append(
-                Problem(
-                    setting="otlp_endpoint",
-                    value=display_url(_text(valves, "otlp_endpoint") or endpoint),
-                    reason=f"is not the endpoint of the environment ({display_url(env_endpoint)}), so the headers "
-                    f"of {header_name} (they may hold its token) are not sent to it",
-                    fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "
-                    "empty to use the environment's endpoint",
-                    fallback="Sending no headers",
-                )
-            )
-            header_text = ""
-    headers, bad = parse_key_values(header_text)
-    if bad:
-        problems.append(
-            Problem(
-                setting=header_name,
-                value="<hidden: may hold a secret>",
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
-                fallback="Ignoring those items",
-            )
-        )
-    if protocol == PROTOCOL_GRPC:
-        # gRPC metadata keys must be lower-case; an upper-case key would fail every export.
-        headers = tuple((key.lower(), value) for key, value in headers)
-    return ExportSettings(
-        endpoint=endpoint,
-        protocol=protocol,
-        headers=headers,
-        insecure=urlsplit(endpoint).scheme == "http",
-    )
-
-
-def _compile_patterns(raw: object, problems: list[Problem]) -> tuple[tuple[regex.Pattern[str], ...], bool]:
-    """-> (patterns, ok). A pattern that does not compile makes ``ok`` false: content is then dropped.
-
-    Patterns are compiled by the ``regex`` package in its ``re``-compatible mode, which can bound
-    each match in time (see ``_redact.py``)."""
-    if isinstance(raw, str):
-        raw = [raw] if raw.strip() else []
-    if not isinstance(raw, list | tuple):
-        return (), True
-    compiled: list[regex.Pattern[str]] = []
-    ok = True
-    for pattern in raw:
-        if not isinstance(pattern, str) or not pattern:
-            continue
-        try:
-            compiled.append(compile_pattern(pattern))
-        except (regex.error, ValueError, OverflowError) as error:
-            ok = False
-            problems.append(
-                Problem(
-                    setting="redact_patterns",
-                    value=pattern,
-                    reason=f"is not a valid regular expression ({error})",
-                    fix="correct the pattern (Python re syntax) or remove it",
-                    fallback="Not recording message content until it is fixed (fail closed)",
-                )
-            )
-    return tuple(compiled), ok
-
-
-def _whole_number(value: object) -> int | None:
-    """``value`` as an int if it is one (also ``600.0`` and ``"600"``); None for anything else: NaN,
-    infinities, fractions, booleans, text."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value.is_integer() else None
-    if isinstance(value, str) and len(value.strip()) <= 30:  # longer: no sane setting, and int() of it is slow
-        try:
-            return int(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _shown(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
-
-
-def _bounded_int(
-    valves: Mapping[str, object],
-    name: str,
-    default: int,
-    bounds: tuple[int, int],
-    problems: list[Problem],
-    unit: str,
-) -> int:
-    """The valve as a whole number within ``bounds``; else a Problem and the default (or the maximum when too big)."""
-    minimum, maximum = bounds
-    raw = valves.get(name, default)
-    value = _whole_number(raw)
-    if value is None or value < minimum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"must be a whole number of {unit} from {minimum} to {maximum}",
-                fix=f"set it to {default} (the default) or another whole number from {minimum} to {maximum}",
-                fallback=f"Using {default}",
-            )
-        )
-        return default
-    if value > maximum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"is more than {maximum} {unit}, the most this setting allows",
-                fix=f"set it to a whole number from {minimum} to {maximum} (default {default})",
-                fallback=f"Using {maximum}",
-            )
-        )
-        return maximum
-    return value
-
-
-def _flag(valves: Mapping[str, object], name: str, default: bool) -> bool:
-    value = valves.get(name, default)
-    return value if isinstance(value, bool) else default
-
-
-def _price_overrides(text: str, problems: list[Problem]) -> tuple[PriceOverride, ...]:
-    overrides, error = parse_price_overrides(text)
-    if error is not None:
-        problems.append(
-            Problem(
-                setting="price_overrides",
-                value=_shown(text),
-                reason=error,
-                fix=f"in the valve or {OWUI_OTEL_PRICE_OVERRIDES} (its default), write a JSON object of model "
-                f"pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
-                fallback="Using the genai-prices table only (no override)",
-            )
-        )
-    return overrides
-
-
-def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
-    """Build the effective settings: valve if set, else the environment, else the default."""
-    problems: list[Problem] = []
-    export = _resolve_export(valves, environ, problems)
-    env_resource, _ = parse_key_values(environ.get(OTEL_RESOURCE_ATTRIBUTES, ""))
-    service_name = (
-        _text(valves, "service_name")
-        or environ.get(OTEL_SERVICE_NAME, "").strip()
-        or dict(env_resource).get("service.name", "").strip()
-    )
-    resource_text = _text(valves, "resource_attributes")
-    resource_attributes, bad = parse_key_values(resource_text)
-    if bad:
-        problems.append(
-            Problem(
-                setting="resource_attributes",
-                value=resource_text,
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",
-                fallback="Ignoring those items",
-            )
-        )
-    patterns, patterns_ok = _compile_patterns(valves.get("redact_patterns"), problems)
-    replacement = valves.get("redact_replacement")
-    return (
-        Settings(
-            export=export,
-            service_name=service_name or DEFAULT_SERVICE_NAME,
-            resource_attributes=resource_attributes,
-            capture_content=_flag(valves, "capture_message_content", True) and patterns_ok,
-            redact_patterns=patterns,
-            redact_replacement=replacement if isinstance(replacement, str) else "[REDACTED]",
-            max_content_chars=_bounded_int(
-                valves,
-                "max_content_chars",
-                DEFAULT_MAX_CONTENT_CHARS,
-                (MIN_MAX_CONTENT_CHARS, MAX_MAX_CONTENT_CHARS),
-                problems,
-                "characters",
-            ),
-            turn_timeout_s=float(
-                _bounded_int(
-                    valves, "turn_timeout_seconds", DEFAULT_TURN_TIMEOUT_S, (1, MAX_TURN_TIMEOUT_S), problems, "seconds"
-                )
-            ),
-            max_open_turns=_bounded_int(
-                valves, "max_open_turns", DEFAULT_MAX_OPEN_TURNS, (1, MAX_MAX_OPEN_TURNS), problems, "turns"
-            ),
-            record_tasks=_flag(valves, "record_tasks", True),
-            record_user_email=_flag(valves, "record_user_email", False),
-            price_overrides=_price_overrides(_text(valves, "price_overrides"), problems),
-        ),
-        problems,
-    )
-
-
-def log_problems(problems: list[Problem]) -> None:
-    for problem in problems:
-        logger.log(logging.ERROR, "otel_filter: %s", problem.message())
-
-
 # ==================== otel_filter/semconv.py ====================
 # Every attribute, span and scope name the filter emits, defined once.
 
@@ -2452,6 +2645,9 @@ OPENWEBUI_COST_REASONING = "openwebui.cost.reasoning"
 # Which price was used: the price table's model id ("gpt-4o-mini"), and "genai-prices" or "override".
 OPENWEBUI_COST_MODEL = "openwebui.cost.model"
 OPENWEBUI_COST_SOURCE = "openwebui.cost.source"
+# Open WebUI's own version, where the filter can know it: only in-process (a Function), from the running
+# ``open_webui.env.VERSION``. Neither the Pipelines server nor the bridge is told it by any payload.
+OPENWEBUI_VERSION = "openwebui.version"
 
 # Values of ``openwebui.turn.end_reason``: why the span ended.
 END_OUTLET = "outlet"
@@ -2461,6 +2657,10 @@ END_SHUTDOWN = "shutdown"
 END_OPERATOR = "ended_by_operator"
 END_ORPHAN_OUTLET = "orphan_outlet"
 END_TASK = "task"
+# An API call on an Open WebUI that runs outlets only for its own web UI (<= 0.8: the browser triggers them via
+# /api/chat/completed; langfuse/langfuse#6026): its outlet can never come, so the turn is not an error. Ended at
+# once when nothing more can arrive (no stream hook, or not streamed), else at the last stream chunk seen.
+END_NO_OUTLET_EXPECTED = "no_outlet_expected"
 
 # ``error.type`` for a turn that never got its outlet (Stop, provider error, closed tab, or
 # shed because too many turns were open, or still open at shutdown).
@@ -2540,7 +2740,7 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             GEN_AI_REQUEST_STREAM: True if request.stream else None,
             GEN_AI_CONVERSATION_ID: request.conversation_id,
             SESSION_ID: request.conversation_id,
-            USER_ID: request.user_id,
+            USER_ID: request.user_identity or request.user_id,  # the user_identity setting; the id if missing
             USER_EMAIL: request.user_email if record_email else None,
             OPENWEBUI_USER_ROLE: request.user_role,
             OPENWEBUI_CHAT_ID: request.chat_id,
@@ -2556,6 +2756,7 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             OPENWEBUI_TOOL_IDS: tool_ids,
             OPENWEBUI_TOOL_IDS_COUNT: request.tool_count,
             OPENWEBUI_FILE_COUNT: request.file_count,
+            OPENWEBUI_VERSION: request.openwebui_version,
         }
     )
 
@@ -2671,6 +2872,7 @@ class OpenTurn:
     metadata_id: int | None = None
     input_messages: list[Any] | None = None  # snapshot for gen_ai.input.messages, when content is captured
     first_chunk_ns: int | None = None
+    last_chunk_ns: int | None = None  # when no outlet is expected, the turn ends here
     response_id: str | None = None
     response_model: str | None = None
     stream_finish_reason: str | None = None
@@ -3514,6 +3716,9 @@ _ABANDONED_WHY = {
     END_SHUTDOWN: "still waiting for its outlet when the filter shut down",
     END_OPERATOR: "ended by an operator: its outlet was not expected any more",
 }
+# Hosts whose stream hook sees the reply's chunks (Open WebUI Functions): a turn with no outlet coming still learns
+# its usage and its end from the stream, so it stays open until its deadline instead of ending at its inlet.
+_STREAM_HOOK_HOSTS = frozenset({"functions"})
 
 
 class FilterCore:
@@ -3625,8 +3830,9 @@ class FilterCore:
             chunk = extract_chunk(event)
             if chunk is None:
                 return
+            turn.last_chunk_ns = time.time_ns()
             if turn.first_chunk_ns is None and chunk.has_output:
-                turn.first_chunk_ns = time.time_ns()
+                turn.first_chunk_ns = turn.last_chunk_ns
             turn.response_id = turn.response_id or chunk.response_id
             turn.response_model = turn.response_model or chunk.response_model
             turn.stream_finish_reason = chunk.finish_reason or turn.stream_finish_reason
@@ -3739,7 +3945,13 @@ class FilterCore:
         parent: Context | None,
     ) -> None:
         start_ns = time.time_ns()
-        request = extract_request(body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id)
+        identity = self._settings.user_identity
+        request = extract_request(
+            body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id, identity=identity
+        )
+        if request.user_identity is None and request.user_id is not None:
+            # The chosen field (email, username) is missing: the user is identified by their id, never dropped.
+            self.health.count("user_identity_fallbacks")
         body_map = as_dict(body)
         messages = body_map.get("messages") if body_map is not None else None
         if request.task is not None:
@@ -3758,6 +3970,10 @@ class FilterCore:
         )
         if self._settings.capture_content:
             turn.input_messages = self._snapshots.take(messages, self._settings.max_content_chars, self.health)
+        if not request.outlet_expected and not (self._host in _STREAM_HOOK_HOSTS and request.stream):
+            self.health.count("turns_started")
+            self._end_without_outlet(turn)  # nothing more will come: no outlet, no stream events
+            return
         added, evicted = self._tracker.open(turn)
         for old in evicted:
             self._end_abandoned(old, END_CAPACITY)
@@ -3817,7 +4033,16 @@ class FilterCore:
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=END_TASK)
         self.health.count("task_spans")
 
+    def _end_without_outlet(self, turn: OpenTurn) -> None:
+        """A turn that can never get an outlet (see ``TurnRequest.outlet_expected``) is no error: it ends with what
+        its stream told (usage, finish reason), at its last chunk, or at its inlet when no chunk came."""
+        self._end_turn(turn, end_ns=turn.last_chunk_ns or turn.start_ns, end_reason=END_NO_OUTLET_EXPECTED)
+        self.health.count("turns_ended_no_outlet_expected")
+
     def _end_abandoned(self, turn: OpenTurn, reason: str) -> None:
+        if not turn.request.outlet_expected:
+            self._end_without_outlet(turn)
+            return
         why = _ABANDONED_WHY[reason].format(ttl=self._tracker.ttl_s, max_open=self._settings.max_open_turns)
         self._end_turn(turn, end_ns=time.time_ns(), end_reason=reason, error=(ERROR_ABANDONED, why))
         self.health.count(f"turns_abandoned_{reason}")
@@ -3903,10 +4128,14 @@ FILTER_NAME = "OpenTelemetry GenAI bridge"
 # How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
 # file's requirements before it instantiates anything, which takes seconds per file.
 HANDOVER_GRACE_S = 120.0
+SWITCH_CHOICES: dict[str, Any] = {"enum": ["", "true", "false"]}
+"""The choices of an on/off valve: empty defers to its environment variable (a switch could not say "unset")."""
 
 
 class Valves(BaseModel):
-    """Admin settings. Empty strings defer to the standard OTel environment variables.
+    """Admin settings. A valve left empty (``""``, ``0``, ``[]``) defers to its environment variable, then to the
+    default (``_settings.resolve_settings``; names in :mod:`otel_filter.environment_variables`), so the environment
+    keeps applying after a save. A saved concrete value wins over the environment.
 
     Plain scalar and list types only: the Pipelines admin page edits them as text, and the
     module may be loaded without being registered in ``sys.modules``, where pydantic could not
@@ -3948,55 +4177,75 @@ class Valves(BaseModel):
         description="Extra resource attributes as key=value pairs separated by commas, added to "
         "OTEL_RESOURCE_ATTRIBUTES (e.g. deployment.environment.name=prod).",
     )
-    capture_message_content: bool = Field(
-        default_factory=lambda: env_capture_content(os.environ),
+    capture_message_content: str = Field(
+        default="",
         description="Record prompts and replies (gen_ai.input.messages, gen_ai.output.messages, "
-        "gen_ai.system_instructions). On by default because Langfuse shows conversations from them; "
-        "default follows OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT when set.",
+        "gen_ai.system_instructions): 'true' or 'false'. Empty: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, "
+        "else on (Langfuse shows conversations from them).",
+        json_schema_extra=SWITCH_CHOICES,
     )
     redact_patterns: list[str] = Field(
-        default_factory=lambda: env_patterns(os.environ),
+        default_factory=list,
         description="Regular expressions (Python syntax) whose matches are replaced in every message before "
         "it is recorded. An invalid pattern turns content capture off until fixed. "
-        "Default: OWUI_OTEL_REDACT_PATTERNS.",
+        "Empty: OWUI_OTEL_REDACT_PATTERNS.",
     )
     redact_replacement: str = Field(default="[REDACTED]", description="Text that replaces each redacted match.")
+    # 0 means unset for the numbers below (none of them may be 0). Bounds are documented, not enforced here: a stored
+    # value out of range must not make the host fail to build the valves (which would fail the chat); the filter
+    # reports it and uses a safe value instead.
     max_content_chars: int = Field(
-        default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_CONTENT_CHARS, DEFAULT_MAX_CONTENT_CHARS),
+        default=0,
         description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
         f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}, so that "
-        "a turn's span always fits in one export request.",
-        # Bounds are documented, not enforced here: a stored value out of range must not make the host fail to
-        # build the valves (which would fail the chat); the filter reports it and uses a safe value instead.
-        json_schema_extra={"minimum": MIN_MAX_CONTENT_CHARS, "maximum": MAX_MAX_CONTENT_CHARS},
+        f"a turn's span always fits in one export request. 0: OWUI_OTEL_MAX_CONTENT_CHARS, else "
+        f"{DEFAULT_MAX_CONTENT_CHARS}.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_MAX_CONTENT_CHARS},
     )
     turn_timeout_seconds: int = Field(
-        default_factory=lambda: env_int(os.environ, OWUI_OTEL_TURN_TIMEOUT_SECONDS, DEFAULT_TURN_TIMEOUT_S),
+        default=0,
         description="A turn with no outlet after this many seconds (Stop, provider error, closed tab) is ended "
-        f"with error.type=abandoned. From 1 to {MAX_TURN_TIMEOUT_S}.",
-        json_schema_extra={"minimum": 1, "maximum": MAX_TURN_TIMEOUT_S},
+        f"with error.type=abandoned. From 1 to {MAX_TURN_TIMEOUT_S}. 0: OWUI_OTEL_TURN_TIMEOUT_SECONDS, else "
+        f"{DEFAULT_TURN_TIMEOUT_S}.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_TURN_TIMEOUT_S},
     )
     max_open_turns: int = Field(
-        default_factory=lambda: env_int(os.environ, OWUI_OTEL_MAX_OPEN_TURNS, DEFAULT_MAX_OPEN_TURNS),
+        default=0,
         description="Most turns waiting for their outlet; beyond it the oldest is ended as abandoned. "
-        f"From 1 to {MAX_MAX_OPEN_TURNS}.",
-        json_schema_extra={"minimum": 1, "maximum": MAX_MAX_OPEN_TURNS},
+        f"From 1 to {MAX_MAX_OPEN_TURNS}. 0: OWUI_OTEL_MAX_OPEN_TURNS, else {DEFAULT_MAX_OPEN_TURNS}.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_MAX_OPEN_TURNS},
     )
-    record_tasks: bool = Field(
-        default_factory=lambda: env_bool(os.environ, OWUI_OTEL_RECORD_TASKS, True),
+    record_tasks: str = Field(
+        default="",
         description="Record title/tags/follow-up/query generation calls as their own spans (named after the "
-        "task) in the chat's session. Off: skip them.",
+        "task) in the chat's session: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
+        json_schema_extra=SWITCH_CHOICES,
     )
-    record_user_email: bool = Field(
-        default_factory=lambda: env_bool(os.environ, OWUI_OTEL_RECORD_USER_EMAIL, False),
-        description="Add the user's email as user.email. Off: only the user's id is recorded.",
+    record_user_email: str = Field(
+        default="",
+        description="Add the user's email as user.email: 'true' or 'false'. Empty: OWUI_OTEL_RECORD_USER_EMAIL, "
+        "else false. Independent of user_identity (which may itself put the email in user.id).",
+        json_schema_extra=SWITCH_CHOICES,
+    )
+    user_identity: str = Field(
+        default="",
+        description="What identifies a user in user.id (Langfuse's user, cost by user): 'id' (Open WebUI's user "
+        "id), 'email' or 'username' (the Open WebUI username, else the display name). A user without it is "
+        "identified by their id. Empty: OWUI_OTEL_USER_IDENTITY, else id.",
+        json_schema_extra={"enum": ["", *USER_IDENTITIES]},
     )
     price_overrides: str = Field(
-        default_factory=lambda: os.environ.get(OWUI_OTEL_PRICE_OVERRIDES, ""),
+        default="",
         description="Your own prices (self-hosted or negotiated), winning over the genai-prices table: a JSON "
         'object of model pattern (glob) -> USD per million tokens, e.g. {"llama3*": {"input": 0, "output": 0}, '
-        '"gpt-4o-mini": {"input": 0.12, "output": 0.48, "cache_read": 0.06}}. Default: OWUI_OTEL_PRICE_OVERRIDES.',
+        '"gpt-4o-mini": {"input": 0.12, "output": 0.48, "cache_read": 0.06}}. Empty: OWUI_OTEL_PRICE_OVERRIDES.',
     )
+
+    @field_validator("capture_message_content", "record_tasks", "record_user_email", mode="before")
+    @classmethod
+    def _saved_switch(cls, value: object) -> object:
+        """Valves saved as true/false switches (before the empty "use the environment" choice) keep their value."""
+        return str(value).lower() if isinstance(value, bool) else value
 
 
 def _valve_dict(valves: object) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 """Langfuse: OTLP/HTTP to ``$LANGFUSE_HOST/api/public/otel``, only our spans, a persistent queue on disk.
 
 Off until ``LANGFUSE_HOST`` is set (``filter/langfuse`` drops everything while it is empty), so the same config
-runs with or without Langfuse. ``transform/langfuse`` adds the two attributes Langfuse reads and semconv lacks.
+runs with or without Langfuse. ``transform/langfuse`` adds what only Langfuse reads, derived from the filter's
+vendor-neutral attributes: trace name, completion start time, trace tags, filterable metadata, release and version.
 Prompts and replies are kept: showing them is what Langfuse is for.
 
 Usage:
@@ -24,13 +25,19 @@ from otel_filter.semconv import (
     GEN_AI_USAGE_COST,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
+    OPENWEBUI_CHAT_ID,
     OPENWEBUI_COST_CACHE_READ,
     OPENWEBUI_COST_CACHE_WRITE,
     OPENWEBUI_COST_INPUT,
     OPENWEBUI_COST_OUTPUT,
     OPENWEBUI_COST_REASONING,
+    OPENWEBUI_HOST,
+    OPENWEBUI_MODEL_ID,
     OPENWEBUI_MODEL_NAME,
     OPENWEBUI_TASK,
+    OPENWEBUI_TURN_END_REASON,
+    OPENWEBUI_VERSION,
+    TELEMETRY_DISTRO_VERSION,
 )
 
 from .base import Backend, Component
@@ -44,7 +51,9 @@ __all__ = [
     "LANGFUSE_DROP_CONDITIONS",
     "LANGFUSE_HOST_FALLBACK",
     "LANGFUSE_INGESTION_HEADERS",
+    "LANGFUSE_METADATA",
     "LANGFUSE_OTLP_PATH",
+    "LANGFUSE_TAG",
     "LANGFUSE_STATEMENTS",
     "TRANSFORM_LANGFUSE",
     "filter_langfuse_processor",
@@ -125,6 +134,34 @@ def _cost_statements() -> tuple[str, ...]:
     return tuple(statements)
 
 
+_HOST = f'span.attributes["{OPENWEBUI_HOST}"]'
+_TAGS = 'span.attributes["langfuse.trace.tags"]'
+_RELEASE = 'span.attributes["langfuse.release"]'
+_VERSION = 'span.attributes["langfuse.version"]'
+_OPENWEBUI_VERSION = f'span.attributes["{OPENWEBUI_VERSION}"]'
+_DISTRO_VERSION = f'resource.attributes["{TELEMETRY_DISTRO_VERSION}"]'
+
+LANGFUSE_TAG = "open-webui"
+"""Every trace root's tag, next to its host kind (pipelines, functions, bridge) and, for a task call, its task."""
+
+LANGFUSE_METADATA = {
+    "chat_id": OPENWEBUI_CHAT_ID,
+    "model_id": OPENWEBUI_MODEL_ID,
+    "model_name": OPENWEBUI_MODEL_NAME,
+    "task": OPENWEBUI_TASK,
+    "host": OPENWEBUI_HOST,
+    "end_reason": OPENWEBUI_TURN_END_REASON,
+    "openwebui_version": OPENWEBUI_VERSION,
+}
+"""Top-level Langfuse metadata key -> the filter attribute it copies (Langfuse filters on top-level keys only)."""
+
+
+def _metadata_statement(key: str, attribute: str) -> str:
+    target = f'span.attributes["langfuse.observation.metadata.{key}"]'
+    source = f'span.attributes["{attribute}"]'
+    return f"set({target}, {source}) where {source} != nil and {target} == nil"
+
+
 LANGFUSE_STATEMENTS = (
     # A readable trace name: "<operation> <model display name>" for chat turns (the span name carries the model
     # id, which for Open WebUI custom models is an opaque slug); background tasks keep their span name
@@ -141,6 +178,20 @@ LANGFUSE_STATEMENTS = (
     f"set({_COMPLETION_START}, FormatTime(span.start_time + Duration(Concat([String(Int(Double({_TTFT}) "
     f'* 1000000000.0 + 0.5)), "ns"], "")), "%Y-%m-%dT%H:%M:%S.%fZ")) where {_TTFT} != nil '
     f"and Double({_TTFT}) >= 0.0 and {_COMPLETION_START} == nil",
+    # Trace tags, on trace roots only: Langfuse's v4 trace view takes the tags of the newest span that has any
+    # (event-query-builder.ts: argMaxIf(tags, event_ts, notEmpty(tags))), so a task record inside a turn's trace must
+    # not replace the turn's tags. A string array, the form extractTags reads as is.
+    f'set({_TAGS}, ["{LANGFUSE_TAG}", {_HOST}, {_TASK}]) where IsRootSpan() and {_TAGS} == nil and {_HOST} != nil '
+    f"and {_TASK} != nil",
+    f'set({_TAGS}, ["{LANGFUSE_TAG}", {_HOST}]) where IsRootSpan() and {_TAGS} == nil and {_HOST} != nil',
+    # Filterable metadata, on every span: observation metadata keys are top-level keys of the observation's metadata
+    # and, on a root span, of the trace's too (OtelIngestionProcessor.ts: the legacy path merges the observation
+    # metadata into a root's trace metadata; the v4 path keeps one metadata per row and the trace's is its root's).
+    *(_metadata_statement(key, attribute) for key, attribute in LANGFUSE_METADATA.items()),
+    # Release = the Open WebUI release being traced (known in-process only); version = the filter's version, which
+    # shapes every span (Langfuse reads span langfuse.version, else resource service.version, which we do not set).
+    f"set({_RELEASE}, {_OPENWEBUI_VERSION}) where {_OPENWEBUI_VERSION} != nil and {_RELEASE} == nil",
+    f"set({_VERSION}, {_DISTRO_VERSION}) where {_DISTRO_VERSION} != nil and {_VERSION} == nil",
     *_cost_statements(),
 )
 
@@ -166,7 +217,7 @@ def filter_langfuse_processor() -> dict[str, Any]:
 
 
 def transform_langfuse_processor() -> dict[str, Any]:
-    """Adds ``langfuse.trace.name`` and ``langfuse.observation.completion_start_time``."""
+    """Adds trace name, completion start time, trace tags, filterable metadata, release and version."""
     return {"error_mode": "ignore", "trace_statements": list(LANGFUSE_STATEMENTS)}
 
 

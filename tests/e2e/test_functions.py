@@ -40,6 +40,7 @@ from .checks import (
 )
 from .harness import (
     HOST,
+    OPENWEBUI_VERSION,
     ChatCall,
     Connection,
     MockLLM,
@@ -316,6 +317,10 @@ def test_langfuse_requests_use_basic_auth_v4_ingestion_and_get_a_trace_name(chat
         assert request["write_path"] == "direct"
     for span in chats.spans.values():
         assert span["attributes"]["langfuse.trace.name"] == "chat mock-gpt"
+        # In-process the filter knows the running Open WebUI's version: Langfuse's release; tags name the host.
+        assert span["attributes"]["openwebui.version"] == OPENWEBUI_VERSION
+        assert span["attributes"]["langfuse.release"] == OPENWEBUI_VERSION
+        assert list(span["attributes"]["langfuse.trace.tags"]) == ["open-webui", "functions"]
 
 
 def test_jaeger_has_the_same_traces_without_content(chats: Chats, e2e_stack: Stack) -> None:

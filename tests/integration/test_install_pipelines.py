@@ -55,7 +55,8 @@ def test_upload_lists_the_filter_merges_valves_and_exports_turns(
         (entry,) = httpx.get(f"{server.url}/models", headers=headers).json()["data"]
         assert entry["id"] == "otel_filter_pipeline" and entry["pipeline"]["type"] == "filter"
         valves = httpx.get(f"{server.url}/otel_filter_pipeline/valves").json()
-        assert (valves["priority"], valves["otlp_endpoint"], valves["record_tasks"]) == (7, sink.endpoint, False)
+        # on/off valves hold "true"/"false" ("": the environment decides); a posted false reads back "false"
+        assert (valves["priority"], valves["otlp_endpoint"], valves["record_tasks"]) == (7, sink.endpoint, "false")
         for phase in ("inlet", "outlet"):
             recorded = load(f"pipelines_ui_stream_turn1_{phase}.json")
             response = httpx.post(f"{server.url}/otel_filter_pipeline/filter/{phase}", json=recorded)

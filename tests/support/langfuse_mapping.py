@@ -55,6 +55,10 @@ class Observation:
     completion_start_time: datetime | None
     level: str
     metadata_attributes: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)  # the top-level (filterable) keys
+    release: str | None = None
+    version: str | None = None
     provided_cost_details: dict[str, float] = field(default_factory=dict)
 
 
@@ -254,12 +258,68 @@ def completion_start_time(attributes: dict[str, Any]) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def to_observation(attributes: dict[str, Any], *, span_name: str, status_error: bool = False) -> Observation:
+def trace_tags(attributes: dict[str, Any]) -> list[str]:
+    """``OtelIngestionProcessor.ts`` ``extractTags``: the first non-empty source; an array as is, a string starting
+    with ``[`` parsed as JSON, a string with commas split, any other string one tag."""
+    value = next(
+        (
+            attributes[key]
+            for key in (
+                "langfuse.trace.tags",
+                "langfuse.tags",
+                "langfuse.observation.metadata.langfuse_tags",
+                "langfuse.trace.metadata.langfuse_tags",
+                "ai.telemetry.metadata.tags",
+                "tag.tags",
+            )
+            if attributes.get(key)
+        ),
+        None,
+    )
+    if isinstance(value, list | tuple):
+        return [str(tag) for tag in value]
+    if isinstance(value, str) and value.strip().startswith("["):
+        try:
+            return [str(tag) for tag in json.loads(value)]
+        except ValueError:
+            pass
+    if isinstance(value, str):
+        return [tag.strip() for tag in value.split(",")] if "," in value else [value]
+    return []
+
+
+def top_level_metadata(attributes: dict[str, Any]) -> dict[str, Any]:
+    """``extractMetadata`` (prefixed part, ``extractPrefixedMetadataAttributes``) for the observation and trace
+    domains, merged the way ``processToEvent`` merges them into one row's metadata (trace keys last)."""
+    metadata: dict[str, Any] = {}
+    for prefix in ("langfuse.observation.metadata.", "langfuse.trace.metadata."):
+        for key, value in attributes.items():
+            if key.startswith(prefix) and key != prefix:
+                metadata[key[len(prefix) :]] = value
+    return metadata
+
+
+def release_and_version(attributes: dict[str, Any], resource: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``processToEvent``: release = span ``langfuse.release`` ?? resource ``langfuse.release``; version = span
+    ``langfuse.version`` ?? resource ``service.version``."""
+    release = attributes.get("langfuse.release") or resource.get("langfuse.release")
+    version = attributes.get("langfuse.version") or resource.get("service.version")
+    return (str(release) if release else None), (str(version) if version else None)
+
+
+def to_observation(
+    attributes: dict[str, Any],
+    *,
+    span_name: str,
+    status_error: bool = False,
+    resource: dict[str, Any] | None = None,
+) -> Observation:
     observation_kind = observation_type(attributes)
     is_generation = observation_kind == "GENERATION"
     inputs, outputs = input_output(attributes)
     level = _first(attributes, "langfuse.observation.level") or ("ERROR" if status_error else "DEFAULT")
     io_keys = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions"}
+    release, version = release_and_version(attributes, resource or {})
     return Observation(
         type=observation_kind,
         name=_first(attributes, "gen_ai.tool.name") or span_name,
@@ -275,5 +335,9 @@ def to_observation(attributes: dict[str, Any], *, span_name: str, status_error: 
         completion_start_time=completion_start_time(attributes),
         level=level,
         metadata_attributes={k: v for k, v in attributes.items() if k not in io_keys},
+        tags=trace_tags(attributes),
+        metadata=top_level_metadata(attributes),
+        release=release,
+        version=version,
         provided_cost_details=cost_details(attributes),
     )

@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from owui_otel._bridge_settings import OWUI_OTEL_ALLOW_WIDENING_VALVES
 from owui_otel._valve_policy import SECRET_MASK
+from owui_otel.environment_variables import OWUI_OTEL_ALLOW_WIDENING_VALVES
 from owui_otel.server import ServerConfig, create_app
 from tests.support.scenarios import load
 
@@ -135,6 +135,8 @@ WIDENING = {
     "email on": ({"record_user_email": True}, "record_user_email"),
     "tasks on": ({"record_tasks": True}, "record_tasks"),
     "longer content": ({"max_content_chars": 100000}, "max_content_chars"),
+    "users identified by email": ({"user_identity": "email"}, "user_identity"),
+    "capture left to the environment (on by default)": ({"capture_message_content": ""}, "capture_message_content"),
 }
 
 
@@ -181,7 +183,7 @@ def test_the_operator_setting_allows_widening(tmp_path: Path, tracer_provider: T
         for change, _ in WIDENING.values():
             response = client.post(UPDATE, json=change, headers=AUTH)
             assert response.status_code == 200, (change, response.text)
-    assert _stored(tmp_path)["record_user_email"] is True
+    assert _stored(tmp_path)["record_user_email"] == "true"  # true/false valves are stored as text
 
 
 def test_capture_on_then_off_then_on_again_needs_the_operator_again(client: TestClient) -> None:

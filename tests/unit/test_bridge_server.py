@@ -134,7 +134,8 @@ def test_valves_are_validated_persisted_and_applied(
     assert json.loads(saved.read_text())["priority"] == 3
     with TestClient(create_app(config, tracer_provider=tracer_provider)) as restarted:  # survives a restart
         valves = restarted.get(f"/{FILTER}/valves", headers=AUTH).json()
-        assert (valves["priority"], valves["record_user_email"], valves["pipelines"]) == (3, True, ["gpt-4o"])
+        # true/false valves are kept as "true"/"false" ("" = the environment decides): a saved True reads "true"
+        assert (valves["priority"], valves["record_user_email"], valves["pipelines"]) == (3, "true", ["gpt-4o"])
 
 
 def test_unknown_filter_and_unsupported_management_routes(client: TestClient) -> None:

@@ -238,14 +238,17 @@ def test_cached_tokens_default_to_the_input_price_in_an_override() -> None:
     ],
 )
 def test_bad_overrides_are_a_problem_naming_the_setting_and_the_fix(text: str, reason: str) -> None:
+    fix = "Fix: write a JSON object of model pattern -> USD per million tokens"
     settings, problems = resolve_settings({"price_overrides": text}, {})
     assert settings.price_overrides == ()
     (problem,) = [p for p in problems if p.setting == "price_overrides"]
     message = problem.message()
-    assert message.startswith("valve price_overrides=") and reason in message
-    assert (
-        "Fix: in the valve or OWUI_OTEL_PRICE_OVERRIDES (its default), write a JSON object of model pattern" in message
-    )
+    assert message.startswith("valve price_overrides=") and reason in message and fix in message
+    # From the environment (the valve empty), the problem names the variable.
+    settings, problems = resolve_settings({"price_overrides": ""}, {"OWUI_OTEL_PRICE_OVERRIDES": text})
+    assert settings.price_overrides == ()
+    (problem,) = [p for p in problems if p.setting == "OWUI_OTEL_PRICE_OVERRIDES"]
+    assert problem.message().startswith("environment variable OWUI_OTEL_PRICE_OVERRIDES=") and fix in problem.message()
 
 
 def test_overrides_come_from_the_environment_when_the_valve_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,11 +4,22 @@
 from __future__ import annotations
 
 import logging
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import TracerProvider
 
-from otel_filter import Valves
+from otel_filter import FilterCore, Pipeline, Valves, environment_variables
+from otel_filter._pricing import PriceOverride
 from otel_filter._settings import display_url, parse_capture_mode, resolve_settings
+from owui_otel._serve import filter_environ
+from owui_otel.server import ServerConfig, create_app
+from tests.support.otlp_sink import OtlpSink
+from tests.support.scenarios import load
 
 
 def test_defaults_with_empty_environment() -> None:
@@ -82,8 +93,13 @@ def test_grpc_metadata_keys_are_lower_cased() -> None:
         ({"resource_attributes": "a=1,broken"}, {}, "resource_attributes", "key=value"),
         ({"redact_patterns": ["(unclosed"]}, {}, "redact_patterns", "correct the pattern"),
         ({"max_content_chars": 10}, {}, "max_content_chars", "20000"),
-        ({"turn_timeout_seconds": 0}, {}, "turn_timeout_seconds", "600"),
+        ({"turn_timeout_seconds": -1}, {}, "turn_timeout_seconds", "600"),
         ({"max_open_turns": -5}, {}, "max_open_turns", "10000"),
+        ({}, {"OWUI_OTEL_MAX_OPEN_TURNS": "lots"}, "OWUI_OTEL_MAX_OPEN_TURNS", "10000"),
+        ({}, {"OWUI_OTEL_TURN_TIMEOUT_SECONDS": "999999"}, "OWUI_OTEL_TURN_TIMEOUT_SECONDS", "86400"),
+        ({"record_tasks": "maybe"}, {}, "record_tasks", "'true'"),
+        ({"user_identity": "name"}, {}, "user_identity", "'id'"),
+        ({}, {"OWUI_OTEL_USER_IDENTITY": "nickname"}, "OWUI_OTEL_USER_IDENTITY", "'username'"),
     ],
 )
 def test_bad_values_name_the_setting_and_the_fix(
@@ -128,27 +144,48 @@ def test_capture_content_vocabularies(raw: str | None, expected: bool | None) ->
     assert parse_capture_mode(raw) is expected
 
 
-def test_valve_defaults_follow_the_environment(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "NO_CONTENT")
-    monkeypatch.setenv("OWUI_OTEL_TURN_TIMEOUT_SECONDS", "42")
-    monkeypatch.setenv("OWUI_OTEL_REDACT_PATTERNS", '["a+", "b{2,3}"]')
-    monkeypatch.setenv("OWUI_OTEL_RECORD_TASKS", "false")
-    valves = Valves()
-    assert valves.capture_message_content is False
-    assert valves.turn_timeout_seconds == 42
-    assert valves.redact_patterns == ["a+", "b{2,3}"]
-    assert valves.record_tasks is False
+def test_unset_valves_defer_to_the_environment(caplog: pytest.LogCaptureFixture) -> None:
+    """A fresh install's valves (all at their empty value) follow the given environment, then the defaults."""
+    environ = {
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT",
+        "OWUI_OTEL_TURN_TIMEOUT_SECONDS": "42",
+        "OWUI_OTEL_REDACT_PATTERNS": '["a+", "b{2,3}"]',
+        "OWUI_OTEL_RECORD_TASKS": "false",
+    }
+    settings, problems = resolve_settings(Valves().model_dump(), environ)
+    assert problems == []
+    assert settings.capture_content is False
+    assert settings.turn_timeout_s == 42
+    assert [p.pattern for p in settings.redact_patterns] == ["a+", "b{2,3}"]
+    assert settings.record_tasks is False
+    assert settings.max_open_turns == 10_000  # not in the environment: the default
 
-    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "sometimes")
-    monkeypatch.setenv("OWUI_OTEL_MAX_OPEN_TURNS", "lots")
+    environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "sometimes"
     with caplog.at_level(logging.WARNING, logger="otel_filter"):
-        valves = Valves()
-    assert valves.capture_message_content is False  # unknown value: off, with a warning
-    assert valves.max_open_turns == 10_000
+        settings, _ = resolve_settings(Valves().model_dump(), environ)
+    assert settings.capture_content is False  # unknown value: off, with a warning
     assert "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT" in caplog.text
-    assert "OWUI_OTEL_MAX_OPEN_TURNS" in caplog.text
+
+
+def test_set_valves_win_over_the_environment() -> None:
+    environ = {
+        "OWUI_OTEL_MAX_CONTENT_CHARS": "5000",
+        "OWUI_OTEL_RECORD_TASKS": "false",
+        "OWUI_OTEL_USER_IDENTITY": "email",
+    }
+    valves = Valves(max_content_chars=30_000, record_tasks="true", user_identity="username").model_dump()
+    settings, problems = resolve_settings(valves, environ)
+    assert problems == []
+    assert (settings.max_content_chars, settings.record_tasks, settings.user_identity) == (30_000, True, "username")
+
+
+def test_valves_saved_as_switches_keep_their_value() -> None:
+    """Installs that saved the true/false valves as booleans (Pipelines valves.json, Open WebUI DB) keep them."""
+    valves = Valves(**{"capture_message_content": False, "record_tasks": True, "record_user_email": True})
+    assert (valves.capture_message_content, valves.record_tasks, valves.record_user_email) == ("false", "true", "true")
+    environ = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true", "OWUI_OTEL_RECORD_TASKS": "false"}
+    settings, _ = resolve_settings(valves.model_dump(), environ)
+    assert (settings.capture_content, settings.record_tasks, settings.record_user_email) == (False, True, True)
 
 
 def test_every_valve_has_a_description() -> None:
@@ -165,3 +202,97 @@ def test_credentials_in_an_endpoint_url_are_masked_for_logs() -> None:
     assert display_url("http://localhost:4318/v1/traces") == "http://localhost:4318/v1/traces"
     _, problems = resolve_settings({"otlp_endpoint": "ftp://user:s3cret@host"}, {})
     assert problems and "s3cret" not in problems[0].message()
+
+
+# Every variable the filter reads: a value differing from its default, and the settings field it must reach.
+ENVIRONMENT_REACHES: dict[str, tuple[str, str, Any]] = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT": ("http://collector:4318", "export.endpoint", "http://collector:4318/v1/traces"),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ("http://c:9/traces", "export.endpoint", "http://c:9/traces"),
+    "OTEL_EXPORTER_OTLP_PROTOCOL": ("grpc", "export.protocol", "grpc"),
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": ("grpc", "export.protocol", "grpc"),
+    "OTEL_EXPORTER_OTLP_HEADERS": ("a=1", "export.headers", (("a", "1"),)),
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS": ("b=2", "export.headers", (("b", "2"),)),
+    "OTEL_SERVICE_NAME": ("chat-prod", "service_name", "chat-prod"),
+    "OTEL_RESOURCE_ATTRIBUTES": (
+        "deployment.environment.name=prod",
+        "resource_attributes",
+        (("deployment.environment.name", "prod"),),
+    ),
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": ("NO_CONTENT", "capture_content", False),
+    "OWUI_OTEL_REDACT_PATTERNS": ('["sk-[a-z]+"]', "redact_patterns", ("sk-[a-z]+",)),
+    "OWUI_OTEL_MAX_CONTENT_CHARS": ("5000", "max_content_chars", 5000),
+    "OWUI_OTEL_TURN_TIMEOUT_SECONDS": ("42", "turn_timeout_s", 42.0),
+    "OWUI_OTEL_MAX_OPEN_TURNS": ("7", "max_open_turns", 7),
+    "OWUI_OTEL_RECORD_TASKS": ("false", "record_tasks", False),
+    "OWUI_OTEL_RECORD_USER_EMAIL": ("true", "record_user_email", True),
+    "OWUI_OTEL_USER_IDENTITY": ("username", "user_identity", "username"),
+    "OWUI_OTEL_PRICE_OVERRIDES": (
+        '{"m*": {"input": 1, "output": 2}}',
+        "price_overrides",
+        (PriceOverride(pattern="m*", input_mtok=Decimal(1), output_mtok=Decimal(2)),),
+    ),
+}
+
+
+def _field(settings: object, path: str) -> Any:
+    for part in path.split("."):
+        settings = getattr(settings, part)
+    if path == "redact_patterns":
+        return tuple(pattern.pattern for pattern in settings)  # type: ignore[attr-defined]
+    return settings
+
+
+def test_every_environment_variable_has_a_case() -> None:
+    declared = {name for name in vars(environment_variables) if name.isupper() and not name.startswith("_")}
+    assert declared == set(ENVIRONMENT_REACHES)
+
+
+@pytest.mark.parametrize("variable", sorted(ENVIRONMENT_REACHES))
+def test_filter_core_environ_decides_every_setting(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``FilterCore(environ=...)`` reaches every setting, with a fresh install's valves (all empty); the process
+    environment, set to something else, plays no part."""
+    value, path, expected = ENVIRONMENT_REACHES[variable]
+    monkeypatch.setenv(variable, "")  # os.environ holds nothing for it: only the given mapping can decide
+    core = FilterCore(
+        Valves().model_dump(), host="library", tracer_provider=TracerProvider(), environ={variable: value}
+    )
+    try:
+        assert _field(core.settings, path) == expected
+        assert core.health.get("config_problems") == 0
+    finally:
+        core.shutdown()
+    default = FilterCore(Valves().model_dump(), host="library", tracer_provider=TracerProvider(), environ={})
+    try:
+        assert _field(default.settings, path) != expected  # the case tests something: the default differs
+    finally:
+        default.shutdown()
+
+
+def test_the_environment_keeps_applying_after_pipelines_saves_the_valves(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Pipelines server saves every valve (model_dump) on any change; empty ones still defer to the environment."""
+    monkeypatch.setenv("OWUI_OTEL_MAX_CONTENT_CHARS", "5000")
+    pipeline = Pipeline(tracer_provider=TracerProvider())
+    saved = Valves(**{**pipeline.valves.model_dump(), "priority": 3}).model_dump()  # what valves.json now holds
+    pipeline.valves = Valves(**saved)
+    core = pipeline._core()
+    try:
+        assert core.settings.max_content_chars == 5000
+    finally:
+        core.shutdown()
+
+
+def test_serve_hands_its_otlp_endpoint_to_the_filter_without_writing_the_environment(tmp_path: Path) -> None:
+    """``owui-otel serve --otlp-endpoint`` reaches the bridge's filter through its environ mapping; os.environ is
+    left as it was (it used to be written)."""
+    before = dict(os.environ)
+    with OtlpSink() as sink:
+        config = ServerConfig(api_key="k", data_dir=tmp_path, environ=filter_environ(sink.endpoint, {}))
+        with TestClient(create_app(config)) as client:
+            recorded_in = load("pipelines_ui_nonstream_inlet.json")
+            recorded_out = load("pipelines_ui_nonstream_outlet.json")
+            auth = {"Authorization": "Bearer k"}
+            for hook, recorded in (("inlet", recorded_in), ("outlet", recorded_out)):
+                assert client.post(f"/{config.filter_id}/filter/{hook}", json=recorded, headers=auth).status_code == 200
+        (span,) = sink.wait_for(1)  # the app's shutdown flushed the turn to the endpoint given
+    assert span.name.startswith("chat ")
+    assert dict(os.environ) == before

@@ -242,7 +242,7 @@ def _resolved(settings: Any, name: str) -> float:
 
 
 @pytest.mark.parametrize("name", sorted(NUMERIC))
-@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 1.5, True, "abc", "1" * 50, None, [600]])
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 1.5, True, "abc", "1" * 50, [600]])
 def test_a_numeric_valve_that_is_no_whole_number_falls_back_to_its_default(name: str, bad: object) -> None:
     default, maximum = NUMERIC[name]
     settings, problems = resolve_settings({name: bad}, {})
@@ -252,6 +252,17 @@ def test_a_numeric_valve_that_is_no_whole_number_falls_back_to_its_default(name:
     assert message.startswith(f"valve {name}=")
     assert f"to {maximum}" in message and "Fix:" in message and f"Using {default}" in message
     assert len(message) < 400  # a 50-digit value is shortened, not echoed
+
+
+@pytest.mark.parametrize("name", sorted(NUMERIC))
+@pytest.mark.parametrize("unset", [None, 0, "", "0"])
+def test_a_numeric_valve_left_empty_uses_the_environment_then_the_default(name: str, unset: object) -> None:
+    default, _ = NUMERIC[name]
+    settings, problems = resolve_settings({name: unset}, {})
+    assert (_resolved(settings, name), problems) == (default, [])
+    variable = f"OWUI_OTEL_{name.upper()}"
+    settings, problems = resolve_settings({name: unset}, {variable: "300"})
+    assert (_resolved(settings, name), problems) == (300, [])
 
 
 @pytest.mark.parametrize("name", sorted(NUMERIC))
@@ -274,7 +285,9 @@ def test_valves_schema_states_the_bounds() -> None:
     properties = Valves.model_json_schema()["properties"]
     assert properties["turn_timeout_seconds"]["maximum"] == MAX_TURN_TIMEOUT_S
     assert properties["max_open_turns"]["maximum"] == MAX_MAX_OPEN_TURNS
-    assert properties["max_content_chars"]["minimum"] == 256
+    # 0 is the empty value (use the environment), so the schema allows it; the real lower bound is in the text.
+    assert properties["max_content_chars"]["minimum"] == 0
+    assert "From 256 to" in properties["max_content_chars"]["description"]
 
 
 def test_an_absurd_timeout_never_leaves_valves_stuck() -> None:
