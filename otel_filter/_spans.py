@@ -24,6 +24,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from otel_filter._attributes import (
     Attributes,
     content_attributes,
+    cost_attributes,
     end_attributes,
     request_attributes,
     response_attributes,
@@ -33,6 +34,7 @@ from otel_filter._attributes import (
 from otel_filter._content import ReplySnapshot, input_content, output_content
 from otel_filter._counters import Counters
 from otel_filter._extract import TurnResult
+from otel_filter._pricing import PRICING_UNAVAILABLE_COUNTER, Cost, PricingUnavailable, turn_cost, unpriced_counter
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
@@ -63,6 +65,31 @@ def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Setti
     return content_attributes(system_json, input_json, output_json, truncated or output_cut)
 
 
+def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counters) -> Cost | None:
+    """The turn's price, priced here on the worker (never in a hook). Only the usage the provider reported
+    is priced, so an abandoned or failed turn is billed for what it was counted, never for a reply it did not
+    get. No usage: no price and nothing counted (the doctor's usage check covers that)."""
+    if usage.is_empty():
+        return None
+    request = turn.request
+    models = (turn.response_model, request.request_model, request.model_id)
+    try:
+        cost = turn_cost(usage, models, request.provider, settings.price_overrides)
+    except PricingUnavailable:
+        health.problem(
+            PRICING_UNAVAILABLE_COUNTER,
+            "otel_filter: the genai-prices package cannot be imported here, so turns get no cost; "
+            "install it where the filter runs (pip install genai-prices)",
+        )
+        return None
+    except Exception:  # e.g. usage genai-prices rejects (more cached than input tokens): no price, never a wrong one
+        health.problem("unpriceable_usage", "otel_filter: could not price a turn's usage", exc_info=True)
+        return None
+    if cost is None:
+        health.count(unpriced_counter(request.request_model or turn.response_model or request.model_id))
+    return cost
+
+
 def span_attributes(
     end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> tuple[Attributes, tuple[str, str] | None]:
@@ -84,6 +111,7 @@ def span_attributes(
             time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
         )
     )
+    attributes.update(cost_attributes(_turn_cost(turn, usage, settings, health)))
     if content_redact is not None and (turn.input_messages is not None or end.reply is not None):
         try:
             attributes.update(_content_attributes(end, finish_reason, settings, content_redact))

@@ -161,6 +161,12 @@ class Valves(BaseModel):
         "identified by their id. Empty: OWUI_OTEL_USER_IDENTITY, else id.",
         json_schema_extra={"enum": ["", *USER_IDENTITIES]},
     )
+    price_overrides: str = Field(
+        default="",
+        description="Your own prices (self-hosted or negotiated), winning over the genai-prices table: a JSON "
+        'object of model pattern (glob) -> USD per million tokens, e.g. {"llama3*": {"input": 0, "output": 0}, '
+        '"gpt-4o-mini": {"input": 0.12, "output": 0.48, "cache_read": 0.06}}. Empty: OWUI_OTEL_PRICE_OVERRIDES.',
+    )
 
     @field_validator("capture_message_content", "record_tasks", "record_user_email", mode="before")
     @classmethod

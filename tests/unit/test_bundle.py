@@ -71,7 +71,10 @@ def test_self_contained_with_both_host_classes_and_no_pipe() -> None:
         "atexit",
         "collections",
         "dataclasses",
+        "decimal",
+        "fnmatch",
         "hashlib",
+        "importlib",  # genai_prices, imported on first use (otel_filter/_pricing.py)
         "inspect",
         "itertools",
         "json",
