@@ -43,9 +43,9 @@ class NoopCore:
     """Stands in for ``FilterCore`` in the ``noop`` server: same interface, no work."""
 
     def __init__(self, valves: object = None, *, host: str, tracer_provider: object = None, **_: object) -> None:
-        from otel_filter import Health  # noqa: PLC0415
+        from otel_filter import Counters  # noqa: PLC0415
 
-        self.health = Health()
+        self.health = Counters()
         self.open_turns = 0
 
     def inlet(self, *args: object, **kwargs: object) -> None:

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Collector tooling for the Open WebUI OpenTelemetry bridge.
+"""Collector tooling of owui-otel (OpenTelemetry GenAI tracing for Open WebUI).
 
 Builds ``owui-otelcol`` (a small OpenTelemetry Collector distribution, ``collector/manifest.yaml``) and Jaeger v2
 from source, renders collector configs for any mix of backends, validates configs with the real binary and
@@ -37,8 +37,10 @@ from ._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
 from ._build import MANIFEST, build_collector
 from ._cache import cache_dir
 from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
+from ._environment import CollectorAddresses, collector_env
 from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
+from ._metrics import metric_samples
 from ._process import ManagedProcess, ProcessError, http_ok, open_private_log, wait_until
 from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
 from ._validate import validate_config
@@ -54,6 +56,7 @@ __all__ = [
     "ManagedProcess",
     "ProcessError",
     "BuildError",
+    "CollectorAddresses",
     "GoNotFoundError",
     "OtlpTarget",
     "OwuiOtelError",
@@ -66,9 +69,11 @@ __all__ = [
     "http_ok",
     "open_private_log",
     "wait_until",
+    "collector_env",
     "config_dict",
     "langfuse_basic_auth",
     "langfuse_basic_auth_from_env",
+    "metric_samples",
     "parse_otlp_target",
     "parse_otlp_targets",
     "render_config",

@@ -26,13 +26,39 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import TypedDict
 
 from ._errors import BuildError
 from ._go import Progress
 
-__all__ = ["STAMP_FILE", "cache_key", "finished_artifact", "publish_build", "staging_dir", "write_stamp"]
+__all__ = [
+    "STAMP_FILE",
+    "cache_key",
+    "finished_artifact",
+    "publish_build",
+    "reuse_or_build",
+    "staging_dir",
+    "write_stamp",
+]
+
+
+class BuildOptions(TypedDict, total=False):
+    """The keyword options every build (:func:`collector.build_collector`, :func:`collector.build_jaeger`) takes.
+
+    Attributes:
+        force: rebuild even if a finished build for the same inputs exists (default False).
+        progress: receives stage lines and the tools' output; silent by default.
+        cache: cache directory; defaults to :func:`collector._cache.cache_dir`.
+        env: environment for Go (defaults to ``os.environ``).
+    """
+
+    force: bool
+    progress: Progress | None
+    cache: Path | None
+    env: Mapping[str, str] | None
+
 
 STAMP_FILE = "build.json"
 """Written last inside an artifact directory; its presence marks a complete build."""
@@ -113,3 +139,22 @@ def publish_build(
     if done is None:
         raise BuildError(f"build finished but {parent / key / binary_name} is not usable; rerun with --force")
     return done
+
+
+def reuse_or_build(
+    parent: Path,
+    key: str,
+    binary_name: str,
+    build: Callable[[Path], dict[str, object]],
+    *,
+    force: bool,
+    progress: Progress,
+    what: str,
+) -> Path:
+    """The finished binary ``parent/key/binary_name`` if there is one (unless ``force``), else
+    :func:`publish_build`'s. ``what`` describes the build inputs in the ``cached ...`` progress line."""
+    done = finished_artifact(parent / key, binary_name)
+    if done is not None and not force:
+        progress(f"==> cached {what}: {done}")
+        return done
+    return publish_build(parent, key, binary_name, build, progress=progress)

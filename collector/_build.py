@@ -19,11 +19,11 @@ import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import yaml
 
-from ._artifact import cache_key, finished_artifact, publish_build
+from ._artifact import BuildOptions, cache_key, reuse_or_build
 from ._cache import cache_dir
 from ._errors import BuildError, UsageError
 from ._go import GoToolchain, Progress, find_go, quiet, run_streaming
@@ -82,43 +82,29 @@ def builder_path(go: GoToolchain, *, cache: Path, progress: Progress, env: Mappi
     return builder
 
 
-def build_collector(
-    manifest: Path | None = None,
-    *,
-    force: bool = False,
-    progress: Progress | None = None,
-    cache: Path | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Path:
+def build_collector(manifest: Path | None = None, **options: Unpack[BuildOptions]) -> Path:
     """Build (or reuse) the collector binary and return its absolute path.
 
     Args:
         manifest: OCB manifest; defaults to ``collector/manifest.yaml``.
-        force: rebuild even if a finished build for this manifest exists.
-        progress: receives stage lines and the builder's output; silent by default.
-        cache: cache directory; defaults to :func:`collector._cache.cache_dir`.
-        env: environment for Go (defaults to ``os.environ``).
+        **options: :class:`~collector._artifact.BuildOptions` (force, progress, cache, env).
 
     Raises:
         GoNotFoundError: Go missing or too old.
         BuildError: the builder failed (message carries its last output lines).
         UsageError: unreadable manifest or a cache directory inside the repo.
     """
-    say = progress or quiet
+    env = options.get("env")
+    say = options.get("progress") or quiet
     manifest_path = (manifest or MANIFEST).resolve()
     raw, data = _load_manifest(manifest_path)
     name = str(data["dist"]["name"])
     go = find_go(env)
-    root = cache or cache_dir(env)
+    root = options.get("cache") or cache_dir(env)
     key = cache_key(raw, go.version_string.encode(), BUILDER_VERSION.encode())
-    parent = root / "collector"
-    done = finished_artifact(parent / key, name)
-    if done is not None and not force:
-        say(f"==> cached {name} for this manifest ({go.version_string}): {done}")
-        return done
-    builder = builder_path(go, cache=root, progress=say, env=env)
 
     def build(tmp: Path) -> dict[str, object]:
+        builder = builder_path(go, cache=root, progress=say, env=env)
         # Our copy of the manifest decides where the builder writes: the repo's output_path is never used.
         data["dist"]["output_path"] = str(tmp)
         effective = tmp / "manifest.yaml"
@@ -138,4 +124,7 @@ def build_collector(
             "manifest": str(manifest_path),
         }
 
-    return publish_build(parent, key, name, build, progress=say)
+    what = f"{name} for this manifest ({go.version_string})"
+    return reuse_or_build(
+        root / "collector", key, name, build, force=options.get("force", False), progress=say, what=what
+    )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import yaml
 
@@ -122,21 +122,26 @@ def _selected(spec: ConfigSpec) -> list[Backend]:
     return [entry for entry in BACKENDS if entry.name in spec.exporters] + [target.backend() for target in spec.otlp]
 
 
-def _spec(
-    exporters: Iterable[str],
-    otlp: Iterable[OtlpTarget],
-    *,
-    receiver_auth: bool,
-    keep_content: Iterable[str],
-    debug_verbosity: str,
-) -> ConfigSpec:
+class ConfigOptions(TypedDict, total=False):
+    """The keyword options of :func:`render_config` and :func:`config_dict` (documented there)."""
+
+    receiver_auth: bool
+    keep_content: Iterable[str]
+    debug_verbosity: str
+
+
+def _spec(exporters: Iterable[str], otlp: Iterable[OtlpTarget], options: ConfigOptions) -> ConfigSpec:
     """The public functions' arguments as one spec (names: order kept, duplicates dropped)."""
+    unknown = set(options) - set(ConfigOptions.__annotations__)
+    if unknown:  # what a plain keyword signature would say (mypy catches it before)
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    defaults = ConfigSpec()
     return ConfigSpec(
         exporters=tuple(dict.fromkeys(exporters)),
         otlp=tuple(otlp),
-        receiver_auth=receiver_auth,
-        keep_content=tuple(dict.fromkeys(keep_content)),
-        debug_verbosity=debug_verbosity,
+        receiver_auth=options.get("receiver_auth", defaults.receiver_auth),
+        keep_content=tuple(dict.fromkeys(options.get("keep_content", defaults.keep_content))),
+        debug_verbosity=options.get("debug_verbosity", defaults.debug_verbosity),
     )
 
 
@@ -176,23 +181,10 @@ def _config(spec: ConfigSpec) -> dict[str, Any]:
 
 
 def config_dict(
-    exporters: Iterable[str] = ("jaeger",),
-    otlp: Iterable[OtlpTarget] = (),
-    *,
-    receiver_auth: bool = False,
-    keep_content: Iterable[str] = (),
-    debug_verbosity: str = "basic",
+    exporters: Iterable[str] = ("jaeger",), otlp: Iterable[OtlpTarget] = (), **options: Unpack[ConfigOptions]
 ) -> dict[str, Any]:
     """The config as a dict (see :func:`render_config` for the arguments)."""
-    return _config(
-        _spec(
-            exporters,
-            otlp,
-            receiver_auth=receiver_auth,
-            keep_content=keep_content,
-            debug_verbosity=debug_verbosity,
-        )
-    )
+    return _config(_spec(exporters, otlp, options))
 
 
 def env_vars_used(config: Mapping[str, Any]) -> dict[str, str | None]:
@@ -240,12 +232,7 @@ def _describe(spec: ConfigSpec) -> str:
 
 
 def render_config(
-    exporters: Iterable[str] = ("jaeger",),
-    otlp: Iterable[OtlpTarget] = (),
-    *,
-    receiver_auth: bool = False,
-    keep_content: Iterable[str] = (),
-    debug_verbosity: str = "basic",
+    exporters: Iterable[str] = ("jaeger",), otlp: Iterable[OtlpTarget] = (), **options: Unpack[ConfigOptions]
 ) -> str:
     """Render a collector config as YAML text.
 
@@ -255,6 +242,7 @@ def render_config(
         receiver_auth: require a bearer token (``OTEL_INGEST_TOKEN``) on the OTLP receiver.
         keep_content: built-ins that strip message content by default but should keep it (``["jaeger"]``).
         debug_verbosity: ``basic``, ``normal`` or ``detailed`` for the debug exporter.
+        (The last three are :class:`ConfigOptions`, shared with :func:`config_dict`.)
 
     Returns:
         YAML with a header listing every env var the file reads.
@@ -263,13 +251,7 @@ def render_config(
         UsageError: no exporter selected, unknown names, a backend that cannot keep content, a bad option,
             duplicate target names.
     """
-    spec = _spec(
-        exporters,
-        otlp,
-        receiver_auth=receiver_auth,
-        keep_content=keep_content,
-        debug_verbosity=debug_verbosity,
-    )
+    spec = _spec(exporters, otlp, options)
     config = _config(spec)
     body = yaml.safe_dump(config, sort_keys=False, width=1000, default_flow_style=False)
     return _header(_describe(spec), config) + body

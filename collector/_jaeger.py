@@ -19,13 +19,12 @@ Usage::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from ._artifact import cache_key, finished_artifact, publish_build
+from ._artifact import BuildOptions, cache_key, reuse_or_build
 from ._cache import cache_dir
-from ._go import Progress, find_go, quiet, run_streaming
+from ._go import find_go, quiet, run_streaming
 
 __all__ = ["JAEGER_MODULE", "JAEGER_PACKAGE", "JAEGER_VERSION", "build_jaeger", "jaeger_config"]
 
@@ -37,36 +36,22 @@ JAEGER_VERSION = "v1.76.0"
 _SCRATCH_MODULE = "owui-otel.local/jaeger-tool"
 
 
-def build_jaeger(
-    *,
-    version: str = JAEGER_VERSION,
-    force: bool = False,
-    progress: Progress | None = None,
-    cache: Path | None = None,
-    env: Mapping[str, str] | None = None,
-) -> Path:
+def build_jaeger(*, version: str = JAEGER_VERSION, **options: Unpack[BuildOptions]) -> Path:
     """Build (or reuse) the Jaeger all-in-one binary and return its absolute path.
 
     Args:
         version: module version of ``github.com/jaegertracing/jaeger``.
-        force: rebuild even if cached.
-        progress: receives stage lines and Go's output; silent by default.
-        cache: cache directory; defaults to :func:`collector._cache.cache_dir`.
-        env: environment for Go (defaults to ``os.environ``).
+        **options: :class:`~collector._artifact.BuildOptions` (force, progress, cache, env).
 
     Raises:
         GoNotFoundError: Go missing or too old.
         BuildError: ``go get`` or ``go build`` failed.
     """
-    say = progress or quiet
+    env = options.get("env")
+    say = options.get("progress") or quiet
     go = find_go(env)
-    root = cache or cache_dir(env)
+    root = options.get("cache") or cache_dir(env)
     key = cache_key(JAEGER_PACKAGE.encode(), version.encode(), go.version_string.encode())
-    parent = root / "jaeger"
-    done = finished_artifact(parent / key, "jaeger")
-    if done is not None and not force:
-        say(f"==> cached jaeger {version} ({go.version_string}): {done}")
-        return done
     child_env = dict(os.environ if env is None else env)
     # CGO off: a static binary that runs anywhere, and no C toolchain needed.
     child_env.setdefault("CGO_ENABLED", "0")
@@ -95,7 +80,10 @@ def build_jaeger(
         )
         return {"module": f"{JAEGER_PACKAGE}@{version}", "go": go.version_string}
 
-    return publish_build(parent, key, "jaeger", build, progress=say)
+    what = f"jaeger {version} ({go.version_string})"
+    return reuse_or_build(
+        root / "jaeger", key, "jaeger", build, force=options.get("force", False), progress=say, what=what
+    )
 
 
 def jaeger_config(

@@ -33,6 +33,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from otel_filter.settings import parse_bool as parse_boolean
+
 from ._backends import BUILTIN_EXPORTERS, Backend, backend
 from ._components import retry_on_failure
 from ._errors import UsageError
@@ -58,12 +60,10 @@ _EXAMPLE = "example: name=tempo,endpoint=http://tempo:4318"
 
 
 def parse_bool(value: str, *, what: str) -> bool:
-    """``true/false/1/0/yes/no/on/off`` (case-insensitive) or a :class:`UsageError` naming ``what``."""
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off", ""):
-        return False
+    """:func:`otel_filter.settings.parse_bool`, blank meaning false, else a :class:`UsageError` naming ``what``."""
+    parsed = parse_boolean(value) if value.strip() else False
+    if parsed is not None:
+        return parsed
     raise UsageError(f"{what}: expected true or false, got {value!r}")
 
 

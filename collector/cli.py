@@ -169,45 +169,66 @@ def _builtins_help() -> str:
     return "; ".join(f"{entry.name}: {entry.help}" for entry in BACKENDS)
 
 
+def _command(
+    sub: argparse._SubParsersAction[OneLineErrorParser],
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    help: str,  # noqa: A002 (argparse's own name)
+    description: str,
+    epilog: str = _EPILOG,
+) -> argparse.ArgumentParser:
+    """A subcommand that runs ``func``."""
+    command = sub.add_parser(name, help=help, description=description, epilog=epilog)
+    command.set_defaults(func=func)
+    return command
+
+
+def _cached_build_flags(command: argparse.ArgumentParser) -> None:
+    """The flags of a command that builds a binary into the cache."""
+    command.add_argument("--force", action="store_true", help="rebuild even if a cached binary exists")
+    command.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+
+
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and for embedding in a larger CLI under another ``prog``)."""
     parser = OneLineErrorParser(
         prog=prog,
-        description="Build and configure the OpenTelemetry Collector (owui-otelcol) for the Open WebUI bridge.",
+        description="Build and configure owui-otelcol, the OpenTelemetry Collector of owui-otel.",
         epilog=_EPILOG,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    build = sub.add_parser(
+    build = _command(
+        sub,
         "build",
+        _cmd_build,
         help="build owui-otelcol with the OpenTelemetry Collector Builder (cached)",
         description="Build owui-otelcol from the OCB manifest, or reuse the cached binary when the manifest and "
         "Go version are unchanged. Needs Go >= 1.25. Prints the binary's absolute path as the last line.",
-        epilog=_EPILOG,
     )
-    build.add_argument("--force", action="store_true", help="rebuild even if a cached binary exists")
+    _cached_build_flags(build)
     build.add_argument("--manifest", default=str(MANIFEST), help="OCB manifest (default: collector/manifest.yaml)")
-    build.add_argument("--quiet", action="store_true", help="no progress output on stderr")
-    build.set_defaults(func=_cmd_build)
 
-    jaeger = sub.add_parser(
+    jaeger = _command(
+        sub,
         "build-jaeger",
+        _cmd_build_jaeger,
         help="build the Jaeger v2 all-in-one binary from its Go module (cached)",
         description="Build Jaeger v2 (no UI assets; the query API on 16686 works) in a scratch Go module, or reuse "
         "the cached binary. Prints the binary's absolute path as the last line.",
-        epilog=_EPILOG,
     )
-    jaeger.add_argument("--force", action="store_true", help="rebuild even if a cached binary exists")
+    _cached_build_flags(jaeger)
     jaeger.add_argument(
         "--jaeger-version",
         default=JAEGER_VERSION,
         help=f"Go module version (default {JAEGER_VERSION} = Jaeger v2.13.0)",
     )
-    jaeger.add_argument("--quiet", action="store_true", help="no progress output on stderr")
-    jaeger.set_defaults(func=_cmd_build_jaeger)
 
-    config = sub.add_parser(
+    config = _command(
+        sub,
         "config",
+        _cmd_config,
         help="render a collector config for a choice of exporters",
         description="Render a collector config (YAML) for the chosen exporters. Flags override env: "
         f"{OWUI_OTEL_EXPORTERS} (comma list), {OWUI_OTEL_OTLP} (';'-separated specs), {OWUI_OTEL_RECEIVER_AUTH}. "
@@ -235,30 +256,29 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     config.add_argument("--output", "-o", metavar="FILE", help="write here (and print its path) instead of stdout")
     config.add_argument("--validate", action="store_true", help="check the result with the collector binary")
     config.add_argument("--binary", metavar="PATH", help="collector binary for --validate (default: cached build)")
-    config.set_defaults(func=_cmd_config)
 
-    validate = sub.add_parser(
+    validate = _command(
+        sub,
         "validate",
+        _cmd_validate,
         help="validate config files with the collector binary",
         description="Run `<binary> validate --config=F...`. Several --config files are merged like the collector "
         "does (maps merge, arrays are replaced).",
-        epilog=_EPILOG,
     )
     validate.add_argument(
         "--config", "-c", action="append", metavar="FILE", help="config file (repeatable; default otel-collector.yaml)"
     )
     validate.add_argument("--binary", metavar="PATH", help="collector binary (default: cached build of owui-otelcol)")
-    validate.set_defaults(func=_cmd_validate)
 
-    auth = sub.add_parser(
+    _command(
+        sub,
         "langfuse-auth",
+        _cmd_langfuse_auth,
         help="print the base64 Basic-auth value for LANGFUSE_AUTH_B64",
         description=f"Print base64('{LANGFUSE_PUBLIC_KEY}:{LANGFUSE_SECRET_KEY}') from those env vars, e.g. "
         'export LANGFUSE_AUTH_B64="$(python -m collector langfuse-auth)". Keys are read from the environment only, '
         "never from flags, so they stay out of shell history and process lists.",
-        epilog=_EPILOG,
     )
-    auth.set_defaults(func=_cmd_langfuse_auth)
     return parser
 
 

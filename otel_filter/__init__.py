@@ -38,8 +38,8 @@ API
 """
 
 from otel_filter._core import FilterCore
-from otel_filter._health import Health
+from otel_filter._counters import Counters
 from otel_filter.hosts import Filter, Pipeline, Valves
 from otel_filter.version import __version__
 
-__all__ = ["Filter", "FilterCore", "Health", "Pipeline", "Valves", "__version__"]
+__all__ = ["Counters", "Filter", "FilterCore", "Pipeline", "Valves", "__version__"]

@@ -7,6 +7,7 @@ carries is built here, and only here (``_spans.py`` composes these dicts):
                                  time_to_first_chunk_s=None)
     attrs |= end_attributes(host="pipelines", end_reason="outlet", inlet_seen=True, outlet_message_id=None,
                             error_type=None)
+    attrs |= cost_attributes(turn_cost(usage, ("gpt-4o",), "openai"))   # gen_ai.usage.cost and its parts
     attrs |= content_attributes(system_json, input_json, output_json, truncated=False)   # capture on only
     name = span_name(request)          # "chat gpt-4o", or "title_generation" for a task
     attrs = task_attributes(request, record_email=False, redact=None)       # a task call's record instead
@@ -27,6 +28,8 @@ from collections.abc import Callable, Mapping
 
 from otel_filter._content import clean_text
 from otel_filter._extract import TurnRequest
+from otel_filter._limits import ERROR_TEXT_CHARS, MAX_ITEM_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
+from otel_filter._pricing import Cost
 from otel_filter._usage import Usage
 from otel_filter.semconv import (
     ERROR_TYPE,
@@ -54,12 +57,20 @@ from otel_filter.semconv import (
     GEN_AI_SYSTEM_INSTRUCTIONS,
     GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_COST,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     OPENWEBUI_CHAT_ID,
     OPENWEBUI_CHAT_KIND,
     OPENWEBUI_CONTENT_TRUNCATED,
+    OPENWEBUI_COST_CACHE_READ,
+    OPENWEBUI_COST_CACHE_WRITE,
+    OPENWEBUI_COST_INPUT,
+    OPENWEBUI_COST_MODEL,
+    OPENWEBUI_COST_OUTPUT,
+    OPENWEBUI_COST_REASONING,
+    OPENWEBUI_COST_SOURCE,
     OPENWEBUI_FEATURES,
     OPENWEBUI_FEATURES_UNKNOWN_COUNT,
     OPENWEBUI_FILE_COUNT,
@@ -84,13 +95,8 @@ from otel_filter.semconv import (
 AttributeValue = str | bool | int | float | tuple[str, ...]
 Attributes = dict[str, AttributeValue]
 
-# Every attribute but the three content ones (bounded by max_content_chars) is bounded here, so that one span always
-# fits in one export request (_request_size.MAX_REQUEST_BYTES) whatever a payload holds: ids, names and e-mails are
-# far shorter than MAX_TEXT_CHARS; stop sequences, feature keys and tool ids are few and short. Longer values are
-# cut (a list keeps its first MAX_LIST_ITEMS items).
-MAX_TEXT_CHARS = 1024
-MAX_LIST_ITEMS = 32
-MAX_ITEM_CHARS = 256
+# Every attribute but the three content ones (bounded by max_content_chars) is bounded here (the bounds: _limits.py),
+# so that one span always fits in one export request whatever a payload holds.
 
 
 def span_name(request: TurnRequest) -> str:
@@ -101,6 +107,12 @@ def span_name(request: TurnRequest) -> str:
     name = f"{operation} {request.request_model}" if request.request_model else operation
     # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
     return clean_text(name[:MAX_TEXT_CHARS])
+
+
+def status_description(error_text: str) -> str:
+    """A span status description: at most ``ERROR_TEXT_CHARS`` (then "…"), valid UTF-8."""
+    text = error_text if len(error_text) <= ERROR_TEXT_CHARS else error_text[:ERROR_TEXT_CHARS] + "…"
+    return clean_text(text)
 
 
 def clean(attributes: Mapping[str, object]) -> Attributes:
@@ -218,6 +230,24 @@ def response_attributes(
         )
     )
     return attributes
+
+
+def cost_attributes(cost: Cost | None) -> Attributes:
+    """The turn's price (``gen_ai.usage.cost``, USD) and its parts; nothing when it has none."""
+    if cost is None:
+        return {}
+    return clean(
+        {
+            GEN_AI_USAGE_COST: cost.total,
+            OPENWEBUI_COST_INPUT: cost.input,
+            OPENWEBUI_COST_OUTPUT: cost.output,
+            OPENWEBUI_COST_CACHE_READ: cost.cache_read,
+            OPENWEBUI_COST_CACHE_WRITE: cost.cache_write,
+            OPENWEBUI_COST_REASONING: cost.reasoning,
+            OPENWEBUI_COST_MODEL: cost.priced_model,
+            OPENWEBUI_COST_SOURCE: cost.source,
+        }
+    )
 
 
 def end_attributes(

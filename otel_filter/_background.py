@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from otel_filter._health import Health
+from otel_filter._counters import Counters
 
 Item = TypeVar("Item")
 DEFAULT_CAPACITY = 10_000
@@ -37,7 +37,7 @@ class BackgroundWorker(Generic[Item]):
         write: Callable[[Item], None],
         tick: Callable[[], None],
         interval: Callable[[], float],
-        health: Health,
+        health: Counters,
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self._write = write

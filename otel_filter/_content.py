@@ -32,11 +32,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from otel_filter._counters import Counters
 from otel_filter._extract import message_text, normalize_finish_reason
-from otel_filter._health import Health
+from otel_filter._limits import REDACTION_MARGIN_CHARS
 from otel_filter._redact import Redact
 from otel_filter._values import as_str
 
@@ -46,10 +47,6 @@ _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[^,]*)?,", re.ASCII)
 # Matching is limited to it: on the hook a "data:aaaa..." of 50 MB would otherwise be scanned whole (0.4 s), and a
 # header as long as the text would be kept whole in the snapshot. A longer one is treated as plain text.
 _DATA_URL_HEADER_CHARS = 512
-# Snapshots keep this many characters beyond max_chars in each string. The cut to max_chars comes
-# after redaction, so a secret that crosses max_chars is still whole when the patterns run: any
-# secret shorter than the margin never leaves half-redacted.
-SNAPSHOT_MARGIN_CHARS = 4096
 # What every open turn's snapshots may hold together (characters); beyond it a new turn's
 # messages are not kept (counted as content_dropped_memory). About 32-128 MB.
 OPEN_SNAPSHOTS_MAX_CHARS = 32 * 1024 * 1024
@@ -94,6 +91,12 @@ class Snapshot(list[Any]):
     # The SnapshotBudget that counted it, until released: only that budget releases it, and only once
     # (task and orphan-outlet snapshots are never counted, an adopted turn's was counted by the core it left).
     counted_by: object = None
+
+
+def _copied_as_is(content: str, role: str, limit: int) -> bool:
+    """Whether a ``{"role", "content": "..."}`` message is copied as it is: neither string needs a cut, the text is
+    no data URL."""
+    return len(content) <= limit and len(role) <= 256 and not content.startswith("data:")
 
 
 class _Copier:
@@ -165,8 +168,8 @@ class _Copier:
             return None
         if len(message) == 2 and type(content := message.get("content")) is str and type(message.get("role")) is str:
             # The usual {"role", "content": "..."}: a plain copy when neither string needs a cut or is a data URL.
-            if len(content) <= self.limit and len(message["role"]) <= 256 and not content.startswith("data:"):
-                self.used += 3 * _NODE_COST + len(content)
+            if _copied_as_is(content, message["role"], self.limit):
+                self.used += _PLAIN_MESSAGE_COST + len(content)
                 return dict(message)
         copy: dict[str, Any] = {}
         for key in keys:
@@ -186,46 +189,26 @@ def snapshot_messages(messages: object, max_chars: int, *, without: object = Non
     on how big the body is. ``without``: a message left out (an outlet's reply), found by identity."""
     if not isinstance(messages, list):
         return None
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    limit = max_chars + REDACTION_MARGIN_CHARS
     newest_copier = _Copier(limit, limit)
     newest: list[Any] = []
     used = 0
-    if without is None:
-        # The usual {"role", "content": "..."} (nearly every message), newest first, in the tightest loop this hook
-        # can run: a plain copy while neither string needs a cut and the text is no data URL. The first message
-        # that is anything else, and all older ones, go through the loop below.
-        for message in reversed(messages):
-            if used >= limit or type(message) is not dict or len(message) != 2:
-                break
-            content = message.get("content")
-            role = message.get("role")
-            if (
-                type(content) is not str
-                or type(role) is not str
-                or len(content) > limit
-                or len(role) > 256
-                or content.startswith("data:")
-            ):
-                break
-            used += _PLAIN_MESSAGE_COST + len(content)
-            newest.append(dict(message))
-    oldest_read = len(messages) - len(newest)  # the loops read messages[oldest_read:]
-    for index in range(oldest_read - 1, -1, -1):
+    oldest_read = len(messages)  # the loop reads messages[oldest_read:], newest first
+    for message in reversed(messages):
         if used >= limit:
             break
-        oldest_read = index
-        message = messages[index]
+        oldest_read -= 1
         if without is not None and message is without:
             continue
-        # The usual {"role", "content": "..."} inline (this loop runs on the hook): a plain copy when neither
-        # string needs a cut and the text is no data URL; anything else goes through the copier.
+        # The usual {"role", "content": "..."} (nearly every message) inline, in the tightest loop this hook can run:
+        # a plain copy when neither string needs a cut and the text is no data URL; anything else goes through the
+        # copier (whose own plain path is this one, for the messages it copies on its own).
         if type(message) is dict and len(message) == 2:
             content, role = message.get("content"), message.get("role")
-            if type(content) is str and type(role) is str and len(content) <= limit and len(role) <= 256:
-                if not content.startswith("data:"):
-                    used += 3 * _NODE_COST + len(content)
-                    newest.append(dict(message))
-                    continue
+            if type(content) is str and type(role) is str and _copied_as_is(content, role, limit):
+                used += _PLAIN_MESSAGE_COST + len(content)
+                newest.append(dict(message))
+                continue
         newest_copier.used = used
         newest.append(newest_copier.message(message, _MESSAGE_KEYS))
         used = newest_copier.used
@@ -281,7 +264,7 @@ def snapshot_reply(reply: Mapping[str, Any] | None, max_chars: int) -> ReplySnap
         return None
     output = reply.get("output")
     content = reply.get("content")
-    limit = max_chars + SNAPSHOT_MARGIN_CHARS
+    limit = max_chars + REDACTION_MARGIN_CHARS
     plain = _plain_reply(reply, content, output, limit)
     if plain is not None:
         return plain
@@ -320,7 +303,7 @@ class SnapshotBudget:
     def used(self) -> int:
         return self._used
 
-    def take(self, messages: object, max_chars: int, health: Health) -> Snapshot | None:
+    def take(self, messages: object, max_chars: int, health: Counters) -> Snapshot | None:
         snapshot = snapshot_messages(messages, max_chars)
         if snapshot is None:
             return None
@@ -427,13 +410,17 @@ def _content_parts(content: object, redact: Redact) -> list[Part]:
     return parts
 
 
+def _dict_items(value: object) -> Iterator[dict[str, Any]]:
+    """The dicts in ``value`` when it is a list (tool calls, output items); anything else in it is skipped."""
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                yield item
+
+
 def _tool_call_parts(tool_calls: object, redact: Redact) -> list[Part]:
-    if not isinstance(tool_calls, list):
-        return []
     parts: list[Part] = []
-    for call in tool_calls:
-        if not isinstance(call, dict):
-            continue
+    for call in _dict_items(tool_calls):
         function = call.get("function")
         function = function if isinstance(function, dict) else call
         part: Part = {"type": "tool_call", "name": _ident(function.get("name"), redact) or ""}
@@ -484,12 +471,8 @@ def _message(message: Mapping[str, Any], redact: Redact) -> Message | None:
 
 def _output_items_parts(output: object, redact: Redact) -> list[Part]:
     """Open WebUI 0.12 keeps Responses-style ``output`` items on the reply: reasoning and tool calls."""
-    if not isinstance(output, list):
-        return []
     parts: list[Part] = []
-    for item in output:
-        if not isinstance(item, dict):
-            continue
+    for item in _dict_items(output):
         if item.get("type") == "reasoning":
             summary = item.get("summary") or item.get("content")
             text = message_text({"content": summary}) if not isinstance(summary, str) else summary

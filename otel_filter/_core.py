@@ -32,6 +32,7 @@ from opentelemetry.trace import Link
 
 from otel_filter._background import BackgroundWorker
 from otel_filter._content import SnapshotBudget, snapshot_messages, snapshot_reply
+from otel_filter._counters import Counters
 from otel_filter._extract import (
     TurnRequest,
     TurnResult,
@@ -39,7 +40,6 @@ from otel_filter._extract import (
     extract_request,
     extract_result,
 )
-from otel_filter._health import Health
 from otel_filter._redact import Redactor
 from otel_filter._settings import Settings, log_problems, resolve_settings
 from otel_filter._spans import TurnEnd, write_span
@@ -80,7 +80,7 @@ class FilterCore:
         tracer_provider: TracerProvider | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.health = Health()
+        self.health = Counters()
         self._host = host
         self._environ = os.environ if environ is None else environ
         self._valves: dict[str, Any] = dict(valves or {})

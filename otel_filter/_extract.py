@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from otel_filter._limits import ERROR_TEXT_CHARS, LIST_ITEM_KEEP_CHARS, MAX_LIST_ITEMS, REDACTION_MARGIN_CHARS
 from otel_filter._settings import USER_IDENTITY_EMAIL, USER_IDENTITY_ID, USER_IDENTITY_USERNAME
 from otel_filter._usage import Usage, extract_usage, reply_usage
 from otel_filter._values import as_count, as_dict, as_float, as_int, as_str, dig
@@ -335,10 +336,10 @@ _EMPTY: dict[str, Any] = {}
 KNOWN_FEATURES = frozenset({"web_search", "image_generation", "code_interpreter", "voice", "memory"})
 # An open turn keeps what its inlet said for up to turn_timeout_seconds: lists and strings that
 # are content are kept short (the attribute needs no more).
-_MAX_LISTED = 64
-_MAX_LISTED_CHARS = 1024
-ERROR_TEXT_CHARS = 500
-_ERROR_KEEP_CHARS = ERROR_TEXT_CHARS + 4096  # with a margin, so redaction sees a secret at the cut whole
+# Error text keeps a margin beyond what the status shows, so redaction sees a secret at the cut whole.
+_ERROR_KEEP_CHARS = ERROR_TEXT_CHARS + REDACTION_MARGIN_CHARS
+_MANY_FEATURES = 256
+"""A features dict with more keys than this is not scanned key by key (only its size counts)."""
 
 
 _SORTED_FEATURES = tuple(sorted(KNOWN_FEATURES))
@@ -346,7 +347,7 @@ _SORTED_FEATURES = tuple(sorted(KNOWN_FEATURES))
 
 def _unknown_features(features: dict[str, Any]) -> int:
     """How many other keys are switched on (for a huge dict: how many other keys there are at all)."""
-    if len(features) > _MAX_LISTED * 4:
+    if len(features) > _MANY_FEATURES:
         return len(features) - sum(1 for name in KNOWN_FEATURES if name in features)
     return sum(1 for key, value in features.items() if value is True and key not in KNOWN_FEATURES)
 
@@ -354,8 +355,8 @@ def _unknown_features(features: dict[str, Any]) -> int:
 def _bounded_strings(value: object) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
-    strings = (item for item in value[:_MAX_LISTED] if isinstance(item, str))
-    return tuple(item[:_MAX_LISTED_CHARS] for item in strings)
+    strings = (item for item in value[:MAX_LIST_ITEMS] if isinstance(item, str))
+    return tuple(item[:LIST_ITEM_KEEP_CHARS] for item in strings)
 
 
 def _request_params(body: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 
 import regex
 
-from otel_filter._health import Health
+from otel_filter._counters import Counters
 
 TIMEOUT_MARK = "[REDACTION TIMED OUT]"
 ERROR_WITHOUT_CONTENT = "the provider returned an error; message content is not recorded (capture off)"
@@ -67,7 +67,7 @@ class BoundedRedact:
     __slots__ = ("_patterns", "_template", "_health", "_deadline")
 
     def __init__(
-        self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Health | None, budget_s: float
+        self, patterns: tuple[regex.Pattern[str], ...], template: str, health: Counters | None, budget_s: float
     ) -> None:
         self._patterns = patterns
         self._template = template
@@ -109,7 +109,7 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._patterns)
 
-    def bounded(self, health: Health | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
+    def bounded(self, health: Counters | None = None, budget_s: float = SPAN_BUDGET_S) -> Redact:
         """A redacting callable for one span, sharing ``budget_s`` seconds across its texts. Without patterns
         (the default) it returns every text as it is: ``str``, a C call that returns a plain string unchanged."""
         if not self._patterns:

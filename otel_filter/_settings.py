@@ -29,7 +29,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import regex
 
-from otel_filter._health import logger
+from otel_filter._counters import logger
+from otel_filter._pricing import OVERRIDES_EXAMPLE, PriceOverride, parse_price_overrides
 from otel_filter._redact import compile_pattern
 from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -43,6 +44,7 @@ from otel_filter.environment_variables import (
     OTEL_SERVICE_NAME,
     OWUI_OTEL_MAX_CONTENT_CHARS,
     OWUI_OTEL_MAX_OPEN_TURNS,
+    OWUI_OTEL_PRICE_OVERRIDES,
     OWUI_OTEL_RECORD_TASKS,
     OWUI_OTEL_RECORD_USER_EMAIL,
     OWUI_OTEL_REDACT_PATTERNS,
@@ -111,6 +113,7 @@ class Settings:
     record_tasks: bool
     record_user_email: bool
     user_identity: str = USER_IDENTITY_ID
+    price_overrides: tuple[PriceOverride, ...] = ()
 
 
 # --- environment defaults (log-and-default, like the OTel SDK) ---------------------------
@@ -164,7 +167,11 @@ def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 
 def parse_bool(text: str) -> bool | None:
-    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, spaces ignored); None for anything else."""
+    """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, surrounding blanks ignored); else None.
+
+    The one boolean vocabulary of every setting (environment, CLI fields); callers decide what blank and unknown
+    mean (a default, an error).
+    """
     normalized = text.strip().lower()
     if normalized in ("true", "1", "yes", "on"):
         return True
@@ -178,10 +185,10 @@ def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw is None or not raw.strip():
         return default
     parsed = parse_bool(raw)
-    if parsed is None:
-        logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
-        return default
-    return parsed
+    if parsed is not None:
+        return parsed
+    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
+    return default
 
 
 def env_patterns(environ: Mapping[str, str]) -> list[str]:
@@ -541,6 +548,27 @@ def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], pro
     return USER_IDENTITY_ID
 
 
+def _price_overrides(
+    valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
+) -> tuple[PriceOverride, ...]:
+    """The ``price_overrides`` valve, else ``OWUI_OTEL_PRICE_OVERRIDES``; parsed and checked in ``_pricing.py``."""
+    name, text = "price_overrides", _text(valves, "price_overrides")
+    if not text:
+        name, text = OWUI_OTEL_PRICE_OVERRIDES, environ.get(OWUI_OTEL_PRICE_OVERRIDES, "").strip()
+    overrides, error = parse_price_overrides(text)
+    if error is not None:
+        problems.append(
+            Problem(
+                setting=name,
+                value=_shown(text),
+                reason=error,
+                fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
+                fallback="Using the genai-prices table only (no override)",
+            )
+        )
+    return overrides
+
+
 def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -> tuple[Settings, list[Problem]]:
     """Build the effective settings: valve if set, else the environment, else the default."""
     problems: list[Problem] = []
@@ -621,6 +649,7 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
                 valves, ("record_user_email", OWUI_OTEL_RECORD_USER_EMAIL), False, environ, problems
             ),
             user_identity=_user_identity(valves, environ, problems),
+            price_overrides=_price_overrides(valves, environ, problems),
         ),
         problems,
     )

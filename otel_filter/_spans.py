@@ -25,18 +25,20 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_filter._attributes import (
-    MAX_TEXT_CHARS,
     Attributes,
     content_attributes,
+    cost_attributes,
     end_attributes,
     request_attributes,
     response_attributes,
     span_name,
+    status_description,
     task_attributes,
 )
-from otel_filter._content import ReplySnapshot, clean_text, input_content, output_content
-from otel_filter._extract import ERROR_TEXT_CHARS, TurnResult
-from otel_filter._health import Health
+from otel_filter._content import ReplySnapshot, input_content, output_content
+from otel_filter._counters import Counters
+from otel_filter._extract import TurnResult
+from otel_filter._pricing import PRICING_UNAVAILABLE_COUNTER, Cost, PricingUnavailable, turn_cost, unpriced_counter
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
@@ -68,8 +70,33 @@ def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Setti
     return content_attributes(system_json, input_json, output_json, truncated or output_cut)
 
 
+def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counters) -> Cost | None:
+    """The turn's price, priced here on the worker (never in a hook). Only the usage the provider reported
+    is priced, so an abandoned or failed turn is billed for what it was counted, never for a reply it did not
+    get. No usage: no price and nothing counted (the doctor's usage check covers that)."""
+    if usage.is_empty():
+        return None
+    request = turn.request
+    models = (turn.response_model, request.request_model, request.model_id)
+    try:
+        cost = turn_cost(usage, models, request.provider, settings.price_overrides)
+    except PricingUnavailable:
+        health.problem(
+            PRICING_UNAVAILABLE_COUNTER,
+            "otel_filter: the genai-prices package cannot be imported here, so turns get no cost; "
+            "install it where the filter runs (pip install genai-prices)",
+        )
+        return None
+    except Exception:  # e.g. usage genai-prices rejects (more cached than input tokens): no price, never a wrong one
+        health.problem("unpriceable_usage", "otel_filter: could not price a turn's usage", exc_info=True)
+        return None
+    if cost is None:
+        health.count(unpriced_counter(request.request_model or turn.response_model or request.model_id))
+    return cost
+
+
 def span_attributes(
-    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> tuple[Attributes, tuple[str, str] | None]:
     """The span's attributes and its error, if any. Content that cannot be encoded is left out
     (counted as ``content_failed``): the span is still written with everything else."""
@@ -91,6 +118,7 @@ def span_attributes(
             time_to_first_chunk_s=ttfc if ttfc is not None and ttfc >= 0 else None,
         )
     )
+    attributes.update(cost_attributes(_turn_cost(turn, usage, settings, health)))
     if content_redact is not None and (turn.input_messages is not None or end.reply is not None):
         try:
             attributes.update(_content_attributes(end, finish_reason, settings, content_redact))
@@ -99,8 +127,7 @@ def span_attributes(
     error = end.error
     if error is None and result is not None and result.error_message:
         if content_redact is not None:
-            text = content_redact(result.error_message)
-            error = (ERROR_RESPONSE, text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "…")
+            error = (ERROR_RESPONSE, content_redact(result.error_message))
         else:
             error = (ERROR_RESPONSE, ERROR_WITHOUT_CONTENT)
     attributes.update(
@@ -197,7 +224,7 @@ def span_placement(
 
 
 def write_span(
-    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Health
+    end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> None:
     """Start and end the turn's span (or a task call's record) with the recorded start and end times."""
     attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)
@@ -221,5 +248,5 @@ def write_span(
         if seeded is not None:
             seeded.expect(None)
     if error is not None:
-        span.set_status(Status(StatusCode.ERROR, clean_text(error[1][:MAX_TEXT_CHARS])))
+        span.set_status(Status(StatusCode.ERROR, status_description(error[1])))
     span.end(end_time=max(end.end_ns, turn.start_ns))

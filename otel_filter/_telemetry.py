@@ -43,7 +43,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Tracer
 
-from otel_filter._health import Health
+from otel_filter._counters import Counters
 from otel_filter._request_size import MAX_REQUEST_BYTES, split_by_size
 from otel_filter._settings import PROTOCOL_GRPC, ExportSettings, Settings, display_url, parse_key_values
 from otel_filter.environment_variables import OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TRACES_HEADERS
@@ -66,7 +66,7 @@ DEAD_ENDPOINT_S = 30.0
 class _CountingExporter(SpanExporter):
     """Counts exported and failed spans and reports failures (rate-limited) with the endpoint."""
 
-    def __init__(self, inner: SpanExporter, endpoint: str, health: Health) -> None:
+    def __init__(self, inner: SpanExporter, endpoint: str, health: Counters) -> None:
         self._inner = inner
         self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
         self._health = health
@@ -109,7 +109,7 @@ class _RoutingExporter(SpanExporter):
     retiring an exporter that an export in flight still uses (its spans are out of the queue already).
     """
 
-    def __init__(self, health: Health) -> None:
+    def __init__(self, health: Counters) -> None:
         self._health = health
         self._lock = threading.Lock()
         self._routes: dict[int, tuple[Resource, ExportSettings]] = {}  # id(resource) -> (resource, destination)
@@ -247,7 +247,7 @@ class _RoutingExporter(SpanExporter):
             return len(self._exporters)
 
 
-def _shutdown_quietly(exporter: SpanExporter | None, health: Health) -> None:
+def _shutdown_quietly(exporter: SpanExporter | None, health: Counters) -> None:
     if exporter is None:
         return
     try:
@@ -307,7 +307,7 @@ def _make_exporter(export: ExportSettings) -> SpanExporter:
     )
 
 
-def _build_exporter(export: ExportSettings, health: Health) -> SpanExporter | None:
+def _build_exporter(export: ExportSettings, health: Counters) -> SpanExporter | None:
     try:
         return _CountingExporter(_make_exporter(export), export.endpoint, health)
     except Exception as error:
@@ -339,7 +339,7 @@ def _sdk_queue(processor: BatchSpanProcessor) -> Any:
 class Telemetry:
     """Owns the private providers and the one export pipeline; see the module docstring."""
 
-    def __init__(self, settings: Settings, health: Health, *, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(self, settings: Settings, health: Counters, *, tracer_provider: TracerProvider | None = None) -> None:
         self._health = health
         self._lock = threading.Lock()
         self._external = tracer_provider is not None

@@ -22,30 +22,60 @@ from __future__ import annotations
 
 import argparse
 import ast
+import re
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_filter.hosts import FILTER_NAME
 from otel_filter.version import __version__
 
 PACKAGE = "otel_filter"
 ENTRY_MODULE = "hosts"
 PACKAGE_DIR = Path(__file__).resolve().parent
 OUTPUT = PACKAGE_DIR.parent / "pipelines" / "otel_filter_pipeline.py"
-# PyPI requirements only (the Pipelines server pip-installs each comma-separated item, so no
-# version ranges with commas). pydantic is not listed: both hosts ship it.
-REQUIREMENTS = (
-    "opentelemetry-sdk>=1.27.0",
-    "opentelemetry-exporter-otlp-proto-http>=1.27.0",
-    "opentelemetry-exporter-otlp-proto-grpc>=1.27.0",
-    "regex>=2022.9.13",
-)
 # Open WebUI's replace_imports() rewrites these phrases anywhere in a Function's source.
 FORBIDDEN_PHRASES = ("from utils", "from main", "from config", "from apps")
 
 
 class BundleError(Exception):
     """The package cannot be bundled as one file; the message says why."""
+
+
+PYPROJECT = PACKAGE_DIR.parent / "pyproject.toml"
+SHIPPED_BY_HOSTS = frozenset({"pydantic"})
+"""Runtime dependencies the file does not list: both hosts (Open WebUI, the Pipelines server) ship them."""
+
+
+def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
+    """The file's ``requirements:``: the package's runtime dependencies (``pyproject.toml``, the one list),
+    minus :data:`SHIPPED_BY_HOSTS`.
+
+    The Pipelines server pip-installs each comma-separated item, so a dependency with a comma (a version range)
+    or an environment marker cannot be listed: :class:`BundleError` says which.
+    """
+    if not pyproject.is_file():
+        raise BundleError(f"{pyproject} not found: generate the file from a checkout of the repository")
+    dependencies: list[str] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
+    listed = []
+    for dependency in dependencies:
+        name = re.split(r"[\s<>=!~\[;]", dependency, maxsplit=1)[0]
+        if name.lower() in SHIPPED_BY_HOSTS:
+            continue
+        if "," in dependency or ";" in dependency:
+            raise BundleError(
+                f"{dependency!r}: one lower bound only (name>=version), the Pipelines server splits on commas"
+            )
+        listed.append(dependency)
+    return tuple(listed)
+
+
+try:
+    REQUIREMENTS = filter_requirements()
+    """The requirements the generated file lists (from ``pyproject.toml``; empty outside a checkout)."""
+except BundleError:  # an installed package: nothing to generate from
+    REQUIREMENTS = ()
 
 
 @dataclass
@@ -207,12 +237,12 @@ def _frontmatter() -> str:
     return "\n".join(
         [
             '"""',
-            "title: OpenTelemetry GenAI bridge",
+            f"title: {FILTER_NAME}",
             "author: owui-otel",
             f"version: {__version__}",
             "license: Apache-2.0",
             "description: Every chat turn as an OpenTelemetry GenAI span (Langfuse, Jaeger, any OTLP backend)",
-            f"requirements: {', '.join(REQUIREMENTS)}",
+            f"requirements: {', '.join(filter_requirements())}",
             '"""',
         ]
     )

@@ -62,3 +62,7 @@ OWUI_OTEL_USER_IDENTITY = "OWUI_OTEL_USER_IDENTITY"
 """What identifies a user in every backend (``user.id``, Langfuse's user): ``id`` (default, Open WebUI's user id),
 ``email`` or ``username`` (the Open WebUI username, else the display name). A user without the chosen field is
 identified by their id (counted as ``user_identity_fallbacks``)."""
+
+OWUI_OTEL_PRICE_OVERRIDES = "OWUI_OTEL_PRICE_OVERRIDES"
+"""Prices that win over the genai-prices table: a JSON object of model pattern (glob, case-insensitive) ->
+``{"input": usd, "output": usd, "cache_read": usd, "cache_write": usd}`` per million tokens."""

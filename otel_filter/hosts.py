@@ -39,7 +39,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, Field, field_validator
 
 from otel_filter._core import FilterCore, current_span_links
-from otel_filter._health import Health
+from otel_filter._counters import Counters
 from otel_filter._settings import (
     DEFAULT_MAX_CONTENT_CHARS,
     DEFAULT_MAX_OPEN_TURNS,
@@ -51,7 +51,7 @@ from otel_filter._settings import (
     USER_IDENTITIES,
 )
 
-FILTER_NAME = "OpenTelemetry GenAI bridge"
+FILTER_NAME = "OpenTelemetry GenAI tracing"
 # How long parked turns wait for the next instance of their Pipelines file. A reload pip-installs each
 # file's requirements before it instantiates anything, which takes seconds per file.
 HANDOVER_GRACE_S = 120.0
@@ -161,6 +161,12 @@ class Valves(BaseModel):
         "identified by their id. Empty: OWUI_OTEL_USER_IDENTITY, else id.",
         json_schema_extra={"enum": ["", *USER_IDENTITIES]},
     )
+    price_overrides: str = Field(
+        default="",
+        description="Your own prices (self-hosted or negotiated), winning over the genai-prices table: a JSON "
+        'object of model pattern (glob) -> USD per million tokens, e.g. {"llama3*": {"input": 0, "output": 0}, '
+        '"gpt-4o-mini": {"input": 0.12, "output": 0.48, "cache_read": 0.06}}. Empty: OWUI_OTEL_PRICE_OVERRIDES.',
+    )
 
     @field_validator("capture_message_content", "record_tasks", "record_user_email", mode="before")
     @classmethod
@@ -260,10 +266,10 @@ class _Host:
         self._core_instance: FilterCore | None = None
         self._parked_core: FilterCore | None = None  # after a Pipelines on_shutdown: its counters stay readable
         self._valves_seen: object = None
-        self._guard_health = Health()
+        self._guard_health = Counters()
 
     @property
-    def health(self) -> Health:
+    def health(self) -> Counters:
         """Counters of what was traced, dropped or failed (see README, Troubleshooting)."""
         core = self._core_instance or self._parked_core
         return core.health if core is not None else self._guard_health

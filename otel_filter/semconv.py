@@ -12,6 +12,9 @@ Langfuse's extras are added by the collector (see ``otel-collector.yaml``, ``tra
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.41.0"
 INSTRUMENTATION_SCOPE = "openwebui.otel_bridge"
+"""The filter's instrumentation scope (the tracer's name). Kept as it is although the filter is no "bridge" (see the
+glossary in ARCHITECTURE.md): deployed collector configs select our spans by it (``filter/langfuse`` drops every
+other scope), so a new name would silently cut Langfuse off until every collector config were re-rendered."""
 
 # --- GenAI: operation, provider, request -------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
@@ -40,6 +43,9 @@ GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+# Not in the conventions (they define no cost attribute): the de-facto name (OpenLIT; Langfuse reads it as the
+# total cost). The turn's price in USD, set only when the model has a price (otel_filter/_pricing.py).
+GEN_AI_USAGE_COST = "gen_ai.usage.cost"
 
 # --- GenAI: content (opt-in; JSON strings in the shape of gen-ai-*-messages.json) --------
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
@@ -74,6 +80,16 @@ OPENWEBUI_TURN_END_REASON = "openwebui.turn.end_reason"
 OPENWEBUI_TURN_INLET_SEEN = "openwebui.turn.inlet_seen"
 OPENWEBUI_CONTENT_TRUNCATED = "openwebui.content.truncated"
 OPENWEBUI_HOST = "openwebui.host"
+# The parts of gen_ai.usage.cost, USD (they add up to it). Our namespace, not gen_ai.usage.*: Langfuse reads every
+# other gen_ai.usage.* key as a token count. input = uncached input tokens; output = output without reasoning.
+OPENWEBUI_COST_INPUT = "openwebui.cost.input"
+OPENWEBUI_COST_OUTPUT = "openwebui.cost.output"
+OPENWEBUI_COST_CACHE_READ = "openwebui.cost.cache_read"
+OPENWEBUI_COST_CACHE_WRITE = "openwebui.cost.cache_write"
+OPENWEBUI_COST_REASONING = "openwebui.cost.reasoning"
+# Which price was used: the price table's model id ("gpt-4o-mini"), and "genai-prices" or "override".
+OPENWEBUI_COST_MODEL = "openwebui.cost.model"
+OPENWEBUI_COST_SOURCE = "openwebui.cost.source"
 # Open WebUI's own version, where the filter can know it: only in-process (a Function), from the running
 # ``open_webui.env.VERSION``. Neither the Pipelines server nor the bridge is told it by any payload.
 OPENWEBUI_VERSION = "openwebui.version"

@@ -15,7 +15,17 @@ Usage::
 
 from __future__ import annotations
 
-from otel_filter._settings import display_url, http_traces_url, parse_key_values, resolve_settings
+from otel_filter._pricing import PRICING_UNAVAILABLE_COUNTER, UNPRICED_COUNTER
+from otel_filter._settings import display_url, http_traces_url, parse_bool, parse_key_values, resolve_settings
 from otel_filter._telemetry import DEFAULT_MAX_QUEUE_SIZE
 
-__all__ = ["DEFAULT_MAX_QUEUE_SIZE", "display_url", "http_traces_url", "parse_key_values", "resolve_settings"]
+__all__ = [
+    "DEFAULT_MAX_QUEUE_SIZE",
+    "PRICING_UNAVAILABLE_COUNTER",
+    "UNPRICED_COUNTER",
+    "display_url",
+    "http_traces_url",
+    "parse_bool",
+    "parse_key_values",
+    "resolve_settings",
+]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from otel_filter.settings import parse_bool
 from owui_otel.environment_variables import (
     OWUI_OTEL_ALLOW_WIDENING_VALVES,
     OWUI_OTEL_MAX_BODY_BYTES,
@@ -34,8 +35,6 @@ MAX_SETTINGS_REQUEST_BYTES = 1024 * 1024
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 def parse_size(text: str, setting: str) -> int:
@@ -48,11 +47,10 @@ def parse_size(text: str, setting: str) -> int:
 
 
 def parse_flag(text: str, setting: str) -> bool:
-    value = text.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
+    """:func:`otel_filter.settings.parse_bool`, blank meaning false; raises ``ValueError`` naming ``setting``."""
+    value = parse_bool(text) if text.strip() else False
+    if value is not None:
+        return value
     raise ValueError(f"{setting}={text!r} is not a boolean: use true or false")
 
 

@@ -24,17 +24,19 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from collector import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH, langfuse_basic_auth
+from collector import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH, langfuse_basic_auth, metric_samples
 from otel_filter.semconv import (
     END_OUTLET,
     GEN_AI_OPERATION_CHAT,
     GEN_AI_OPERATION_NAME,
+    GEN_AI_REQUEST_MODEL,
     GEN_AI_REQUEST_STREAM,
+    GEN_AI_USAGE_COST,
     GEN_AI_USAGE_OUTPUT_TOKENS,
     OPENWEBUI_TASK,
     OPENWEBUI_TURN_END_REASON,
 )
-from otel_filter.settings import display_url, http_traces_url
+from otel_filter.settings import PRICING_UNAVAILABLE_COUNTER, UNPRICED_COUNTER, display_url, http_traces_url
 from owui_otel._errors import OwuiOtelError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
 from owui_otel._supervisor import RUNNING, STARTING, SupervisorStatus
@@ -198,6 +200,36 @@ def check_bridge(inputs: DoctorInputs) -> list[Check]:
                 "see the bridge log; export failures mean the collector was unreachable at some point",
             )
         )
+    return checks + price_checks(status.get("counters", {}))
+
+
+def price_checks(counters: dict[str, int], most: int = 5) -> list[Check]:
+    """The filter's ``unpriced_turns.<model>`` and ``pricing_unavailable`` counters (from the bridge's ``/health``,
+    or counted in Jaeger's recent turns), in words."""
+    checks = []
+    if counters.get(PRICING_UNAVAILABLE_COUNTER):
+        checks.append(
+            Check(
+                "turn prices",
+                WARN,
+                "the filter cannot import genai-prices, so no turn gets a cost",
+                "install it where the filter runs (pip install genai-prices)",
+            )
+        )
+    unpriced = {
+        k.removeprefix(f"{UNPRICED_COUNTER}."): v for k, v in counters.items() if k.startswith(UNPRICED_COUNTER)
+    }
+    for model, turns in sorted(unpriced.items(), key=lambda item: -item[1])[:most]:
+        example = json.dumps({model: {"input": 0.15, "output": 0.6}})
+        checks.append(
+            Check(
+                "turn prices",
+                WARN,
+                f"{turns} turn(s) of model {model} had no price, so they carry no cost",
+                f"add one with the price_overrides valve or OWUI_OTEL_PRICE_OVERRIDES (USD per million tokens), "
+                f"e.g. {example}",
+            )
+        )
     return checks
 
 
@@ -210,6 +242,8 @@ DIRECT_LANGFUSE_LOSES = (
     "trace tags (open-webui, the host, the task)",
     "filterable metadata (chat_id, model_name, model_id, task, host, end_reason, openwebui_version)",
     "release and version",
+    "the cost breakdown (only the total, gen_ai.usage.cost, arrives) and, for turns without token usage, the marker "
+    "that stops Langfuse counting tokens in the JSON-encoded messages itself (about 3x too many)",
     "task calls as EVENTs (they arrive as SPANs; without a model neither is priced)",
     "the on-disk queue (spans are lost when Langfuse is unreachable longer than the filter retries)",
 )
@@ -301,15 +335,12 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
 def _metric_totals(text: str, names: tuple[str, ...]) -> dict[str, float]:
     """Sum Prometheus samples of ``names`` per ``exporter`` label."""
     totals: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line.startswith(names):
-            continue
-        labels, _, value = line.rpartition(" ")
-        exporter = labels.split('exporter="', 1)[1].split('"', 1)[0] if 'exporter="' in labels else "?"
-        try:
-            totals[exporter] = totals.get(exporter, 0.0) + float(value)
-        except ValueError:
-            continue
+    try:
+        for labels, value in metric_samples(text, names):
+            exporter = labels.get("exporter", "?")
+            totals[exporter] = totals.get(exporter, 0.0) + value
+    except ValueError:
+        pass  # not Prometheus text: nothing (more) to report
     return totals
 
 
@@ -437,9 +468,13 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
     if isinstance(answer, str) or answer.status_code != 200:
         return [Check("token usage", SKIP, f"Jaeger at {inputs.jaeger_url} did not answer the search")]
     streamed, without_usage = 0, 0
+    unpriced: dict[str, int] = {}  # model -> turns with usage but no cost (the bridge's counters, for any host)
     for trace in answer.json().get("data") or []:
         for span in trace.get("spans", []):
             tags = {t["key"]: t["value"] for t in span.get("tags", [])}
+            if GEN_AI_USAGE_OUTPUT_TOKENS in tags and GEN_AI_USAGE_COST not in tags:
+                key = f"{UNPRICED_COUNTER}.{tags.get(GEN_AI_REQUEST_MODEL, '(no model)')}"
+                unpriced[key] = unpriced.get(key, 0) + 1
             if (
                 tags.get(GEN_AI_OPERATION_NAME) != GEN_AI_OPERATION_CHAT
                 or OPENWEBUI_TASK in tags
@@ -449,8 +484,10 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
             streamed += 1
             if GEN_AI_USAGE_OUTPUT_TOKENS not in tags:
                 without_usage += 1
+    # With a bridge its own counters said this already (check_bridge); Functions and Pipelines hosts have none.
+    prices = [] if inputs.bridge_url else price_checks(unpriced)
     if streamed == 0:
-        return [Check("token usage", SKIP, "no streamed turn in the last 2 hours to judge by")]
+        return [Check("token usage", SKIP, "no streamed turn in the last 2 hours to judge by"), *prices]
     if without_usage:
         return [
             Check(
@@ -459,9 +496,10 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
                 f"{without_usage} of {streamed} recent streamed turns carry no token usage",
                 "in Open WebUI enable the model's Usage capability (Workspace > Models > edit > Capabilities > "
                 "Usage) so it asks the provider for usage in streams; some providers never report it",
-            )
+            ),
+            *prices,
         ]
-    return [Check("token usage", OK, f"all {streamed} recent streamed turns carry token usage")]
+    return [Check("token usage", OK, f"all {streamed} recent streamed turns carry token usage"), *prices]
 
 
 def check_openwebui(inputs: DoctorInputs) -> list[Check]:

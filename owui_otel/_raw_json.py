@@ -76,29 +76,39 @@ def _syntax(document: Document) -> _Syntax[Any]:
     return syntax
 
 
+class _Running:
+    """What :func:`_step` returns while the steps have not finished."""
+
+
+_RUNNING = _Running()
+
+
+def _step(steps: Steps[T]) -> T | _Running:
+    """Run one step of ``steps``: their result once they have finished, else :data:`_RUNNING`."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    return _RUNNING
+
+
 def run_sync(steps: Steps[T]) -> T:
     """Drive step generator ``steps`` to its end and return its result."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    while isinstance(result := _step(steps), _Running):
+        pass
+    return result
 
 
 async def run_async(steps: Steps[T], slice_s: float = 0.002) -> T:
     """Drive ``steps`` on the running event loop, giving the loop back at least every ``slice_s`` seconds."""
     clock = time.perf_counter
     deadline = clock() + slice_s
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    while isinstance(result := _step(steps), _Running):
         if clock() >= deadline:
             await asyncio.sleep(0)
             deadline = clock() + slice_s
+    return result
 
 
 def skip_whitespace(document: Document, position: int) -> Steps[int]:

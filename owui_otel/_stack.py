@@ -273,27 +273,25 @@ def _jaeger_config(options: StackOptions) -> dict[str, Any]:
 
 
 def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[str, str]:
-    from collector import langfuse_basic_auth  # noqa: PLC0415
+    from collector import CollectorAddresses, collector_env  # noqa: PLC0415
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTELCOL_", "LANGFUSE_", "OTEL_INGEST_"))}
-    env.update(
-        {
-            "OTELCOL_RECEIVER_HOST": HOST,
-            "OTELCOL_GRPC_PORT": str(options.otlp_grpc_port),
-            "OTELCOL_HTTP_PORT": str(options.otlp_http_port),
-            "OTELCOL_HEALTH_ENDPOINT": f"{HOST}:{options.collector_health_port}",
-            "OTELCOL_METRICS_HOST": HOST,
-            "OTELCOL_METRICS_PORT": str(options.collector_metrics_port),
-            "OTELCOL_QUEUE_DIR": str(queue_dir),
-            "JAEGER_OTLP_ENDPOINT": f"{HOST}:{options.jaeger_otlp_grpc_port}",
-            "OTEL_INGEST_TOKEN": token,
-        }
+    addresses = CollectorAddresses(
+        host=HOST,
+        otlp_grpc_port=options.otlp_grpc_port,
+        otlp_http_port=options.otlp_http_port,
+        health_port=options.collector_health_port,
+        metrics_port=options.collector_metrics_port,
+        jaeger_otlp_endpoint=f"{HOST}:{options.jaeger_otlp_grpc_port}",
     )
-    if options.langfuse_host:
-        env["LANGFUSE_HOST"] = options.langfuse_host.rstrip("/")
-        env["LANGFUSE_AUTH_B64"] = langfuse_basic_auth(options.langfuse_public_key, options.langfuse_secret_key)
-    env.update(options.extra_env)
-    return env
+    return collector_env(
+        addresses,
+        queue_dir=queue_dir,
+        ingest_token=token,
+        langfuse_host=options.langfuse_host,
+        langfuse_public_key=options.langfuse_public_key,
+        langfuse_secret_key=options.langfuse_secret_key,
+        overrides=options.extra_env,
+    )
 
 
 _SHELL_EXPORT_ROUTING = (

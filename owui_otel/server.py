@@ -375,21 +375,21 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
         async def pipelines() -> dict[str, Any]:
             return {"data": [{"id": config.filter_id, "name": config.filter_id, "type": "filter", "valves": True}]}
 
-        @app.post(prefix + "/{filter_id}/filter/inlet", dependencies=authorized)
-        async def inlet(filter_id: str, request: Request) -> Response:
-            require_filter(filter_id)
-            form = await read_form(request, "inlet")
-            if form.body is not None:
-                core().inlet(form.body, form.user, links=caller_links(request))
-            return _echo(form)
+        def filter_hook(base: str, hook: str) -> None:
+            """``POST <base>/{filter_id}/filter/<hook>``: the body echoed as sent; the filter's ``hook`` records it."""
 
-        @app.post(prefix + "/{filter_id}/filter/outlet", dependencies=authorized)
-        async def outlet(filter_id: str, request: Request) -> Response:
-            require_filter(filter_id)
-            form = await read_form(request, "outlet")
-            if form.body is not None:
-                core().outlet(form.body, form.user, links=caller_links(request))
-            return _echo(form)
+            async def run_hook(filter_id: str, request: Request) -> Response:
+                require_filter(filter_id)
+                form = await read_form(request, hook)
+                if form.body is not None:
+                    getattr(core(), hook)(form.body, form.user, links=caller_links(request))
+                return _echo(form)
+
+            run_hook.__name__ = hook  # the route's name (and OpenAPI operation id), as before
+            app.post(base + f"/{{filter_id}}/filter/{hook}", dependencies=authorized)(run_hook)
+
+        filter_hook(prefix, "inlet")
+        filter_hook(prefix, "outlet")
 
         @app.get(prefix + "/{filter_id}/valves", dependencies=authorized)
         async def get_valves(filter_id: str) -> dict[str, Any]:

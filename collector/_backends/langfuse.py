@@ -16,13 +16,22 @@ Usage:
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from collector._components import FILE_STORAGE, OUR_SCOPE, env, env_ref, file_storage_extension, retry_on_failure
 from otel_filter.semconv import (
     GEN_AI_OPERATION_NAME,
     GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    GEN_AI_USAGE_COST,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
     OPENWEBUI_CHAT_ID,
+    OPENWEBUI_COST_CACHE_READ,
+    OPENWEBUI_COST_CACHE_WRITE,
+    OPENWEBUI_COST_INPUT,
+    OPENWEBUI_COST_OUTPUT,
+    OPENWEBUI_COST_REASONING,
     OPENWEBUI_HOST,
     OPENWEBUI_MODEL_ID,
     OPENWEBUI_MODEL_NAME,
@@ -79,6 +88,54 @@ _TASK = f'span.attributes["{OPENWEBUI_TASK}"]'
 _TRACE_NAME = 'span.attributes["langfuse.trace.name"]'
 _COMPLETION_START = 'span.attributes["langfuse.observation.completion_start_time"]'
 _OBSERVATION_TYPE = 'span.attributes["langfuse.observation.type"]'
+_COST = f'span.attributes["{GEN_AI_USAGE_COST}"]'
+_COST_DETAILS = 'span.attributes["langfuse.observation.cost_details"]'
+_COST_BUILDING = "langfuse.observation.cost_details.building"  # scratch key, deleted by the last cost statement
+_BUILDING = f'span.attributes["{_COST_BUILDING}"]'
+# Our cost parts -> Langfuse's cost keys, named like the usage keys Langfuse derives from gen_ai.usage.* (so
+# "input" is the uncached input, as in its usage_details; the UI sums keys containing "input"/"output").
+_COST_PARTS = (
+    ("input", OPENWEBUI_COST_INPUT),
+    ("output", OPENWEBUI_COST_OUTPUT),
+    ("input_cached_tokens", OPENWEBUI_COST_CACHE_READ),
+    ("input_cache_creation", OPENWEBUI_COST_CACHE_WRITE),
+    ("output_reasoning_tokens", OPENWEBUI_COST_REASONING),
+)
+NO_USAGE_COST_DETAILS = '{"usage_not_reported":0}'
+"""Set when a span reports no usage and no cost: see the statement that sets it."""
+
+
+def _cost_statements() -> tuple[str, ...]:
+    """``langfuse.observation.cost_details`` JSON from ``gen_ai.usage.cost`` and the ``openwebui.cost.*`` parts.
+
+    Langfuse takes provided cost as final: with any cost key it computes none itself
+    (worker/src/services/IngestionService/index.ts, calculateUsageCosts) and skips tokenising (getUsageUnits).
+    OTTL has no JSON encoder, so the object is assembled with Format; %v of a double is a valid JSON number."""
+    statements = [
+        f'set({_BUILDING}, Format("{{\\"total\\":%v", [Double({_COST})])) where {_COST} != nil '
+        f"and Double({_COST}) != nil and {_COST_DETAILS} == nil",
+    ]
+    for key, name in _COST_PARTS:
+        part = f'span.attributes["{name}"]'
+        statements.append(
+            f'set({_BUILDING}, Format("%s,\\"{key}\\":%v", [{_BUILDING}, Double({part})])) '
+            f"where {_BUILDING} != nil and Double({part}) != nil"
+        )
+    statements += [
+        f'set({_COST_DETAILS}, Concat([{_BUILDING}, "}}"], "")) where {_BUILDING} != nil',
+        f'delete_key(span.attributes, "{_COST_BUILDING}")',
+        # No usage reported and no cost: Langfuse would count tokens itself, from the I/O strings, which are our
+        # semconv JSON messages (~3x the text's tokens; IngestionService getUsageUnits tokenises when a model
+        # matched and neither usage nor cost was provided, level not ERROR). A provided cost key with no "total"
+        # stops that and leaves total_cost unset (calculateUsageCosts): no usage and no cost, which is the truth.
+        # The doctor's "token usage" check tells the admin how to get real usage (the model's Usage capability).
+        f"set({_COST_DETAILS}, {json.dumps(NO_USAGE_COST_DETAILS)}) where {_COST_DETAILS} == nil and {_COST} == nil "
+        f'and span.attributes["{GEN_AI_USAGE_INPUT_TOKENS}"] == nil '
+        f'and span.attributes["{GEN_AI_USAGE_OUTPUT_TOKENS}"] == nil',
+    ]
+    return tuple(statements)
+
+
 _HOST = f'span.attributes["{OPENWEBUI_HOST}"]'
 _TAGS = 'span.attributes["langfuse.trace.tags"]'
 _RELEASE = 'span.attributes["langfuse.release"]'
@@ -143,6 +200,7 @@ LANGFUSE_STATEMENTS = (
     # shapes every span (Langfuse reads span langfuse.version, else resource service.version, which we do not set).
     f"set({_RELEASE}, {_OPENWEBUI_VERSION}) where {_OPENWEBUI_VERSION} != nil and {_RELEASE} == nil",
     f"set({_VERSION}, {_DISTRO_VERSION}) where {_DISTRO_VERSION} != nil and {_VERSION} == nil",
+    *_cost_statements(),
 )
 
 LANGFUSE_DROP_CONDITIONS = (

@@ -14,7 +14,7 @@ import pytest
 
 from otel_filter import FilterCore
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
-from tests.support.langfuse_mapping import pricing, to_observation
+from tests.support.langfuse_mapping import langfuse_costs, to_observation
 from tests.support.scenarios import load
 from tests.support.stack import Stack
 
@@ -53,4 +53,5 @@ def test_task_records_reach_langfuse_as_unpriced_events_in_their_turns_trace(
         observation = to_observation(span["attributes"], span_name=span["name"])
         assert (observation.type, observation.name, observation.model) == ("EVENT", name, None)
         assert observation.trace_name is None  # the turn names the trace
-        assert not pricing(span["attributes"]).enriched
+        costs = langfuse_costs(observation)
+        assert not costs.tokenised and costs.total_cost is None and costs.usage_details == {}

@@ -124,6 +124,14 @@ def test_healthy_chain_passes_every_check(chain: tuple[Stack, ThreadServer], doc
     assert "[  ok] Langfuse keys: accepted for project" in output
     assert "[  ok] Langfuse OTLP endpoint:" in output
     assert "[  ok] token usage: all 1 recent streamed turns carry token usage" in output
+    # The fixture's model (mock-gpt) has no price: the doctor names it and how to add one.
+    assert "[warn] turn prices: 1 turn(s) of model mock-gpt had no price" in output
+    assert 'OWUI_OTEL_PRICE_OVERRIDES (USD per million tokens), e.g. {"mock-gpt": {"input"' in output
+    assert output.count("turn prices:") == 1  # from the bridge's counters, not again from Jaeger
+    # Without a bridge (a Function or Pipelines host) the same line comes from the turns in Jaeger.
+    code, output = doctor(stack, None, **_langfuse_env(stack))
+    assert code == 0, output
+    assert "[warn] turn prices: 1 turn(s) of model mock-gpt had no price" in output
     assert "every checked link works" in output
     _secrets_absent(output, stack)
 

@@ -8,6 +8,7 @@ each function names the upstream function or file it follows.
 
     observation = to_observation(span_attributes, span_name="chat gpt-4o")
     observation.type == "GENERATION"
+    langfuse_costs(observation).total_cost      # our gen_ai.usage.cost, or None when Langfuse would price it
 """
 
 from __future__ import annotations
@@ -58,6 +59,68 @@ class Observation:
     metadata: dict[str, Any] = field(default_factory=dict)  # the top-level (filterable) keys
     release: str | None = None
     version: str | None = None
+    provided_cost_details: dict[str, float] = field(default_factory=dict)
+
+
+def cost_details(attributes: dict[str, Any]) -> dict[str, float]:
+    """``OtelIngestionProcessor.ts`` ``extractCostDetails``: ``langfuse.observation.cost_details`` (a JSON object
+    string; a non-string gives ``{}``) > ``gen_ai.usage.cost`` (-> ``total``) > ``llm.cost.total``. The ingestion
+    schema (``packages/shared/src/server/ingestion/types.ts`` ``CostDetails``) keeps non-negative numbers only."""
+    raw = attributes.get("langfuse.observation.cost_details")
+    details: Any
+    if raw:
+        if not isinstance(raw, str):
+            return {}
+        details = json.loads(raw)
+        if not isinstance(details, dict):
+            return {}
+    elif attributes.get("gen_ai.usage.cost") not in (None, ""):
+        details = {"total": attributes["gen_ai.usage.cost"]}
+    elif attributes.get("llm.cost.total") not in (None, ""):
+        details = {"total": attributes["llm.cost.total"]}
+    else:
+        return {}
+    return {
+        k: float(v) for k, v in details.items() if isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+    }
+
+
+@dataclass
+class Costs:
+    """What Langfuse stores for an observation's usage and cost (``IngestionService``)."""
+
+    usage_details: dict[str, int]
+    cost_details: dict[str, float]
+    total_cost: float | None
+    tokenised: bool  # Langfuse counted tokens itself from the input/output strings
+
+
+def langfuse_costs(observation: Observation, *, model_has_tokenizer: bool = True) -> Costs:
+    """``worker/src/services/IngestionService/index.ts``: ``getUsageUnits`` tokenises the input/output strings when
+    a model matched (and has a tokenizer), no usage and no cost was provided and the level is not ERROR;
+    ``calculateUsageCosts`` takes any provided cost as final (total = provided total, else input + output when
+    those are the only keys, else unset) and only otherwise prices the usage (not modelled: prices are Langfuse's
+    table; ``total_cost`` is then None here)."""
+    provided_cost = {k: v for k, v in observation.provided_cost_details.items() if v is not None}
+    usage = observation.usage_details
+    tokenised = (
+        model_has_tokenizer
+        and observation.model is not None
+        and not usage
+        and not provided_cost
+        and observation.level != "ERROR"
+    )
+    if tokenised:
+        usage = {"input": -1, "output": -1}  # counted by Langfuse's tokenizer from the strings
+    if not provided_cost:
+        return Costs(usage_details=usage, cost_details={}, total_cost=None, tokenised=tokenised)
+    total = provided_cost.get("total")
+    if total is None and set(provided_cost) <= {"input", "output"}:
+        total = provided_cost.get("input", 0.0) + provided_cost.get("output", 0.0)
+    details = dict(provided_cost)
+    if total is not None:
+        details.setdefault("total", total)
+    return Costs(usage_details=usage, cost_details=details, total_cost=total, tokenised=False)
 
 
 def observation_type(attributes: dict[str, Any]) -> str:
@@ -150,7 +213,8 @@ def usage_details(attributes: dict[str, Any]) -> dict[str, int]:
     for key, value in raw.items():
         if key not in consumed:
             usage[key.removeprefix("details.")] = int(value)  # langfuse/langfuse#16489: counts toward total
-    usage["total"] = total if total is not None else sum(usage.values())
+    if total is not None or usage:  # no usage at all stays {} (the OTel processor sets total only when given)
+        usage["total"] = total if total is not None else sum(usage.values())
     return {k: v for k, v in usage.items() if v >= 0}
 
 
@@ -275,39 +339,5 @@ def to_observation(
         metadata=top_level_metadata(attributes),
         release=release,
         version=version,
-    )
-
-
-@dataclass(frozen=True)
-class Pricing:
-    """What Langfuse computes for an observation's usage and cost, whatever its type (v4 direct path)."""
-
-    enriched: bool  # usage and cost are computed at all
-    tokenised: bool  # Langfuse counts the input/output tokens itself: an estimate, billed when the model has a price
-
-
-def cost_details(attributes: dict[str, Any]) -> dict[str, Any]:
-    """``extractCostDetails``: ``langfuse.observation.cost_details`` (JSON), else ``gen_ai.usage.cost`` as the total,
-    else ``llm.cost.total``."""
-    if "langfuse.observation.cost_details" in attributes:
-        return dict(json.loads(attributes["langfuse.observation.cost_details"]))
-    for key in ("gen_ai.usage.cost", "llm.cost.total"):
-        if attributes.get(key) not in (None, ""):
-            return {"total": attributes[key]}
-    return {}
-
-
-def pricing(attributes: dict[str, Any], *, level: str = "DEFAULT") -> Pricing:
-    """``worker/src/services/IngestionService/index.ts`` at commit 6275144: ``writeEventRecord`` enriches usage and
-    cost (``getGenerationUsage``) when the observation names a model or provides usage or cost: the observation
-    *type* plays no part. ``getUsageUnits`` tokenises input and output itself when a model is named, no usage and no
-    cost are provided and the level is not ERROR."""
-    model = model_name(attributes)
-    provided_usage = any(k.startswith("gen_ai.usage.") and k != "gen_ai.usage.cost" for k in attributes) or (
-        "langfuse.observation.usage_details" in attributes
-    )
-    provided_cost = bool(cost_details(attributes))
-    return Pricing(
-        enriched=bool(model) or provided_usage or provided_cost,
-        tokenised=bool(model) and not provided_usage and not provided_cost and level != "ERROR",
+        provided_cost_details=cost_details(attributes),
     )

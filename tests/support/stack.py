@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 import yaml
 
-from collector import jaeger_config, langfuse_basic_auth
+from collector import CollectorAddresses, collector_env, jaeger_config, metric_samples
 from collector._process import ManagedProcess, free_port, http_ok, wait_until
 
 __all__ = ["FAST_RETRY", "RECEIVER_AUTH_OVERLAY", "REPO_ROOT", "ROOT_CONFIG", "Stack", "StackPorts"]
@@ -160,25 +160,24 @@ class Stack:
         return _http(self.ports.jaeger_query)
 
     def collector_env(self) -> dict[str, str]:
-        """The collector's environment: inherited env, our ports and paths, then ``env`` overrides."""
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("OTELCOL_", "LANGFUSE_"))}
-        env.update(
-            {
-                "OTELCOL_RECEIVER_HOST": _HOST,
-                "OTELCOL_GRPC_PORT": str(self.ports.otlp_grpc),
-                "OTELCOL_HTTP_PORT": str(self.ports.otlp_http),
-                "OTELCOL_HEALTH_ENDPOINT": f"{_HOST}:{self.ports.health}",
-                "OTELCOL_METRICS_HOST": _HOST,
-                "OTELCOL_METRICS_PORT": str(self.ports.metrics),
-                "OTELCOL_QUEUE_DIR": str(self.queue_dir),
-                "OTELCOL_FILE_PATH": str(self.workdir / "traces.jsonl"),
-                "LANGFUSE_HOST": self.langfuse_url,
-                "LANGFUSE_AUTH_B64": langfuse_basic_auth(self.public_key, self.secret_key),
-                "JAEGER_OTLP_ENDPOINT": f"{_HOST}:{self.ports.jaeger_otlp_grpc}",
-            }
+        """The collector's environment (:func:`collector.collector_env`): our ports and paths, then ``env``."""
+        addresses = CollectorAddresses(
+            host=_HOST,
+            otlp_grpc_port=self.ports.otlp_grpc,
+            otlp_http_port=self.ports.otlp_http,
+            health_port=self.ports.health,
+            metrics_port=self.ports.metrics,
+            jaeger_otlp_endpoint=f"{_HOST}:{self.ports.jaeger_otlp_grpc}",
         )
-        env.update(self.extra_env)
-        return env
+        return collector_env(
+            addresses,
+            queue_dir=self.queue_dir,
+            file_path=self.workdir / "traces.jsonl",
+            langfuse_host=self.langfuse_url,
+            langfuse_public_key=self.public_key,
+            langfuse_secret_key=self.secret_key,
+            overrides=self.extra_env,
+        )
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -360,17 +359,8 @@ class Stack:
             text = httpx.get(f"{_http(self.ports.metrics)}/metrics", timeout=5.0).text
         except httpx.HTTPError:
             return 0.0
-        total = 0.0
-        for line in text.splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            series, _, value = line.rpartition(" ")
-            metric, _, label_text = series.partition("{")
-            if metric != name:
-                continue
-            if all(f'{key}="{val}"' in label_text for key, val in labels.items()):
-                total += float(value)
-        return total
+        samples = metric_samples(text, [name])
+        return sum(value for found, value in samples if all(found.get(k) == v for k, v in labels.items()))
 
     def wait_metric(self, name: str, minimum: float, *, timeout: float = 30.0, **labels: str) -> float:
         """Wait until :meth:`collector_metric` reaches ``minimum``; return the value."""

@@ -11,6 +11,7 @@ import pytest
 
 import otel_filter
 from otel_filter import bundle
+from otel_filter.hosts import FILTER_NAME
 from tests.support.owui_hosts import (
     BUNDLE,
     load_as_function,
@@ -31,14 +32,14 @@ def test_committed_file_is_what_the_generator_produces() -> None:
 
 def test_check_mode_fails_on_a_stale_file(tmp_path: pytest.TempPathFactory) -> None:
     stale = tmp_path / "stale.py"  # type: ignore[operator]
-    stale.write_text(TEXT.replace("OpenTelemetry GenAI bridge", "hand edited", 1))
+    stale.write_text(TEXT.replace(FILTER_NAME, "hand edited", 1))
     assert bundle.main(["--check", "--output", str(stale)]) == 1
 
 
 def test_frontmatter_is_readable_by_both_hosts() -> None:
     assert TEXT.splitlines()[0] == '"""'
     for frontmatter in (openwebui_frontmatter(TEXT), pipelines_frontmatter(TEXT)):
-        assert frontmatter["title"] == "OpenTelemetry GenAI bridge"
+        assert frontmatter["title"] == FILTER_NAME == "OpenTelemetry GenAI tracing"
         assert frontmatter["version"] == otel_filter.__version__
         requirements = [r.strip() for r in frontmatter["requirements"].split(",")]
         assert requirements == list(bundle.REQUIREMENTS)
@@ -70,7 +71,10 @@ def test_self_contained_with_both_host_classes_and_no_pipe() -> None:
         "atexit",
         "collections",
         "dataclasses",
+        "decimal",
+        "fnmatch",
         "hashlib",
+        "importlib",  # genai_prices, imported on first use (otel_filter/_pricing.py)
         "inspect",
         "itertools",
         "json",

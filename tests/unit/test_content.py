@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_filter._content import (
-    SNAPSHOT_MARGIN_CHARS,
     TRUNCATION_MARK,
     bounded_json,
     clean_text,
@@ -19,6 +18,7 @@ from otel_filter._content import (
     snapshot_messages,
     snapshot_reply,
 )
+from otel_filter._limits import REDACTION_MARGIN_CHARS
 from otel_filter._redact import Redactor
 
 NO_REDACTION = Redactor()
@@ -151,7 +151,7 @@ def test_a_reply_snapshot_reads_a_bounded_number_of_output_items() -> None:
     snapshot = snapshot_reply(reply, 1_000)
     assert snapshot is not None
     kept = snapshot["output"]
-    assert 0 < len(kept) <= (1_000 + SNAPSHOT_MARGIN_CHARS) // 16
+    assert 0 < len(kept) <= (1_000 + REDACTION_MARGIN_CHARS) // 16
     # Message items left out (the text is in "content"); the copy may cut the last item short.
     assert kept[0] == call and all(item["type"] == "function_call" for item in kept)
 
@@ -164,8 +164,8 @@ def test_a_data_url_header_is_bounded_like_any_text() -> None:
         snapshot = snapshot_messages([message], 1_000)
         assert snapshot is not None
         kept = snapshot[0]["content"][0]["image_url"]["url"]
-        assert len(kept) <= 1_000 + SNAPSHOT_MARGIN_CHARS
-        assert snapshot.chars < 2 * (1_000 + SNAPSHOT_MARGIN_CHARS)
+        assert len(kept) <= 1_000 + REDACTION_MARGIN_CHARS
+        assert snapshot.chars < 2 * (1_000 + REDACTION_MARGIN_CHARS)
         _, inputs, _ = input_content(snapshot, NO_REDACTION, 1_000)
         assert inputs is not None and len(inputs) <= 1_000
     # A real data URL still becomes a blob part with its type and size.

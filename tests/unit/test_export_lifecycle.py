@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_filter import FilterCore
-from otel_filter._health import Health
+from otel_filter._counters import Counters
 from otel_filter._settings import ExportSettings
 from otel_filter._telemetry import _RoutingExporter
 from tests.support.otlp_sink import Blackhole, OtlpSink
@@ -198,7 +198,7 @@ class _SlowExporter(SpanExporter):
 def test_a_flush_never_retires_an_exporter_an_export_in_flight_uses() -> None:
     # Spans being exported are out of the SDK queue, so a prune (Telemetry.force_flush runs one on the caller's
     # thread) sees no queued span for their route: it must wait for the export instead of shutting it down.
-    router = _RoutingExporter(Health())
+    router = _RoutingExporter(Counters())
     old, new = (ExportSettings(f"http://127.0.0.1:{port}/v1/traces", "http/protobuf", (), True) for port in (1, 2))
     old_resource, new_resource = Resource.create({"n": 1}), Resource.create({"n": 2})
     slow = _SlowExporter()

@@ -20,9 +20,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from otel_filter import Pipeline
-from otel_filter._content import OPEN_SNAPSHOTS_MAX_CHARS, SNAPSHOT_MARGIN_CHARS, SnapshotBudget, snapshot_messages
+from otel_filter._content import OPEN_SNAPSHOTS_MAX_CHARS, SnapshotBudget, snapshot_messages
+from otel_filter._counters import Counters
 from otel_filter._extract import conversation_fingerprints
-from otel_filter._health import Health
+from otel_filter._limits import REDACTION_MARGIN_CHARS
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, TIMEOUT_MARK, Redactor, compile_pattern
 from tests.support.in_memory import make_pipeline
 from tests.support.planted import (
@@ -159,7 +160,7 @@ def test_fixture_planting_reaches_spans_without_patterns() -> None:
 
 
 def test_a_catastrophic_pattern_times_out_and_fails_closed() -> None:
-    health = Health()
+    health = Counters()
     adversarial = "a" * 5000 + "!"
     redact = Redactor([compile_pattern(r"(\w+\s?)+$"), compile_pattern(r"sk-\w+")]).bounded(health)
     assert redact(adversarial) == TIMEOUT_MARK
@@ -202,7 +203,7 @@ def test_snapshots_keep_the_newest_messages_cut_with_a_margin_and_data_urls_as_t
     )
     snapshot = snapshot_messages(messages, max_chars=20_000)
     assert snapshot is not None
-    limit = 20_000 + SNAPSHOT_MARGIN_CHARS
+    limit = 20_000 + REDACTION_MARGIN_CHARS
     assert snapshot[0]["content"] == ("sys " + big)[:limit]  # the leading system prompt has its own budget
     assert snapshot[-2]["content"] == ("long " + big)[:limit]
     url = snapshot[-1]["content"][0]["image_url"]["url"]
@@ -235,20 +236,20 @@ def test_open_turns_hold_bounded_bytes_and_beyond_the_budget_content_is_dropped_
     assert pipeline._core().open_turns == 40
 
     budget = SnapshotBudget(max_chars=100_000)
-    health = Health()
+    health = Counters()
     kept = [budget.take([{"role": "user", "content": big}], 20_000, health) for _ in range(10)]
     assert sum(s is not None for s in kept) == 4 and health.get("content_dropped_memory") == 6
     for snapshot in kept:
         budget.release(snapshot)
     assert budget.used == 0
-    assert OPEN_SNAPSHOTS_MAX_CHARS >= 1000 * (20_000 + SNAPSHOT_MARGIN_CHARS)  # a thousand long turns fit
+    assert OPEN_SNAPSHOTS_MAX_CHARS >= 1000 * (20_000 + REDACTION_MARGIN_CHARS)  # a thousand long turns fit
     asyncio.run(pipeline.on_shutdown())
     assert len(exporter.get_finished_spans()) == 40
 
 
 def test_only_snapshots_the_budget_counted_are_released() -> None:
     budget = SnapshotBudget(max_chars=100_000)
-    health = Health()
+    health = Counters()
     counted = budget.take([{"role": "user", "content": "a" * 20_000}], 20_000, health)
     assert counted is not None and budget.used == counted.chars > 0
     # Task spans and orphan outlets end with a snapshot the budget never counted: releasing it changes nothing.

@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags, TraceState
 
 from otel_filter import FilterCore
-from otel_filter._attributes import MAX_ITEM_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
-from otel_filter._health import Health
+from otel_filter._counters import Counters
+from otel_filter._limits import MAX_ITEM_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
 from otel_filter._request_size import MAX_REQUEST_BYTES, group_bytes, span_bytes, split_by_size
 from otel_filter._settings import MAX_MAX_CONTENT_CHARS, resolve_settings
 from otel_filter._telemetry import Telemetry
@@ -119,7 +119,7 @@ def _big_turn_span(tracer: Any, index: int) -> None:
 
 
 def test_a_batch_of_big_spans_goes_out_in_several_requests_each_under_the_cap() -> None:
-    health = Health()
+    health = Counters()
     with OtlpSink() as sink:
         settings, _ = resolve_settings({"otlp_endpoint": sink.endpoint}, {})
         telemetry = Telemetry(settings, health)
@@ -226,7 +226,7 @@ def test_the_worst_case_arithmetic_leaves_room_for_everything_else() -> None:
 
 
 def test_a_failed_request_fails_the_rest_of_its_batch_at_once(caplog: pytest.LogCaptureFixture) -> None:
-    health = Health()
+    health = Counters()
     with OtlpSink() as sink:
         sink.fail_with = 400  # not retried by the SDK: each request would otherwise be tried in turn
         settings, _ = resolve_settings({"otlp_endpoint": sink.endpoint}, {})
@@ -249,7 +249,7 @@ def test_a_span_too_large_to_send_is_counted_and_logged(
     import otel_filter._telemetry as telemetry_module  # noqa: PLC0415
 
     monkeypatch.setattr(telemetry_module, "MAX_REQUEST_BYTES", 20_000)
-    health = Health()
+    health = Counters()
     with OtlpSink() as sink:
         settings, _ = resolve_settings({"otlp_endpoint": sink.endpoint}, {})
         telemetry = Telemetry(settings, health)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_filter import FilterCore, Pipeline, Valves, environment_variables
+from otel_filter._pricing import PriceOverride
 from otel_filter._settings import display_url, parse_capture_mode, resolve_settings
 from owui_otel._serve import filter_environ
 from owui_otel.server import ServerConfig, create_app
@@ -224,6 +226,11 @@ ENVIRONMENT_REACHES: dict[str, tuple[str, str, Any]] = {
     "OWUI_OTEL_RECORD_TASKS": ("false", "record_tasks", False),
     "OWUI_OTEL_RECORD_USER_EMAIL": ("true", "record_user_email", True),
     "OWUI_OTEL_USER_IDENTITY": ("username", "user_identity", "username"),
+    "OWUI_OTEL_PRICE_OVERRIDES": (
+        '{"m*": {"input": 1, "output": 2}}',
+        "price_overrides",
+        (PriceOverride(pattern="m*", input_mtok=Decimal(1), output_mtok=Decimal(2)),),
+    ),
 }
 
 

@@ -18,7 +18,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, T
 
 from otel_filter import FilterCore
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
-from tests.support.langfuse_mapping import pricing, to_observation
+from tests.support.langfuse_mapping import langfuse_costs, to_observation
 from tests.support.scenarios import load
 
 TASKS = ("title_generation", "tags_generation", "follow_up_generation")
@@ -182,7 +182,7 @@ def test_ratio_sampling_keeps_a_turn_and_its_tasks_together_in_every_process() -
 
 
 def test_langfuse_reads_the_task_as_an_unpriced_span_and_the_turn_as_a_generation() -> None:
-    """Direct export (no collector): Langfuse's rules (tests/support/langfuse_mapping.py, verified against its
+    """Direct export (no collector): Langfuse's rules (tests/support/langfuse_mapping.py, checked against its
     ingestion code) make the task record a SPAN without a model, so it is neither tokenised nor priced. The
     collector's Langfuse pipeline makes it an EVENT (tests/collector/test_task_records_langfuse.py)."""
     core, exporter = _core()
@@ -190,15 +190,13 @@ def test_langfuse_reads_the_task_as_an_unpriced_span_and_the_turn_as_a_generatio
     _send_tasks(core)
     core.shutdown()
     turn, tasks = _split(exporter.get_finished_spans())
-    turn_attributes = dict(turn.attributes or {})
-    assert to_observation(turn_attributes, span_name=turn.name).type == "GENERATION"
-    assert pricing(turn_attributes).enriched
+    turn_observation = to_observation(dict(turn.attributes or {}), span_name=turn.name)
+    assert turn_observation.type == "GENERATION" and turn_observation.model == "mock-gpt"
     for task in tasks.values():
-        attributes = dict(task.attributes or {})
-        observation = to_observation(attributes, span_name=task.name)
+        observation = to_observation(dict(task.attributes or {}), span_name=task.name)
         assert (observation.type, observation.model, observation.usage_details) == ("SPAN", None, {})
-        assert pricing(attributes) == pricing({})  # nothing enriched, nothing tokenised
-        assert not pricing(attributes).tokenised
+        costs = langfuse_costs(observation)
+        assert not costs.tokenised and costs.total_cost is None and costs.usage_details == {}
 
 
 def test_an_outlet_whose_inlet_was_elsewhere_joins_the_trace_with_its_own_span_id() -> None:

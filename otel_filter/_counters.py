@@ -5,7 +5,7 @@ The hooks never raise (a raised error aborts the user's chat), so every swallowe
 every dropped item is counted here under a short key and logged, at most once per key per
 ``interval`` seconds (the OTel SDK uses the same 20 s bucket for its duplicate-log filter).
 
-    >>> health = Health()
+    >>> health = Counters()
     >>> health.count("turns_started")
     >>> health.problem("export_failed", "export to %s failed: %s", "http://collector:4318", "refused")  # logged
     >>> health.snapshot()
@@ -21,7 +21,7 @@ import time
 logger = logging.getLogger("otel_filter")
 
 
-class Health:
+class Counters:
     """Thread-safe counters plus a warning log rate-limited per key."""
 
     def __init__(self, interval_s: float = 20.0) -> None:
