@@ -126,8 +126,8 @@ def bomb() -> bytes:
 
 @pytest.fixture(scope="module")
 def local_stack(
-    collector_binary: Path,  # noqa: F811
-    jaeger_binary: Path,  # noqa: F811
+    collector_binary: Path,
+    jaeger_binary: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalStack]:
     root = tmp_path_factory.mktemp("up")

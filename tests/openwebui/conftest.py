@@ -6,9 +6,10 @@ Open WebUI lives in its own venv, cached outside the repository: ``$OWUI_OTEL_OP
 session creates/completes it (``openwebui_binary``, with progress on the terminal): a fresh CI machine needs
 PyPI and ~7 GB for that, once. ``OWUI_OTEL_SKIP_E2E=1`` skips these tests instead.
 
-The collector and Jaeger binaries come from the same cached builds as ``tests/collector``.
+The collector and Jaeger binaries come from the same cached builds as ``tests/collector``
+(tests/support/fixtures.py).
 
-    def test_x(openwebui_binary, e2e_stack, progress): ...
+    def test_x(openwebui_binary, collector_binary, jaeger_binary, progress): ...
 
 Select or deselect with ``-m e2e`` / ``-m "not e2e"``.
 """
@@ -17,13 +18,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.fixtures import collector_binary, jaeger_binary  # noqa: F401 (fixtures, found by name)
-from tests.support.stack import Stack
 
 from .harness import (
     COLD_TEST_TIMEOUT_S,
@@ -80,22 +79,3 @@ def openwebui_binary(progress: Progress) -> Path:
         return ensure_openwebui_venv(venv, progress=progress)
     except (RuntimeError, TimeoutError, OSError) as error:
         pytest.fail(f"the Open WebUI venv at {venv} is not usable: {error}", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def e2e_stack(
-    collector_binary: Path,  # noqa: F811
-    jaeger_binary: Path,  # noqa: F811
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """Collector + Jaeger + Langfuse contract endpoint for one test module (so span counts are exact)."""
-    with Stack(
-        collector_binary=collector_binary, jaeger_binary=jaeger_binary, workdir=tmp_path_factory.mktemp("stack")
-    ) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
-    name = request.module.__name__.rsplit(".", 1)[-1]
-    return tmp_path_factory.mktemp(name)
