@@ -11,7 +11,6 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -23,6 +22,7 @@ from otel_filter import FilterCore
 from otel_filter._health import Health
 from otel_filter._settings import ExportSettings
 from otel_filter._telemetry import _RoutingExporter
+from tests.filter.bodies import USER, inlet_body, outlet_body
 from tests.support.otlp_sink import Blackhole, OtlpSink
 from tests.support.owui_hosts import FunctionHost, load_as_function
 
@@ -45,26 +45,6 @@ def _fast_export(monkeypatch: pytest.MonkeyPatch) -> None:
 def endpoints() -> Iterator[tuple[Blackhole, OtlpSink]]:
     with Blackhole() as hanging, OtlpSink() as working:
         yield hanging, working
-
-
-def _body(message_id: str) -> dict[str, Any]:
-    return {
-        "model": "gpt-4o",
-        "messages": [{"role": "user", "content": "hi"}],
-        "metadata": {"message_id": message_id, "chat_id": "c1", "user_id": "u1"},
-    }
-
-
-def _reply(message_id: str) -> dict[str, Any]:
-    return {
-        "model": "gpt-4o",
-        "id": message_id,
-        "chat_id": "c1",
-        "messages": [
-            {"role": "user", "content": "hi"},
-            {"id": message_id, "role": "assistant", "content": "hello"},
-        ],
-    }
 
 
 class _Watch:
@@ -100,16 +80,16 @@ def test_valve_flips_against_a_hanging_endpoint_add_no_threads(endpoints: tuple[
     try:
         for flip in range(FLIPS):
             message_id = f"turn-{flip}"
-            watch.timed(core.inlet, _body(message_id), {"id": "u1"})
-            watch.timed(core.outlet, _reply(message_id), {"id": "u1"})
+            watch.timed(core.inlet, inlet_body(message_id), USER)
+            watch.timed(core.outlet, outlet_body(message_id), USER)
             # Alternate the endpoint, and give every flip its own header value: each flip is a new exporter
             # configuration, the worst case for the old design (one batch processor and thread per change).
             endpoint = working.endpoint if flip % 2 else hanging.endpoint
             valves = {"otlp_endpoint": endpoint, "otlp_headers": f"x-flip={flip}"}
             watch.timed(core.update_valves, valves)
         assert core.settings.export.endpoint.startswith(working.endpoint)
-        core.inlet(_body("after-final-flip"), {"id": "u1"})
-        core.outlet(_reply("after-final-flip"), {"id": "u1"})
+        core.inlet(inlet_body("after-final-flip"), USER)
+        core.outlet(outlet_body("after-final-flip"), USER)
         _wait_for_id(working, "after-final-flip")
         assert watch.peak - watch.baseline <= THREAD_MARGIN, (watch.baseline, watch.peak, threading.enumerate())
         assert watch.slowest_s < HOOK_BOUND_S
@@ -136,8 +116,11 @@ def test_functions_host_flips_rebuilt_valves_without_thread_growth(endpoints: tu
     watch = _Watch()
 
     async def turn(message_id: str) -> None:
-        extra = {"__user__": {"id": "u1"}, "__message_id__": message_id, "__chat_id__": "c1"}
-        for hook, payload in (("inlet", _body(message_id)), ("outlet", _reply(message_id))):
+        extra = {"__user__": USER, "__message_id__": message_id, "__chat_id__": "chat-1"}
+        for hook, payload in (
+            ("inlet", inlet_body(message_id)),
+            ("outlet", outlet_body(message_id)),
+        ):
             started = time.perf_counter()
             await host.call(hook, payload, extra)
             watch.slowest_s = max(watch.slowest_s, time.perf_counter() - started)
@@ -165,11 +148,11 @@ def test_spans_queued_before_a_change_go_where_they_were_headed() -> None:
     with OtlpSink() as first, OtlpSink() as second:
         core = FilterCore({"otlp_endpoint": first.endpoint}, host="library")
         try:
-            core.inlet(_body("before"), {"id": "u1"})
-            core.outlet(_reply("before"), {"id": "u1"})  # ended, maybe still queued when the valve changes
+            core.inlet(inlet_body("before"), USER)
+            core.outlet(outlet_body("before"), USER)  # ended, maybe still queued when the valve changes
             core.update_valves({"otlp_endpoint": second.endpoint})
-            core.inlet(_body("after"), {"id": "u1"})
-            core.outlet(_reply("after"), {"id": "u1"})
+            core.inlet(inlet_body("after"), USER)
+            core.outlet(outlet_body("after"), USER)
             assert core.force_flush(5.0)
             assert _ids(first) == {"before"}
             assert _ids(second) == {"after"}

@@ -16,6 +16,7 @@ from otel_filter._extract import (
     normalize_finish_reason,
 )
 from otel_filter._usage import Usage, extract_usage, reply_usage
+from tests.filter.bodies import OLLAMA_RAW_USAGE
 
 pytestmark = pytest.mark.unit
 
@@ -39,14 +40,7 @@ USAGE_SHAPES: list[tuple[str, dict[str, Any], Usage]] = [
     ),
     (
         "ollama raw (0.6.x)",
-        {
-            "prompt_eval_count": 26,
-            "eval_count": 298,
-            "eval_duration": 4799921000,
-            "total_duration": 5589157167,
-            "response_token/s": 62.09,
-            "approximate_total": "0h0m5s",
-        },
+        OLLAMA_RAW_USAGE,
         Usage(26, 298),
     ),
     (

@@ -18,11 +18,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_filter import Pipeline
+from tests.filter.bodies import USER, inlet_body, outlet_body
 from tests.support.owui_hosts import BUNDLE
 
 pytestmark = pytest.mark.unit
-
-USER = {"id": "u1"}
 
 
 def _load(module_name: str, exporter: InMemorySpanExporter, **valves: Any) -> Any:
@@ -39,23 +38,6 @@ def _load(module_name: str, exporter: InMemorySpanExporter, **valves: Any) -> An
     return pipeline
 
 
-def _inlet(message_id: str) -> dict[str, Any]:
-    return {
-        "model": "m",
-        "messages": [{"role": "user", "content": "q"}],
-        "metadata": {"message_id": message_id, "chat_id": "c", "user_id": "u1"},
-    }
-
-
-def _outlet(message_id: str) -> dict[str, Any]:
-    return {
-        "model": "m",
-        "id": message_id,
-        "chat_id": "c",
-        "messages": [{"role": "user", "content": "q"}, {"id": message_id, "role": "assistant", "content": "a"}],
-    }
-
-
 def test_an_adopted_turn_keeps_the_time_it_had_left() -> None:
     exporter = InMemorySpanExporter()
     name = f"reload_probe_{uuid.uuid4().hex[:8]}"
@@ -63,7 +45,7 @@ def test_an_adopted_turn_keeps_the_time_it_had_left() -> None:
 
     async def run() -> Any:
         await first.on_startup()
-        await first.inlet(_inlet("slow"), USER)
+        await first.inlet(inlet_body("slow"), USER)
         await asyncio.sleep(2.0)
         await first.on_shutdown()
         second = _load(name, exporter, turn_timeout_seconds=3)
@@ -92,9 +74,9 @@ def test_a_hook_reaching_an_instance_after_on_shutdown_takes_its_turns_back() ->
 
     async def run() -> None:
         await pipeline.on_startup()
-        await pipeline.inlet(_inlet("m1"), USER)
+        await pipeline.inlet(inlet_body("m1"), USER)
         await pipeline.on_shutdown()
-        await pipeline.outlet(_outlet("m1"), USER)  # e.g. a request that was already routed to this instance
+        await pipeline.outlet(outlet_body("m1"), USER)  # e.g. a request that was already routed to this instance
         await pipeline.on_shutdown()
 
     asyncio.run(run())
@@ -113,7 +95,7 @@ def test_a_pipeline_imported_as_a_library_ends_its_turns_at_on_shutdown() -> Non
     pipeline = Pipeline(tracer_provider=provider)  # otel_filter.hosts is in sys.modules: no Pipelines server
 
     async def run() -> None:
-        await pipeline.inlet(_inlet("m1"), USER)
+        await pipeline.inlet(inlet_body("m1"), USER)
         await pipeline.on_shutdown()
 
     asyncio.run(run())
@@ -127,7 +109,7 @@ def test_on_shutdown_never_raises_even_when_parking_fails(monkeypatch: pytest.Mo
     exporter = InMemorySpanExporter()
     pipeline = _load(f"broken_registry_probe_{uuid.uuid4().hex[:8]}", exporter)
     asyncio.run(pipeline.on_startup())
-    asyncio.run(pipeline.inlet(_inlet("m1"), USER))
+    asyncio.run(pipeline.inlet(inlet_body("m1"), USER))
     monkeypatch.setitem(sys.modules, "_owui_otel_pipelines_handover", types.ModuleType("broken"))  # no lock
     asyncio.run(pipeline.on_shutdown())
     assert pipeline._guard_health.get("on_shutdown_failed") == 1

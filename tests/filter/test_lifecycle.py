@@ -18,37 +18,13 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import StatusCode
 
 from otel_filter import Filter, Pipeline, Valves
+from tests.filter.bodies import USER, inlet_body, outlet_body
 from tests.support.in_memory import make_pipeline
 from tests.support.otlp_sink import OtlpSink
 from tests.support.owui_hosts import FunctionHost, load_as_function
 from tests.support.scenarios import load
 
 pytestmark = pytest.mark.unit
-
-USER = {"id": "u-1", "email": "ada@example.com", "name": "Ada", "role": "user"}
-
-
-def inlet_body(
-    message_id: str | None, chat_id: str = "chat-1", model: str = "gpt-4o", **metadata: Any
-) -> dict[str, Any]:
-    return {
-        "model": model,
-        "stream": True,
-        "messages": [{"role": "user", "content": f"question for {message_id}"}],
-        "metadata": {"chat_id": chat_id, "message_id": message_id, "user_id": USER["id"], **metadata},
-    }
-
-
-def outlet_body(message_id: str, chat_id: str = "chat-1", model: str = "gpt-4o", usage: Any = None) -> dict[str, Any]:
-    reply: dict[str, Any] = {"id": message_id, "role": "assistant", "content": "answer", "finish_reason": "stop"}
-    if usage is not None:
-        reply["usage"] = usage
-    return {
-        "model": model,
-        "id": message_id,
-        "chat_id": chat_id,
-        "messages": [{"id": "q", "role": "user", "content": f"question for {message_id}"}, reply],
-    }
 
 
 def by_message(spans: Any) -> dict[str, ReadableSpan]:

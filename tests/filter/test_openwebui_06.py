@@ -19,6 +19,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.filter.bodies import OLLAMA_RAW_USAGE
 from tests.support.owui_hosts import load_as_pipelines
 
 pytestmark = pytest.mark.unit
@@ -79,14 +80,7 @@ def test_06_temporary_chat_with_ollama_usage_and_racing_tasks(
                 "role": "assistant",
                 "content": "Rayleigh scattering.",
                 "timestamp": 1700000004,
-                "usage": {
-                    "prompt_eval_count": 26,
-                    "eval_count": 298,
-                    "eval_duration": 4799921000,
-                    "total_duration": 5589157167,
-                    "response_token/s": 62.09,
-                    "approximate_total": "0h0m5s",
-                },
+                "usage": OLLAMA_RAW_USAGE,
             },
         ],
         "chat_id": f"local:{SID}",
