@@ -33,8 +33,9 @@ import httpx
 import pytest
 
 from collector._cache import repo_root
-from collector._process import ManagedProcess, free_port, http_ok
+from collector._process import free_port
 from owui_otel._bridge_settings import DEFAULT_MAX_RECORDED_BODY_BYTES
+from tests.support.bridge_process import running_bridge
 from tests.support.otlp_sink import OtlpSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(600)]
@@ -50,7 +51,6 @@ USER = {"id": "u-lag", "email": "lag@example.com", "name": "Lag", "role": "user"
 @dataclass
 class Bridge:
     url: str
-    process: ManagedProcess
     health_latencies: list[float] = field(default_factory=list)
 
     def loop_lag(self) -> dict[str, float]:
@@ -72,20 +72,10 @@ def bridge(tmp_path: Path, sink: OtlpSink, workload: Workload) -> Iterator[Bridg
     }
     (data_dir / "valves.json").write_text(json.dumps(valves))
     port = free_port()
-    process = ManagedProcess(
-        "bridge-loop-lag",
-        [sys.executable, "-m", "tests.bridge.loop_lag", str(port), str(data_dir)],
-        env={"PATH": "/usr/bin:/bin", "OTEL_BSP_SCHEDULE_DELAY": "200", "PYTHONPATH": str(repo_root())},
-        log_path=tmp_path / "bridge.log",
-        cwd=repo_root(),
-    )
-    process.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        process.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=60)
-        yield Bridge(url=url, process=process)
-    finally:
-        process.stop(timeout=5)
+    argv = [sys.executable, "-m", "tests.bridge.loop_lag", str(port), str(data_dir)]
+    env = {"PATH": "/usr/bin:/bin", "OTEL_BSP_SCHEDULE_DELAY": "200", "PYTHONPATH": str(repo_root())}
+    with running_bridge("bridge-loop-lag", argv, port=port, env=env, log_path=tmp_path / "bridge.log") as url:
+        yield Bridge(url=url)
 
 
 @contextmanager

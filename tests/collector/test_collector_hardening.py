@@ -119,6 +119,22 @@ class LocalStack:
         return {span["trace_id"] for span in received["spans"]}
 
 
+def _wait_delivered_to_both(local_stack: LocalStack, acknowledged: set[str], *, after: str) -> None:
+    """Spans acknowledged after ``after`` reach Jaeger (one of them, looked up by id) and all reach Langfuse."""
+    jaeger = local_stack.state.urls["jaeger"]
+    last_trace_id = max(acknowledged)
+    wait_until(
+        lambda: httpx.get(f"{jaeger}/api/traces/{last_trace_id}", timeout=5).status_code == 200,
+        timeout=60,
+        what=f"a span sent after {after} in Jaeger",
+    )
+    wait_until(
+        lambda: acknowledged <= local_stack.langfuse_trace_ids(),
+        timeout=90,
+        what=f"every span acknowledged after {after} at the Langfuse endpoint",
+    )
+
+
 @pytest.fixture(scope="module")
 def bomb() -> bytes:
     return gzip.compress(nested_kvlist_request(CRASH_DEPTH), 1)
@@ -131,38 +147,38 @@ def local_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LocalStack]:
     root = tmp_path_factory.mktemp("up")
-    saved = {name: os.environ.get(name) for name in ("OWUI_OTEL_STATE_DIR", "OWUI_OTEL_DATA_DIR")}
-    os.environ["OWUI_OTEL_STATE_DIR"] = str(root / "state")
-    os.environ["OWUI_OTEL_DATA_DIR"] = str(root / "data")
-    langfuse_port = free_port()
-    langfuse = ManagedProcess(
-        "langfuse-contract",
-        [sys.executable, "-m", "tests.support.langfuse_contract", "--host", "127.0.0.1", "--port", str(langfuse_port)],
-        env={**os.environ, "LANGFUSE_PUBLIC_KEY": PUBLIC_KEY, "LANGFUSE_SECRET_KEY": SECRET_KEY},
-        log_path=root / "langfuse-contract.log",
-        cwd=REPO_ROOT,  # `tests` is importable from the checkout only (it is not in the wheel)
-    )
-    langfuse.start()
-    langfuse_url = f"http://127.0.0.1:{langfuse_port}"
-    langfuse.wait_ready(lambda: http_ok(f"{langfuse_url}/_control/health"), timeout=60)
-    options = StackOptions(
-        **{name: free_port() for name in StackOptions().ports()},
-        langfuse_host=langfuse_url,
-        langfuse_public_key=PUBLIC_KEY,
-        langfuse_secret_key=SECRET_KEY,
-        extra_env=FAST_RETRY,
-        backoff=BACKOFF,
-    )
-    try:
-        yield LocalStack(start_stack(options), root, langfuse_url, options)
-    finally:
-        stop_stack()
-        langfuse.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with pytest.MonkeyPatch.context() as environment:  # `owui-otel up` keeps its state and data under root
+        environment.setenv("OWUI_OTEL_STATE_DIR", str(root / "state"))
+        environment.setenv("OWUI_OTEL_DATA_DIR", str(root / "data"))
+        langfuse_port = free_port()
+        langfuse = ManagedProcess(
+            "langfuse-contract",
+            [
+                sys.executable,
+                "-m",
+                "tests.support.langfuse_contract",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(langfuse_port),
+            ],
+            env={**os.environ, "LANGFUSE_PUBLIC_KEY": PUBLIC_KEY, "LANGFUSE_SECRET_KEY": SECRET_KEY},
+            log_path=root / "langfuse-contract.log",
+            cwd=REPO_ROOT,  # `tests` is importable from the checkout only (it is not in the wheel)
+        )
+        langfuse.start()
+        try:
+            langfuse_url = f"http://127.0.0.1:{langfuse_port}"
+            langfuse.wait_ready(lambda: http_ok(f"{langfuse_url}/_control/health"), timeout=60)
+            ports = {name: free_port() for name in StackOptions().ports()}
+            keys = {"langfuse_public_key": PUBLIC_KEY, "langfuse_secret_key": SECRET_KEY}
+            options = StackOptions(**ports, **keys, langfuse_host=langfuse_url, extra_env=FAST_RETRY, backoff=BACKOFF)
+            try:
+                yield LocalStack(start_stack(options), root, langfuse_url, options)
+            finally:
+                stop_stack()
+        finally:
+            langfuse.stop()
 
 
 def _listening_sockets() -> dict[int, set[str]]:
@@ -285,18 +301,7 @@ def test_authenticated_nested_requests_are_refused_by_size_and_no_span_is_lost(
     _assert_still_the_same_collector(local_stack, before)
 
     acknowledged |= _send_ordinary_spans(local_stack, "after-bombs", 10)
-    last_trace_id = max(acknowledged)  # any span sent after the bombs, to look up in Jaeger
-    jaeger = local_stack.state.urls["jaeger"]
-    wait_until(
-        lambda: httpx.get(f"{jaeger}/api/traces/{last_trace_id}", timeout=5).status_code == 200,
-        timeout=60,
-        what="a span sent after the refused requests in Jaeger",
-    )
-    wait_until(
-        lambda: acknowledged <= local_stack.langfuse_trace_ids(),
-        timeout=90,
-        what="every acknowledged span at the Langfuse endpoint",
-    )
+    _wait_delivered_to_both(local_stack, acknowledged, after="the refused requests")
     _assert_still_the_same_collector(local_stack, before)
 
 
@@ -315,18 +320,7 @@ def test_the_deepest_value_the_limit_lets_through_does_not_crash_the_collector(
     # Decoded, and forwarded to Jaeger (whose own receiver also takes 8 MiB) and the Langfuse pipeline.
     assert local_stack.post(gzip.compress(body, 6), token=True, gzipped=True, json=json) == 200
     acknowledged = _send_ordinary_spans(local_stack, f"after-deepest-{'json' if json else 'protobuf'}", 5)
-    jaeger = local_stack.state.urls["jaeger"]
-    last_trace_id = max(acknowledged)
-    wait_until(
-        lambda: httpx.get(f"{jaeger}/api/traces/{last_trace_id}", timeout=5).status_code == 200,
-        timeout=60,
-        what="a span sent after the deepest value in Jaeger",
-    )
-    wait_until(
-        lambda: acknowledged <= local_stack.langfuse_trace_ids(),
-        timeout=90,
-        what="the spans sent after the deepest value at the Langfuse endpoint",
-    )
+    _wait_delivered_to_both(local_stack, acknowledged, after="the deepest value")
     _assert_still_the_same_collector(local_stack, before)
     jaeger_after = local_stack.child("jaeger")
     assert (jaeger_after.pid, jaeger_after.restarts) == (jaeger_before.pid, jaeger_before.restarts)

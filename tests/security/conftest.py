@@ -9,6 +9,7 @@ from tests.support.fixtures import (  # noqa: F401 (fixtures, found by name)
     jaeger_binary,
     pipelines,
     report,
+    rig,
     secret,
     stack_factory,
     stacks,

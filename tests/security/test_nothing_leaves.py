@@ -25,17 +25,10 @@ import pytest
 
 from otel_filter import Pipeline
 from otel_filter._redact import ERROR_WITHOUT_CONTENT
+from tests.support import planted
 from tests.support.delivery import Delivery
 from tests.support.grpc_capture import GrpcRecordingProxy
 from tests.support.http_capture import RecordingProxy
-from tests.support.planted import (
-    MARKER_PATTERN,
-    Planter,
-    all_shapes_task,
-    all_shapes_turns,
-    find_markers,
-    planted_fixture_calls,
-)
 from tests.support.stack import FAST_RETRY, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(300)]
@@ -44,13 +37,13 @@ USER = {"id": "u-planted", "email": "planted@example.com", "name": "Planted", "r
 CONTENT_KEYS = (b"gen_ai.input.messages", b"gen_ai.output.messages", b"gen_ai.system_instructions")
 
 
-async def _send(pipeline: Pipeline, planter: Planter, with_fixtures: bool) -> None:
-    for inlet, outlet in all_shapes_turns(planter, USER):
+async def _send(pipeline: Pipeline, planter: planted.Planter, with_fixtures: bool) -> None:
+    for inlet, outlet in planted.all_shapes_turns(planter, USER):
         await pipeline.inlet(inlet, USER)
         await pipeline.outlet(outlet, USER)
-    await pipeline.inlet(all_shapes_task(planter, USER), USER)
+    await pipeline.inlet(planted.all_shapes_task(planter, USER), USER)
     if with_fixtures:
-        for call in planted_fixture_calls(planter):
+        for call in planted.planted_fixture_calls(planter):
             await getattr(pipeline, call.hook)(call.body, call.user)
     await pipeline.on_shutdown()  # ends what is still open and flushes: every span of the phase is sent
 
@@ -67,7 +60,7 @@ def _wait(predicate: Callable[..., bool], timeout: float) -> bool:
 def _markers(bodies: list[bytes]) -> set[str]:
     found: set[str] = set()
     for body in bodies:
-        found |= find_markers(body.decode("utf-8", "replace"))
+        found |= planted.find_markers(body.decode("utf-8", "replace"))
     return found
 
 
@@ -84,12 +77,12 @@ def test_no_planted_marker_reaches_langfuse_or_jaeger(
         with RecordingProxy(stack.otlp_http_endpoint) as to_collector:
             for phase, valves in (
                 ("control", {}),
-                ("redacted", {"redact_patterns": [MARKER_PATTERN]}),
+                ("redacted", {"redact_patterns": [planted.MARKER_PATTERN]}),
                 ("off", {"capture_message_content": False}),
             ):
                 start = (len(to_langfuse.bodies()), len(to_jaeger.bodies()), len(to_collector.bodies()))
                 langfuse_before, jaeger_before = len(Delivery.of(stack).spans), to_jaeger.span_count()
-                planter = Planter()
+                planter = planted.Planter()
                 pipeline = pipelines(to_collector.url, **valves)
                 asyncio.run(_send(pipeline, planter, with_fixtures=phase != "control"))
                 sent = pipeline.health.get("spans_exported")

@@ -18,9 +18,7 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import grpc  # type: ignore[import-untyped]  # no stubs unless types-grpcio is installed
@@ -30,13 +28,21 @@ import pytest
 from collector import langfuse_basic_auth
 from tests.support.bridge_process import FILTER_ID, bridge_server
 from tests.support.delivery import Delivery, collector_log, settle, wait_delivered, wait_for
+from tests.support.fixtures import FaultRig
 from tests.support.http_capture import RecordingProxy
 from tests.support.secret_scan import assert_no_secrets, find_secrets, read_tree
 from tests.support.spans import EXPORT_METHOD, PROTOBUF, otlp_request
-from tests.support.stack import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG, Stack
-from tests.support.turns import USER_EMAIL, HookStats, TurnFactory, run_turn, stream_turns
+from tests.support.stack import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG
+from tests.support.turns import USER_EMAIL, HookStats, run_turn, stream_turns
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(150)]
+
+
+@pytest.fixture
+def debug_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every log record down to DEBUG, so that a scan of the logs sees every line a run wrote."""
+    caplog.set_level(logging.DEBUG)
+    return caplog
 
 
 def _caplog_texts(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
@@ -50,21 +56,16 @@ def _caplog_texts(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
 
 
 def test_receiver_refuses_missing_and_wrong_bearer_tokens_over_http_and_grpc(
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., Any],
-    turns: TurnFactory,
-    secret: Callable[[str], str],
-    caplog: pytest.LogCaptureFixture,
-    report: Callable[..., None],
+    rig: FaultRig,
+    debug_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
-    token = secret("ingest-")
-    stack = stacks(configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env={**FAST_RETRY, "OTEL_INGEST_TOKEN": token})
+    token = rig.secret("ingest-")
+    stack = rig.stacks(configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env={**FAST_RETRY, "OTEL_INGEST_TOKEN": token})
     bodies: dict[str, bytes] = {}
 
     http_cases = {
         "missing": {},
-        "wrong token": {"Authorization": f"Bearer {secret('guess-')}"},
+        "wrong token": {"Authorization": f"Bearer {rig.secret('guess-')}"},
         "wrong scheme": {"Authorization": f"Basic {base64.b64encode(token.encode()).decode()}"},
         "token without scheme": {"Authorization": token},
     }
@@ -84,7 +85,7 @@ def test_receiver_refuses_missing_and_wrong_bearer_tokens_over_http_and_grpc(
         call = channel.unary_unary(EXPORT_METHOD, request_serializer=lambda b: b, response_deserializer=lambda b: b)
         for name, metadata in {
             "missing": (),
-            "wrong token": (("authorization", f"Bearer {secret('guess-')}"),),
+            "wrong token": (("authorization", f"Bearer {rig.secret('guess-')}"),),
             "right token": (("authorization", f"Bearer {token}"),),
         }.items():
             try:
@@ -95,15 +96,15 @@ def test_receiver_refuses_missing_and_wrong_bearer_tokens_over_http_and_grpc(
                 bodies[f"grpc details ({name})"] = (error.details() or "").encode()
 
     # The real filter: with the token it delivers, with a wrong one it counts and logs the failure.
-    good = pipelines(stack.otlp_http_endpoint, otlp_headers=f"authorization=Bearer%20{quote(token)}")
-    bad = pipelines(stack.otlp_http_endpoint, otlp_headers=f"authorization=Bearer%20{secret('stale-')}")
+    good = rig.pipelines(stack.otlp_http_endpoint, otlp_headers=f"authorization=Bearer%20{quote(token)}")
+    bad = rig.pipelines(stack.otlp_http_endpoint, otlp_headers=f"authorization=Bearer%20{rig.secret('stale-')}")
     stats = HookStats()
-    good_turns = asyncio.run(stream_turns(good, turns, stats, count=5))
-    bad_turns = asyncio.run(stream_turns(bad, turns, stats, count=5))
+    good_turns = asyncio.run(stream_turns(good, rig.turns, stats, count=5))
+    bad_turns = asyncio.run(stream_turns(bad, rig.turns, stats, count=5))
     got = wait_delivered(stack, good_turns, timeout=30)
     wait_for(lambda: bad.health.get("spans_export_failed") >= 5, timeout=20, what="wrong-token exports failed")
     got = settle(stack, quiet_s=1.5)
-    report(
+    rig.report(
         "receiver-auth",
         http=json.dumps(statuses),
         http_right=right.status_code,
@@ -122,7 +123,7 @@ def test_receiver_refuses_missing_and_wrong_bearer_tokens_over_http_and_grpc(
     assert got.missing(good_turns) == [] and stats.failures == []
     assert len(got.missing(bad_turns)) == len(bad_turns), "nothing from the wrong token gets in"
     assert bad.health.get("spans_export_failed") == len(bad_turns)
-    texts: dict[str, str | bytes] = {**bodies, **_caplog_texts(caplog), **read_tree(stack.workdir)}
+    texts: dict[str, str | bytes] = {**bodies, **_caplog_texts(debug_log), **read_tree(stack.workdir)}
     assert_no_secrets(texts, {"ingest token": token})
 
 
@@ -142,16 +143,10 @@ BRIDGE_ROUTES = [
 ]
 
 
-def test_bridge_server_requires_its_api_key_on_every_route_but_health(
-    stacks: Callable[..., Stack],
-    turns: TurnFactory,
-    secret: Callable[[str], str],
-    tmp_path: Path,
-    report: Callable[..., None],
-) -> None:
-    stack = stacks(env=FAST_RETRY)
-    api_key = secret("owui-otel-")
-    turn = turns.make()
+def test_bridge_server_requires_its_api_key_on_every_route_but_health(rig: FaultRig, tmp_path: Path) -> None:
+    stack = rig.stacks(env=FAST_RETRY)
+    api_key = rig.secret("owui-otel-")
+    turn = rig.turns.make()
     payload = {"body": turn.inlet, "user": turn.user}
     bodies: dict[str, bytes] = {}
     refused: dict[str, int] = {}
@@ -159,7 +154,7 @@ def test_bridge_server_requires_its_api_key_on_every_route_but_health(
         for method, path in BRIDGE_ROUTES:
             for name, headers in {
                 "missing": {},
-                "wrong": {"Authorization": f"Bearer {secret('guess-')}"},
+                "wrong": {"Authorization": f"Bearer {rig.secret('guess-')}"},
                 "not bearer": {"Authorization": f"Basic {base64.b64encode(api_key.encode()).decode()}"},
                 "empty bearer": {"Authorization": "Bearer"},
             }.items():
@@ -178,7 +173,7 @@ def test_bridge_server_requires_its_api_key_on_every_route_but_health(
             timeout=10,
         )
         got = wait_delivered(stack, [turn], timeout=30)
-    report(
+    rig.report(
         "bridge-auth",
         routes=len(BRIDGE_ROUTES),
         refused_401=sum(1 for status in refused.values() if status == 401),
@@ -195,24 +190,24 @@ def test_bridge_server_requires_its_api_key_on_every_route_but_health(
     assert_no_secrets(texts, {"bridge api key": api_key})
 
 
-def test_invalid_valves_error_does_not_echo_the_submitted_secret(
-    stacks: Callable[..., Stack], secret: Callable[[str], str], tmp_path: Path, report: Callable[..., None]
-) -> None:
+def test_invalid_valves_error_does_not_echo_the_submitted_secret(rig: FaultRig, tmp_path: Path) -> None:
     """A valve update of the wrong shape is refused with a 422 naming the field, not repeating its value.
 
     Valves carry exporter headers (bearer tokens); an error body travels further than the request did (Open WebUI
     shows it to the admin, proxies log it).
     """
-    stack = stacks(env=FAST_RETRY)
-    token = secret("ingest-")
-    with bridge_server(tmp_path / "bridge", api_key=secret("owui-"), otlp_endpoint=stack.otlp_http_endpoint) as bridge:
+    stack = rig.stacks(env=FAST_RETRY)
+    token = rig.secret("ingest-")
+    with bridge_server(
+        tmp_path / "bridge", api_key=rig.secret("owui-"), otlp_endpoint=stack.otlp_http_endpoint
+    ) as bridge:
         response = httpx.post(
             f"{bridge.url}/{FILTER_ID}/valves/update",
             headers=bridge.auth,
             json={"otlp_headers": [f"authorization=Bearer {token}"]},  # a list where a string is expected
             timeout=10,
         )
-    report("valves-422", status=response.status_code, body_bytes=len(response.content))
+    rig.report("valves-422", status=response.status_code, body_bytes=len(response.content))
     assert response.status_code == 422
     assert "otlp_headers" in response.text, "the error names the field"
     assert_no_secrets({"422 body": response.content, **read_tree(tmp_path / "bridge")}, {"ingest token": token})
@@ -222,18 +217,18 @@ def test_invalid_valves_error_does_not_echo_the_submitted_secret(
 
 
 def test_no_secret_in_any_log_span_payload_or_error_body(
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., Any],
-    turns: TurnFactory,
-    secret: Callable[[str], str],
+    rig: FaultRig,
     tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-    report: Callable[..., None],
+    debug_log: pytest.LogCaptureFixture,
 ) -> None:
     """A full run with every credential in use, and with every credential also used wrongly once."""
-    caplog.set_level(logging.DEBUG)
-    public_key, secret_key, token, api_key = secret("pk-lf-"), secret("sk-lf-"), secret("ingest-"), secret("owui-")
-    wrong_secret_key = secret("sk-lf-old-")
+    public_key, secret_key, token, api_key = (
+        rig.secret("pk-lf-"),
+        rig.secret("sk-lf-"),
+        rig.secret("ingest-"),
+        rig.secret("owui-"),
+    )
+    wrong_secret_key = rig.secret("sk-lf-old-")
     secrets = {
         "langfuse public key": public_key,
         "langfuse secret key": secret_key,
@@ -244,7 +239,7 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
         "stale langfuse basic auth": langfuse_basic_auth(public_key, wrong_secret_key),
     }
     auth_env = {**FAST_RETRY, "OTEL_INGEST_TOKEN": token}
-    stack = stacks(
+    stack = rig.stacks(
         jaeger=True,
         configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY],
         env=auth_env,
@@ -253,7 +248,7 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
         start=False,
     )
     # A second collector configured with a stale Langfuse key: Langfuse answers 401 and the collector logs it.
-    stale = stacks(
+    stale = rig.stacks(
         configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY],
         env=auth_env,
         public_key=public_key,
@@ -277,7 +272,7 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
         ):
             sent = []
             for _ in range(5):
-                turn = turns.make()
+                turn = rig.turns.make()
                 for hook, body in (("inlet", turn.inlet), ("outlet", turn.outlet)):
                     response = httpx.post(
                         f"{bridge.url}/{FILTER_ID}/filter/{hook}",
@@ -297,16 +292,16 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
             texts["bridge /health"] = httpx.get(f"{bridge.url}/health", timeout=10).content
             got = wait_delivered(stack, sent, timeout=30)
         # The stale collector tries, gets 401 from Langfuse, and logs it.
-        one = pipelines(stale.otlp_http_endpoint, otlp_headers=f"authorization=Bearer%20{quote(token)}")
-        asyncio.run(stream_turns(one, turns, HookStats(), count=2))
+        one = rig.pipelines(stale.otlp_http_endpoint, otlp_headers=f"authorization=Bearer%20{quote(token)}")
+        asyncio.run(stream_turns(one, rig.turns, HookStats(), count=2))
         wait_for(
             lambda: stale.collector_metric("otelcol_exporter_send_failed_spans") >= 2,
             timeout=30,
             what="stale key refused by Langfuse",
         )
         # A filter with a stale ingest token: the receiver refuses, the filter logs it.
-        refused = pipelines(stack.otlp_http_endpoint, otlp_headers=f"authorization=Bearer%20{secret('stale-')}")
-        asyncio.run(stream_turns(refused, turns, HookStats(), count=2))
+        refused = rig.pipelines(stack.otlp_http_endpoint, otlp_headers=f"authorization=Bearer%20{rig.secret('stale-')}")
+        asyncio.run(stream_turns(refused, rig.turns, HookStats(), count=2))
         wait_for(lambda: refused.health.get("spans_export_failed") >= 2, timeout=20, what="stale token refused")
         asyncio.run(refused.on_shutdown())
         asyncio.run(one.on_shutdown())
@@ -326,9 +321,9 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
     texts.update(read_tree(stack.workdir))
     texts.update(read_tree(stale.workdir))
     texts.update(read_tree(tmp_path / "bridge"))
-    texts.update(_caplog_texts(caplog))
+    texts.update(_caplog_texts(debug_log))
     stale_log = collector_log(stale)
-    report(
+    rig.report(
         "secret-scan",
         sources=len(texts),
         scanned_bytes=sum(len(t) for t in texts.values()),
@@ -347,57 +342,46 @@ def test_no_secret_in_any_log_span_payload_or_error_body(
 
 
 def test_credentials_in_the_endpoint_url_never_reach_a_log_line(
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., Any],
-    turns: TurnFactory,
-    secret: Callable[[str], str],
-    caplog: pytest.LogCaptureFixture,
-    report: Callable[..., None],
+    rig: FaultRig,
+    debug_log: pytest.LogCaptureFixture,
 ) -> None:
     """``otlp_endpoint=http://user:password@host:4318`` (basic auth in the URL) must not be logged verbatim.
 
     The receiver here requires a bearer token, so every export fails and the filter reports the failure with the
     endpoint: the report must show the host, not the password.
     """
-    caplog.set_level(logging.DEBUG)
-    password = secret("url-password-")
-    stack = stacks(configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env={"OTEL_INGEST_TOKEN": secret("ingest-")})
-    pipeline = pipelines(f"http://ingest:{password}@127.0.0.1:{stack.ports.otlp_http}")
-    asyncio.run(stream_turns(pipeline, turns, HookStats(), count=3))
+    password = rig.secret("url-password-")
+    stack = rig.stacks(configs=[ROOT_CONFIG, RECEIVER_AUTH_OVERLAY], env={"OTEL_INGEST_TOKEN": rig.secret("ingest-")})
+    pipeline = rig.pipelines(f"http://ingest:{password}@127.0.0.1:{stack.ports.otlp_http}")
+    asyncio.run(stream_turns(pipeline, rig.turns, HookStats(), count=3))
     asyncio.run(pipeline.on_shutdown())
-    messages = [record.getMessage() for record in caplog.records if record.name.startswith("otel_filter")]
-    report("endpoint-userinfo", failed=pipeline.health.get("spans_export_failed"), filter_log_lines=len(messages))
+    messages = [record.getMessage() for record in debug_log.records if record.name.startswith("otel_filter")]
+    rig.report("endpoint-userinfo", failed=pipeline.health.get("spans_export_failed"), filter_log_lines=len(messages))
     assert pipeline.health.get("spans_export_failed") == 3
     assert any("could not export" in message and "127.0.0.1" in message for message in messages)
-    assert_no_secrets(_caplog_texts(caplog), {"password in the endpoint URL": password})
+    assert_no_secrets(_caplog_texts(debug_log), {"password in the endpoint URL": password})
 
 
 # --- redaction and personal data -------------------------------------------------------------------------------
 
 
-def test_redaction_removes_matches_before_export_and_the_email_stays_out(
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., Any],
-    turns: TurnFactory,
-    secret: Callable[[str], str],
-    report: Callable[..., None],
-) -> None:
-    api_key_in_chat = "sk-live-" + secret("")  # what a user pastes into a chat
+def test_redaction_removes_matches_before_export_and_the_email_stays_out(rig: FaultRig) -> None:
+    api_key_in_chat = "sk-live-" + rig.secret("")  # what a user pastes into a chat
     ssn = "078-05-1120"
     patterns = [r"sk-live-[0-9a-f]{24}", r"\b\d{3}-\d{2}-\d{4}\b"]
-    stack = stacks(env=FAST_RETRY, start=False)
+    stack = rig.stacks(env=FAST_RETRY, start=False)
     with RecordingProxy(stack.langfuse_url) as to_langfuse:
         stack.extra_env["LANGFUSE_HOST"] = to_langfuse.url
         stack.start()
         with RecordingProxy(stack.otlp_http_endpoint) as to_collector:
-            pipeline = pipelines(to_collector.url, redact_patterns=patterns)
+            pipeline = rig.pipelines(to_collector.url, redact_patterns=patterns)
             stats = HookStats()
             content = f"My key is {api_key_in_chat} and my SSN is {ssn}, keep them safe"
             reply = f"I will not repeat {api_key_in_chat} or {ssn}."
-            sent = [turns.make(content=content, reply=reply) for _ in range(3)]
+            sent = [rig.turns.make(content=content, reply=reply) for _ in range(3)]
             for turn in sent:
                 asyncio.run(run_turn(pipeline, turn, stats))
-            task_body, task_user = turns.title_task(content=content)
+            task_body, task_user = rig.turns.title_task(content=content)
             asyncio.run(pipeline.inlet(task_body, task_user))  # the title task quotes the chat history
             got = wait_delivered(stack, sent, timeout=30)
             wait_for(lambda: len(Delivery.of(stack).spans) >= len(sent) + 1, timeout=20, what="task span delivered")
@@ -406,15 +390,15 @@ def test_redaction_removes_matches_before_export_and_the_email_stays_out(
             wire |= {f"filter->collector #{i}": body for i, body in enumerate(to_collector.bodies())}
 
             # Email: absent by default (it is also in the recorded metadata.variables), present when enabled.
-            with_email = pipelines(to_collector.url, record_user_email=True)
-            opted_in = turns.make()
+            with_email = rig.pipelines(to_collector.url, record_user_email=True)
+            opted_in = rig.turns.make()
             asyncio.run(run_turn(with_email, opted_in, stats))
             email_got = wait_delivered(stack, [opted_in], timeout=30)
 
     input_messages = [span["attributes"].get("gen_ai.input.messages", "") for span in got.spans]
     task_spans = [span for span in got.spans if span["attributes"].get("openwebui.task")]
     email_span = next(s for s in email_got.spans if s["attributes"].get("openwebui.message.id") == opted_in.message_id)
-    report(
+    rig.report(
         "redaction",
         turns=len(sent),
         task_spans=len(task_spans),

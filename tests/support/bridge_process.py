@@ -45,6 +45,20 @@ class Bridge:
 
 
 @contextmanager
+def running_bridge(name: str, argv: list[str], *, port: int, env: Mapping[str, str], log_path: Path) -> Iterator[str]:
+    """Start a bridge server child process (``argv`` serves on ``port``, in the checkout), wait until it answers
+    ``/ready``, yield its URL; SIGTERM on the way out (uvicorn's lifespan shutdown flushes the filter)."""
+    process = ManagedProcess(name, argv, env=env, log_path=log_path, cwd=repo_root())
+    process.start()
+    try:
+        url = f"http://127.0.0.1:{port}"
+        process.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=60)
+        yield url
+    finally:
+        process.stop()
+
+
+@contextmanager
 def bridge_server(
     workdir: Path, *, api_key: str, otlp_endpoint: str, env: Mapping[str, str] | None = None
 ) -> Iterator[Bridge]:
@@ -53,17 +67,6 @@ def bridge_server(
     data_dir = workdir / "data"
     child_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OWUI_OTEL_"))}
     child_env.update({"OWUI_OTEL_API_KEY": api_key, "OTEL_BSP_SCHEDULE_DELAY": "500", **(env or {})})
-    process = ManagedProcess(
-        "owui-otel-bridge",
-        [sys.executable, "-c", _LAUNCH, str(port), str(data_dir), FILTER_ID, otlp_endpoint],
-        env=child_env,
-        log_path=workdir / "bridge.log",
-        cwd=repo_root(),
-    )
-    process.start()
-    try:
-        url = f"http://127.0.0.1:{port}"
-        process.wait_ready(lambda: http_ok(f"{url}/ready"), timeout=60)
+    argv = [sys.executable, "-c", _LAUNCH, str(port), str(data_dir), FILTER_ID, otlp_endpoint]
+    with running_bridge("owui-otel-bridge", argv, port=port, env=child_env, log_path=workdir / "bridge.log") as url:
         yield Bridge(url=url, api_key=api_key, log_path=workdir / "bridge.log", data_dir=data_dir)
-    finally:
-        process.stop()  # SIGTERM: uvicorn's lifespan shutdown flushes the filter

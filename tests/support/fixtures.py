@@ -26,6 +26,7 @@ import asyncio
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,26 @@ def secret() -> Callable[[str], str]:
         return f"{prefix}{secrets.token_hex(12)}"
 
     return make
+
+
+@dataclass(frozen=True)
+class FaultRig:
+    """The fault fixtures in one: ``rig.stacks(...)``, ``rig.pipelines(endpoint)``, ``rig.turns.make()``,
+    ``rig.secret("pk-lf-")``, ``rig.report("name", n=1)`` (each as the fixture of that name)."""
+
+    stacks: Callable[..., Stack]
+    pipelines: Callable[..., Pipeline]
+    turns: TurnFactory
+    secret: Callable[[str], str]
+    report: Callable[..., None]
+
+
+@pytest.fixture
+def rig(
+    stacks: Callable[..., Stack],
+    pipelines: Callable[..., Pipeline],
+    turns: TurnFactory,
+    secret: Callable[[str], str],
+    report: Callable[..., None],
+) -> FaultRig:
+    return FaultRig(stacks, pipelines, turns, secret, report)
