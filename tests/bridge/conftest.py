@@ -3,4 +3,4 @@
 
 from __future__ import annotations
 
-from tests.support.fixtures import report  # noqa: F401 (fixture, found by name)
+from tests.support.fixtures import *  # noqa: F403 (the shared process fixtures, found by name)

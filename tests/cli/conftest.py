@@ -3,4 +3,4 @@
 
 from __future__ import annotations
 
-from tests.support.fixtures import collector_binary, jaeger_binary, stack_factory  # noqa: F401 (fixtures)
+from tests.support.fixtures import *  # noqa: F403 (the shared process fixtures, found by name)

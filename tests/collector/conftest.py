@@ -10,13 +10,4 @@
 
 from __future__ import annotations
 
-from tests.support.fixtures import (  # noqa: F401 (fixtures, found by name)
-    collector_binary,
-    jaeger_binary,
-    pipelines,
-    report,
-    send_spans,
-    stack_factory,
-    stacks,
-    turns,
-)
+from tests.support.fixtures import *  # noqa: F403 (the shared process fixtures, found by name)

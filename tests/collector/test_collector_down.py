@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
 import pytest
 
 from tests.support.delivery import Delivery, settle, wait_delivered, wait_for
-from tests.support.stack import FAST_RETRY, Stack
-from tests.support.turns import HookStats, TurnFactory, stream_turns
+from tests.support.fixtures import FaultRig
+from tests.support.stack import FAST_RETRY
+from tests.support.turns import HookStats, stream_turns
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(150)]
 
@@ -34,36 +34,33 @@ MAX_HOOK_LATENCY_S = 0.25
 
 
 def test_collector_down_during_turn_stream_breaks_no_chat_and_counts_every_lost_span(
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., object],
-    turns: TurnFactory,
-    report: Callable[..., None],
     caplog: pytest.LogCaptureFixture,
+    rig: FaultRig,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="otel_filter")
-    stack = stacks(env=FAST_RETRY)
-    pipeline = pipelines(stack.otlp_http_endpoint)
+    stack = rig.stacks(env=FAST_RETRY)
+    pipeline = rig.pipelines(stack.otlp_http_endpoint)
     health = pipeline.health  # type: ignore[attr-defined]
     stats = HookStats()
 
-    before = asyncio.run(stream_turns(pipeline, turns, stats, duration_s=BEFORE_S, rate_hz=RATE_HZ))
+    before = asyncio.run(stream_turns(pipeline, rig.turns, stats, duration_s=BEFORE_S, rate_hz=RATE_HZ))
     got = wait_delivered(stack, before, timeout=30)
     assert not got.missing(before), f"baseline: {len(got.missing(before))} turns missing\n{stack.logs()}"
 
     assert stack.collector is not None
     stack.collector.stop()  # SIGTERM: a planned restart or an outage
     down_at = time.monotonic()
-    during = asyncio.run(stream_turns(pipeline, turns, stats, duration_s=DOWN_S, rate_hz=RATE_HZ))
+    during = asyncio.run(stream_turns(pipeline, rig.turns, stats, duration_s=DOWN_S, rate_hz=RATE_HZ))
     restart_at = time.monotonic()
     stack.start_collector()
     up_at = time.monotonic()
 
     # Recovery: how long until a turn sent right after the collector is back reaches Langfuse.
-    probe = asyncio.run(stream_turns(pipeline, turns, stats, count=1, rate_hz=RATE_HZ))
+    probe = asyncio.run(stream_turns(pipeline, rig.turns, stats, count=1, rate_hz=RATE_HZ))
     recovery_s = wait_for(
         lambda: not Delivery.of(stack).missing(probe), timeout=RECOVERY_LIMIT_S + 20, what="first turn after recovery"
     )
-    after = probe + asyncio.run(stream_turns(pipeline, turns, stats, duration_s=AFTER_S, rate_hz=RATE_HZ))
+    after = probe + asyncio.run(stream_turns(pipeline, rig.turns, stats, duration_s=AFTER_S, rate_hz=RATE_HZ))
     got = wait_delivered(stack, after, timeout=30)
     assert not got.missing(after), f"{len(got.missing(after))} post-recovery turns missing\n{stack.logs()}"
     got = settle(stack)
@@ -75,7 +72,7 @@ def test_collector_down_during_turn_stream_breaks_no_chat_and_counts_every_lost_
     dropped = counters.get("spans_dropped_queue_full", 0)
     lost = [turn.message_id for turn in (*before, *during, *after) if turn.message_id not in got.per_message]
     during_delivered = len(during) - len(got.missing(during))
-    report(
+    rig.report(
         "collector-down",
         down_s=round(up_at - down_at, 1),
         restart_s=round(up_at - restart_at, 1),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,10 @@ import pytest
 
 from collector._process import ProcessError
 from tests.support.delivery import Delivery, collector_healthy, collector_log, settle, wait_delivered, wait_for
+from tests.support.fixtures import FaultRig
 from tests.support.spans import send_spans_impl
-from tests.support.stack import FAST_RETRY, Stack
-from tests.support.turns import HookStats, TurnFactory, stream_turns
+from tests.support.stack import FAST_RETRY
+from tests.support.turns import HookStats, stream_turns
 
 from .smallfs import ENOSPC, MountNotPermitted, SmallFs, small_filesystem
 
@@ -42,13 +43,10 @@ def queue_disk(tmp_path: Path) -> Iterator[SmallFs]:
 
 def test_queue_disk_full_while_running_rejects_clearly_stays_up_and_recovers(
     queue_disk: SmallFs,
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., Any],
-    turns: TurnFactory,
-    report: Callable[..., None],
+    rig: FaultRig,
 ) -> None:
-    stack = stacks(env={**FAST_RETRY, "OTELCOL_QUEUE_DIR": str(queue_disk.path)}, langfuse=False)
-    pipeline = pipelines(stack.otlp_http_endpoint)
+    stack = rig.stacks(env={**FAST_RETRY, "OTELCOL_QUEUE_DIR": str(queue_disk.path)}, langfuse=False)
+    pipeline = rig.pipelines(stack.otlp_http_endpoint)
     stats = HookStats()
     try:
         queue_disk.fill(leave_kib=384)
@@ -56,7 +54,7 @@ def test_queue_disk_full_while_running_rejects_clearly_stays_up_and_recovers(
         deadline = time.monotonic() + 60
         while stack.collector_metric("otelcol_exporter_enqueue_failed_spans", **LANGFUSE) == 0:
             assert time.monotonic() < deadline, f"the queue never hit the full disk\n{stack.logs()}"
-            sent += asyncio.run(stream_turns(pipeline, turns, stats, count=10, rate_hz=50, content=BIG_MESSAGE))
+            sent += asyncio.run(stream_turns(pipeline, rig.turns, stats, count=10, rate_hz=50, content=BIG_MESSAGE))
             time.sleep(0.5)
         # No batch processor in front of the disk queue: a failed enqueue reaches the receiver, which answers the
         # filter 503; the filter retries, then counts the spans as failed. Every span ends up on one side.
@@ -85,7 +83,7 @@ def test_queue_disk_full_while_running_rejects_clearly_stays_up_and_recovers(
         # Space and Langfuse come back: what the queue held is delivered, new turns flow.
         queue_disk.free()
         stack.start_langfuse()
-        after = asyncio.run(stream_turns(pipeline, turns, stats, count=10, rate_hz=20))
+        after = asyncio.run(stream_turns(pipeline, rig.turns, stats, count=10, rate_hz=20))
         wait_delivered(stack, after, timeout=30)
         persisted = exported  # the collector acknowledged these only once they were on disk
         try:
@@ -94,7 +92,7 @@ def test_queue_disk_full_while_running_rejects_clearly_stays_up_and_recovers(
             pass  # upstream may have dropped queued items silently: measured and reported below
         got = settle(stack)
         delivered_before = len(sent) - len(got.missing(sent))
-        report(
+        rig.report(
             "full-disk-running",
             fs=queue_disk.kind,
             sent_while_filling=len(sent),
@@ -126,14 +124,13 @@ def test_queue_disk_full_while_running_rejects_clearly_stays_up_and_recovers(
 
 def test_collector_start_on_full_queue_disk_fails_fast_with_a_clear_error_then_starts_once_space_is_back(
     queue_disk: SmallFs,
-    stacks: Callable[..., Stack],
-    report: Callable[..., None],
+    rig: FaultRig,
 ) -> None:
     """Truth at v0.161.0: with no space for the queue file the collector refuses to start (exit 1).
 
     Under a restart policy that is a crash loop until space is freed; the error says exactly what is wrong.
     """
-    stack = stacks(env={**FAST_RETRY, "OTELCOL_QUEUE_DIR": str(queue_disk.path)}, start=False)
+    stack = rig.stacks(env={**FAST_RETRY, "OTELCOL_QUEUE_DIR": str(queue_disk.path)}, start=False)
     try:
         queue_disk.fill_completely()
         stack.start_langfuse()
@@ -154,7 +151,7 @@ def test_collector_start_on_full_queue_disk_fails_fast_with_a_clear_error_then_s
         one = send_spans_impl(stack.otlp_http_traces_url, count=3)
         stack.wait_for_langfuse_spans(3, timeout=30)
         got = Delivery.of(stack)
-        report(
+        rig.report(
             "full-disk-at-start",
             fs=queue_disk.kind,
             exit_code=1,

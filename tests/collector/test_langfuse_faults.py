@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,9 @@ from tests.support.delivery import (
     wait_for,
     wait_persisted,
 )
+from tests.support.fixtures import FaultRig
 from tests.support.stack import FAST_RETRY, ROOT_CONFIG, Stack
-from tests.support.turns import HookStats, TurnFactory, stream_turns
+from tests.support.turns import HookStats, stream_turns
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(120)]
 
@@ -76,25 +76,22 @@ def _exported(pipeline: Any) -> int:
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])
 def test_langfuse_fault_and_collector_sigkill_lose_no_turn(
     fault: Fault,
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., Any],
-    turns: TurnFactory,
     tmp_path: Path,
-    report: Callable[..., None],
+    rig: FaultRig,
 ) -> None:
     overlay = exporter_timeout_overlay(tmp_path, EXPORTER_TIMEOUT)
-    stack = stacks(env=FAST_RETRY, configs=[ROOT_CONFIG, overlay])
-    pipeline = pipelines(stack.otlp_http_endpoint)
+    stack = rig.stacks(env=FAST_RETRY, configs=[ROOT_CONFIG, overlay])
+    pipeline = rig.pipelines(stack.otlp_http_endpoint)
     stats = HookStats()
     started = time.monotonic()
 
     fault.apply(stack)
-    first = asyncio.run(stream_turns(pipeline, turns, stats, count=HALF, rate_hz=RATE_HZ))
+    first = asyncio.run(stream_turns(pipeline, rig.turns, stats, count=HALF, rate_hz=RATE_HZ))
     wait_for(lambda: _exported(pipeline) >= HALF, timeout=20, what="first half exported by the filter")
     wait_persisted(stack)
     stack.kill_collector()  # SIGKILL: no flush, no goodbye
     stack.start_collector()  # same disk queue
-    second = asyncio.run(stream_turns(pipeline, turns, stats, count=HALF, rate_hz=RATE_HZ))
+    second = asyncio.run(stream_turns(pipeline, rig.turns, stats, count=HALF, rate_hz=RATE_HZ))
     wait_for(lambda: _exported(pipeline) >= 2 * HALF, timeout=20, what="second half exported by the filter")
     time.sleep(1.0)  # let the fault meet the replayed queue and the new turns
     if fault.mode:
@@ -108,7 +105,7 @@ def test_langfuse_fault_and_collector_sigkill_lose_no_turn(
     got = settle(stack)
     counters = pipeline.health.snapshot()
     log = collector_log(stack)
-    report(
+    rig.report(
         f"langfuse-{fault.name}",
         sent=len(sent),
         delivered_distinct=got.distinct,
@@ -132,32 +129,29 @@ def test_langfuse_fault_and_collector_sigkill_lose_no_turn(
 
 
 def test_langfuse_500_drops_the_batch_and_says_so(
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., Any],
-    turns: TurnFactory,
-    report: Callable[..., None],
+    rig: FaultRig,
 ) -> None:
     """The truth about 500: the exporter treats it as permanent; the batch is dropped, counted and logged.
 
     Full delivery is impossible with the stock otlp_http exporter (no setting makes 500 retryable at v0.161.0);
     the 503 scenario above shows that the same outage answered with 503 loses nothing.
     """
-    stack = stacks(env=FAST_RETRY)
-    pipeline = pipelines(stack.otlp_http_endpoint)
+    stack = rig.stacks(env=FAST_RETRY)
+    pipeline = rig.pipelines(stack.otlp_http_endpoint)
     stats = HookStats()
 
     stack.langfuse_mode("error", status=500)
-    during = asyncio.run(stream_turns(pipeline, turns, stats, count=HALF, rate_hz=RATE_HZ))
+    during = asyncio.run(stream_turns(pipeline, rig.turns, stats, count=HALF, rate_hz=RATE_HZ))
     failed_metric = {"exporter": "otlp_http/langfuse"}
     stack.wait_metric("otelcol_exporter_send_failed_spans", HALF, timeout=30, **failed_metric)
     stack.langfuse_mode("ok")
-    after = asyncio.run(stream_turns(pipeline, turns, stats, count=HALF, rate_hz=RATE_HZ))
+    after = asyncio.run(stream_turns(pipeline, rig.turns, stats, count=HALF, rate_hz=RATE_HZ))
     got = wait_delivered(stack, after, timeout=30)
     got = settle(stack)
     dropped = stack.collector_metric("otelcol_exporter_send_failed_spans", **failed_metric)
     log = collector_log(stack)
     injected = [r for r in stack.langfuse_received()["rejected"] if r["status"] == 500]
-    report(
+    rig.report(
         "langfuse-500",
         sent_during_500=len(during),
         delivered_during_500=len(during) - len(got.missing(during)),
@@ -178,10 +172,7 @@ def test_langfuse_500_drops_the_batch_and_says_so(
 
 
 def test_collector_sigkill_mid_stream_loses_no_acknowledged_turn(
-    stacks: Callable[..., Stack],
-    pipelines: Callable[..., Any],
-    turns: TurnFactory,
-    report: Callable[..., None],
+    rig: FaultRig,
 ) -> None:
     """A crash while turns flow: every span the collector acknowledged (HTTP 200 to the filter) must arrive.
 
@@ -189,8 +180,8 @@ def test_collector_sigkill_mid_stream_loses_no_acknowledged_turn(
     has no in-memory ``batch`` processor in front of the exporter's disk queue (the exporter's own
     ``sending_queue.batch`` batches after it), so "200" means "on disk".
     """
-    stack = stacks(env=FAST_RETRY)
-    pipeline = pipelines(stack.otlp_http_endpoint)
+    stack = rig.stacks(env=FAST_RETRY)
+    pipeline = rig.pipelines(stack.otlp_http_endpoint)
     stats = HookStats()
     at_kill: dict[str, float] = {}
 
@@ -207,7 +198,7 @@ def test_collector_sigkill_mid_stream_loses_no_acknowledged_turn(
 
     crasher = threading.Thread(target=crash, name="crash-collector")
     crasher.start()
-    sent = asyncio.run(stream_turns(pipeline, turns, stats, duration_s=4.0, rate_hz=RATE_HZ))
+    sent = asyncio.run(stream_turns(pipeline, rig.turns, stats, duration_s=4.0, rate_hz=RATE_HZ))
     crasher.join(timeout=60)
     health = pipeline.health
     wait_for(
@@ -219,7 +210,7 @@ def test_collector_sigkill_mid_stream_loses_no_acknowledged_turn(
     exported = health.get("spans_exported")
     failed = health.get("spans_export_failed")
     acknowledged_lost = exported - (len(sent) - len(got.missing(sent)))
-    report(
+    rig.report(
         "collector-sigkill-mid-stream",
         sent=len(sent),
         filter_exported=exported,

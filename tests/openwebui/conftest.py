@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fixtures import collector_binary, jaeger_binary  # noqa: F401 (fixtures, found by name)
+from tests.support.fixtures import *  # noqa: F403 (the shared process fixtures, found by name)
 
 from .harness import (
     COLD_TEST_TIMEOUT_S,

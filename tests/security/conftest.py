@@ -4,14 +4,4 @@ secret values and measured-number reports."""
 
 from __future__ import annotations
 
-from tests.support.fixtures import (  # noqa: F401 (fixtures, found by name)
-    collector_binary,
-    jaeger_binary,
-    pipelines,
-    report,
-    rig,
-    secret,
-    stack_factory,
-    stacks,
-    turns,
-)
+from tests.support.fixtures import *  # noqa: F403 (the shared process fixtures, found by name)

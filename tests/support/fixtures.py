@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Fixtures shared by the subject folders that start real processes: built binaries, stacks, real filters.
 
-A folder's ``conftest.py`` imports the ones it uses (pytest finds fixtures by name in a conftest's namespace)::
+A folder's ``conftest.py`` imports them all (pytest finds fixtures by name in a conftest's namespace; a fixture
+such as ``rig`` needs the ones it is built from next to it)::
 
-    from tests.support.fixtures import collector_binary, jaeger_binary, stack_factory  # noqa: F401 (fixtures)
+    from tests.support.fixtures import *  # noqa: F403 (the shared process fixtures, found by name)
 
 Binaries come from the build cache (``python -m collector build`` / ``build-jaeger`` run before the tests in CI,
 so these fixtures only look them up). Override with ``OWUI_OTEL_COLLECTOR_BINARY`` (e.g. an ``otelcol-contrib``
@@ -37,6 +38,19 @@ from otel_filter import Pipeline, Valves
 from tests.support.spans import SentSpan, send_spans_impl
 from tests.support.stack import Stack
 from tests.support.turns import TurnFactory
+
+__all__ = [
+    "collector_binary",
+    "jaeger_binary",
+    "pipelines",
+    "report",
+    "rig",
+    "secret",
+    "send_spans",
+    "stack_factory",
+    "stacks",
+    "turns",
+]
 
 
 def _cached_binary(variable: str, build: Callable[[], Path], *, name: str, command: str) -> Path:
