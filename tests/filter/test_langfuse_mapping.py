@@ -31,11 +31,10 @@ def _observations(spans: Any) -> list[Any]:
     ]
 
 
-def test_each_pipelines_turn_is_one_complete_generation() -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pipeline = load_as_pipelines(tracer_provider=provider)
+def test_each_pipelines_turn_is_one_complete_generation(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    pipeline = load_as_pipelines(tracer_provider=tracer_provider)
 
     async def run() -> None:
         for scenario in ("ui_stream_turn1", "ui_stream_turn2", "ui_stream_turn3"):
@@ -44,7 +43,7 @@ def test_each_pipelines_turn_is_one_complete_generation() -> None:
         pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
 
     asyncio.run(run())
-    observations = _observations(exporter.get_finished_spans())
+    observations = _observations(span_exporter.get_finished_spans())
     turns = [o for o in observations if "openwebui.task" not in o.metadata_attributes]
     assert len(turns) == 3
     assert {o.type for o in observations} == {"GENERATION"}  # tasks are generations too, labelled by task
@@ -78,11 +77,10 @@ def test_functions_turn_has_the_response_model_and_parameters() -> None:
     assert observation.input and observation.output
 
 
-def test_abandoned_turn_is_an_error_generation_without_output() -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    pipeline = load_as_pipelines(tracer_provider=provider)
+def test_abandoned_turn_is_an_error_generation_without_output(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    pipeline = load_as_pipelines(tracer_provider=tracer_provider)
 
     async def run() -> None:
         await replay_pipelines(pipeline, "ui_stream_error")
@@ -91,7 +89,7 @@ def test_abandoned_turn_is_an_error_generation_without_output() -> None:
 
     asyncio.run(run())
     turn = next(
-        o for o in _observations(exporter.get_finished_spans()) if "openwebui.task" not in o.metadata_attributes
+        o for o in _observations(span_exporter.get_finished_spans()) if "openwebui.task" not in o.metadata_attributes
     )
     assert turn.type == "GENERATION" and turn.level == "ERROR"
     assert turn.output is None and turn.input is not None
