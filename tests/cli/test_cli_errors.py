@@ -210,7 +210,7 @@ class BadSetting:
 
 BAD_SETTINGS = [
     BadSetting(
-        # Exit 1, not 2: a setting missing for another one (tests/unit/test_cli.py keeps that code).
+        # Exit 1, not 2: a setting missing for another one (tests/cli/test_cli.py keeps that code).
         "owui-otel up",
         ["up"],
         1,

@@ -4,7 +4,7 @@
 The upstream Pipelines server is in no package registry, so it cannot be a test dependency; the
 double (tests/support/pipelines_double.py) loads the uploaded file exactly as upstream does, so
 this proves the generated file loads there, gets its valves merged, and exports a real turn.
-(`install function` is tested against the real Open WebUI in tests/e2e.)
+(`install function` is tested against the real Open WebUI in tests/openwebui.)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Langfuse, so that "no acknowledged span is lost" is checked where the collector 
   gzip decoding, and the crash needs more (~14 MB as kvlists, ~11.5 MB as arrays, and tens of MB as OTLP/JSON, whose
   decoder has no depth limit in any release, #15603). The deepest values that do fit in 8 MiB (protobuf arrays,
   OTLP/JSON arrays) are decoded, forwarded and survived. Same pid, no restart; spans before and after delivered
-  (the filter itself never sends more than 3 MiB in one request: tests/unit/test_request_size.py);
+  (the filter itself never sends more than 3 MiB in one request: tests/filter/test_request_size.py);
 * the collector's batches for Jaeger are split by bytes: 50 acknowledged 300 KB spans within one second used to
   make one 15 MB batch that Jaeger's 8 MiB receiver refused whole (ResourceExhausted, dropped);
 * SIGKILL: restarted within the backoff, and ``owui-otel doctor`` reports the restart.

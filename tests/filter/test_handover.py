@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Pipelines handover details: what a reload must not change about a turn (see also
-tests/integration/test_pipelines_reload.py, which reloads through the Pipelines contract double)."""
+tests/openwebui/test_pipelines_reload.py, which reloads through the Pipelines contract double)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Every process is a :class:`~collector._process.ManagedProcess` bound to 127.0.0.
 logging to a file; ``stop()`` sends SIGTERM, waits, then SIGKILLs it, so nothing is left behind.
 
     binary = ensure_openwebui_venv(path, progress=print)        # create/complete the Open WebUI venv (cached)
-    mock = start_mock_llm(workdir)                               # tests/e2e/mock_llm.py on a free port
+    mock = start_mock_llm(workdir)                               # tests/openwebui/mock_llm.py on a free port
     owui = start_openwebui(binary, workdir, [Connection(mock.openai_url, "mock")])
     token = signup_admin(owui.url)
     api = OpenWebUIClient(owui.url, token)
