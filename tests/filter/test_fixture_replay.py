@@ -51,29 +51,22 @@ class Expected:
     tasks: set[str] = field(default_factory=set)
 
 
+def _pipelines_chat_turn(usage: tuple[int, int], message_id: str, last_user_text: str, messages: int = 1) -> Expected:
+    """A turn of the recorded three-turn Pipelines chat: the first brings title, tags and follow-ups, the others
+    follow-ups only (``messages``: how many input messages the turn sends)."""
+    tasks = (
+        {"title_generation", "tags_generation", "follow_up_generation"} if messages == 1 else {"follow_up_generation"}
+    )
+    return Expected(
+        usage, CHAT_PIPELINES_1, message_id, last_user_text=last_user_text, input_message_count=messages, tasks=tasks
+    )
+
+
 PIPELINES_EXPECTED: dict[str, Expected | None] = {
-    "ui_stream_turn1": Expected(
-        (4, 8),
-        CHAT_PIPELINES_1,
-        "62b773af-0938-43b7-a6d2-b959b61cd457",
-        last_user_text="Hello, who are you?",
-        tasks={"title_generation", "tags_generation", "follow_up_generation"},
-    ),
-    "ui_stream_turn2": Expected(
-        (15, 8),
-        CHAT_PIPELINES_1,
-        "46eadd94-5e43-4373-811d-f143c21afb02",
-        last_user_text="Tell me more.",
-        input_message_count=3,
-        tasks={"follow_up_generation"},
-    ),
-    "ui_stream_turn3": Expected(
-        (27, 8),
-        CHAT_PIPELINES_1,
-        "d6e8969b-20d5-40e0-ba94-4dd1c05671b6",
-        last_user_text="And a third question?",
-        input_message_count=5,
-        tasks={"follow_up_generation"},
+    "ui_stream_turn1": _pipelines_chat_turn((4, 8), "62b773af-0938-43b7-a6d2-b959b61cd457", "Hello, who are you?"),
+    "ui_stream_turn2": _pipelines_chat_turn((15, 8), "46eadd94-5e43-4373-811d-f143c21afb02", "Tell me more.", 3),
+    "ui_stream_turn3": _pipelines_chat_turn(
+        (27, 8), "d6e8969b-20d5-40e0-ba94-4dd1c05671b6", "And a third question?", 5
     ),
     "ui_nonstream": Expected(
         (3, 8),
