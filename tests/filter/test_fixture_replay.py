@@ -62,6 +62,18 @@ def _pipelines_chat_turn(usage: tuple[int, int], message_id: str, last_user_text
     )
 
 
+def _api_calls(stream: str, nonstream: str, include_usage: str, no_usage: str) -> dict[str, Expected]:
+    """The six recorded API calls: the same on both hosts but for their message ids (the failed ones have none)."""
+    return {
+        "api_stream": Expected((3, 8), None, stream, last_user_text="API stream hello"),
+        "api_nonstream": Expected((3, 8), None, nonstream, stream=False),
+        "api_stream_include_usage": Expected((4, 8), None, include_usage),
+        "api_stream_no_usage": Expected(None, None, no_usage),
+        "api_nonstream_error": Expected(None, None, None, stream=False, abandoned=True),
+        "api_stream_error": Expected(None, None, None, abandoned=True),
+    }
+
+
 PIPELINES_EXPECTED: dict[str, Expected | None] = {
     "ui_stream_turn1": _pipelines_chat_turn((4, 8), "62b773af-0938-43b7-a6d2-b959b61cd457", "Hello, who are you?"),
     "ui_stream_turn2": _pipelines_chat_turn((15, 8), "46eadd94-5e43-4373-811d-f143c21afb02", "Tell me more.", 3),
@@ -89,12 +101,12 @@ PIPELINES_EXPECTED: dict[str, Expected | None] = {
         abandoned=True,
         tasks={"title_generation"},
     ),
-    "api_stream": Expected((3, 8), None, "msg_e3c9803b3cc84c19b614b86e", last_user_text="API stream hello"),
-    "api_nonstream": Expected((3, 8), None, "msg_2cbbfd80f8554cefb888a03d", stream=False),
-    "api_stream_include_usage": Expected((4, 8), None, "msg_96be88ee6d8044a088dbaad0"),
-    "api_stream_no_usage": Expected(None, None, "msg_ad09ff5ee4f841a5a64c9c18"),
-    "api_nonstream_error": Expected(None, None, None, stream=False, abandoned=True),
-    "api_stream_error": Expected(None, None, None, abandoned=True),
+    **_api_calls(
+        "msg_e3c9803b3cc84c19b614b86e",
+        "msg_2cbbfd80f8554cefb888a03d",
+        "msg_96be88ee6d8044a088dbaad0",
+        "msg_ad09ff5ee4f841a5a64c9c18",
+    ),
     "task_endpoint": None,
     "legacy": Expected(
         (3, 8), "12d0380a-3c94-4f98-b3af-cb2e0009a4d1", "ea63f2ed-2adf-4b38-9c7d-331d7ee80418", input_message_count=1
@@ -120,12 +132,12 @@ FUNCTIONS_EXPECTED: dict[str, Expected] = {
     "ui_stream_error": Expected(
         None, "71f7d514-4f8a-4e3a-806d-31f8b666f5b7", "f4cfa939-45f8-4025-8e1e-d3f0f8ca8afe", abandoned=True
     ),
-    "api_stream": Expected((3, 8), None, "msg_6df7cf14e75d4d008be62ecb", last_user_text="API stream hello"),
-    "api_nonstream": Expected((3, 8), None, "msg_5d91e17826d1442384e58f89", stream=False),
-    "api_stream_include_usage": Expected((4, 8), None, "msg_fa7d8c376dfe42e79457a513"),
-    "api_stream_no_usage": Expected(None, None, "msg_918a09505a734a9c9e698dcb"),
-    "api_nonstream_error": Expected(None, None, None, stream=False, abandoned=True),
-    "api_stream_error": Expected(None, None, None, abandoned=True),
+    **_api_calls(
+        "msg_6df7cf14e75d4d008be62ecb",
+        "msg_5d91e17826d1442384e58f89",
+        "msg_fa7d8c376dfe42e79457a513",
+        "msg_918a09505a734a9c9e698dcb",
+    ),
     "legacy": Expected((3, 8), "6fde88e9-771a-49d6-8e7c-4c928ee0510b", "1f603f98-1d43-42d1-8ade-db518752f71e"),
 }
 
