@@ -123,7 +123,7 @@ on the raw body) and, inside it, ``httpContentDecompressor`` (``http.MaxBytesRea
 decoded body); the receiver answers 400 "request body too large" without decoding anything. 8 MiB keeps one request
 from crashing the collector with a deeply nested value (open-telemetry/opentelemetry-collector#15301, fixed for
 protobuf from v0.165.0; the JSON variant #15603 is open in every release), token or not. Measured with our build
-(tests/faults/test_collector_hardening.py): the deepest values that fit in 8 MiB -- 891,967 nested arrays or
+(tests/collector/test_collector_hardening.py): the deepest values that fit in 8 MiB -- 891,967 nested arrays or
 594,644 nested kvlists of protobuf, 299,578 nested arrays of OTLP/JSON -- are decoded and the collector lives;
 the smallest crashes measured are 1,300,000 nested arrays (11.9 MiB; 1,200,000 = 10.9 MiB survive) and
 1,000,000 nested kvlists (13.8 MiB; 900,000 = 12.4 MiB survive) of protobuf, and 3,000,000 nested arrays of JSON
@@ -136,7 +136,7 @@ RECEIVER_GRPC_MAX_RECV_MIB = 4
 
 gRPC decodes a message BEFORE the auth interceptor runs (configgrpc authenticates in a unary interceptor), so on
 gRPC this size is the only guard against the nested-AnyValue crash (#15301): it must stay below the smallest
-request that overflows the stack (measured in tests/faults/test_collector_hardening.py). otel_filter sends
+request that overflows the stack (measured in tests/collector/test_collector_hardening.py). otel_filter sends
 OTLP/HTTP by default, and over either protocol never a request above 3 MiB.
 """
 

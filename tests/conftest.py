@@ -1,26 +1,44 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Shared fixtures and the unit/integration tier marks."""
+"""Shared fixtures, and unit-test hygiene: a unit test that starts an OTLP exporter must also stop it.
+
+A leftover exporter thread keeps retrying in the background (using ``random`` for backoff jitter, which
+Hypothesis reports as flaky generation in whatever test runs next). Tiers are marks each test file sets
+(``pytestmark = pytest.mark.unit``); the repository's ``conftest.py`` refuses a test without exactly one.
+"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-TESTS_DIR = Path(__file__).resolve().parent
+_EXPORTER_THREAD_PREFIXES = ("OtelBatch", "otel_filter-retire", "otel_filter-shutdown")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests under tests/unit are ``unit``; elsewhere a test is ``integration`` unless marked ``unit``."""
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(TESTS_DIR / "unit"):
-            item.add_marker(pytest.mark.unit)
-        elif item.get_closest_marker("unit") is None:
-            item.add_marker(pytest.mark.integration)
+@pytest.fixture(autouse=True)
+def exporter_threads_are_stopped(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each ``unit`` test, no exporter thread it started is still running (15 s to wind down)."""
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    before = {thread.ident for thread in threading.enumerate()}
+    yield
+    deadline = time.monotonic() + 15
+    while True:
+        leaked = [
+            t.name
+            for t in threading.enumerate()
+            if t.ident not in before and t.name.startswith(_EXPORTER_THREAD_PREFIXES) and t.is_alive()
+        ]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not leaked, f"exporter threads still running after the test: {leaked}"
 
 
 @pytest.fixture

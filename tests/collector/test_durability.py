@@ -13,9 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.support.spans import SentSpan
 from tests.support.stack import FAST_RETRY, Stack
-
-from .spans import SentSpan
 
 pytestmark = pytest.mark.integration
 

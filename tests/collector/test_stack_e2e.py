@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from tests.support.spans import OUR_SCOPE, SentSpan, filter_like_attributes
 from tests.support.stack import FAST_RETRY, RECEIVER_AUTH_OVERLAY, ROOT_CONFIG, Stack
-
-from .spans import OUR_SCOPE, SentSpan, filter_like_attributes
 
 pytestmark = pytest.mark.integration
 

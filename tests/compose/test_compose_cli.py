@@ -19,6 +19,8 @@ from collector import langfuse_basic_auth
 
 from . import checks
 
+pytestmark = pytest.mark.integration
+
 INIT_SCRIPT = checks.REPO_ROOT / "compose" / "otelcol-init.sh"
 LOCAL_LANGFUSE = "http://langfuse-web:3000"
 
