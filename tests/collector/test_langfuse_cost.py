@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from tests.support.langfuse_mapping import langfuse_costs, to_observation
+from tests.support.spans import SentSpan, filter_like_attributes
 from tests.support.stack import Stack
-
-from .spans import SentSpan, filter_like_attributes
 
 pytestmark = pytest.mark.integration
 

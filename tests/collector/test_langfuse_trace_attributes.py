@@ -24,9 +24,8 @@ from otel_filter.version import __version__
 from tests.support.langfuse_mapping import Observation, to_observation
 from tests.support.owui_hosts import FunctionHost, load_as_function, load_as_pipelines
 from tests.support.scenarios import load, replay_function
+from tests.support.spans import OUR_SCOPE
 from tests.support.stack import Stack
-
-from .spans import OUR_SCOPE
 
 pytestmark = pytest.mark.integration
 
