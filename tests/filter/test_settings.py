@@ -4,22 +4,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_filter import FilterCore, Pipeline, Valves, environment_variables
 from otel_filter._pricing import PriceOverride
 from otel_filter._settings import display_url, parse_capture_mode, resolve_settings
-from owui_otel._serve import filter_environ
-from owui_otel.server import ServerConfig, create_app
-from tests.support.otlp_sink import OtlpSink
-from tests.support.scenarios import load
 
 pytestmark = pytest.mark.unit
 
@@ -281,20 +274,3 @@ def test_the_environment_keeps_applying_after_pipelines_saves_the_valves(monkeyp
         assert core.settings.max_content_chars == 5000
     finally:
         core.shutdown()
-
-
-def test_serve_hands_its_otlp_endpoint_to_the_filter_without_writing_the_environment(tmp_path: Path) -> None:
-    """``owui-otel serve --otlp-endpoint`` reaches the bridge's filter through its environ mapping; os.environ is
-    left as it was (it used to be written)."""
-    before = dict(os.environ)
-    with OtlpSink() as sink:
-        config = ServerConfig(api_key="k", data_dir=tmp_path, environ=filter_environ(sink.endpoint, {}))
-        with TestClient(create_app(config)) as client:
-            recorded_in = load("pipelines_ui_nonstream_inlet.json")
-            recorded_out = load("pipelines_ui_nonstream_outlet.json")
-            auth = {"Authorization": "Bearer k"}
-            for hook, recorded in (("inlet", recorded_in), ("outlet", recorded_out)):
-                assert client.post(f"/{config.filter_id}/filter/{hook}", json=recorded, headers=auth).status_code == 200
-        (span,) = sink.wait_for(1)  # the app's shutdown flushed the turn to the endpoint given
-    assert span.name.startswith("chat ")
-    assert dict(os.environ) == before
