@@ -18,7 +18,8 @@ Filter function and make it global. As a **library** (our bridge server does thi
 
 Each main chat turn becomes one span ``chat {model}`` (kind CLIENT) from inlet to outlet, with
 ``gen_ai.*`` request, usage and (opt-out) content attributes, ``gen_ai.conversation.id`` = chat
-id and ``user.id``. Title/tags/follow-up calls become their own spans named after the task.
+id and ``user.id``. Title/tags/follow-up calls become records named after the task, inside their turn's trace:
+a turn's trace id is derived from Open WebUI's chat and message ids (:mod:`otel_filter.trace_ids`).
 
 Configuration
 -------------

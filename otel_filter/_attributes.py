@@ -9,7 +9,8 @@ carries is built here, and only here (``_spans.py`` composes these dicts):
                             error_type=None)
     attrs |= cost_attributes(turn_cost(usage, ("gpt-4o",), "openai"))   # gen_ai.usage.cost and its parts
     attrs |= content_attributes(system_json, input_json, output_json, truncated=False)   # capture on only
-    name = span_name(request)          # "chat gpt-4o", or "title_generation gpt-4o" for a task
+    name = span_name(request)          # "chat gpt-4o", or "title_generation" for a task
+    attrs = task_attributes(request, record_email=False, redact=None)       # a task call's record instead
 
 Why Langfuse needs nothing extra from here: its OTLP mapping turns ``gen_ai.operation.name=chat``
 into a GENERATION, reads the model from ``gen_ai.request.model``/``gen_ai.response.model``, usage
@@ -99,12 +100,10 @@ Attributes = dict[str, AttributeValue]
 
 
 def span_name(request: TurnRequest) -> str:
-    """``chat {model}`` per semconv; a task call is named after its task so it stands apart in lists.
-
-    Task spans keep ``gen_ai.operation.name=chat`` (they are chat completions), so backends that
-    aggregate by operation still count them; only the display name differs.
-    """
-    operation = request.task or GEN_AI_OPERATION_CHAT
+    """``chat {model}`` per semconv; a task call's record is named after its task (``title_generation``)."""
+    if request.task is not None:
+        return clean_text(request.task[:MAX_TEXT_CHARS])
+    operation = GEN_AI_OPERATION_CHAT
     name = f"{operation} {request.request_model}" if request.request_model else operation
     # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
     return clean_text(name[:MAX_TEXT_CHARS])
@@ -178,6 +177,24 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             OPENWEBUI_VERSION: request.openwebui_version,
         }
     )
+
+
+# What makes a span an inference in semconv (and in backends: Langfuse bills any span naming a model, estimating the
+# tokens itself when no usage is given). A task record lacks both: its model stays in openwebui.model.id.
+_INFERENCE_ONLY = (GEN_AI_OPERATION_NAME, GEN_AI_REQUEST_MODEL)
+
+
+def task_attributes(request: TurnRequest, *, record_email: bool, redact: Callable[[str], str] | None) -> Attributes:
+    """A task call's record (title, tags, follow-ups...): the request's attributes, but not those of an inference.
+
+    Open WebUI never sends a task call's outlet, so its reply, duration and usage are never known: the record says
+    that the call was made, when, for which turn, with which model (``openwebui.model.id``) and prompt, and is not
+    an inference span that a backend could price on an estimate (``gen_ai.operation.name`` and
+    ``gen_ai.request.model`` are left out)."""
+    attributes = request_attributes(request, record_email=record_email, redact=redact)
+    for key in _INFERENCE_ONLY:
+        attributes.pop(key, None)
+    return attributes
 
 
 def usage_attributes(usage: Usage) -> Attributes:

@@ -9,7 +9,7 @@ are counted in :attr:`FilterCore.health` and logged, rate-limited. Operator and 
 ``end_open_turns`` rejects a bad age with ValueError.
 
     core = FilterCore({"otlp_endpoint": "http://localhost:4318"}, host="pipelines")
-    core.inlet(body, user)               # opens the turn (or records a task span)
+    core.inlet(body, user)               # opens the turn (or records a task call inside its turn's trace)
     core.stream(event, message_id=mid)   # Functions only: time to first chunk
     core.outlet(body, user)              # ends the turn: usage, finish reason, output
     core.shutdown()                      # ends open turns as abandoned and flushes
@@ -374,7 +374,10 @@ class FilterCore:
     def _record_task(
         self, request: TurnRequest, messages: object, start_ns: int, links: tuple[Link, ...], parent: Context | None
     ) -> None:
-        """Task calls (title, tags, follow-ups, ...) never get an outlet: one span, ended at once."""
+        """Task calls (title, tags, follow-ups, ...) never get an outlet, so their reply, duration and usage are never
+        known: one record of the call, ended at once, inside its turn's trace when the call names its turn
+        (``_spans.span_placement``; the trace id is derived, so the turn may have ended or run in another process).
+        Never an open turn: a task inlet shares its turn's message id (0.6) and must not touch it."""
         turn = OpenTurn(key="", request=request, start_ns=start_ns, links=links, parent=parent)
         if self._settings.capture_content:
             turn.input_messages = snapshot_messages(messages, self._settings.max_content_chars)

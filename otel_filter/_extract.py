@@ -390,6 +390,29 @@ def _request_params(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def task_turn_message_id(meta: Mapping[str, Any]) -> str | None:
+    """The assistant message id of the turn a task call serves, from its ``metadata.task_body``.
+
+    Open WebUI 0.12 sends task inlets without ``metadata.message_id``: follow-ups name the message in
+    ``task_body.message_id``; title and tags calls carry the chat so far in ``task_body.messages``, whose last
+    assistant message is the turn's (0.6 task inlets repeat the turn's ``metadata.message_id`` instead). A task sent
+    straight to ``/api/v1/tasks/...`` has no ids: it belongs to no turn.
+
+        >>> task_turn_message_id({"task_body": {"messages": [{"id": "u1", "role": "user"},
+        ...                                                  {"id": "a1", "role": "assistant"}]}})
+        'a1'
+    """
+    named = as_str(dig(meta, "task_body", "message_id"))
+    if named is not None:
+        return named
+    messages = dig(meta, "task_body", "messages")
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "assistant":
+                return as_str(message.get("id"))
+    return None
+
+
 def extract_request(
     body: object,
     user: object = None,
@@ -420,8 +443,7 @@ def extract_request(
     msg_id = (
         as_str(meta.get("message_id"))
         or as_str(message_id)
-        or (as_str(dig(meta, "task_body", "message_id")) if task else None)
-        or (None if task else as_str(body_map.get("id")))
+        or (task_turn_message_id(meta) if task else as_str(body_map.get("id")))
     )
     model_id = as_str(body_map.get("model")) or as_str(model_map.get("id"))
     base_model = as_str(dig(model_map, "info", "base_model_id"))

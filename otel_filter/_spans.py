@@ -16,9 +16,12 @@ failed. The filter's own descriptions (an abandoned turn's why) are not content.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
+from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_filter._attributes import (
@@ -30,6 +33,7 @@ from otel_filter._attributes import (
     response_attributes,
     span_name,
     status_description,
+    task_attributes,
 )
 from otel_filter._content import ReplySnapshot, input_content, output_content
 from otel_filter._counters import Counters
@@ -40,6 +44,7 @@ from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
 from otel_filter._usage import Usage
 from otel_filter.semconv import ERROR_RESPONSE
+from otel_filter.trace_ids import span_id_from_seed, trace_id_from_seed, turn_seed
 
 # An explicit empty context: without it the SDK would parent our span to whatever span is
 # current in the host (Open WebUI's own HTTP span when its OTel is on). We link instead.
@@ -98,7 +103,9 @@ def span_attributes(
     turn, result = end.turn, end.result
     request = turn.request
     content_redact = redact.bounded(health) if settings.capture_content else None
-    attributes: Attributes = request_attributes(request, record_email=settings.record_user_email, redact=content_redact)
+    attributes: Attributes = (task_attributes if request.task is not None else request_attributes)(
+        request, record_email=settings.record_user_email, redact=content_redact
+    )
     usage = result.usage if result is not None and not result.usage.is_empty() else (turn.stream_usage or Usage())
     finish_reason = (result.finish_reason if result is not None else None) or turn.stream_finish_reason
     ttfc = (turn.first_chunk_ns - turn.start_ns) / 1e9 if turn.first_chunk_ns is not None else None
@@ -135,20 +142,111 @@ def span_attributes(
     return attributes, error
 
 
+# --- where the span goes: the turn's derived ids (trace_ids.py) --------------------------
+
+
+class SeededIds(IdGenerator):
+    """A tracer's id generator that hands the next span started after :meth:`expect` the ids given there (a
+    turn's derived trace id, and span id); every other span gets the wrapped generator's (random) ids.
+
+    The SDK has no other way to start a *root* span with a chosen trace id: a remote parent would make the turn
+    span a child of a span nobody sends (no root in Langfuse, a "missing parent" in Jaeger)."""
+
+    def __init__(self, inner: IdGenerator) -> None:
+        self._inner = inner
+        self._pending = threading.local()  # per thread: spans are written by the worker and, at times, by hooks
+
+    def expect(self, ids: tuple[int, int | None] | None) -> None:
+        """Give the next span on this thread these (trace id, span id); None: back to the wrapped generator."""
+        self._pending.ids = ids
+
+    def generate_trace_id(self) -> int:
+        ids = getattr(self._pending, "ids", None)
+        return ids[0] if ids is not None else self._inner.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        ids = getattr(self._pending, "ids", None)
+        return ids[1] if ids is not None and ids[1] is not None else self._inner.generate_span_id()
+
+    def is_trace_id_random(self) -> bool:
+        # A derived id is not random in W3C Trace Context level 2's sense (the "random" trace flag).
+        return getattr(self._pending, "ids", None) is None and self._inner.is_trace_id_random()
+
+
+_SEEDING_LOCK = threading.Lock()
+
+
+def seeded_ids(tracer: Tracer) -> SeededIds | None:
+    """The tracer's :class:`SeededIds`, installed on first use; None for a tracer that is not the SDK's (no ids to
+    choose: its spans keep random ids). Only this tracer object changes, never its provider."""
+    with _SEEDING_LOCK:
+        current = getattr(tracer, "id_generator", None)
+        if isinstance(current, SeededIds):
+            return current
+        if not isinstance(current, IdGenerator):
+            return None
+        seeded = SeededIds(current)
+        setattr(tracer, "id_generator", seeded)  # noqa: B010 (the API's Tracer type does not declare it)
+        return seeded
+
+
+def _sampled(tracer: Tracer, trace_id: int, name: str) -> trace.TraceFlags:
+    """Whether the tracer's sampler keeps a root span of ``trace_id``: what it decided for the turn itself."""
+    sampler = getattr(tracer, "sampler", None)
+    if sampler is None:
+        return trace.TraceFlags(trace.TraceFlags.SAMPLED)
+    keep = sampler.should_sample(None, trace_id, name).decision.is_sampled()
+    return trace.TraceFlags(trace.TraceFlags.SAMPLED if keep else trace.TraceFlags.DEFAULT)
+
+
+def span_placement(
+    turn: OpenTurn, inlet_seen: bool, tracer: Tracer, name: str
+) -> tuple[Context, tuple[int, int | None] | None]:
+    """The parent context of a turn's span, and the ids to give it (None: the tracer's own).
+
+    - an explicit parent (an embedding application's) wins: no derivation;
+    - a turn with a seed (``trace_ids.turn_seed``) is a root with the derived trace id and span id (an outlet
+      whose inlet was not seen gets only the trace id: the turn's span may exist elsewhere);
+    - a task call with a seed is a child of its turn's span, in the turn's trace, sampled as the turn is;
+    - without a seed: a root with random ids.
+    """
+    if turn.parent is not None:
+        return turn.parent, None
+    request = turn.request
+    seed = turn_seed(request.chat_id, request.message_id)
+    if seed is None:
+        return _ROOT_CONTEXT, None
+    trace_id, span_id = int(trace_id_from_seed(seed), 16), int(span_id_from_seed(seed), 16)
+    if request.task is not None:
+        turn_span = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=_sampled(tracer, trace_id, name))
+        return trace.set_span_in_context(trace.NonRecordingSpan(turn_span), _ROOT_CONTEXT), None
+    return _ROOT_CONTEXT, (trace_id, span_id if inlet_seen else None)
+
+
 def write_span(
     end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> None:
-    """Start and end the turn's span with the recorded start and end times."""
+    """Start and end the turn's span (or a task call's record) with the recorded start and end times."""
     attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)
     turn = end.turn
-    span = tracer.start_span(
-        span_name(turn.request),
-        context=turn.parent or _ROOT_CONTEXT,
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-        links=turn.links,
-        start_time=turn.start_ns,
-    )
+    name = span_name(turn.request)
+    context, ids = span_placement(turn, end.inlet_seen, tracer, name)
+    seeded = seeded_ids(tracer) if ids is not None else None
+    if seeded is not None:
+        seeded.expect(ids)
+    try:
+        span = tracer.start_span(
+            name,
+            context=context,
+            # A task record times nothing (its reply is never seen): not a client call.
+            kind=SpanKind.INTERNAL if turn.request.task is not None else SpanKind.CLIENT,
+            attributes=attributes,
+            links=turn.links,
+            start_time=turn.start_ns,
+        )
+    finally:
+        if seeded is not None:
+            seeded.expect(None)
     if error is not None:
         span.set_status(Status(StatusCode.ERROR, status_description(error[1])))
     span.end(end_time=max(end.end_ns, turn.start_ns))

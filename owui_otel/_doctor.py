@@ -244,6 +244,7 @@ DIRECT_LANGFUSE_LOSES = (
     "release and version",
     "the cost breakdown (only the total, gen_ai.usage.cost, arrives) and, for turns without token usage, the marker "
     "that stops Langfuse counting tokens in the JSON-encoded messages itself (about 3x too many)",
+    "task calls as EVENTs (they arrive as SPANs; without a model neither is priced)",
     "the on-disk queue (spans are lost when Langfuse is unreachable longer than the filter retries)",
 )
 

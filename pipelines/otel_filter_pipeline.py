@@ -41,6 +41,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, Field, field_validator
 
@@ -1804,6 +1805,29 @@ def _request_params(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def task_turn_message_id(meta: Mapping[str, Any]) -> str | None:
+    """The assistant message id of the turn a task call serves, from its ``metadata.task_body``.
+
+    Open WebUI 0.12 sends task inlets without ``metadata.message_id``: follow-ups name the message in
+    ``task_body.message_id``; title and tags calls carry the chat so far in ``task_body.messages``, whose last
+    assistant message is the turn's (0.6 task inlets repeat the turn's ``metadata.message_id`` instead). A task sent
+    straight to ``/api/v1/tasks/...`` has no ids: it belongs to no turn.
+
+        >>> task_turn_message_id({"task_body": {"messages": [{"id": "u1", "role": "user"},
+        ...                                                  {"id": "a1", "role": "assistant"}]}})
+        'a1'
+    """
+    named = as_str(dig(meta, "task_body", "message_id"))
+    if named is not None:
+        return named
+    messages = dig(meta, "task_body", "messages")
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "assistant":
+                return as_str(message.get("id"))
+    return None
+
+
 def extract_request(
     body: object,
     user: object = None,
@@ -1834,8 +1858,7 @@ def extract_request(
     msg_id = (
         as_str(meta.get("message_id"))
         or as_str(message_id)
-        or (as_str(dig(meta, "task_body", "message_id")) if task else None)
-        or (None if task else as_str(body_map.get("id")))
+        or (task_turn_message_id(meta) if task else as_str(body_map.get("id")))
     )
     model_id = as_str(body_map.get("model")) or as_str(model_map.get("id"))
     base_model = as_str(dig(model_map, "info", "base_model_id"))
@@ -2690,12 +2713,10 @@ Attributes = dict[str, AttributeValue]
 
 
 def span_name(request: TurnRequest) -> str:
-    """``chat {model}`` per semconv; a task call is named after its task so it stands apart in lists.
-
-    Task spans keep ``gen_ai.operation.name=chat`` (they are chat completions), so backends that
-    aggregate by operation still count them; only the display name differs.
-    """
-    operation = request.task or GEN_AI_OPERATION_CHAT
+    """``chat {model}`` per semconv; a task call's record is named after its task (``title_generation``)."""
+    if request.task is not None:
+        return clean_text(request.task[:MAX_TEXT_CHARS])
+    operation = GEN_AI_OPERATION_CHAT
     name = f"{operation} {request.request_model}" if request.request_model else operation
     # Always cleaned, short or not: a lone surrogate in a model id fails the encoding of the whole export batch.
     return clean_text(name[:MAX_TEXT_CHARS])
@@ -2769,6 +2790,24 @@ def request_attributes(request: TurnRequest, *, record_email: bool, redact: Call
             OPENWEBUI_VERSION: request.openwebui_version,
         }
     )
+
+
+# What makes a span an inference in semconv (and in backends: Langfuse bills any span naming a model, estimating the
+# tokens itself when no usage is given). A task record lacks both: its model stays in openwebui.model.id.
+_INFERENCE_ONLY = (GEN_AI_OPERATION_NAME, GEN_AI_REQUEST_MODEL)
+
+
+def task_attributes(request: TurnRequest, *, record_email: bool, redact: Callable[[str], str] | None) -> Attributes:
+    """A task call's record (title, tags, follow-ups...): the request's attributes, but not those of an inference.
+
+    Open WebUI never sends a task call's outlet, so its reply, duration and usage are never known: the record says
+    that the call was made, when, for which turn, with which model (``openwebui.model.id``) and prompt, and is not
+    an inference span that a backend could price on an estimate (``gen_ai.operation.name`` and
+    ``gen_ai.request.model`` are left out)."""
+    attributes = request_attributes(request, record_email=record_email, redact=redact)
+    for key in _INFERENCE_ONLY:
+        attributes.pop(key, None)
+    return attributes
 
 
 def usage_attributes(usage: Usage) -> Attributes:
@@ -3077,6 +3116,49 @@ class TurnTracker:
         return evicted
 
 
+# ==================== otel_filter/trace_ids.py ====================
+# A turn's trace id and span id, derived from Open WebUI's own ids: the same in every process, at any time.
+
+
+__all__ = ["span_id_from_seed", "trace_id_from_seed", "turn_seed", "turn_span_id", "turn_trace_id"]
+
+
+def turn_seed(chat_id: str | None, message_id: str | None) -> str | None:
+    """The seed of a turn's ids: ``"<chat id>:<assistant message id>"``; None without a message id."""
+    if not message_id:
+        return None
+    return f"{chat_id or ''}:{message_id}"
+
+
+def _digest(seed: str) -> bytes:
+    # "surrogatepass": a payload id may hold a lone surrogate, which plain UTF-8 (and so the SDK) cannot encode;
+    # every other string encodes exactly as the SDK encodes it.
+    return hashlib.sha256(seed.encode("utf-8", "surrogatepass")).digest()
+
+
+def trace_id_from_seed(seed: str) -> str:
+    """32 lowercase hex characters, equal to the Langfuse SDK's ``Langfuse.create_trace_id(seed=seed)`` for any
+    non-empty seed (the SDK answers an empty seed with a random id)."""
+    return _digest(seed)[:16].hex()
+
+
+def span_id_from_seed(seed: str) -> str:
+    """16 lowercase hex characters: how the Langfuse SDK derives an observation id from a seed."""
+    return _digest(seed)[:8].hex()
+
+
+def turn_trace_id(chat_id: str | None, message_id: str | None) -> str | None:
+    """The trace id of the turn that generates assistant message ``message_id`` in chat ``chat_id`` (hex)."""
+    seed = turn_seed(chat_id, message_id)
+    return trace_id_from_seed(seed) if seed is not None else None
+
+
+def turn_span_id(chat_id: str | None, message_id: str | None) -> str | None:
+    """The span id of that turn's span (hex): its Langfuse observation id."""
+    seed = turn_seed(chat_id, message_id)
+    return span_id_from_seed(seed) if seed is not None else None
+
+
 # ==================== otel_filter/_spans.py ====================
 # Finished turns -> spans: a turn's end, its attributes, and the span itself.
 
@@ -3138,7 +3220,9 @@ def span_attributes(
     turn, result = end.turn, end.result
     request = turn.request
     content_redact = redact.bounded(health) if settings.capture_content else None
-    attributes: Attributes = request_attributes(request, record_email=settings.record_user_email, redact=content_redact)
+    attributes: Attributes = (task_attributes if request.task is not None else request_attributes)(
+        request, record_email=settings.record_user_email, redact=content_redact
+    )
     usage = result.usage if result is not None and not result.usage.is_empty() else (turn.stream_usage or Usage())
     finish_reason = (result.finish_reason if result is not None else None) or turn.stream_finish_reason
     ttfc = (turn.first_chunk_ns - turn.start_ns) / 1e9 if turn.first_chunk_ns is not None else None
@@ -3175,20 +3259,111 @@ def span_attributes(
     return attributes, error
 
 
+# --- where the span goes: the turn's derived ids (trace_ids.py) --------------------------
+
+
+class SeededIds(IdGenerator):
+    """A tracer's id generator that hands the next span started after :meth:`expect` the ids given there (a
+    turn's derived trace id, and span id); every other span gets the wrapped generator's (random) ids.
+
+    The SDK has no other way to start a *root* span with a chosen trace id: a remote parent would make the turn
+    span a child of a span nobody sends (no root in Langfuse, a "missing parent" in Jaeger)."""
+
+    def __init__(self, inner: IdGenerator) -> None:
+        self._inner = inner
+        self._pending = threading.local()  # per thread: spans are written by the worker and, at times, by hooks
+
+    def expect(self, ids: tuple[int, int | None] | None) -> None:
+        """Give the next span on this thread these (trace id, span id); None: back to the wrapped generator."""
+        self._pending.ids = ids
+
+    def generate_trace_id(self) -> int:
+        ids = getattr(self._pending, "ids", None)
+        return ids[0] if ids is not None else self._inner.generate_trace_id()
+
+    def generate_span_id(self) -> int:
+        ids = getattr(self._pending, "ids", None)
+        return ids[1] if ids is not None and ids[1] is not None else self._inner.generate_span_id()
+
+    def is_trace_id_random(self) -> bool:
+        # A derived id is not random in W3C Trace Context level 2's sense (the "random" trace flag).
+        return getattr(self._pending, "ids", None) is None and self._inner.is_trace_id_random()
+
+
+_SEEDING_LOCK = threading.Lock()
+
+
+def seeded_ids(tracer: Tracer) -> SeededIds | None:
+    """The tracer's :class:`SeededIds`, installed on first use; None for a tracer that is not the SDK's (no ids to
+    choose: its spans keep random ids). Only this tracer object changes, never its provider."""
+    with _SEEDING_LOCK:
+        current = getattr(tracer, "id_generator", None)
+        if isinstance(current, SeededIds):
+            return current
+        if not isinstance(current, IdGenerator):
+            return None
+        seeded = SeededIds(current)
+        setattr(tracer, "id_generator", seeded)  # noqa: B010 (the API's Tracer type does not declare it)
+        return seeded
+
+
+def _sampled(tracer: Tracer, trace_id: int, name: str) -> trace.TraceFlags:
+    """Whether the tracer's sampler keeps a root span of ``trace_id``: what it decided for the turn itself."""
+    sampler = getattr(tracer, "sampler", None)
+    if sampler is None:
+        return trace.TraceFlags(trace.TraceFlags.SAMPLED)
+    keep = sampler.should_sample(None, trace_id, name).decision.is_sampled()
+    return trace.TraceFlags(trace.TraceFlags.SAMPLED if keep else trace.TraceFlags.DEFAULT)
+
+
+def span_placement(
+    turn: OpenTurn, inlet_seen: bool, tracer: Tracer, name: str
+) -> tuple[Context, tuple[int, int | None] | None]:
+    """The parent context of a turn's span, and the ids to give it (None: the tracer's own).
+
+    - an explicit parent (an embedding application's) wins: no derivation;
+    - a turn with a seed (``trace_ids.turn_seed``) is a root with the derived trace id and span id (an outlet
+      whose inlet was not seen gets only the trace id: the turn's span may exist elsewhere);
+    - a task call with a seed is a child of its turn's span, in the turn's trace, sampled as the turn is;
+    - without a seed: a root with random ids.
+    """
+    if turn.parent is not None:
+        return turn.parent, None
+    request = turn.request
+    seed = turn_seed(request.chat_id, request.message_id)
+    if seed is None:
+        return _ROOT_CONTEXT, None
+    trace_id, span_id = int(trace_id_from_seed(seed), 16), int(span_id_from_seed(seed), 16)
+    if request.task is not None:
+        turn_span = trace.SpanContext(trace_id, span_id, is_remote=True, trace_flags=_sampled(tracer, trace_id, name))
+        return trace.set_span_in_context(trace.NonRecordingSpan(turn_span), _ROOT_CONTEXT), None
+    return _ROOT_CONTEXT, (trace_id, span_id if inlet_seen else None)
+
+
 def write_span(
     end: TurnEnd, tracer: Tracer, *, host: str, settings: Settings, redact: Redactor, health: Counters
 ) -> None:
-    """Start and end the turn's span with the recorded start and end times."""
+    """Start and end the turn's span (or a task call's record) with the recorded start and end times."""
     attributes, error = span_attributes(end, host=host, settings=settings, redact=redact, health=health)
     turn = end.turn
-    span = tracer.start_span(
-        span_name(turn.request),
-        context=turn.parent or _ROOT_CONTEXT,
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-        links=turn.links,
-        start_time=turn.start_ns,
-    )
+    name = span_name(turn.request)
+    context, ids = span_placement(turn, end.inlet_seen, tracer, name)
+    seeded = seeded_ids(tracer) if ids is not None else None
+    if seeded is not None:
+        seeded.expect(ids)
+    try:
+        span = tracer.start_span(
+            name,
+            context=context,
+            # A task record times nothing (its reply is never seen): not a client call.
+            kind=SpanKind.INTERNAL if turn.request.task is not None else SpanKind.CLIENT,
+            attributes=attributes,
+            links=turn.links,
+            start_time=turn.start_ns,
+        )
+    finally:
+        if seeded is not None:
+            seeded.expect(None)
     if error is not None:
         span.set_status(Status(StatusCode.ERROR, status_description(error[1])))
     span.end(end_time=max(end.end_ns, turn.start_ns))
@@ -4035,7 +4210,10 @@ class FilterCore:
     def _record_task(
         self, request: TurnRequest, messages: object, start_ns: int, links: tuple[Link, ...], parent: Context | None
     ) -> None:
-        """Task calls (title, tags, follow-ups, ...) never get an outlet: one span, ended at once."""
+        """Task calls (title, tags, follow-ups, ...) never get an outlet, so their reply, duration and usage are never
+        known: one record of the call, ended at once, inside its turn's trace when the call names its turn
+        (``_spans.span_placement``; the trace id is derived, so the turn may have ended or run in another process).
+        Never an open turn: a task inlet shares its turn's message id (0.6) and must not touch it."""
         turn = OpenTurn(key="", request=request, start_ns=start_ns, links=links, parent=parent)
         if self._settings.capture_content:
             turn.input_messages = snapshot_messages(messages, self._settings.max_content_chars)

@@ -3,7 +3,8 @@
 
 Off until ``LANGFUSE_HOST`` is set (``filter/langfuse`` drops everything while it is empty), so the same config
 runs with or without Langfuse. ``transform/langfuse`` adds what only Langfuse reads, derived from the filter's
-vendor-neutral attributes: trace name, completion start time, trace tags, filterable metadata, release and version.
+vendor-neutral attributes: trace name, completion start time, trace tags, filterable metadata, release and version,
+and EVENT as the observation type of a task call's record.
 Prompts and replies are kept: showing them is what Langfuse is for.
 
 Usage:
@@ -86,6 +87,7 @@ _MODEL_NAME = f'span.attributes["{OPENWEBUI_MODEL_NAME}"]'
 _TASK = f'span.attributes["{OPENWEBUI_TASK}"]'
 _TRACE_NAME = 'span.attributes["langfuse.trace.name"]'
 _COMPLETION_START = 'span.attributes["langfuse.observation.completion_start_time"]'
+_OBSERVATION_TYPE = 'span.attributes["langfuse.observation.type"]'
 _COST = f'span.attributes["{GEN_AI_USAGE_COST}"]'
 _COST_DETAILS = 'span.attributes["langfuse.observation.cost_details"]'
 _COST_BUILDING = "langfuse.observation.cost_details.building"  # scratch key, deleted by the last cost statement
@@ -164,13 +166,19 @@ def _metadata_statement(key: str, attribute: str) -> str:
 
 LANGFUSE_STATEMENTS = (
     # A readable trace name: "<operation> <model display name>" for chat turns (the span name carries the model
-    # id, which for Open WebUI custom models is an opaque slug); background tasks keep their span name
-    # ("title_generation gpt-4o"). Langfuse's v4 direct path reads the name only from this attribute, on every
+    # id, which for Open WebUI custom models is an opaque slug); anything else its span name (a task record: its
+    # task). Langfuse's v4 direct path reads the name only from this attribute, on every
     # span (langfuse/langfuse packages/shared/src/server/otel/OtelIngestionProcessor.ts, processToEvent); an
     # existing value set upstream wins.
     f'set({_TRACE_NAME}, Concat([{_OPERATION}, {_MODEL_NAME}], " ")) where {_TRACE_NAME} == nil '
     f"and {_TASK} == nil and {_OPERATION} != nil and {_MODEL_NAME} != nil",
-    f"set({_TRACE_NAME}, span.name) where {_TRACE_NAME} == nil",
+    # Only a root names the trace: a task record inside its turn's trace (otel_filter.trace_ids) must not rename it.
+    f"set({_TRACE_NAME}, span.name) where {_TRACE_NAME} == nil and IsRootSpan()",
+    # A task call's record (openwebui.task without gen_ai.operation.name: the filter never saw its reply or usage)
+    # is an EVENT, not a 0-ms GENERATION; it names no model, so Langfuse neither estimates its tokens nor prices it
+    # (ObservationTypeMapper.ts: langfuse.observation.type comes first; IngestionService: usage and cost only for
+    # observations with a model or provided usage/cost).
+    f'set({_OBSERVATION_TYPE}, "event") where {_OBSERVATION_TYPE} == nil and {_TASK} != nil and {_OPERATION} == nil',
     # completion_start_time = span start + time to first chunk (seconds, double). span.start_time is a UTC
     # time.Time, so the literal "Z" is correct; Unix(...) would give local time. %f drops trailing zeros.
     # "+ 0.5" rounds to the nearest nanosecond: Int() truncates, and 0.00013 * 1e9 is 129999.99999999999.
@@ -217,7 +225,8 @@ def filter_langfuse_processor() -> dict[str, Any]:
 
 
 def transform_langfuse_processor() -> dict[str, Any]:
-    """Adds trace name, completion start time, trace tags, filterable metadata, release and version."""
+    """Adds trace name, completion start time, trace tags, filterable metadata, release and version, and the EVENT
+    observation type of task records."""
     return {"error_mode": "ignore", "trace_statements": list(LANGFUSE_STATEMENTS)}
 
 

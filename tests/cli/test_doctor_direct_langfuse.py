@@ -58,6 +58,7 @@ def test_what_the_doctor_lists_is_what_the_collector_adds() -> None:
         "langfuse.observation.metadata.": "filterable metadata",
         "langfuse.release": "release",
         "langfuse.version": "version",
+        "langfuse.observation.type": "task calls as EVENTs",
         "langfuse.observation.cost_details": "cost breakdown",
     }
     set_targets = {

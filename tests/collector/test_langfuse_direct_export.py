@@ -34,6 +34,12 @@ def _export_turn(valves: dict[str, Any]) -> None:
     asyncio.run(run())
 
 
+def _task_types(spans: list[dict[str, Any]]) -> set[str]:
+    return {
+        to_observation(s["attributes"], span_name=s["name"]).type for s in spans if "openwebui.task" in s["attributes"]
+    }
+
+
 def _turn(spans: list[dict[str, Any]]) -> Observation:
     [span] = [s for s in spans if "openwebui.task" not in s["attributes"]]
     return to_observation(span["attributes"], span_name=span["name"], resource=span.get("resource") or {})
@@ -49,10 +55,18 @@ def test_direct_export_loses_exactly_what_the_doctor_says(stack_factory: Callabl
     direct_spans = stack.wait_for_langfuse_spans(4)  # the turn and its three task calls
     assert {r["write_path"] for r in stack.langfuse_received()["requests"]} == {"dual_write"}  # no v4 header
     _export_turn({"otlp_endpoint": stack.otlp_http_endpoint})
-    all_spans = stack.wait_for_langfuse_spans(8)
-    direct_ids = {s["span_id"] for s in direct_spans}
-    direct = _turn(direct_spans)
-    collected = _turn([s for s in all_spans if s["span_id"] not in direct_ids])
+    # The same turn again: its span id is derived from its chat and message ids (otel_filter.trace_ids), so the
+    # second export repeats it; the spans are told apart by arrival order.
+    all_spans: list[dict[str, Any]] = []
+
+    def second_export_arrived() -> bool:
+        nonlocal all_spans
+        all_spans = stack.langfuse_received()["spans"]
+        return len(all_spans) >= 2 * len(direct_spans)
+
+    stack._wait(second_export_arrived, timeout=60.0, interval=0.25, what="the collector path's spans")
+    direct = _turn(all_spans[: len(direct_spans)])
+    collected = _turn(all_spans[len(direct_spans) :])
 
     # The same GENERATION either way.
     for field in ("type", "name", "model", "usage_details", "session_id", "user_id", "input", "output", "level"):
@@ -64,11 +78,21 @@ def test_direct_export_loses_exactly_what_the_doctor_says(stack_factory: Callabl
     assert collected.tags == ["open-webui", "pipelines"] and direct.tags == []
     assert collected.metadata["chat_id"] and direct.metadata == {}
     assert collected.version and direct.version is None
+    # Task calls: unpriced either way (no model); only the collector makes them EVENTs.
+    assert _task_types(all_spans[: len(direct_spans)]) == {"SPAN"}
+    assert _task_types(all_spans[len(direct_spans) :]) == {"EVENT"}
     # (The Pipelines capture has no stream hook, so neither path has a completion start time to compare here;
     # tests/collector/test_stack_e2e.py covers the collector's.)
 
     (check,) = check_direct_langfuse(
         DoctorInputs(otlp_endpoint=direct_endpoint, otlp_headers=(("Authorization", "x"),))
     )
-    for lost in ("trace name", "trace tags", "filterable metadata", "release and version", "x-langfuse-ingestion"):
+    for lost in (
+        "trace name",
+        "trace tags",
+        "filterable metadata",
+        "release and version",
+        "task calls as EVENTs",
+        "x-langfuse-ingestion",
+    ):
         assert lost in check.says

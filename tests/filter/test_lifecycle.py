@@ -130,7 +130,7 @@ def test_task_inlet_sharing_the_turns_message_id_never_touches_the_turn() -> Non
     assert len(main) == 1
     assert main[0].attributes["gen_ai.request.model"] == "gpt-4o"  # type: ignore[index]
     assert main[0].attributes["gen_ai.usage.output_tokens"] == 20  # type: ignore[index]
-    assert tasks == ["tags_generation small-task-model", "title_generation small-task-model"]
+    assert tasks == ["tags_generation", "title_generation"]
 
 
 def test_record_tasks_off_skips_task_spans() -> None:

@@ -103,7 +103,7 @@ def test_06_temporary_chat_with_ollama_usage_and_racing_tasks(
 
     asyncio.run(run())
     spans = {span.name: span for span in span_exporter.get_finished_spans()}
-    assert set(spans) == {"chat llama3.1:8b", "title_generation qwen2.5:0.5b", "tags_generation qwen2.5:0.5b"}
+    assert set(spans) == {"chat llama3.1:8b", "title_generation", "tags_generation"}
     turn = dict(spans["chat llama3.1:8b"].attributes or {})
     assert turn["gen_ai.provider.name"] == "ollama"
     assert turn["gen_ai.request.model"] == "llama3.1:8b"  # never the task model
@@ -115,8 +115,12 @@ def test_06_temporary_chat_with_ollama_usage_and_racing_tasks(
     assert turn["openwebui.turn.end_reason"] == "outlet"
     assert "gen_ai.response.finish_reasons" not in turn  # 0.6 outlets do not say
     assert json.loads(str(turn["gen_ai.output.messages"]))[0]["finish_reason"] == "unknown"
-    for name in ("title_generation qwen2.5:0.5b", "tags_generation qwen2.5:0.5b"):
+    for name in ("title_generation", "tags_generation"):
         task = dict(spans[name].attributes or {})
+        assert task["openwebui.model.id"] == "qwen2.5:0.5b"  # the task model, never the turn's
+        # The same message id as the turn: in the turn's trace, under its span, even before the outlet.
+        assert spans[name].context.trace_id == spans["chat llama3.1:8b"].context.trace_id
+        assert spans[name].parent.span_id == spans["chat llama3.1:8b"].context.span_id  # type: ignore[union-attr]
         assert task["gen_ai.conversation.id"] == SID
         assert task["gen_ai.request.max_tokens"] == 50
         assert "gen_ai.usage.output_tokens" not in task

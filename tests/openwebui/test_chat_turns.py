@@ -33,6 +33,7 @@ import genai_prices
 import pytest
 
 from collector._process import free_port
+from otel_filter.trace_ids import turn_trace_id
 from tests.support.stack import Stack
 
 from .checks import (
@@ -397,7 +398,7 @@ def test_open_webui_takes_the_bridge_as_a_pipelines_connection_with_its_filter(i
 
 
 @PIPELINES
-def test_title_task_and_background_tasks_are_their_own_spans(chats: Chats) -> None:
+def test_title_task_and_background_tasks_are_records_in_their_turns_trace(chats: Chats) -> None:
     assert "Mock Conversation" in str(chats.title)
     by_task: dict[str, list[dict[str, Any]]] = {}
     for span in chats.tasks:
@@ -411,13 +412,24 @@ def test_title_task_and_background_tasks_are_their_own_spans(chats: Chats) -> No
     }
     for span in chats.tasks:
         task = span["attributes"]["openwebui.task"]
-        assert span["name"] == f"{task} mock-gpt"
+        assert span["name"] == task
         assert span["attributes"]["openwebui.host"] == "bridge"
         assert span["attributes"]["openwebui.turn.end_reason"] == "task"
-        assert span["attributes"]["langfuse.trace.name"] == f"{task} mock-gpt"
+        # A record of the call, never a GENERATION Langfuse would price on its own estimate.
+        assert span["attributes"]["langfuse.observation.type"] == "event"
+        assert "gen_ai.request.model" not in span["attributes"] and "gen_ai.operation.name" not in span["attributes"]
     (ui,) = chats.ui
     background = [s for s in chats.tasks if s["attributes"].get("openwebui.chat.id") == ui.chat_id]
     assert sorted(s["attributes"]["openwebui.task"] for s in background) == sorted(BACKGROUND_TASKS)
+    # The web-UI turn's background tasks (after its outlet) are inside its trace, under its span; the turn names it.
+    ui_turn = chats.turns[ui.content]
+    assert ui_turn["trace_id"] == turn_trace_id(ui.chat_id, ui.message_id)  # what a rating derives
+    for span in background:
+        assert (span["trace_id"], span["parent_span_id"]) == (ui_turn["trace_id"], ui_turn["span_id"])
+        assert "langfuse.trace.name" not in span["attributes"]
+    # The explicit title task names no assistant message: its own trace, which it names.
+    [explicit] = [s for s in chats.tasks if s not in background]
+    assert explicit["parent_span_id"] == "" and explicit["attributes"]["langfuse.trace.name"] == "title_generation"
     # The tasks really were LLM calls, answered with their JSON.
     asked = [r["task"] for r in chats.mock_requests if r["task"]]
     assert sorted(asked) == sorted(["title_generation", *BACKGROUND_TASKS])

@@ -6,7 +6,7 @@ its mapping rules (``packages/shared/src/server/otel/OtelIngestionProcessor.ts``
 are encoded here and our spans are checked against them. Only the rules our spans can reach are modelled;
 each function names the upstream function or file it follows.
 
-    observation = to_observation(span_attributes, span_name="chat gpt-4o", is_root=True)
+    observation = to_observation(span_attributes, span_name="chat gpt-4o")
     observation.type == "GENERATION"
     langfuse_costs(observation).total_cost      # our gen_ai.usage.cost, or None when Langfuse would price it
 """
