@@ -3,7 +3,7 @@
 
 spans = wait_exact_spans(stack, 5)                  # exactly 5 spans, none more after a settle period
 span = by_last_user_text(spans)["What is OTel?"]
-assert output_text(span) == "Hello from mock-gpt. ..."
+assert output_text(span) == "Hello from gpt-4o-mini. ..."
 """
 
 from __future__ import annotations

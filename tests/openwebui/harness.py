@@ -36,6 +36,8 @@ from collector import cache_dir
 from collector._cache import repo_root
 from collector._process import ManagedProcess, free_port, http_ok
 
+from .mock_llm import MODEL_ID
+
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 OPENWEBUI_VERSION = "0.12.4"
@@ -43,7 +45,7 @@ OPENWEBUI_VENV_ENV = "OWUI_OTEL_OPENWEBUI_VENV"
 # JWT signing key of the throwaway instances (not a credential); >= 32 bytes, or PyJWT warns on every token.
 SECRET_KEY = "owui-otel-e2e-jwt-signing-key-0123456789"
 ADMIN = {"name": "E2E Admin", "email": "admin@example.com", "password": "e2e-password-1"}
-MODEL = "mock-gpt"
+MODEL = MODEL_ID
 # Bounds. Open WebUI 0.12.4 takes ~31 s to /health on a fresh DATA_DIR (2 vCPU); a slow CI box gets 10x.
 OPENWEBUI_READY_TIMEOUT_S = 300.0
 OPENWEBUI_PIP_TIMEOUT_S = 45 * 60.0
@@ -142,7 +144,7 @@ PRICING_MODULES = {"genai_prices": "genai-prices"}
 
 def _pinned(distribution: str) -> str:
     """``distribution==version`` as constraints.txt pins it."""
-    for line in (Path(__file__).resolve().parents[2] / "constraints.txt").read_text().splitlines():
+    for line in (repo_root() / "constraints.txt").read_text().splitlines():
         if line.split("==")[0].strip().lower() == distribution:
             return line.strip()
     raise RuntimeError(f"constraints.txt pins no {distribution}")
@@ -650,7 +652,7 @@ class OpenWebUIClient:
         return next((item for item in listing if item.get("id") == function_id), None)
 
     def enable_usage_capability(self) -> None:
-        """Give ``mock-gpt`` the Usage capability (Workspace > Models), so Open WebUI asks for stream usage."""
+        """Give the mock model the Usage capability (Workspace > Models), so Open WebUI asks for stream usage."""
         self.post(
             "/api/v1/models/create",
             {

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A deterministic OpenAI-compatible LLM for the end-to-end tests (model ``mock-gpt``, answering as
-``gpt-4o-mini-2024-07-18`` so that turns get a real price).
+"""A deterministic OpenAI-compatible LLM for the end-to-end tests, serving the model ``gpt-4o-mini`` (so that turns
+with usage get genai-prices' real price) and answering as ``gpt-4o-mini-2024-07-18``, as OpenAI does.
 
-* ``GET /v1/models`` (also ``/models``): one model, ``mock-gpt``.
+* ``GET /v1/models`` (also ``/models``): one model, ``gpt-4o-mini``.
 * ``POST /v1/chat/completions`` (also ``/chat/completions``):
 
-  - reply ``Hello from mock-gpt. This is reply number N.`` with N = the number of user messages;
+  - reply ``Hello from gpt-4o-mini. This is reply number N.`` with N = the number of user messages;
   - Open WebUI's task prompts (they ask for JSON with ``follow_ups``, ``tags``, ``queries`` or ``title``;
     the most specific marker is tested first) are answered with that JSON;
   - usage = whitespace word counts: ``prompt_tokens`` over every message text, ``completion_tokens`` over the reply;
@@ -40,9 +40,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-MODEL_ID = "mock-gpt"
+MODEL_ID = "gpt-4o-mini"
 RESPONSE_MODEL = "gpt-4o-mini-2024-07-18"
-"""The model a completion says answered (as OpenAI names it): turns with usage get gpt-4o-mini's price."""
+"""The model a completion says answered, dated as OpenAI names it."""
 CREATED = 1_700_000_000
 # Open WebUI's default task prompts each end with "JSON format: { "<key>": ... }". Most specific first: a follow-up
 # prompt quotes the chat history, which could mention a title.
@@ -113,7 +113,7 @@ class RequestLog:
 
 
 def create_app(chunk_delay: float = 0.05) -> FastAPI:
-    app = FastAPI(title="mock-gpt", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="mock-llm", docs_url=None, redoc_url=None, openapi_url=None)
     log = RequestLog()
     app.state.log = log
 

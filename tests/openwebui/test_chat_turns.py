@@ -56,6 +56,7 @@ from .checks import (
 )
 from .harness import (
     HOST,
+    MODEL,
     OPENWEBUI_VERSION,
     Bridge,
     ChatCall,
@@ -248,10 +249,10 @@ def chats(
 
 
 def test_replies_come_back_through_open_webui(chats: Chats) -> None:
-    assert [c.reply for c in chats.calls] == [f"Hello from mock-gpt. This is reply number {n}." for n in (1, 2, 3)]
+    assert [c.reply for c in chats.calls] == [f"Hello from {MODEL}. This is reply number {n}." for n in (1, 2, 3)]
     for number, turn in enumerate(chats.ui, start=1):
         assert turn.error is None, turn
-        assert turn.reply == f"Hello from mock-gpt. This is reply number {number}.", turn
+        assert turn.reply == f"Hello from {MODEL}. This is reply number {number}.", turn
 
 
 def test_one_turn_span_per_chat_with_model_host_content_and_ok_status(host: str, chats: Chats) -> None:
@@ -259,10 +260,10 @@ def test_one_turn_span_per_chat_with_model_host_content_and_ok_status(host: str,
     assert sorted(chats.turns) == sorted(replies)
     for user_text, span in chats.turns.items():
         attributes = span["attributes"]
-        assert span["name"] == "chat mock-gpt"
+        assert span["name"] == f"chat {MODEL}"
         assert span["scope"]["name"] == "openwebui.otel_bridge"
         assert attributes["gen_ai.operation.name"] == "chat"
-        assert attributes["gen_ai.request.model"] == "mock-gpt"
+        assert attributes["gen_ai.request.model"] == MODEL
         assert attributes["openwebui.host"] == HOST_ATTRIBUTE[host]
         assert attributes["openwebui.turn.end_reason"] == "outlet"
         assert span["status"]["code"] != 2 and "error.type" not in attributes, span["status"]
@@ -353,7 +354,7 @@ def test_langfuse_requests_use_basic_auth_v4_ingestion_and_only_our_spans(
     assert {s["scope"]["name"] for s in chats.received["spans"]} == {"openwebui.otel_bridge"}
     for span in chats.turns.values():
         attributes = span["attributes"]
-        assert attributes["langfuse.trace.name"] == "chat mock-gpt"
+        assert attributes["langfuse.trace.name"] == f"chat {MODEL}"
         # Tags name the host (the Pipelines filter runs in our bridge server). Only in-process (a Function) does the
         # filter know the running Open WebUI's version, which becomes Langfuse's release.
         assert list(attributes["langfuse.trace.tags"]) == ["open-webui", attributes["openwebui.host"]]
@@ -390,7 +391,7 @@ def test_open_webui_takes_the_bridge_as_a_pipelines_connection_with_its_filter(i
     assert instance.bridge is not None
     models = instance.api.models()
     # Filters are hidden from the model list; the chat model is there.
-    assert [m["id"] for m in models] == ["mock-gpt"]
+    assert [m["id"] for m in models] == [MODEL]
     pipelines = instance.api.get("/api/v1/pipelines/list")["data"]
     assert pipelines == [{"url": instance.bridge.url, "idx": 1}]
     listed = instance.api.get("/api/v1/pipelines/?urlIdx=1")["data"]
