@@ -232,10 +232,13 @@ def response_attributes(
     return attributes
 
 
-def cost_attributes(cost: Cost | None) -> Attributes:
-    """The turn's price (``gen_ai.usage.cost``, USD) and its parts; nothing when it has none."""
+def cost_attributes(cost: Cost | str | None) -> Attributes:
+    """The turn's price (``gen_ai.usage.cost``, USD) and its parts; nothing when it has none; only
+    ``openwebui.cost.source`` when a reason it has none is given (``COST_SOURCE_UNAVAILABLE``)."""
     if cost is None:
         return {}
+    if isinstance(cost, str):
+        return {OPENWEBUI_COST_SOURCE: cost}
     return clean(
         {
             GEN_AI_USAGE_COST: cost.total,

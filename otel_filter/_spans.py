@@ -38,12 +38,18 @@ from otel_filter._attributes import (
 from otel_filter._content import ReplySnapshot, input_content, output_content
 from otel_filter._counters import Counters
 from otel_filter._extract import TurnResult
-from otel_filter._pricing import PRICING_UNAVAILABLE_COUNTER, Cost, PricingUnavailable, turn_cost, unpriced_counter
+from otel_filter._pricing import (
+    PRICING_UNAVAILABLE_COUNTER,
+    Cost,
+    PricingUnavailable,
+    turn_cost,
+    unpriced_counter,
+)
 from otel_filter._redact import ERROR_WITHOUT_CONTENT, Redact, Redactor
 from otel_filter._settings import Settings
 from otel_filter._turns import OpenTurn
 from otel_filter._usage import Usage
-from otel_filter.semconv import ERROR_RESPONSE
+from otel_filter.semconv import COST_SOURCE_UNAVAILABLE, ERROR_RESPONSE
 from otel_filter.trace_ids import span_id_from_seed, trace_id_from_seed, turn_seed
 
 # An explicit empty context: without it the SDK would parent our span to whatever span is
@@ -70,10 +76,11 @@ def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Setti
     return content_attributes(system_json, input_json, output_json, truncated or output_cut)
 
 
-def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counters) -> Cost | None:
+def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counters) -> Cost | str | None:
     """The turn's price, priced here on the worker (never in a hook). Only the usage the provider reported
     is priced, so an abandoned or failed turn is billed for what it was counted, never for a reply it did not
-    get. No usage: no price and nothing counted (the doctor's usage check covers that)."""
+    get. No usage: no price and nothing counted (the doctor's usage check covers that). ``COST_SOURCE_UNAVAILABLE``
+    when genai-prices cannot be imported here."""
     if usage.is_empty():
         return None
     request = turn.request
@@ -86,7 +93,7 @@ def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counter
             "otel_filter: the genai-prices package cannot be imported here, so turns get no cost; "
             "install it where the filter runs (pip install genai-prices)",
         )
-        return None
+        return COST_SOURCE_UNAVAILABLE
     except Exception:  # e.g. usage genai-prices rejects (more cached than input tokens): no price, never a wrong one
         health.problem("unpriceable_usage", "otel_filter: could not price a turn's usage", exc_info=True)
         return None

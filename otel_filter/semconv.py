@@ -93,6 +93,9 @@ OPENWEBUI_COST_SOURCE = "openwebui.cost.source"
 # Open WebUI's own version, where the filter can know it: only in-process (a Function), from the running
 # ``open_webui.env.VERSION``. Neither the Pipelines server nor the bridge is told it by any payload.
 OPENWEBUI_VERSION = "openwebui.version"
+COST_SOURCE_UNAVAILABLE = "unavailable"
+"""``openwebui.cost.source`` of a turn with usage but no cost because genai-prices cannot be imported where the
+filter runs: recorded so that the doctor, reading spans from Jaeger, names that fix rather than a price override."""
 
 # Values of ``openwebui.turn.end_reason``: why the span ended.
 END_OUTLET = "outlet"

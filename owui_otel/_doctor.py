@@ -26,6 +26,7 @@ import httpx
 
 from collector import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH, langfuse_basic_auth, metric_samples
 from otel_filter.semconv import (
+    COST_SOURCE_UNAVAILABLE,
     END_OUTLET,
     GEN_AI_OPERATION_CHAT,
     GEN_AI_OPERATION_NAME,
@@ -33,6 +34,7 @@ from otel_filter.semconv import (
     GEN_AI_REQUEST_STREAM,
     GEN_AI_USAGE_COST,
     GEN_AI_USAGE_OUTPUT_TOKENS,
+    OPENWEBUI_COST_SOURCE,
     OPENWEBUI_TASK,
     OPENWEBUI_TURN_END_REASON,
 )
@@ -473,7 +475,11 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
         for span in trace.get("spans", []):
             tags = {t["key"]: t["value"] for t in span.get("tags", [])}
             if GEN_AI_USAGE_OUTPUT_TOKENS in tags and GEN_AI_USAGE_COST not in tags:
-                key = f"{UNPRICED_COUNTER}.{tags.get(GEN_AI_REQUEST_MODEL, '(no model)')}"
+                # genai-prices missing where the filter runs is one fix for every model, not a price per model.
+                if tags.get(OPENWEBUI_COST_SOURCE) == COST_SOURCE_UNAVAILABLE:
+                    key = PRICING_UNAVAILABLE_COUNTER
+                else:
+                    key = f"{UNPRICED_COUNTER}.{tags.get(GEN_AI_REQUEST_MODEL, '(no model)')}"
                 unpriced[key] = unpriced.get(key, 0) + 1
             if (
                 tags.get(GEN_AI_OPERATION_NAME) != GEN_AI_OPERATION_CHAT

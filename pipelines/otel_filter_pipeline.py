@@ -2680,6 +2680,9 @@ OPENWEBUI_COST_SOURCE = "openwebui.cost.source"
 # Open WebUI's own version, where the filter can know it: only in-process (a Function), from the running
 # ``open_webui.env.VERSION``. Neither the Pipelines server nor the bridge is told it by any payload.
 OPENWEBUI_VERSION = "openwebui.version"
+COST_SOURCE_UNAVAILABLE = "unavailable"
+"""``openwebui.cost.source`` of a turn with usage but no cost because genai-prices cannot be imported where the
+filter runs: recorded so that the doctor, reading spans from Jaeger, names that fix rather than a price override."""
 
 # Values of ``openwebui.turn.end_reason``: why the span ended.
 END_OUTLET = "outlet"
@@ -2845,10 +2848,13 @@ def response_attributes(
     return attributes
 
 
-def cost_attributes(cost: Cost | None) -> Attributes:
-    """The turn's price (``gen_ai.usage.cost``, USD) and its parts; nothing when it has none."""
+def cost_attributes(cost: Cost | str | None) -> Attributes:
+    """The turn's price (``gen_ai.usage.cost``, USD) and its parts; nothing when it has none; only
+    ``openwebui.cost.source`` when a reason it has none is given (``COST_SOURCE_UNAVAILABLE``)."""
     if cost is None:
         return {}
+    if isinstance(cost, str):
+        return {OPENWEBUI_COST_SOURCE: cost}
     return clean(
         {
             GEN_AI_USAGE_COST: cost.total,
@@ -3187,10 +3193,11 @@ def _content_attributes(end: TurnEnd, finish_reason: str | None, settings: Setti
     return content_attributes(system_json, input_json, output_json, truncated or output_cut)
 
 
-def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counters) -> Cost | None:
+def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counters) -> Cost | str | None:
     """The turn's price, priced here on the worker (never in a hook). Only the usage the provider reported
     is priced, so an abandoned or failed turn is billed for what it was counted, never for a reply it did not
-    get. No usage: no price and nothing counted (the doctor's usage check covers that)."""
+    get. No usage: no price and nothing counted (the doctor's usage check covers that). ``COST_SOURCE_UNAVAILABLE``
+    when genai-prices cannot be imported here."""
     if usage.is_empty():
         return None
     request = turn.request
@@ -3203,7 +3210,7 @@ def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counter
             "otel_filter: the genai-prices package cannot be imported here, so turns get no cost; "
             "install it where the filter runs (pip install genai-prices)",
         )
-        return None
+        return COST_SOURCE_UNAVAILABLE
     except Exception:  # e.g. usage genai-prices rejects (more cached than input tokens): no price, never a wrong one
         health.problem("unpriceable_usage", "otel_filter: could not price a turn's usage", exc_info=True)
         return None

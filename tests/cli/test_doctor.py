@@ -5,6 +5,7 @@ Jaeger, the Langfuse-contract endpoint and the bridge server (uvicorn, in a thre
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from otel_filter import _pricing
 from owui_otel.cli import main
 from owui_otel.server import ServerConfig, create_app
 from tests.support.scenarios import load
@@ -182,6 +184,28 @@ def test_streamed_turns_without_usage_point_at_the_usage_capability(
     line = _line(output, "token usage")
     assert line.startswith("[warn]") and "1 of 1 recent streamed turns carry no token usage" in line
     assert "Usage capability" in output
+
+
+def test_turns_unpriced_for_lack_of_genai_prices_name_that_fix_not_an_override(
+    chain: tuple[Stack, ThreadServer], doctor: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bridge runs in this process: make genai-prices unimportable for the filter in it.
+    def missing(name: str) -> Any:
+        raise ImportError(name)
+
+    monkeypatch.setattr(_pricing, "_library", None)
+    monkeypatch.setattr(_pricing, "_library_missing", False)
+    monkeypatch.setattr(importlib, "import_module", missing)
+    stack, bridge = chain
+    _turn_through_bridge(bridge, "ui_stream_turn1")
+    _wait_for_turns_in_jaeger(stack, 1)
+    # Without a bridge (a Function or Pipelines host) the doctor judges from the spans in Jaeger.
+    code, output = doctor(stack, None)
+    assert code == 0, output
+    line = _line(output, "turn prices")
+    assert line.startswith("[warn]") and "cannot import genai-prices" in line, output
+    assert "pip install genai-prices" in output
+    assert "had no price" not in output and "price_overrides" not in output
 
 
 def _fake_openwebui(config: dict[str, Any]) -> FastAPI:

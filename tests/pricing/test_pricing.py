@@ -324,6 +324,8 @@ def test_without_genai_prices_the_filter_still_traces_and_says_why(monkeypatch: 
     (span,) = exporter.get_finished_spans()
     assert "gen_ai.usage.input_tokens" in (span.attributes or {})
     assert semconv.GEN_AI_USAGE_COST not in (span.attributes or {})
+    # The reason is on the span, so a doctor reading Jaeger can name the fix (install genai-prices).
+    assert (span.attributes or {})[semconv.OPENWEBUI_COST_SOURCE] == semconv.COST_SOURCE_UNAVAILABLE
     assert core.health.get("pricing_unavailable") == 1
 
 
