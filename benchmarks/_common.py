@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
+import json
 import logging
 import os
 import statistics
@@ -97,10 +98,20 @@ class Scenario:
         return Scenario(self.name, copy.deepcopy(self.inlet), copy.deepcopy(self.outlet), self.content_chars)
 
 
+PRICED_MODEL = "gpt-4o-mini"
+"""The recorded turns' model (``mock-gpt``, which has no price) is replaced by this one, so every turn is priced and the
+per-turn figures include pricing."""
+
+
+def _recorded(name: str) -> Any:
+    """A recorded payload whose model is :data:`PRICED_MODEL`."""
+    return json.loads(json.dumps(load(name)).replace('"mock-gpt"', json.dumps(PRICED_MODEL)))
+
+
 def short_chat() -> Scenario:
-    """Open WebUI 0.12 UI turn 1 (one user message, streamed reply with usage), as recorded."""
-    inlet = load("pipelines_ui_stream_turn1_inlet.json")
-    outlet = load("pipelines_ui_stream_turn1_outlet.json")
+    """Open WebUI 0.12 UI turn 1 (one user message, streamed reply with usage), as recorded, on a priced model."""
+    inlet = _recorded("pipelines_ui_stream_turn1_inlet.json")
+    outlet = _recorded("pipelines_ui_stream_turn1_outlet.json")
     chars = sum(len(m.get("content") or "") for m in outlet["body"]["messages"])
     return Scenario("short", inlet, outlet, chars)
 
@@ -111,8 +122,8 @@ def long_chat(messages: int = 20, total_chars: int = 8000) -> Scenario:
     Inlet: ``messages - 1`` messages ending with the user's; outlet: the same plus the assistant reply (with usage),
     in the shape Open WebUI 0.12 sends (ids, ``info``, ``timestamp``, ``output``, ``usage`` on the reply).
     """
-    inlet = load("pipelines_ui_stream_turn3_inlet.json")
-    outlet = load("pipelines_ui_stream_turn3_outlet.json")
+    inlet = _recorded("pipelines_ui_stream_turn3_inlet.json")
+    outlet = _recorded("pipelines_ui_stream_turn3_outlet.json")
     per_message = total_chars // messages
     history = [
         {"role": "user" if i % 2 == 0 else "assistant", "content": _text(i, per_message)} for i in range(messages - 1)

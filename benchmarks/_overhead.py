@@ -39,7 +39,7 @@ from opentelemetry.util.types import Attributes
 from benchmarks._common import Scenario, Sink, abba, long_chat, median, short_chat
 from benchmarks._seed_langfuse import SeedLangfuseFilter
 from otel_filter import FilterCore
-from otel_filter.semconv import INSTRUMENTATION_SCOPE, SCHEMA_URL
+from otel_filter.semconv import GEN_AI_USAGE_COST, INSTRUMENTATION_SCOPE, SCHEMA_URL
 from otel_filter.settings import DEFAULT_MAX_QUEUE_SIZE
 from otel_filter.version import __version__
 
@@ -88,6 +88,8 @@ def captured_span(scenario: Scenario, content: bool) -> tuple[str, dict[str, Any
     spans = exporter.get_finished_spans()
     if len(spans) != 1:
         raise RuntimeError(f"expected one span from the filter, got {len(spans)}")
+    if GEN_AI_USAGE_COST not in (spans[0].attributes or {}):
+        raise RuntimeError("the benchmark turn got no cost: the per-turn figures must include pricing")
     return spans[0].name, dict(spans[0].attributes or {})
 
 

@@ -53,7 +53,7 @@ OWUI_OTEL_MAX_OPEN_TURNS = "OWUI_OTEL_MAX_OPEN_TURNS"
 """Most turns awaiting an outlet; the oldest is ended as abandoned beyond it. Default 10000."""
 
 OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
-"""``true`` (default): title/tags/follow-up/... calls become their own spans; ``false`` skips them."""
+"""``true`` (default): title/tags/follow-up/... calls become records in their turn's trace; ``false`` skips them."""
 
 OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
 """``true`` adds ``user.email``; default ``false``. Independent of ``OWUI_OTEL_USER_IDENTITY``."""

@@ -144,8 +144,8 @@ class Valves(BaseModel):
     )
     record_tasks: str = Field(
         default="",
-        description="Record title/tags/follow-up/query generation calls as their own spans (named after the "
-        "task) in the chat's session: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
+        description="Record title/tags/follow-up/query generation calls as records (named after the task) in "
+        "their turn's trace, never billed: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
         json_schema_extra=SWITCH_CHOICES,
     )
     record_user_email: str = Field(

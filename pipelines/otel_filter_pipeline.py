@@ -818,7 +818,7 @@ OWUI_OTEL_MAX_OPEN_TURNS = "OWUI_OTEL_MAX_OPEN_TURNS"
 """Most turns awaiting an outlet; the oldest is ended as abandoned beyond it. Default 10000."""
 
 OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
-"""``true`` (default): title/tags/follow-up/... calls become their own spans; ``false`` skips them."""
+"""``true`` (default): title/tags/follow-up/... calls become records in their turn's trace; ``false`` skips them."""
 
 OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
 """``true`` adds ``user.email``; default ``false``. Independent of ``OWUI_OTEL_USER_IDENTITY``."""
@@ -4411,8 +4411,8 @@ class Valves(BaseModel):
     )
     record_tasks: str = Field(
         default="",
-        description="Record title/tags/follow-up/query generation calls as their own spans (named after the "
-        "task) in the chat's session: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
+        description="Record title/tags/follow-up/query generation calls as records (named after the task) in "
+        "their turn's trace, never billed: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
         json_schema_extra=SWITCH_CHOICES,
     )
     record_user_email: str = Field(
