@@ -471,29 +471,18 @@ def _bounded_int(
         if not raw.strip():
             return default
     value = _whole_number(raw)
-    if value is None or value < minimum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"must be a whole number of {unit} from {minimum} to {maximum}",
-                fix=f"set it to {default} (the default) or another whole number from {minimum} to {maximum}",
-                fallback=f"Using {default}",
-            )
-        )
-        return default
-    if value > maximum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"is more than {maximum} {unit}, the most this setting allows",
-                fix=f"set it to a whole number from {minimum} to {maximum} (default {default})",
-                fallback=f"Using {maximum}",
-            )
-        )
-        return maximum
-    return value
+    if value is not None and minimum <= value <= maximum:
+        return value
+    if value is not None and value > maximum:
+        used = maximum
+        reason = f"is more than {maximum} {unit}, the most this setting allows"
+        fix = f"set it to a whole number from {minimum} to {maximum} (default {default})"
+    else:
+        used = default
+        reason = f"must be a whole number of {unit} from {minimum} to {maximum}"
+        fix = f"set it to {default} (the default) or another whole number from {minimum} to {maximum}"
+    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"Using {used}"))
+    return used
 
 
 def _flag(
