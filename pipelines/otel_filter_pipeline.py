@@ -1011,6 +1011,25 @@ def parse_key_values(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]
     return tuple(pairs), bad
 
 
+def _key_values(
+    text: str, setting: str, shown: str, example: str, problems: list[Problem]
+) -> tuple[tuple[str, str], ...]:
+    """The pairs of ``text`` (:func:`parse_key_values`); the items without ``key=value`` are left out and reported
+    as one Problem of ``setting``, whose value it shows as ``shown``."""
+    pairs, bad = parse_key_values(text)
+    if bad:
+        problems.append(
+            Problem(
+                setting=setting,
+                value=shown,
+                reason=f"has {len(bad)} item(s) without 'key=value'",
+                fix=f"write key=value pairs separated by commas, e.g. {example}",
+                fallback="Ignoring those items",
+            )
+        )
+    return pairs
+
+
 def _valid_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -1153,17 +1172,9 @@ def _resolve_export(
                 )
             )
             header_text = ""
-    headers, bad = parse_key_values(header_text)
-    if bad:
-        problems.append(
-            Problem(
-                setting=header_name,
-                value="<hidden: may hold a secret>",
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
-                fallback="Ignoring those items",
-            )
-        )
+    headers = _key_values(
+        header_text, header_name, "<hidden: may hold a secret>", "authorization=Bearer%20<token>", problems
+    )
     if protocol == PROTOCOL_GRPC:
         # gRPC metadata keys must be lower-case; an upper-case key would fail every export.
         headers = tuple((key.lower(), value) for key, value in headers)
@@ -1355,20 +1366,12 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
         or dict(env_resource).get("service.name", "").strip()
     )
     resource_text = _text(valves, "resource_attributes")
-    valve_resource, bad = parse_key_values(resource_text)
+    valve_resource = _key_values(
+        resource_text, "resource_attributes", resource_text, "deployment.environment.name=prod", problems
+    )
     # The valve's attributes are added to the environment's (and win): both from here, not from the SDK's own
     # read of os.environ, so that the given environ decides.
     resource_attributes = tuple({**dict(env_resource), **dict(valve_resource)}.items())
-    if bad:
-        problems.append(
-            Problem(
-                setting="resource_attributes",
-                value=resource_text,
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",
-                fallback="Ignoring those items",
-            )
-        )
     raw_patterns: object = valves.get("redact_patterns")
     patterns_setting = "redact_patterns"
     if _unset(raw_patterns):
