@@ -10,6 +10,7 @@ are counted in :attr:`FilterCore.health` and logged, rate-limited. Operator and 
 
     core = FilterCore({"otlp_endpoint": "http://localhost:4318"}, host="pipelines")
     core.inlet(body, user)               # opens the turn (or records a task call inside its turn's trace)
+    core.inlet(body, user, params=HostParams(metadata=meta, message_id=mid))  # Functions: its dunder params
     core.stream(event, message_id=mid)   # Functions only: time to first chunk
     core.outlet(body, user)              # ends the turn: usage, finish reason, output
     core.shutdown()                      # ends open turns as abandoned and flushes
