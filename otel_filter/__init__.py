@@ -34,12 +34,14 @@ the fix; chats keep flowing.
 
 API
 ---
-``Pipeline``, ``Filter``, ``Valves``, ``FilterCore`` (the host-independent core), ``__version__``.
+``Pipeline``, ``Filter``, ``Valves``, ``FilterCore`` (the host-independent core; ``HostParams`` carries what a
+Functions host passes to its inlet beside body and user), ``__version__``.
 """
 
 from otel_filter._core import FilterCore
 from otel_filter._counters import Counters
+from otel_filter._extract import HostParams
 from otel_filter.hosts import Filter, Pipeline, Valves
 from otel_filter.version import __version__
 
-__all__ = ["Counters", "Filter", "FilterCore", "Pipeline", "Valves", "__version__"]
+__all__ = ["Counters", "Filter", "FilterCore", "HostParams", "Pipeline", "Valves", "__version__"]

@@ -10,6 +10,7 @@ are counted in :attr:`FilterCore.health` and logged, rate-limited. Operator and 
 
     core = FilterCore({"otlp_endpoint": "http://localhost:4318"}, host="pipelines")
     core.inlet(body, user)               # opens the turn (or records a task call inside its turn's trace)
+    core.inlet(body, user, params=HostParams(metadata=meta, message_id=mid))  # Functions: its dunder params
     core.stream(event, message_id=mid)   # Functions only: time to first chunk
     core.outlet(body, user)              # ends the turn: usage, finish reason, output
     core.shutdown()                      # ends open turns as abandoned and flushes
@@ -34,6 +35,8 @@ from otel_filter._background import BackgroundWorker
 from otel_filter._content import SnapshotBudget, snapshot_messages, snapshot_reply
 from otel_filter._counters import Counters
 from otel_filter._extract import (
+    NO_HOST_PARAMS,
+    HostParams,
     TurnRequest,
     TurnResult,
     extract_chunk,
@@ -153,16 +156,14 @@ class FilterCore:
         body: object,
         user: object = None,
         *,
-        metadata: object = None,
-        model: object = None,
-        message_id: object = None,
-        chat_id: object = None,
+        params: HostParams = NO_HOST_PARAMS,
         links: tuple[Link, ...] = (),
         parent: Context | None = None,
     ) -> None:
-        """Open the turn for a main-chat inlet, or record a task call. Never raises."""
+        """Open the turn for a main-chat inlet, or record a task call. Never raises. ``params``: what a Functions
+        host passes beside body and user."""
         try:
-            self._inlet(body, user, metadata, model, message_id, chat_id, links, parent)
+            self._inlet(body, user, params, links, parent)
         except Exception:
             self.health.problem("inlet_failed", "otel_filter: could not trace an inlet", exc_info=True)
 
@@ -285,18 +286,12 @@ class FilterCore:
         self,
         body: object,
         user: object,
-        metadata: object,
-        model: object,
-        message_id: object,
-        chat_id: object,
+        params: HostParams,
         links: tuple[Link, ...],
         parent: Context | None,
     ) -> None:
         start_ns = time.time_ns()
-        identity = self._settings.user_identity
-        request = extract_request(
-            body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id, identity=identity
-        )
+        request = extract_request(body, user, params=params, identity=self._settings.user_identity)
         if request.user_identity is None and request.user_id is not None:
             # The chosen field (email, username) is missing: the user is identified by their id, never dropped.
             self.health.count("user_identity_fallbacks")
@@ -312,7 +307,7 @@ class FilterCore:
             key=self._tracker.new_key(request.message_id),
             request=request,
             start_ns=start_ns,
-            metadata_id=id(metadata) if isinstance(metadata, dict) else None,
+            metadata_id=id(params.metadata) if isinstance(params.metadata, dict) else None,
             links=links,
             parent=parent,
         )
@@ -353,7 +348,9 @@ class FilterCore:
         if turn is None:
             # No inlet seen (server restarted, filter added mid-turn): trace what the outlet has.
             self.health.count("orphan_outlets")
-            request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
+            request = extract_request(
+                body, user, params=HostParams(chat_id=body_map.get("chat_id"), message_id=result.message_id)
+            )
             turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns, links=links)
             if self._settings.capture_content:
                 turn.input_messages = snapshot_messages(

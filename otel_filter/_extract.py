@@ -38,6 +38,20 @@ from otel_filter._values import as_count, as_dict, as_float, as_int, as_str, dig
 
 
 @dataclass(frozen=True, slots=True)
+class HostParams:
+    """What a host passes to an inlet beside the body and the user: Open WebUI Functions' ``__metadata__``,
+    ``__model__``, ``__message_id__`` and ``__chat_id__`` (the Pipelines server passes none). Read as they come."""
+
+    metadata: object = None
+    model: object = None
+    message_id: object = None
+    chat_id: object = None
+
+
+NO_HOST_PARAMS = HostParams()
+
+
+@dataclass(frozen=True, slots=True)
 class TurnRequest:
     """What the inlet tells us about a turn (or a task call)."""
 
@@ -417,32 +431,28 @@ def extract_request(
     body: object,
     user: object = None,
     *,
-    metadata: object = None,
-    model: object = None,
-    message_id: object = None,
-    chat_id: object = None,
+    params: HostParams = NO_HOST_PARAMS,
     identity: str = USER_IDENTITY_ID,
 ) -> TurnRequest:
     """Read an inlet body (and the Functions dunder params when given) into a :class:`TurnRequest`.
 
     ``identity`` (``id``, ``email`` or ``username``) picks the user field that becomes ``user_identity``.
 
-    ``metadata``/``model``/``message_id``/``chat_id`` are Open WebUI Functions'
-    ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
-    when both are present, because it is what the Pipelines server also sees.
+    ``body["metadata"]`` wins over ``params`` (:class:`HostParams`) when both are present, because it is what the
+    Pipelines server also sees.
     """
     body_map = as_dict(body) or _EMPTY
-    meta = as_dict(body_map.get("metadata")) or as_dict(metadata) or _EMPTY
+    meta = as_dict(body_map.get("metadata")) or as_dict(params.metadata) or _EMPTY
     user_map = as_dict(user) or _EMPTY
-    model_info = as_dict(meta.get("model")) or as_dict(model)
+    model_info = as_dict(meta.get("model")) or as_dict(params.model)
     model_map = model_info or _EMPTY
 
-    raw_chat_id = as_str(meta.get("chat_id")) or as_str(chat_id)
+    raw_chat_id = as_str(meta.get("chat_id")) or as_str(params.chat_id)
     conversation_id, chat_kind = normalize_chat_id(raw_chat_id, as_str(meta.get("session_id")))
     task = as_str(meta.get("task"))
     msg_id = (
         as_str(meta.get("message_id"))
-        or as_str(message_id)
+        or as_str(params.message_id)
         or (task_turn_message_id(meta) if task else as_str(body_map.get("id")))
     )
     model_id = as_str(body_map.get("model")) or as_str(model_map.get("id"))

@@ -225,6 +225,25 @@ def parse_key_values(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]
     return tuple(pairs), bad
 
 
+def _key_values(
+    text: str, setting: str, shown: str, example: str, problems: list[Problem]
+) -> tuple[tuple[str, str], ...]:
+    """The pairs of ``text`` (:func:`parse_key_values`); the items without ``key=value`` are left out and reported
+    as one Problem of ``setting``, whose value it shows as ``shown``."""
+    pairs, bad = parse_key_values(text)
+    if bad:
+        problems.append(
+            Problem(
+                setting=setting,
+                value=shown,
+                reason=f"has {len(bad)} item(s) without 'key=value'",
+                fix=f"write key=value pairs separated by commas, e.g. {example}",
+                fallback="Ignoring those items",
+            )
+        )
+    return pairs
+
+
 def _valid_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -367,17 +386,9 @@ def _resolve_export(
                 )
             )
             header_text = ""
-    headers, bad = parse_key_values(header_text)
-    if bad:
-        problems.append(
-            Problem(
-                setting=header_name,
-                value="<hidden: may hold a secret>",
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
-                fallback="Ignoring those items",
-            )
-        )
+    headers = _key_values(
+        header_text, header_name, "<hidden: may hold a secret>", "authorization=Bearer%20<token>", problems
+    )
     if protocol == PROTOCOL_GRPC:
         # gRPC metadata keys must be lower-case; an upper-case key would fail every export.
         headers = tuple((key.lower(), value) for key, value in headers)
@@ -471,29 +482,18 @@ def _bounded_int(
         if not raw.strip():
             return default
     value = _whole_number(raw)
-    if value is None or value < minimum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"must be a whole number of {unit} from {minimum} to {maximum}",
-                fix=f"set it to {default} (the default) or another whole number from {minimum} to {maximum}",
-                fallback=f"Using {default}",
-            )
-        )
-        return default
-    if value > maximum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"is more than {maximum} {unit}, the most this setting allows",
-                fix=f"set it to a whole number from {minimum} to {maximum} (default {default})",
-                fallback=f"Using {maximum}",
-            )
-        )
-        return maximum
-    return value
+    if value is not None and minimum <= value <= maximum:
+        return value
+    if value is not None and value > maximum:
+        used = maximum
+        reason = f"is more than {maximum} {unit}, the most this setting allows"
+        fix = f"set it to a whole number from {minimum} to {maximum} (default {default})"
+    else:
+        used = default
+        reason = f"must be a whole number of {unit} from {minimum} to {maximum}"
+        fix = f"set it to {default} (the default) or another whole number from {minimum} to {maximum}"
+    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"Using {used}"))
+    return used
 
 
 def _flag(
@@ -580,20 +580,12 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
         or dict(env_resource).get("service.name", "").strip()
     )
     resource_text = _text(valves, "resource_attributes")
-    valve_resource, bad = parse_key_values(resource_text)
+    valve_resource = _key_values(
+        resource_text, "resource_attributes", resource_text, "deployment.environment.name=prod", problems
+    )
     # The valve's attributes are added to the environment's (and win): both from here, not from the SDK's own
     # read of os.environ, so that the given environ decides.
     resource_attributes = tuple({**dict(env_resource), **dict(valve_resource)}.items())
-    if bad:
-        problems.append(
-            Problem(
-                setting="resource_attributes",
-                value=resource_text,
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",
-                fallback="Ignoring those items",
-            )
-        )
     raw_patterns: object = valves.get("redact_patterns")
     patterns_setting = "redact_patterns"
     if _unset(raw_patterns):

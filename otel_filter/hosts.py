@@ -32,7 +32,8 @@ import atexit
 import sys
 import threading
 import types
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,6 +41,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from otel_filter._core import FilterCore, current_span_links
 from otel_filter._counters import Counters
+from otel_filter._extract import HostParams
 from otel_filter._settings import (
     DEFAULT_MAX_CONTENT_CHARS,
     DEFAULT_MAX_OPEN_TURNS,
@@ -57,6 +59,20 @@ FILTER_NAME = "OpenTelemetry GenAI tracing"
 HANDOVER_GRACE_S = 120.0
 SWITCH_CHOICES: dict[str, Any] = {"enum": ["", "true", "false"]}
 """The choices of an on/off valve: empty defers to its environment variable (a switch could not say "unset")."""
+
+
+def _switch_valve(description: str) -> Any:
+    """An on/off valve: ``"true"``, ``"false"``, or empty (the default) to defer to its environment variable."""
+    return Field(default="", description=description, json_schema_extra=SWITCH_CHOICES)
+
+
+def _number_valve(description: str, maximum: int) -> Any:
+    """A whole-number valve: 0 (the default; no such setting may be 0) defers to its environment variable.
+
+    The bounds are shown, not enforced here: a stored value out of range must not make the host fail to build the
+    valves (which would fail the chat); the filter reports it and uses a safe value instead.
+    """
+    return Field(default=0, description=description, json_schema_extra={"minimum": 0, "maximum": maximum})
 
 
 class Valves(BaseModel):
@@ -104,12 +120,10 @@ class Valves(BaseModel):
         description="Extra resource attributes as key=value pairs separated by commas, added to "
         "OTEL_RESOURCE_ATTRIBUTES (e.g. deployment.environment.name=prod).",
     )
-    capture_message_content: str = Field(
-        default="",
-        description="Record prompts and replies (gen_ai.input.messages, gen_ai.output.messages, "
+    capture_message_content: str = _switch_valve(
+        "Record prompts and replies (gen_ai.input.messages, gen_ai.output.messages, "
         "gen_ai.system_instructions): 'true' or 'false'. Empty: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, "
         "else on (Langfuse shows conversations from them).",
-        json_schema_extra=SWITCH_CHOICES,
     )
     redact_patterns: list[str] = Field(
         default_factory=list,
@@ -118,41 +132,31 @@ class Valves(BaseModel):
         "Empty: OWUI_OTEL_REDACT_PATTERNS.",
     )
     redact_replacement: str = Field(default="[REDACTED]", description="Text that replaces each redacted match.")
-    # 0 means unset for the numbers below (none of them may be 0). Bounds are documented, not enforced here: a stored
-    # value out of range must not make the host fail to build the valves (which would fail the chat); the filter
-    # reports it and uses a safe value instead.
-    max_content_chars: int = Field(
-        default=0,
-        description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
+    max_content_chars: int = _number_valve(
+        "Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
         f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}, so that "
         f"a turn's span always fits in one export request. 0: OWUI_OTEL_MAX_CONTENT_CHARS, else "
         f"{DEFAULT_MAX_CONTENT_CHARS}.",
-        json_schema_extra={"minimum": 0, "maximum": MAX_MAX_CONTENT_CHARS},
+        MAX_MAX_CONTENT_CHARS,
     )
-    turn_timeout_seconds: int = Field(
-        default=0,
-        description="A turn with no outlet after this many seconds (Stop, provider error, closed tab) is ended "
+    turn_timeout_seconds: int = _number_valve(
+        "A turn with no outlet after this many seconds (Stop, provider error, closed tab) is ended "
         f"with error.type=abandoned. From 1 to {MAX_TURN_TIMEOUT_S}. 0: OWUI_OTEL_TURN_TIMEOUT_SECONDS, else "
         f"{DEFAULT_TURN_TIMEOUT_S}.",
-        json_schema_extra={"minimum": 0, "maximum": MAX_TURN_TIMEOUT_S},
+        MAX_TURN_TIMEOUT_S,
     )
-    max_open_turns: int = Field(
-        default=0,
-        description="Most turns waiting for their outlet; beyond it the oldest is ended as abandoned. "
+    max_open_turns: int = _number_valve(
+        "Most turns waiting for their outlet; beyond it the oldest is ended as abandoned. "
         f"From 1 to {MAX_MAX_OPEN_TURNS}. 0: OWUI_OTEL_MAX_OPEN_TURNS, else {DEFAULT_MAX_OPEN_TURNS}.",
-        json_schema_extra={"minimum": 0, "maximum": MAX_MAX_OPEN_TURNS},
+        MAX_MAX_OPEN_TURNS,
     )
-    record_tasks: str = Field(
-        default="",
-        description="Record title/tags/follow-up/query generation calls as records (named after the task) in "
+    record_tasks: str = _switch_valve(
+        "Record title/tags/follow-up/query generation calls as records (named after the task) in "
         "their turn's trace, never billed: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
-        json_schema_extra=SWITCH_CHOICES,
     )
-    record_user_email: str = Field(
-        default="",
-        description="Add the user's email as user.email: 'true' or 'false'. Empty: OWUI_OTEL_RECORD_USER_EMAIL, "
+    record_user_email: str = _switch_valve(
+        "Add the user's email as user.email: 'true' or 'false'. Empty: OWUI_OTEL_RECORD_USER_EMAIL, "
         "else false. Independent of user_identity (which may itself put the email in user.id).",
-        json_schema_extra=SWITCH_CHOICES,
     )
     user_identity: str = Field(
         default="",
@@ -285,8 +289,16 @@ class _Host:
         self._valves_seen = valves
         return core
 
-    def _failed(self, hook: str) -> None:
-        self._guard_health.problem(f"{hook}_failed", "otel_filter: %s hook failed before tracing", hook, exc_info=True)
+    @contextmanager
+    def _guarded(self, hook: str) -> Iterator[None]:
+        """``with self._guarded("inlet"): ...``: an exception is counted and logged, never raised (a hook never
+        breaks a chat)."""
+        try:
+            yield
+        except Exception:
+            self._guard_health.problem(
+                f"{hook}_failed", "otel_filter: %s hook failed before tracing", hook, exc_info=True
+            )
 
 
 class Pipeline(_Host):
@@ -323,18 +335,14 @@ class Pipeline(_Host):
         return core
 
     async def on_startup(self) -> None:
-        try:
+        with self._guarded("on_startup"):
             self._core()
-        except Exception:
-            self._failed("on_startup")
 
     async def on_shutdown(self) -> None:
         # Never raises: the Pipelines server awaits every filter's on_shutdown in one loop on each reload, so an
         # exception here would stop the reload of every other pipeline too.
-        try:
+        with self._guarded("on_shutdown"):
             await self._shut_down()
-        except Exception:
-            self._failed("on_shutdown")
 
     async def _shut_down(self) -> None:
         core = self._core_instance
@@ -353,23 +361,17 @@ class Pipeline(_Host):
             _park(key, core, self.handover_grace_s)
 
     async def on_valves_updated(self) -> None:
-        try:
+        with self._guarded("on_valves_updated"):
             self._core()
-        except Exception:
-            self._failed("on_valves_updated")
 
     async def inlet(self, body: dict[str, Any], user: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
+        with self._guarded("inlet"):
             self._core().inlet(body, user)
-        except Exception:
-            self._failed("inlet")
         return body
 
     async def outlet(self, body: dict[str, Any], user: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
+        with self._guarded("outlet"):
             self._core().outlet(body, user)
-        except Exception:
-            self._failed("outlet")
         return body
 
 
@@ -399,18 +401,9 @@ class Filter(_Host):
         __chat_id__: str | None = None,
         __id__: str | None = None,
     ) -> dict[str, Any]:
-        try:
-            self._function_core(__id__).inlet(
-                body,
-                __user__,
-                metadata=__metadata__,
-                model=__model__,
-                message_id=__message_id__,
-                chat_id=__chat_id__,
-                links=current_span_links(),
-            )
-        except Exception:
-            self._failed("inlet")
+        with self._guarded("inlet"):
+            params = HostParams(metadata=__metadata__, model=__model__, message_id=__message_id__, chat_id=__chat_id__)
+            self._function_core(__id__).inlet(body, __user__, params=params, links=current_span_links())
         return body
 
     def stream(
@@ -420,10 +413,8 @@ class Filter(_Host):
         __message_id__: str | None = None,
         __id__: str | None = None,
     ) -> dict[str, Any]:
-        try:
+        with self._guarded("stream"):
             self._function_core(__id__).stream(event, metadata=__metadata__, message_id=__message_id__)
-        except Exception:
-            self._failed("stream")
         return event
 
     def outlet(
@@ -433,8 +424,6 @@ class Filter(_Host):
         __metadata__: dict[str, Any] | None = None,
         __id__: str | None = None,
     ) -> dict[str, Any]:
-        try:
+        with self._guarded("outlet"):
             self._function_core(__id__).outlet(body, __user__, metadata=__metadata__)
-        except Exception:
-            self._failed("outlet")
         return body

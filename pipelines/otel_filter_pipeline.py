@@ -28,6 +28,7 @@ import time
 import types
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
@@ -1010,6 +1011,25 @@ def parse_key_values(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]
     return tuple(pairs), bad
 
 
+def _key_values(
+    text: str, setting: str, shown: str, example: str, problems: list[Problem]
+) -> tuple[tuple[str, str], ...]:
+    """The pairs of ``text`` (:func:`parse_key_values`); the items without ``key=value`` are left out and reported
+    as one Problem of ``setting``, whose value it shows as ``shown``."""
+    pairs, bad = parse_key_values(text)
+    if bad:
+        problems.append(
+            Problem(
+                setting=setting,
+                value=shown,
+                reason=f"has {len(bad)} item(s) without 'key=value'",
+                fix=f"write key=value pairs separated by commas, e.g. {example}",
+                fallback="Ignoring those items",
+            )
+        )
+    return pairs
+
+
 def _valid_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -1152,17 +1172,9 @@ def _resolve_export(
                 )
             )
             header_text = ""
-    headers, bad = parse_key_values(header_text)
-    if bad:
-        problems.append(
-            Problem(
-                setting=header_name,
-                value="<hidden: may hold a secret>",
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
-                fallback="Ignoring those items",
-            )
-        )
+    headers = _key_values(
+        header_text, header_name, "<hidden: may hold a secret>", "authorization=Bearer%20<token>", problems
+    )
     if protocol == PROTOCOL_GRPC:
         # gRPC metadata keys must be lower-case; an upper-case key would fail every export.
         headers = tuple((key.lower(), value) for key, value in headers)
@@ -1256,29 +1268,18 @@ def _bounded_int(
         if not raw.strip():
             return default
     value = _whole_number(raw)
-    if value is None or value < minimum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"must be a whole number of {unit} from {minimum} to {maximum}",
-                fix=f"set it to {default} (the default) or another whole number from {minimum} to {maximum}",
-                fallback=f"Using {default}",
-            )
-        )
-        return default
-    if value > maximum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"is more than {maximum} {unit}, the most this setting allows",
-                fix=f"set it to a whole number from {minimum} to {maximum} (default {default})",
-                fallback=f"Using {maximum}",
-            )
-        )
-        return maximum
-    return value
+    if value is not None and minimum <= value <= maximum:
+        return value
+    if value is not None and value > maximum:
+        used = maximum
+        reason = f"is more than {maximum} {unit}, the most this setting allows"
+        fix = f"set it to a whole number from {minimum} to {maximum} (default {default})"
+    else:
+        used = default
+        reason = f"must be a whole number of {unit} from {minimum} to {maximum}"
+        fix = f"set it to {default} (the default) or another whole number from {minimum} to {maximum}"
+    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"Using {used}"))
+    return used
 
 
 def _flag(
@@ -1365,20 +1366,12 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
         or dict(env_resource).get("service.name", "").strip()
     )
     resource_text = _text(valves, "resource_attributes")
-    valve_resource, bad = parse_key_values(resource_text)
+    valve_resource = _key_values(
+        resource_text, "resource_attributes", resource_text, "deployment.environment.name=prod", problems
+    )
     # The valve's attributes are added to the environment's (and win): both from here, not from the SDK's own
     # read of os.environ, so that the given environ decides.
     resource_attributes = tuple({**dict(env_resource), **dict(valve_resource)}.items())
-    if bad:
-        problems.append(
-            Problem(
-                setting="resource_attributes",
-                value=resource_text,
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",
-                fallback="Ignoring those items",
-            )
-        )
     raw_patterns: object = valves.get("redact_patterns")
     patterns_setting = "redact_patterns"
     if _unset(raw_patterns):
@@ -1450,6 +1443,20 @@ def log_problems(problems: list[Problem]) -> None:
 
 
 # --- records ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostParams:
+    """What a host passes to an inlet beside the body and the user: Open WebUI Functions' ``__metadata__``,
+    ``__model__``, ``__message_id__`` and ``__chat_id__`` (the Pipelines server passes none). Read as they come."""
+
+    metadata: object = None
+    model: object = None
+    message_id: object = None
+    chat_id: object = None
+
+
+NO_HOST_PARAMS = HostParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -1832,32 +1839,28 @@ def extract_request(
     body: object,
     user: object = None,
     *,
-    metadata: object = None,
-    model: object = None,
-    message_id: object = None,
-    chat_id: object = None,
+    params: HostParams = NO_HOST_PARAMS,
     identity: str = USER_IDENTITY_ID,
 ) -> TurnRequest:
     """Read an inlet body (and the Functions dunder params when given) into a :class:`TurnRequest`.
 
     ``identity`` (``id``, ``email`` or ``username``) picks the user field that becomes ``user_identity``.
 
-    ``metadata``/``model``/``message_id``/``chat_id`` are Open WebUI Functions'
-    ``__metadata__``/``__model__``/``__message_id__``/``__chat_id__``; ``body["metadata"]`` wins
-    when both are present, because it is what the Pipelines server also sees.
+    ``body["metadata"]`` wins over ``params`` (:class:`HostParams`) when both are present, because it is what the
+    Pipelines server also sees.
     """
     body_map = as_dict(body) or _EMPTY
-    meta = as_dict(body_map.get("metadata")) or as_dict(metadata) or _EMPTY
+    meta = as_dict(body_map.get("metadata")) or as_dict(params.metadata) or _EMPTY
     user_map = as_dict(user) or _EMPTY
-    model_info = as_dict(meta.get("model")) or as_dict(model)
+    model_info = as_dict(meta.get("model")) or as_dict(params.model)
     model_map = model_info or _EMPTY
 
-    raw_chat_id = as_str(meta.get("chat_id")) or as_str(chat_id)
+    raw_chat_id = as_str(meta.get("chat_id")) or as_str(params.chat_id)
     conversation_id, chat_kind = normalize_chat_id(raw_chat_id, as_str(meta.get("session_id")))
     task = as_str(meta.get("task"))
     msg_id = (
         as_str(meta.get("message_id"))
-        or as_str(message_id)
+        or as_str(params.message_id)
         or (task_turn_message_id(meta) if task else as_str(body_map.get("id")))
     )
     model_id = as_str(body_map.get("model")) or as_str(model_map.get("id"))
@@ -3996,16 +3999,14 @@ class FilterCore:
         body: object,
         user: object = None,
         *,
-        metadata: object = None,
-        model: object = None,
-        message_id: object = None,
-        chat_id: object = None,
+        params: HostParams = NO_HOST_PARAMS,
         links: tuple[Link, ...] = (),
         parent: Context | None = None,
     ) -> None:
-        """Open the turn for a main-chat inlet, or record a task call. Never raises."""
+        """Open the turn for a main-chat inlet, or record a task call. Never raises. ``params``: what a Functions
+        host passes beside body and user."""
         try:
-            self._inlet(body, user, metadata, model, message_id, chat_id, links, parent)
+            self._inlet(body, user, params, links, parent)
         except Exception:
             self.health.problem("inlet_failed", "otel_filter: could not trace an inlet", exc_info=True)
 
@@ -4128,18 +4129,12 @@ class FilterCore:
         self,
         body: object,
         user: object,
-        metadata: object,
-        model: object,
-        message_id: object,
-        chat_id: object,
+        params: HostParams,
         links: tuple[Link, ...],
         parent: Context | None,
     ) -> None:
         start_ns = time.time_ns()
-        identity = self._settings.user_identity
-        request = extract_request(
-            body, user, metadata=metadata, model=model, message_id=message_id, chat_id=chat_id, identity=identity
-        )
+        request = extract_request(body, user, params=params, identity=self._settings.user_identity)
         if request.user_identity is None and request.user_id is not None:
             # The chosen field (email, username) is missing: the user is identified by their id, never dropped.
             self.health.count("user_identity_fallbacks")
@@ -4155,7 +4150,7 @@ class FilterCore:
             key=self._tracker.new_key(request.message_id),
             request=request,
             start_ns=start_ns,
-            metadata_id=id(metadata) if isinstance(metadata, dict) else None,
+            metadata_id=id(params.metadata) if isinstance(params.metadata, dict) else None,
             links=links,
             parent=parent,
         )
@@ -4196,7 +4191,9 @@ class FilterCore:
         if turn is None:
             # No inlet seen (server restarted, filter added mid-turn): trace what the outlet has.
             self.health.count("orphan_outlets")
-            request = extract_request(body, user, chat_id=body_map.get("chat_id"), message_id=result.message_id)
+            request = extract_request(
+                body, user, params=HostParams(chat_id=body_map.get("chat_id"), message_id=result.message_id)
+            )
             turn = OpenTurn(key=result.message_id or "", request=request, start_ns=end_ns, links=links)
             if self._settings.capture_content:
                 turn.input_messages = snapshot_messages(
@@ -4326,6 +4323,20 @@ SWITCH_CHOICES: dict[str, Any] = {"enum": ["", "true", "false"]}
 """The choices of an on/off valve: empty defers to its environment variable (a switch could not say "unset")."""
 
 
+def _switch_valve(description: str) -> Any:
+    """An on/off valve: ``"true"``, ``"false"``, or empty (the default) to defer to its environment variable."""
+    return Field(default="", description=description, json_schema_extra=SWITCH_CHOICES)
+
+
+def _number_valve(description: str, maximum: int) -> Any:
+    """A whole-number valve: 0 (the default; no such setting may be 0) defers to its environment variable.
+
+    The bounds are shown, not enforced here: a stored value out of range must not make the host fail to build the
+    valves (which would fail the chat); the filter reports it and uses a safe value instead.
+    """
+    return Field(default=0, description=description, json_schema_extra={"minimum": 0, "maximum": maximum})
+
+
 class Valves(BaseModel):
     """Admin settings. A valve left empty (``""``, ``0``, ``[]``) defers to its environment variable, then to the
     default (``_settings.resolve_settings``; names in :mod:`otel_filter.environment_variables`), so the environment
@@ -4371,12 +4382,10 @@ class Valves(BaseModel):
         description="Extra resource attributes as key=value pairs separated by commas, added to "
         "OTEL_RESOURCE_ATTRIBUTES (e.g. deployment.environment.name=prod).",
     )
-    capture_message_content: str = Field(
-        default="",
-        description="Record prompts and replies (gen_ai.input.messages, gen_ai.output.messages, "
+    capture_message_content: str = _switch_valve(
+        "Record prompts and replies (gen_ai.input.messages, gen_ai.output.messages, "
         "gen_ai.system_instructions): 'true' or 'false'. Empty: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, "
         "else on (Langfuse shows conversations from them).",
-        json_schema_extra=SWITCH_CHOICES,
     )
     redact_patterns: list[str] = Field(
         default_factory=list,
@@ -4385,41 +4394,31 @@ class Valves(BaseModel):
         "Empty: OWUI_OTEL_REDACT_PATTERNS.",
     )
     redact_replacement: str = Field(default="[REDACTED]", description="Text that replaces each redacted match.")
-    # 0 means unset for the numbers below (none of them may be 0). Bounds are documented, not enforced here: a stored
-    # value out of range must not make the host fail to build the valves (which would fail the chat); the filter
-    # reports it and uses a safe value instead.
-    max_content_chars: int = Field(
-        default=0,
-        description="Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
+    max_content_chars: int = _number_valve(
+        "Size limit of each content attribute, in characters of JSON (texts are shortened, oldest "
         f"messages dropped, the JSON stays valid). From {MIN_MAX_CONTENT_CHARS} to {MAX_MAX_CONTENT_CHARS}, so that "
         f"a turn's span always fits in one export request. 0: OWUI_OTEL_MAX_CONTENT_CHARS, else "
         f"{DEFAULT_MAX_CONTENT_CHARS}.",
-        json_schema_extra={"minimum": 0, "maximum": MAX_MAX_CONTENT_CHARS},
+        MAX_MAX_CONTENT_CHARS,
     )
-    turn_timeout_seconds: int = Field(
-        default=0,
-        description="A turn with no outlet after this many seconds (Stop, provider error, closed tab) is ended "
+    turn_timeout_seconds: int = _number_valve(
+        "A turn with no outlet after this many seconds (Stop, provider error, closed tab) is ended "
         f"with error.type=abandoned. From 1 to {MAX_TURN_TIMEOUT_S}. 0: OWUI_OTEL_TURN_TIMEOUT_SECONDS, else "
         f"{DEFAULT_TURN_TIMEOUT_S}.",
-        json_schema_extra={"minimum": 0, "maximum": MAX_TURN_TIMEOUT_S},
+        MAX_TURN_TIMEOUT_S,
     )
-    max_open_turns: int = Field(
-        default=0,
-        description="Most turns waiting for their outlet; beyond it the oldest is ended as abandoned. "
+    max_open_turns: int = _number_valve(
+        "Most turns waiting for their outlet; beyond it the oldest is ended as abandoned. "
         f"From 1 to {MAX_MAX_OPEN_TURNS}. 0: OWUI_OTEL_MAX_OPEN_TURNS, else {DEFAULT_MAX_OPEN_TURNS}.",
-        json_schema_extra={"minimum": 0, "maximum": MAX_MAX_OPEN_TURNS},
+        MAX_MAX_OPEN_TURNS,
     )
-    record_tasks: str = Field(
-        default="",
-        description="Record title/tags/follow-up/query generation calls as records (named after the task) in "
+    record_tasks: str = _switch_valve(
+        "Record title/tags/follow-up/query generation calls as records (named after the task) in "
         "their turn's trace, never billed: 'true' or 'false' (skip them). Empty: OWUI_OTEL_RECORD_TASKS, else true.",
-        json_schema_extra=SWITCH_CHOICES,
     )
-    record_user_email: str = Field(
-        default="",
-        description="Add the user's email as user.email: 'true' or 'false'. Empty: OWUI_OTEL_RECORD_USER_EMAIL, "
+    record_user_email: str = _switch_valve(
+        "Add the user's email as user.email: 'true' or 'false'. Empty: OWUI_OTEL_RECORD_USER_EMAIL, "
         "else false. Independent of user_identity (which may itself put the email in user.id).",
-        json_schema_extra=SWITCH_CHOICES,
     )
     user_identity: str = Field(
         default="",
@@ -4552,8 +4551,16 @@ class _Host:
         self._valves_seen = valves
         return core
 
-    def _failed(self, hook: str) -> None:
-        self._guard_health.problem(f"{hook}_failed", "otel_filter: %s hook failed before tracing", hook, exc_info=True)
+    @contextmanager
+    def _guarded(self, hook: str) -> Iterator[None]:
+        """``with self._guarded("inlet"): ...``: an exception is counted and logged, never raised (a hook never
+        breaks a chat)."""
+        try:
+            yield
+        except Exception:
+            self._guard_health.problem(
+                f"{hook}_failed", "otel_filter: %s hook failed before tracing", hook, exc_info=True
+            )
 
 
 class Pipeline(_Host):
@@ -4590,18 +4597,14 @@ class Pipeline(_Host):
         return core
 
     async def on_startup(self) -> None:
-        try:
+        with self._guarded("on_startup"):
             self._core()
-        except Exception:
-            self._failed("on_startup")
 
     async def on_shutdown(self) -> None:
         # Never raises: the Pipelines server awaits every filter's on_shutdown in one loop on each reload, so an
         # exception here would stop the reload of every other pipeline too.
-        try:
+        with self._guarded("on_shutdown"):
             await self._shut_down()
-        except Exception:
-            self._failed("on_shutdown")
 
     async def _shut_down(self) -> None:
         core = self._core_instance
@@ -4620,23 +4623,17 @@ class Pipeline(_Host):
             _park(key, core, self.handover_grace_s)
 
     async def on_valves_updated(self) -> None:
-        try:
+        with self._guarded("on_valves_updated"):
             self._core()
-        except Exception:
-            self._failed("on_valves_updated")
 
     async def inlet(self, body: dict[str, Any], user: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
+        with self._guarded("inlet"):
             self._core().inlet(body, user)
-        except Exception:
-            self._failed("inlet")
         return body
 
     async def outlet(self, body: dict[str, Any], user: dict[str, Any] | None = None) -> dict[str, Any]:
-        try:
+        with self._guarded("outlet"):
             self._core().outlet(body, user)
-        except Exception:
-            self._failed("outlet")
         return body
 
 
@@ -4666,18 +4663,9 @@ class Filter(_Host):
         __chat_id__: str | None = None,
         __id__: str | None = None,
     ) -> dict[str, Any]:
-        try:
-            self._function_core(__id__).inlet(
-                body,
-                __user__,
-                metadata=__metadata__,
-                model=__model__,
-                message_id=__message_id__,
-                chat_id=__chat_id__,
-                links=current_span_links(),
-            )
-        except Exception:
-            self._failed("inlet")
+        with self._guarded("inlet"):
+            params = HostParams(metadata=__metadata__, model=__model__, message_id=__message_id__, chat_id=__chat_id__)
+            self._function_core(__id__).inlet(body, __user__, params=params, links=current_span_links())
         return body
 
     def stream(
@@ -4687,10 +4675,8 @@ class Filter(_Host):
         __message_id__: str | None = None,
         __id__: str | None = None,
     ) -> dict[str, Any]:
-        try:
+        with self._guarded("stream"):
             self._function_core(__id__).stream(event, metadata=__metadata__, message_id=__message_id__)
-        except Exception:
-            self._failed("stream")
         return event
 
     def outlet(
@@ -4700,8 +4686,6 @@ class Filter(_Host):
         __metadata__: dict[str, Any] | None = None,
         __id__: str | None = None,
     ) -> dict[str, Any]:
-        try:
+        with self._guarded("outlet"):
             self._function_core(__id__).outlet(body, __user__, metadata=__metadata__)
-        except Exception:
-            self._failed("outlet")
         return body

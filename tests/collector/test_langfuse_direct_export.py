@@ -6,7 +6,6 @@ Langfuse's rules: the GENERATION itself is the same; what differs is exactly wha
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Callable
 from typing import Any
@@ -17,21 +16,14 @@ import pytest
 from owui_otel._doctor import DoctorInputs, check_direct_langfuse
 from tests.support.langfuse_mapping import Observation, to_observation
 from tests.support.owui_hosts import load_as_pipelines
-from tests.support.scenarios import replay_pipelines
+from tests.support.scenarios import replay_pipelines_and_stop
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
 
 def _export_turn(valves: dict[str, Any]) -> None:
-    pipeline = load_as_pipelines(saved_valves=valves)
-
-    async def run() -> None:
-        await replay_pipelines(pipeline, "ui_stream_turn1")
-        await pipeline.on_shutdown()
-        pipeline.end_parked_turns()
-
-    asyncio.run(run())
+    replay_pipelines_and_stop(load_as_pipelines(saved_valves=valves), "ui_stream_turn1")
 
 
 def _task_types(spans: list[dict[str, Any]]) -> set[str]:

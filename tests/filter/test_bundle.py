@@ -72,6 +72,7 @@ def test_self_contained_with_both_host_classes_and_no_pipe() -> None:
         "asyncio",
         "atexit",
         "collections",
+        "contextlib",
         "dataclasses",
         "decimal",
         "fnmatch",

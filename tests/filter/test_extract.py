@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from otel_filter._extract import (
+    HostParams,
     derive_provider,
     extract_chunk,
     extract_request,
@@ -230,9 +231,7 @@ def test_functions_dunders_fill_in_when_body_has_no_metadata() -> None:
     request = extract_request(
         {"model": "m"},
         {"id": "u"},
-        metadata={"chat_id": "c1", "session_id": "s"},
-        message_id="m9",
-        model={"owned_by": "ollama"},
+        params=HostParams(metadata={"chat_id": "c1", "session_id": "s"}, message_id="m9", model={"owned_by": "ollama"}),
     )
     assert (request.chat_id, request.message_id, request.provider) == ("c1", "m9", "ollama")
 

@@ -17,7 +17,7 @@ from opentelemetry.trace import StatusCode
 
 from tests.support.langfuse_mapping import to_observation, usage_details
 from tests.support.owui_hosts import FunctionHost, load_as_function, load_as_pipelines
-from tests.support.scenarios import replay_function, replay_pipelines
+from tests.support.scenarios import replay_function, replay_pipelines_and_stop
 
 pytestmark = pytest.mark.unit
 
@@ -35,14 +35,7 @@ def test_each_pipelines_turn_is_one_complete_generation(
     tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> None:
     pipeline = load_as_pipelines(tracer_provider=tracer_provider)
-
-    async def run() -> None:
-        for scenario in ("ui_stream_turn1", "ui_stream_turn2", "ui_stream_turn3"):
-            await replay_pipelines(pipeline, scenario)
-        await pipeline.on_shutdown()
-        pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
-
-    asyncio.run(run())
+    replay_pipelines_and_stop(pipeline, "ui_stream_turn1", "ui_stream_turn2", "ui_stream_turn3")
     observations = _observations(span_exporter.get_finished_spans())
     turns = [o for o in observations if "openwebui.task" not in o.metadata_attributes]
     assert len(turns) == 3
@@ -83,13 +76,7 @@ def test_abandoned_turn_is_an_error_generation_without_output(
     tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> None:
     pipeline = load_as_pipelines(tracer_provider=tracer_provider)
-
-    async def run() -> None:
-        await replay_pipelines(pipeline, "ui_stream_error")
-        await pipeline.on_shutdown()
-        pipeline.end_parked_turns()  # the server stops: no instance adopts the parked turns
-
-    asyncio.run(run())
+    replay_pipelines_and_stop(pipeline, "ui_stream_error")  # the server stops: no instance adopts the open turn
     turn = next(
         o for o in _observations(span_exporter.get_finished_spans()) if "openwebui.task" not in o.metadata_attributes
     )

@@ -7,15 +7,13 @@ collector in ``tests/collector/test_langfuse_trace_attributes.py``."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.support.langfuse_mapping import release_and_version, to_observation, top_level_metadata, trace_tags
 from tests.support.owui_hosts import load_as_pipelines
-from tests.support.scenarios import replay_pipelines
+from tests.support.scenarios import replay_pipelines_and_stop
 
 pytestmark = pytest.mark.unit
 
@@ -24,13 +22,7 @@ def test_filter_spans_carry_the_neutral_sources_and_no_langfuse_key(
     tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
 ) -> None:
     pipeline = load_as_pipelines(tracer_provider=tracer_provider)
-
-    async def run() -> None:
-        await replay_pipelines(pipeline, "ui_stream_turn1")
-        await pipeline.on_shutdown()
-        pipeline.end_parked_turns()
-
-    asyncio.run(run())
+    replay_pipelines_and_stop(pipeline, "ui_stream_turn1")
     spans = span_exporter.get_finished_spans()
     assert len(spans) == 4  # the turn and its title, tags and follow-up tasks
     for span in spans:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import gzip
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 
 import httpx
+
+from tests.support.loopback_http import LoopbackHTTPServer
 
 _HOP_BY_HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
 
@@ -28,7 +29,7 @@ class Captured:
     body: bytes  # decoded (gunzipped) when the encoding is gzip, else ``raw``
 
 
-class RecordingProxy:
+class RecordingProxy(LoopbackHTTPServer):
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/")
         self.captured: list[Captured] = []
@@ -72,25 +73,12 @@ class RecordingProxy:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="recording-proxy", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(Handler, name="recording-proxy")
 
     def bodies(self) -> list[bytes]:
         with self._lock:
             return [item.body for item in self.captured]
 
-    def __enter__(self) -> RecordingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
         self._client.close()
-        self._thread.join(timeout=5)

@@ -16,11 +16,12 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tests.support.loopback_http import LoopbackHTTPServer
 from tests.support.otlp_decode import decode_attributes
 
 
@@ -39,7 +40,7 @@ class ReceivedSpan:
     links: list[tuple[str, str]] = field(default_factory=list)
 
 
-class OtlpSink:
+class OtlpSink(LoopbackHTTPServer):
     """Records every span POSTed to ``/v1/traces``; can be told to answer with an error status."""
 
     def __init__(self) -> None:
@@ -91,20 +92,12 @@ class OtlpSink:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler, name="otlp-sink")
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> OtlpSink:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """What the exporter is given: the sink's base URL (``/v1/traces`` is appended by the filter)."""
+        return self.url
 
     def wait_for(self, count: int, timeout_s: float = 10.0) -> list[ReceivedSpan]:
         deadline = time.monotonic() + timeout_s

@@ -72,6 +72,20 @@ async def replay_pipelines(pipeline: Any, scenario: str, pause_s: float = 0.0) -
     return calls
 
 
+def replay_pipelines_and_stop(pipeline: Any, *scenarios: str) -> None:
+    """Run ``scenarios`` one after the other through a Pipelines ``pipeline``, then stop the server: its
+    ``on_shutdown`` parks the open turns and no instance adopts them, so every span is written (those turns as
+    abandoned) before this returns."""
+
+    async def run() -> None:
+        for scenario in scenarios:
+            await replay_pipelines(pipeline, scenario)
+        await pipeline.on_shutdown()
+        pipeline.end_parked_turns()
+
+    asyncio.run(run())
+
+
 def function_files(scenario: str) -> dict[str, str]:
     """phase -> file for a Functions scenario (keys: inlet, stream, outlet, chat_completed)."""
     result: dict[str, str] = {}

@@ -215,8 +215,7 @@ class Stack:
             env=dict(os.environ),
             log_path=self.workdir / "jaeger.log",
         )
-        self.jaeger.start()
-        self.jaeger.wait_ready(lambda: http_ok(f"{self.jaeger_query_url}/api/services"), timeout=self.ready_timeout)
+        self._start(self.jaeger, f"{self.jaeger_query_url}/api/services")
 
     def start_langfuse(self) -> None:
         """(Re)start the contract endpoint on its reserved port; recorded data starts empty."""
@@ -237,13 +236,7 @@ class Stack:
                 log_path=self.workdir / "langfuse-contract.log",
                 cwd=REPO_ROOT,
             )
-        self.langfuse.start()
-        self.langfuse.wait_ready(lambda: http_ok(f"{self.langfuse_url}/_control/health"), timeout=self.ready_timeout)
-
-    def stop_langfuse(self) -> None:
-        """Stop the endpoint: the collector then sees connection refused (a real outage)."""
-        if self.langfuse is not None:
-            self.langfuse.stop()
+        self._start(self.langfuse, f"{self.langfuse_url}/_control/health")
 
     def start_collector(self) -> None:
         """(Re)start the collector with the same configs, env and queue directory."""
@@ -254,13 +247,12 @@ class Stack:
                 env=self.collector_env(),
                 log_path=self.workdir / "collector.log",
             )
-        self.collector.start()
-        self.collector.wait_ready(lambda: http_ok(f"{_http(self.ports.health)}/"), timeout=self.ready_timeout)
+        self._start(self.collector, f"{_http(self.ports.health)}/")
 
-    def kill_collector(self) -> None:
-        """SIGKILL the collector (no graceful shutdown, no queue flush)."""
-        if self.collector is not None:
-            self.collector.kill()
+    def _start(self, process: ManagedProcess, ready_url: str) -> None:
+        """Start ``process`` (again) and wait until ``ready_url`` answers."""
+        process.start()
+        process.wait_ready(lambda: http_ok(ready_url), timeout=self.ready_timeout)
 
     def stop(self) -> None:
         """Stop everything that runs (collector first, so it stops exporting into stopped backends)."""
@@ -283,6 +275,18 @@ class Stack:
             if proc is not None:
                 parts.append(f"--- {proc.name} ({proc.log_path})\n{proc.log_tail(60)}")
         return "\n".join(parts)
+
+    # --- faults --------------------------------------------------------------------------
+
+    def stop_langfuse(self) -> None:
+        """Stop the endpoint: the collector then sees connection refused (a real outage)."""
+        if self.langfuse is not None:
+            self.langfuse.stop()
+
+    def kill_collector(self) -> None:
+        """SIGKILL the collector (no graceful shutdown, no queue flush)."""
+        if self.collector is not None:
+            self.collector.kill()
 
     # --- observation ---------------------------------------------------------------------
 
