@@ -55,6 +55,9 @@ def message_id(number: int) -> str:
     return f"00000000-0000-4000-8000-{number:012d}"
 
 
+_MESSAGE_NUMBERS = itertools.count(1)
+
+
 class Hooks(Protocol):
     """What a turn is played through: :class:`otel_filter.FilterCore` or the seed's filter."""
 
@@ -73,7 +76,10 @@ class Scenario:
     content_chars: int
 
     def __post_init__(self) -> None:
-        self._ids = itertools.count(1)
+        # One numbering for every scenario and copy in the process: a turn's trace and span ids derive from its
+        # chat and message ids, so two contenders replaying the same chat must not reuse message ids (the sink
+        # counts distinct span ids).
+        self._ids = _MESSAGE_NUMBERS
 
     def turn(
         self, assistant_id: str | None = None
