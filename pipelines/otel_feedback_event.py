@@ -2667,8 +2667,10 @@ class Event:
         assert self._settings is not None  # set by _configure
         scores, reason = scores_for_feedback(record, user_identity=self._settings.user_identity)
         user_id = record.get("user_id")
-        if isinstance(user_id, str):
+        if scores and isinstance(user_id, str):
             self._remember(subject_id, user_id)
+        else:  # nothing in Langfuse to delete later (an update's stale scores are deleted below)
+            self._raters.pop(subject_id, None)
         if reason is not None:
             self.counters.problem("feedback_skipped", "otel_filter: feedback %s not scored: %s", subject_id, reason)
         self.sink.send(scores)
