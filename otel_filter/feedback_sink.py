@@ -64,6 +64,8 @@ SCORE_RETRY_BASE_S = 2.0
 SCORE_MAX_RETRY_DELAY_S = 60.0
 SCORE_REQUEST_TIMEOUT_S = 10.0
 SCORE_CLIENT_NAME = "owui-otel"
+# The generated client retries 429/5xx twice by itself (core/http_client.py); ours is the one bounded, counted retry.
+_ONE_TRY = {"max_retries": 0}
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class ScoreSink:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._client: Any = None
+        self._http: Any = None
         self._client_target: LangfuseTarget | None = None
 
     # --- the caller's side: never blocks on I/O, never raises --------------------------------
@@ -182,6 +185,11 @@ class ScoreSink:
             left = sum(len(job.scores) or len(job.score_ids) for job in self._jobs)
             self._jobs.clear()
             self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+        if thread is None or not thread.is_alive():
+            self._close_client()
         if left:
             self._health.count("scores_dropped", left)
             self._health.problem("scores_dropped_at_stop", "otel_filter: %d score request(s) unsent at shutdown", left)
@@ -278,18 +286,27 @@ class ScoreSink:
         if target is None:
             return None
         if self._client is None or target != self._client_target:
+            import httpx  # noqa: PLC0415  (a dependency of langfuse)
             from langfuse.api.client import LangfuseAPI  # noqa: PLC0415
 
+            self._close_client()
+            # Our own httpx client, so that stop() can close its connections.
+            self._http = httpx.Client(timeout=SCORE_REQUEST_TIMEOUT_S)
             self._client = LangfuseAPI(
                 base_url=target.host.rstrip("/"),
                 username=target.public_key,
                 password=target.secret_key,
                 x_langfuse_sdk_name=SCORE_CLIENT_NAME,
                 x_langfuse_public_key=target.public_key,
-                timeout=SCORE_REQUEST_TIMEOUT_S,
+                httpx_client=self._http,
             )
             self._client_target = target
         return self._client
+
+    def _close_client(self) -> None:
+        http, self._http, self._client = self._http, None, None
+        if http is not None:
+            http.close()
 
     def _attempt(self, job: _Job) -> bool:
         """One try of ``job``; True when done (sent, or refused for good), False to retry."""
@@ -313,7 +330,7 @@ class ScoreSink:
             return False
 
     def _send(self, api: Any, scores: list[Score]) -> bool:
-        response = api.scores.create(request=[score_request(score) for score in scores])
+        response = api.scores.create(request=[score_request(score) for score in scores], request_options=_ONE_TRY)
         rejected = int(getattr(response, "rejected", 0) or 0)
         if rejected:
             # 207: Langfuse says "do not automatically retry a 207 batch"; the rejected ones are invalid for good.
@@ -329,7 +346,7 @@ class ScoreSink:
 
         while score_ids:
             try:
-                api.scores.delete(score_ids[0])
+                api.scores.delete(score_ids[0], request_options=_ONE_TRY)
             except NotFoundError:
                 pass  # never sent, or already deleted: the goal is reached
             score_ids.pop(0)  # done: a retry of this job starts at the next id
