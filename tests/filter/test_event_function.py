@@ -71,7 +71,7 @@ class Replay:
             self.deleted.append((self.current, list(ids)))
             return delete(ids)
 
-        sink.send = record_send  # type: ignore[method-assign,assignment]
+        sink.send = record_send  # type: ignore[method-assign]
         sink.delete = record_delete  # type: ignore[method-assign,assignment]
 
     def play(self, *steps: str) -> None:
