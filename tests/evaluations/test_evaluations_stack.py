@@ -98,7 +98,10 @@ def test_rating_becomes_scores_and_an_evaluation_under_the_turn(
     asyncio.run(run_turn(pipeline, later, stats))
     asyncio.run(pipeline.on_shutdown())  # flushes
     later_span = turn_span_id(later.inlet["metadata"]["chat_id"], later.message_id)
-    received = lambda: stack.langfuse_received()["spans"]  # noqa: E731
+
+    def received() -> list[dict[str, Any]]:
+        return stack.langfuse_received()["spans"]  # type: ignore[no-any-return]
+
     wait_until(
         lambda: {turn_span, later_span} <= {s["span_id"] for s in received()}, timeout=30, what="both turns at Langfuse"
     )
