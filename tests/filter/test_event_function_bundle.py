@@ -49,7 +49,7 @@ def test_frontmatter_lists_the_filters_requirements_and_langfuse() -> None:
     assert frontmatter["title"] == EVENT_FUNCTION_NAME
     assert frontmatter["version"] == otel_filter.__version__
     requirements = [r.strip() for r in frontmatter["requirements"].split(",")]
-    assert requirements == [*bundle.REQUIREMENTS, "langfuse>=5.0"]
+    assert requirements == [*bundle.REQUIREMENTS, "langfuse>=5.0"] == list(bundle.event_function_requirements())
 
 
 def test_open_webui_sees_an_event_function_only() -> None:
