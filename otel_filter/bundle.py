@@ -56,6 +56,11 @@ SHIPPED_BY_HOSTS = frozenset({"pydantic"})
 """Runtime dependencies the file does not list: both hosts (Open WebUI, the Pipelines server) ship them."""
 
 
+def _distribution_name(requirement: str) -> str:
+    """``genai-prices`` of ``genai-prices>=0.2.5``."""
+    return re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0]
+
+
 def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
     """The file's ``requirements:``: the package's runtime dependencies (``pyproject.toml``, the one list),
     minus :data:`SHIPPED_BY_HOSTS`.
@@ -68,7 +73,7 @@ def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
     dependencies: list[str] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
     listed = []
     for dependency in dependencies:
-        name = re.split(r"[\s<>=!~\[;]", dependency, maxsplit=1)[0]
+        name = _distribution_name(dependency)
         if name.lower() in SHIPPED_BY_HOSTS:
             continue
         if "," in dependency or ";" in dependency:
@@ -87,7 +92,7 @@ def event_function_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
     ]
     extra = []
     for name in EVENT_EXTRA_DEPENDENCIES:
-        found = [item for item in server if re.split(r"[\s<>=!~\[;]", item, maxsplit=1)[0].lower() == name]
+        found = [item for item in server if _distribution_name(item).lower() == name]
         if len(found) != 1 or "," in found[0] or ";" in found[0]:
             raise BundleError(f"pyproject.toml's server extra must list {name} once, with one lower bound")
         extra.append(found[0])
