@@ -2503,7 +2503,10 @@ class ScoreSink:
             # 207: Langfuse says "do not automatically retry a 207 batch"; the rejected ones are invalid for good.
             self._health.count("scores_rejected", rejected)
             self._health.problem(
-                "scores_rejected", "otel_filter: Langfuse rejected %d score(s): %s", rejected, _short_text(response)
+                "score_batch_rejected",
+                "otel_filter: Langfuse rejected %d score(s): %s",
+                rejected,
+                _short_text(response),
             )
         self._health.count("scores_sent", len(scores) - rejected)
         return True

@@ -4,6 +4,8 @@ endpoint (tests/support/langfuse_contract.py, /api/public/scores): create, updat
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -149,4 +151,42 @@ def test_no_langfuse_configured_sends_nothing_and_fails_nothing() -> None:
     scores, _ = scores_for_feedback(_record("05_thumbs_down_details", "down_turn2"))
     assert sink.send(scores) and sink.flush(5)
     assert health.snapshot().get("score_attempts_failed", 0) == 0 and health.get("scores_sent") == 0
+    sink.stop()
+
+
+def _auth(secret: str = SECRET) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{PUBLIC}:{secret}".encode()).decode()}
+
+
+def test_contract_scores_endpoint_follows_langfuses_api(langfuse: ThreadServer) -> None:
+    url = f"{langfuse.url}/api/public/scores"
+    good = {"id": "s-1", "traceId": "ab" * 16, "name": "user_feedback", "value": 1.0, "dataType": "NUMERIC"}
+    assert httpx.post(url, json=[good]).status_code == 401
+    assert httpx.post(url, json=[good], headers=_auth("sk-wrong")).status_code == 401
+    accepted = httpx.post(url, json=[good], headers=_auth())
+    assert (accepted.status_code, accepted.json()) == (202, {"message": "Accepted"})
+    bad = [
+        {"traceId": "t", "name": "x", "value": "high", "dataType": "NUMERIC"},  # a string for a NUMERIC score
+        {"traceId": "t", "name": "x", "value": 2, "dataType": "BOOLEAN"},  # BOOLEAN is 0 or 1
+        {"name": "x", "value": 1.0},  # no trace, session or dataset run
+        {"traceId": "t", "value": 1.0},  # no name: CreateScoreRequest refuses it
+    ]
+    partial = httpx.post(url, json=[*bad, dict(good, id="s-2")], headers=_auth())
+    assert partial.status_code == 207
+    assert (partial.json()["accepted"], partial.json()["rejected"]) == (1, 4)
+    assert set(_received(langfuse)["scores"]) == {"s-1", "s-2"}
+    assert httpx.delete(f"{url}/s-1", headers=_auth()).status_code == 200
+    assert httpx.delete(f"{url}/s-1", headers=_auth()).status_code == 404
+    assert httpx.delete(f"{url}/s-2").status_code == 401
+    assert set(_received(langfuse)["scores"]) == {"s-2"}
+
+
+def test_a_207_rejection_is_counted_and_not_retried(langfuse: ThreadServer) -> None:
+    health = Counters()
+    sink = _sink(langfuse, health, retry_base_s=0.01)
+    scores, _ = scores_for_feedback(_record("05_thumbs_down_details", "down_turn2"))
+    invalid = dataclasses.replace(scores[0], trace_id="", observation_id=None)  # Langfuse needs a trace
+    assert sink.send([invalid, scores[1]]) and sink.flush(10)
+    assert health.get("scores_rejected") == 1 and health.get("scores_sent") == 1
+    assert len(_received(langfuse)["score_requests"]) == 1  # not retried
     sink.stop()
