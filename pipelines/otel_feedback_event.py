@@ -2275,6 +2275,82 @@ def evaluation_attributes(score: Score, *, explanation: bool) -> dict[str, str |
     return attributes
 
 
+class LangfuseScores:
+    """Langfuse's scores API, synchronous: for the sink's thread and for callers that need each outcome (the
+    feedback sync records progress only for what Langfuse accepted). Errors raise (the ``langfuse`` client's
+    ``ApiError`` or an ``httpx`` error); nothing is retried here.
+
+        client = LangfuseScores(LangfuseTarget(host, public_key, secret_key))
+        rejections = client.create(scores)     # [] when all were accepted; else why, one per refused score
+        client.delete(score_ids)               # an id Langfuse does not know counts as deleted
+        client.close()
+    """
+
+    def __init__(self, target: LangfuseTarget, *, timeout_s: float = SCORE_REQUEST_TIMEOUT_S) -> None:
+        import httpx  # noqa: PLC0415  (a dependency of langfuse)
+        from langfuse.api.client import LangfuseAPI  # noqa: PLC0415
+
+        self.target = target
+        self._http = httpx.Client(timeout=timeout_s)  # ours, so that close() ends its connections
+        self._api = LangfuseAPI(
+            base_url=target.host.rstrip("/"),
+            username=target.public_key,
+            password=target.secret_key,
+            x_langfuse_sdk_name=SCORE_CLIENT_NAME,
+            x_langfuse_public_key=target.public_key,
+            httpx_client=self._http,
+        )
+
+    def create(self, scores: Sequence[Score]) -> list[str]:
+        """``POST /api/public/scores``; the reasons of the scores Langfuse refused (207), [] when all were accepted.
+        Langfuse asks not to retry a 207 batch: a refused score is invalid, not unlucky."""
+        if not scores:
+            return []
+        response = self._api.scores.create(request=[score_request(score) for score in scores], request_options=_ONE_TRY)
+        errors = getattr(response, "errors", None) or []
+        rejected = int(getattr(response, "rejected", 0) or 0)
+        reasons = [f"{scores[e.index].score_id if 0 <= e.index < len(scores) else '?'}: {e.message}" for e in errors]
+        return reasons + ["(no reason given)"] * (rejected - len(reasons))
+
+    def delete(self, score_ids: Sequence[str]) -> None:
+        """``DELETE /api/public/scores/{id}`` for each id; 404 (never sent, already deleted) is success."""
+        from langfuse.api.commons.errors.not_found_error import NotFoundError  # noqa: PLC0415
+
+        for score_id in score_ids:
+            try:
+                self._api.scores.delete(score_id, request_options=_ONE_TRY)
+            except NotFoundError:
+                pass
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def emit_evaluations(tracer: Tracer, scores: Sequence[Score], *, explanation: bool) -> int:
+    """One ``evaluation <name>`` span per score under the rated turn's span, holding the ``gen_ai.evaluation.result``
+    event; returns how many were recorded (a score without an observation id has no turn span to sit under).
+    Only queues: the tracer's batch processor exports."""
+    recorded = 0
+    for score in scores:
+        if score.observation_id is None:
+            continue
+        parent = SpanContext(
+            trace_id=int(score.trace_id, 16),
+            span_id=int(score.observation_id, 16),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        context = trace.set_span_in_context(NonRecordingSpan(parent))
+        attributes = evaluation_attributes(score, explanation=explanation)
+        span = tracer.start_span(
+            EVALUATION_SPAN_PREFIX + score.name, context=context, kind=SpanKind.INTERNAL, attributes=attributes
+        )
+        span.add_event(GEN_AI_EVALUATION_RESULT, attributes=attributes)
+        span.end()
+        recorded += 1
+    return recorded
+
+
 @dataclass
 class _Job:
     kind: str  # "send" | "delete"
@@ -2482,82 +2558,6 @@ class ScoreSink:
             score_ids.pop(0)  # done: a retry of this job starts at the next id
             self._health.count("scores_deleted")
         return True
-
-
-class LangfuseScores:
-    """Langfuse's scores API, synchronous: for the sink's thread and for callers that need each outcome (the
-    feedback sync records progress only for what Langfuse accepted). Errors raise (the ``langfuse`` client's
-    ``ApiError`` or an ``httpx`` error); nothing is retried here.
-
-        client = LangfuseScores(LangfuseTarget(host, public_key, secret_key))
-        rejections = client.create(scores)     # [] when all were accepted; else why, one per refused score
-        client.delete(score_ids)               # an id Langfuse does not know counts as deleted
-        client.close()
-    """
-
-    def __init__(self, target: LangfuseTarget, *, timeout_s: float = SCORE_REQUEST_TIMEOUT_S) -> None:
-        import httpx  # noqa: PLC0415  (a dependency of langfuse)
-        from langfuse.api.client import LangfuseAPI  # noqa: PLC0415
-
-        self.target = target
-        self._http = httpx.Client(timeout=timeout_s)  # ours, so that close() ends its connections
-        self._api = LangfuseAPI(
-            base_url=target.host.rstrip("/"),
-            username=target.public_key,
-            password=target.secret_key,
-            x_langfuse_sdk_name=SCORE_CLIENT_NAME,
-            x_langfuse_public_key=target.public_key,
-            httpx_client=self._http,
-        )
-
-    def create(self, scores: Sequence[Score]) -> list[str]:
-        """``POST /api/public/scores``; the reasons of the scores Langfuse refused (207), [] when all were accepted.
-        Langfuse asks not to retry a 207 batch: a refused score is invalid, not unlucky."""
-        if not scores:
-            return []
-        response = self._api.scores.create(request=[score_request(score) for score in scores], request_options=_ONE_TRY)
-        errors = getattr(response, "errors", None) or []
-        rejected = int(getattr(response, "rejected", 0) or 0)
-        reasons = [f"{scores[e.index].score_id if 0 <= e.index < len(scores) else '?'}: {e.message}" for e in errors]
-        return reasons + ["(no reason given)"] * (rejected - len(reasons))
-
-    def delete(self, score_ids: Sequence[str]) -> None:
-        """``DELETE /api/public/scores/{id}`` for each id; 404 (never sent, already deleted) is success."""
-        from langfuse.api.commons.errors.not_found_error import NotFoundError  # noqa: PLC0415
-
-        for score_id in score_ids:
-            try:
-                self._api.scores.delete(score_id, request_options=_ONE_TRY)
-            except NotFoundError:
-                pass
-
-    def close(self) -> None:
-        self._http.close()
-
-
-def emit_evaluations(tracer: Tracer, scores: Sequence[Score], *, explanation: bool) -> int:
-    """One ``evaluation <name>`` span per score under the rated turn's span, holding the ``gen_ai.evaluation.result``
-    event; returns how many were recorded (a score without an observation id has no turn span to sit under).
-    Only queues: the tracer's batch processor exports."""
-    recorded = 0
-    for score in scores:
-        if score.observation_id is None:
-            continue
-        parent = SpanContext(
-            trace_id=int(score.trace_id, 16),
-            span_id=int(score.observation_id, 16),
-            is_remote=True,
-            trace_flags=TraceFlags(TraceFlags.SAMPLED),
-        )
-        context = trace.set_span_in_context(NonRecordingSpan(parent))
-        attributes = evaluation_attributes(score, explanation=explanation)
-        span = tracer.start_span(
-            EVALUATION_SPAN_PREFIX + score.name, context=context, kind=SpanKind.INTERNAL, attributes=attributes
-        )
-        span.add_event(GEN_AI_EVALUATION_RESULT, attributes=attributes)
-        span.end()
-        recorded += 1
-    return recorded
 
 
 def _short_text(value: object, limit: int = 300) -> str:
