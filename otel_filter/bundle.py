@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Generate ``pipelines/otel_filter_pipeline.py``: the whole filter as one self-contained file.
+"""Generate the installable single files: ``pipelines/otel_filter_pipeline.py`` (the whole filter) and
+``pipelines/otel_feedback_event.py`` (the Event function that turns ratings into scores).
 
-The file is what admins install: from its GitHub URL into a Pipelines server, or pasted as an
-Open WebUI Function. It is generated, never edited by hand; a test fails when it is stale.
+The filter file is what admins install: from its GitHub URL into a Pipelines server, or pasted as an
+Open WebUI Function. The Event function file is pasted as a second Function (a module holds one plugin type).
+Both are generated, never edited by hand; a test fails when one is stale.
 
-    python -m otel_filter.bundle            # (re)write the file
-    python -m otel_filter.bundle --check    # exit 1 if the committed file is stale
+    python -m otel_filter.bundle            # (re)write both files
+    python -m otel_filter.bundle --check    # exit 1 if a committed file is stale
 
 How: the modules that ``otel_filter.hosts`` needs are concatenated in dependency order; their
 ``from otel_filter… import …`` lines are dropped (the names are then defined earlier in the same
@@ -28,6 +30,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_filter.event_function import EVENT_FUNCTION_NAME
 from otel_filter.hosts import FILTER_NAME
 from otel_filter.version import __version__
 
@@ -35,6 +38,11 @@ PACKAGE = "otel_filter"
 ENTRY_MODULE = "hosts"
 PACKAGE_DIR = Path(__file__).resolve().parent
 OUTPUT = PACKAGE_DIR.parent / "pipelines" / "otel_filter_pipeline.py"
+EVENT_ENTRY_MODULE = "event_function"
+EVENT_OUTPUT = PACKAGE_DIR.parent / "pipelines" / "otel_feedback_event.py"
+EVENT_EXTRA_DEPENDENCIES = ("langfuse",)
+"""What the Event function needs beyond the filter's requirements: the Langfuse API client (scores), listed with the
+bound the ``server`` extra of ``pyproject.toml`` gives it."""
 # Open WebUI's replace_imports() rewrites these phrases anywhere in a Function's source.
 FORBIDDEN_PHRASES = ("from utils", "from main", "from config", "from apps")
 
@@ -46,6 +54,11 @@ class BundleError(Exception):
 PYPROJECT = PACKAGE_DIR.parent / "pyproject.toml"
 SHIPPED_BY_HOSTS = frozenset({"pydantic"})
 """Runtime dependencies the file does not list: both hosts (Open WebUI, the Pipelines server) ship them."""
+
+
+def _distribution_name(requirement: str) -> str:
+    """``genai-prices`` of ``genai-prices>=0.2.5``."""
+    return re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0]
 
 
 def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
@@ -60,7 +73,7 @@ def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
     dependencies: list[str] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
     listed = []
     for dependency in dependencies:
-        name = re.split(r"[\s<>=!~\[;]", dependency, maxsplit=1)[0]
+        name = _distribution_name(dependency)
         if name.lower() in SHIPPED_BY_HOSTS:
             continue
         if "," in dependency or ";" in dependency:
@@ -69,6 +82,21 @@ def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
             )
         listed.append(dependency)
     return tuple(listed)
+
+
+def event_function_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
+    """The Event function file's ``requirements:``: the filter's plus :data:`EVENT_EXTRA_DEPENDENCIES` as the
+    ``server`` extra pins them."""
+    server: list[str] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["optional-dependencies"][
+        "server"
+    ]
+    extra = []
+    for name in EVENT_EXTRA_DEPENDENCIES:
+        found = [item for item in server if _distribution_name(item).lower() == name]
+        if len(found) != 1 or "," in found[0] or ";" in found[0]:
+            raise BundleError(f"pyproject.toml's server extra must list {name} once, with one lower bound")
+        extra.append(found[0])
+    return (*filter_requirements(pyproject), *extra)
 
 
 try:
@@ -116,7 +144,7 @@ def _load(name: str) -> _Module:
     return _Module(name, path, source, tree, deps)
 
 
-def _ordered_modules() -> list[_Module]:
+def _ordered_modules(entry: str = ENTRY_MODULE) -> list[_Module]:
     modules: dict[str, _Module] = {}
     order: list[str] = []
     visiting: set[str] = set()
@@ -133,7 +161,7 @@ def _ordered_modules() -> list[_Module]:
         visiting.discard(name)
         order.append(name)
 
-    visit(ENTRY_MODULE)
+    visit(entry)
     return [modules[name] for name in order]
 
 
@@ -233,16 +261,16 @@ def _module_body(module: _Module) -> str:
     return f"{header}\n\n\n{text}\n\n"
 
 
-def _frontmatter() -> str:
+def _frontmatter(title: str, description: str, requirements: tuple[str, ...]) -> str:
     return "\n".join(
         [
             '"""',
-            f"title: {FILTER_NAME}",
+            f"title: {title}",
             "author: owui-otel",
             f"version: {__version__}",
             "license: Apache-2.0",
-            "description: Every chat turn as an OpenTelemetry GenAI span (Langfuse, Jaeger, any OTLP backend)",
-            f"requirements: {', '.join(filter_requirements())}",
+            f"description: {description}",
+            f"requirements: {', '.join(requirements)}",
             '"""',
         ]
     )
@@ -250,14 +278,40 @@ def _frontmatter() -> str:
 
 def render() -> str:
     """The complete single-file filter, as text."""
-    modules = _ordered_modules()
-    _check_collisions(modules)
-    parts = [
-        _frontmatter(),
-        "# SPDX-License-Identifier: Apache-2.0",
-        f"# GENERATED by `python -m otel_filter.bundle` from the otel_filter package {__version__}.",
+    return _render(
+        ENTRY_MODULE,
+        _frontmatter(
+            FILTER_NAME,
+            "Every chat turn as an OpenTelemetry GenAI span (Langfuse, Jaeger, any OTLP backend)",
+            filter_requirements(),
+        ),
         "# Do not edit: change the package and regenerate. Works both as an Open WebUI Pipelines filter",
         "# (class Pipeline) and as an Open WebUI Function (class Filter).",
+    )
+
+
+def render_event_function() -> str:
+    """The complete single-file Event function (Open WebUI >= 0.10), as text."""
+    return _render(
+        EVENT_ENTRY_MODULE,
+        _frontmatter(
+            EVENT_FUNCTION_NAME,
+            "Every Open WebUI rating as a score on the rated turn (Langfuse) and a gen_ai.evaluation.result (OTel)",
+            event_function_requirements(),
+        ),
+        "# Do not edit: change the package and regenerate. An Open WebUI Event function (class Event): install it",
+        "# in Admin Panel > Functions next to the filter and switch it on.",
+    )
+
+
+def _render(entry: str, frontmatter: str, *about: str) -> str:
+    modules = _ordered_modules(entry)
+    _check_collisions(modules)
+    parts = [
+        frontmatter,
+        "# SPDX-License-Identifier: Apache-2.0",
+        f"# GENERATED by `python -m otel_filter.bundle` from the otel_filter package {__version__}.",
+        *about,
         "",
         _external_imports(modules),
     ]
@@ -267,33 +321,44 @@ def render() -> str:
         if phrase in text:
             line = next(i for i, row in enumerate(text.splitlines(), start=1) if phrase in row)
             raise BundleError(f"generated line {line} contains {phrase!r}, which Open WebUI rewrites on import")
-    compile(text, str(OUTPUT), "exec")
+    compile(text, f"{entry}.py", "exec")
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m otel_filter.bundle", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the committed file differs, write nothing")
-    parser.add_argument("--output", type=Path, default=OUTPUT, help=f"where to write (default {OUTPUT})")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help=f"where to write the filter (default {OUTPUT})")
+    parser.add_argument(
+        "--event-output",
+        type=Path,
+        default=EVENT_OUTPUT,
+        help=f"where to write the Event function (default {EVENT_OUTPUT})",
+    )
     args = parser.parse_args(argv)
     try:
-        text = render()
+        outputs = ((args.output, render()), (args.event_output, render_event_function()))
     except BundleError as error:
         print(f"error: cannot bundle {PACKAGE}: {error}", file=sys.stderr)
         return 1
-    current = args.output.read_text(encoding="utf-8") if args.output.exists() else None
-    if args.check:
+    return max(_write(path, text, check=args.check) for path, text in outputs)
+
+
+def _write(output: Path, text: str, *, check: bool) -> int:
+    """Write (or with ``check`` compare) one generated file; 1 when a checked file is stale."""
+    current = output.read_text(encoding="utf-8") if output.exists() else None
+    if check:
         if current != text:
-            print(f"{args.output} is stale: run `python -m otel_filter.bundle`", file=sys.stderr)
+            print(f"{output} is stale: run `python -m otel_filter.bundle`", file=sys.stderr)
             return 1
-        print(f"{args.output} is up to date")
+        print(f"{output} is up to date")
         return 0
     if current != text:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {output}")
     else:
-        print(f"{args.output} is up to date")
+        print(f"{output} is up to date")
     return 0
 
 
