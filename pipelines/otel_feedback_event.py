@@ -715,7 +715,7 @@ OWUI_OTEL_MAX_OPEN_TURNS = "OWUI_OTEL_MAX_OPEN_TURNS"
 """Most turns awaiting an outlet; the oldest is ended as abandoned beyond it. Default 10000."""
 
 OWUI_OTEL_RECORD_TASKS = "OWUI_OTEL_RECORD_TASKS"
-"""``true`` (default): title/tags/follow-up/... calls become their own spans; ``false`` skips them."""
+"""``true`` (default): title/tags/follow-up/... calls become records in their turn's trace; ``false`` skips them."""
 
 OWUI_OTEL_RECORD_USER_EMAIL = "OWUI_OTEL_RECORD_USER_EMAIL"
 """``true`` adds ``user.email``; default ``false``. Independent of ``OWUI_OTEL_USER_IDENTITY``."""
@@ -917,6 +917,25 @@ def parse_key_values(text: str) -> tuple[tuple[tuple[str, str], ...], list[str]]
     return tuple(pairs), bad
 
 
+def _key_values(
+    text: str, setting: str, shown: str, example: str, problems: list[Problem]
+) -> tuple[tuple[str, str], ...]:
+    """The pairs of ``text`` (:func:`parse_key_values`); the items without ``key=value`` are left out and reported
+    as one Problem of ``setting``, whose value it shows as ``shown``."""
+    pairs, bad = parse_key_values(text)
+    if bad:
+        problems.append(
+            Problem(
+                setting=setting,
+                value=shown,
+                reason=f"has {len(bad)} item(s) without 'key=value'",
+                fix=f"write key=value pairs separated by commas, e.g. {example}",
+                fallback="Ignoring those items",
+            )
+        )
+    return pairs
+
+
 def _valid_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -1059,17 +1078,9 @@ def _resolve_export(
                 )
             )
             header_text = ""
-    headers, bad = parse_key_values(header_text)
-    if bad:
-        problems.append(
-            Problem(
-                setting=header_name,
-                value="<hidden: may hold a secret>",
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write headers as key=value pairs separated by commas, e.g. authorization=Bearer%20<token>",
-                fallback="Ignoring those items",
-            )
-        )
+    headers = _key_values(
+        header_text, header_name, "<hidden: may hold a secret>", "authorization=Bearer%20<token>", problems
+    )
     if protocol == PROTOCOL_GRPC:
         # gRPC metadata keys must be lower-case; an upper-case key would fail every export.
         headers = tuple((key.lower(), value) for key, value in headers)
@@ -1163,29 +1174,18 @@ def _bounded_int(
         if not raw.strip():
             return default
     value = _whole_number(raw)
-    if value is None or value < minimum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"must be a whole number of {unit} from {minimum} to {maximum}",
-                fix=f"set it to {default} (the default) or another whole number from {minimum} to {maximum}",
-                fallback=f"Using {default}",
-            )
-        )
-        return default
-    if value > maximum:
-        problems.append(
-            Problem(
-                setting=name,
-                value=_shown(raw),
-                reason=f"is more than {maximum} {unit}, the most this setting allows",
-                fix=f"set it to a whole number from {minimum} to {maximum} (default {default})",
-                fallback=f"Using {maximum}",
-            )
-        )
-        return maximum
-    return value
+    if value is not None and minimum <= value <= maximum:
+        return value
+    if value is not None and value > maximum:
+        used = maximum
+        reason = f"is more than {maximum} {unit}, the most this setting allows"
+        fix = f"set it to a whole number from {minimum} to {maximum} (default {default})"
+    else:
+        used = default
+        reason = f"must be a whole number of {unit} from {minimum} to {maximum}"
+        fix = f"set it to {default} (the default) or another whole number from {minimum} to {maximum}"
+    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"Using {used}"))
+    return used
 
 
 def _flag(
@@ -1272,20 +1272,12 @@ def resolve_settings(valves: Mapping[str, object], environ: Mapping[str, str]) -
         or dict(env_resource).get("service.name", "").strip()
     )
     resource_text = _text(valves, "resource_attributes")
-    valve_resource, bad = parse_key_values(resource_text)
+    valve_resource = _key_values(
+        resource_text, "resource_attributes", resource_text, "deployment.environment.name=prod", problems
+    )
     # The valve's attributes are added to the environment's (and win): both from here, not from the SDK's own
     # read of os.environ, so that the given environ decides.
     resource_attributes = tuple({**dict(env_resource), **dict(valve_resource)}.items())
-    if bad:
-        problems.append(
-            Problem(
-                setting="resource_attributes",
-                value=resource_text,
-                reason=f"has {len(bad)} item(s) without 'key=value'",
-                fix="write key=value pairs separated by commas, e.g. deployment.environment.name=prod",
-                fallback="Ignoring those items",
-            )
-        )
     raw_patterns: object = valves.get("redact_patterns")
     patterns_setting = "redact_patterns"
     if _unset(raw_patterns):
@@ -1593,6 +1585,9 @@ OPENWEBUI_COST_SOURCE = "openwebui.cost.source"
 # Open WebUI's own version, where the filter can know it: only in-process (a Function), from the running
 # ``open_webui.env.VERSION``. Neither the Pipelines server nor the bridge is told it by any payload.
 OPENWEBUI_VERSION = "openwebui.version"
+COST_SOURCE_UNAVAILABLE = "unavailable"
+"""``openwebui.cost.source`` of a turn with usage but no cost because genai-prices cannot be imported where the
+filter runs: recorded so that the doctor, reading spans from Jaeger, names that fix rather than a price override."""
 
 # Values of ``openwebui.turn.end_reason``: why the span ended.
 END_OUTLET = "outlet"
