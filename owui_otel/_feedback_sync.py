@@ -1,0 +1,446 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``owui-otel feedback sync``: Open WebUI's ratings, read over its admin API, become Langfuse scores.
+
+The catch-up path for everything the real-time Event function cannot see (Open WebUI < 0.10, ratings given while
+Langfuse or the collector was down, deployments that cannot install functions) and the bridge's Event webhook::
+
+    source = OpenWebUIFeedbacks("http://localhost:8080", token)         # admin API key or JWT
+    delivery = LangfuseScoreDelivery("https://cloud.langfuse.com", public_key, secret_key)
+    with FeedbackSync(source, delivery, SyncProgress.for_openwebui(url)) as sync:
+        report = sync.run()                                              # SyncReport(sent=..., deleted=..., ...)
+
+What it guarantees:
+
+- **Only what changed is sent.** Open WebUI has no "since" cursor, so a run lists every feedback's id and
+  ``updated_at`` (``GET /api/v1/evaluations/feedbacks/all/ids``; Open WebUI versions without it: the full
+  ``/feedbacks/all/export``) and compares them with what the last run delivered, kept on disk.
+- **Nothing lost, nothing duplicated.** A feedback is recorded as done only after Langfuse accepted its scores, one
+  journal line per feedback (appended and fsynced), so a run killed mid-way resumes where it stopped. Score ids are
+  derived from the feedback id and score name, so the one feedback that may be resent after a kill overwrites
+  its scores instead of adding new ones.
+- **Deletes follow.** A feedback that was synced and is gone from Open WebUI (deleted one by one, or by "delete
+  all", whose event names no ids) gets its scores deleted; a score a feedback no longer has (the 1-10 rating
+  cleared by re-rating with the other thumb) is deleted too.
+- **Safe to run twice or concurrently.** A run holds an exclusive lock on its progress file; a second run waits
+  for it, then finds nothing left to do.
+- **Bad records never stop a run**: a feedback that cannot be scored (no message id, no rating) is counted with
+  its reason and not retried until it changes; one that Langfuse refuses is retried on the next run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from owui_otel._errors import OwuiOtelError
+from owui_otel._paths import PRIVATE_FILE_MODE, private_dir, state_dir, write_private
+
+if TYPE_CHECKING:
+    from otel_filter.feedback import Score
+
+__all__ = [
+    "DeliveryFailed",
+    "FeedbackSync",
+    "LangfuseScoreDelivery",
+    "OpenWebUIFeedbacks",
+    "ScoreDelivery",
+    "SyncProgress",
+    "SyncReport",
+]
+
+FEEDBACK_API = "/api/v1/evaluations"
+_TIMEOUT_S = 30.0
+
+ScoreFeedback = Callable[[Mapping[str, Any]], "tuple[list[Score], str | None]"]
+ScoreIdsOf = Callable[[str], list[str]]
+
+
+class DeliveryFailed(OwuiOtelError):
+    """Langfuse did not take a feedback's scores (down, refused, timed out); the next run sends them again."""
+
+
+class ScoreDelivery(Protocol):
+    """Delivers scores and deletes them, **blocking until the backend answered**; raises
+    :class:`DeliveryFailed` when it did not take them (the sync then keeps the feedback for the next run)."""
+
+    def deliver(self, scores: Sequence[Score]) -> None: ...
+
+    def delete(self, score_ids: Sequence[str]) -> None: ...
+
+
+class LangfuseScoreDelivery:
+    """Scores to Langfuse over its public scores API, with the ``langfuse`` package's generated client and
+    request models (``POST /api/public/scores``, ``DELETE /api/public/scores/{id}``).
+
+    Not the SDK's batched ``create_score``: that queues and answers before Langfuse did, and the sync may record a
+    feedback as done only once it was delivered."""
+
+    def __init__(self, host: str, public_key: str, secret_key: str, *, timeout_s: float = _TIMEOUT_S) -> None:
+        from langfuse.api import LangfuseAPI  # noqa: PLC0415 (the [server] extra)
+
+        self.host = host.rstrip("/")
+        self._http = httpx.Client(timeout=timeout_s)
+        self._api = LangfuseAPI(
+            base_url=self.host, username=public_key, password=secret_key, httpx_client=self._http, timeout=timeout_s
+        )
+
+    def deliver(self, scores: Sequence[Score]) -> None:
+        from langfuse.api.scores.types.create_score_request import CreateScoreRequest  # noqa: PLC0415
+
+        requests = [
+            CreateScoreRequest(
+                id=score.score_id,
+                trace_id=score.trace_id,
+                observation_id=score.observation_id,
+                name=score.name,
+                value=score.value,
+                data_type=score.data_type,  # type: ignore[arg-type]  # one of the SDK's literal names
+                comment=score.comment,
+                metadata=dict(score.metadata),
+            )
+            for score in scores
+        ]
+        try:
+            answer = self._api.scores.create(request=requests)
+        except Exception as error:  # the generated client raises one typed error per status, httpx its own
+            raise DeliveryFailed(f"Langfuse at {self.host} did not take the scores: {_describe(error)}") from error
+        rejected = getattr(answer, "rejected", 0)
+        if rejected:
+            messages = "; ".join(error.message for error in getattr(answer, "errors", []))
+            raise DeliveryFailed(f"Langfuse at {self.host} rejected {rejected} score(s): {messages}")
+
+    def delete(self, score_ids: Sequence[str]) -> None:
+        for score_id in score_ids:
+            try:
+                self._api.scores.delete(score_id)
+            except Exception as error:
+                if getattr(error, "status_code", None) == 404:  # never sent, or already deleted
+                    continue
+                raise DeliveryFailed(f"Langfuse at {self.host} did not delete a score: {_describe(error)}") from error
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _describe(error: Exception) -> str:
+    status = getattr(error, "status_code", None)
+    return f"HTTP {status}" if status is not None else type(error).__name__
+
+
+class OpenWebUIFeedbacks:
+    """Open WebUI's feedback records, read with an admin's API key or JWT (never logged, never in a message)."""
+
+    def __init__(self, url: str, token: str, *, timeout_s: float = _TIMEOUT_S) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url + FEEDBACK_API, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s
+        )
+        self._export: dict[str, dict[str, Any]] | None = None
+
+    def versions(self) -> dict[str, int]:
+        """Every feedback id with its ``updated_at``: ``/feedbacks/all/ids``, or the full export where that
+        route does not exist (Open WebUI before it was added)."""
+        answer = self._get("/feedbacks/all/ids", missing_ok=True)
+        if answer is None:
+            export = self._get("/feedbacks/all/export")
+            self._export = {str(record["id"]): record for record in _records(export, "/feedbacks/all/export")}
+            return {feedback_id: _updated_at(record) for feedback_id, record in self._export.items()}
+        return {str(row["id"]): _updated_at(row) for row in _records(answer, "/feedbacks/all/ids")}
+
+    def record(self, feedback_id: str) -> dict[str, Any] | None:
+        """The full record (``GET /feedback/{id}``), or None when it was deleted meanwhile."""
+        if self._export is not None:
+            return self._export.get(feedback_id)
+        answer = self._get(f"/feedback/{feedback_id}", missing_ok=True)
+        return answer if isinstance(answer, dict) else None
+
+    def _get(self, path: str, *, missing_ok: bool = False) -> Any:
+        where = f"{self.url}{FEEDBACK_API}{path}"
+        try:
+            response = self._http.get(path)
+        except httpx.HTTPError as error:
+            raise OwuiOtelError(
+                f"cannot reach Open WebUI at {self.url} ({type(error).__name__}): check --openwebui-url"
+            ) from error
+        if response.status_code in (401, 403):
+            raise OwuiOtelError(
+                f"Open WebUI refused the token ({response.status_code} at {where}): pass an admin's API key "
+                "or JWT with --token (Settings > Account > API keys)"
+            )
+        if response.status_code in (404, 405) and missing_ok:
+            return None
+        if response.status_code != 200:
+            raise OwuiOtelError(f"Open WebUI answered {response.status_code} at {where}: is this Open WebUI?")
+        try:
+            return response.json()
+        except ValueError as error:
+            raise OwuiOtelError(f"Open WebUI answered with no JSON at {where}: is this Open WebUI?") from error
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _records(answer: Any, path: str) -> list[dict[str, Any]]:
+    if not isinstance(answer, list) or not all(isinstance(row, dict) and "id" in row for row in answer):
+        raise OwuiOtelError(f"Open WebUI's {path} answered something else than a list of feedbacks")
+    return answer
+
+
+def _updated_at(row: Mapping[str, Any]) -> int:
+    value = row.get("updated_at")
+    return value if isinstance(value, int) else 0
+
+
+@dataclass
+class _Done:
+    """What the last delivery of one feedback left in Langfuse."""
+
+    updated_at: int
+    score_ids: list[str]
+    skipped: str | None = None  # the reason it could not be scored (kept so it is not retried until it changes)
+
+
+class SyncProgress:
+    """What was delivered, per feedback, on disk: a snapshot (``<name>.json``) plus a journal of the feedbacks
+    delivered since (``<name>.journal``, one JSON line each, fsynced), folded into the snapshot at the start and
+    end of each run. Both files are 0600; the snapshot is replaced atomically; a torn last journal line (a kill
+    while writing it) is ignored, which resends that one feedback (its score ids make that an overwrite)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.journal = path.with_suffix(".journal")
+        self.lock_path = path.with_suffix(".lock")
+        self.done: dict[str, _Done] = {}
+
+    @classmethod
+    def for_openwebui(cls, openwebui_url: str, directory: Path | None = None) -> SyncProgress:
+        """One progress file per Open WebUI (by URL) in ``<state dir>/feedback-sync/``."""
+        name = hashlib.sha256(openwebui_url.rstrip("/").encode()).hexdigest()[:16]
+        return cls((directory or state_dir() / "feedback-sync") / f"{name}.json")
+
+    @contextmanager
+    def locked(self) -> Iterator[SyncProgress]:
+        """Hold the exclusive lock (waiting for another run to finish), with the progress loaded and compacted."""
+        private_dir(self.path.parent)
+        descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            self._load()
+            self._compact()
+            yield self
+            self._compact()
+        finally:
+            os.close(descriptor)  # closing releases the lock
+
+    def record(self, feedback_id: str, done: _Done | None) -> None:
+        """Remember one feedback as delivered (``None``: its scores were deleted) before going on to the next."""
+        line = {"id": feedback_id, "done": None if done is None else done.__dict__}
+        descriptor = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+        try:
+            os.write(descriptor, (json.dumps(line) + "\n").encode())
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        self._apply(feedback_id, line["done"])
+
+    def _apply(self, feedback_id: str, done: Any) -> None:
+        if done is None:
+            self.done.pop(feedback_id, None)
+        else:
+            self.done[feedback_id] = _Done(**done)
+
+    def _load(self) -> None:
+        self.done = {}
+        if self.path.exists():
+            try:
+                snapshot = json.loads(self.path.read_text(encoding="utf-8"))
+                for feedback_id, done in snapshot["feedbacks"].items():
+                    self._apply(feedback_id, done)
+            except (ValueError, KeyError, TypeError) as error:
+                raise OwuiOtelError(
+                    f"the sync progress file {self.path} is damaged ({type(error).__name__}): delete it and run "
+                    "again (everything is sent once more; score ids make that an overwrite, not a duplicate)"
+                ) from error
+        if self.journal.exists():
+            for line in self.journal.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    self._apply(str(entry["id"]), entry["done"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn line from a kill mid-write: that feedback is sent again
+
+    def _compact(self) -> None:
+        snapshot = {"feedbacks": {feedback_id: done.__dict__ for feedback_id, done in sorted(self.done.items())}}
+        write_private(self.path, json.dumps(snapshot, indent=1) + "\n")
+        self.journal.unlink(missing_ok=True)
+
+
+@dataclass
+class SyncReport:
+    """What one run did. ``skipped`` counts feedbacks that cannot be scored, by reason."""
+
+    seen: int = 0
+    sent: int = 0
+    scores_sent: int = 0
+    deleted: int = 0
+    scores_deleted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.seen} feedback(s) in Open WebUI",
+            f"{self.sent} sent ({self.scores_sent} score(s))",
+            f"{self.deleted} deleted ({self.scores_deleted} score(s))",
+            f"{self.unchanged} unchanged",
+        ]
+        if self.skipped:
+            parts.append("skipped: " + ", ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items())))
+        if self.failed:
+            parts.append(f"{self.failed} failed, retried on the next run ({self.errors[0]})")
+        return "; ".join(parts)
+
+
+def _default_scoring() -> tuple[ScoreFeedback, ScoreIdsOf]:
+    from otel_filter.feedback import score_ids_for_feedback, scores_for_feedback  # noqa: PLC0415
+
+    return scores_for_feedback, score_ids_for_feedback
+
+
+class FeedbackSync:
+    """One Open WebUI, one Langfuse, one progress file. :meth:`run` syncs everything; :meth:`sync_one` and
+    :meth:`forget` serve the bridge's Event webhook (one feedback created/updated, deleted)."""
+
+    def __init__(
+        self,
+        source: OpenWebUIFeedbacks,
+        delivery: ScoreDelivery,
+        progress: SyncProgress,
+        *,
+        dry_run: bool = False,
+        scoring: tuple[ScoreFeedback, ScoreIdsOf] | None = None,
+    ) -> None:
+        self.source = source
+        self.delivery = delivery
+        self.progress = progress
+        self.dry_run = dry_run
+        self._score, self._score_ids = scoring or _default_scoring()
+        self._in_process = threading.Lock()  # flock is per open file: threads of one process need their own lock
+
+    def run(self) -> SyncReport:
+        """Send what is new or changed since the last run, delete what is gone; see the module docs."""
+        report = SyncReport()
+        with self._in_process, self.progress.locked() as progress:
+            versions = self.source.versions()
+            report.seen = len(versions)
+            for feedback_id, updated_at in versions.items():
+                done = progress.done.get(feedback_id)
+                if done is not None and done.updated_at == updated_at:
+                    report.unchanged += 1
+                    if done.skipped:
+                        report.skipped[done.skipped] += 1
+                    continue
+                self._sync(feedback_id, self.source.record(feedback_id), report)
+            for feedback_id in [known for known in progress.done if known not in versions]:
+                self._forget(feedback_id, report)
+        return report
+
+    def sync_one(self, feedback_id: str) -> SyncReport:
+        """Send one feedback now (an Event webhook said it was created or updated)."""
+        report = SyncReport(seen=1)
+        with self._in_process, self.progress.locked():
+            self._sync(feedback_id, self.source.record(feedback_id), report)
+        return report
+
+    def forget(self, feedback_ids: Iterable[str]) -> SyncReport:
+        """Delete the scores of feedbacks Open WebUI deleted (an Event webhook said so)."""
+        report = SyncReport()
+        with self._in_process, self.progress.locked():
+            for feedback_id in feedback_ids:
+                self._forget(feedback_id, report)
+        return report
+
+    def _sync(self, feedback_id: str, record: Mapping[str, Any] | None, report: SyncReport) -> None:
+        if record is None:  # deleted between the listing and now
+            self._forget(feedback_id, report)
+            return
+        scores, reason = self._score(record)
+        previous = self.progress.done.get(feedback_id)
+        # Only what we know we sent: a score this feedback no longer has (the 1-10 rating cleared by re-rating).
+        stale = sorted(set(previous.score_ids if previous else ()) - _ids(scores))
+        if self.dry_run:
+            report.sent += 1 if scores else 0
+            report.scores_sent += len(scores)
+            if reason:
+                report.skipped[reason] += 1
+            return
+        try:
+            if scores:
+                self.delivery.deliver(scores)
+            if stale:
+                self.delivery.delete(stale)
+        except DeliveryFailed as error:
+            report.failed += 1
+            report.errors.append(str(error))
+            return
+        self.progress.record(
+            feedback_id, _Done(updated_at=_updated_at(record), score_ids=sorted(_ids(scores)), skipped=reason)
+        )
+        if scores:
+            report.sent += 1
+            report.scores_sent += len(scores)
+        if reason:
+            report.skipped[reason] += 1
+        report.scores_deleted += len(stale)
+
+    def _forget(self, feedback_id: str, report: SyncReport) -> None:
+        previous = self.progress.done.get(feedback_id)
+        score_ids = self._owned(feedback_id, previous)
+        if self.dry_run:
+            report.deleted += 1
+            report.scores_deleted += len(score_ids)
+            return
+        try:
+            self.delivery.delete(score_ids)
+        except DeliveryFailed as error:
+            report.failed += 1
+            report.errors.append(str(error))
+            return
+        self.progress.record(feedback_id, None)
+        report.deleted += 1
+        report.scores_deleted += len(score_ids)
+
+    def _owned(self, feedback_id: str, previous: _Done | None) -> list[str]:
+        """Every score id this feedback may have in Langfuse: what we sent, and what any path could have sent
+        (the Event function sends without telling the sync)."""
+        known = set(previous.score_ids) if previous else set()
+        return sorted(known | set(self._score_ids(feedback_id)))
+
+    def close(self) -> None:
+        self.source.close()
+        close = getattr(self.delivery, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> FeedbackSync:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ids(scores: Sequence[Score]) -> set[str]:
+    return {score.score_id for score in scores}
