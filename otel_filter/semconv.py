@@ -52,6 +52,15 @@ GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 
+# --- GenAI: evaluation results (event gen_ai.evaluation.result, semconv v1.38+) ----------
+GEN_AI_EVALUATION_RESULT = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+# The Open WebUI feedback record a score came from (otel_filter.feedback): its id, for updates and deletes.
+OPENWEBUI_FEEDBACK_ID = "openwebui.feedback.id"
+
 # --- General registry attributes ---------------------------------------------------------
 ERROR_TYPE = "error.type"
 USER_ID = "user.id"
