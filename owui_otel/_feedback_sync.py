@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
-from owui_otel._errors import OwuiOtelError
+from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import PRIVATE_FILE_MODE, private_dir, state_dir, write_private
 
 if TYPE_CHECKING:
@@ -444,3 +444,43 @@ class FeedbackSync:
 
 def _ids(scores: Sequence[Score]) -> set[str]:
     return {score.score_id for score in scores}
+
+
+def feedback_sync(
+    openwebui_url: str,
+    token: str,
+    *,
+    langfuse_host: str,
+    public_key: str,
+    secret_key: str,
+    dry_run: bool = False,
+    progress_dir: Path | None = None,
+) -> FeedbackSync:
+    """A :class:`FeedbackSync` from the command line's settings, each missing one refused with its fix."""
+    from owui_otel.environment_variables import (  # noqa: PLC0415
+        LANGFUSE_HOST,
+        LANGFUSE_PUBLIC_KEY,
+        LANGFUSE_SECRET_KEY,
+        OWUI_OTEL_OPENWEBUI_URL,
+        OWUI_TOKEN,
+    )
+
+    missing = [
+        fix
+        for value, fix in (
+            (openwebui_url, f"--openwebui-url or ${OWUI_OTEL_OPENWEBUI_URL} (e.g. http://localhost:8080)"),
+            (token, f"--token or ${OWUI_TOKEN} (an admin's API key or JWT)"),
+            (langfuse_host, f"--langfuse-host or ${LANGFUSE_HOST}"),
+            (public_key, f"${LANGFUSE_PUBLIC_KEY}"),
+            (secret_key, f"${LANGFUSE_SECRET_KEY}"),
+        )
+        if not value
+    ]
+    if missing:
+        raise UsageError("feedback sync needs " + ", ".join(missing))
+    return FeedbackSync(
+        OpenWebUIFeedbacks(openwebui_url, token),
+        LangfuseScoreDelivery(langfuse_host, public_key, secret_key),
+        SyncProgress.for_openwebui(openwebui_url, progress_dir),
+        dry_run=dry_run,
+    )

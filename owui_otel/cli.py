@@ -7,6 +7,7 @@
     owui-otel serve           # the bridge server alone, in the foreground
     owui-otel install ...     # put the filter into a running Open WebUI or Pipelines server
     owui-otel doctor          # check each link of the chain, in plain words
+    owui-otel feedback sync   # Open WebUI's ratings -> Langfuse scores on their turns (new and changed only)
     owui-otel collector ...   # build/render/validate the collector (same as `python -m collector`)
 
 Exit codes: 0 ok, 1 failure (the message says what to fix), 2 usage error. Every expected error -- a bad flag or
@@ -47,6 +48,7 @@ from owui_otel.environment_variables import (
     OWUI_OTEL_API_KEY,
     OWUI_OTEL_MAX_BODY_BYTES,
     OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+    OWUI_OTEL_OPENWEBUI_URL,
     OWUI_TOKEN,
     PIPELINES_API_KEY,
 )
@@ -422,6 +424,59 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     doctor.set_defaults(handler=_cmd_doctor)
 
 
+def _cmd_feedback_sync(args: argparse.Namespace) -> int:
+    from owui_otel._feedback_sync import feedback_sync  # noqa: PLC0415
+
+    if args.every is not None and args.every <= 0:
+        raise UsageError(f"--every must be a positive number of seconds, not {args.every}")
+    sync = feedback_sync(
+        args.openwebui_url or os.environ.get(OWUI_OTEL_OPENWEBUI_URL, ""),
+        args.token or os.environ.get(OWUI_TOKEN, ""),
+        langfuse_host=args.langfuse_host,
+        public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
+        secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
+        dry_run=args.dry_run,
+    )
+    with sync:
+        while True:
+            report = sync.run()
+            print(("dry run (nothing sent): " if args.dry_run else "") + report.summary(), flush=True)
+            if args.every is None:
+                return 1 if report.failed else 0
+            time.sleep(args.every)
+
+
+def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    feedback = commands.add_parser(
+        "feedback", help="Open WebUI's ratings (thumbs, 1-10, reason, comment) as Langfuse scores"
+    )
+    actions = feedback.add_subparsers(dest="target", metavar="ACTION", required=True)
+    sync = actions.add_parser(
+        "sync",
+        help="send every new or changed rating to Langfuse as scores on its turn, delete the deleted ones",
+        description="Reads Open WebUI's feedback API with an admin token and sends only what changed since the "
+        "last run (progress kept in the state dir, per Open WebUI URL). A run killed mid-way resumes without "
+        "loss or duplicates; concurrent runs wait for each other. Exit code 1 when some feedback could not be "
+        "delivered (it is retried on the next run).",
+    )
+    sync.add_argument(
+        "--openwebui-url", default="", help=f"Open WebUI's address (default: ${OWUI_OTEL_OPENWEBUI_URL})"
+    )
+    sync.add_argument(
+        "--token", default="", help=f"an admin's API key or JWT (default: ${OWUI_TOKEN}, preferred: ps shows flags)"
+    )
+    sync.add_argument(
+        "--langfuse-host",
+        default=os.environ.get(LANGFUSE_HOST, ""),
+        help=f"default: ${LANGFUSE_HOST}; keys from ${LANGFUSE_PUBLIC_KEY} and ${LANGFUSE_SECRET_KEY}",
+    )
+    sync.add_argument("--dry-run", action="store_true", help="say what would be sent and deleted; send nothing")
+    sync.add_argument(
+        "--every", type=float, default=None, metavar="SECONDS", help="run again every SECONDS, until Ctrl-C"
+    )
+    sync.set_defaults(handler=_cmd_feedback_sync)
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -448,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_install(commands)
     _add_doctor(commands)
     _add_serve(commands)
+    _add_feedback(commands)
     _add_collector(commands)
     return parser
 
@@ -484,7 +540,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    label = f"owui-otel {args.command}" + (f" {args.target}" if args.command == "install" else "")
+    label = f"owui-otel {args.command}" + (f" {args.target}" if args.command in ("install", "feedback") else "")
     return report_errors(label, lambda: _run(handler, args))
 
 

@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: Apache-2.0
+"""``owui-otel feedback sync`` against a fake Open WebUI feedback API serving real 0.12.4 records, over real HTTP,
+delivering to a recorder of Langfuse's scores API: only what changed is sent, deletes follow, a killed run resumes
+without loss or duplicates, concurrent runs do each thing once, bad records are counted, never fatal."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector._process import wait_until
+from otel_filter.feedback import score_ids_for_feedback, scores_for_feedback
+from otel_filter.trace_ids import turn_span_id, turn_trace_id
+from owui_otel._feedback_sync import FeedbackSync, feedback_sync
+from tests.support.openwebui_feedback import FakeOpenWebUI, ScoresRecorder, fixture_records
+from tests.support.servers import ThreadServer
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "admin-token-never-printed"
+PUBLIC_KEY, SECRET_KEY = "pk-lf-test", "sk-lf-test"
+ADMIN_ID = "fa546203-aaeb-4009-9904-d8aa1c1ad202"
+
+
+def many_records(count: int) -> dict[str, dict[str, Any]]:
+    """``count`` feedbacks made from the real step-07 record (thumb, reason, comment, 1-10), each on its own turn."""
+    (template,) = [record for record in fixture_records("07_update_comment").values() if record["data"]["details"]]
+    records = {}
+    for number in range(count):
+        record = copy.deepcopy(template)
+        record["id"] = f"feedback-{number:04d}"
+        record["meta"]["message_id"] = f"message-{number:04d}"
+        record["updated_at"] += number
+        records[record["id"]] = record
+    return records
+
+
+def expected_live(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The scores Langfuse must hold for these records: id -> value."""
+    live = {}
+    for record in records.values():
+        scores, _ = scores_for_feedback(record)
+        live.update({score.score_id: score.value for score in scores})
+    return live
+
+
+class World:
+    """A fake Open WebUI and a Langfuse scores recorder, both on real loopback ports, and a state dir."""
+
+    def __init__(self, records: dict[str, dict[str, Any]], state: Path, *, with_ids_route: bool = True) -> None:
+        self.openwebui = FakeOpenWebUI(records, token=TOKEN, with_ids_route=with_ids_route)
+        self.langfuse = ScoresRecorder(PUBLIC_KEY, SECRET_KEY)
+        self.state = state
+        self.openwebui_url = ""
+        self.langfuse_url = ""
+
+    def sync(self, *, dry_run: bool = False) -> FeedbackSync:
+        return feedback_sync(
+            self.openwebui_url,
+            TOKEN,
+            langfuse_host=self.langfuse_url,
+            public_key=PUBLIC_KEY,
+            secret_key=SECRET_KEY,
+            dry_run=dry_run,
+            progress_dir=self.state,
+        )
+
+    def live_values(self) -> dict[str, Any]:
+        return {score_id: body["value"] for score_id, body in self.langfuse.live().items()}
+
+    def environ(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "OWUI_OTEL_STATE_DIR": str(self.state.parent),
+            "LANGFUSE_PUBLIC_KEY": PUBLIC_KEY,
+            "LANGFUSE_SECRET_KEY": SECRET_KEY,
+            "OWUI_TOKEN": TOKEN,
+        }
+
+    def cli(self, *extra: str) -> list[str]:
+        return [
+            sys.executable, "-m", "owui_otel.cli", "feedback", "sync",
+            "--openwebui-url", self.openwebui_url, "--langfuse-host", self.langfuse_url, *extra,
+        ]  # fmt: skip
+
+
+@pytest.fixture
+def make_world(tmp_path: Path) -> Iterator[Any]:
+    servers: list[ThreadServer] = []
+
+    def make(records: dict[str, dict[str, Any]], **options: Any) -> World:
+        world = World(records, tmp_path / "state" / "feedback-sync", **options)
+        for attribute, app in (("openwebui_url", world.openwebui.app()), ("langfuse_url", world.langfuse.app())):
+            server = ThreadServer(app).__enter__()
+            servers.append(server)
+            setattr(world, attribute, server.url)
+        return world
+
+    yield make
+    for server in servers:
+        server.__exit__()
+
+
+def test_first_run_sends_every_score_on_its_turn_and_the_second_run_sends_nothing(make_world: Any) -> None:
+    records = fixture_records("17_arena_rating")  # a thumbs-up with 1-10, and an arena rating
+    world = make_world(records)
+    with world.sync() as sync:
+        first = sync.run()
+    assert (first.seen, first.sent, first.scores_sent, first.failed) == (2, 2, 4, 0)
+    assert world.live_values() == expected_live(records)
+    for body in world.langfuse.created:  # on the turn's trace and its GENERATION, ids as Jaeger shows them
+        record = records[body["metadata"]["feedback_id"]]
+        chat_id, message_id = record["meta"]["chat_id"], record["meta"]["message_id"]
+        assert body["traceId"] == turn_trace_id(chat_id, message_id)
+        assert body["observationId"] == turn_span_id(chat_id, message_id)
+
+    with world.sync() as sync:
+        second = sync.run()
+    assert (second.sent, second.deleted, second.unchanged) == (0, 0, 2)
+    assert len(world.langfuse.created) == 4, "a second run sends nothing"
+    assert world.langfuse.deleted == []
+
+
+def test_a_changed_rating_sends_exactly_its_scores_and_deletes_the_score_it_lost(make_world: Any) -> None:
+    world = make_world(fixture_records("05_thumbs_down_details"))  # thumbs down, reason, comment, 1-10 = 3
+    with world.sync() as sync:
+        sync.run()
+    before = len(world.langfuse.created)
+    world.openwebui.records = fixture_records("06_update_flip_thumb")  # re-rated thumbs up: 1-10 cleared
+    changed = world.openwebui.records["a8aabaa8-5e84-44b8-afae-b647367c9457"]
+    with world.sync() as sync:
+        report = sync.run()
+    new_bodies = world.langfuse.created[before:]
+    assert [(body["id"], body["value"]) for body in new_bodies] == [
+        (score.score_id, score.value) for score in scores_for_feedback(changed)[0]
+    ]
+    thumb_id, rating_id = score_ids_for_feedback(changed["id"])
+    assert world.langfuse.deleted == [rating_id], "the 1-10 score the re-rating cleared is deleted, nothing else"
+    assert world.live_values()[thumb_id] == 1
+    assert (report.sent, report.unchanged, report.scores_deleted) == (1, 1, 1)
+
+
+def test_feedbacks_gone_from_open_webui_have_their_scores_deleted(make_world: Any) -> None:
+    world = make_world(fixture_records("07_update_comment"))
+    with world.sync() as sync:
+        sync.run()
+    world.openwebui.records = fixture_records("08_delete_one")  # the admin deleted the thumbs-up
+    with world.sync() as sync:
+        report = sync.run()
+    assert report.deleted == 1
+    assert world.live_values() == expected_live(fixture_records("08_delete_one"))
+    world.openwebui.records = {}  # "delete all": its event names no ids, the sync still finds them gone
+    with world.sync() as sync:
+        sync.run()
+    assert world.live_values() == {}
+
+
+def test_older_open_webui_without_the_ids_route_is_read_from_the_export(make_world: Any) -> None:
+    records = fixture_records("11_user_thumbs_down_details")
+    world = make_world(records, with_ids_route=False)
+    with world.sync() as sync:
+        report = sync.run()
+    assert report.sent == 2
+    assert world.live_values() == expected_live(records)
+    assert not any(path.startswith("/api/v1/evaluations/feedback/") for path in world.openwebui.requests)
+
+
+def test_bad_records_are_counted_with_their_reason_and_never_stop_the_run(make_world: Any) -> None:
+    records = fixture_records("18_api_feedback_without_rating")  # one API feedback without any rating
+    no_message = copy.deepcopy(next(iter(fixture_records("07_update_comment").values())))
+    no_message["id"], no_message["meta"] = "no-message-id", {"chat_id": "c"}
+    garbage = {"id": "garbage", "user_id": ADMIN_ID, "type": "rating", "data": None, "meta": None, "created_at": 1, "updated_at": 1}
+    records |= {"no-message-id": no_message, "garbage": garbage}
+    world = make_world(records)
+    with world.sync() as sync:
+        report = sync.run()
+    assert report.failed == 0
+    assert sum(report.skipped.values()) == 3, report.skipped
+    assert any("rating" in reason for reason in report.skipped)
+    assert world.live_values() == expected_live(records), "the good records are all sent"
+    with world.sync() as sync:
+        again = sync.run()
+    assert again.sent == 0 and sum(again.skipped.values()) == 3, "skipped ones are not retried until they change"
+
+
+def test_langfuse_down_mid_run_loses_nothing_and_the_next_run_sends_the_rest(make_world: Any) -> None:
+    records = many_records(10)
+    world = make_world(records)
+    world.langfuse.fail_after = 8  # four feedbacks (two scores each), then 503
+    with world.sync() as sync:
+        report = sync.run()
+    assert (report.sent, report.failed) == (4, 6)
+    world.langfuse.fail_after = None
+    with world.sync() as sync:
+        report = sync.run()
+    assert (report.sent, report.unchanged) == (6, 4)
+    assert world.live_values() == expected_live(records)
+    assert Counter(body["id"] for body in world.langfuse.created).most_common(1)[0][1] == 1, "nothing sent twice"
+
+
+def test_a_run_killed_mid_way_resumes_without_loss_or_duplicates(make_world: Any) -> None:
+    records = many_records(12)
+    world = make_world(records)
+    world.langfuse.hold_after = 10  # five feedbacks go through, the sixth hangs: kill the run there
+    run = subprocess.Popen(world.cli(), env=world.environ(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: len(world.langfuse.created) >= 10, timeout=60, interval=0.05, what="five deliveries")
+    finally:
+        run.kill()
+        run.wait(timeout=30)
+    world.langfuse.release.set()  # the killed run's last request arrives after all (it may or may not have)
+    world.langfuse.hold_after = None
+    rerun = subprocess.run(world.cli(), env=world.environ(), capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert world.live_values() == expected_live(records), "nothing lost"
+    sent_twice = [score_id for score_id, count in Counter(b["id"] for b in world.langfuse.created).items() if count > 1]
+    assert len(sent_twice) <= 2, "at most the one feedback in flight at the kill is sent again (an overwrite)"
+    assert TOKEN not in rerun.stdout + rerun.stderr
+    assert "6 sent" in rerun.stdout or "7 sent" in rerun.stdout, rerun.stdout
+
+
+def test_concurrent_runs_send_each_score_once(make_world: Any) -> None:
+    records = many_records(15)
+    world = make_world(records)
+    runs = [
+        subprocess.Popen(world.cli(), env=world.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], outputs
+    assert world.live_values() == expected_live(records)
+    assert len(world.langfuse.created) == 30, "each of the 30 scores exactly once"
+
+
+def test_threads_of_one_process_share_one_sync_safely(make_world: Any) -> None:
+    records = many_records(6)
+    world = make_world(records)
+    with world.sync() as sync:
+        threads = [threading.Thread(target=sync.run) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert len(world.langfuse.created) == 12
+
+
+def test_dry_run_sends_nothing_and_remembers_nothing(make_world: Any) -> None:
+    records = fixture_records("07_update_comment")
+    world = make_world(records)
+    with world.sync(dry_run=True) as sync:
+        report = sync.run()
+    assert (report.sent, report.scores_sent) == (2, 3)
+    assert world.langfuse.created == []
+    with world.sync() as sync:
+        assert sync.run().sent == 2
+
+
+def test_progress_files_are_private(make_world: Any) -> None:
+    world = make_world(fixture_records("07_update_comment"))
+    with world.sync() as sync:
+        sync.run()
+    files = list(world.state.iterdir())
+    assert files and all(path.stat().st_mode & 0o777 == 0o600 for path in files), files
+    assert world.state.stat().st_mode & 0o777 == 0o700
+    assert not any(TOKEN in path.read_text() for path in files if path.is_file())
+
+
+def test_cli_errors_are_one_line_and_never_show_the_token(make_world: Any) -> None:
+    world = make_world(fixture_records("07_update_comment"))
+    wrong = subprocess.run(
+        world.cli("--token", "wrong-token-xyz"), env=world.environ(), capture_output=True, text=True, timeout=60
+    )
+    assert wrong.returncode == 1
+    assert wrong.stderr.count("\n") == 1 and "owui-otel feedback sync: error: Open WebUI refused the token" in wrong.stderr
+    assert "wrong-token-xyz" not in wrong.stderr + wrong.stdout
+    environ = {k: v for k, v in world.environ().items() if not k.startswith("LANGFUSE_")}
+    missing = subprocess.run(world.cli(), env=environ, capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "$LANGFUSE_PUBLIC_KEY" in missing.stderr
+    down = subprocess.run(
+        world.cli()[:-2] + ["--langfuse-host", "http://127.0.0.1:9"],
+        env=world.environ(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert down.returncode == 1 and "retried on the next run" in down.stdout, down.stdout + down.stderr
