@@ -32,7 +32,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DeliveryFailed",
     "FeedbackSync",
+    "FeedbackWorker",
     "LangfuseScoreDelivery",
     "OpenWebUIFeedbacks",
     "ScoreDelivery",
@@ -60,6 +63,7 @@ __all__ = [
 ]
 
 FEEDBACK_API = "/api/v1/evaluations"
+_log = logging.getLogger("owui_otel.feedback")
 _TIMEOUT_S = 30.0
 
 ScoreFeedback = Callable[[Mapping[str, Any]], "tuple[list[Score], str | None]"]
@@ -361,8 +365,13 @@ class FeedbackSync:
     def sync_one(self, feedback_id: str) -> SyncReport:
         """Send one feedback now (an Event webhook said it was created or updated)."""
         report = SyncReport(seen=1)
-        with self._in_process, self.progress.locked():
-            self._sync(feedback_id, self.source.record(feedback_id), report)
+        with self._in_process, self.progress.locked() as progress:
+            record = self.source.record(feedback_id)
+            done = progress.done.get(feedback_id)
+            if record is not None and done is not None and done.updated_at == _updated_at(record):
+                report.unchanged += 1  # one thumb click fires feedback.created, then .updated: often the same
+            else:
+                self._sync(feedback_id, record, report)
         return report
 
     def forget(self, feedback_ids: Iterable[str]) -> SyncReport:
@@ -484,3 +493,106 @@ def feedback_sync(
         SyncProgress.for_openwebui(openwebui_url, progress_dir),
         dry_run=dry_run,
     )
+
+
+class FeedbackWorker:
+    """The bridge's feedback work, off the request path: Open WebUI's Event webhooks (``feedback.*``) and, with
+    ``every_s``, a full sync that often. One thread, a bounded queue; it never raises, it counts::
+
+        worker = FeedbackWorker(feedback_sync(url, token, ...), every_s=300)
+        worker.start()
+        worker.submit(event)        # False when it is not a feedback event or the queue is full (counted)
+        worker.counters()           # {"feedback_events": 3, "feedback_synced": 2, ...} -> the bridge's /health
+        worker.stop()
+
+    ``feedback.created``/``.updated`` sync that one feedback (the event holds only its id: the record is read from
+    Open WebUI), ``feedback.deleted`` deletes its scores, ``feedback.deleted_all`` (no ids in it) runs a full sync,
+    which finds what is gone. Open WebUI never retries a webhook: whatever fails here is left to the next sync.
+    """
+
+    EVENTS = ("feedback.created", "feedback.updated", "feedback.deleted", "feedback.deleted_all")
+
+    def __init__(self, sync: FeedbackSync, *, every_s: float | None = None, max_pending: int = 1000) -> None:
+        self.sync = sync
+        self.every_s = every_s
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue(maxsize=max_pending)
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="owui-otel-feedback", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the work at hand (not the queue), then end the thread and close the clients."""
+        self._drain()
+        self._queue.put(None)
+        self._thread.join(timeout=timeout_s)
+        self.sync.close()
+
+    def submit(self, event: Mapping[str, Any]) -> bool:
+        """Queue the work one Event-webhook body asks for; never blocks."""
+        name = event.get("event")
+        subject = event.get("subject")
+        feedback_id = subject.get("id") if isinstance(subject, Mapping) else None
+        if name not in self.EVENTS or (name != "feedback.deleted_all" and not isinstance(feedback_id, str)):
+            self._count("feedback_events_ignored")
+            return False
+        self._count("feedback_events")
+        work = ("run", "") if name == "feedback.deleted_all" else (str(name), str(feedback_id))
+        try:
+            self._queue.put_nowait(work)
+        except queue.Full:
+            self._count("feedback_events_dropped")
+            _log.warning("owui-otel bridge: feedback work queue full, %s dropped (the next sync catches up)", name)
+            return False
+        return True
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def _count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def _work(self) -> None:
+        while True:
+            try:
+                work = self._queue.get(timeout=self.every_s)
+            except queue.Empty:
+                work = ("run", "")  # the periodic sync
+            if work is None:
+                return
+            self._do(*work)
+
+    def _do(self, kind: str, feedback_id: str) -> None:
+        try:
+            if kind == "run":
+                report = self.sync.run()
+                self._count("feedback_syncs")
+            elif kind == "feedback.deleted":
+                report = self.sync.forget([feedback_id])
+            else:
+                report = self.sync.sync_one(feedback_id)
+        except Exception as error:  # never let the thread die: Open WebUI down, a damaged progress file, a bug
+            self._count("feedback_failures")
+            _log.warning(
+                "owui-otel bridge: feedback %s failed: %s",
+                kind,
+                error if isinstance(error, OwuiOtelError) else type(error).__name__,
+            )
+            return
+        self._count("feedback_sent", report.sent)
+        self._count("feedback_deleted", report.deleted)
+        self._count("feedback_failures", report.failed)
+        self._count("feedback_skipped", sum(report.skipped.values()))
+        if report.failed:
+            _log.warning("owui-otel bridge: feedback %s: %s", kind, report.summary())

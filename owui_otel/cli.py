@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.cli import OneLineErrorParser, report_errors
 from owui_otel import DEFAULT_FILTER_ID
@@ -53,6 +54,9 @@ from owui_otel.environment_variables import (
     PIPELINES_API_KEY,
 )
 
+if TYPE_CHECKING:
+    from owui_otel._feedback_sync import FeedbackWorker
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9099
 API_KEY_ENV = OWUI_OTEL_API_KEY
@@ -78,7 +82,29 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_recorded_body_bytes=args.max_recorded_body_bytes,
         allow_widening_valves=args.allow_widening_valves,
+        feedback=_feedback_worker(args),
     )
+
+
+def _feedback_worker(args: argparse.Namespace) -> FeedbackWorker | None:
+    """The bridge's feedback worker when ``serve`` was given an Open WebUI to read ratings from, else None."""
+    openwebui_url = args.openwebui_url or os.environ.get(OWUI_OTEL_OPENWEBUI_URL, "")
+    if not openwebui_url:
+        if args.feedback_sync_every is not None:
+            raise UsageError(f"--feedback-sync-every needs --openwebui-url (or ${OWUI_OTEL_OPENWEBUI_URL})")
+        return None
+    if args.feedback_sync_every is not None and args.feedback_sync_every <= 0:
+        raise UsageError(f"--feedback-sync-every must be a positive number of seconds, not {args.feedback_sync_every}")
+    from owui_otel._feedback_sync import FeedbackWorker, feedback_sync  # noqa: PLC0415
+
+    sync = feedback_sync(
+        openwebui_url,
+        os.environ.get(OWUI_TOKEN, ""),
+        langfuse_host=args.langfuse_host,
+        public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
+        secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
+    )
+    return FeedbackWorker(sync, every_s=args.feedback_sync_every)
 
 
 def _cmd_collector(args: argparse.Namespace) -> int:
@@ -142,6 +168,26 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "content capture on, a redaction pattern removed, email or task recording on, users identified by email, "
         "max_content_chars raised, pipelines tracing more models "
         f"(default: ${OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused with 403)",
+    )
+    parser.add_argument(
+        "--openwebui-url",
+        default="",
+        help="Open WebUI's address: turns on the feedback Event webhook at /events/openwebui (ratings -> Langfuse "
+        f"scores), reading records with ${OWUI_TOKEN} (an admin's key) and Langfuse's host and keys "
+        f"(default: ${OWUI_OTEL_OPENWEBUI_URL}; off without it)",
+    )
+    parser.add_argument(
+        "--langfuse-host",
+        default=os.environ.get(LANGFUSE_HOST, ""),
+        help=f"with --openwebui-url: where scores go (default: ${LANGFUSE_HOST}; keys: ${LANGFUSE_PUBLIC_KEY}, "
+        f"${LANGFUSE_SECRET_KEY})",
+    )
+    parser.add_argument(
+        "--feedback-sync-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --openwebui-url: also run `owui-otel feedback sync` inside the server this often",
     )
     parser.set_defaults(handler=_cmd_serve)
 
@@ -459,9 +505,7 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "loss or duplicates; concurrent runs wait for each other. Exit code 1 when some feedback could not be "
         "delivered (it is retried on the next run).",
     )
-    sync.add_argument(
-        "--openwebui-url", default="", help=f"Open WebUI's address (default: ${OWUI_OTEL_OPENWEBUI_URL})"
-    )
+    sync.add_argument("--openwebui-url", default="", help=f"Open WebUI's address (default: ${OWUI_OTEL_OPENWEBUI_URL})")
     sync.add_argument(
         "--token", default="", help=f"an admin's API key or JWT (default: ${OWUI_TOKEN}, preferred: ps shows flags)"
     )

@@ -178,7 +178,15 @@ def test_bad_records_are_counted_with_their_reason_and_never_stop_the_run(make_w
     records = fixture_records("18_api_feedback_without_rating")  # one API feedback without any rating
     no_message = copy.deepcopy(next(iter(fixture_records("07_update_comment").values())))
     no_message["id"], no_message["meta"] = "no-message-id", {"chat_id": "c"}
-    garbage = {"id": "garbage", "user_id": ADMIN_ID, "type": "rating", "data": None, "meta": None, "created_at": 1, "updated_at": 1}
+    garbage = {
+        "id": "garbage",
+        "user_id": ADMIN_ID,
+        "type": "rating",
+        "data": None,
+        "meta": None,
+        "created_at": 1,
+        "updated_at": 1,
+    }
     records |= {"no-message-id": no_message, "garbage": garbage}
     world = make_world(records)
     with world.sync() as sync:
@@ -280,7 +288,9 @@ def test_cli_errors_are_one_line_and_never_show_the_token(make_world: Any) -> No
         world.cli("--token", "wrong-token-xyz"), env=world.environ(), capture_output=True, text=True, timeout=60
     )
     assert wrong.returncode == 1
-    assert wrong.stderr.count("\n") == 1 and "owui-otel feedback sync: error: Open WebUI refused the token" in wrong.stderr
+    assert (
+        wrong.stderr.count("\n") == 1 and "owui-otel feedback sync: error: Open WebUI refused the token" in wrong.stderr
+    )
     assert "wrong-token-xyz" not in wrong.stderr + wrong.stdout
     environ = {k: v for k, v in world.environ().items() if not k.startswith("LANGFUSE_")}
     missing = subprocess.run(world.cli(), env=environ, capture_output=True, text=True, timeout=60)
