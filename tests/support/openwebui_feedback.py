@@ -58,6 +58,18 @@ def fixture_webhook_bodies(prefix: str = "feedback.") -> list[dict[str, Any]]:
     return [entry["body"] for entry in bodies if str(entry["body"].get("event", "")).startswith(prefix)]
 
 
+def fixture_steps() -> list[tuple[str, list[dict[str, Any]], dict[str, dict[str, Any]]]]:
+    """The fixture steps that touched feedback, in order: (step, its ``feedback.*`` events as Open WebUI sent them,
+    the feedback records after it)."""
+    steps = []
+    for records_file in sorted(event_fixtures().glob("*.records.json")):
+        step = records_file.name.removesuffix(".records.json")
+        received = json.loads((event_fixtures() / f"{step}.events.json").read_text())["events_received"]
+        events = [entry["event"] for entry in received if str(entry["event_name"]).startswith("feedback.")]
+        steps.append((step, events, fixture_records(step)))
+    return steps
+
+
 class FakeOpenWebUI:
     def __init__(self, records: dict[str, dict[str, Any]], *, token: str, with_ids_route: bool = True) -> None:
         self.records = dict(records)
