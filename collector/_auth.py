@@ -21,14 +21,11 @@ import base64
 import os
 from collections.abc import Mapping
 
+from otel_filter.environment_variables import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY
+
 from ._errors import UsageError
 
 __all__ = ["LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "langfuse_basic_auth", "langfuse_basic_auth_from_env"]
-
-LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
-"""Project public key (``pk-lf-...``), the same variable the Langfuse SDKs read."""
-LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"
-"""Project secret key (``sk-lf-...``)."""
 
 
 def langfuse_basic_auth(public_key: str, secret_key: str) -> str:

@@ -66,3 +66,13 @@ identified by their id (counted as ``user_identity_fallbacks``)."""
 OWUI_OTEL_PRICE_OVERRIDES = "OWUI_OTEL_PRICE_OVERRIDES"
 """Prices that win over the genai-prices table: a JSON object of model pattern (glob, case-insensitive) ->
 ``{"input": usd, "output": usd, "cache_read": usd, "cache_write": usd}`` per million tokens."""
+
+LANGFUSE_HOST = "LANGFUSE_HOST"
+"""Langfuse's base URL, e.g. ``https://cloud.langfuse.com`` (the Event function's scores; the Langfuse SDKs read
+the same variable). No default: without it, no scores go to Langfuse."""
+
+LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
+"""Project public key (``pk-lf-...``), the same variable the Langfuse SDKs read."""
+
+LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"
+"""Project secret key (``sk-lf-...``). Never logged."""

@@ -53,22 +53,6 @@ from dataclasses import dataclass, field
 
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
 
-__all__ = [
-    "DATA_TYPE_NUMERIC",
-    "FEEDBACK_EVENTS",
-    "RATING_MAX",
-    "RATING_MIN",
-    "SCORE_NAMES",
-    "THUMB_SCORE",
-    "RATING_SCORE",
-    "Score",
-    "score_id",
-    "score_ids_for_feedback",
-    "scores_for_feedback",
-    "stale_score_ids",
-    "thumb_label",
-]
-
 THUMB_SCORE = "user_feedback"
 """The thumb: +1 (up) or -1 (down)."""
 RATING_SCORE = "user_rating"
@@ -136,15 +120,15 @@ def thumb_label(value: object) -> str | None:
     return None
 
 
-def _mapping(value: object) -> Mapping[str, object]:
+def _record_map(value: object) -> Mapping[str, object]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _text(value: object) -> str | None:
+def _record_text(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-def _number(value: object) -> float | None:
+def _record_number(value: object) -> float | None:
     """A finite number (an int, a float, or a numeric string), else None; bool is not a number here."""
     if isinstance(value, bool):
         return None
@@ -158,33 +142,33 @@ def _number(value: object) -> float | None:
     return None
 
 
-def _epoch(value: object) -> int | None:
-    number = _number(value)
+def _record_epoch(value: object) -> int | None:
+    number = _record_number(value)
     return int(number) if number is not None else None
 
 
-def _comment(data: Mapping[str, object]) -> str | None:
-    parts = [part for part in (_text(data.get("reason")), _text(data.get("comment"))) if part]
+def _record_comment(data: Mapping[str, object]) -> str | None:
+    parts = [part for part in (_record_text(data.get("reason")), _record_text(data.get("comment"))) if part]
     return ": ".join(parts) or None
 
 
-def _rater(record: Mapping[str, object], user_identity: str) -> str | None:
+def _record_rater(record: Mapping[str, object], user_identity: str) -> str | None:
     """Who rated, per the ``user_identity`` setting (id, email, username), as the filter names a turn's user.
 
     The record names its rater by ``user_id`` only; ``/feedbacks/list`` items (and records the Event function
     enriches from the event's actor) also carry ``user``. Without the requested field the id is used."""
-    user = _mapping(record.get("user"))
+    user = _record_map(record.get("user"))
     if user_identity == "email":
-        wanted = _text(user.get("email"))
+        wanted = _record_text(user.get("email"))
     elif user_identity == "username":
-        wanted = _text(user.get("name"))
+        wanted = _record_text(user.get("name"))
     else:
         wanted = None
-    return wanted or _text(record.get("user_id")) or _text(user.get("id"))
+    return wanted or _record_text(record.get("user_id")) or _record_text(user.get("id"))
 
 
-def _metadata(record: Mapping[str, object], feedback_id: str, user_identity: str) -> dict[str, object]:
-    data, meta = _mapping(record.get("data")), _mapping(record.get("meta"))
+def _record_metadata(record: Mapping[str, object], feedback_id: str, user_identity: str) -> dict[str, object]:
+    data, meta = _record_map(record.get("data")), _record_map(record.get("meta"))
     metadata: dict[str, object] = {"feedback_id": feedback_id, "source": _SOURCE}
     tags = data.get("tags")
     if isinstance(tags, list) and tags:
@@ -194,9 +178,9 @@ def _metadata(record: Mapping[str, object], feedback_id: str, user_identity: str
         ("message_model_id", meta.get("model_id")),
         ("chat_id", meta.get("chat_id")),
         ("message_id", meta.get("message_id")),
-        ("rater", _rater(record, user_identity)),
+        ("rater", _record_rater(record, user_identity)),
     ):
-        if _text(value):
+        if _record_text(value):
             metadata[key] = value
     if meta.get("arena") is True:
         metadata["arena"] = True
@@ -211,30 +195,30 @@ def scores_for_feedback(record: Mapping[str, object], *, user_identity: str = "i
     (no message id, no rating, ...). Never raises, whatever the record holds."""
     if not isinstance(record, Mapping):
         return [], "not a feedback record (expected a JSON object)"
-    feedback_id = _text(record.get("id"))
+    feedback_id = _record_text(record.get("id"))
     if feedback_id is None:
         return [], "no feedback id"
     kind = record.get("type")
     if kind not in (None, "rating"):
         return [], f"feedback type {kind!r} is not a rating"
-    data, meta = _mapping(record.get("data")), _mapping(record.get("meta"))
-    message_id = _text(meta.get("message_id"))
-    trace_id = turn_trace_id(_text(meta.get("chat_id")), message_id)
+    data, meta = _record_map(record.get("data")), _record_map(record.get("meta"))
+    message_id = _record_text(meta.get("message_id"))
+    trace_id = turn_trace_id(_record_text(meta.get("chat_id")), message_id)
     if trace_id is None:
         return [], "no message id: the rated answer is unknown"
-    observation_id = turn_span_id(_text(meta.get("chat_id")), message_id)
+    observation_id = turn_span_id(_record_text(meta.get("chat_id")), message_id)
     values: list[tuple[str, float]] = []
-    thumb = _number(data.get("rating"))
+    thumb = _record_number(data.get("rating"))
     if thumb is not None and thumb != 0:
         values.append((THUMB_SCORE, 1.0 if thumb > 0 else -1.0))
-    rating = _number(_mapping(data.get("details")).get("rating"))
+    rating = _record_number(_record_map(data.get("details")).get("rating"))
     if rating is not None and RATING_MIN <= rating <= RATING_MAX:
         values.append((RATING_SCORE, rating))
     if not values:
         return [], "no rating: neither a thumb (data.rating) nor a 1-10 rating (data.details.rating)"
-    comment = _comment(data)
-    metadata = _metadata(record, feedback_id, user_identity)
-    updated_at, created_at = _epoch(record.get("updated_at")), _epoch(record.get("created_at"))
+    comment = _record_comment(data)
+    metadata = _record_metadata(record, feedback_id, user_identity)
+    updated_at, created_at = _record_epoch(record.get("updated_at")), _record_epoch(record.get("created_at"))
     scores = [
         Score(
             score_id=score_id(feedback_id, name),

@@ -832,6 +832,16 @@ OWUI_OTEL_PRICE_OVERRIDES = "OWUI_OTEL_PRICE_OVERRIDES"
 """Prices that win over the genai-prices table: a JSON object of model pattern (glob, case-insensitive) ->
 ``{"input": usd, "output": usd, "cache_read": usd, "cache_write": usd}`` per million tokens."""
 
+LANGFUSE_HOST = "LANGFUSE_HOST"
+"""Langfuse's base URL, e.g. ``https://cloud.langfuse.com`` (the Event function's scores; the Langfuse SDKs read
+the same variable). No default: without it, no scores go to Langfuse."""
+
+LANGFUSE_PUBLIC_KEY = "LANGFUSE_PUBLIC_KEY"
+"""Project public key (``pk-lf-...``), the same variable the Langfuse SDKs read."""
+
+LANGFUSE_SECRET_KEY = "LANGFUSE_SECRET_KEY"
+"""Project secret key (``sk-lf-...``). Never logged."""
+
 
 # ==================== otel_filter/_settings.py ====================
 # Valves + environment -> validated :class:`Settings`, with a fix for every bad value.
@@ -2638,6 +2648,15 @@ GEN_AI_USAGE_COST = "gen_ai.usage.cost"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+
+# --- GenAI: evaluation results (event gen_ai.evaluation.result, semconv v1.38+) ----------
+GEN_AI_EVALUATION_RESULT = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
+# The Open WebUI feedback record a score came from (otel_filter.feedback): its id, for updates and deletes.
+OPENWEBUI_FEEDBACK_ID = "openwebui.feedback.id"
 
 # --- General registry attributes ---------------------------------------------------------
 ERROR_TYPE = "error.type"

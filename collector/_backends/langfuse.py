@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from collector._components import FILE_STORAGE, OUR_SCOPE, env, env_ref, file_storage_extension, retry_on_failure
 from otel_filter.semconv import (
+    GEN_AI_EVALUATION_NAME,
     GEN_AI_OPERATION_NAME,
     GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
     GEN_AI_USAGE_COST,
@@ -50,6 +51,7 @@ __all__ = [
     "FILTER_LANGFUSE",
     "LANGFUSE",
     "LANGFUSE_DROP_CONDITIONS",
+    "LANGFUSE_DROP_SPAN_CONDITIONS",
     "LANGFUSE_HOST_FALLBACK",
     "LANGFUSE_INGESTION_HEADERS",
     "LANGFUSE_METADATA",
@@ -212,15 +214,25 @@ LANGFUSE_DROP_CONDITIONS = (
     f'scope.name != "{OUR_SCOPE}"',
 )
 
+LANGFUSE_DROP_SPAN_CONDITIONS = (
+    # Evaluations (otel_filter.feedback_sink: a span carrying gen_ai.evaluation.result under the rated turn) reach
+    # Langfuse as scores through its scores API, on the turn's trace and GENERATION. As spans they would be extra
+    # (billable) observations, and Langfuse reads no gen_ai.evaluation.* (langfuse-otlp-contract §5.2).
+    f'span.attributes["{GEN_AI_EVALUATION_NAME}"] != nil',
+)
+
 
 def filter_langfuse_processor() -> dict[str, Any]:
-    """A true condition drops the data. Evaluated per scope: whole scopes are kept or dropped at once.
+    """A true condition drops the data. Scope conditions keep or drop whole scopes; span conditions single spans.
 
     The context is explicit because context inference cannot place the path-less LANGFUSE_HOST gate.
     """
     return {
         "error_mode": "ignore",
-        "trace_conditions": [{"context": "scope", "conditions": list(LANGFUSE_DROP_CONDITIONS)}],
+        "trace_conditions": [
+            {"context": "scope", "conditions": list(LANGFUSE_DROP_CONDITIONS)},
+            {"context": "span", "conditions": list(LANGFUSE_DROP_SPAN_CONDITIONS)},
+        ],
     }
 
 

@@ -12,13 +12,21 @@ and ``web/src/features/public-api/server/apiAuth.ts`` at commit 6275144) and rec
 * ``x-langfuse-ingestion-version``: parsed like JavaScript ``parseInt``; non-numeric or > 4 -> 400; ``4`` is the
   direct (real-time) write path; missing or lower is accepted but recorded as ``write_path: "dual_write"``.
 * Success: 200 with a JSON body (``{}``, ``application/json; charset=utf-8``), never an OTLP response.
+* ``POST /api/public/scores`` (same auth): a JSON array of scores (the ``langfuse`` v5 client's batch form) or one
+  score object; each item must validate as the ``langfuse`` package's own ``CreateScoreRequest`` with ``name``,
+  ``value`` (a number for NUMERIC/BOOLEAN, BOOLEAN only 0/1; a string for CATEGORICAL/TEXT) -> 202
+  ``{"message": "Accepted"}``; some invalid -> 207 ``{"accepted", "rejected", "errors"}``; a score sent again with
+  the same ``id`` replaces it (Langfuse's upsert). ``DELETE /api/public/scores/{id}``: 200, or 404 for an unknown id.
+  Fault injection applies to these requests too.
 * ``GET /api/public/projects`` (same auth): the key pair's project, as the ``langfuse`` SDK's ``auth_check()``
   reads it (``{"data": [{"id", "name", "organization", "metadata"}]}``).
 
 Control API (no auth; test use only):
 
 * ``GET /_control/health`` -> ``{"ok": true}``
-* ``GET /_control/received`` -> ``{"requests": [...], "spans": [...], "rejected": [...]}``
+* ``GET /_control/received`` -> ``{"requests": [...], "spans": [...], "rejected": [...], "scores": {id: score},
+  "score_requests": [{"method", "ids", "received_at"}...]}`` (``scores``: what is stored now, after upserts and
+  deletes)
 * ``DELETE /_control/received`` -> forget everything recorded
 * ``GET|POST /_control/mode`` -> fault injection: ``{"mode": "ok" | "error" | "rate_limit" | "unavailable" |
   "slow", "status": 500, "retry_after": 1, "delay": 2.0, "count": null}``; ``count`` = apply to the next N
@@ -57,6 +65,7 @@ __all__ = ["ContractState", "FaultMode", "create_app", "main"]
 TRACES_PATH = "/api/public/otel/v1/traces"
 METRICS_PATH = "/api/public/otel/v1/metrics"
 PROJECTS_PATH = "/api/public/projects"
+SCORES_PATH = "/api/public/scores"
 PROJECT_ID = "contract-project"
 _MODES = ("ok", "error", "rate_limit", "unavailable", "slow")
 _PARSE_INT = re.compile(r"^\s*([+-]?\d+)")
@@ -98,6 +107,8 @@ class ContractState:
     fault: FaultMode = field(default_factory=FaultMode)
     requests: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    score_requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reject(self, request: Request, status: int, reason: str) -> None:
@@ -172,6 +183,36 @@ async def _apply_fault(fault: FaultMode) -> JSONResponse | None:
     return None
 
 
+def _score_problem(item: object) -> str | None:
+    """Why Langfuse would refuse this score, or None. The shape is the ``langfuse`` package's own request model."""
+    from langfuse.api.core.pydantic_utilities import parse_obj_as  # noqa: PLC0415
+    from langfuse.api.core.serialization import convert_and_respect_annotation_metadata  # noqa: PLC0415
+    from langfuse.api.scores.types.create_score_request import CreateScoreRequest  # noqa: PLC0415
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    if not isinstance(item, dict):
+        return "a score must be a JSON object"
+    try:
+        # The client's own read path: wire names (traceId) -> fields (trace_id), then pydantic validation.
+        wire = convert_and_respect_annotation_metadata(object_=item, annotation=CreateScoreRequest, direction="read")
+        score = parse_obj_as(CreateScoreRequest, wire)
+    except ValidationError as error:
+        return f"Invalid request data: {error.errors()[0]['msg']}"
+    data_type = str(score.data_type or "NUMERIC")
+    value = item.get("value")
+    if data_type in ("NUMERIC", "BOOLEAN") and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"value must be a number for data type {data_type}"
+    if data_type == "BOOLEAN" and value not in (0, 1):
+        return "BOOLEAN score values must be 0 or 1"
+    if data_type in ("CATEGORICAL", "TEXT") and not isinstance(value, str):
+        return f"value must be a string for data type {data_type}"
+    if not (score.trace_id or score.session_id or score.dataset_run_id):
+        return "a score needs a traceId, sessionId or datasetRunId"
+    if score.observation_id and not score.trace_id:
+        return "observationId needs a traceId"
+    return None
+
+
 def create_app(*, public_key: str, secret_key: str) -> FastAPI:
     """Build the ASGI app. The :class:`ContractState` is available as ``app.state.contract``."""
     state = ContractState(public_key=public_key, secret_key=secret_key)
@@ -231,6 +272,60 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
             )
         return _reply(200, {})
 
+    @app.post(SCORES_PATH)
+    async def create_scores(request: Request) -> Response:
+        fault_response = await _apply_fault(state.take_fault())
+        if fault_response is not None:
+            state.reject(request, fault_response.status_code, "injected")
+            return fault_response
+        denied = _check_auth(state, request)
+        if denied is not None:
+            state.reject(request, denied.status_code, "auth")
+            return denied
+        try:
+            payload = await request.json()
+        except ValueError:
+            state.reject(request, 400, "payload")
+            return _reply(400, {"message": "Invalid request data: body is not JSON"})
+        items = payload if isinstance(payload, list) else [payload]
+        accepted: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            problem = _score_problem(item)
+            if problem is None:
+                accepted.append(item)
+            else:
+                errors.append({"index": index, "message": problem})
+        with state.lock:
+            for item in accepted:
+                score_id = item.get("id") or f"generated-{len(state.scores) + 1}"
+                state.scores[score_id] = dict(item, id=score_id)
+            state.score_requests.append(
+                {"method": "POST", "ids": [item.get("id") for item in accepted], "received_at": time.time()}
+            )
+        if errors and not accepted and not isinstance(payload, list):
+            return _reply(400, {"message": errors[0]["message"]})
+        if errors:
+            return _reply(207, {"accepted": len(accepted), "rejected": len(errors), "errors": errors})
+        return _reply(202, {"message": "Accepted"})
+
+    @app.delete(SCORES_PATH + "/{score_id}")
+    async def delete_score(score_id: str, request: Request) -> Response:
+        fault_response = await _apply_fault(state.take_fault())
+        if fault_response is not None:
+            state.reject(request, fault_response.status_code, "injected")
+            return fault_response
+        denied = _check_auth(state, request)
+        if denied is not None:
+            state.reject(request, denied.status_code, "auth")
+            return denied
+        with state.lock:
+            state.score_requests.append({"method": "DELETE", "ids": [score_id], "received_at": time.time()})
+            found = state.scores.pop(score_id, None)
+        if found is None:
+            return _reply(404, {"message": "Score not found"})
+        return _reply(200, {"message": "Score deleted successfully"})
+
     @app.post(METRICS_PATH)
     async def metrics(request: Request) -> Response:
         denied = _check_auth(state, request)
@@ -263,14 +358,24 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
         with state.lock:
             requests = list(state.requests)
             rejected = list(state.rejected)
+            scores = dict(state.scores)
+            score_requests = list(state.score_requests)
         spans = [dict(span, request_seq=req["seq"]) for req in requests for span in req["spans"]]
-        return {"requests": requests, "spans": spans, "rejected": rejected}
+        return {
+            "requests": requests,
+            "spans": spans,
+            "rejected": rejected,
+            "scores": scores,
+            "score_requests": score_requests,
+        }
 
     @app.delete("/_control/received")
     async def reset() -> dict[str, bool]:
         with state.lock:
             state.requests.clear()
             state.rejected.clear()
+            state.scores.clear()
+            state.score_requests.clear()
         return {"ok": True}
 
     @app.get("/_control/mode")
