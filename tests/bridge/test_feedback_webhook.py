@@ -18,12 +18,15 @@ from collector._process import wait_until
 from otel_filter.feedback import scores_for_feedback
 from owui_otel._feedback_sync import FeedbackWorker, feedback_sync
 from owui_otel.server import EVENTS_PATH, ServerConfig, create_app
+from tests.support.langfuse_contract import ContractState, FaultMode
+from tests.support.langfuse_contract import create_app as langfuse_contract
 from tests.support.openwebui_feedback import (
     FakeOpenWebUI,
-    ScoresRecorder,
     fixture_records,
     fixture_steps,
     fixture_webhook_bodies,
+    live_scores,
+    score_calls,
 )
 from tests.support.servers import ThreadServer
 
@@ -39,7 +42,7 @@ def expected_live(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 class Bridge:
-    def __init__(self, url: str, openwebui: FakeOpenWebUI, langfuse: ScoresRecorder, worker: FeedbackWorker) -> None:
+    def __init__(self, url: str, openwebui: FakeOpenWebUI, langfuse: ContractState, worker: FeedbackWorker) -> None:
         self.url, self.openwebui, self.langfuse, self.worker = url, openwebui, langfuse, worker
 
     def post(self, event: Any, *, headers: dict[str, str] | None = None, query: str = "") -> httpx.Response:
@@ -47,7 +50,14 @@ class Bridge:
         return httpx.post(f"{self.url}{EVENTS_PATH}{query}", json=event, headers=auth, timeout=10)
 
     def live_values(self) -> dict[str, Any]:
-        return {score_id: body["value"] for score_id, body in self.langfuse.live().items()}
+        return live_scores(self.langfuse)
+
+    def wait_for_scores(self, expected: dict[str, Any], what: str) -> None:
+        wait_until(lambda: self.live_values() == expected, timeout=30, interval=0.05, what=what)
+
+    def fault(self, mode: str, **options: Any) -> None:
+        with self.langfuse.lock:
+            self.langfuse.fault = FaultMode(mode=mode, **options)
 
 
 @pytest.fixture
@@ -57,8 +67,8 @@ def bridge(tmp_path: Path, tracer_provider: TracerProvider) -> Iterator[Bridge]:
 
 def _bridge(tmp_path: Path, tracer_provider: TracerProvider, *, every_s: float | None) -> Iterator[Bridge]:
     openwebui = FakeOpenWebUI({}, token=TOKEN)
-    langfuse = ScoresRecorder(PUBLIC_KEY, SECRET_KEY)
-    with ThreadServer(openwebui.app()) as openwebui_server, ThreadServer(langfuse.app()) as langfuse_server:
+    langfuse = langfuse_contract(public_key=PUBLIC_KEY, secret_key=SECRET_KEY)
+    with ThreadServer(openwebui.app()) as openwebui_server, ThreadServer(langfuse) as langfuse_server:
         sync = feedback_sync(
             openwebui_server.url,
             TOKEN,
@@ -70,8 +80,7 @@ def _bridge(tmp_path: Path, tracer_provider: TracerProvider, *, every_s: float |
         worker = FeedbackWorker(sync, every_s=every_s)
         config = ServerConfig(api_key=KEY, data_dir=tmp_path / "bridge", feedback=worker)
         with ThreadServer(create_app(config, tracer_provider=tracer_provider)) as bridge_server:
-            yield Bridge(bridge_server.url, openwebui, langfuse, worker)
-        langfuse.release.set()
+            yield Bridge(bridge_server.url, openwebui, langfuse.state.contract, worker)
 
 
 @pytest.mark.parametrize(
@@ -97,8 +106,7 @@ def test_real_webhook_bodies_step_by_step_leave_exactly_the_scores_open_webui_ha
             response = bridge.post(event)
             assert response.status_code == 202, (step, response.text)
             assert response.json() == {"queued": True}
-        expected = expected_live(records)
-        wait_until(lambda: bridge.live_values() == expected, timeout=30, interval=0.05, what=f"scores after {step}")
+        bridge.wait_for_scores(expected_live(records), f"scores after {step}")
     assert bridge.live_values() == {}, "the admin's delete-all (an event without ids) deleted every score"
     assert bridge.worker.counters()["feedback_events"] == len(fixture_webhook_bodies())
 
@@ -108,18 +116,17 @@ def test_the_key_as_a_query_token_works_because_open_webui_webhooks_send_no_head
     bridge.openwebui.records = records
     (created, *_) = fixture_webhook_bodies()
     assert bridge.post(created, headers={}, query=f"?token={KEY}").status_code == 202
-    wait_until(lambda: bridge.live_values() == expected_live(records), timeout=30, interval=0.05, what="the score")
+    bridge.wait_for_scores(expected_live(records), "the score")
 
 
 def test_the_answer_does_not_wait_for_langfuse(bridge: Bridge) -> None:
     records = fixture_records("03_thumbs_up")
     bridge.openwebui.records = records
-    bridge.langfuse.hold_after = 0  # Langfuse takes the request and does not answer
+    bridge.fault("slow", delay=3.0, remaining=1)  # Langfuse takes 3 s to answer
     (created, *_) = fixture_webhook_bodies()
     assert bridge.post(created).status_code == 202
-    assert bridge.langfuse.created == [], "answered while the delivery is still pending"
-    bridge.langfuse.release.set()
-    wait_until(lambda: bridge.live_values() == expected_live(records), timeout=30, interval=0.05, what="the score")
+    assert score_calls(bridge.langfuse, "POST") == [], "answered while the delivery is still pending"
+    bridge.wait_for_scores(expected_live(records), "the score")
 
 
 def test_other_events_and_bad_bodies_are_answered_and_counted(bridge: Bridge) -> None:
@@ -144,7 +151,7 @@ def test_open_webui_unreachable_is_counted_and_the_worker_goes_on(bridge: Bridge
     records = fixture_records("03_thumbs_up")
     bridge.openwebui.records = records
     assert bridge.post(created).status_code == 202
-    wait_until(lambda: bridge.live_values() == expected_live(records), timeout=30, interval=0.05, what="the score")
+    bridge.wait_for_scores(expected_live(records), "the score")
 
 
 def test_periodic_sync_inside_the_bridge_catches_up_without_any_webhook(
@@ -153,7 +160,7 @@ def test_periodic_sync_inside_the_bridge_catches_up_without_any_webhook(
     for bridge in _bridge(tmp_path, tracer_provider, every_s=0.2):
         records = fixture_records("17_arena_rating")
         bridge.openwebui.records = records
-        wait_until(lambda: bridge.live_values() == expected_live(records), timeout=30, interval=0.05, what="a sync")
+        bridge.wait_for_scores(expected_live(records), "a periodic sync")
         assert bridge.worker.counters()["feedback_syncs"] >= 1
 
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""``owui-otel feedback sync`` against a fake Open WebUI feedback API serving real 0.12.4 records, over real HTTP,
-delivering to a recorder of Langfuse's scores API: only what changed is sent, deletes follow, a killed run resumes
+"""``owui-otel feedback sync`` against a fake Open WebUI feedback API serving real 0.12.4 records, over real HTTP, to
+the Langfuse contract endpoint's scores API: only what changed is sent, deletes follow, a killed run resumes
 without loss or duplicates, concurrent runs do each thing once, bad records are counted, never fatal."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,9 @@ from collector._process import wait_until
 from otel_filter.feedback import score_ids_for_feedback, scores_for_feedback
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
 from owui_otel._feedback_sync import FeedbackSync, feedback_sync
-from tests.support.openwebui_feedback import FakeOpenWebUI, ScoresRecorder, fixture_records
+from tests.support.langfuse_contract import ContractState, FaultMode
+from tests.support.langfuse_contract import create_app as langfuse_contract
+from tests.support.openwebui_feedback import FakeOpenWebUI, fixture_records, live_scores, score_calls
 from tests.support.servers import ThreadServer
 
 pytestmark = pytest.mark.integration
@@ -54,11 +57,12 @@ def expected_live(records: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 class World:
-    """A fake Open WebUI and a Langfuse scores recorder, both on real loopback ports, and a state dir."""
+    """A fake Open WebUI and the Langfuse contract endpoint, both on real loopback ports, and a state dir."""
 
     def __init__(self, records: dict[str, dict[str, Any]], state: Path, *, with_ids_route: bool = True) -> None:
         self.openwebui = FakeOpenWebUI(records, token=TOKEN, with_ids_route=with_ids_route)
-        self.langfuse = ScoresRecorder(PUBLIC_KEY, SECRET_KEY)
+        self.langfuse_app = langfuse_contract(public_key=PUBLIC_KEY, secret_key=SECRET_KEY)
+        self.langfuse: ContractState = self.langfuse_app.state.contract
         self.state = state
         self.openwebui_url = ""
         self.langfuse_url = ""
@@ -75,7 +79,17 @@ class World:
         )
 
     def live_values(self) -> dict[str, Any]:
-        return {score_id: body["value"] for score_id, body in self.langfuse.live().items()}
+        return live_scores(self.langfuse)
+
+    def created(self) -> list[str]:
+        return score_calls(self.langfuse, "POST")
+
+    def deleted(self) -> list[str]:
+        return score_calls(self.langfuse, "DELETE")
+
+    def fault(self, mode: str, **options: Any) -> None:
+        with self.langfuse.lock:
+            self.langfuse.fault = FaultMode(mode=mode, **options)
 
     def environ(self) -> dict[str, str]:
         return {
@@ -99,7 +113,7 @@ def make_world(tmp_path: Path) -> Iterator[Any]:
 
     def make(records: dict[str, dict[str, Any]], **options: Any) -> World:
         world = World(records, tmp_path / "state" / "feedback-sync", **options)
-        for attribute, app in (("openwebui_url", world.openwebui.app()), ("langfuse_url", world.langfuse.app())):
+        for attribute, app in (("openwebui_url", world.openwebui.app()), ("langfuse_url", world.langfuse_app)):
             server = ThreadServer(app).__enter__()
             servers.append(server)
             setattr(world, attribute, server.url)
@@ -117,7 +131,7 @@ def test_first_run_sends_every_score_on_its_turn_and_the_second_run_sends_nothin
         first = sync.run()
     assert (first.seen, first.sent, first.scores_sent, first.failed) == (2, 2, 4, 0)
     assert world.live_values() == expected_live(records)
-    for body in world.langfuse.created:  # on the turn's trace and its GENERATION, ids as Jaeger shows them
+    for body in world.langfuse.scores.values():  # on the turn's trace and its GENERATION, ids as Jaeger shows them
         record = records[body["metadata"]["feedback_id"]]
         chat_id, message_id = record["meta"]["chat_id"], record["meta"]["message_id"]
         assert body["traceId"] == turn_trace_id(chat_id, message_id)
@@ -126,25 +140,22 @@ def test_first_run_sends_every_score_on_its_turn_and_the_second_run_sends_nothin
     with world.sync() as sync:
         second = sync.run()
     assert (second.sent, second.deleted, second.unchanged) == (0, 0, 2)
-    assert len(world.langfuse.created) == 4, "a second run sends nothing"
-    assert world.langfuse.deleted == []
+    assert len(world.created()) == 4, "a second run sends nothing"
+    assert world.deleted() == []
 
 
 def test_a_changed_rating_sends_exactly_its_scores_and_deletes_the_score_it_lost(make_world: Any) -> None:
     world = make_world(fixture_records("05_thumbs_down_details"))  # thumbs down, reason, comment, 1-10 = 3
     with world.sync() as sync:
         sync.run()
-    before = len(world.langfuse.created)
+    before = len(world.created())
     world.openwebui.records = fixture_records("06_update_flip_thumb")  # re-rated thumbs up: 1-10 cleared
     changed = world.openwebui.records["a8aabaa8-5e84-44b8-afae-b647367c9457"]
     with world.sync() as sync:
         report = sync.run()
-    new_bodies = world.langfuse.created[before:]
-    assert [(body["id"], body["value"]) for body in new_bodies] == [
-        (score.score_id, score.value) for score in scores_for_feedback(changed)[0]
-    ]
+    assert world.created()[before:] == [score.score_id for score in scores_for_feedback(changed)[0]]
     thumb_id, rating_id = score_ids_for_feedback(changed["id"])
-    assert world.langfuse.deleted == [rating_id], "the 1-10 score the re-rating cleared is deleted, nothing else"
+    assert world.deleted() == [rating_id], "the 1-10 score the re-rating cleared is deleted, nothing else"
     assert world.live_values()[thumb_id] == 1
     assert (report.sent, report.unchanged, report.scores_deleted) == (1, 1, 1)
 
@@ -203,37 +214,39 @@ def test_bad_records_are_counted_with_their_reason_and_never_stop_the_run(make_w
 def test_langfuse_down_mid_run_loses_nothing_and_the_next_run_sends_the_rest(make_world: Any) -> None:
     records = many_records(10)
     world = make_world(records)
-    world.langfuse.fail_after = 8  # four feedbacks (two scores each), then 503
+    world.fault("unavailable", remaining=6)  # six requests get a 503 (the langfuse client retries some itself)
     with world.sync() as sync:
         report = sync.run()
-    assert (report.sent, report.failed) == (4, 6)
-    world.langfuse.fail_after = None
+    failed = report.failed
+    assert 0 < failed < 10 and report.sent == 10 - failed
     with world.sync() as sync:
         report = sync.run()
-    assert (report.sent, report.unchanged) == (6, 4)
+    assert (report.sent, report.unchanged, report.failed) == (failed, 10 - failed, 0)
     assert world.live_values() == expected_live(records)
-    assert Counter(body["id"] for body in world.langfuse.created).most_common(1)[0][1] == 1, "nothing sent twice"
+    assert Counter(world.created()).most_common(1)[0][1] == 1, "nothing sent twice"
 
 
 def test_a_run_killed_mid_way_resumes_without_loss_or_duplicates(make_world: Any) -> None:
     records = many_records(12)
     world = make_world(records)
-    world.langfuse.hold_after = 10  # five feedbacks go through, the sixth hangs: kill the run there
     run = subprocess.Popen(world.cli(), env=world.environ(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: len(world.langfuse.created) >= 10, timeout=60, interval=0.05, what="five deliveries")
+        wait_until(lambda: len(world.created()) >= 10, timeout=60, interval=0.01, what="five deliveries")
+        world.fault("slow", delay=2.0)  # Langfuse stops answering: the run hangs on its next delivery
+        time.sleep(0.5)
     finally:
         run.kill()
         run.wait(timeout=30)
-    world.langfuse.release.set()  # the killed run's last request arrives after all (it may or may not have)
-    world.langfuse.hold_after = None
+    delivered_before_kill = len(world.created())
+    assert delivered_before_kill < 24, "killed mid-run"
+    world.fault("ok")  # the killed run's last request may still be taken (after the delay), as with Langfuse
     rerun = subprocess.run(world.cli(), env=world.environ(), capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert world.live_values() == expected_live(records), "nothing lost"
-    sent_twice = [score_id for score_id, count in Counter(b["id"] for b in world.langfuse.created).items() if count > 1]
+    sent_twice = [score_id for score_id, count in Counter(world.created()).items() if count > 1]
     assert len(sent_twice) <= 2, "at most the one feedback in flight at the kill is sent again (an overwrite)"
     assert TOKEN not in rerun.stdout + rerun.stderr
-    assert "6 sent" in rerun.stdout or "7 sent" in rerun.stdout, rerun.stdout
+    assert f"{12 - delivered_before_kill // 2} sent" in rerun.stdout or sent_twice, rerun.stdout
 
 
 def test_concurrent_runs_send_each_score_once(make_world: Any) -> None:
@@ -246,7 +259,7 @@ def test_concurrent_runs_send_each_score_once(make_world: Any) -> None:
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0, 0], outputs
     assert world.live_values() == expected_live(records)
-    assert len(world.langfuse.created) == 30, "each of the 30 scores exactly once"
+    assert len(world.created()) == 30, "each of the 30 scores exactly once"
 
 
 def test_threads_of_one_process_share_one_sync_safely(make_world: Any) -> None:
@@ -258,7 +271,7 @@ def test_threads_of_one_process_share_one_sync_safely(make_world: Any) -> None:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-    assert len(world.langfuse.created) == 12
+    assert sorted(world.created()) == sorted(expected_live(records)), "each score once"
 
 
 def test_dry_run_sends_nothing_and_remembers_nothing(make_world: Any) -> None:
@@ -267,7 +280,7 @@ def test_dry_run_sends_nothing_and_remembers_nothing(make_world: Any) -> None:
     with world.sync(dry_run=True) as sync:
         report = sync.run()
     assert (report.sent, report.scores_sent) == (2, 3)
-    assert world.langfuse.created == []
+    assert world.created() == []
     with world.sync() as sync:
         assert sync.run().sent == 2
 

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A fake of Open WebUI 0.12.4's admin feedback API, serving real feedback records, and a recorder of Langfuse's
-scores API, for the ``owui-otel feedback sync`` tests.
+"""A fake of Open WebUI 0.12.4's admin feedback API, serving real feedback records, for the ``owui-otel feedback
+sync`` and feedback-webhook tests (scores go to the Langfuse contract endpoint, :mod:`tests.support.langfuse_contract`;
+:func:`live_scores` and :func:`score_calls` read what it took).
 
 Open WebUI's routes, as ``open_webui/routers/evaluations.py`` (0.12.4) defines them (admin token required, else
 401; an unknown feedback id 404 with Open WebUI's own detail)::
@@ -12,38 +13,27 @@ Open WebUI's routes, as ``open_webui/routers/evaluations.py`` (0.12.4) defines t
 ``FakeOpenWebUI(records, with_ids_route=False)`` answers 404 on ``/feedbacks/all/ids``, like an Open WebUI from
 before that route. Tests change ``fake.records`` (a dict by id) between runs.
 
-``ScoresRecorder`` takes ``POST /api/public/scores`` (a list of ``CreateScoreRequest``, validated with the
-``langfuse`` package's own model; Basic auth) and ``DELETE /api/public/scores/{id}``, answers 202 / 204 like
-Langfuse, and records every call in order. ``fail_after`` makes it answer 503 once that many creates went through;
-``hold_after`` makes later creates wait (unanswered) until ``release`` is set: a client killed meanwhile never
-learns whether they were taken.
-
     fake = FakeOpenWebUI(fixture_records("07_update_comment"), token="admin-token")
-    with ThreadServer(fake.app()) as openwebui, ThreadServer(scores.app()) as langfuse: ...
+    with ThreadServer(fake.app()) as openwebui: ...
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from langfuse.api.scores.types.create_score_request import CreateScoreRequest
-from pydantic import TypeAdapter, ValidationError
+from fastapi.responses import JSONResponse
 
-EVENT_FIXTURES = Path("/work/shared/fixtures/openwebui-events")
-_LOCAL_EVENT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openwebui-events"
-_SCORE_REQUESTS = TypeAdapter(list[CreateScoreRequest])
+from tests.support.langfuse_contract import ContractState
+
+EVENT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openwebui-events"
+"""The real Open WebUI 0.12.4 event and feedback fixtures."""
 
 
 def event_fixtures() -> Path:
-    """The folder with the real Open WebUI 0.12.4 event and feedback fixtures (the repository's copy first)."""
-    return _LOCAL_EVENT_FIXTURES if _LOCAL_EVENT_FIXTURES.is_dir() else EVENT_FIXTURES
+    return EVENT_FIXTURES
 
 
 def fixture_records(step: str) -> dict[str, dict[str, Any]]:
@@ -114,59 +104,13 @@ class FakeOpenWebUI:
         return app
 
 
-class ScoresRecorder:
-    def __init__(self, public_key: str = "pk-lf-test", secret_key: str = "sk-lf-test") -> None:
-        self._auth = "Basic " + base64.b64encode(f"{public_key}:{secret_key}".encode()).decode()
-        self.created: list[dict[str, Any]] = []  # every accepted score body, in order
-        self.deleted: list[str] = []
-        self.fail_after: int | None = None
-        self.hold_after: int | None = None
-        self.release = threading.Event()
-        self.lock = threading.Lock()
+def live_scores(contract: ContractState) -> dict[str, Any]:
+    """What the Langfuse contract endpoint holds now (after upserts and deletes): score id -> value."""
+    with contract.lock:
+        return {score_id: score["value"] for score_id, score in contract.scores.items()}
 
-    def live(self) -> dict[str, dict[str, Any]]:
-        """The scores Langfuse would hold now: by id, the last write wins, deletes remove."""
-        state: dict[str, dict[str, Any]] = {}
-        events = [(body["_seq"], "create", body) for body in self.created]
-        events += [(seq, "delete", {"id": score_id}) for seq, score_id in self._deletes]
-        for _, kind, body in sorted(events, key=lambda event: event[0]):
-            if kind == "create":
-                state[body["id"]] = body
-            else:
-                state.pop(body["id"], None)
-        return state
 
-    def app(self) -> FastAPI:
-        app = FastAPI()
-        self._deletes: list[tuple[int, str]] = []
-        sequence = iter(range(10**9))
-
-        @app.post("/api/public/scores", response_model=None)
-        async def create(request: Request) -> Response:
-            if request.headers.get("authorization") != self._auth:
-                return JSONResponse({"message": "Invalid credentials"}, status_code=401)
-            body = await request.json()
-            try:
-                _SCORE_REQUESTS.validate_python(body)
-            except ValidationError as error:
-                return JSONResponse({"message": str(error)}, status_code=400)
-            if self.hold_after is not None and len(self.created) >= self.hold_after:
-                while not self.release.is_set():
-                    await asyncio.sleep(0.05)
-            with self.lock:
-                if self.fail_after is not None and len(self.created) >= self.fail_after:
-                    return JSONResponse({"message": "unavailable"}, status_code=503)
-                for score in body:
-                    self.created.append({**score, "_seq": next(sequence)})
-            return JSONResponse({"message": "Accepted"}, status_code=202)
-
-        @app.delete("/api/public/scores/{score_id}", response_model=None)
-        async def delete(score_id: str, request: Request) -> Response:
-            if request.headers.get("authorization") != self._auth:
-                return JSONResponse({"message": "Invalid credentials"}, status_code=401)
-            with self.lock:
-                self.deleted.append(score_id)
-                self._deletes.append((next(sequence), score_id))
-            return Response(status_code=204)
-
-        return app
+def score_calls(contract: ContractState, method: str) -> list[str]:
+    """The score ids of every ``POST`` (created or overwritten) or ``DELETE`` it took, in order."""
+    with contract.lock:
+        return [score_id for call in contract.score_requests if call["method"] == method for score_id in call["ids"]]
