@@ -30,6 +30,7 @@ What it guarantees:
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -76,9 +77,10 @@ class DeliveryFailed(OwuiOtelError):
 
 class ScoreDelivery(Protocol):
     """Delivers scores and deletes them, **blocking until the backend answered**; raises
-    :class:`DeliveryFailed` when it did not take them (the sync then keeps the feedback for the next run)."""
+    :class:`DeliveryFailed` when it did not take them (the sync then keeps the feedback for the next run).
+    ``deliver`` returns how many scores the backend refused for good (invalid: not worth sending again)."""
 
-    def deliver(self, scores: Sequence[Score]) -> None: ...
+    def deliver(self, scores: Sequence[Score]) -> int: ...
 
     def delete(self, score_ids: Sequence[str]) -> None: ...
 
@@ -99,30 +101,18 @@ class LangfuseScoreDelivery:
             base_url=self.host, username=public_key, password=secret_key, httpx_client=self._http, timeout=timeout_s
         )
 
-    def deliver(self, scores: Sequence[Score]) -> None:
-        from langfuse.api.scores.types.create_score_request import CreateScoreRequest  # noqa: PLC0415
+    def deliver(self, scores: Sequence[Score]) -> int:
+        from otel_filter.feedback_sink import score_request  # noqa: PLC0415
 
-        requests = [
-            CreateScoreRequest(
-                id=score.score_id,
-                trace_id=score.trace_id,
-                observation_id=score.observation_id,
-                name=score.name,
-                value=score.value,
-                data_type=score.data_type,  # type: ignore[arg-type]  # one of the SDK's literal names
-                comment=score.comment,
-                metadata=dict(score.metadata),
-            )
-            for score in scores
-        ]
         try:
-            answer = self._api.scores.create(request=requests)
+            answer = self._api.scores.create(request=[score_request(score) for score in scores])
         except Exception as error:  # the generated client raises one typed error per status, httpx its own
             raise DeliveryFailed(f"Langfuse at {self.host} did not take the scores: {_describe(error)}") from error
-        rejected = getattr(answer, "rejected", 0)
-        if rejected:
+        rejected = int(getattr(answer, "rejected", 0) or 0)
+        if rejected:  # a 207: Langfuse says not to retry it, the refused scores are invalid for good
             messages = "; ".join(error.message for error in getattr(answer, "errors", []))
-            raise DeliveryFailed(f"Langfuse at {self.host} rejected {rejected} score(s): {messages}")
+            _log.warning("owui-otel: Langfuse at %s rejected %d score(s): %s", self.host, rejected, messages)
+        return rejected
 
     def delete(self, score_ids: Sequence[str]) -> None:
         for score_id in score_ids:
@@ -318,10 +308,13 @@ class SyncReport:
         return "; ".join(parts)
 
 
-def _default_scoring() -> tuple[ScoreFeedback, ScoreIdsOf]:
+def _scoring(user_identity: str | None = None) -> tuple[ScoreFeedback, ScoreIdsOf]:
+    """The filter's scoring, the rater identified per the ``user_identity`` setting (the environment's when None)."""
     from otel_filter.feedback import score_ids_for_feedback, scores_for_feedback  # noqa: PLC0415
+    from otel_filter.settings import resolve_settings  # noqa: PLC0415
 
-    return scores_for_feedback, score_ids_for_feedback
+    identity = user_identity or resolve_settings({}, os.environ)[0].user_identity
+    return functools.partial(scores_for_feedback, user_identity=identity), score_ids_for_feedback
 
 
 class FeedbackSync:
@@ -336,12 +329,14 @@ class FeedbackSync:
         *,
         dry_run: bool = False,
         scoring: tuple[ScoreFeedback, ScoreIdsOf] | None = None,
+        evaluations: Callable[[Sequence[Score]], object] | None = None,
     ) -> None:
         self.source = source
+        self.evaluations = evaluations  # OTel gen_ai.evaluation.result for each delivered score (ScoreSink.send)
         self.delivery = delivery
         self.progress = progress
         self.dry_run = dry_run
-        self._score, self._score_ids = scoring or _default_scoring()
+        self._score, self._score_ids = scoring or _scoring()
         self._in_process = threading.Lock()  # flock is per open file: threads of one process need their own lock
 
     def run(self) -> SyncReport:
@@ -396,9 +391,10 @@ class FeedbackSync:
             if reason:
                 report.skipped[reason] += 1
             return
+        rejected = 0
         try:
             if scores:
-                self.delivery.deliver(scores)
+                rejected = self.delivery.deliver(scores)
             if stale:
                 self.delivery.delete(stale)
         except DeliveryFailed as error:
@@ -410,7 +406,11 @@ class FeedbackSync:
         )
         if scores:
             report.sent += 1
-            report.scores_sent += len(scores)
+            report.scores_sent += len(scores) - rejected
+            if self.evaluations is not None:
+                self.evaluations(scores)
+        if rejected:
+            report.skipped["scores Langfuse rejected"] += rejected
         if reason:
             report.skipped[reason] += 1
         report.scores_deleted += len(stale)
@@ -440,9 +440,10 @@ class FeedbackSync:
 
     def close(self) -> None:
         self.source.close()
-        close = getattr(self.delivery, "close", None)
-        if callable(close):
-            close()
+        for part in (self.delivery, self.evaluations):
+            close = getattr(part, "close", None)
+            if callable(close):
+                close()
 
     def __enter__(self) -> FeedbackSync:
         return self
@@ -455,6 +456,49 @@ def _ids(scores: Sequence[Score]) -> set[str]:
     return {score.score_id for score in scores}
 
 
+class EvaluationSpans:
+    """``gen_ai.evaluation.result`` for every delivered score, in the rated turn's trace (through the filter's
+    :class:`~otel_filter.feedback_sink.ScoreSink`, Langfuse left out: the sync sends Langfuse its scores itself).
+    Exported over OTLP/HTTP where the filter would export (``otlp_endpoint``, else ``OTEL_EXPORTER_OTLP_*``), with
+    the filter's service name and headers; the comment goes along as the explanation only when content capture is
+    on, as in the filter."""
+
+    def __init__(self, otlp_endpoint: str | None, environ: Mapping[str, str] = os.environ) -> None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+        from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
+        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
+
+        from otel_filter import Counters  # noqa: PLC0415
+        from otel_filter.feedback_sink import ScoreSink  # noqa: PLC0415
+        from otel_filter.settings import http_traces_url, resolve_settings  # noqa: PLC0415
+
+        settings, _ = resolve_settings({"otlp_endpoint": otlp_endpoint} if otlp_endpoint else {}, environ)
+        self.settings = settings
+        self.endpoint = http_traces_url(settings.export.endpoint)
+        self.counters = Counters()
+        self._provider = TracerProvider(
+            resource=Resource.create({"service.name": settings.service_name}), shutdown_on_exit=False
+        )
+        exporter = OTLPSpanExporter(endpoint=self.endpoint, headers=dict(settings.export.headers))
+        self._provider.add_span_processor(BatchSpanProcessor(exporter))
+        tracer = self._provider.get_tracer("owui-otel.feedback")
+        self._sink = ScoreSink(
+            langfuse=lambda: None,
+            tracer=lambda: tracer,
+            health=self.counters,
+            explanation=lambda: settings.capture_content,
+        )
+
+    def __call__(self, scores: Sequence[Score]) -> None:
+        self._sink.send(scores)
+
+    def close(self) -> None:
+        self._sink.flush()
+        self._sink.stop()
+        self._provider.shutdown()
+
+
 def feedback_sync(
     openwebui_url: str,
     token: str,
@@ -464,6 +508,7 @@ def feedback_sync(
     secret_key: str,
     dry_run: bool = False,
     progress_dir: Path | None = None,
+    evaluations: EvaluationSpans | None = None,
 ) -> FeedbackSync:
     """A :class:`FeedbackSync` from the command line's settings, each missing one refused with its fix."""
     from owui_otel.environment_variables import (  # noqa: PLC0415
@@ -492,6 +537,8 @@ def feedback_sync(
         LangfuseScoreDelivery(langfuse_host, public_key, secret_key),
         SyncProgress.for_openwebui(openwebui_url, progress_dir),
         dry_run=dry_run,
+        scoring=_scoring(evaluations.settings.user_identity if evaluations else None),
+        evaluations=evaluations,
     )
 
 

@@ -471,10 +471,12 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 
 def _cmd_feedback_sync(args: argparse.Namespace) -> int:
-    from owui_otel._feedback_sync import feedback_sync  # noqa: PLC0415
+    from owui_otel._feedback_sync import EvaluationSpans, feedback_sync  # noqa: PLC0415
 
     if args.every is not None and args.every <= 0:
         raise UsageError(f"--every must be a positive number of seconds, not {args.every}")
+    otlp_endpoint = args.otlp_endpoint or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "")
+    evaluations = EvaluationSpans(args.otlp_endpoint) if otlp_endpoint and not args.dry_run else None
     sync = feedback_sync(
         args.openwebui_url or os.environ.get(OWUI_OTEL_OPENWEBUI_URL, ""),
         args.token or os.environ.get(OWUI_TOKEN, ""),
@@ -482,6 +484,7 @@ def _cmd_feedback_sync(args: argparse.Namespace) -> int:
         public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
         secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
         dry_run=args.dry_run,
+        evaluations=evaluations,
     )
     with sync:
         while True:
@@ -513,6 +516,12 @@ def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         "--langfuse-host",
         default=os.environ.get(LANGFUSE_HOST, ""),
         help=f"default: ${LANGFUSE_HOST}; keys from ${LANGFUSE_PUBLIC_KEY} and ${LANGFUSE_SECRET_KEY}",
+    )
+    sync.add_argument(
+        "--otlp-endpoint",
+        default="",
+        help="also record each delivered score as gen_ai.evaluation.result in its turn's trace, over OTLP/HTTP to this "
+        f"collector (default: ${OTEL_EXPORTER_OTLP_ENDPOINT}; neither: Langfuse scores only)",
     )
     sync.add_argument("--dry-run", action="store_true", help="say what would be sent and deleted; send nothing")
     sync.add_argument(
