@@ -95,7 +95,7 @@ def _feedback_worker(args: argparse.Namespace) -> FeedbackWorker | None:
         return None
     if args.feedback_sync_every is not None and args.feedback_sync_every <= 0:
         raise UsageError(f"--feedback-sync-every must be a positive number of seconds, not {args.feedback_sync_every}")
-    from owui_otel._feedback_sync import FeedbackWorker, feedback_sync  # noqa: PLC0415
+    from owui_otel._feedback_sync import EvaluationSpans, FeedbackWorker, feedback_sync  # noqa: PLC0415
 
     sync = feedback_sync(
         openwebui_url,
@@ -103,6 +103,7 @@ def _feedback_worker(args: argparse.Namespace) -> FeedbackWorker | None:
         langfuse_host=args.langfuse_host,
         public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
         secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
+        evaluations=EvaluationSpans(args.otlp_endpoint),  # where the bridge's filter exports
     )
     return FeedbackWorker(sync, every_s=args.feedback_sync_every)
 

@@ -25,6 +25,7 @@ from owui_otel._feedback_sync import FeedbackSync, feedback_sync
 from tests.support.langfuse_contract import ContractState, FaultMode
 from tests.support.langfuse_contract import create_app as langfuse_contract
 from tests.support.openwebui_feedback import FakeOpenWebUI, fixture_records, live_scores, score_calls
+from tests.support.otlp_sink import OtlpSink
 from tests.support.servers import ThreadServer
 
 pytestmark = pytest.mark.integration
@@ -313,3 +314,30 @@ def test_cli_errors_are_one_line_and_never_show_the_token(make_world: Any) -> No
         env=world.environ(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert down.returncode == 1 and "retried on the next run" in down.stdout, down.stdout + down.stderr
+
+
+def test_with_an_otlp_endpoint_each_delivered_score_is_an_evaluation_in_its_turns_trace(make_world: Any) -> None:
+    records = fixture_records("17_arena_rating")
+    world = make_world(records)
+    with OtlpSink() as sink:
+        run = subprocess.run(
+            world.cli("--otlp-endpoint", sink.endpoint), env=world.environ(), capture_output=True, text=True, timeout=60
+        )
+        assert run.returncode == 0, run.stderr
+        spans = sink.wait_for(4)
+    assert len(spans) == 4
+    expected = {
+        (turn_trace_id(r["meta"]["chat_id"], r["meta"]["message_id"]), turn_span_id(r["meta"]["chat_id"],
+         r["meta"]["message_id"]), score.name, score.value)
+        for r in records.values() for score in scores_for_feedback(r)[0]
+    }  # fmt: skip
+    got = {
+        (span.trace_id, span.parent_span_id, span.attributes["gen_ai.evaluation.name"],
+         span.attributes["gen_ai.evaluation.score.value"])
+        for span in spans
+    }  # fmt: skip
+    assert got == expected
+    assert all(span.resource["service.name"] == "open-webui" for span in spans)
+    with OtlpSink() as sink:  # a second run delivers nothing, so it records no evaluation either
+        subprocess.run(world.cli("--otlp-endpoint", sink.endpoint), env=world.environ(), check=True, timeout=60)
+        assert sink.spans == [], "(the run flushed its spans before it exited)"
