@@ -6,6 +6,8 @@ Langfuse should hold; the key is required; the answer comes before the delivery.
 from __future__ import annotations
 
 import copy
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,11 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from collector._process import wait_until
+from collector._process import free_port, wait_until
 from otel_filter.feedback import scores_for_feedback
 from owui_otel._feedback_sync import FeedbackWorker, feedback_sync
 from owui_otel.server import EVENTS_PATH, ServerConfig, create_app
+from tests.support.bridge_process import running_bridge
 from tests.support.langfuse_contract import ContractState, FaultMode
 from tests.support.langfuse_contract import create_app as langfuse_contract
 from tests.support.openwebui_feedback import (
@@ -28,6 +31,7 @@ from tests.support.openwebui_feedback import (
     live_scores,
     score_calls,
 )
+from tests.support.otlp_sink import OtlpSink
 from tests.support.servers import ThreadServer
 
 pytestmark = pytest.mark.integration
@@ -171,3 +175,39 @@ def test_without_feedback_settings_the_route_says_how_to_turn_it_on(tmp_path: Pa
         )
         assert response.status_code == 503 and "--openwebui-url" in response.json()["detail"]
         assert httpx.post(f"{server.url}{EVENTS_PATH}", json={}).status_code == 401
+
+
+def test_owui_otel_serve_with_openwebui_url_takes_webhooks_and_records_evaluations(tmp_path: Path) -> None:
+    """The real command: ``owui-otel serve --openwebui-url ...`` (token and keys from the environment)."""
+    openwebui = FakeOpenWebUI(fixture_records("03_thumbs_up"), token=TOKEN)
+    langfuse = langfuse_contract(public_key=PUBLIC_KEY, secret_key=SECRET_KEY)
+    port = free_port()
+    with (
+        ThreadServer(openwebui.app()) as openwebui_server,
+        ThreadServer(langfuse) as langfuse_server,
+        OtlpSink() as sink,
+    ):
+        argv = [
+            sys.executable, "-m", "owui_otel.cli", "serve", "--port", str(port), "--data-dir", str(tmp_path / "data"),
+            "--no-server-spans", "--otlp-endpoint", sink.endpoint, "--openwebui-url", openwebui_server.url,
+            "--langfuse-host", langfuse_server.url,
+        ]  # fmt: skip
+        env = {
+            **os.environ,
+            "OWUI_OTEL_API_KEY": KEY,
+            "OWUI_TOKEN": TOKEN,
+            "LANGFUSE_PUBLIC_KEY": PUBLIC_KEY,
+            "LANGFUSE_SECRET_KEY": SECRET_KEY,
+            "OWUI_OTEL_STATE_DIR": str(tmp_path / "state"),
+        }
+        with running_bridge("bridge", argv, port=port, env=env, log_path=tmp_path / "bridge.log") as url:
+            (created, *_) = fixture_webhook_bodies()
+            answer = httpx.post(f"{url}{EVENTS_PATH}?token={KEY}", json=created, timeout=10)
+            assert answer.status_code == 202
+            expected = expected_live(openwebui.records)
+            wait_until(lambda: live_scores(langfuse.state.contract) == expected, timeout=30, what="the score")
+            (span,) = sink.wait_for(1)
+            assert span.attributes["gen_ai.evaluation.name"] == "user_feedback"
+            assert httpx.get(f"{url}/health").json()["counters"]["feedback_sent"] == 1
+        log = (tmp_path / "bridge.log").read_text()
+        assert TOKEN not in log and KEY not in log
