@@ -40,8 +40,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 OUTPUT = PACKAGE_DIR.parent / "pipelines" / "otel_filter_pipeline.py"
 EVENT_ENTRY_MODULE = "event_function"
 EVENT_OUTPUT = PACKAGE_DIR.parent / "pipelines" / "otel_feedback_event.py"
-EVENT_EXTRA_REQUIREMENTS = ("langfuse>=5.0",)
-"""What the Event function needs beyond the filter's requirements: the Langfuse API client (scores)."""
+EVENT_EXTRA_DEPENDENCIES = ("langfuse",)
+"""What the Event function needs beyond the filter's requirements: the Langfuse API client (scores), listed with the
+bound the ``server`` extra of ``pyproject.toml`` gives it."""
 # Open WebUI's replace_imports() rewrites these phrases anywhere in a Function's source.
 FORBIDDEN_PHRASES = ("from utils", "from main", "from config", "from apps")
 
@@ -53,6 +54,11 @@ class BundleError(Exception):
 PYPROJECT = PACKAGE_DIR.parent / "pyproject.toml"
 SHIPPED_BY_HOSTS = frozenset({"pydantic"})
 """Runtime dependencies the file does not list: both hosts (Open WebUI, the Pipelines server) ship them."""
+
+
+def _distribution_name(requirement: str) -> str:
+    """``genai-prices`` of ``genai-prices>=0.2.5``."""
+    return re.split(r"[\s<>=!~\[;]", requirement, maxsplit=1)[0]
 
 
 def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
@@ -67,7 +73,7 @@ def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
     dependencies: list[str] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["dependencies"]
     listed = []
     for dependency in dependencies:
-        name = re.split(r"[\s<>=!~\[;]", dependency, maxsplit=1)[0]
+        name = _distribution_name(dependency)
         if name.lower() in SHIPPED_BY_HOSTS:
             continue
         if "," in dependency or ";" in dependency:
@@ -76,6 +82,21 @@ def filter_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
             )
         listed.append(dependency)
     return tuple(listed)
+
+
+def event_function_requirements(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
+    """The Event function file's ``requirements:``: the filter's plus :data:`EVENT_EXTRA_DEPENDENCIES` as the
+    ``server`` extra pins them."""
+    server: list[str] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["optional-dependencies"][
+        "server"
+    ]
+    extra = []
+    for name in EVENT_EXTRA_DEPENDENCIES:
+        found = [item for item in server if _distribution_name(item).lower() == name]
+        if len(found) != 1 or "," in found[0] or ";" in found[0]:
+            raise BundleError(f"pyproject.toml's server extra must list {name} once, with one lower bound")
+        extra.append(found[0])
+    return (*filter_requirements(pyproject), *extra)
 
 
 try:
@@ -276,7 +297,7 @@ def render_event_function() -> str:
         _frontmatter(
             EVENT_FUNCTION_NAME,
             "Every Open WebUI rating as a score on the rated turn (Langfuse) and a gen_ai.evaluation.result (OTel)",
-            (*filter_requirements(), *EVENT_EXTRA_REQUIREMENTS),
+            event_function_requirements(),
         ),
         "# Do not edit: change the package and regenerate. An Open WebUI Event function (class Event): install it",
         "# in Admin Panel > Functions next to the filter and switch it on.",

@@ -7,7 +7,11 @@ Function (Open WebUI's REST API, admin token; identical in 0.6.43 and 0.12.4)::
 
 creates or updates the Function from the generated single file, makes it active and global
 (toggles only when needed: they flip), merges the given valves into the stored ones, and reads
-the record back. Pipelines server (its API key)::
+the record back. The Event function (ratings -> scores, Open WebUI >= 0.10) the same way, active, not global::
+
+    install_event_function("http://localhost:3000", token, valves={"langfuse_host": "https://cloud.langfuse.com"})
+
+Pipelines server (its API key)::
 
     install_pipelines("http://pipelines:9099", api_key, valves={...})
 
@@ -26,6 +30,7 @@ from typing import Any
 import httpx
 
 from otel_filter import bundle
+from otel_filter.event_function import EVENT_FUNCTION_ID, EVENT_FUNCTION_NAME
 from otel_filter.hosts import FILTER_NAME
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError, UsageError
@@ -108,6 +113,55 @@ def install_function(
     source: str | None = None,
 ) -> InstallResult:
     """Create or update the filter as a global, active Open WebUI Function (see module docstring)."""
+    return _install_open_webui_function(
+        url,
+        token,
+        _FunctionKind("filter", FILTER_NAME, "Every chat turn as an OpenTelemetry GenAI span", make_global=True),
+        function_id=function_id,
+        valves=valves,
+        content=source if source is not None else filter_source(None),
+    )
+
+
+def install_event_function(
+    url: str,
+    token: str,
+    *,
+    function_id: str = EVENT_FUNCTION_ID,
+    valves: Mapping[str, Any] | None = None,
+    source: str | None = None,
+) -> InstallResult:
+    """Create or update the Event function (ratings -> scores; Open WebUI >= 0.10) and make it active.
+
+    Event functions receive events when active, global or not (Open WebUI's events.py selects type 'event' and
+    is_active), so it is not made global. Open WebUI < 0.10 cannot load it: use ``owui-otel feedback sync`` there."""
+    return _install_open_webui_function(
+        url,
+        token,
+        _FunctionKind("event", EVENT_FUNCTION_NAME, "Every rating as a score on the rated turn", make_global=False),
+        function_id=function_id,
+        valves=valves,
+        content=source if source is not None else bundle.render_event_function(),
+    )
+
+
+@dataclass(frozen=True)
+class _FunctionKind:
+    plugin_type: str  # what Open WebUI detects from the module's class: "filter" or "event"
+    name: str
+    description: str
+    make_global: bool
+
+
+def _install_open_webui_function(
+    url: str,
+    token: str,
+    kind: _FunctionKind,
+    *,
+    function_id: str,
+    valves: Mapping[str, Any] | None,
+    content: str,
+) -> InstallResult:
     if not token:
         raise UsageError(
             "an Open WebUI admin token is required: --token (or OWUI_TOKEN); find it in Settings > Account"
@@ -115,7 +169,6 @@ def install_function(
     if not function_id.isidentifier():
         raise UsageError(f"--id {function_id!r} must be letters, digits and underscores (Open WebUI's rule)")
     function_id = function_id.lower()
-    content = source if source is not None else filter_source(None)
     what = "Open WebUI"
     with httpx.Client(
         base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT
@@ -141,22 +194,31 @@ def install_function(
         exists = any(item.get("id") == function_id for item in listing.json())
         form = {
             "id": function_id,
-            "name": FILTER_NAME,
+            "name": kind.name,
             "content": content,
-            "meta": {"description": "Every chat turn as an OpenTelemetry GenAI span", "manifest": {}},
+            "meta": {"description": kind.description, "manifest": {}},
         }
         path = f"/api/v1/functions/id/{function_id}/update" if exists else "/api/v1/functions/create"
         saved = _request(client, "POST", path, what, json=form)
         if saved.status_code != 200:
-            raise OwuiOtelError(f"Open WebUI rejected the filter ({saved.status_code}): {_detail(saved)}")
+            raise OwuiOtelError(f"Open WebUI rejected the {kind.plugin_type} ({saved.status_code}): {_detail(saved)}")
         record = _json(_request(client, "GET", f"/api/v1/functions/id/{function_id}", what))
-        for flag, toggle in (("is_active", "toggle"), ("is_global", "toggle/global")):
+        flags = (
+            (("is_active", "toggle"), ("is_global", "toggle/global"))
+            if kind.make_global
+            else (("is_active", "toggle"),)
+        )
+        for flag, toggle in flags:
             if not record.get(flag):
                 _request(client, "POST", f"/api/v1/functions/id/{function_id}/{toggle}", what).raise_for_status()
         if valves:
             _merge_valves(client, f"/api/v1/functions/id/{function_id}/valves", valves, what)
         record = _json(_request(client, "GET", f"/api/v1/functions/id/{function_id}", what))
-    if not (record.get("type") == "filter" and record.get("is_active") and record.get("is_global")):
+    if not (
+        record.get("type") == kind.plugin_type
+        and record.get("is_active")
+        and (record.get("is_global") or not kind.make_global)
+    ):
         raise OwuiOtelError(
             f"the Function was saved but is type={record.get('type')} active={record.get('is_active')} "
             f"global={record.get('is_global')}; check Admin > Functions"
@@ -165,7 +227,12 @@ def install_function(
         target="function",
         id=function_id,
         created=not exists,
-        details={"open_webui": _json(version).get("version"), "type": "filter", "is_active": True, "is_global": True},
+        details={
+            "open_webui": _json(version).get("version"),
+            "type": kind.plugin_type,
+            "is_active": True,
+            "is_global": bool(record.get("is_global")),
+        },
     )
 
 

@@ -334,11 +334,27 @@ def _add_stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _cmd_install(args: argparse.Namespace) -> int:
-    from owui_otel._install import filter_source, install_function, install_pipelines, parse_valves  # noqa: PLC0415
+    from owui_otel._install import (  # noqa: PLC0415
+        filter_source,
+        install_event_function,
+        install_function,
+        install_pipelines,
+        parse_valves,
+    )
 
     valves = parse_valves(args.valve)
-    source = filter_source(Path(args.file) if args.file else None)
-    if args.target == "function":
+    source = filter_source(Path(args.file)) if args.file else None  # None: each target's generated file
+    if args.target == "event-function":
+        token = args.token or os.environ.get(OWUI_TOKEN, "")
+        ids = {"function_id": args.id} if args.id else {}  # else the Event function's own id
+        result = install_event_function(args.url, token, valves=valves, source=source, **ids)
+        verb = "created" if result.created else "updated"
+        print(
+            f"{verb} Event function {result.id!r} in Open WebUI {result.details['open_webui']} at {args.url}: active; "
+            "every rating now becomes scores on its turn (Langfuse: set the langfuse_* valves or LANGFUSE_HOST, "
+            "LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY on the Open WebUI process)"
+        )
+    elif args.target == "function":
         token = args.token or os.environ.get(OWUI_TOKEN, "")
         result = install_function(args.url, token, function_id=args.id, valves=valves, source=source)
         verb = "created" if result.created else "updated"
@@ -381,6 +397,16 @@ def _add_install(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     function.add_argument("--url", required=True, help="Open WebUI's address, e.g. http://localhost:3000")
     function.add_argument("--token", default="", help="an admin's token (default: $OWUI_TOKEN); Settings > Account")
     function.add_argument("--id", default=DEFAULT_FILTER_ID, help="Function id (default %(default)s)")
+    event_function = targets.add_parser(
+        "event-function",
+        help="create/update the Event function that turns ratings into scores (Open WebUI >= 0.10; admin token)",
+        description="Create or update the Event function (every rating becomes scores on its turn in Langfuse and a "
+        "gen_ai.evaluation.result in the turn's trace) through Open WebUI's REST API and make it active. Needs Open "
+        "WebUI 0.10 or later; for older versions use `owui-otel feedback sync`.",
+    )
+    event_function.add_argument("--url", required=True, help="Open WebUI's address, e.g. http://localhost:3000")
+    event_function.add_argument("--token", default="", help="an admin's token (default: $OWUI_TOKEN)")
+    event_function.add_argument("--id", default="", help="Function id (default: otel_evaluations)")
     pipelines = targets.add_parser(
         "pipelines",
         help="upload it to a Pipelines server (its API key) and set its valves",
@@ -388,7 +414,7 @@ def _add_install(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     pipelines.add_argument("--url", required=True, help="the Pipelines server's address, e.g. http://localhost:9099")
     pipelines.add_argument("--api-key", default="", help="its PIPELINES_API_KEY (default: $PIPELINES_API_KEY)")
-    for parser in (function, pipelines):
+    for parser in (function, event_function, pipelines):
         parser.add_argument(
             "--valve",
             action="append",

@@ -2231,6 +2231,8 @@ SCORE_RETRY_BASE_S = 2.0
 SCORE_MAX_RETRY_DELAY_S = 60.0
 SCORE_REQUEST_TIMEOUT_S = 10.0
 SCORE_CLIENT_NAME = "owui-otel"
+# The generated client retries 429/5xx twice by itself (core/http_client.py); ours is the one bounded, counted retry.
+_ONE_TRY = {"max_retries": 0}
 
 
 @dataclass(frozen=True)
@@ -2273,6 +2275,82 @@ def evaluation_attributes(score: Score, *, explanation: bool) -> dict[str, str |
     return attributes
 
 
+class LangfuseScores:
+    """Langfuse's scores API, synchronous: for the sink's thread and for callers that need each outcome (the
+    feedback sync records progress only for what Langfuse accepted). Errors raise (the ``langfuse`` client's
+    ``ApiError`` or an ``httpx`` error); nothing is retried here.
+
+        client = LangfuseScores(LangfuseTarget(host, public_key, secret_key))
+        rejections = client.create(scores)     # [] when all were accepted; else why, one per refused score
+        client.delete(score_ids)               # an id Langfuse does not know counts as deleted
+        client.close()
+    """
+
+    def __init__(self, target: LangfuseTarget, *, timeout_s: float = SCORE_REQUEST_TIMEOUT_S) -> None:
+        import httpx  # noqa: PLC0415  (a dependency of langfuse)
+        from langfuse.api.client import LangfuseAPI  # noqa: PLC0415
+
+        self.target = target
+        self._http = httpx.Client(timeout=timeout_s)  # ours, so that close() ends its connections
+        self._api = LangfuseAPI(
+            base_url=target.host.rstrip("/"),
+            username=target.public_key,
+            password=target.secret_key,
+            x_langfuse_sdk_name=SCORE_CLIENT_NAME,
+            x_langfuse_public_key=target.public_key,
+            httpx_client=self._http,
+        )
+
+    def create(self, scores: Sequence[Score]) -> list[str]:
+        """``POST /api/public/scores``; the reasons of the scores Langfuse refused (207), [] when all were accepted.
+        Langfuse asks not to retry a 207 batch: a refused score is invalid, not unlucky."""
+        if not scores:
+            return []
+        response = self._api.scores.create(request=[score_request(score) for score in scores], request_options=_ONE_TRY)
+        errors = getattr(response, "errors", None) or []
+        rejected = int(getattr(response, "rejected", 0) or 0)
+        reasons = [f"{scores[e.index].score_id if 0 <= e.index < len(scores) else '?'}: {e.message}" for e in errors]
+        return reasons + ["(no reason given)"] * (rejected - len(reasons))
+
+    def delete(self, score_ids: Sequence[str]) -> None:
+        """``DELETE /api/public/scores/{id}`` for each id; 404 (never sent, already deleted) is success."""
+        from langfuse.api.commons.errors.not_found_error import NotFoundError  # noqa: PLC0415
+
+        for score_id in score_ids:
+            try:
+                self._api.scores.delete(score_id, request_options=_ONE_TRY)
+            except NotFoundError:
+                pass
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def emit_evaluations(tracer: Tracer, scores: Sequence[Score], *, explanation: bool) -> int:
+    """One ``evaluation <name>`` span per score under the rated turn's span, holding the ``gen_ai.evaluation.result``
+    event; returns how many were recorded (a score without an observation id has no turn span to sit under).
+    Only queues: the tracer's batch processor exports."""
+    recorded = 0
+    for score in scores:
+        if score.observation_id is None:
+            continue
+        parent = SpanContext(
+            trace_id=int(score.trace_id, 16),
+            span_id=int(score.observation_id, 16),
+            is_remote=True,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+        context = trace.set_span_in_context(NonRecordingSpan(parent))
+        attributes = evaluation_attributes(score, explanation=explanation)
+        span = tracer.start_span(
+            EVALUATION_SPAN_PREFIX + score.name, context=context, kind=SpanKind.INTERNAL, attributes=attributes
+        )
+        span.add_event(GEN_AI_EVALUATION_RESULT, attributes=attributes)
+        span.end()
+        recorded += 1
+    return recorded
+
+
 @dataclass
 class _Job:
     kind: str  # "send" | "delete"
@@ -2308,8 +2386,7 @@ class ScoreSink:
         self._busy = 0
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self._client: Any = None
-        self._client_target: LangfuseTarget | None = None
+        self._client: LangfuseScores | None = None
 
     # --- the caller's side: never blocks on I/O, never raises --------------------------------
     def send(self, scores: Sequence[Score]) -> bool:
@@ -2349,6 +2426,11 @@ class ScoreSink:
             left = sum(len(job.scores) or len(job.score_ids) for job in self._jobs)
             self._jobs.clear()
             self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+        if thread is None or not thread.is_alive():
+            self._close_client()
         if left:
             self._health.count("scores_dropped", left)
             self._health.problem("scores_dropped_at_stop", "otel_filter: %d score request(s) unsent at shutdown", left)
@@ -2373,30 +2455,12 @@ class ScoreSink:
         return True
 
     def _emit_evaluations(self, scores: list[Score]) -> None:
-        """Queue the evaluation spans (the SDK's batch processor exports them on its own thread)."""
-        tracer = None
         try:
             tracer = self._tracer() if self._tracer is not None else None
-            if tracer is None:
-                return
-            explanation = self._explanation()
-            for score in scores:
-                if score.observation_id is None:
-                    continue
-                parent = SpanContext(
-                    trace_id=int(score.trace_id, 16),
-                    span_id=int(score.observation_id, 16),
-                    is_remote=True,
-                    trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            if tracer is not None:
+                self._health.count(
+                    "evaluations_emitted", emit_evaluations(tracer, scores, explanation=self._explanation())
                 )
-                context = trace.set_span_in_context(NonRecordingSpan(parent))
-                attributes = evaluation_attributes(score, explanation=explanation)
-                span = tracer.start_span(
-                    EVALUATION_SPAN_PREFIX + score.name, context=context, kind=SpanKind.INTERNAL, attributes=attributes
-                )
-                span.add_event(GEN_AI_EVALUATION_RESULT, attributes=attributes)
-                span.end()
-                self._health.count("evaluations_emitted")
         except Exception as error:  # never into the caller
             self._health.problem("evaluation_emit_failed", "otel_filter: could not record an evaluation: %r", error)
 
@@ -2440,23 +2504,19 @@ class ScoreSink:
                         )
                 self._cond.notify_all()
 
-    def _api(self) -> Any:
+    def _api(self) -> LangfuseScores | None:
         target = self._langfuse()
         if target is None:
             return None
-        if self._client is None or target != self._client_target:
-            from langfuse.api.client import LangfuseAPI  # noqa: PLC0415
-
-            self._client = LangfuseAPI(
-                base_url=target.host.rstrip("/"),
-                username=target.public_key,
-                password=target.secret_key,
-                x_langfuse_sdk_name=SCORE_CLIENT_NAME,
-                x_langfuse_public_key=target.public_key,
-                timeout=SCORE_REQUEST_TIMEOUT_S,
-            )
-            self._client_target = target
+        if self._client is None or target != self._client.target:
+            self._close_client()
+            self._client = LangfuseScores(target)
         return self._client
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def _attempt(self, job: _Job) -> bool:
         """One try of ``job``; True when done (sent, or refused for good), False to retry."""
@@ -2479,26 +2539,22 @@ class ScoreSink:
             )
             return False
 
-    def _send(self, api: Any, scores: list[Score]) -> bool:
-        response = api.scores.create(request=[score_request(score) for score in scores])
-        rejected = int(getattr(response, "rejected", 0) or 0)
-        if rejected:
-            # 207: Langfuse says "do not automatically retry a 207 batch"; the rejected ones are invalid for good.
-            self._health.count("scores_rejected", rejected)
+    def _send(self, api: LangfuseScores, scores: list[Score]) -> bool:
+        rejections = api.create(scores)
+        if rejections:
+            self._health.count("scores_rejected", len(rejections))
             self._health.problem(
-                "scores_rejected", "otel_filter: Langfuse rejected %d score(s): %s", rejected, _short_text(response)
+                "score_batch_rejected",
+                "otel_filter: Langfuse rejected %d score(s): %s",
+                len(rejections),
+                _short_text("; ".join(rejections)),
             )
-        self._health.count("scores_sent", len(scores) - rejected)
+        self._health.count("scores_sent", len(scores) - len(rejections))
         return True
 
-    def _delete(self, api: Any, score_ids: list[str]) -> bool:
-        from langfuse.api.commons.errors.not_found_error import NotFoundError  # noqa: PLC0415
-
+    def _delete(self, api: LangfuseScores, score_ids: list[str]) -> bool:
         while score_ids:
-            try:
-                api.scores.delete(score_ids[0])
-            except NotFoundError:
-                pass  # never sent, or already deleted: the goal is reached
+            api.delete([score_ids[0]])
             score_ids.pop(0)  # done: a retry of this job starts at the next id
             self._health.count("scores_deleted")
         return True

@@ -261,4 +261,4 @@ def test_bad_mode_and_reset(client: AsgiClient) -> None:
     assert client.post("/_control/mode", json={"mode": "error", "status": "x"}).status_code == 400
     post(client, protobuf_body())
     assert client.delete("/_control/received").json() == {"ok": True}
-    assert received(client) == {"requests": [], "spans": [], "rejected": []}
+    assert received(client) == {"requests": [], "spans": [], "rejected": [], "scores": {}, "score_requests": []}

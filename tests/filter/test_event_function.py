@@ -72,7 +72,7 @@ class Replay:
             return delete(ids)
 
         sink.send = record_send  # type: ignore[method-assign]
-        sink.delete = record_delete  # type: ignore[method-assign]
+        sink.delete = record_delete  # type: ignore[method-assign,assignment]
 
     def play(self, *steps: str) -> None:
         for step in steps:

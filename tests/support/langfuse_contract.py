@@ -213,6 +213,19 @@ def _score_problem(item: object) -> str | None:
     return None
 
 
+async def _refuse(state: ContractState, request: Request) -> JSONResponse | None:
+    """The injected fault, else Langfuse's auth answer, else None (serve the request); recorded as rejected."""
+    fault_response = await _apply_fault(state.take_fault())
+    if fault_response is not None:
+        state.reject(request, fault_response.status_code, "injected")
+        return fault_response
+    denied = _check_auth(state, request)
+    if denied is not None:
+        state.reject(request, denied.status_code, "auth")
+        return denied
+    return None
+
+
 def create_app(*, public_key: str, secret_key: str) -> FastAPI:
     """Build the ASGI app. The :class:`ContractState` is available as ``app.state.contract``."""
     state = ContractState(public_key=public_key, secret_key=secret_key)
@@ -221,14 +234,9 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
 
     @app.post(TRACES_PATH)
     async def traces(request: Request) -> Response:
-        fault_response = await _apply_fault(state.take_fault())
-        if fault_response is not None:
-            state.reject(request, fault_response.status_code, "injected")
-            return fault_response
-        denied = _check_auth(state, request)
-        if denied is not None:
-            state.reject(request, denied.status_code, "auth")
-            return denied
+        refused = await _refuse(state, request)
+        if refused is not None:
+            return refused
         raw = await request.body()
         encoding = request.headers.get("content-encoding", "").strip().lower()
         content_type = request.headers.get("content-type", "").lower()
@@ -274,14 +282,9 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
 
     @app.post(SCORES_PATH)
     async def create_scores(request: Request) -> Response:
-        fault_response = await _apply_fault(state.take_fault())
-        if fault_response is not None:
-            state.reject(request, fault_response.status_code, "injected")
-            return fault_response
-        denied = _check_auth(state, request)
-        if denied is not None:
-            state.reject(request, denied.status_code, "auth")
-            return denied
+        refused = await _refuse(state, request)
+        if refused is not None:
+            return refused
         try:
             payload = await request.json()
         except ValueError:
@@ -311,14 +314,9 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
 
     @app.delete(SCORES_PATH + "/{score_id}")
     async def delete_score(score_id: str, request: Request) -> Response:
-        fault_response = await _apply_fault(state.take_fault())
-        if fault_response is not None:
-            state.reject(request, fault_response.status_code, "injected")
-            return fault_response
-        denied = _check_auth(state, request)
-        if denied is not None:
-            state.reject(request, denied.status_code, "auth")
-            return denied
+        refused = await _refuse(state, request)
+        if refused is not None:
+            return refused
         with state.lock:
             state.score_requests.append({"method": "DELETE", "ids": [score_id], "received_at": time.time()})
             found = state.scores.pop(score_id, None)
