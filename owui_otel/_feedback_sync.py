@@ -86,45 +86,36 @@ class ScoreDelivery(Protocol):
 
 
 class LangfuseScoreDelivery:
-    """Scores to Langfuse over its public scores API, with the ``langfuse`` package's generated client and
-    request models (``POST /api/public/scores``, ``DELETE /api/public/scores/{id}``).
+    """Scores to Langfuse over its public scores API (``POST /api/public/scores``, ``DELETE .../{id}``), with the
+    filter's synchronous :class:`~otel_filter.feedback_sink.LangfuseScores` (the ``langfuse`` package's generated
+    client and request models, one try per request: the next run is the retry).
 
     Not the SDK's batched ``create_score``: that queues and answers before Langfuse did, and the sync may record a
     feedback as done only once it was delivered."""
 
-    def __init__(self, host: str, public_key: str, secret_key: str, *, timeout_s: float = _TIMEOUT_S) -> None:
-        from langfuse.api import LangfuseAPI  # noqa: PLC0415 (the [server] extra)
+    def __init__(self, host: str, public_key: str, secret_key: str) -> None:
+        from otel_filter.feedback_sink import LangfuseScores, LangfuseTarget  # noqa: PLC0415 (needs langfuse)
 
         self.host = host.rstrip("/")
-        self._http = httpx.Client(timeout=timeout_s)
-        self._api = LangfuseAPI(
-            base_url=self.host, username=public_key, password=secret_key, httpx_client=self._http, timeout=timeout_s
-        )
+        self._client = LangfuseScores(LangfuseTarget(self.host, public_key, secret_key))
 
     def deliver(self, scores: Sequence[Score]) -> int:
-        from otel_filter.feedback_sink import score_request  # noqa: PLC0415
-
         try:
-            answer = self._api.scores.create(request=[score_request(score) for score in scores])
+            rejections = self._client.create(scores)
         except Exception as error:  # the generated client raises one typed error per status, httpx its own
             raise DeliveryFailed(f"Langfuse at {self.host} did not take the scores: {_describe(error)}") from error
-        rejected = int(getattr(answer, "rejected", 0) or 0)
-        if rejected:  # a 207: Langfuse says not to retry it, the refused scores are invalid for good
-            messages = "; ".join(error.message for error in getattr(answer, "errors", []))
-            _log.warning("owui-otel: Langfuse at %s rejected %d score(s): %s", self.host, rejected, messages)
-        return rejected
+        if rejections:  # a 207: Langfuse says not to retry it, the refused scores are invalid for good
+            _log.warning("owui-otel: Langfuse at %s rejected %d score(s): %s", self.host, len(rejections), rejections)
+        return len(rejections)
 
     def delete(self, score_ids: Sequence[str]) -> None:
-        for score_id in score_ids:
-            try:
-                self._api.scores.delete(score_id)
-            except Exception as error:
-                if getattr(error, "status_code", None) == 404:  # never sent, or already deleted
-                    continue
-                raise DeliveryFailed(f"Langfuse at {self.host} did not delete a score: {_describe(error)}") from error
+        try:
+            self._client.delete(score_ids)
+        except Exception as error:
+            raise DeliveryFailed(f"Langfuse at {self.host} did not delete a score: {_describe(error)}") from error
 
     def close(self) -> None:
-        self._http.close()
+        self._client.close()
 
 
 def _describe(error: Exception) -> str:
@@ -457,11 +448,11 @@ def _ids(scores: Sequence[Score]) -> set[str]:
 
 
 class EvaluationSpans:
-    """``gen_ai.evaluation.result`` for every delivered score, in the rated turn's trace (through the filter's
-    :class:`~otel_filter.feedback_sink.ScoreSink`, Langfuse left out: the sync sends Langfuse its scores itself).
-    Exported over OTLP/HTTP where the filter would export (``otlp_endpoint``, else ``OTEL_EXPORTER_OTLP_*``), with
-    the filter's service name and headers; the comment goes along as the explanation only when content capture is
-    on, as in the filter."""
+    """``gen_ai.evaluation.result`` for every delivered score, in the rated turn's trace (the filter's
+    :func:`~otel_filter.feedback_sink.emit_evaluations`; Langfuse drops these spans, it gets the scores). Exported
+    over OTLP/HTTP where the filter would export (``otlp_endpoint``, else ``OTEL_EXPORTER_OTLP_*``), with the
+    filter's service name and headers; the comment goes along as the explanation only when content capture is on,
+    as in the filter."""
 
     def __init__(self, otlp_endpoint: str | None, environ: Mapping[str, str] = os.environ) -> None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
@@ -469,34 +460,28 @@ class EvaluationSpans:
         from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
         from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
 
-        from otel_filter import Counters  # noqa: PLC0415
-        from otel_filter.feedback_sink import ScoreSink  # noqa: PLC0415
         from otel_filter.settings import http_traces_url, resolve_settings  # noqa: PLC0415
 
         settings, _ = resolve_settings({"otlp_endpoint": otlp_endpoint} if otlp_endpoint else {}, environ)
         self.settings = settings
         self.endpoint = http_traces_url(settings.export.endpoint)
-        self.counters = Counters()
         self._provider = TracerProvider(
             resource=Resource.create({"service.name": settings.service_name}), shutdown_on_exit=False
         )
         exporter = OTLPSpanExporter(endpoint=self.endpoint, headers=dict(settings.export.headers))
         self._provider.add_span_processor(BatchSpanProcessor(exporter))
-        tracer = self._provider.get_tracer("owui-otel.feedback")
-        self._sink = ScoreSink(
-            langfuse=lambda: None,
-            tracer=lambda: tracer,
-            health=self.counters,
-            explanation=lambda: settings.capture_content,
-        )
+        self._tracer = self._provider.get_tracer("owui-otel.feedback")
 
     def __call__(self, scores: Sequence[Score]) -> None:
-        self._sink.send(scores)
+        from otel_filter.feedback_sink import emit_evaluations  # noqa: PLC0415
+
+        try:
+            emit_evaluations(self._tracer, scores, explanation=self.settings.capture_content)
+        except Exception as error:  # the scores are in Langfuse already: an evaluation span never fails the sync
+            _log.warning("owui-otel: could not record evaluation spans: %s", type(error).__name__)
 
     def close(self) -> None:
-        self._sink.flush()
-        self._sink.stop()
-        self._provider.shutdown()
+        self._provider.shutdown()  # exports what is queued
 
 
 def feedback_sync(
