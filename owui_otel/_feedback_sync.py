@@ -575,7 +575,7 @@ class FeedbackWorker:
         try:
             self._queue.put_nowait(work)
         except queue.Full:
-            self._count("feedback_events_dropped")
+            self._count("feedback_events_enqueue_failed")
             _log.warning("owui-otel bridge: feedback work queue full, %s dropped (the next sync catches up)", name)
             return False
         return True
@@ -615,7 +615,7 @@ class FeedbackWorker:
             else:
                 report = self.sync.sync_one(feedback_id)
         except Exception as error:  # never let the thread die: Open WebUI down, a damaged progress file, a bug
-            self._count("feedback_failures")
+            self._count("feedback_delivery_failed")
             _log.warning(
                 "owui-otel bridge: feedback %s failed: %s",
                 kind,
@@ -624,7 +624,7 @@ class FeedbackWorker:
             return
         self._count("feedback_sent", report.sent)
         self._count("feedback_deleted", report.deleted)
-        self._count("feedback_failures", report.failed)
+        self._count("feedback_delivery_failed", report.failed)
         self._count("feedback_skipped", sum(report.skipped.values()))
         if report.failed:
             _log.warning("owui-otel bridge: feedback %s: %s", kind, report.summary())

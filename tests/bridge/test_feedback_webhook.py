@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from collector._process import free_port, wait_until
 from otel_filter.feedback import scores_for_feedback
+from owui_otel._doctor import DoctorInputs, check_bridge
 from owui_otel._feedback_sync import FeedbackWorker, feedback_sync
 from owui_otel.server import EVENTS_PATH, ServerConfig, create_app
 from tests.support.bridge_process import running_bridge
@@ -150,7 +151,9 @@ def test_open_webui_unreachable_is_counted_and_the_worker_goes_on(bridge: Bridge
     bridge.openwebui.token = "rotated"  # our token is refused now
     (created, *_) = fixture_webhook_bodies()
     assert bridge.post(created).status_code == 202
-    wait_until(lambda: bridge.worker.counters().get("feedback_failures") == 1, timeout=30, what="the failure")
+    wait_until(lambda: bridge.worker.counters().get("feedback_delivery_failed") == 1, timeout=30, what="the failure")
+    doctor = check_bridge(DoctorInputs(bridge_url=bridge.url, bridge_api_key=KEY))
+    assert any("feedback_delivery_failed=1" in check.says for check in doctor), "`owui-otel doctor` shows it"
     bridge.openwebui.token = TOKEN
     records = fixture_records("03_thumbs_up")
     bridge.openwebui.records = records
