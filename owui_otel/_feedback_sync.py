@@ -37,10 +37,11 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,6 +65,10 @@ __all__ = [
 ]
 
 FEEDBACK_API = "/api/v1/evaluations"
+RECHECK_WINDOW_S = 120
+"""Open WebUI's ``updated_at`` is in whole seconds: a rating changed again in the second the sync read it keeps
+its ``updated_at``. A feedback updated less than this long ago (wide enough for clock skew between the hosts) is
+read again by the next run and compared by content (sent only if its scores differ)."""
 _log = logging.getLogger("owui_otel.feedback")
 _TIMEOUT_S = 30.0
 
@@ -194,6 +199,8 @@ class _Done:
     updated_at: int
     score_ids: list[str]
     skipped: str | None = None  # the reason it could not be scored (kept so it is not retried until it changes)
+    digest: str = ""  # of the scores sent: a record that changed without changing them is not sent again
+    recheck: bool = False  # updated too recently to trust updated_at alone (see RECHECK_WINDOW_S)
 
 
 class SyncProgress:
@@ -338,7 +345,7 @@ class FeedbackSync:
             report.seen = len(versions)
             for feedback_id, updated_at in versions.items():
                 done = progress.done.get(feedback_id)
-                if done is not None and done.updated_at == updated_at:
+                if done is not None and done.updated_at == updated_at and not done.recheck:
                     report.unchanged += 1
                     if done.skipped:
                         report.skipped[done.skipped] += 1
@@ -351,13 +358,8 @@ class FeedbackSync:
     def sync_one(self, feedback_id: str) -> SyncReport:
         """Send one feedback now (an Event webhook said it was created or updated)."""
         report = SyncReport(seen=1)
-        with self._in_process, self.progress.locked() as progress:
-            record = self.source.record(feedback_id)
-            done = progress.done.get(feedback_id)
-            if record is not None and done is not None and done.updated_at == _updated_at(record):
-                report.unchanged += 1  # one thumb click fires feedback.created, then .updated: often the same
-            else:
-                self._sync(feedback_id, record, report)
+        with self._in_process, self.progress.locked():
+            self._sync(feedback_id, self.source.record(feedback_id), report)
         return report
 
     def forget(self, feedback_ids: Iterable[str]) -> SyncReport:
@@ -374,6 +376,15 @@ class FeedbackSync:
             return
         scores, reason = self._score(record)
         previous = self.progress.done.get(feedback_id)
+        updated_at, digest = _updated_at(record), _digest(scores, reason)
+        recheck = updated_at >= time.time() - RECHECK_WINDOW_S
+        if previous is not None and previous.digest == digest:  # e.g. created, then updated with the same rating
+            if not self.dry_run and (previous.updated_at, previous.recheck) != (updated_at, recheck):
+                self.progress.record(feedback_id, replace(previous, updated_at=updated_at, recheck=recheck))
+            report.unchanged += 1
+            if reason:
+                report.skipped[reason] += 1
+            return
         # Only what we know we sent: a score this feedback no longer has (the 1-10 rating cleared by re-rating).
         stale = sorted(set(previous.score_ids if previous else ()) - _ids(scores))
         if self.dry_run:
@@ -392,9 +403,8 @@ class FeedbackSync:
             report.failed += 1
             report.errors.append(str(error))
             return
-        self.progress.record(
-            feedback_id, _Done(updated_at=_updated_at(record), score_ids=sorted(_ids(scores)), skipped=reason)
-        )
+        done = _Done(updated_at, sorted(_ids(scores)), reason, digest, recheck)
+        self.progress.record(feedback_id, done)
         if scores:
             report.sent += 1
             report.scores_sent += len(scores) - rejected
@@ -445,6 +455,15 @@ class FeedbackSync:
 
 def _ids(scores: Sequence[Score]) -> set[str]:
     return {score.score_id for score in scores}
+
+
+def _digest(scores: Sequence[Score], reason: str | None) -> str:
+    """What a score carries to Langfuse, hashed: equal digests, nothing to send."""
+    parts = [
+        [s.score_id, s.trace_id, s.observation_id, s.name, s.value, s.data_type, s.comment, s.metadata]
+        for s in sorted(scores, key=lambda score: score.score_id)
+    ]
+    return hashlib.sha256(json.dumps([parts, reason], sort_keys=True, default=str).encode()).hexdigest()
 
 
 class EvaluationSpans:

@@ -161,6 +161,24 @@ def test_a_changed_rating_sends_exactly_its_scores_and_deletes_the_score_it_lost
     assert (report.sent, report.unchanged, report.scores_deleted) == (1, 1, 1)
 
 
+def test_a_change_within_the_same_second_as_the_last_run_is_still_sent(make_world: Any) -> None:
+    records = fixture_records("05_thumbs_down_details")
+    now = int(time.time())
+    for record in records.values():
+        record["updated_at"] = now  # Open WebUI's updated_at has whole seconds
+    world = make_world(records)
+    with world.sync() as sync:
+        sync.run()
+    changed = world.openwebui.records["a8aabaa8-5e84-44b8-afae-b647367c9457"]
+    changed["data"]["details"]["rating"] = 9  # changed again in that same second: updated_at stays
+    with world.sync() as sync:
+        report = sync.run()
+    assert (report.sent, report.unchanged) == (1, 1)
+    assert world.live_values() == expected_live(world.openwebui.records)
+    with world.sync() as sync:
+        assert sync.run().sent == 0, "read again while recent, but sent only when it differs"
+
+
 def test_feedbacks_gone_from_open_webui_have_their_scores_deleted(make_world: Any) -> None:
     world = make_world(fixture_records("07_update_comment"))
     with world.sync() as sync:
