@@ -11,6 +11,7 @@ requirements: opentelemetry-sdk>=1.27.0, opentelemetry-exporter-otlp-proto-http>
 # Do not edit: change the package and regenerate. An Open WebUI Event function (class Event): install it
 # in Admin Panel > Functions next to the filter and switch it on.
 
+import atexit
 import fnmatch
 import hashlib
 import importlib
@@ -19,8 +20,10 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import time
+import types
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -2673,12 +2676,16 @@ class Event:
             explanation=lambda: self._settings.capture_content if self._settings is not None else True,
         )
 
-    async def event(self, event: dict[str, Any], __event_name__: str | None = None, **_: Any) -> None:
+    async def event(
+        self, event: dict[str, Any], __event_name__: str | None = None, __id__: str | None = None, **_: Any
+    ) -> None:
         """Called by Open WebUI for every event; acts on the feedback ones. Never raises."""
         try:
             name = __event_name__ or (event.get("event") if isinstance(event, Mapping) else None)
             if name not in FEEDBACK_EVENTS:
                 return
+            if __id__:
+                _take_over(__id__, self)
             self.counters.count("feedback_events")
             self._configure()
             await self._handle(str(name), event)
@@ -2764,6 +2771,35 @@ class Event:
 
     async def on_shutdown(self) -> None:
         """Send what is queued (bounded), then stop."""
-        self.sink.stop()
+        self.retire()
+
+    def retire(self, timeout_s: float = 5.0) -> None:
+        """Send what is queued (at most ``timeout_s``), stop the sink's thread and the own exporter."""
+        self.sink.stop(timeout_s)
         if self._owns_telemetry and self._telemetry is not None:
-            self._telemetry.shutdown()
+            self._telemetry.shutdown(timeout_s)
+
+
+def _live_event_functions() -> dict[str, Event]:
+    """The acting instance per Function id, kept outside this module: Open WebUI re-executes an edited Function into
+    a fresh module and instance, and the old one must then stop its thread (after sending what it queued). At exit,
+    every live instance sends what it queued (bounded)."""
+    registry = sys.modules.get("_owui_otel_live_event_functions")
+    if registry is None:
+        fresh = types.ModuleType("_owui_otel_live_event_functions")
+        fresh.instances = {}  # type: ignore[attr-defined]
+        registry = sys.modules.setdefault("_owui_otel_live_event_functions", fresh)
+        if registry is fresh:
+            atexit.register(lambda: [instance.retire(2.0) for instance in list(fresh.instances.values())])
+    instances: dict[str, Event] = registry.instances
+    return instances
+
+
+def _take_over(function_id: str, instance: Event) -> None:
+    instances = _live_event_functions()
+    previous = instances.get(function_id)
+    if previous is instance:
+        return
+    instances[function_id] = instance
+    if previous is not None:  # retired off the event loop: stopping waits for its last sends
+        threading.Thread(target=previous.retire, name="otel_filter-retire", daemon=True).start()

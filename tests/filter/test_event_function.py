@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,16 @@ def test_langfuse_settings_valve_then_environment_and_never_echoed() -> None:
     assert none is None and "langfuse_public_key / LANGFUSE_PUBLIC_KEY" in why
     bad, why = langfuse_target({"langfuse_host": "langfuse:3000"}, environ)
     assert bad is None and "http(s) URL" in why
+
+
+def test_an_edited_function_retires_the_instance_it_replaces() -> None:
+    old, new = Replay(), Replay()
+    event = {"event": "feedback.deleted", "subject": {"type": "feedback", "id": "f-1"}}
+    asyncio.run(old.function.event(event, __event_name__="feedback.deleted", __id__="otel_evaluations_edit"))
+    asyncio.run(new.function.event(event, __event_name__="feedback.deleted", __id__="otel_evaluations_edit"))
+    deadline = time.monotonic() + 10
+    while old.function.sink.delete(["x"]):  # queued while the old one still runs; refused once it stopped
+        assert time.monotonic() < deadline, "the replaced instance never stopped"
+        time.sleep(0.05)
+    assert new.function.sink.delete(["x"])  # the acting one still takes work
+    new.function.retire()

@@ -239,7 +239,8 @@ def _field(settings: object, path: str) -> Any:
 
 def test_every_environment_variable_has_a_case() -> None:
     declared = {name for name in vars(environment_variables) if name.isupper() and not name.startswith("_")}
-    assert declared == set(ENVIRONMENT_REACHES)
+    # LANGFUSE_*: the Event function's (no Settings field), covered in tests/filter/test_event_function.py
+    assert declared - {"LANGFUSE_HOST", "LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY"} == set(ENVIRONMENT_REACHES)
 
 
 @pytest.mark.parametrize("variable", sorted(ENVIRONMENT_REACHES))

@@ -137,9 +137,10 @@ OTEL_PINS = (
     *(f"{dist}=={OTEL_CONTRIB_VERSION}" for dist in CONTRIB_MODULES.values()),
 )
 
-# The filter prices turns with genai-prices (a requirement of the Function), which Open WebUI with OFFLINE_MODE does
-# not install; the version is the one constraints.txt pins for our own venv.
-PRICING_MODULES = {"genai_prices": "genai-prices"}
+# The filter prices turns with genai-prices (a requirement of the Function) and the Event function sends scores with
+# langfuse (its requirement), which Open WebUI with OFFLINE_MODE does not install; the versions are the ones
+# constraints.txt pins for our own venv.
+PRICING_MODULES = {"genai_prices": "genai-prices", "langfuse": "langfuse"}
 
 
 def _pinned(distribution: str) -> str:
