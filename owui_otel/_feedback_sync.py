@@ -13,7 +13,8 @@ What it guarantees:
 
 - **Only what changed is sent.** Open WebUI has no "since" cursor, so a run lists every feedback's id and
   ``updated_at`` (``GET /api/v1/evaluations/feedbacks/all/ids``; Open WebUI versions without it: the full
-  ``/feedbacks/all/export``) and compares them with what the last run delivered, kept on disk.
+  ``/feedbacks/all/export``) and compares them with what the last run delivered, kept on disk. Recently updated
+  ones are read again and compared by content (:data:`RECHECK_WINDOW_S`); unchanged scores are not resent.
 - **Nothing lost, nothing duplicated.** A feedback is recorded as done only after Langfuse accepted its scores, one
   journal line per feedback (appended and fsynced), so a run killed mid-way resumes where it stopped. Score ids are
   derived from the feedback id and score name, so the one feedback that may be resent after a kill overwrites
