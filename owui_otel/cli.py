@@ -515,10 +515,17 @@ def _cmd_feedback_sync(args: argparse.Namespace) -> int:
     )
     with sync:
         while True:
-            report = sync.run()
-            print(("dry run (nothing sent): " if args.dry_run else "") + report.summary(), flush=True)
-            if args.every is None:
-                return 1 if report.failed else 0
+            try:
+                report = sync.run()
+            except OwuiOtelError as error:
+                if args.every is None:
+                    raise
+                # Periodic: Open WebUI restarting is no reason to stop; say it, try again next time.
+                print(f"owui-otel feedback sync: error: {error} (trying again in {args.every:g}s)", file=sys.stderr)
+            else:
+                print(("dry run (nothing sent): " if args.dry_run else "") + report.summary(), flush=True)
+                if args.every is None:
+                    return 1 if report.failed else 0
             time.sleep(args.every)
 
 

@@ -359,3 +359,32 @@ def test_with_an_otlp_endpoint_each_delivered_score_is_an_evaluation_in_its_turn
     with OtlpSink() as sink:  # a second run delivers nothing, so it records no evaluation either
         subprocess.run(world.cli("--otlp-endpoint", sink.endpoint), env=world.environ(), check=True, timeout=60)
         assert sink.spans == [], "(the run flushed its spans before it exited)"
+
+
+def test_every_keeps_syncing_and_outlives_an_open_webui_outage(make_world: Any) -> None:
+    records = fixture_records("03_thumbs_up")
+    world = make_world(records)
+    run = subprocess.Popen(
+        world.cli("--every", "0.2"), env=world.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_until(lambda: world.live_values() == expected_live(records), timeout=60, what="the first sync")
+        world.openwebui.token = "rotated"  # refused for a while: reported, not fatal
+        wait_until(lambda: world.openwebui.requests.count("/api/v1/evaluations/feedbacks/all/ids") >= 4, timeout=60)
+        world.openwebui.token = TOKEN
+        world.openwebui.records = fixture_records("07_update_comment")
+        wait_until(
+            lambda: world.live_values() == expected_live(world.openwebui.records), timeout=60, what="a later sync"
+        )
+        assert run.poll() is None, "still running"
+    finally:
+        run.terminate()
+        out, err = run.communicate(timeout=30)
+    assert "Open WebUI refused the token" in err and "trying again" in err
+    assert TOKEN not in out + err
+
+
+def test_every_must_be_positive(make_world: Any) -> None:
+    world = make_world({})
+    run = subprocess.run(world.cli("--every", "0"), env=world.environ(), capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "--every must be a positive number" in run.stderr
