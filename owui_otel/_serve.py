@@ -16,7 +16,7 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -31,6 +31,9 @@ from owui_otel._bridge_settings import allow_widening, body_limits
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel.environment_variables import OTEL_EXPORTER_OTLP_ENDPOINT
 from owui_otel.server import VALVES_FILE, ServerConfig, ValveStore, create_app
+
+if TYPE_CHECKING:
+    from owui_otel._feedback_sync import FeedbackWorker
 
 SERVER_SERVICE_NAME = "owui-otel-bridge"
 
@@ -122,6 +125,7 @@ def serve(
     max_body_bytes: str | None = None,
     max_recorded_body_bytes: str | None = None,
     allow_widening_valves: bool = False,
+    feedback: FeedbackWorker | None = None,
 ) -> int:
     """Run until interrupted. Limits are sizes as text (``"8MiB"``); ``None``: the environment, else the default."""
     import uvicorn  # noqa: PLC0415 (heavy; only this command needs it)
@@ -137,6 +141,7 @@ def serve(
             max_recorded_body_bytes=recorded_limit,
             allow_widening_valves=allow_widening(allow_widening_valves, os.environ),
             environ=environ,
+            feedback=feedback,
         )
     except ValueError as error:
         raise UsageError(str(error)) from error

@@ -7,6 +7,7 @@
     owui-otel serve           # the bridge server alone, in the foreground
     owui-otel install ...     # put the filter into a running Open WebUI or Pipelines server
     owui-otel doctor          # check each link of the chain, in plain words
+    owui-otel feedback sync   # Open WebUI's ratings -> Langfuse scores on their turns (new and changed only)
     owui-otel collector ...   # build/render/validate the collector (same as `python -m collector`)
 
 Exit codes: 0 ok, 1 failure (the message says what to fix), 2 usage error. Every expected error -- a bad flag or
@@ -22,6 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from collector.cli import OneLineErrorParser, report_errors
 from owui_otel import DEFAULT_FILTER_ID
@@ -47,9 +49,13 @@ from owui_otel.environment_variables import (
     OWUI_OTEL_API_KEY,
     OWUI_OTEL_MAX_BODY_BYTES,
     OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
+    OWUI_OTEL_OPENWEBUI_URL,
     OWUI_TOKEN,
     PIPELINES_API_KEY,
 )
+
+if TYPE_CHECKING:
+    from owui_otel._feedback_sync import FeedbackWorker
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9099
@@ -76,7 +82,30 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_recorded_body_bytes=args.max_recorded_body_bytes,
         allow_widening_valves=args.allow_widening_valves,
+        feedback=_feedback_worker(args),
     )
+
+
+def _feedback_worker(args: argparse.Namespace) -> FeedbackWorker | None:
+    """The bridge's feedback worker when ``serve`` was given an Open WebUI to read ratings from, else None."""
+    openwebui_url = args.openwebui_url or os.environ.get(OWUI_OTEL_OPENWEBUI_URL, "")
+    if not openwebui_url:
+        if args.feedback_sync_every is not None:
+            raise UsageError(f"--feedback-sync-every needs --openwebui-url (or ${OWUI_OTEL_OPENWEBUI_URL})")
+        return None
+    if args.feedback_sync_every is not None and args.feedback_sync_every <= 0:
+        raise UsageError(f"--feedback-sync-every must be a positive number of seconds, not {args.feedback_sync_every}")
+    from owui_otel._feedback_sync import EvaluationSpans, FeedbackWorker, feedback_sync  # noqa: PLC0415
+
+    sync = feedback_sync(
+        openwebui_url,
+        os.environ.get(OWUI_TOKEN, ""),
+        langfuse_host=args.langfuse_host,
+        public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
+        secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
+        evaluations=EvaluationSpans(args.otlp_endpoint),  # where the bridge's filter exports
+    )
+    return FeedbackWorker(sync, every_s=args.feedback_sync_every)
 
 
 def _cmd_collector(args: argparse.Namespace) -> int:
@@ -140,6 +169,26 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "content capture on, a redaction pattern removed, email or task recording on, users identified by email, "
         "max_content_chars raised, pipelines tracing more models "
         f"(default: ${OWUI_OTEL_ALLOW_WIDENING_VALVES}, else refused with 403)",
+    )
+    parser.add_argument(
+        "--openwebui-url",
+        default="",
+        help="Open WebUI's address: turns on the feedback Event webhook at /events/openwebui (ratings -> Langfuse "
+        f"scores), reading records with ${OWUI_TOKEN} (an admin's key) and Langfuse's host and keys "
+        f"(default: ${OWUI_OTEL_OPENWEBUI_URL}; off without it)",
+    )
+    parser.add_argument(
+        "--langfuse-host",
+        default=os.environ.get(LANGFUSE_HOST, ""),
+        help=f"with --openwebui-url: where scores go (default: ${LANGFUSE_HOST}; keys: ${LANGFUSE_PUBLIC_KEY}, "
+        f"${LANGFUSE_SECRET_KEY})",
+    )
+    parser.add_argument(
+        "--feedback-sync-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="with --openwebui-url: also run `owui-otel feedback sync` inside the server this often",
     )
     parser.set_defaults(handler=_cmd_serve)
 
@@ -448,6 +497,73 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     doctor.set_defaults(handler=_cmd_doctor)
 
 
+def _cmd_feedback_sync(args: argparse.Namespace) -> int:
+    from owui_otel._feedback_sync import EvaluationSpans, feedback_sync  # noqa: PLC0415
+
+    if args.every is not None and args.every <= 0:
+        raise UsageError(f"--every must be a positive number of seconds, not {args.every}")
+    otlp_endpoint = args.otlp_endpoint or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "")
+    evaluations = EvaluationSpans(args.otlp_endpoint) if otlp_endpoint and not args.dry_run else None
+    sync = feedback_sync(
+        args.openwebui_url or os.environ.get(OWUI_OTEL_OPENWEBUI_URL, ""),
+        args.token or os.environ.get(OWUI_TOKEN, ""),
+        langfuse_host=args.langfuse_host,
+        public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
+        secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
+        dry_run=args.dry_run,
+        evaluations=evaluations,
+    )
+    with sync:
+        while True:
+            try:
+                report = sync.run()
+            except OwuiOtelError as error:
+                if args.every is None:
+                    raise
+                # Periodic: Open WebUI restarting is no reason to stop; say it, try again next time.
+                print(f"owui-otel feedback sync: error: {error} (trying again in {args.every:g}s)", file=sys.stderr)
+            else:
+                print(("dry run (nothing sent): " if args.dry_run else "") + report.summary(), flush=True)
+                if args.every is None:
+                    return 1 if report.failed else 0
+            time.sleep(args.every)
+
+
+def _add_feedback(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    feedback = commands.add_parser(
+        "feedback", help="Open WebUI's ratings (thumbs, 1-10, reason, comment) as Langfuse scores"
+    )
+    actions = feedback.add_subparsers(dest="target", metavar="ACTION", required=True)
+    sync = actions.add_parser(
+        "sync",
+        help="send every new or changed rating to Langfuse as scores on its turn, delete the deleted ones",
+        description="Reads Open WebUI's feedback API with an admin token and sends only what changed since the "
+        "last run (progress kept in the state dir, per Open WebUI URL). A run killed mid-way resumes without "
+        "loss or duplicates; concurrent runs wait for each other. Exit code 1 when some feedback could not be "
+        "delivered (it is retried on the next run).",
+    )
+    sync.add_argument("--openwebui-url", default="", help=f"Open WebUI's address (default: ${OWUI_OTEL_OPENWEBUI_URL})")
+    sync.add_argument(
+        "--token", default="", help=f"an admin's API key or JWT (default: ${OWUI_TOKEN}, preferred: ps shows flags)"
+    )
+    sync.add_argument(
+        "--langfuse-host",
+        default=os.environ.get(LANGFUSE_HOST, ""),
+        help=f"default: ${LANGFUSE_HOST}; keys from ${LANGFUSE_PUBLIC_KEY} and ${LANGFUSE_SECRET_KEY}",
+    )
+    sync.add_argument(
+        "--otlp-endpoint",
+        default="",
+        help="also record each delivered score as gen_ai.evaluation.result in its turn's trace, over OTLP/HTTP to this "
+        f"collector (default: ${OTEL_EXPORTER_OTLP_ENDPOINT}; neither: Langfuse scores only)",
+    )
+    sync.add_argument("--dry-run", action="store_true", help="say what would be sent and deleted; send nothing")
+    sync.add_argument(
+        "--every", type=float, default=None, metavar="SECONDS", help="run again every SECONDS, until Ctrl-C"
+    )
+    sync.set_defaults(handler=_cmd_feedback_sync)
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -474,6 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_install(commands)
     _add_doctor(commands)
     _add_serve(commands)
+    _add_feedback(commands)
     _add_collector(commands)
     return parser
 
@@ -510,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
-    label = f"owui-otel {args.command}" + (f" {args.target}" if args.command == "install" else "")
+    label = f"owui-otel {args.command}" + (f" {args.target}" if args.command in ("install", "feedback") else "")
     return report_errors(label, lambda: _run(handler, args))
 
 

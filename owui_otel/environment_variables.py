@@ -32,6 +32,7 @@ __all__ = [
     "OWUI_OTEL_DATA_DIR",
     "OWUI_OTEL_MAX_BODY_BYTES",
     "OWUI_OTEL_MAX_RECORDED_BODY_BYTES",
+    "OWUI_OTEL_OPENWEBUI_URL",
     "OWUI_OTEL_STATE_DIR",
     "OWUI_TOKEN",
     "PIPELINES_API_KEY",
@@ -79,3 +80,7 @@ OWUI_TOKEN = "OWUI_TOKEN"
 PIPELINES_API_KEY = "PIPELINES_API_KEY"
 """The Pipelines server's API key (``install pipelines --api-key``); the Pipelines server reads the same variable.
 No default here (the Pipelines server's own default is ``0p3n-w3bu!``)."""
+
+OWUI_OTEL_OPENWEBUI_URL = "OWUI_OTEL_OPENWEBUI_URL"
+"""Open WebUI's address for ``feedback sync --openwebui-url`` and the bridge's feedback webhook (``serve
+--openwebui-url``), which read its feedback API with an admin token (``OWUI_TOKEN``). No default."""

@@ -20,7 +20,9 @@ What it does that the upstream Pipelines server does not:
 - echoes the exact bytes of every ``body`` it is sent, whatever they hold (lone surrogates, ``NaN``, huge numbers,
   deep nesting: :mod:`owui_otel._filter_form`); bodies above the recording limit are echoed without being traced,
   above the hard limit refused (413), and big bodies are read in steps that never hold the event loop;
-- serves no OpenAPI schema and no slash redirects: an unknown path without the key is a 401, like every route.
+- serves no OpenAPI schema and no slash redirects: an unknown path without the key is a 401, like every route;
+- takes Open WebUI's Event webhooks at ``POST /events/openwebui`` (``feedback.*`` become Langfuse scores through a
+  :class:`~owui_otel._feedback_sync.FeedbackWorker`, off the request path; other events are ignored).
 
     app = create_app(ServerConfig(api_key="s3cret", data_dir=Path("/var/lib/owui-otel")))
     uvicorn.run(app, host="127.0.0.1", port=9099)
@@ -37,7 +39,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -69,7 +71,14 @@ from owui_otel.environment_variables import (
     OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
 )
 
+if TYPE_CHECKING:
+    from owui_otel._feedback_sync import FeedbackWorker
+
 _PROPAGATOR = TraceContextTextMapPropagator()
+EVENTS_PATH = "/events/openwebui"
+"""Where Open WebUI's Event webhooks go (Admin Settings > General > Events)."""
+MAX_EVENT_BYTES = 1 << 20
+"""An event body is small (Open WebUI cuts every string in it to 1,000 characters)."""
 VALVES_FILE = "valves.json"
 """The file in the data dir that keeps the valves."""
 
@@ -90,6 +99,9 @@ class ServerConfig:
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     """What the filter's settings are resolved against (the valve, else this, else the default): ``os.environ``,
     with what ``serve``'s flags decided (``--otlp-endpoint``) laid over it."""
+    feedback: FeedbackWorker | None = None
+    """Turns ``feedback.*`` Event webhooks (and, periodically, Open WebUI's feedback API) into scores; started and
+    stopped with the app. None: the webhook route answers 503 saying how to turn it on."""
 
     def __post_init__(self) -> None:
         if not self.api_key:
@@ -227,7 +239,11 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
             valves.model_dump(), host="bridge", tracer_provider=tracer_provider, environ=config.environ
         )
         state["started"] = time.time()
+        if config.feedback is not None:
+            config.feedback.start()
         yield
+        if config.feedback is not None:
+            await asyncio.to_thread(config.feedback.stop)
         # Ends open turns as abandoned and flushes: network I/O, so off the event loop.
         await asyncio.to_thread(core().shutdown)
 
@@ -333,6 +349,8 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
         if filter_core is None:
             return {"status": "starting"}
         counters = filter_core.health.snapshot()
+        if config.feedback is not None:
+            counters = {**counters, **config.feedback.counters()}
         return {"status": "ok", "version": __version__, "open_turns": filter_core.open_turns, "counters": counters}
 
     @app.get("/ready", include_in_schema=False)
@@ -442,6 +460,33 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
                 {"detail": f"'{action}' is not supported: this server hosts only the OpenTelemetry bridge filter"},
                 status_code=501,
             )
+
+    # --- Open WebUI's Event webhooks ----------------------------------------------------------
+
+    @app.post(EVENTS_PATH)
+    async def openwebui_event(request: Request) -> JSONResponse:
+        """One Event-webhook POST: answered at once, the work queued for the feedback worker.
+
+        Open WebUI's webhook settings hold a URL and nothing else (no headers), so besides the bearer key the key is
+        accepted as ``?token=<key>``: the URL is kept in Open WebUI's admin settings (like this connection's key),
+        the bridge writes no access log, and its own server spans drop query strings."""
+        token = request.query_params.get("token", "")
+        if not (token and secrets.compare_digest(token.encode(), config.api_key.encode())):
+            await require_key(request)
+        if config.feedback is None:
+            detail = (
+                "feedback webhooks are off: start `owui-otel serve` with --openwebui-url and $OWUI_TOKEN (to read "
+                "the rated record) and Langfuse's host and keys"
+            )
+            return JSONResponse({"detail": detail}, status_code=503)
+        try:
+            event = json.loads(await read_body(request, MAX_EVENT_BYTES, "an Open WebUI event"))
+        except ValueError:
+            raise HTTPException(status_code=422, detail="the event body is not JSON") from None
+        if not isinstance(event, dict):
+            raise HTTPException(status_code=422, detail="the event body is not a JSON object")
+        queued = config.feedback.submit(event)
+        return JSONResponse({"queued": queued}, status_code=202)
 
     @app.post("/admin/end-open-turns", dependencies=authorized)
     async def end_open_turns(request: Request) -> dict[str, int]:
