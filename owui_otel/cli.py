@@ -5,7 +5,7 @@
     owui-otel demo            # replay recorded chat turns through the running stack; print where to look
     owui-otel down            # stop what `up` started, and nothing else
     owui-otel serve           # the bridge server alone, in the foreground
-    owui-otel install ...     # put the filter into a running Open WebUI or Pipelines server
+    owui-otel install ...     # put the filter (or the Event function) into Open WebUI, or into Pipelines
     owui-otel doctor          # check each link of the chain, in plain words
     owui-otel feedback sync   # Open WebUI's ratings -> Langfuse scores on their turns (new and changed only)
     owui-otel collector ...   # build/render/validate the collector (same as `python -m collector`)
@@ -384,7 +384,8 @@ def _cmd_install(args: argparse.Namespace) -> int:
 def _add_install(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     install = commands.add_parser(
         "install",
-        help="put the filter into a running Open WebUI (as a Function) or Pipelines server",
+        help="put the filter (or the ratings Event function) into a running Open WebUI, or the filter into a "
+        "Pipelines server",
         description="Install the generated single-file filter without copying it by hand.",
     )
     targets = install.add_subparsers(dest="target", metavar="TARGET", required=True)
@@ -581,8 +582,8 @@ def _add_collector(commands: argparse._SubParsersAction[argparse.ArgumentParser]
 def build_parser() -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = OneLineErrorParser(
         prog="owui-otel",
-        description="OpenTelemetry bridge for Open WebUI: every chat turn as a GenAI trace in Langfuse, Jaeger or "
-        "any OTLP backend.",
+        description="OpenTelemetry GenAI tracing for Open WebUI: every chat turn as a GenAI trace in Langfuse, "
+        "Jaeger or any OTLP backend.",
         epilog="Exit codes: 0 ok, 1 failure, 2 usage error. Start with: owui-otel up && owui-otel demo",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

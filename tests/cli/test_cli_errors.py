@@ -263,6 +263,24 @@ BAD_SETTINGS = [
         ("--host 'no-such-host.invalid'", "use 127.0.0.1"),
     ),
     BadSetting("owui-otel doctor", ["doctor"], 1, ("is damaged", "delete the file"), damaged_state=True),
+    BadSetting(
+        "owui-otel feedback sync",
+        ["feedback", "sync"],
+        2,
+        ("--openwebui-url or $OWUI_OTEL_OPENWEBUI_URL", "--token or $OWUI_TOKEN", "$LANGFUSE_SECRET_KEY"),
+    ),
+    BadSetting(
+        "owui-otel feedback sync",
+        ["feedback", "sync", "--openwebui-url", "http://127.0.0.1:9", "--token", "t", "--every", "x"],
+        2,
+        ("--every", "owui-otel feedback sync --help"),
+    ),
+    BadSetting(
+        "owui-otel install event-function",
+        ["install", "event-function", "--url", "http://127.0.0.1:9", "--token", "t", "--valve", "novalue"],
+        2,
+        ("write it as key=value",),
+    ),
 ]
 
 
@@ -349,12 +367,25 @@ def test_demo_with_something_else_on_the_bridge_port(sandbox: Sandbox) -> None:
 
 @pytest.mark.parametrize(
     ("target", "flags", "what"),
-    [("function", ["--token", "t"], "Open WebUI"), ("pipelines", ["--api-key", "k"], "the Pipelines server")],
+    [
+        ("function", ["--token", "t"], "Open WebUI"),
+        ("event-function", ["--token", "t"], "Open WebUI"),
+        ("pipelines", ["--api-key", "k"], "the Pipelines server"),
+    ],
 )
 def test_install_with_something_else_on_the_port(sandbox: Sandbox, target: str, flags: list[str], what: str) -> None:
     url = f"http://127.0.0.1:{sandbox.taken_port}"
     proc = _run([*OWUI_OTEL, "install", target, "--url", url, *flags], sandbox.env, sandbox.root)
     assert_one_error_line(proc, f"owui-otel install {target}", 1, f"cannot reach {what}", "is --url its address")
+
+
+def test_feedback_sync_with_something_else_on_the_port(sandbox: Sandbox) -> None:
+    url = f"http://127.0.0.1:{sandbox.taken_port}"
+    env = {**sandbox.env, "LANGFUSE_PUBLIC_KEY": "pk-lf-1", "LANGFUSE_SECRET_KEY": "sk-lf-2"}
+    argv = [*OWUI_OTEL, "feedback", "sync", "--openwebui-url", url, "--token", "t", "--langfuse-host", url]
+    proc = _run(argv, env, sandbox.root)
+    assert_one_error_line(proc, "owui-otel feedback sync", 1, f"Open WebUI at {url}", "check --openwebui-url")
+    assert "sk-lf-2" not in proc.stderr and "pk-lf-1" not in proc.stderr
 
 
 def test_doctor_with_something_else_on_the_ports_reports_each_broken_link(sandbox: Sandbox) -> None:
