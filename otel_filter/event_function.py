@@ -20,7 +20,7 @@ sink's thread; every failure is counted (``self.counters``) and logged rate-limi
 
 Settings (valve > environment variable > default): ``langfuse_host`` / ``LANGFUSE_HOST``, ``langfuse_public_key`` /
 ``LANGFUSE_PUBLIC_KEY``, ``langfuse_secret_key`` / ``LANGFUSE_SECRET_KEY`` (no Langfuse when any is missing), and
-the filter's ``otlp_endpoint``, ``otlp_protocol``, ``otlp_headers``, ``user_identity``, ``capture_content``
+the filter's ``otlp_endpoint``, ``otlp_protocol``, ``otlp_headers``, ``user_identity``, ``capture_message_content``
 (with their ``OTEL_*`` / ``OWUI_OTEL_*`` variables). Function valves are visible to admins only; the keys are
 never logged.
 
@@ -121,10 +121,11 @@ class Event:
             description="Who the rater is in score metadata: 'id', 'email' or 'username', as the filter's valve. "
             "Empty: OWUI_OTEL_USER_IDENTITY, else id.",
         )
-        capture_content: str = Field(
+        capture_message_content: str = Field(
             default="",
             description="'true'/'false': put the user's reason and comment in the OTel evaluation event "
-            "(Langfuse always gets them as the score's comment). Empty: the filter's variable, else true.",
+            "(Langfuse always gets them as the score's comment). Empty: "
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, else true.",
         )
 
     def __init__(

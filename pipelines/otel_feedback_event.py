@@ -2641,10 +2641,11 @@ class Event:
             description="Who the rater is in score metadata: 'id', 'email' or 'username', as the filter's valve. "
             "Empty: OWUI_OTEL_USER_IDENTITY, else id.",
         )
-        capture_content: str = Field(
+        capture_message_content: str = Field(
             default="",
             description="'true'/'false': put the user's reason and comment in the OTel evaluation event "
-            "(Langfuse always gets them as the score's comment). Empty: the filter's variable, else true.",
+            "(Langfuse always gets them as the score's comment). Empty: "
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, else true.",
         )
 
     def __init__(

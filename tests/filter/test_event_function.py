@@ -166,11 +166,32 @@ def test_each_score_is_an_evaluation_event_under_the_turn_span() -> None:
     }
 
 
-def test_no_explanation_in_otel_when_content_capture_is_off() -> None:
-    replay = Replay(environ={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false"})
+def _explanations(replay: Replay) -> list[object]:
+    replay.function.sink.flush()
+    events = [event for span in replay.exporter.get_finished_spans() for event in span.events]
+    assert events, "no evaluation event was recorded"
+    return [(event.attributes or {}).get(GEN_AI_EVALUATION_EXPLANATION) for event in events]
+
+
+@pytest.mark.parametrize(
+    ("environ", "valve"),
+    [
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false"}, ""),  # the variable
+        ({}, "false"),  # the valve (the same name as the filter's)
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}, "false"),  # the valve wins
+    ],
+)
+def test_no_explanation_in_otel_when_content_capture_is_off(environ: dict[str, str], valve: str) -> None:
+    replay = Replay(environ=environ)
+    replay.function.valves.capture_message_content = valve
     replay.play("03_thumbs_up", "04_thumbs_down", "05_thumbs_down_details")
-    spans = replay.exporter.get_finished_spans()
-    assert spans and all(GEN_AI_EVALUATION_EXPLANATION not in (s.attributes or {}) for s in spans)
+    assert set(_explanations(replay)) == {None}
+
+
+def test_the_explanation_is_recorded_when_content_capture_is_on() -> None:
+    replay = Replay()
+    replay.play("03_thumbs_up", "04_thumbs_down", "05_thumbs_down_details")
+    assert "not_helpful: Too vague, no concrete answer." in _explanations(replay)
 
 
 @pytest.mark.parametrize(
