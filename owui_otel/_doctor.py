@@ -199,7 +199,8 @@ def check_bridge(inputs: DoctorInputs) -> list[Check]:
                 "bridge exports",
                 WARN,
                 f"the filter reports failures: {', '.join(f'{k}={v}' for k, v in sorted(failures.items()))}",
-                "see the bridge log; export failures mean the collector was unreachable at some point",
+                "see the bridge log; span export failures mean the collector was unreachable at some point, "
+                "feedback_* failures that Langfuse or Open WebUI was (`owui-otel feedback sync` catches up)",
             )
         )
     return checks + price_checks(status.get("counters", {}))

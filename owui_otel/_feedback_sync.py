@@ -514,8 +514,11 @@ def feedback_sync(
     dry_run: bool = False,
     progress_dir: Path | None = None,
     evaluations: EvaluationSpans | None = None,
+    command: str = "feedback sync",
+    token_flag: str = "--token or ",
 ) -> FeedbackSync:
-    """A :class:`FeedbackSync` from the command line's settings, each missing one refused with its fix."""
+    """A :class:`FeedbackSync` from the command line's settings, each missing one refused with its fix (``command``
+    and ``token_flag`` say where the settings come from: ``serve`` reads the token from the environment only)."""
     from owui_otel.environment_variables import (  # noqa: PLC0415
         LANGFUSE_HOST,
         LANGFUSE_PUBLIC_KEY,
@@ -528,7 +531,7 @@ def feedback_sync(
         fix
         for value, fix in (
             (openwebui_url, f"--openwebui-url or ${OWUI_OTEL_OPENWEBUI_URL} (e.g. http://localhost:8080)"),
-            (token, f"--token or ${OWUI_TOKEN} (an admin's API key or JWT)"),
+            (token, f"{token_flag}${OWUI_TOKEN} (an admin's API key or JWT)"),
             (langfuse_host, f"--langfuse-host or ${LANGFUSE_HOST}"),
             (public_key, f"${LANGFUSE_PUBLIC_KEY}"),
             (secret_key, f"${LANGFUSE_SECRET_KEY}"),
@@ -536,7 +539,7 @@ def feedback_sync(
         if not value
     ]
     if missing:
-        raise UsageError("feedback sync needs " + ", ".join(missing))
+        raise UsageError(f"{command} needs " + ", ".join(missing))
     return FeedbackSync(
         OpenWebUIFeedbacks(openwebui_url, token),
         LangfuseScoreDelivery(langfuse_host, public_key, secret_key),

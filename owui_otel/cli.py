@@ -104,6 +104,8 @@ def _feedback_worker(args: argparse.Namespace) -> FeedbackWorker | None:
         public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
         secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
         evaluations=EvaluationSpans(args.otlp_endpoint),  # where the bridge's filter exports
+        command="serve --openwebui-url",
+        token_flag="",
     )
     return FeedbackWorker(sync, every_s=args.feedback_sync_every)
 

@@ -276,6 +276,12 @@ BAD_SETTINGS = [
         ("--every", "owui-otel feedback sync --help"),
     ),
     BadSetting(
+        "owui-otel serve",
+        ["serve", "--api-key", "k", "--openwebui-url", "http://127.0.0.1:9", "--no-server-spans"],
+        2,
+        ("serve --openwebui-url needs $OWUI_TOKEN", "$LANGFUSE_SECRET_KEY"),  # serve has no --token flag
+    ),
+    BadSetting(
         "owui-otel install event-function",
         ["install", "event-function", "--url", "http://127.0.0.1:9", "--token", "t", "--valve", "novalue"],
         2,
