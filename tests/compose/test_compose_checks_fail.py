@@ -239,7 +239,8 @@ COMPOSE_MUTATIONS = [
         id="fixed-host-port",
     ),
     pytest.param(
-        "        target: /etc/otelcol-contrib/config.yaml\n        read_only: true\n        bind:\n          selinux: z\n",
+        "        target: /etc/otelcol-contrib/config.yaml\n        read_only: true\n"
+        "        bind:\n          selinux: z\n",
         "        target: /etc/otelcol-contrib/config.yaml\n        read_only: true\n",
         ("services.otel-collector.volumes", "./otel-collector.yaml", "selinux"),
         id="collector-config-without-selinux-label",
