@@ -10,7 +10,7 @@
 #      from LANGFUSE_PUBLIC_KEY/LANGFUSE_SECRET_KEY, the same value `python -m collector langfuse-auth` prints.
 #      Maps merge when configs are layered, so the overlay replaces only this one header of otlp_http/langfuse.
 #
-# Fails (exit 1) when LANGFUSE_HOST is set but a key is missing, the public key contains ':' (Basic auth splits at
+# Warns when the checkout is not readable by other users (umask 077). Fails (exit 1) when LANGFUSE_HOST is set but a key is missing, the public key contains ':' (Basic auth splits at
 # the first colon) or LANGFUSE_HOST ends with '/' (the exporter would post to //api/public/otel).
 #
 # Env: LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY; QUEUE_DIR, OVERLAY (paths);
@@ -41,6 +41,16 @@ if [ -n "$host" ]; then
 fi
 case "$public_key" in
     *:*) fail "LANGFUSE_PUBLIC_KEY must not contain ':'; copy the pk-lf-... key exactly" ;;
+esac
+
+# A clone made under `umask 077` leaves the repository's files readable by their owner only: the collector (UID
+# 10001) then cannot read otel-collector.yaml and restarts forever. This script is one of those files, so its mode
+# tells. A warning only: root (this container) can read them, and the fix is on the host.
+case "$(stat -c %A "$0" 2>/dev/null || true)" in
+    "" | ???????r??) ;;
+    *) echo "otelcol-init: warning: this checkout's files are not readable by other users (umask 077?), so the" \
+        "collector (UID 10001) cannot read its config. Fix: in the checkout run" \
+        "chmod -R a+rX otel-collector.yaml collector/overlays compose pipelines, then docker compose up -d" >&2 ;;
 esac
 
 auth=""

@@ -46,8 +46,18 @@ LANGFUSE_WEB = "langfuse-web"
 DEFAULT_SERVICES = frozenset({OPEN_WEBUI, PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER})
 """The services that always run; the others belong to the `langfuse` profile."""
 LANGFUSE_SERVICES = frozenset(
-    {LANGFUSE_WEB, "langfuse-worker", "langfuse-postgres", "langfuse-clickhouse", "langfuse-redis", "langfuse-minio"}
+    {
+        LANGFUSE_WEB,
+        "langfuse-worker",
+        "langfuse-postgres",
+        "langfuse-clickhouse",
+        "langfuse-redis",
+        "langfuse-minio",
+        "langfuse-host-check",
+    }
 )
+TRACING_SERVICES = frozenset({PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER}) | LANGFUSE_SERVICES
+"""Everything that only records chats: Open WebUI must start whatever state these are in."""
 
 # Jaeger v2 all-in-one listens for OTLP/gRPC on 4317 (its embedded config, jaegertracing/jaeger
 # cmd/jaeger/internal/all-in-one.yaml). The
@@ -69,11 +79,8 @@ OPTIONAL_SECRETS = frozenset(
     }
 )
 
-# Images allowed without a pinned release tag, and why.
-UNPINNED_IMAGES = {
-    "ghcr.io/open-webui/pipelines:main": "Pipelines publishes no release tags (only branch and git-<sha> tags)",
-    "cgr.dev/chainguard/minio:latest": "Chainguard's free tier publishes only `latest` (Langfuse's compose uses it)",
-}
+# Tags that move: an image with one of these (or none) is not pinned.
+MOVING_TAGS = frozenset({"latest", "main", "master", "dev", "nightly", "edge", "stable"})
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPERATORS = (":-", ":?", ":+", "-", "?", "+")
@@ -343,6 +350,7 @@ class Mount:
     target: str
     read_only: bool
     short_syntax: bool
+    selinux: str = ""  # "z" | "Z" | "" (long syntax `bind: {selinux: ...}`, or the short syntax's mode)
 
 
 def mounts(doc: Mapping[str, Any]) -> list[Mount]:
@@ -354,7 +362,9 @@ def mounts(doc: Mapping[str, Any]) -> list[Mount]:
                 source, target = (parts[0], parts[1]) if len(parts) > 1 else ("", parts[0])
                 mode = parts[2] if len(parts) > 2 else ""
                 kind = "bind" if source.startswith((".", "/", "~")) else "volume"
-                found.append(Mount(name, kind, source, target, "ro" in mode.split(","), True))
+                options = mode.split(",")
+                selinux = next((option for option in options if option in ("z", "Z")), "")
+                found.append(Mount(name, kind, source, target, "ro" in options, True, selinux))
             elif isinstance(entry, Mapping):
                 found.append(
                     Mount(
@@ -364,6 +374,7 @@ def mounts(doc: Mapping[str, Any]) -> list[Mount]:
                         str(entry.get("target", "")),
                         bool(entry.get("read_only", False)),
                         False,
+                        str((entry.get("bind") or {}).get("selinux", "")),
                     )
                 )
     return found
@@ -388,6 +399,10 @@ def check_mounts(doc: Mapping[str, Any], project_dir: Path) -> list[str]:
                 problems.append(f"{where}: bind source is outside the repository")
             elif not path.exists():
                 problems.append(f"{where}: bind source {mount.source} does not exist in the repository")
+            if not mount.read_only:
+                problems.append(f"{where}: mount files of the repository read-only (read_only: true)")
+            if mount.selinux not in ("z", "Z"):
+                problems.append(f"{where}: add `bind: {{selinux: z}}` so the container can read it on SELinux hosts")
             if mount.short_syntax:
                 problems.append(
                     f"{where}: use the long syntax (type: bind) so a missing file fails instead of "
@@ -473,19 +488,66 @@ def check_ports(resolved: Mapping[str, Any], allowed: frozenset[tuple[str, int]]
 
 
 def check_images(doc: Mapping[str, Any]) -> list[str]:
-    """Every image names a release tag; `latest`, branch tags and untagged images only where listed with a reason."""
+    """Every image names a fixed tag (a release, or a `git-<sha>` where no releases exist) or a digest: no
+    `latest`, branch tags or untagged images, so a fresh start runs what was tested."""
     problems: list[str] = []
     for name, service in services(doc).items():
         image = str(service.get("image", ""))
         if not image:
             problems.append(f"services.{name}: no image (this stack builds nothing)")
             continue
-        if image in UNPINNED_IMAGES or "@sha256:" in image:
+        if "@sha256:" in image:
             continue
         last = image.rsplit("/", 1)[-1]
         tag = last.split(":", 1)[1] if ":" in last else ""
-        if not tag or tag in ("latest", "main", "master", "dev", "nightly"):
+        if not tag or tag in MOVING_TAGS or "$" in tag:
             problems.append(f"services.{name}: image {image} is not pinned to a release tag")
+    return problems
+
+
+def _dependencies(service: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``depends_on`` in its long form: name -> {condition, required, ...} (the short list means started+required)."""
+    depends = service.get("depends_on") or {}
+    if isinstance(depends, list):
+        return {str(name): {"condition": "service_started", "required": True} for name in depends}
+    return {str(name): dict(config or {}) for name, config in depends.items()}
+
+
+def check_chat_never_waits_for_tracing(doc: Mapping[str, Any], chat: str = OPEN_WEBUI) -> list[str]:
+    """Open WebUI starts whatever state the tracing services are in: each of its dependencies is start-only
+    (``condition: service_started``) and optional (``required: false``: Compose then only warns when it cannot
+    start, so what that dependency itself waits for cannot hold Open WebUI back either). A wait for a healthy
+    Pipelines server would keep the chat UI down whenever the filter fails to import."""
+    problems: list[str] = []
+    for dependency, config in _dependencies(services(doc).get(chat, {})).items():
+        where = f"services.{chat}.depends_on.{dependency}"
+        condition = config.get("condition", "service_started")
+        if condition != "service_started":
+            problems.append(f"{where}: {condition} makes {chat} wait on tracing; use condition: service_started")
+        if config.get("required", True) is not False:
+            problems.append(f"{where}: add required: false so {chat} starts even when {dependency} cannot")
+    return problems
+
+
+_PORT_VARIABLE = re.compile(r"^\$\{(?P<name>[A-Z][A-Z0-9_]*_PORT):-(?P<default>\d+)\}$")
+
+
+def check_host_ports_are_variables(doc: Mapping[str, Any]) -> list[str]:
+    """Every published host port is ``${NAME_PORT:-default}`` (run on the raw document), so a port taken by another
+    Open WebUI or the local stack is changed in .env, not in this file."""
+    problems: list[str] = []
+    for name, service in services(doc).items():
+        for entry in service.get("ports") or []:
+            if isinstance(entry, Mapping):
+                published = str(entry.get("published", ""))
+            else:  # [host_ip:]published:target; the variable's `:-` holds a colon too, so cut known parts off
+                spec = str(entry).split("/", 1)[0].rsplit(":", 1)[0]
+                published = spec.split(":", 1)[1] if spec.count(":") >= 1 and not spec.startswith("$") else spec
+            if not _PORT_VARIABLE.match(published):
+                problems.append(
+                    f"services.{name}.ports: host port {published!r} must be a variable with a default, "
+                    "e.g. ${OPEN_WEBUI_PORT:-3000}"
+                )
     return problems
 
 
@@ -842,6 +904,8 @@ def check_all(
     problems += check_mounts(doc, project_dir)
     problems += check_images(doc)
     problems += check_dependencies(doc)
+    problems += check_chat_never_waits_for_tracing(doc)
+    problems += check_host_ports_are_variables(doc)
     problems += check_ports(resolved)
     problems += check_service_urls(resolved, env)
     problems += check_collector_wiring(resolved, config_text)

@@ -191,8 +191,8 @@ COMPOSE_MUTATIONS = [
         id="init-writes-an-overlay-the-collector-does-not-load",
     ),
     pytest.param(
-        "        condition: service_completed_successfully",
-        "        condition: service_started",
+        "      otelcol-init:\n        condition: service_completed_successfully",
+        "      otelcol-init:\n        condition: service_started",
         ("otelcol-init must complete successfully first",),
         id="collector-does-not-wait-for-init",
     ),
@@ -207,6 +207,43 @@ COMPOSE_MUTATIONS = [
         "image: otel/opentelemetry-collector-contrib:latest",
         ("not pinned to a release tag",),
         id="unpinned-image",
+    ),
+    pytest.param(
+        "image: ghcr.io/open-webui/pipelines:git-26b8f20",
+        "image: ghcr.io/open-webui/pipelines:main",
+        ("services.pipelines", "not pinned"),
+        id="pipelines-on-its-branch-tag",
+    ),
+    pytest.param(
+        "image: minio/minio:RELEASE.2025-09-07T16-13-09Z",
+        "image: minio/minio:latest",
+        ("services.langfuse-minio", "not pinned"),
+        id="minio-latest",
+    ),
+    pytest.param(
+        "      pipelines:\n        condition: service_started\n        required: false",
+        "      pipelines:\n        condition: service_healthy\n        required: false",
+        ("services.open-webui.depends_on.pipelines", "service_healthy", "wait on tracing"),
+        id="chat-waits-for-a-healthy-pipelines",
+    ),
+    pytest.param(
+        "      otel-collector:\n        condition: service_started\n        required: false\n\n  pipelines:",
+        "      otel-collector:\n        condition: service_started\n\n  pipelines:",
+        ("services.open-webui.depends_on.otel-collector", "required: false"),
+        id="chat-needs-the-collector-to-start",
+    ),
+    pytest.param(
+        '"127.0.0.1:${JAEGER_UI_PORT:-16686}:16686"',
+        '"127.0.0.1:16686:16686"',
+        ("services.jaeger.ports", "'16686'", "variable with a default"),
+        id="fixed-host-port",
+    ),
+    pytest.param(
+        "        target: /etc/otelcol-contrib/config.yaml\n        read_only: true\n"
+        "        bind:\n          selinux: z\n",
+        "        target: /etc/otelcol-contrib/config.yaml\n        read_only: true\n",
+        ("services.otel-collector.volumes", "./otel-collector.yaml", "selinux"),
+        id="collector-config-without-selinux-label",
     ),
     pytest.param(
         "      jaeger:\n        condition: service_started",
@@ -277,7 +314,12 @@ def test_collector_config_that_stops_reading_a_variable_is_reported(
 @pytest.mark.parametrize(
     ("old", "new", "fragments"),
     [
-        pytest.param('    restart: "no"\n', '    restrat: "no"\n', ("restrat",), id="misspelled-key"),
+        pytest.param(
+            '    restart: "no"\n    entrypoint: ["sh", "/otelcol-init.sh"]',
+            '    restrat: "no"\n    entrypoint: ["sh", "/otelcol-init.sh"]',
+            ("restrat",),
+            id="misspelled-key",
+        ),
         pytest.param(
             "    profiles: [langfuse]\n    restart: unless-stopped\n    user:",
             "    profiles: langfuse\n    restart: unless-stopped\n    user:",

@@ -105,7 +105,9 @@ def test_docker_compose_rejects_a_dependency_on_an_unknown_service(
 # --- compose/otelcol-init.sh ---------------------------------------------------------------------------------------
 
 
-def run_init(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+def run_init(
+    tmp_path: Path, script: Path = INIT_SCRIPT, **env: str
+) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
     queue, overlay = tmp_path / "queue", tmp_path / "generated" / "langfuse-auth.yaml"
     full_env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -114,9 +116,7 @@ def run_init(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[st
         "OTELCOL_USER": f"{os.getuid()}:{os.getgid()}",  # the container runs it as root for UID 10001
         **env,
     }
-    result = subprocess.run(
-        ["sh", str(INIT_SCRIPT)], capture_output=True, text=True, env=full_env, timeout=30, check=False
-    )
+    result = subprocess.run(["sh", str(script)], capture_output=True, text=True, env=full_env, timeout=30, check=False)
     return result, queue, overlay
 
 

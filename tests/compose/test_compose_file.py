@@ -71,6 +71,50 @@ def test_images_are_pinned_and_dependencies_exist(compose_doc: dict[str, Any]) -
     images = {name: service["image"] for name, service in checks.services(compose_doc).items()}
     assert images["otel-collector"] == "otel/opentelemetry-collector-contrib:0.161.0"
     assert images["open-webui"] == "ghcr.io/open-webui/open-webui:v0.12.4"
+    # Pipelines has no releases: the git-<sha> tag of the commit our Pipelines double and fixtures follow.
+    assert images["pipelines"] == "ghcr.io/open-webui/pipelines:git-26b8f20"
+    assert "26b8f20" in (checks.REPO_ROOT / "tests" / "fixtures" / "openwebui" / "README.md").read_text()
+    assert images["langfuse-minio"].startswith("minio/minio:RELEASE.")
+
+
+def test_open_webui_starts_whatever_state_tracing_is_in(compose_doc: dict[str, Any]) -> None:
+    assert checks.check_chat_never_waits_for_tracing(compose_doc) == []
+    depends = compose_doc["services"]["open-webui"]["depends_on"]
+    assert set(depends) <= checks.TRACING_SERVICES and "pipelines" in depends
+    for config in depends.values():
+        assert config == {"condition": "service_started", "required": False}
+
+
+def test_host_ports_are_variables_documented_in_env_example(
+    compose_doc: dict[str, Any], env_example: checks.EnvExample, resolved: dict[str, Any]
+) -> None:
+    assert checks.check_host_ports_are_variables(compose_doc) == []
+    names = set(re.findall(r"\$\{([A-Z_]+_PORT):-", json.dumps(compose_doc["services"])))
+    assert names == {"OPEN_WEBUI_PORT", "JAEGER_UI_PORT", "LANGFUSE_PORT"}
+    assert names <= set(env_example.values)
+    # Another value in .env moves the published port.
+    moved, errors = checks.interpolate_doc(compose_doc, {**env_example.values, "OPEN_WEBUI_PORT": "3100"})
+    assert errors == []
+    published = {(port.service, port.published) for port in checks.published_ports(moved)}
+    assert ("open-webui", "3100") in published
+
+
+def test_every_repository_file_is_mounted_read_only_with_an_selinux_label(compose_doc: dict[str, Any]) -> None:
+    binds = [mount for mount in checks.mounts(compose_doc) if mount.kind == "bind"]
+    assert len(binds) >= 7
+    assert all(mount.read_only and mount.selinux == "z" for mount in binds), binds
+
+
+def test_langfuse_profile_warns_when_langfuse_host_is_empty(compose_doc: dict[str, Any]) -> None:
+    all_services = checks.services(compose_doc)
+    check = all_services["langfuse-host-check"]
+    assert check["profiles"] == ["langfuse"]
+    assert check["environment"]["LANGFUSE_HOST"] == "${LANGFUSE_HOST:-}"
+    # Compose prints a failed optional dependency as a warning and still starts Langfuse.
+    assert all_services["langfuse-web"]["depends_on"]["langfuse-host-check"] == {
+        "condition": "service_completed_successfully",
+        "required": False,
+    }
 
 
 def test_collector_env_parser_finds_what_the_config_header_lists(collector_config_text: str) -> None:
