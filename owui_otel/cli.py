@@ -280,7 +280,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         ) from error
     # Our Jaeger build has no UI (a source build; its assets come from an npm build): the terminal view and the
     # query API's JSON are what there is to look at.
-    print("\nTraces in Jaeger (look at them with `owui-otel traces`; the links are Jaeger's query API, raw JSON):")
+    print("\nTraces in Jaeger:")
+    print(
+        "  (our Jaeger build has no web UI: `owui-otel traces` shows them in the terminal; the links are its raw JSON)"
+    )
     for turn in report.turns:
         for trace_id in turn.trace_ids[:1]:
             look = f"owui-otel traces --chat {turn.chat_id}" if turn.chat_id else f"trace {trace_id}"
