@@ -580,12 +580,14 @@ def _progress(line: str) -> None:
 def _cmd_traces(args: argparse.Namespace) -> int:
     from owui_otel._traces import recent_turns, render_turns  # noqa: PLC0415
 
-    state = load_state()
-    jaeger_url = args.jaeger_url or (state.urls["jaeger"] if state else "")
-    if not jaeger_url:
-        raise OwuiOtelError("no running stack found: start one with `owui-otel up` (or pass --jaeger-url)")
     if args.last < 1:
         raise UsageError(f"--last {args.last}: give a number of turns, 1 or more")
+    jaeger_url = args.jaeger_url
+    if not jaeger_url:  # a stack's state is read only when needed: --jaeger-url works whatever it holds
+        state = load_state()
+        jaeger_url = state.urls["jaeger"] if state else ""
+    if not jaeger_url:
+        raise OwuiOtelError("no running stack found: start one with `owui-otel up` (or pass --jaeger-url)")
     turns = recent_turns(jaeger_url, last=args.last, chat_id=args.chat, service=args.service)
     if not turns:
         where = f"for chat {args.chat} " if args.chat else ""

@@ -113,10 +113,12 @@ def test_a_chat_shows_as_a_tree_and_survives_a_jaeger_restart(
     assert other.startswith("no turns for chat no-such-chat in Jaeger at"), other
 
 
-def test_jaeger_not_reachable_is_one_line_naming_the_url_and_up(
+def test_errors_are_one_line_naming_the_url_or_setting_and_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("OWUI_OTEL_STATE_DIR", str(tmp_path / "no-stack"))
+    code, _, err = _traces(capsys, "--last", "0", "--jaeger-url", "http://127.0.0.1:9")
+    assert (code, err) == (2, "owui-otel traces: error: --last 0: give a number of turns, 1 or more\n")
     code, out, err = _traces(capsys, "--jaeger-url", "http://127.0.0.1:9")
     assert code == 1 and out == ""
     assert err == (
@@ -128,3 +130,18 @@ def test_jaeger_not_reachable_is_one_line_naming_the_url_and_up(
     assert err == (
         "owui-otel traces: error: no running stack found: start one with `owui-otel up` (or pass --jaeger-url)\n"
     )
+
+    # Something answers HTTP there, but it is not Jaeger's query API.
+    with ThreadServer(create_app(ServerConfig(api_key=BRIDGE_KEY, data_dir=tmp_path / "bridge"))) as not_jaeger:
+        code, out, err = _traces(capsys, "--jaeger-url", not_jaeger.url)
+    assert code == 1 and out == ""
+    assert err.startswith(f"owui-otel traces: error: Jaeger's query API at {not_jaeger.url} answered 40"), err
+    assert err.endswith("is that URL Jaeger's query port (16686 by default)?\n"), err
+
+    # A damaged stack state is named with its fix; --jaeger-url does not need it.
+    (tmp_path / "no-stack" / "stack").mkdir(parents=True)
+    (tmp_path / "no-stack" / "stack" / "stack.json").write_text("{not json", encoding="utf-8")
+    code, _, err = _traces(capsys)
+    assert code == 1 and "stack.json is damaged" in err and "delete the file" in err, err
+    code, _, err = _traces(capsys, "--jaeger-url", "http://127.0.0.1:9")
+    assert code == 1 and "does not answer" in err, err
