@@ -8,7 +8,7 @@ exactly as Open WebUI sends them (``POST /{filter}/filter/inlet|outlet`` with ``
 and the Bearer key), in Open WebUI's order.
 
     report = run_demo(bridge_url, api_key, jaeger_url)
-    for turn in report.turns: print(turn.label, turn.jaeger_link)
+    for turn in report.turns: print(turn.label, turn.summary, turn.trace_ids, turn.chat_id)
 """
 
 from __future__ import annotations
@@ -24,15 +24,11 @@ from typing import Any
 
 import httpx
 
-from otel_filter.semconv import (
-    ERROR_TYPE,
-    GEN_AI_USAGE_INPUT_TOKENS,
-    GEN_AI_USAGE_OUTPUT_TOKENS,
-    OPENWEBUI_MESSAGE_ID,
-    OPENWEBUI_TASK,
-)
+from otel_filter.semconv import OPENWEBUI_MESSAGE_ID, OPENWEBUI_TASK
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError
+from owui_otel._jaeger_query import SpanNode, search_traces, span_trees
+from owui_otel._traces import span_facts
 
 _IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|msg_[0-9a-f]{24}")
 Progress = Callable[[str], None]
@@ -55,6 +51,7 @@ class Scenario:
 class DemoTurn:
     label: str
     search: tuple[str, str]  # (attribute, value) that finds the trace in Jaeger
+    chat_id: str  # `owui-otel traces --chat <chat_id>` shows the turn (API calls have one too: a fresh uuid)
     trace_ids: list[str] = field(default_factory=list)
     summary: str = ""
 
@@ -146,29 +143,23 @@ def replay(client: httpx.Client, filter_id: str, scenario: Scenario, pause_s: fl
         client.post("/admin/end-open-turns", json={"message_ids": [key]}).raise_for_status()
 
 
-def _find_traces(jaeger_url: str, service: str, attribute: str, value: str) -> list[dict[str, Any]]:
-    params = {"service": service, "tags": json.dumps({attribute: value}), "lookback": "1h", "limit": "20"}
+def _find_turns(jaeger_url: str, service: str, attribute: str, value: str) -> list[SpanNode]:
+    """The turn spans (roots) of the traces that hold ``attribute=value``; none while Jaeger is not there yet."""
     try:
-        response = httpx.get(f"{jaeger_url}/api/traces", params=params, timeout=5.0)
-    except httpx.HTTPError:
-        return []
-    if response.status_code != 200:
-        return []
-    data: list[dict[str, Any]] = response.json().get("data") or []
+        found = search_traces(jaeger_url, service=service, tags={attribute: value}, limit=20)
+    except OwuiOtelError:
+        return []  # polled again until the deadline; the caller reports what stays missing
     # A follow-up task names the turn's message too: keep the turn itself.
-    return [t for t in data if not any(tag["key"] == OPENWEBUI_TASK for tag in t["spans"][0].get("tags", []))]
+    roots = [root for trace in found for root in span_trees(trace)]
+    return [root for root in roots if OPENWEBUI_TASK not in root.tags]
 
 
-def _summary(trace: dict[str, Any]) -> str:
-    span = trace["spans"][0]
-    tags = {t["key"]: t["value"] for t in span.get("tags", [])}
-    usage = (
-        f"{tags[GEN_AI_USAGE_INPUT_TOKENS]} in / {tags[GEN_AI_USAGE_OUTPUT_TOKENS]} out"
-        if GEN_AI_USAGE_INPUT_TOKENS in tags
-        else "no usage"
-    )
-    status = f"error: {tags[ERROR_TYPE]}" if ERROR_TYPE in tags else "ok"
-    return f"{span['operationName']}, {span['duration'] / 1000:.0f} ms, {usage}, {status}"
+def _chat_id(scenario: Scenario) -> str:
+    for step in scenario.steps:
+        chat_id = (step.payload["body"].get("metadata") or {}).get("chat_id")
+        if chat_id:
+            return str(chat_id)
+    return ""
 
 
 def run_demo(
@@ -194,15 +185,15 @@ def run_demo(
         for scenario in demo:
             progress(f"  replaying: {scenario.label}")
             replay(client, filter_id, scenario, pause_s=pause_s)
-    turns = [DemoTurn(s.label, _search_key(s)) for s in demo]
+    turns = [DemoTurn(s.label, _search_key(s), _chat_id(s)) for s in demo]
     progress("waiting for the traces in Jaeger (spans are exported in batches every few seconds) ...")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline and not all(t.trace_ids for t in turns):
         for turn in turns:
             if not turn.trace_ids:
-                found = _find_traces(jaeger_url, service, *turn.search)
-                turn.trace_ids = [t["traceID"] for t in found]
-                turn.summary = _summary(found[0]) if found else ""
+                found = _find_turns(jaeger_url, service, *turn.search)
+                turn.trace_ids = [root.trace_id for root in found]
+                turn.summary = f"{found[0].name}, {', '.join(span_facts(found[0], with_ids=False))}" if found else ""
         time.sleep(1.0)
     missing = [t.label for t in turns if not t.trace_ids]
     if missing:

@@ -7,6 +7,7 @@
     owui-otel serve           # the bridge server alone, in the foreground
     owui-otel install ...     # put the filter (or the Event function) into Open WebUI, or into Pipelines
     owui-otel doctor          # check each link of the chain, in plain words
+    owui-otel traces          # recent turns from Jaeger as a tree in the terminal (--chat ID, --last N)
     owui-otel feedback sync   # Open WebUI's ratings -> Langfuse scores on their turns (new and changed only)
     owui-otel collector ...   # build/render/validate the collector (same as `python -m collector`)
 
@@ -279,10 +280,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"the bridge server at {bridge_url} failed during the replay ({type(error).__name__}: {error}); "
             "run `owui-otel doctor` to find the broken link"
         ) from error
+    # Our Jaeger build has no UI (a source build; its assets come from an npm build): the terminal view and the
+    # query API's JSON are what there is to look at.
     print("\nTraces in Jaeger:")
+    print(
+        "  (our Jaeger build has no web UI: `owui-otel traces` shows them in the terminal; the links are its raw JSON)"
+    )
     for turn in report.turns:
         for trace_id in turn.trace_ids[:1]:
-            print(f"  {turn.label}\n    {turn.summary}\n    {jaeger_url}/api/traces/{trace_id}")
+            look = f"owui-otel traces --chat {turn.chat_id}" if turn.chat_id else f"trace {trace_id}"
+            print(f"  {turn.label}\n    {turn.summary}\n    {look}\n    {jaeger_url}/api/traces/{trace_id}")
+    print(f"\nAll of them, as a tree: owui-otel traces --last {len(report.turns)}")
     langfuse_host = os.environ.get(LANGFUSE_HOST, "")
     if state is not None and state.langfuse and langfuse_host:
         from owui_otel._langfuse import langfuse_project  # noqa: PLC0415
@@ -571,6 +579,48 @@ def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _cmd_traces(args: argparse.Namespace) -> int:
+    from owui_otel._traces import recent_turns, render_turns  # noqa: PLC0415
+
+    if args.last < 1:
+        raise UsageError(f"--last {args.last}: give a number of turns, 1 or more")
+    jaeger_url = args.jaeger_url
+    if not jaeger_url:  # a stack's state is read only when needed: --jaeger-url works whatever it holds
+        state = load_state()
+        jaeger_url = state.urls["jaeger"] if state else ""
+    if not jaeger_url:
+        raise OwuiOtelError("no running stack found: start one with `owui-otel up` (or pass --jaeger-url)")
+    turns = recent_turns(jaeger_url, last=args.last, chat_id=args.chat, service=args.service)
+    if not turns:
+        where = f"for chat {args.chat} " if args.chat else ""
+        print(
+            f"no turns {where}in Jaeger at {jaeger_url} (service {args.service!r}, last 7 days); "
+            "`owui-otel demo` sends some, `owui-otel doctor` finds a broken link"
+        )
+        return 0
+    print(render_turns(turns))
+    return 0
+
+
+def _add_traces(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from owui_otel._jaeger_query import DEFAULT_SERVICE  # noqa: PLC0415
+
+    traces = commands.add_parser(
+        "traces",
+        help="recent chat turns from Jaeger as a tree in the terminal",
+        description="Reads Jaeger's query API (the `up` stack's, or --jaeger-url) and prints the most recent turns, "
+        "oldest first: time, span name, trace id, user, chat, tokens, cost, duration and how the turn ended; under "
+        "each, its task calls (title/tags/follow-ups) and evaluations. No browser needed.",
+    )
+    traces.add_argument("--last", type=int, default=10, help="how many turns (default 10)")
+    traces.add_argument("--chat", default="", help="only this chat's turns (its openwebui.chat.id)")
+    traces.add_argument("--jaeger-url", default="", help="Jaeger query URL (default: the `up` stack's)")
+    traces.add_argument(
+        "--service", default=DEFAULT_SERVICE, help=f"the filter's service.name (default {DEFAULT_SERVICE})"
+    )
+    traces.set_defaults(handler=_cmd_traces)
+
+
 def _add_collector(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "collector",
@@ -594,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_doctor(commands)
     _add_serve(commands)
     _add_feedback(commands)
+    _add_traces(commands)
     _add_collector(commands)
     return parser
 

@@ -77,12 +77,21 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
     operations = set()
     for link in links:
         trace = httpx.get(link, timeout=10).json()["data"][0]
-        (span,) = trace["spans"]
+        # The turn's span is the root; turn 1's title/tags/follow-up tasks are its children in the same trace.
+        (span,) = [s for s in trace["spans"] if not s.get("references")]
         tags = {t["key"]: t["value"] for t in span["tags"]}
         assert tags["gen_ai.operation.name"] == "chat"
         assert "gen_ai.input.messages" not in tags  # content is stripped on the way to Jaeger
         operations.add(span["operationName"])
     assert operations == {"chat mock-gpt"}
+
+    # The printed `owui-otel traces` commands work as pasted (from the venv) and show the demo's turns.
+    trace_ids = [link.rsplit("/", 1)[1] for link in links]
+    chat_commands = re.findall(r"owui-otel traces --chat \S+", done.stdout)
+    assert len(chat_commands) == 5, done.stdout  # every turn but the API call's (it has no chat id)
+    three_turn_chat = max(set(chat_commands), key=chat_commands.count)
+    shown = _owui_otel(isolated_env, three_turn_chat.split()[1:])
+    assert len(re.findall(r"  chat mock-gpt  trace ", shown)) == 3, shown
 
     down = subprocess.run(["make", "down"], cwd=REPO, env=isolated_env, capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
@@ -90,3 +99,16 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
         cmdline = Path(f"/proc/{pid}/cmdline")
         assert not cmdline.exists() or cmdline.read_bytes() == b"", f"pid {pid} still runs"
     assert not (tmp_path / "state" / "stack" / "stack.json").exists()
+
+    # Jaeger keeps its traces on disk (the data dir): `down` then `up` still shows every demo turn.
+    _owui_otel(isolated_env, ["up", *ports.split()])
+    after_restart = _owui_otel(isolated_env, ["traces", "--last", "50"])
+    assert all(f"trace {trace_id}" in after_restart for trace_id in trace_ids), after_restart
+
+
+def _owui_otel(env: dict[str, str], args: list[str]) -> str:
+    done = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "owui-otel"), *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
