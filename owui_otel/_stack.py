@@ -338,6 +338,8 @@ def settings_differences(running: Mapping[str, str], requested: Mapping[str, str
         if name not in running or running[name] == wanted:
             continue  # a stack started by an older version did not record it
         if name == LANGFUSE_KEYS:
+            if not (wanted and running[name]):
+                continue  # Langfuse on or off: LANGFUSE_HOST's difference says it
             differences.append("LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY changed")
         else:
             differences.append(f"{name} {wanted or 'unset'} (running: {running[name] or 'unset'})")
