@@ -31,10 +31,7 @@ from typing import Any, TypedDict, Unpack
 
 import yaml
 
-from otel_filter.environment_variables import LANGFUSE_HOST
-
 from . import _components as c
-from ._auth import langfuse_base_url
 from ._backends import BACKENDS, BUILTIN_EXPORTERS, Backend, content_stripping, default_selection
 from ._errors import UsageError
 from ._targets import OtlpTarget, parse_bool, parse_exporter_names, parse_otlp_targets
@@ -82,13 +79,7 @@ def default_exporters(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def spec_from_env(env: Mapping[str, str]) -> ConfigSpec:
-    """Build a :class:`ConfigSpec` from ``OWUI_OTEL_EXPORTERS``, ``OWUI_OTEL_OTLP``, ``OWUI_OTEL_RECEIVER_AUTH``.
-
-    A set ``LANGFUSE_HOST`` is checked here too: the rendered config reads it when the collector starts, and a
-    host with an API path would only show up then, as a retry loop.
-    """
-    if env.get(LANGFUSE_HOST, "").strip():
-        langfuse_base_url(env[LANGFUSE_HOST])
+    """Build a :class:`ConfigSpec` from ``OWUI_OTEL_EXPORTERS``, ``OWUI_OTEL_OTLP``, ``OWUI_OTEL_RECEIVER_AUTH``."""
     raw = env.get(OWUI_OTEL_EXPORTERS)
     otlp = parse_otlp_targets(env.get(OWUI_OTEL_OTLP, ""))
     exporters = parse_exporter_names(raw) if raw is not None else default_exporters(env)

@@ -29,7 +29,7 @@ from owui_otel._stack import (
     settings_differences,
 )
 from tests.cli import test_cli_errors
-from tests.cli.test_cli_errors import (  # the CLI error tests' box: no settings from the caller's shell
+from tests.cli.test_cli_errors import (  # the CLI error tests' sandbox: no settings from the caller's shell
     COLLECTOR_ENTRIES,
     OWUI_OTEL,
     REPO,
