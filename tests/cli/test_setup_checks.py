@@ -283,3 +283,9 @@ def test_up_lists_the_shell_variables_it_did_not_pass_on(running_stack: Sandbox)
         "OTEL_EXPORTER_OTLP_PROTOCOL, "
         "OTEL_TRACES_EXPORTER (your shell's; the bridge exports to this stack's collector)"
     ) in proc.stdout
+
+
+def test_feedback_sync_rejects_a_langfuse_host_with_a_path(box: Sandbox) -> None:
+    argv = ["feedback", "sync", "--openwebui-url", "http://127.0.0.1:9", "--token", "t", "--langfuse-host", PATH_HOST]
+    proc = _run([*OWUI_OTEL, *argv], {**box.env, **KEYS}, box.root)
+    assert_one_error_line(proc, "owui-otel feedback sync", 2, *BASE_URL_FIX)
