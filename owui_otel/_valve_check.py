@@ -10,7 +10,7 @@ its ``Valves`` model (the Event function's for ``install event-function``), the 
     >>> from otel_filter import Valves
     >>> unknown_valves(Valves, {"otlp_endpont": "http://localhost:4318"})
     ['otlp_endpont (did you mean otlp_endpoint?)']
-    >>> valve_problems(Valves, {"max_content_chars": 5})[0].startswith("valve max_content_chars=5")
+    >>> valve_problems(Valves, {"max_content_chars": 5})[0].startswith("valve max_content_chars='5' must be")
     True
 """
 
