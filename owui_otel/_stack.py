@@ -290,6 +290,7 @@ def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[s
         langfuse_host=options.langfuse_host,
         langfuse_public_key=options.langfuse_public_key,
         langfuse_secret_key=options.langfuse_secret_key,
+        inherited=_inherited_env(),
         overrides=options.extra_env,
     )
 

@@ -23,6 +23,7 @@ from owui_otel._stack import (
     StackOptions,
     StackState,
     _bridge_env,
+    _plan,
     _urls,
     ignored_shell_variables,
     requested_settings,
@@ -273,6 +274,19 @@ def test_export_variables_of_the_shell_are_not_passed_to_the_bridge(monkeypatch:
     assert env["OTEL_EXPORTER_OTLP_HEADERS"] == "authorization=Bearer%20stack-token"
     assert env["OTEL_SERVICE_NAME"] == "my-webui"
     assert ignored_shell_variables() == sorted(STRAY)
+
+
+def test_no_process_of_the_stack_inherits_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OWUI_OTEL_DATA_DIR", str(tmp_path / "data"))
+    for name, value in STRAY.items():
+        monkeypatch.setenv(name, value)
+    options = StackOptions()
+    plan = _plan(
+        options, (Path("/nonexistent/otelcol"), Path("/nonexistent/jaeger")), tmp_path, _urls(options), ("k", "t")
+    )
+    assert [child.name for child in plan.children] == ["jaeger", "collector", "bridge"]
+    for child in plan.children:
+        assert not set(STRAY) & set(child.env), child.name
 
 
 def test_up_lists_the_shell_variables_it_did_not_pass_on(running_stack: Sandbox) -> None:
