@@ -31,7 +31,13 @@ they live in the repository's ``tests/support/`` and are not shipped in the whee
 
 from __future__ import annotations
 
-from ._auth import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, langfuse_basic_auth, langfuse_basic_auth_from_env
+from ._auth import (
+    LANGFUSE_PUBLIC_KEY,
+    LANGFUSE_SECRET_KEY,
+    langfuse_base_url,
+    langfuse_basic_auth,
+    langfuse_basic_auth_from_env,
+)
 from ._backends import BUILTIN_EXPORTERS
 from ._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
 from ._build import MANIFEST, build_collector
@@ -71,6 +77,7 @@ __all__ = [
     "wait_until",
     "collector_env",
     "config_dict",
+    "langfuse_base_url",
     "langfuse_basic_auth",
     "langfuse_basic_auth_from_env",
     "metric_samples",

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The ``Authorization: Basic`` value Langfuse expects, so nobody has to base64 keys by hand.
+"""Langfuse's settings checked once: the ``Authorization: Basic`` value it expects, and its base URL.
 
 Langfuse authenticates OTLP requests with ``Basic base64("<public key>:<secret key>")``. The collector sends it
 as ``Authorization: Basic ${env:LANGFUSE_AUTH_B64}``; this module computes ``LANGFUSE_AUTH_B64``.
@@ -9,6 +9,14 @@ Usage:
     >>> from collector import langfuse_basic_auth
     >>> langfuse_basic_auth("pk-lf-1", "sk-lf-2")
     'cGstbGYtMTpzay1sZi0y'
+
+``LANGFUSE_HOST`` is a base URL; the collector adds ``/api/public/otel``, so a host that already carries an API
+path would be sent to ``.../api/public/otel/api/public/otel/v1/traces`` (retried forever). ``up``, ``collector config``
+and the doctor reject it with one check:
+
+    >>> from collector import langfuse_base_url
+    >>> langfuse_base_url("https://cloud.langfuse.com/")
+    'https://cloud.langfuse.com'
 
 Shell::
 
@@ -20,12 +28,42 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
-from otel_filter.environment_variables import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY
+from otel_filter.environment_variables import LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY
 
 from ._errors import UsageError
 
-__all__ = ["LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "langfuse_basic_auth", "langfuse_basic_auth_from_env"]
+__all__ = [
+    "LANGFUSE_PUBLIC_KEY",
+    "LANGFUSE_SECRET_KEY",
+    "langfuse_base_url",
+    "langfuse_basic_auth",
+    "langfuse_basic_auth_from_env",
+]
+
+_BASE_URL_FIX = "set it to the base URL only, e.g. https://cloud.langfuse.com (the collector adds /api/public/otel)"
+
+
+def langfuse_base_url(host: str, *, setting: str = LANGFUSE_HOST) -> str:
+    """``host`` without its trailing ``/``, if it is an http(s) base URL Langfuse's OTLP path can be added to.
+
+    A path of its own is kept (a self-hosted Langfuse behind a reverse-proxy prefix, ``https://example.com/langfuse``);
+    one that reaches into Langfuse's API (``/api/...``, ``.../v1/traces``) is what the collector adds itself.
+
+    Raises:
+        UsageError: one line naming ``setting`` (default ``LANGFUSE_HOST``), what is wrong and the fix.
+    """
+    value = host.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{setting}={host!r} is not an http(s) URL; {_BASE_URL_FIX}")
+    segments = parts.path.split("/")
+    if "api" in segments or parts.path.endswith("/v1/traces"):
+        raise UsageError(f"{setting}={host} includes an API path ({parts.path}); {_BASE_URL_FIX}")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{setting}={host} has a query or fragment; {_BASE_URL_FIX}")
+    return value
 
 
 def langfuse_basic_auth(public_key: str, secret_key: str) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector._auth import langfuse_basic_auth
+from collector._auth import langfuse_base_url, langfuse_basic_auth
 from collector._backends import env_defaults
 
 __all__ = ["CollectorAddresses", "collector_env"]
@@ -94,7 +94,7 @@ def collector_env(
     if file_path is not None:
         env["OTELCOL_FILE_PATH"] = str(Path(file_path))
     if langfuse_host:
-        env["LANGFUSE_HOST"] = langfuse_host.rstrip("/")
+        env["LANGFUSE_HOST"] = langfuse_base_url(langfuse_host)
         env["LANGFUSE_AUTH_B64"] = langfuse_basic_auth(langfuse_public_key, langfuse_secret_key)
     env.update(overrides or {})
     return env

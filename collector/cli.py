@@ -25,7 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from ._auth import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, langfuse_basic_auth_from_env
+from otel_filter.environment_variables import LANGFUSE_HOST
+
+from ._auth import LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY, langfuse_base_url, langfuse_basic_auth_from_env
 from ._backends import BACKENDS, BUILTIN_EXPORTERS, content_stripping
 from ._backends.debug import VERBOSITIES
 from ._build import MANIFEST, build_collector
@@ -114,6 +116,10 @@ def _resolve_binary(binary: str | None) -> Path:
 
 def _cmd_config(args: argparse.Namespace) -> int:
     env_spec = spec_from_env(os.environ)
+    if os.environ.get(LANGFUSE_HOST, "").strip():
+        # The rendered config reads it only when the collector starts: a host with an API path would show up then,
+        # as a retry loop to .../api/public/otel/api/public/otel/v1/traces.
+        langfuse_base_url(os.environ[LANGFUSE_HOST])
     exporters = parse_exporter_names(args.exporters) if args.exporters is not None else env_spec.exporters
     otlp = tuple(parse_otlp_target(spec) for spec in args.otlp) if args.otlp else env_spec.otlp
     text = render_config(

@@ -24,7 +24,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from collector import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH, langfuse_basic_auth, metric_samples
+from collector import (
+    LANGFUSE_INGESTION_HEADERS,
+    LANGFUSE_OTLP_PATH,
+    langfuse_base_url,
+    langfuse_basic_auth,
+    metric_samples,
+)
 from otel_filter.semconv import (
     COST_SOURCE_UNAVAILABLE,
     END_OUTLET,
@@ -39,7 +45,7 @@ from otel_filter.semconv import (
     OPENWEBUI_TURN_END_REASON,
 )
 from otel_filter.settings import PRICING_UNAVAILABLE_COUNTER, UNPRICED_COUNTER, display_url, http_traces_url
-from owui_otel._errors import OwuiOtelError
+from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
 from owui_otel._supervisor import RUNNING, STARTING, SupervisorStatus
 
@@ -394,17 +400,11 @@ def _langfuse_project_url(inputs: DoctorInputs) -> tuple[Check, str | None]:
 def check_langfuse(inputs: DoctorInputs) -> list[Check]:
     if not inputs.langfuse_host:
         return [Check("Langfuse", SKIP, "LANGFUSE_HOST is not set: traces go to Jaeger only")]
-    host = inputs.langfuse_host.rstrip("/")
-    if "/api/public" in host:
-        return [
-            Check(
-                "Langfuse host",
-                FAIL,
-                f"LANGFUSE_HOST={host} includes an API path",
-                "set LANGFUSE_HOST to the base URL only, e.g. https://cloud.langfuse.com "
-                "(the collector adds /api/public/otel)",
-            )
-        ]
+    try:
+        host = langfuse_base_url(inputs.langfuse_host)
+    except UsageError as error:
+        problem, _, fix = str(error).partition("; ")
+        return [Check("Langfuse host", FAIL, problem, fix)]
     if not (inputs.langfuse_public_key and inputs.langfuse_secret_key):
         return [
             Check(

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
+from collector import langfuse_base_url
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import PRIVATE_FILE_MODE, private_dir, state_dir, write_private
 
@@ -540,6 +541,7 @@ def feedback_sync(
     ]
     if missing:
         raise UsageError(f"{command} needs " + ", ".join(missing))
+    langfuse_host = langfuse_base_url(langfuse_host)  # the score API's base, as the collector's
     return FeedbackSync(
         OpenWebUIFeedbacks(openwebui_url, token),
         LangfuseScoreDelivery(langfuse_host, public_key, secret_key),

@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
-from otel_filter import bundle
-from otel_filter.event_function import EVENT_FUNCTION_ID, EVENT_FUNCTION_NAME
+from otel_filter import Valves, bundle
+from otel_filter.event_function import EVENT_FUNCTION_ID, EVENT_FUNCTION_NAME, Event
 from otel_filter.hosts import FILTER_NAME
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError, UsageError
+from owui_otel._valve_check import check_valves
 
 PIPELINE_FILE_NAME = "otel_filter_pipeline.py"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -116,7 +118,9 @@ def install_function(
     return _install_open_webui_function(
         url,
         token,
-        _FunctionKind("filter", FILTER_NAME, "Every chat turn as an OpenTelemetry GenAI span", make_global=True),
+        _FunctionKind(
+            "filter", FILTER_NAME, "Every chat turn as an OpenTelemetry GenAI span", make_global=True, valves=Valves
+        ),
         function_id=function_id,
         valves=valves,
         content=source if source is not None else filter_source(None),
@@ -138,7 +142,13 @@ def install_event_function(
     return _install_open_webui_function(
         url,
         token,
-        _FunctionKind("event", EVENT_FUNCTION_NAME, "Every rating as a score on the rated turn", make_global=False),
+        _FunctionKind(
+            "event",
+            EVENT_FUNCTION_NAME,
+            "Every rating as a score on the rated turn",
+            make_global=False,
+            valves=Event.Valves,
+        ),
         function_id=function_id,
         valves=valves,
         content=source if source is not None else bundle.render_event_function(),
@@ -151,6 +161,7 @@ class _FunctionKind:
     name: str
     description: str
     make_global: bool
+    valves: type[BaseModel]  # the valves this kind has: --valve is checked against them before any upload
 
 
 def _install_open_webui_function(
@@ -162,6 +173,7 @@ def _install_open_webui_function(
     valves: Mapping[str, Any] | None,
     content: str,
 ) -> InstallResult:
+    check_valves(kind.valves, valves or {}, f"the {kind.name}")
     if not token:
         raise UsageError(
             "an Open WebUI admin token is required: --token (or OWUI_TOKEN); find it in Settings > Account"
@@ -255,6 +267,7 @@ def install_pipelines(
     source: str | None = None,
 ) -> InstallResult:
     """Upload the filter to a Pipelines server, merge valves, and check it is listed as a filter."""
+    check_valves(Valves, valves or {}, f"the {FILTER_NAME}")
     if not api_key:
         raise UsageError("the Pipelines server's API key is required: --api-key (its PIPELINES_API_KEY)")
     content = source if source is not None else filter_source(None)

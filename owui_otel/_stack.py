@@ -17,6 +17,7 @@ checking that the pid still runs the program we started (a recycled pid is never
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -29,13 +30,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from collector import open_private_log
+from collector import langfuse_base_url, open_private_log
 from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_EXPORTER_OTLP_PROTOCOL,
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
 )
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, write_private
@@ -49,10 +46,11 @@ from owui_otel._supervisor import (
     SupervisorStatus,
     read_status,
 )
-from owui_otel.environment_variables import OWUI_OTEL_API_KEY
+from owui_otel.environment_variables import LANGFUSE_HOST, OWUI_OTEL_API_KEY
 
 HOST = "127.0.0.1"
 STATE_FILE = "stack.json"
+LANGFUSE_KEYS = "Langfuse keys"
 STATUS_FILE = "supervisor.json"
 SUPERVISOR = "supervisor"
 Progress = Callable[[str], None]
@@ -101,6 +99,8 @@ class StackState:
     started: float = field(default_factory=time.time)
     ingest_token: str = ""
     status_file: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+    """:func:`requested_settings` of the ``up`` that started it (empty in stacks started by older versions)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -292,33 +292,81 @@ def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[s
         langfuse_host=options.langfuse_host,
         langfuse_public_key=options.langfuse_public_key,
         langfuse_secret_key=options.langfuse_secret_key,
+        inherited=_inherited_env(),
         overrides=options.extra_env,
     )
 
 
-_SHELL_EXPORT_ROUTING = (
-    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
-    OTEL_EXPORTER_OTLP_TRACES_HEADERS,
-    OTEL_EXPORTER_OTLP_PROTOCOL,
-    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-)
-"""Variables of the user's shell that would win over the stack's collector (`serve --otlp-endpoint` hands the filter
-OTEL_EXPORTER_OTLP_ENDPOINT) or its token: the bridge would send the chats, with the stack's token, elsewhere."""
+_SHELL_EXPORT_ROUTING_PREFIXES = ("OTEL_EXPORTER_OTLP_", "OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED")
+"""Variables of the user's shell that would send the bridge's spans elsewhere (another endpoint, gRPC to the HTTP
+port, another token or certificate, another exporter, none at all). The stack's processes do not inherit them: the
+bridge exports to the stack's collector (`serve --otlp-endpoint`, the token in OTEL_EXPORTER_OTLP_HEADERS), and
+`up` lists what it left out (:func:`ignored_shell_variables`)."""
+
+
+def ignored_shell_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The names of ``environ``'s (default: this shell's) export variables that ``up`` does not pass on."""
+    source = os.environ if environ is None else environ
+    return sorted(name for name in source if name.startswith(_SHELL_EXPORT_ROUTING_PREFIXES))
+
+
+def _inherited_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(_SHELL_EXPORT_ROUTING_PREFIXES)}
 
 
 def _bridge_env(options: StackOptions, api_key: str, token: str) -> dict[str, str]:
     # The filter's otlp_headers valve and the server's own span exporter both default to the standard variable.
     headers = {OTEL_EXPORTER_OTLP_HEADERS: otlp_headers_value(token)}
-    env = {k: v for k, v in os.environ.items() if k not in _SHELL_EXPORT_ROUTING}
-    return {**env, OWUI_OTEL_API_KEY: api_key, **headers, **options.extra_env}
+    return {**_inherited_env(), OWUI_OTEL_API_KEY: api_key, **headers, **options.extra_env}
+
+
+class StackSettingsChanged(OwuiOtelError):
+    """``up`` asked for other settings than the running stack has; the message lists each and how to apply them."""
+
+
+def requested_settings(options: StackOptions) -> dict[str, str]:
+    """What ``up`` was asked for, by the flag or variable that sets it (keys only as a digest), e.g.
+    ``{"--bridge-port": "9099", ..., "LANGFUSE_HOST": "", "Langfuse keys": ""}``."""
+    settings = {f"--{name.replace('_', '-')}": str(port) for name, port in options.ports().items()}
+    settings[LANGFUSE_HOST] = langfuse_base_url(options.langfuse_host) if options.langfuse_host else ""
+    keys = f"{options.langfuse_public_key}:{options.langfuse_secret_key}" if options.langfuse_host else ""
+    settings[LANGFUSE_KEYS] = hashlib.sha256(keys.encode()).hexdigest()[:16] if keys else ""
+    return settings
+
+
+def settings_differences(running: Mapping[str, str], requested: Mapping[str, str]) -> list[str]:
+    """One phrase per setting that differs, e.g. ``--bridge-port 9100 (running: 9099)``; never shows a key."""
+    differences = []
+    for name, wanted in requested.items():
+        if name not in running or running[name] == wanted:
+            continue  # a stack started by an older version did not record it
+        if name == LANGFUSE_KEYS:
+            if not (wanted and running[name]):
+                continue  # Langfuse on or off: LANGFUSE_HOST's difference says it
+            differences.append("LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY changed")
+        else:
+            differences.append(f"{name} {wanted or 'unset'} (running: {running[name] or 'unset'})")
+    return differences
+
+
+def _check_running_matches(existing: StackState, options: StackOptions) -> None:
+    differences = settings_differences(existing.settings, requested_settings(options))
+    if differences:
+        raise StackSettingsChanged(
+            f"the running stack has other settings: {'; '.join(differences)}; apply them with "
+            "`owui-otel down && owui-otel up` (same flags and variables), or run `owui-otel up` as it was started"
+        )
 
 
 def _check_can_start(options: StackOptions, progress: Progress) -> StackState | None:
     """The running stack if there is one; raises if starting now would clash with something."""
+    if options.langfuse_host:
+        langfuse_base_url(options.langfuse_host)  # a host the collector could never send to fails before anything
     existing = load_state()
     if existing is not None:
         supervisor = existing.supervisor()
         if supervisor is not None and is_ours(supervisor):
+            _check_running_matches(existing, options)
             progress("the stack is already running (owui-otel down stops it)")
             return existing
         alive = [p for p in _children_records(existing) if is_ours(p)]
@@ -379,7 +427,7 @@ def _plan(
             ChildPlan(
                 "jaeger",
                 [str(jaeger_binary), "--config", str(jaeger_file)],
-                dict(os.environ),
+                _inherited_env(),
                 str(logs / "jaeger.log"),
                 f"{urls['jaeger']}/api/services",
                 120,
@@ -509,6 +557,7 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
         langfuse=bool(options.langfuse_host),
         ingest_token=token,
         status_file=str(status_file),
+        settings=requested_settings(options),
     )
     write_private(directory / STATE_FILE, state.to_json())
     return state

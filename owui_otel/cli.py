@@ -33,6 +33,7 @@ from owui_otel._paths import data_dir
 from owui_otel._stack import (
     StackOptions,
     StackState,
+    ignored_shell_variables,
     is_ours,
     load_state,
     otlp_headers_value,
@@ -205,6 +206,16 @@ def _stack_options(args: argparse.Namespace) -> StackOptions:
     )
 
 
+_LANGFUSE_OFF = "off (to add it: set LANGFUSE_HOST + keys, then `owui-otel down && owui-otel up`)"
+
+
+def _ignored_shell_line() -> str:
+    ignored = ignored_shell_variables()
+    if not ignored:
+        return ""
+    return f"\n  Not passed on       {', '.join(ignored)} (your shell's; the bridge exports to this stack's collector)"
+
+
 def _print_stack(state: StackState) -> None:
     urls = state.urls
     headers = otlp_headers_value(state.ingest_token)
@@ -214,7 +225,7 @@ The owui-otel stack is running (supervised: a process that dies is restarted; `o
   Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
   Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
-  Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else "off (set LANGFUSE_HOST + keys, then up again)"}
+  Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else _LANGFUSE_OFF}{_ignored_shell_line()}
 
 Connect Open WebUI (either way):
   a) Admin Settings > Connections > OpenAI API > +:

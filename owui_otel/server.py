@@ -63,6 +63,7 @@ from owui_otel._bridge_settings import (
 from owui_otel._errors import OwuiOtelError
 from owui_otel._filter_form import FilterForm, InvalidForm, read_filter_form
 from owui_otel._paths import write_private
+from owui_otel._valve_check import unknown_valves
 from owui_otel._valve_policy import merge_update, public_view, widening_changes
 from owui_otel.environment_variables import (
     OWUI_OTEL_ALLOW_WIDENING_VALVES,
@@ -425,6 +426,14 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
             form = await read_json(request)
             if not isinstance(form, dict):
                 raise HTTPException(status_code=422, detail="invalid valves: send a JSON object of valve values")
+            unknown = unknown_valves(Valves, form)
+            if unknown:
+                # Refused, not dropped: a typo would otherwise look saved while the valve keeps its old value.
+                raise HTTPException(
+                    status_code=422,
+                    detail=f"invalid valves: no such valve: {', '.join(unknown)}; nothing was changed. "
+                    f"Fix: send only {', '.join(Valves.model_fields)}",
+                )
             stored = current_valves().model_dump()
             try:
                 valves = Valves(**merge_update(stored, form))
