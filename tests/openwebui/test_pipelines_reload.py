@@ -106,6 +106,7 @@ def _reload_by(how: str, server: ThreadServer, directory: Path) -> None:
 @pytest.mark.parametrize("how", ["reload", "upload", "add"])
 def test_a_reload_between_inlet_and_outlet_keeps_one_whole_turn(how: str, directory: Path, sink: OtlpSink) -> None:
     batch_threads = _threads("OtelBatch")
+    grace_threads = _threads("otel_filter-handover-grace")  # other tests' timers may still run out in this process
     app = create_app(api_key=API_KEY, directory=directory)
     with ThreadServer(app) as server:
         before = app.state.pipelines[FILTER_ID]
@@ -126,7 +127,7 @@ def test_a_reload_between_inlet_and_outlet_keeps_one_whole_turn(how: str, direct
         assert before.health.get("turns_abandoned_shutdown") == 0
         # The replaced instance's core is retired: no grace timer, no exporter thread left behind.
         live = len(app.state.pipelines)  # one core (and one batch thread) per loaded filter, once started
-        _wait(lambda: _threads("otel_filter-handover-grace") == 0, "the grace timer was not cancelled")
+        _wait(lambda: _threads("otel_filter-handover-grace") <= grace_threads, "the grace timer was not cancelled")
         _wait(lambda: _threads("OtelBatch") <= batch_threads + live, "an old exporter thread is left")
         _wait(lambda: _threads("otel_filter-retire") == 0, "the retiring thread did not finish")
     # The server stopped (on_shutdown parked the live cores): nothing adopts them; end them as a process exit does.
@@ -137,6 +138,7 @@ def test_a_reload_between_inlet_and_outlet_keeps_one_whole_turn(how: str, direct
 
 def test_a_deleted_filter_ends_its_open_turn_once_after_the_grace_period(directory: Path, sink: OtlpSink) -> None:
     grace_s = 3.0
+    grace_threads = _threads("otel_filter-handover-grace")  # other tests' timers may still run out in this process
     app = create_app(api_key=API_KEY, directory=directory)
     with ThreadServer(app) as server:
         pipeline = app.state.pipelines[FILTER_ID]
@@ -156,7 +158,7 @@ def test_a_deleted_filter_ends_its_open_turn_once_after_the_grace_period(directo
         assert span.attributes["error.type"] == "abandoned"
         assert span.status_code == 2  # STATUS_CODE_ERROR
         assert pipeline.health.get("turns_abandoned_shutdown") == 1
-        _wait(lambda: _threads("otel_filter-handover-grace") == 0, "the grace timer thread is left")
+        _wait(lambda: _threads("otel_filter-handover-grace") <= grace_threads, "the grace timer thread is left")
         assert pipeline.end_parked_turns() == 0  # nothing parked any more
         time.sleep(0.5)
         assert len(_main_spans(sink)) == 1  # exactly once
