@@ -3,7 +3,8 @@
 
 The payloads in ``demo_data/`` are real Open WebUI 0.12.4 requests (copies of
 tests/fixtures/openwebui, kept equal by a test). Each run gives every chat, message and user id
-a fresh uuid, so repeated demos never look like duplicate outlets. The requests go over HTTP
+a fresh uuid, so repeated demos never look like duplicate outlets, and plays the recorded model (``mock-gpt``, which
+has no price) as :data:`DEMO_MODEL`, so the demo's turns carry a cost. The requests go over HTTP
 exactly as Open WebUI sends them (``POST /{filter}/filter/inlet|outlet`` with ``{"body","user"}``
 and the Bearer key), in Open WebUI's order.
 
@@ -62,6 +63,10 @@ class DemoReport:
     jaeger_url: str
 
 
+DEMO_MODEL = "gpt-4o-mini"
+"""The model the demo's turns name (priced by genai-prices); the recordings say ``mock-gpt``."""
+
+
 def _load(name: str) -> dict[str, Any]:
     text = resources.files("owui_otel.demo_data").joinpath(f"{name}.json").read_text(encoding="utf-8")
     data: dict[str, Any] = json.loads(text)
@@ -83,7 +88,8 @@ def scenarios() -> list[Scenario]:
     mapping: dict[str, str] = {}
 
     def step(hook: str, name: str) -> Step:
-        return Step(hook, json.loads(_fresh_ids(json.dumps(_load(name)), mapping)))
+        text = _fresh_ids(json.dumps(_load(name)), mapping).replace('"mock-gpt"', json.dumps(DEMO_MODEL))
+        return Step(hook, json.loads(text))
 
     error_outlet = step("outlet", "ui_nonstream_outlet")
     reply = error_outlet.payload["body"]["messages"][-1]

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from collector._process import free_port
+from owui_otel._demo import DEMO_MODEL
 from owui_otel._stack import StackOptions
 
 pytestmark = pytest.mark.integration
@@ -82,8 +83,11 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
         tags = {t["key"]: t["value"] for t in span["tags"]}
         assert tags["gen_ai.operation.name"] == "chat"
         assert "gen_ai.input.messages" not in tags  # content is stripped on the way to Jaeger
+        if "gen_ai.usage.output_tokens" in tags:  # a turn with usage is priced (the demo plays gpt-4o-mini)
+            assert tags["gen_ai.usage.cost"] > 0, tags
         operations.add(span["operationName"])
-    assert operations == {"chat mock-gpt"}
+    assert operations == {f"chat {DEMO_MODEL}"}
+    assert len(re.findall(r" tokens, \$0\.\d+, ", done.stdout)) == 4, done.stdout  # the summaries show the cost
 
     # The printed `owui-otel traces` commands work as pasted (from the venv) and show the demo's turns.
     trace_ids = [link.rsplit("/", 1)[1] for link in links]
@@ -91,7 +95,7 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
     assert len(chat_commands) == 5, done.stdout  # every turn but the API call's (it has no chat id)
     three_turn_chat = max(set(chat_commands), key=chat_commands.count)
     shown = _owui_otel(isolated_env, three_turn_chat.split()[1:])
-    assert len(re.findall(r"  chat mock-gpt  trace ", shown)) == 3, shown
+    assert len(re.findall(rf"  chat {DEMO_MODEL}  trace ", shown)) == 3, shown
 
     down = subprocess.run(["make", "down"], cwd=REPO, env=isolated_env, capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr

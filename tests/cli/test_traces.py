@@ -21,7 +21,7 @@ from otel_filter.feedback import THUMB_SCORE, Score
 from otel_filter.feedback_sink import emit_evaluations
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
 from owui_otel import DEFAULT_FILTER_ID
-from owui_otel._demo import replay, scenarios
+from owui_otel._demo import DEMO_MODEL, replay, scenarios
 from owui_otel._traces import recent_turns
 from owui_otel.cli import main
 from owui_otel.server import ServerConfig, create_app
@@ -96,7 +96,7 @@ def test_a_chat_shows_as_a_tree_and_survives_a_jaeger_restart(
     assert code == 0
     for trace_id in expected:
         assert f"trace {trace_id}" in before
-    turn_lines = [line for line in before.splitlines() if "  chat mock-gpt  trace " in line]
+    turn_lines = [line for line in before.splitlines() if f"  chat {DEMO_MODEL}  trace " in line]
     assert len(turn_lines) == 3, before
     facts = before.splitlines()[before.splitlines().index(turn_lines[0]) + 1]
     assert f"chat {chat_id}" in facts and "out tokens" in facts and "ended: outlet" in facts, before
