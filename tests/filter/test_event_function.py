@@ -5,10 +5,8 @@ what it sends, deletes and emits, and that nothing it receives breaks it."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,10 +27,10 @@ from otel_filter.semconv import (
     GEN_AI_EVALUATION_SCORE_VALUE,
 )
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
+from tests.support.event_recording import events_received, steps
 
 pytestmark = pytest.mark.unit
 
-EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "openwebui-events"
 DOWN_TURN2 = "a8aabaa8-5e84-44b8-afae-b647367c9457"
 UP_TURN1 = "31d92983-9b7f-4467-a549-0036a7f053d6"
 REGULAR_USER = "046d1785-3ca3-4397-aad9-c05905815673"
@@ -77,14 +75,14 @@ class Replay:
 
     def play(self, *steps: str) -> None:
         for step in steps:
-            for line in json.loads((EVENTS / f"{step}.events.json").read_text(encoding="utf-8"))["events_received"]:
+            for line in events_received(step):
                 self.current = f"{step}:{line['event_name']}"
                 self.record = line.get("feedback_record_in_process")
                 kwargs = {"__event_name__": line["event_name"], "__id__": "otel_evaluations", "__request__": None}
                 assert asyncio.run(self.function.event(line["event"], **kwargs)) is None
 
 
-ALL_STEPS = sorted(path.name.removesuffix(".events.json") for path in EVENTS.glob("*.events.json"))
+ALL_STEPS = steps()
 
 
 def test_whole_recording_replays_without_a_failure() -> None:
@@ -93,10 +91,7 @@ def test_whole_recording_replays_without_a_failure() -> None:
     counts = replay.function.counters.snapshot()
     assert counts.get("feedback_event_failed", 0) == 0
     feedback_events = sum(
-        1
-        for step in ALL_STEPS
-        for line in json.loads((EVENTS / f"{step}.events.json").read_text())["events_received"]
-        if line["event_name"].startswith("feedback.")
+        1 for step in ALL_STEPS for line in events_received(step) if line["event_name"].startswith("feedback.")
     )
     assert counts["feedback_events"] == feedback_events
     # only feedback events are acted on: no read for chat.*, message.*, model.* ...

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,18 +19,13 @@ from otel_filter.feedback import (
     stale_score_ids,
 )
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
+from tests.support.event_recording import events_received, records_file, steps
 
 pytestmark = pytest.mark.unit
 
-EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "openwebui-events"
-
-
-def _records_file(step: str) -> dict[str, Any]:
-    return json.loads((EVENTS / f"{step}.records.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
 
 def _record(step: str, key: str) -> dict[str, Any]:
-    answer = _records_file(step)["feedback_by_id"][key]
+    answer = records_file(step)["feedback_by_id"][key]
     assert answer["status"] == 200, answer
     return answer["body"]  # type: ignore[no-any-return]
 
@@ -41,17 +34,17 @@ def _every_record() -> list[tuple[str, dict[str, Any]]]:
     """Every feedback record the fixtures hold: by id, the admin export, the admin list (with ``user``), and the
     records read in-process by the recording Event function."""
     found: list[tuple[str, dict[str, Any]]] = []
-    for path in sorted(EVENTS.glob("*.records.json")):
-        data = json.loads(path.read_text(encoding="utf-8"))
+    for step in steps("records"):
+        data = records_file(step)
         for key, answer in data["feedback_by_id"].items():
             if answer["status"] == 200:
-                found.append((f"{path.stem}:{key}", answer["body"]))
-        found += [(f"{path.stem}:export", body) for body in data["admin_export"]["body"]]
-        found += [(f"{path.stem}:list", item) for item in data["admin_list"]["body"]["items"]]
-    for path in sorted(EVENTS.glob("*.events.json")):
-        for line in json.loads(path.read_text(encoding="utf-8"))["events_received"]:
+                found.append((f"{step}.records:{key}", answer["body"]))
+        found += [(f"{step}.records:export", body) for body in data["admin_export"]["body"]]
+        found += [(f"{step}.records:list", item) for item in data["admin_list"]["body"]["items"]]
+    for step in steps("events"):
+        for line in events_received(step):
             if line.get("feedback_record_in_process"):
-                found.append((f"{path.stem}:{line['event_name']}", line["feedback_record_in_process"]))
+                found.append((f"{step}.events:{line['event_name']}", line["feedback_record_in_process"]))
     return found
 
 
@@ -113,9 +106,7 @@ def test_thumbs_down_with_reason_comment_and_rating() -> None:
 def test_the_rated_message_is_the_turn_the_filter_traced() -> None:
     # chat.finished names the turn's chat id and assistant message id: the ids the filter derives the trace from.
     finished = [
-        line["event"]["data"]
-        for line in json.loads((EVENTS / "02_chat_turn2.events.json").read_text())["events_received"]
-        if line["event_name"] == "chat.finished"
+        line["event"]["data"] for line in events_received("02_chat_turn2") if line["event_name"] == "chat.finished"
     ]
     (turn,) = finished
     scores, _ = scores_for_feedback(_record("05_thumbs_down_details", "down_turn2"))
@@ -159,7 +150,7 @@ def test_api_feedback_without_rating_is_skipped_with_a_reason() -> None:
     [("id", "fa546203-aaeb-4009-9904-d8aa1c1ad202"), ("email", "admin@example.com"), ("username", "Harness Admin")],
 )
 def test_rater_per_user_identity_from_a_list_item(identity: str, expected: str) -> None:
-    item = _records_file("07_update_comment")["admin_list"]["body"]["items"][0]
+    item = records_file("07_update_comment")["admin_list"]["body"]["items"][0]
     scores, _ = scores_for_feedback(item, user_identity=identity)
     assert scores[0].metadata["rater"] == expected
 
@@ -173,7 +164,7 @@ def test_delete_ids_are_every_id_a_feedback_produced() -> None:
     scores, _ = scores_for_feedback(_record("05_thumbs_down_details", "down_turn2"))
     assert score_ids_for_feedback("a8aabaa8-5e84-44b8-afae-b647367c9457") == [s.score_id for s in scores]
     # the deleted event names the feedback id only; the ids come from it alone
-    (deleted,) = json.loads((EVENTS / "08_delete_one.events.json").read_text())["events_received"]
+    (deleted,) = events_received("08_delete_one")
     up, _ = scores_for_feedback(_record("05_thumbs_down_details", "up_turn1"))
     assert up[0].score_id in score_ids_for_feedback(deleted["event"]["subject"]["id"])
 
