@@ -10,7 +10,6 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,12 +21,12 @@ from langfuse.api.scores.types.create_score_request import CreateScoreRequest
 from otel_filter import Counters
 from otel_filter.feedback import score_ids_for_feedback, scores_for_feedback
 from otel_filter.feedback_sink import LangfuseTarget, ScoreSink, score_request
+from tests.support.event_recording import EVENTS
 from tests.support.langfuse_contract import create_app
 from tests.support.servers import ThreadServer
 
 pytestmark = pytest.mark.unit
 
-EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "openwebui-events"
 PUBLIC, SECRET = "pk-lf-scores", "sk-lf-scores-do-not-log"
 
 

@@ -26,9 +26,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from tests.support.event_recording import EVENTS
 from tests.support.langfuse_contract import ContractState
 
-EVENT_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openwebui-events"
+EVENT_FIXTURES = EVENTS
 """The real Open WebUI 0.12.4 event and feedback fixtures."""
 
 
