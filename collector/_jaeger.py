@@ -87,22 +87,14 @@ def build_jaeger(*, version: str = JAEGER_VERSION, **options: Unpack[BuildOption
 
 
 def jaeger_config(
-    *,
-    otlp_grpc_port: int,
-    otlp_http_port: int,
-    query_port: int,
-    query_grpc_port: int,
-    host: str = "127.0.0.1",
-    storage_dir: Path | None = None,
+    *, otlp_grpc_port: int, otlp_http_port: int, query_port: int, query_grpc_port: int, host: str = "127.0.0.1"
 ) -> dict[str, Any]:
-    """A minimal Jaeger v2 config: OTLP in, storage, query API; only the ports we chose.
+    """A minimal Jaeger v2 config: OTLP in, in-memory storage, query API; only the ports we chose.
 
     The built-in all-in-one config would also bind fixed ports (8888, 13133, 5778, 14250, 9411, ...) that collide
-    with the collector and with parallel test runs. Storage is in memory (lost when Jaeger stops) unless
-    ``storage_dir`` is given: then Jaeger's embedded Badger database keeps the traces there, across restarts.
+    with the collector and with parallel test runs.
 
-        config = jaeger_config(otlp_grpc_port=14317, otlp_http_port=14318, query_port=16686, query_grpc_port=16685,
-                               storage_dir=Path("~/.local/share/owui-otel/jaeger").expanduser())
+        config = jaeger_config(otlp_grpc_port=14317, otlp_http_port=14318, query_port=16686, query_grpc_port=16685)
     """
     return {
         "service": {
@@ -117,11 +109,11 @@ def jaeger_config(
                 # Default true: Jaeger traces its own queries to the SDK default localhost:4317 (the collector's
                 # default port) and waits 10 s for that export at shutdown.
                 "enable_tracing": False,
-                "storage": {"traces": _STORE},
+                "storage": {"traces": "memstore"},
                 "http": {"endpoint": f"{host}:{query_port}"},
                 "grpc": {"endpoint": f"{host}:{query_grpc_port}"},
             },
-            "jaeger_storage": {"backends": {_STORE: _storage_backend(storage_dir)}},
+            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 10000}}}},
         },
         "receivers": {
             "otlp": {
@@ -136,26 +128,5 @@ def jaeger_config(
             }
         },
         "processors": {"batch": {"timeout": "200ms"}},
-        "exporters": {"jaeger_storage_exporter": {"trace_storage": _STORE}},
-    }
-
-
-_STORE = "traces"
-"""The one storage backend's name, as query and exporter refer to it."""
-
-BADGER_RETENTION = "720h"
-"""How long Badger keeps a trace (30 days): long enough to look back at last month, bounded so the disk is too."""
-
-
-def _storage_backend(storage_dir: Path | None) -> dict[str, Any]:
-    if storage_dir is None:
-        return {"memory": {"max_traces": 10000}}
-    # Jaeger v2's embedded Badger (jaeger/internal/storage/v1/badger; its config: `directories`, `ephemeral`,
-    # `ttl`): a key-value store on disk, so `owui-otel down`/`up` keeps the traces.
-    return {
-        "badger": {
-            "directories": {"keys": str(storage_dir / "keys"), "values": str(storage_dir / "values")},
-            "ephemeral": False,
-            "ttl": {"spans": BADGER_RETENTION},
-        }
+        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
     }

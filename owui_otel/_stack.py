@@ -269,8 +269,6 @@ def _jaeger_config(options: StackOptions) -> dict[str, Any]:
         query_port=options.jaeger_ui_port,
         query_grpc_port=options.jaeger_grpc_query_port,
         host=HOST,
-        # On disk (Badger) in the data dir, so traces survive `down`/`up`; lost only when that folder is removed.
-        storage_dir=private_dir(data_dir() / "jaeger"),
     )
 
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""`owui-otel traces` against a real collector + Jaeger (Badger storage, as `owui-otel up` runs it): the demo's
+"""`owui-otel traces` against a real collector + Jaeger (as `owui-otel up` runs it): the demo's
 3-turn chat sent through the bridge server, a thumbs-up on its first turn, then the terminal tree, before and
 after a Jaeger restart; and the one-line error when Jaeger is not there."""
 
@@ -60,7 +60,7 @@ def _traces(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
     return code, captured.out, captured.err
 
 
-def test_a_chat_shows_as_a_tree_and_survives_a_jaeger_restart(
+def test_a_chat_shows_as_a_tree_with_its_tasks_and_rating(
     stack_factory: Callable[..., Stack],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -68,7 +68,7 @@ def test_a_chat_shows_as_a_tree_and_survives_a_jaeger_restart(
 ) -> None:
     monkeypatch.setenv("OWUI_OTEL_STATE_DIR", str(tmp_path / "no-stack"))  # never read a developer's own stack
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "200")
-    stack = stack_factory(jaeger=True, jaeger_storage_dir=tmp_path / "jaeger-data")
+    stack = stack_factory(jaeger=True)
     (tmp_path / "bridge").mkdir()
     (tmp_path / "bridge" / "valves.json").write_text(json.dumps({"otlp_endpoint": stack.otlp_http_endpoint}))
     chat = scenarios()[:3]  # the demo's 3-turn chat (turn 1 with its title/tags/follow-up tasks)
@@ -102,11 +102,6 @@ def test_a_chat_shows_as_a_tree_and_survives_a_jaeger_restart(
     assert f"chat {chat_id}" in facts and "out tokens" in facts and "ended: outlet" in facts, before
     assert "user " in facts, before
     assert f"└─ evaluation {THUMB_SCORE}  score 1 (positive)" in before, before
-
-    stack.restart_jaeger()  # in memory, this would lose every trace
-    code, after, _ = _traces(capsys, "--jaeger-url", stack.jaeger_query_url, "--chat", chat_id, "--last", "50")
-    assert code == 0
-    assert after == before
 
     code, other, _ = _traces(capsys, "--jaeger-url", stack.jaeger_query_url, "--chat", "no-such-chat")
     assert code == 0

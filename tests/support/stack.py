@@ -97,7 +97,6 @@ class Stack:
         collector_binary: Path,
         workdir: Path,
         jaeger_binary: Path | None = None,
-        jaeger_storage_dir: Path | None = None,
         configs: Sequence[Path] = (ROOT_CONFIG,),
         env: Mapping[str, str] | None = None,
         langfuse: bool = True,
@@ -111,7 +110,6 @@ class Stack:
             collector_binary: ``owui-otelcol`` (or ``otelcol-contrib``).
             workdir: private directory for logs, the queue and generated configs.
             jaeger_binary: start Jaeger too when given.
-            jaeger_storage_dir: keep Jaeger's traces on disk there (Badger, as `owui-otel up` does); default memory.
             configs: collector config files, merged in order.
             env: extra env for the collector (overrides the stack's own values).
             langfuse: start the Langfuse contract endpoint (its port is reserved either way).
@@ -122,7 +120,6 @@ class Stack:
         self.ports = StackPorts.allocate()
         self.collector_binary = collector_binary
         self.jaeger_binary = jaeger_binary
-        self.jaeger_storage_dir = jaeger_storage_dir
         self.workdir = workdir
         self.configs = [Path(config) for config in configs]
         self.extra_env = dict(env or {})
@@ -207,7 +204,6 @@ class Stack:
                     otlp_http_port=self.ports.jaeger_otlp_http,
                     query_port=self.ports.jaeger_query,
                     query_grpc_port=self.ports.jaeger_query_grpc,
-                    storage_dir=self.jaeger_storage_dir,
                 ),
                 sort_keys=False,
             ),
@@ -286,12 +282,6 @@ class Stack:
         """Stop the endpoint: the collector then sees connection refused (a real outage)."""
         if self.langfuse is not None:
             self.langfuse.stop()
-
-    def restart_jaeger(self) -> None:
-        """Stop Jaeger and start it again on the same ports and storage (what `owui-otel down`/`up` does to it)."""
-        assert self.jaeger is not None, "Stack(jaeger_binary=...) starts Jaeger"
-        self.jaeger.stop()
-        self._start(self.jaeger, f"{self.jaeger_query_url}/api/services")
 
     def kill_collector(self) -> None:
         """SIGKILL the collector (no graceful shutdown, no queue flush)."""
