@@ -46,6 +46,7 @@ from otel_filter.semconv import (
 )
 from otel_filter.settings import PRICING_UNAVAILABLE_COUNTER, UNPRICED_COUNTER, display_url, http_traces_url
 from owui_otel._errors import OwuiOtelError, UsageError
+from owui_otel._jaeger_query import search_traces, span_tags
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
 from owui_otel._supervisor import RUNNING, STARTING, SupervisorStatus
 
@@ -459,22 +460,22 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
     when the model's Usage capability is on."""
     if not inputs.jaeger_url:
         return [Check("token usage", SKIP, "no Jaeger URL to look at recent turns")]
-    answer = _get(
-        f"{inputs.jaeger_url}/api/traces",
-        params={
-            "service": inputs.service_name,
-            "lookback": "2h",
-            "limit": "200",
-            "tags": json.dumps({OPENWEBUI_TURN_END_REASON: END_OUTLET}),
-        },
-    )
-    if isinstance(answer, str) or answer.status_code != 200:
+    try:
+        traces = search_traces(
+            inputs.jaeger_url,
+            service=inputs.service_name,
+            tags={OPENWEBUI_TURN_END_REASON: END_OUTLET},
+            lookback_s=2 * 3600,
+            limit=200,
+            timeout_s=5.0,
+        )
+    except OwuiOtelError:
         return [Check("token usage", SKIP, f"Jaeger at {inputs.jaeger_url} did not answer the search")]
     streamed, without_usage = 0, 0
     unpriced: dict[str, int] = {}  # model -> turns with usage but no cost (the bridge's counters, for any host)
-    for trace in answer.json().get("data") or []:
+    for trace in traces:
         for span in trace.get("spans", []):
-            tags = {t["key"]: t["value"] for t in span.get("tags", [])}
+            tags = span_tags(span)
             if GEN_AI_USAGE_OUTPUT_TOKENS in tags and GEN_AI_USAGE_COST not in tags:
                 # genai-prices missing where the filter runs is one fix for every model, not a price per model.
                 if tags.get(OPENWEBUI_COST_SOURCE) == COST_SOURCE_UNAVAILABLE:

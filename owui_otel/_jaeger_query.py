@@ -85,6 +85,11 @@ def search_traces(
     return data
 
 
+def span_tags(span: Mapping[str, Any]) -> dict[str, Any]:
+    """A Jaeger span's tags (its attributes) as a dict."""
+    return {tag["key"]: tag["value"] for tag in span.get("tags") or []}
+
+
 def _parent_id(span: Mapping[str, Any]) -> str | None:
     for reference in span.get("references") or []:
         if reference.get("refType") == "CHILD_OF":
@@ -104,7 +109,7 @@ def span_trees(trace: Mapping[str, Any]) -> list[SpanNode]:
             span_id=span["spanID"],
             start_us=int(span.get("startTime", 0)),
             duration_us=int(span.get("duration", 0)),
-            tags={tag["key"]: tag["value"] for tag in span.get("tags") or []},
+            tags=span_tags(span),
         )
         nodes[node.span_id] = node
         parents[node.span_id] = _parent_id(span)
