@@ -49,6 +49,8 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, Tracer
 
 from otel_filter._counters import Counters
+from otel_filter._settings import Settings
+from otel_filter._telemetry import Telemetry
 from otel_filter.feedback import Score
 from otel_filter.semconv import (
     GEN_AI_EVALUATION_EXPLANATION,
@@ -401,3 +403,10 @@ def _short_text(value: object, limit: int = 300) -> str:
     status = getattr(value, "status_code", None)
     text = f"HTTP {status}: {getattr(value, 'body', None)}" if status is not None else repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def evaluation_export(settings: Settings, counters: Counters) -> Telemetry:
+    """The filter's own export path (private provider, the configured OTLP protocol, headers and request-size cap)
+    for evaluation spans sent from outside a filter, e.g. ``owui-otel feedback sync``: its ``.tracer`` goes to
+    :func:`emit_evaluations`; ``.shutdown()`` exports what is queued."""
+    return Telemetry(settings, counters)

@@ -471,38 +471,30 @@ def _digest(scores: Sequence[Score], reason: str | None) -> str:
 class EvaluationSpans:
     """``gen_ai.evaluation.result`` for every delivered score, in the rated turn's trace (the filter's
     :func:`~otel_filter.feedback_sink.emit_evaluations`; Langfuse drops these spans, it gets the scores). Exported
-    over OTLP/HTTP where the filter would export (``otlp_endpoint``, else ``OTEL_EXPORTER_OTLP_*``), with the
-    filter's service name and headers; the comment goes along as the explanation only when content capture is on,
-    as in the filter."""
+    through the filter's own export path, where the filter would export (``otlp_endpoint``, else
+    ``OTEL_EXPORTER_OTLP_*``, any protocol), with its service name and headers; the comment goes along as the
+    explanation only when content capture is on, as in the filter."""
 
     def __init__(self, otlp_endpoint: str | None, environ: Mapping[str, str] = os.environ) -> None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
-        from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
-        from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415
-
+        from otel_filter import Counters  # noqa: PLC0415
+        from otel_filter.feedback_sink import evaluation_export  # noqa: PLC0415
         from otel_filter.settings import http_traces_url, resolve_settings  # noqa: PLC0415
 
         settings, _ = resolve_settings({"otlp_endpoint": otlp_endpoint} if otlp_endpoint else {}, environ)
         self.settings = settings
         self.endpoint = http_traces_url(settings.export.endpoint)
-        self._provider = TracerProvider(
-            resource=Resource.create({"service.name": settings.service_name}), shutdown_on_exit=False
-        )
-        exporter = OTLPSpanExporter(endpoint=self.endpoint, headers=dict(settings.export.headers))
-        self._provider.add_span_processor(BatchSpanProcessor(exporter))
-        self._tracer = self._provider.get_tracer("owui-otel.feedback")
+        self._telemetry = evaluation_export(settings, Counters())
 
     def __call__(self, scores: Sequence[Score]) -> None:
         from otel_filter.feedback_sink import emit_evaluations  # noqa: PLC0415
 
         try:
-            emit_evaluations(self._tracer, scores, explanation=self.settings.capture_content)
+            emit_evaluations(self._telemetry.tracer, scores, explanation=self.settings.capture_content)
         except Exception as error:  # the scores are in Langfuse already: an evaluation span never fails the sync
             _log.warning("owui-otel: could not record evaluation spans: %s", type(error).__name__)
 
     def close(self) -> None:
-        self._provider.shutdown()  # exports what is queued
+        self._telemetry.shutdown()  # exports what is queued
 
 
 def feedback_sync(

@@ -2565,6 +2565,13 @@ def _short_text(value: object, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def evaluation_export(settings: Settings, counters: Counters) -> Telemetry:
+    """The filter's own export path (private provider, the configured OTLP protocol, headers and request-size cap)
+    for evaluation spans sent from outside a filter, e.g. ``owui-otel feedback sync``: its ``.tracer`` goes to
+    :func:`emit_evaluations`; ``.shutdown()`` exports what is queued."""
+    return Telemetry(settings, counters)
+
+
 # ==================== otel_filter/event_function.py ====================
 # The Open WebUI Event function (Open WebUI >= 0.10): every rating becomes scores on the rated turn, in real time.
 
