@@ -28,6 +28,7 @@ import os
 import signal
 import stat
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,10 @@ class LocalStack:
     def langfuse_trace_ids(self) -> set[str]:
         received = httpx.get(f"{self.langfuse_url}/_control/received", timeout=10).json()
         return {span["trace_id"] for span in received["spans"]}
+
+
+BATCH_WINDOW_S = 3.0
+"""Longer than the collector's batch timeout plus its exporters' flush timeout (1 s each)."""
 
 
 def _wait_delivered_to_both(local_stack: LocalStack, acknowledged: set[str], *, after: str) -> None:
@@ -319,6 +324,11 @@ def test_the_deepest_value_the_limit_lets_through_does_not_crash_the_collector(
     jaeger_before = local_stack.child("jaeger")
     # Decoded, and forwarded to Jaeger (whose own receiver also takes 8 MiB) and the Langfuse pipeline.
     assert local_stack.post(gzip.compress(body, 6), token=True, gzipped=True, json=json) == 200
+    # Known loss, not what this test is about (does the collector survive?): a span larger than the exporters' max
+    # batch bytes is dropped with everything sharing its batch ("Failed to split request ... one span size is greater
+    # than max size, dropping items"). Let that batch go before the ordinary spans. Open follow-up: a per-span size
+    # policy on the Jaeger path.
+    time.sleep(BATCH_WINDOW_S)
     acknowledged = _send_ordinary_spans(local_stack, f"after-deepest-{'json' if json else 'protobuf'}", 5)
     _wait_delivered_to_both(local_stack, acknowledged, after="the deepest value")
     _assert_still_the_same_collector(local_stack, before)
