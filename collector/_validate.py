@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ._command import collector_command
 from ._errors import UsageError, ValidationError
 
 __all__ = ["validate_config"]
@@ -60,7 +61,9 @@ def validate_config(
     except subprocess.TimeoutExpired as exc:
         raise ValidationError(f"{binary} validate did not finish within {timeout:.0f}s") from exc
     except OSError as exc:
-        raise ValidationError(f"cannot run {binary}: {exc}; build it with `python -m collector build`") from exc
+        raise ValidationError(
+            f"--binary {binary}: cannot run it ({exc}). Fix: build it with {collector_command('build')}"
+        ) from exc
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
         names = ", ".join(str(config) for config in configs)

@@ -32,6 +32,7 @@ from ._backends import BACKENDS, BUILTIN_EXPORTERS, content_stripping
 from ._backends.debug import VERBOSITIES
 from ._build import MANIFEST, build_collector
 from ._cache import OWUI_OTEL_CACHE
+from ._command import collector_command
 from ._config import OWUI_OTEL_EXPORTERS, OWUI_OTEL_OTLP, OWUI_OTEL_RECEIVER_AUTH, render_config, spec_from_env
 from ._errors import OwuiOtelError, UsageError
 from ._jaeger import JAEGER_VERSION, build_jaeger
@@ -108,7 +109,7 @@ def _resolve_binary(binary: str | None) -> Path:
     if binary:
         path = Path(binary)
         if not path.is_file():
-            raise UsageError(f"--binary {binary} does not exist; build one with `python -m collector build`")
+            raise UsageError(f"--binary {binary}: does not exist. Fix: build one with {collector_command('build')}")
         return path
     _stderr("==> locating owui-otelcol (builds it on first use; pass --binary to use another collector)")
     return build_collector(progress=_stderr)

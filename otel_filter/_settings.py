@@ -89,10 +89,15 @@ class Problem:
         """How the message names the setting: the environment variable as is, a valve as ``valve <name>``."""
         return self.setting if self.setting.isupper() else f"valve {self.setting}"
 
+    def problem_and_fix(self) -> str:
+        """``<setting>: <value> <what is wrong>. Fix: <fix>``: where the fallback does not apply (a check before
+        anything runs, such as ``owui-otel install --valve``)."""
+        return f"{self.label}: {self.value!r} {self.reason}. Fix: {self.fix}"
+
     def message(self) -> str:
         """``<setting>: <value> <what is wrong>. Fix: <fix>. Until then: <fallback>.`` (the project's voice)."""
         fallback = self.fallback[:1].lower() + self.fallback[1:]
-        return f"{self.label}: {self.value!r} {self.reason}. Fix: {self.fix}. Until then: {fallback}."
+        return f"{self.problem_and_fix()}. Until then: {fallback}."
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,18 +106,25 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         if not self.api_key:
-            raise ValueError(f"the bridge server needs an API key: pass --api-key or set {OWUI_OTEL_API_KEY}")
+            raise ValueError(
+                f"--api-key / {OWUI_OTEL_API_KEY}: not set, and the bridge server needs a key. Fix: export "
+                f"{OWUI_OTEL_API_KEY}=<a long random key> (or pass --api-key; ps shows flags) and give Open WebUI the "
+                "same key. Until then: the bridge server does not start"
+            )
         if not self.filter_id.isidentifier():
-            raise ValueError(f"filter id {self.filter_id!r} must be a Python identifier (letters, digits, _)")
+            raise ValueError(
+                f"--filter-id {self.filter_id!r}: not letters, digits and _ only. Fix: e.g. --filter-id otel_bridge"
+            )
         if self.max_body_bytes <= 0 or self.max_recorded_body_bytes <= 0:
             raise ValueError(
-                f"body limits must be positive: --max-body-bytes ({OWUI_OTEL_MAX_BODY_BYTES}) and "
-                f"--max-recorded-body-bytes ({OWUI_OTEL_MAX_RECORDED_BODY_BYTES})"
+                f"--max-body-bytes ({OWUI_OTEL_MAX_BODY_BYTES}) / --max-recorded-body-bytes "
+                f"({OWUI_OTEL_MAX_RECORDED_BODY_BYTES}): not positive. Fix: give a size such as 8MiB"
             )
         if self.max_recorded_body_bytes > self.max_body_bytes:
             raise ValueError(
-                f"--max-recorded-body-bytes ({self.max_recorded_body_bytes}) is above --max-body-bytes "
-                f"({self.max_body_bytes}): lower it or raise {OWUI_OTEL_MAX_BODY_BYTES}"
+                f"--max-recorded-body-bytes ({OWUI_OTEL_MAX_RECORDED_BODY_BYTES}): {self.max_recorded_body_bytes} is "
+                f"above --max-body-bytes ({self.max_body_bytes}). Fix: lower it, or raise --max-body-bytes "
+                f"({OWUI_OTEL_MAX_BODY_BYTES}). Until then: the bridge server does not start"
             )
 
 
@@ -175,7 +182,11 @@ class ValveStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as error:
-            raise OwuiOtelError(f"cannot read valves from {self.path}: {error}; fix or delete the file") from error
+            raise OwuiOtelError(
+                f"{self.path}: cannot read valves from it ({error}). Fix: correct the JSON, or delete the file (the "
+                "valves start empty: the environment and defaults apply; set them again in Open WebUI). Until then: "
+                "the bridge server does not start"
+            ) from error
         return data if isinstance(data, dict) else {}
 
     def save(self, valves: dict[str, Any]) -> None:
