@@ -24,7 +24,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import regex
@@ -108,6 +108,8 @@ class ExportSettings:
     protocol: str
     headers: tuple[tuple[str, str], ...]
     insecure: bool
+    endpoint_setting: str = field(default="OTEL_EXPORTER_OTLP_ENDPOINT", compare=False)
+    """Where ``endpoint`` came from, as problem lines name it: ``valve otlp_endpoint``, or the variable's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +392,7 @@ def _resolve_export(
         protocol=protocol,
         headers=headers,
         insecure=urlsplit(endpoint).scheme == "http",
+        endpoint_setting=f"valve {endpoint_name}" if endpoint_name.islower() else endpoint_name,
     )
 
 
