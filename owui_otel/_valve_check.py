@@ -46,7 +46,12 @@ def valve_problems(model: type[BaseModel], valves: Mapping[str, Any]) -> list[st
     """One line per problem with ``valves`` (names, types, values), each naming the valve and the fix."""
     unknown = unknown_valves(model, valves)
     if unknown:
-        return [f"valve {name}: no such valve. Fix: use one of {', '.join(model.model_fields)}" for name in unknown]
+        known = ", ".join(model.model_fields)
+        lines = []
+        for phrase in unknown:
+            name, _, hint = phrase.partition(" ")  # "otlp_endpont (did you mean otlp_endpoint?)"
+            lines.append(f"valve {name}: no such valve{' ' + hint if hint else ''}. Fix: use one of {known}")
+        return lines
     try:
         validated = model.model_validate(dict(valves)).model_dump()
     except ValidationError as error:

@@ -133,24 +133,28 @@ INSTALLS = {
         (
             "function",
             "otlp_endpont=http://localhost:4318",
-            ("no such valve: otlp_endpont", "did you mean otlp_endpoint?"),
+            ("valve otlp_endpont: no such valve", "did you mean otlp_endpoint?"),
         ),
         (
             "pipelines",
             "otlp_endpont=http://localhost:4318",
-            ("no such valve: otlp_endpont", "did you mean otlp_endpoint?"),
+            ("valve otlp_endpont: no such valve", "did you mean otlp_endpoint?"),
         ),
         ("event-function", "langfuse_hots=https://cloud.langfuse.com", ("did you mean langfuse_host?",)),
-        ("event-function", "max_content_chars=5000", ("no such valve: max_content_chars", "use one of langfuse_host")),
+        (
+            "event-function",
+            "max_content_chars=5000",
+            ("valve max_content_chars: no such valve", "use one of langfuse_host"),
+        ),
         (
             "function",
             "max_content_chars=5",
-            ("valve max_content_chars='5' must be a whole number", "Fix: set it to 20000"),
+            ("valve max_content_chars: '5' must be a whole number", "Fix: set it to 20000"),
         ),
         ("function", "max_open_turns=many", ("valve max_open_turns: Input should be a valid integer", "type int")),
-        ("pipelines", "otlp_protocol=grpcx", ("valve otlp_protocol='grpcx' is not a supported protocol", "'grpc'")),
-        ("function", "otlp_endpoint=garbage", ("valve otlp_endpoint='garbage'", "http://localhost:4318")),
-        ("event-function", "user_identity=mail", ("valve user_identity='mail'", "'email' or 'username'")),
+        ("pipelines", "otlp_protocol=grpcx", ("valve otlp_protocol: 'grpcx' is not a supported protocol", "'grpc'")),
+        ("function", "otlp_endpoint=garbage", ("valve otlp_endpoint: 'garbage' is not a URL", "http://localhost:4318")),
+        ("event-function", "user_identity=mail", ("valve user_identity: 'mail'", "'email' or 'username'")),
         (
             "event-function",
             f"langfuse_host={PATH_HOST}",
@@ -207,7 +211,8 @@ def test_up_with_the_running_settings_describes_the_stack(running_stack: Sandbox
     proc = _run([*OWUI_OTEL, "up"], running_stack.env, running_stack.root)
     assert proc.returncode == 0, proc.stderr
     assert "the stack is already running" in proc.stderr
-    assert "off (to add it: set LANGFUSE_HOST + keys, then `owui-otel down && owui-otel up`)" in proc.stdout
+    owui_otel = OWUI_OTEL[0]  # run outside the checkout: hints spell the command's absolute path
+    assert f"off (to add it: export LANGFUSE_HOST + keys, then `{owui_otel} down && {owui_otel} up`)" in proc.stdout
     assert "Not passed on" not in proc.stdout
 
 
@@ -231,10 +236,12 @@ def test_up_with_other_settings_says_what_differs_and_how_to_apply_it(
     running_stack: Sandbox, argv: list[str], env: dict[str, str], differences: str
 ) -> None:
     proc = _run([*OWUI_OTEL, "up", *argv], {**running_stack.env, **env}, running_stack.root)
-    line = assert_one_error_line(proc, "owui-otel up", 1, differences, "`owui-otel down && owui-otel up`")
+    owui_otel = OWUI_OTEL[0]  # run outside the checkout: hints spell the command's absolute path
+    line = assert_one_error_line(proc, "owui-otel up", 1, differences, f"`{owui_otel} down && {owui_otel} up`")
     assert line == (
-        f"owui-otel up: error: the running stack has other settings: {differences}; apply them with "
-        "`owui-otel down && owui-otel up` (same flags and variables), or run `owui-otel up` as it was started"
+        f"owui-otel up: error: {differences}: the running stack was started with other settings. Fix: "
+        f"`{owui_otel} down && {owui_otel} up` with these flags and variables applies them. Until then: the running "
+        f"stack keeps its own settings (`{owui_otel} up` as it was started reports it running)"
     )
 
 

@@ -140,7 +140,7 @@ def test_capture_content_vocabularies(raw: str | None, expected: bool | None) ->
     assert parse_capture_mode(raw) is expected
 
 
-def test_unset_valves_defer_to_the_environment(caplog: pytest.LogCaptureFixture) -> None:
+def test_unset_valves_defer_to_the_environment() -> None:
     """A fresh install's valves (all at their empty value) follow the given environment, then the defaults."""
     environ = {
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT",
