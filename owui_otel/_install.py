@@ -301,7 +301,7 @@ def install_pipelines(
         models = _request(client, "GET", "/models", what)
         if models.status_code in (401, 403):
             raise OwuiOtelError(
-                "--api-key / PIPELINES_API_KEY: the Pipelines server refused the key. Fix: use the server's own "
+                "--api-key / PIPELINES_API_KEY: the Pipelines server refused the API key. Fix: use the server's own "
                 "PIPELINES_API_KEY. Until then: nothing was uploaded"
             )
         if models.status_code != 200 or not _json(models).get("pipelines"):

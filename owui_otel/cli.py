@@ -699,8 +699,15 @@ def _add_collector(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=_cmd_collector)
 
 
+class _Parser(OneLineErrorParser):
+    """Usage errors point at the help the way it pastes (``.venv/bin/owui-otel up --help`` from a checkout)."""
+
+    def help_command(self) -> str:
+        return command(self.prog.removeprefix("owui-otel").strip(), "--help")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = OneLineErrorParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="owui-otel",
         description="OpenTelemetry GenAI tracing for Open WebUI: every chat turn as a GenAI trace in Langfuse, "
         "Jaeger or any OTLP backend.",

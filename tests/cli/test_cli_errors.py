@@ -448,7 +448,7 @@ def test_without_any_go_the_error_says_how_to_install_it(
     ports = _free_port_flags() if argv == ["up"] else []  # chosen now, not at collection: free right before use
     assert main([*argv, *ports]) == 1
     error_line = capsys.readouterr().err.splitlines()[-1]
-    assert error_line.startswith(f"{label}: error: Go was not found on PATH: install Go >= 1.25"), error_line
+    assert error_line.startswith(f"{label}: error: Go: not found on PATH. Fix: install Go >= 1.25"), error_line
 
 
 # --- one hierarchy ------------------------------------------------------------------------------------------------

@@ -321,7 +321,8 @@ def test_cli_errors_are_one_line_and_never_show_the_token(make_world: Any) -> No
     )
     assert wrong.returncode == 1
     assert (
-        wrong.stderr.count("\n") == 1 and "owui-otel feedback sync: error: Open WebUI refused the token" in wrong.stderr
+        wrong.stderr.count("\n") == 1
+        and "owui-otel feedback sync: error: --token / OWUI_TOKEN: Open WebUI refused the token" in wrong.stderr
     )
     assert "wrong-token-xyz" not in wrong.stderr + wrong.stdout
     environ = {k: v for k, v in world.environ().items() if not k.startswith("LANGFUSE_")}

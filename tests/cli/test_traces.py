@@ -137,6 +137,6 @@ def test_errors_are_one_line_naming_the_url_or_setting_and_the_fix(
     (tmp_path / "no-stack" / "stack").mkdir(parents=True)
     (tmp_path / "no-stack" / "stack" / "stack.json").write_text("{not json", encoding="utf-8")
     code, _, err = _traces(capsys)
-    assert code == 1 and "stack.json is damaged" in err and "delete the file" in err, err
+    assert code == 1 and "stack.json: the stack's state file is damaged" in err and "delete the file" in err, err
     code, _, err = _traces(capsys, "--jaeger-url", "http://127.0.0.1:9")
     assert code == 1 and "does not answer" in err, err
