@@ -121,13 +121,13 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except socket.gaierror as error:
             raise UsageError(
-                f"--host {host!r} is not an address of this machine ({error.strerror or error}): use 127.0.0.1, "
+                f"--host {host!r}: not an address of this machine ({error.strerror or error}). Fix: use 127.0.0.1, "
                 "or 0.0.0.0 in a container"
             ) from error
         except OSError as error:
             raise OwuiOtelError(
-                f"cannot listen on {host}:{port} ({error.strerror or error}): stop what uses the port or pick "
-                "another with --port (and --host for another address)"
+                f"--port {port}: cannot listen on {host}:{port} ({error.strerror or error}). Fix: stop what uses the "
+                "port (the `up` stack's bridge: `down`), or pick another with --port (and --host for another address)"
             ) from error
 
 

@@ -65,7 +65,7 @@ def normalise(text: str, box: Sandbox, ports: dict[int, str]) -> str:
     text = text.replace(str(REPO), "<repo>").replace(os.path.relpath(BIN, REPO), ".venv/bin")
     text = re.sub(r"\.venv/bin/python3?(\.\d+)?\b", ".venv/bin/python", text)
     for port, name in sorted(ports.items(), key=lambda item: -len(str(item[0]))):
-        text = re.sub(rf"(?<=:){port}\b", name, text)
+        text = re.sub(rf"\b{port}\b", name, text)
     # How a refused or garbled connection is named depends on timing (ConnectError, RemoteProtocolError, ...).
     text = re.sub(r"\((?:httpx\.)?[A-Z]\w*(?:Error|Timeout)\b(?::[^()]*(?:\([^()]*\))?[^()]*)?\)", "(<error>)", text)
     return text
