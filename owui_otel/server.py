@@ -314,11 +314,11 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
             # Open WebUI fails the chat turn on a non-2xx inlet: the operator must see this one.
             core().health.problem(
                 "bodies_refused",
-                "owui-otel bridge: refused a %s request above the hard limit of %d bytes (413; Open WebUI fails "
-                "that chat turn): raise --max-body-bytes / %s",
+                "owui-otel bridge: --max-body-bytes / %s: refused a %s request above the hard limit of %d bytes "
+                "(413). Fix: raise it. Until then: Open WebUI fails such chat turns",
+                OWUI_OTEL_MAX_BODY_BYTES,
                 hook,
                 config.max_body_bytes,
-                OWUI_OTEL_MAX_BODY_BYTES,
             )
             raise
         try:
@@ -329,12 +329,13 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
         if form.body is None:
             health.problem(
                 "bodies_too_large",
-                "owui-otel bridge: a %s request of %d bytes was echoed but not traced: it is above the recording "
-                "limit of %d bytes (raise --max-recorded-body-bytes / %s to trace such turns)",
+                "owui-otel bridge: --max-recorded-body-bytes / %s: a %s request of %d bytes is above the recording "
+                "limit of %d bytes. Fix: raise it to trace such turns. Until then: they are echoed unchanged but not "
+                "traced (counted as bodies_too_large)",
+                OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
                 hook,
                 form.size,
                 config.max_recorded_body_bytes,
-                OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
             )
         elif form.not_parsed:
             health.problem(
