@@ -63,7 +63,7 @@ from owui_otel._bridge_settings import (
 from owui_otel._errors import OwuiOtelError
 from owui_otel._filter_form import FilterForm, InvalidForm, read_filter_form
 from owui_otel._paths import write_private
-from owui_otel._valve_check import unknown_valves
+from owui_otel._valve_check import unknown_valves, valve_problems
 from owui_otel._valve_policy import merge_update, public_view, widening_changes
 from owui_otel.environment_variables import (
     OWUI_OTEL_ALLOW_WIDENING_VALVES,
@@ -459,6 +459,14 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
                 raise HTTPException(
                     status_code=422, detail="invalid valves: send a JSON object of valve values"
                 ) from error
+            # Values the filter would only log and replace (a URL that is none, a number out of range): refused here,
+            # by the filter's own rules, so that the admin sees which one and why (the install command's check).
+            submitted = {name: value for name, value in valves.model_dump().items() if name in form}
+            bad_values = valve_problems(Valves, submitted)
+            if bad_values:
+                raise HTTPException(
+                    status_code=422, detail=f"invalid valves: {' | '.join(bad_values)}; nothing was changed"
+                )
             widening = widening_changes(stored, valves.model_dump(), config.environ)
             if widening and not config.allow_widening_valves:
                 raise HTTPException(
