@@ -1163,7 +1163,7 @@ def _resolve_export(
         if environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS):
             header_name = OTEL_EXPORTER_OTLP_TRACES_HEADERS
         header_text = environ.get(header_name) or ""
-        if header_text.strip() and origin(endpoint) != origin(env_endpoint):
+        if header_text.strip() and endpoint_name == "otlp_endpoint" and origin(endpoint) != origin(env_endpoint):
             # The environment's headers (the collector's token) belong to the environment's endpoint: a valve
             # pointing elsewhere must not receive them (whoever can change valves could otherwise collect them).
             problems.append(
