@@ -1729,7 +1729,10 @@ class _RoutingExporter(SpanExporter):
                 self._health.count("spans_export_failed", len(batch))
                 self._health.problem(
                     "export_skipped",
-                    "otel_filter: %d span(s) queued for %s before a valve change were not sent: it failed moments ago",
+                    "otel_filter: %s: %d span(s) queued for %s before a valve change were not sent: it failed moments "
+                    "ago. Fix: none needed if the new endpoint is the right one. Until then: those spans are lost "
+                    "(counted as spans_export_failed)",
+                    export.endpoint_setting,
                     len(batch),
                     display_url(export.endpoint),
                 )
@@ -1756,8 +1759,9 @@ class _RoutingExporter(SpanExporter):
             self._health.count("spans_too_large", len(too_large))
             self._health.problem(
                 "span_too_large",
-                "otel_filter: %d span(s) not sent to %s: each alone encodes to more than %d bytes, the most one "
-                "OTLP request may hold. Check the size of resource_attributes / OTEL_RESOURCE_ATTRIBUTES",
+                "otel_filter: valve resource_attributes / OTEL_RESOURCE_ATTRIBUTES: %d span(s) not sent to %s: each "
+                "alone encodes to more than %d bytes, the most one OTLP request may hold. Fix: shorten the resource "
+                "attributes. Until then: such spans are lost (counted as spans_too_large)",
                 len(too_large),
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
