@@ -4,7 +4,7 @@
 The catch-up path for everything the real-time Event function cannot see (Open WebUI < 0.10, ratings given while
 Langfuse or the collector was down, deployments that cannot install functions) and the bridge's Event webhook::
 
-    source = OpenWebUIFeedbacks("http://localhost:8080", token)         # admin API key or JWT
+    source = OpenWebUIFeedbacks("http://localhost:3000", token)         # admin API key or JWT
     delivery = LangfuseScoreDelivery("https://cloud.langfuse.com", public_key, secret_key)
     with FeedbackSync(source, delivery, SyncProgress.for_openwebui(url)) as sync:
         report = sync.run()                                              # SyncReport(sent=..., deleted=..., ...)
