@@ -39,5 +39,5 @@ def program() -> str:
 def command(*words: str) -> str:
     """A pasteable command in backticks; ``&&`` starts another ``owui-otel`` command (``command("down", "&&",
     "up")``)."""
-    parts = " ".join(words).split(" && ")
+    parts = " ".join(word for word in words if word).split(" && ")
     return "`" + " && ".join(f"{program()} {part}".rstrip() for part in parts) + "`"

@@ -80,7 +80,7 @@ def test_wrong_key_and_unreachable_server_are_clear_errors(tmp_path: Path, capsy
         assert "refused the API key" in error and "not-the-key" not in error
     unreachable = dead_endpoint()
     assert main(["install", "pipelines", "--url", unreachable, "--api-key", API_KEY]) == 1
-    assert f"cannot reach the Pipelines server at {unreachable}" in capsys.readouterr().err
+    assert f"--url {unreachable}: cannot reach the Pipelines server there" in capsys.readouterr().err
     assert main(["install", "pipelines", "--url", unreachable]) == 2  # no key at all: a usage error
 
 

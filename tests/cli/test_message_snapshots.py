@@ -185,6 +185,9 @@ CASES = [
     Case("up-running-with-other-settings", ["up", "--bridge-port", "9100"], "--bridge-port 9100", 1, setup="running"),
     Case("up-running-describes-the-stack", ["up"], None, 0, setup="running"),
     Case("down-damaged-state", ["down"], "stack.json", 1, setup="damaged-state"),
+    # usage errors (argparse's own, in the same form)
+    Case("usage-bad-flag-value", ["up", "--bridge-port", "x"], "--bridge-port", 2),
+    Case("usage-unknown-flag", ["down", "--force"], "--force", 2),
     # demo
     Case("demo-no-stack", ["demo"], "stack.json", 1),
     Case("demo-damaged-state", ["demo"], "stack.json", 1, setup="damaged-state"),

@@ -85,8 +85,8 @@ def test_hosts_the_collector_could_never_send_to_are_rejected_in_one_line(host: 
     with pytest.raises(UsageError) as raised:
         langfuse_base_url(host)
     message = str(raised.value)
-    assert message.startswith("LANGFUSE_HOST=") and reason in message and "\n" not in message
-    assert "set it to the base URL only, e.g. https://cloud.langfuse.com" in message
+    assert message.startswith("LANGFUSE_HOST: ") and reason in message and "\n" not in message
+    assert "Fix: set it to the base URL only, e.g. https://cloud.langfuse.com" in message
 
 
 def test_up_rejects_a_langfuse_host_with_a_path_before_starting_anything(box: Sandbox) -> None:
