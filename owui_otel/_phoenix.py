@@ -165,3 +165,7 @@ def phoenix_has_trace(base_url: str, trace_id: str, timeout_s: float = 5.0) -> b
             f"Phoenix that `owui-otel up` installs ({PHOENIX_DISTRIBUTION}=={phoenix_version()})"
         )
     return bool((answer.get("data") or {}).get("getTraceByOtelId"))
+
+
+if __name__ == "__main__":  # `make build`: install it ahead of the first `up` (and of the tests that start it)
+    print(ensure_phoenix(progress=print))
