@@ -6,9 +6,9 @@ dependencies of its own, so it gets a venv of its own in the cache (``~/.cache/o
 <pins>``), installed with the exact versions of ``phoenix-constraints.txt`` (a fresh install measured ~80 s with an
 empty pip cache, ~860 MB). Its data (SQLite) lives in the data dir, so traces survive ``down``/``up``.
 
-    binary = ensure_phoenix(progress=print)          # bin/phoenix of the venv (installed on first use)
-    env = phoenix_env(data_dir() / "phoenix", host="127.0.0.1", port=6006, grpc_port=16317, base=os.environ)
-    # [str(binary), "serve"] with env; ready at http://127.0.0.1:6006/healthz
+    python = ensure_phoenix(progress=print)          # the venv's python (Phoenix installed on first use)
+    env = phoenix_env(data_dir() / "phoenix", host="127.0.0.1", port=6006, base=os.environ)
+    phoenix_argv(python)                            # `phoenix serve` without its gRPC receiver; ready at /healthz
     phoenix_trace_url("http://127.0.0.1:6006", trace_id)   # opens the trace in Phoenix's UI
     phoenix_has_trace("http://127.0.0.1:6006", trace_id)   # True once that link leads to the trace
 
@@ -36,6 +36,7 @@ __all__ = [
     "PHOENIX_READY_PATH",
     "ensure_phoenix",
     "phoenix_has_trace",
+    "phoenix_argv",
     "phoenix_constraints",
     "phoenix_env",
     "phoenix_trace_url",
@@ -76,7 +77,7 @@ def phoenix_venv_dir() -> Path:
 
 
 def ensure_phoenix(progress: Progress) -> Path:
-    """Install Phoenix into its venv unless it is there already; return the venv's ``bin/phoenix``.
+    """Install Phoenix into its venv unless it is there already; return the venv's ``bin/python``.
 
     A file lock keeps two ``up`` (or test sessions) from installing at once; a half-done install (no stamp file)
     is removed and redone. pip's output goes to ``<venv>.pip.log``.
@@ -86,11 +87,12 @@ def ensure_phoenix(progress: Progress) -> Path:
     """
     venv = phoenix_venv_dir()
     binary = venv / "bin" / "phoenix"
+    python = venv / "bin" / "python"
     venv.parent.mkdir(parents=True, exist_ok=True)
     with venv.with_name(venv.name + ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (venv / _INSTALLED_STAMP).exists() and binary.exists():
-            return binary
+            return python
         shutil.rmtree(venv, ignore_errors=True)
         constraints = phoenix_constraints()
         version = phoenix_version(constraints)
@@ -98,7 +100,6 @@ def ensure_phoenix(progress: Progress) -> Path:
         log = venv.with_name(venv.name + ".pip.log")
         pins = venv.with_name(venv.name + ".constraints.txt")
         pins.write_text(constraints, encoding="utf-8")
-        python = venv / "bin" / "python"
         steps = [
             [sys.executable, "-m", "venv", str(venv)],
             [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-c", str(pins)]
@@ -116,17 +117,40 @@ def ensure_phoenix(progress: Progress) -> Path:
         if not binary.exists():
             raise OwuiOtelError(f"{binary} is missing after installing {PHOENIX_DISTRIBUTION}=={version}; see {log}")
         (venv / _INSTALLED_STAMP).touch()
-    return binary
+    return python
 
 
-def phoenix_env(working_dir: Path, *, host: str, port: int, grpc_port: int, base: Mapping[str, str]) -> dict[str, str]:
+# `phoenix serve` always starts an OTLP/gRPC receiver bound to every interface ([::]:PHOENIX_GRPC_PORT, no
+# setting changes the address: phoenix/server/grpc_server.py), unauthenticated. The stack sends over HTTP on
+# loopback only, so the receiver is switched off before Phoenix starts: nothing of the stack listens beyond
+# 127.0.0.1 (tests/collector/test_collector_hardening.py checks every port). GrpcServer.__aexit__ copes with a
+# server that never started.
+_SERVE_WITHOUT_GRPC = """
+import sys
+import phoenix.server.grpc_server as grpc_server
+from phoenix.server.main import main
+
+async def _no_grpc_receiver(self):
+    return None
+
+grpc_server.GrpcServer.__aenter__ = _no_grpc_receiver
+sys.argv[0] = "phoenix"
+sys.exit(main())
+"""
+
+
+def phoenix_argv(python: Path) -> list[str]:
+    """The command that runs ``phoenix serve`` (UI and OTLP/HTTP on ``PHOENIX_HOST``) without its gRPC receiver."""
+    return [str(python), "-c", _SERVE_WITHOUT_GRPC, "serve"]
+
+
+def phoenix_env(working_dir: Path, *, host: str, port: int, base: Mapping[str, str]) -> dict[str, str]:
     """The Phoenix process's environment: ``base`` plus where it keeps its data and listens, nothing phoned home."""
     return {
         **base,
         "PHOENIX_WORKING_DIR": str(working_dir),  # its SQLite database: kept across down/up
         "PHOENIX_HOST": host,
         "PHOENIX_PORT": str(port),  # UI, GraphQL and OTLP/HTTP
-        "PHOENIX_GRPC_PORT": str(grpc_port),  # its OTLP/gRPC receiver: unused, but it defaults to the collector's 4317
         "PHOENIX_TELEMETRY_ENABLED": "false",
         "PHOENIX_ALLOW_EXTERNAL_RESOURCES": "false",
     }

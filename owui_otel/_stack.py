@@ -38,7 +38,7 @@ from otel_filter.environment_variables import (
 )
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, write_private
-from owui_otel._phoenix import PHOENIX_READY_PATH, ensure_phoenix, phoenix_env
+from owui_otel._phoenix import PHOENIX_READY_PATH, ensure_phoenix, phoenix_argv, phoenix_env
 from owui_otel._supervisor import (
     FAILED,
     RUNNING,
@@ -72,7 +72,6 @@ class StackOptions:
     jaeger_otlp_grpc_port: int = 14317
     jaeger_otlp_http_port: int = 14318
     phoenix_port: int = 6006
-    phoenix_grpc_port: int = 16317
     bridge_port: int = 9099
     langfuse_host: str = ""
     langfuse_public_key: str = ""
@@ -411,7 +410,7 @@ def _plan(
     secrets_: tuple[str, str],
 ) -> SupervisorPlan:
     """What the supervisor runs: Jaeger, Phoenix, the collector, the bridge (each waits for the one before)."""
-    collector_binary, jaeger_binary, phoenix_binary = binaries
+    collector_binary, jaeger_binary, phoenix_python = binaries
     api_key, token = secrets_
     logs = private_dir(directory / "logs")
     collector_config = directory / "otel-collector.yaml"
@@ -438,13 +437,9 @@ def _plan(
             ),
             ChildPlan(
                 "phoenix",
-                [str(phoenix_binary), "serve"],
+                phoenix_argv(phoenix_python),
                 phoenix_env(
-                    private_dir(data_dir() / "phoenix"),
-                    host=HOST,
-                    port=options.phoenix_port,
-                    grpc_port=options.phoenix_grpc_port,
-                    base=_inherited_env(),
+                    private_dir(data_dir() / "phoenix"), host=HOST, port=options.phoenix_port, base=_inherited_env()
                 ),
                 str(logs / "phoenix.log"),
                 f"{urls['phoenix']}{PHOENIX_READY_PATH}",
@@ -547,14 +542,14 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
     collector_binary = build_collector(progress=progress)
     progress("Jaeger binary: built once, then reused from the cache ...")
     jaeger_binary = build_jaeger(progress=progress)
-    phoenix_binary = ensure_phoenix(progress=progress)
+    phoenix_python = ensure_phoenix(progress=progress)
 
     directory = private_dir(stack_dir())
     for old_log in (directory / "logs").glob("*.log"):
         tighten_file(old_log)  # written 0644 by older versions
     api_key, token = bridge_api_key(), ingest_token()
     urls = _urls(options)
-    plan = _plan(options, (collector_binary, jaeger_binary, phoenix_binary), directory, urls, (api_key, token))
+    plan = _plan(options, (collector_binary, jaeger_binary, phoenix_python), directory, urls, (api_key, token))
     status_file = Path(plan.status_file)
     status_file.unlink(missing_ok=True)
     supervisor = _start_supervisor(plan, directory / "logs" / "supervisor.log")

@@ -164,6 +164,31 @@ def test_phoenix_gets_the_turns_and_not_the_bridges_own_http_spans(stack: TraceU
     assert projects == {PHOENIX_PROJECT: len(stack.demo.turns)}
 
 
+def _listening_addresses(pid: int) -> set[str]:
+    """The ``address:port`` (hex, as /proc/net/tcp{,6} shows it) of every TCP socket the process listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                listening.add(fields[1])
+    return listening
+
+
+def test_phoenix_listens_on_loopback_only(stack: TraceUiStack) -> None:
+    status = stack.state.supervisor_status()
+    assert status is not None
+    (phoenix,) = [child for child in status.children if child.name == "phoenix"]
+    assert phoenix.pid is not None
+    # Its UI/OTLP-HTTP port on 127.0.0.1 (0100007F), and nothing else: its gRPC receiver would bind [::].
+    assert _listening_addresses(phoenix.pid) == {f"0100007F:{stack.options.phoenix_port:04X}"}
+
+
 def test_phoenix_keeps_the_traces_across_down_and_up(stack: TraceUiStack) -> None:
     trace_ids = [turn.trace_ids[0] for turn in stack.demo.turns]
     assert all(phoenix_has_trace(stack.state.urls["phoenix"], trace_id) for trace_id in trace_ids)
