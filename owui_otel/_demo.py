@@ -30,6 +30,7 @@ from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError
 from owui_otel._jaeger_query import SpanNode, search_traces, span_trees
 from owui_otel._phoenix import phoenix_has_trace
+from owui_otel._stack import stack_dir
 from owui_otel._traces import span_facts
 
 _IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|msg_[0-9a-f]{24}")
@@ -223,7 +224,8 @@ def _wait_for_phoenix(phoenix_url: str, trace_ids: list[str], deadline: float) -
         if waiting and time.monotonic() >= deadline:
             raise OwuiOtelError(
                 f"Phoenix at {phoenix_url} shows no trace for {len(waiting)} of the demo's turns (Jaeger has them). "
-                "Run `.venv/bin/owui-otel doctor` and see the stack's logs (phoenix.log, collector.log)."
+                "Fix: run `.venv/bin/owui-otel doctor`; see phoenix.log and collector.log in "
+                f"{stack_dir() / 'logs'}. Until then: `.venv/bin/owui-otel traces` shows the turns from Jaeger."
             )
         if waiting:
             time.sleep(1.0)

@@ -1,13 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """``owui-otel up`` / ``down``: the whole local stack without Docker.
 
-``up`` builds our collector and Jaeger once and installs Phoenix, the trace UI (:mod:`owui_otel._phoenix`; all
-cached outside the repo, with progress), renders the
-collector config (receiver authenticated with a bearer token generated once and kept 0600 in the
-data dir), then starts a supervisor (:mod:`owui_otel._supervisor`, its own session) that starts
-Jaeger, Phoenix (its SQLite data in the data dir: kept across ``down``/``up``), the collector and the bridge
-server in that order, waits until each is healthy, and from
-then on restarts any of them that dies (bounded backoff, logged, visible in ``owui-otel doctor``).
+``up`` builds our collector and Jaeger once and installs Phoenix, the trace UI (:mod:`owui_otel._phoenix`), all
+cached outside the repo, with progress; renders the collector config (receiver authenticated with a bearer token
+generated once and kept 0600 in the data dir), then starts a supervisor (:mod:`owui_otel._supervisor`, its own
+session) that starts Jaeger, Phoenix (its SQLite data in the data dir: kept across ``down``/``up``), the collector
+and the bridge server in that order, waits until each is healthy, and from then on restarts any of them that dies
+(bounded backoff, logged, visible in ``owui-otel doctor``).
 ``up`` returns once the supervisor reports the stack running and writes ``stack.json`` (0600, in
 0700 folders: it holds the keys). ``down`` stops the supervisor, which stops its children; any
 child still running after that (the supervisor was killed) is stopped by its recorded pid, after
