@@ -8,7 +8,7 @@ has no price) as :data:`DEMO_MODEL`, so the demo's turns carry a cost. The reque
 exactly as Open WebUI sends them (``POST /{filter}/filter/inlet|outlet`` with ``{"body","user"}``
 and the Bearer key), in Open WebUI's order.
 
-    report = run_demo(bridge_url, api_key, jaeger_url)
+    report = run_demo(bridge_url, api_key, jaeger_url, phoenix_url=phoenix_url)   # phoenix_url: optional
     for turn in report.turns: print(turn.label, turn.summary, turn.trace_ids, turn.chat_id)
 """
 
@@ -30,6 +30,8 @@ from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._command import command
 from owui_otel._errors import OwuiOtelError
 from owui_otel._jaeger_query import SpanNode, search_traces, span_trees
+from owui_otel._phoenix import phoenix_has_trace
+from owui_otel._stack import stack_dir
 from owui_otel._traces import span_facts
 
 _IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|msg_[0-9a-f]{24}")
@@ -62,6 +64,7 @@ class DemoTurn:
 class DemoReport:
     turns: list[DemoTurn]
     jaeger_url: str
+    phoenix_url: str = ""
 
 
 DEMO_MODEL = "gpt-4o-mini"
@@ -186,9 +189,11 @@ def run_demo(
     progress: Progress = print,
     bridge_setting: str = "--bridge-url",
     jaeger_setting: str = "--jaeger-url",
+    phoenix_url: str = "",
 ) -> DemoReport:
-    """Replay the demo turns, then wait until Jaeger has each main turn's trace. ``*_setting``: where the URLs
-    came from, as error messages name them."""
+    """Replay the demo turns, then wait until Jaeger has each main turn's trace (and Phoenix too, if given, so
+    that every link the demo prints opens its trace). ``*_setting``: where the URLs came from, as error messages
+    name them."""
     demo = scenarios()
     with httpx.Client(base_url=bridge_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10.0) as client:
         try:
@@ -219,4 +224,20 @@ def run_demo(
             f"{command('doctor')} finds the broken link (the bridge's log says where it exports). Until then: the "
             "turns that arrived are in Jaeger"
         )
-    return DemoReport(turns=turns, jaeger_url=jaeger_url)
+    if phoenix_url:
+        _wait_for_phoenix(phoenix_url, [t.trace_ids[0] for t in turns], deadline)
+    return DemoReport(turns=turns, jaeger_url=jaeger_url, phoenix_url=phoenix_url)
+
+
+def _wait_for_phoenix(phoenix_url: str, trace_ids: list[str], deadline: float) -> None:
+    waiting = list(trace_ids)
+    while waiting:
+        waiting = [trace_id for trace_id in waiting if not phoenix_has_trace(phoenix_url, trace_id)]
+        if waiting and time.monotonic() >= deadline:
+            raise OwuiOtelError(
+                f"Phoenix at {phoenix_url} shows no trace for {len(waiting)} of the demo's turns (Jaeger has them). "
+                f"Fix: run {command('doctor')}; see phoenix.log and collector.log in {stack_dir() / 'logs'}. Until "
+                f"then: {command('traces')} shows the turns from Jaeger."
+            )
+        if waiting:
+            time.sleep(1.0)

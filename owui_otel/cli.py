@@ -31,6 +31,7 @@ from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._command import command, program
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import data_dir
+from owui_otel._phoenix import phoenix_trace_url
 from owui_otel._stack import (
     STATE_FILE,
     StackOptions,
@@ -233,6 +234,7 @@ def _print_stack(state: StackState) -> None:
     print(
         f"""
 The owui-otel stack is running (supervised: a process that dies is restarted; `{owui_otel} doctor` shows restarts).
+  Trace UI (Phoenix)  {urls.get("phoenix", "(not in this stack: down, then up)")}    traces kept across down/up
   Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
   Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
@@ -300,6 +302,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         key_sources.append((stack, state.api_key))
     key_sources.append((API_KEY_ENV, os.environ.get(API_KEY_ENV, "")))
     key_setting, api_key = next(((name, key) for name, key in key_sources if key), ("", ""))
+    phoenix_url = state.urls.get("phoenix", "") if state and not args.jaeger_url else ""
     if not (bridge_url and jaeger_url and api_key):
         raise OwuiOtelError(
             f"{stack_dir() / STATE_FILE}: no running stack found. Fix: {command('up')} starts one (or pass "
@@ -316,6 +319,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             wait_s=args.wait,
             bridge_setting="--bridge-url" if args.bridge_url else stack,
             jaeger_setting="--jaeger-url" if args.jaeger_url else stack,
+            phoenix_url=phoenix_url,
         )
     except KeyRefused as error:
         fix = (
@@ -331,17 +335,20 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             f"{command('doctor')} finds the broken link; its log is in {stack_dir() / 'logs'} (the `up` stack). "
             "Until then: the turns replayed so far are traced"
         ) from error
-    # Our Jaeger build has no UI (a source build; its assets come from an npm build): the terminal view and the
-    # query API's JSON are what there is to look at.
+    # Our Jaeger build has no UI (a source build; its assets come from an npm build): Phoenix is the trace UI, and
+    # the terminal view and Jaeger's query API are there for a server without a browser.
     print("\nTraces in Jaeger:")
     print(
-        f"  (our Jaeger build has no web UI: {command('traces')} shows them in the terminal; the links are its raw "
-        "JSON)"
+        f"  (open a turn in the trace UI with its Phoenix link; {command('traces')} shows them in the terminal; "
+        "the Jaeger links are its query API's JSON)"
     )
     for turn in report.turns:
         for trace_id in turn.trace_ids[:1]:
             look = f"{program()} traces --chat {turn.chat_id}" if turn.chat_id else f"trace {trace_id}"
-            print(f"  {turn.label}\n    {turn.summary}\n    {look}\n    {jaeger_url}/api/traces/{trace_id}")
+            print(f"  {turn.label}\n    {turn.summary}\n    {look}")
+            if report.phoenix_url:
+                print(f"    Phoenix: {phoenix_trace_url(report.phoenix_url, trace_id)}")
+            print(f"    {jaeger_url}/api/traces/{trace_id}")
     print(f"\nAll of them, as a tree: {program()} traces --last {len(report.turns)}")
     langfuse_host = os.environ.get(LANGFUSE_HOST, "")
     if state is not None and state.langfuse and langfuse_host:

@@ -18,7 +18,7 @@ Usage:
 
     >>> from collector._backends import BACKENDS, backend
     >>> [b.name for b in BACKENDS]
-    ['langfuse', 'jaeger', 'debug', 'file']
+    ['langfuse', 'jaeger', 'phoenix', 'debug', 'file']
     >>> backend("jaeger").exporter_id
     'otlp_grpc/jaeger'
 """
@@ -35,6 +35,7 @@ from .debug import DEBUG
 from .file import FILE
 from .jaeger import JAEGER
 from .langfuse import LANGFUSE
+from .phoenix import PHOENIX
 
 __all__ = [
     "BACKENDS",
@@ -47,11 +48,11 @@ __all__ = [
     "env_defaults",
 ]
 
-BACKENDS: tuple[Backend, ...] = (LANGFUSE, JAEGER, DEBUG, FILE)
+BACKENDS: tuple[Backend, ...] = (LANGFUSE, JAEGER, PHOENIX, DEBUG, FILE)
 """Every built-in backend, in the order their pipelines appear in a config."""
 
 BUILTIN_EXPORTERS = tuple(entry.name for entry in BACKENDS)
-"""The names ``--exporters`` accepts: ``("langfuse", "jaeger", "debug", "file")``."""
+"""The names ``--exporters`` accepts: ``("langfuse", "jaeger", "phoenix", "debug", "file")``."""
 
 _BY_NAME = {entry.name: entry for entry in BACKENDS}
 

@@ -291,9 +291,13 @@ def test_no_process_of_the_stack_inherits_them(monkeypatch: pytest.MonkeyPatch, 
         monkeypatch.setenv(name, value)
     options = StackOptions()
     plan = _plan(
-        options, (Path("/nonexistent/otelcol"), Path("/nonexistent/jaeger")), tmp_path, _urls(options), ("k", "t")
+        options,
+        (Path("/nonexistent/otelcol"), Path("/nonexistent/jaeger"), Path("/nonexistent/phoenix")),
+        tmp_path,
+        _urls(options),
+        ("k", "t"),
     )
-    assert [child.name for child in plan.children] == ["jaeger", "collector", "bridge"]
+    assert [child.name for child in plan.children] == ["jaeger", "phoenix", "collector", "bridge"]
     for child in plan.children:
         assert not set(STRAY) & set(child.env), child.name
 
