@@ -239,7 +239,7 @@ The owui-otel stack is running (supervised: a process that dies is restarted; `{
   Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
   Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else _langfuse_off()}{_ignored_shell_line()}
-  Logs                {stack_dir() / "logs"}  (one per process: jaeger, collector, bridge, supervisor)
+  Logs                {stack_dir() / "logs"}  (one log per process, the supervisor's too)
   State               {stack_dir()}  (pids, generated configs; `down` clears it)
   Data                {data_dir()}  (bridge key and valves, collector token and queue; kept)
 

@@ -388,4 +388,4 @@ def test_every_keeps_syncing_and_outlives_an_open_webui_outage(make_world: Any) 
 def test_every_must_be_positive(make_world: Any) -> None:
     world = make_world({})
     run = subprocess.run(world.cli("--every", "0"), env=world.environ(), capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2 and "--every must be a positive number" in run.stderr
+    assert run.returncode == 2 and "--every: 0 is not a positive number" in run.stderr
