@@ -440,6 +440,7 @@ def test_every_environment_problem_names_the_variable_never_a_valve() -> None:
 
 def test_every_snapshot_belongs_to_a_case() -> None:
     names = {case.name for case in CASES} | {
+        "install-pipelines-uploaded",  # tests/cli/test_install_pipelines.py (a Pipelines server double)
         "bridge-log-bad-environment",
         "filter-valve-problems",
         "filter-environment-problems",
