@@ -33,6 +33,7 @@ from otel_filter.semconv import (
     OPENWEBUI_COST_INPUT,
     OPENWEBUI_COST_OUTPUT,
     OPENWEBUI_COST_REASONING,
+    OPENWEBUI_FEEDBACK_DELIVERY,
     OPENWEBUI_HOST,
     OPENWEBUI_MODEL_ID,
     OPENWEBUI_MODEL_NAME,
@@ -219,6 +220,9 @@ LANGFUSE_DROP_SPAN_CONDITIONS = (
     # Langfuse as scores through its scores API, on the turn's trace and GENERATION. As spans they would be extra
     # (billable) observations, and Langfuse reads no gen_ai.evaluation.* (langfuse-otlp-contract §5.2).
     f'span.attributes["{GEN_AI_EVALUATION_NAME}"] != nil',
+    # Score delivery reports (otel_filter.feedback_delivery) tell of Langfuse's own outage, for doctor to read in
+    # Jaeger; in Langfuse they would be billable traces of no turn.
+    f'span.name == "{OPENWEBUI_FEEDBACK_DELIVERY}"',
 )
 
 
