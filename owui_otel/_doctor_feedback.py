@@ -25,6 +25,7 @@ from otel_filter.semconv import (
     OPENWEBUI_FEEDBACK_DELIVERY_PENDING,
     OPENWEBUI_FEEDBACK_DELIVERY_REJECTED,
     OPENWEBUI_FEEDBACK_DELIVERY_RETRIED,
+    OPENWEBUI_FEEDBACK_DELIVERY_SYNCED,
     OPENWEBUI_FEEDBACK_DELIVERY_TARGET,
 )
 from owui_otel._doctor import FAIL, OK, SKIP, WARN, Check, DoctorInputs
@@ -43,6 +44,7 @@ SYNC_COMMAND = ".venv/bin/owui-otel feedback sync --openwebui-url {url} --token 
 @dataclass(frozen=True)
 class _Report:
     started_s: float
+    ended_s: float
     tags: Mapping[str, Any]
 
     def count(self, name: str) -> int:
@@ -60,7 +62,11 @@ def _reports(inputs: DoctorInputs) -> list[_Report]:
         timeout_s=5.0,
     )
     reports = [
-        _Report(int(span.get("startTime", 0)) / 1e6, span_tags(span))
+        _Report(
+            int(span.get("startTime", 0)) / 1e6,
+            (int(span.get("startTime", 0)) + int(span.get("duration", 0))) / 1e6,
+            span_tags(span),
+        )
         for trace in traces
         for span in trace.get("spans") or []
         if span.get("operationName") == OPENWEBUI_FEEDBACK_DELIVERY
@@ -93,10 +99,14 @@ def check_feedback_delivery(inputs: DoctorInputs) -> list[Check]:
         reports = _reports(inputs)
     except OwuiOtelError:
         return [Check(LINK, SKIP, f"Jaeger at {inputs.jaeger_url} did not answer the search")]
+    syncs = [report for report in reports if OPENWEBUI_FEEDBACK_DELIVERY_SYNCED in report.tags]
+    synced_from = syncs[-1].started_s if syncs else None  # a complete `feedback sync` resent what was dropped before
+    reports = [
+        report for report in reports if report not in syncs and (synced_from is None or report.ended_s > synced_from)
+    ]
     if not reports:
-        return [
-            Check(LINK, OK, "no rating failed to reach Langfuse in the last 24 hours (no delivery report in Jaeger)")
-        ]
+        since = f"since `feedback sync` ran at {_when(synced_from)}" if synced_from else "in the last 24 hours"
+        return [Check(LINK, OK, f"no rating failed to reach Langfuse {since} (no failure reported to Jaeger)")]
     dropped = [report for report in reports if report.count(OPENWEBUI_FEEDBACK_DELIVERY_DROPPED)]
     rejected = sum(report.count(OPENWEBUI_FEEDBACK_DELIVERY_REJECTED) for report in reports)
     latest = reports[-1]

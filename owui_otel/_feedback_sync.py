@@ -49,6 +49,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from collector import langfuse_base_url
+from otel_filter.semconv import (
+    OPENWEBUI_FEEDBACK_DELIVERY_DELETED,
+    OPENWEBUI_FEEDBACK_DELIVERY_SENT,
+    OPENWEBUI_FEEDBACK_DELIVERY_SYNCED,
+    OPENWEBUI_FEEDBACK_DELIVERY_TARGET,
+)
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import PRIVATE_FILE_MODE, private_dir, state_dir, write_private
 
@@ -293,6 +299,7 @@ class SyncReport:
     failed: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    started_ns: int = field(default_factory=time.time_ns)
 
     def summary(self) -> str:
         parts = [
@@ -330,8 +337,10 @@ class FeedbackSync:
         dry_run: bool = False,
         scoring: tuple[ScoreFeedback, ScoreIdsOf] | None = None,
         evaluations: Callable[[Sequence[Score]], object] | None = None,
+        completed: Callable[[SyncReport], object] | None = None,
     ) -> None:
         self.source = source
+        self.completed = completed  # told of every full run that delivered everything (EvaluationSpans.completed)
         self.evaluations = evaluations  # OTel gen_ai.evaluation.result for each delivered score (ScoreSink.send)
         self.delivery = delivery
         self.progress = progress
@@ -355,6 +364,8 @@ class FeedbackSync:
                 self._sync(feedback_id, self.source.record(feedback_id), report)
             for feedback_id in [known for known in progress.done if known not in versions]:
                 self._forget(feedback_id, report)
+        if self.completed is not None and not report.failed and not self.dry_run:
+            self.completed(report)
         return report
 
     def sync_one(self, feedback_id: str) -> SyncReport:
@@ -493,6 +504,26 @@ class EvaluationSpans:
         except Exception as error:  # the scores are in Langfuse already: an evaluation span never fails the sync
             _log.warning("owui-otel: could not record evaluation spans: %s", type(error).__name__)
 
+    def completed(self, report: SyncReport) -> None:
+        """A full run delivered everything: say so next to the Event function's delivery reports, so that
+        ``owui-otel doctor`` counts only the ratings dropped after this run started."""
+        from otel_filter.feedback_delivery import (  # noqa: PLC0415
+            DELIVERY_TARGET_LANGFUSE,
+            DeliveryReportSpan,
+            emit_delivery_report,
+        )
+
+        attributes: dict[str, str | int] = {
+            OPENWEBUI_FEEDBACK_DELIVERY_TARGET: DELIVERY_TARGET_LANGFUSE,
+            OPENWEBUI_FEEDBACK_DELIVERY_SYNCED: report.seen,
+            OPENWEBUI_FEEDBACK_DELIVERY_SENT: report.scores_sent,
+            OPENWEBUI_FEEDBACK_DELIVERY_DELETED: report.scores_deleted,
+        }
+        try:
+            emit_delivery_report(self._telemetry.tracer, DeliveryReportSpan(attributes, report.started_ns, False))
+        except Exception as error:  # the scores are in Langfuse already: a report never fails the sync
+            _log.warning("owui-otel: could not record the sync's delivery report: %s", type(error).__name__)
+
     def close(self) -> None:
         self._telemetry.shutdown()  # exports what is queued
 
@@ -541,6 +572,7 @@ def feedback_sync(
         dry_run=dry_run,
         scoring=_scoring(evaluations.settings.user_identity if evaluations else None),
         evaluations=evaluations,
+        completed=evaluations.completed if evaluations else None,
     )
 
 

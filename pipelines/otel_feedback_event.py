@@ -1557,6 +1557,8 @@ OPENWEBUI_FEEDBACK_DELIVERY_DROPPED = "openwebui.feedback.delivery.dropped"
 OPENWEBUI_FEEDBACK_DELIVERY_DROPPED_RATINGS = "openwebui.feedback.delivery.dropped_ratings"
 OPENWEBUI_FEEDBACK_DELIVERY_PENDING = "openwebui.feedback.delivery.pending"
 OPENWEBUI_FEEDBACK_DELIVERY_LAST_ERROR = "openwebui.feedback.delivery.last_error"
+# On the report `owui-otel feedback sync` sends after a complete run: the feedbacks it compared with Langfuse's.
+OPENWEBUI_FEEDBACK_DELIVERY_SYNCED = "openwebui.feedback.delivery.synced"
 
 # --- General registry attributes ---------------------------------------------------------
 ERROR_TYPE = "error.type"

@@ -20,6 +20,11 @@ import pytest
 
 from collector._process import wait_until
 from otel_filter.feedback import score_ids_for_feedback, scores_for_feedback
+from otel_filter.semconv import (
+    OPENWEBUI_FEEDBACK_DELIVERY,
+    OPENWEBUI_FEEDBACK_DELIVERY_SENT,
+    OPENWEBUI_FEEDBACK_DELIVERY_SYNCED,
+)
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
 from owui_otel._feedback_sync import FeedbackSync, feedback_sync
 from tests.support.langfuse_contract import ContractState, FaultMode
@@ -342,7 +347,12 @@ def test_with_an_otlp_endpoint_each_delivered_score_is_an_evaluation_in_its_turn
             world.cli("--otlp-endpoint", sink.endpoint), env=world.environ(), capture_output=True, text=True, timeout=60
         )
         assert run.returncode == 0, run.stderr
-        spans = sink.wait_for(4)
+        received = sink.wait_for(5)
+    # The run's delivery report (doctor counts only ratings dropped after a complete sync started), then the scores
+    (report,) = [span for span in received if span.name == OPENWEBUI_FEEDBACK_DELIVERY]
+    assert report.attributes[OPENWEBUI_FEEDBACK_DELIVERY_SYNCED] == len(records)
+    assert report.attributes[OPENWEBUI_FEEDBACK_DELIVERY_SENT] == 4
+    spans = [span for span in received if span is not report]
     assert len(spans) == 4
     expected = {
         (turn_trace_id(r["meta"]["chat_id"], r["meta"]["message_id"]), turn_span_id(r["meta"]["chat_id"],
@@ -358,7 +368,8 @@ def test_with_an_otlp_endpoint_each_delivered_score_is_an_evaluation_in_its_turn
     assert all(span.resource["service.name"] == "open-webui" for span in spans)
     with OtlpSink() as sink:  # a second run delivers nothing, so it records no evaluation either
         subprocess.run(world.cli("--otlp-endpoint", sink.endpoint), env=world.environ(), check=True, timeout=60)
-        assert sink.spans == [], "(the run flushed its spans before it exited)"
+        assert [span.name for span in sink.spans] == [OPENWEBUI_FEEDBACK_DELIVERY], "(flushed before it exited)"
+        assert sink.spans[0].attributes[OPENWEBUI_FEEDBACK_DELIVERY_SENT] == 0
 
 
 def test_every_keeps_syncing_and_outlives_an_open_webui_outage(make_world: Any) -> None:

@@ -18,10 +18,12 @@ from otel_filter.semconv import (
     OPENWEBUI_FEEDBACK_DELIVERY_DROPPED,
     OPENWEBUI_FEEDBACK_DELIVERY_DROPPED_RATINGS,
     OPENWEBUI_FEEDBACK_DELIVERY_LAST_ERROR,
+    OPENWEBUI_FEEDBACK_DELIVERY_SYNCED,
     OPENWEBUI_FEEDBACK_DELIVERY_TARGET,
 )
 from owui_otel._doctor import FAIL, OK, DoctorInputs, run_checks
 from owui_otel._doctor_feedback import check_feedback_delivery
+from owui_otel._feedback_sync import EvaluationSpans, SyncReport
 from owui_otel._jaeger_query import search_traces, span_tags
 from tests.support.spans import SentSpan
 from tests.support.stack import Stack
@@ -110,8 +112,19 @@ def test_undelivered_ratings_reach_doctor_through_jaeger_while_langfuse_is_down(
     assert "HTTP 503" in check.says
     assert "langfuse_host" in check.fix and "LANGFUSE_HOST" in check.fix
     assert "`.venv/bin/owui-otel feedback sync --openwebui-url http://localhost:3000 --token $OWUI_TOKEN`" in check.fix
-
     asyncio.run(function.on_shutdown())
+
+    # The backstop ran to completion (its report through the same collector): what was dropped before it is resent.
+    spans = EvaluationSpans(stack.otlp_http_endpoint, environ={})
+    spans.completed(SyncReport(seen=2, sent=2, scores_sent=4))
+    spans.close()
+    wait_until(
+        lambda: any(OPENWEBUI_FEEDBACK_DELIVERY_SYNCED in tags for tags in _reports(stack)),
+        timeout=30,
+        what="the sync's report in Jaeger",
+    )
+    (after_sync,) = check_feedback_delivery(inputs)
+    assert after_sync.status == OK and after_sync.says.startswith("no rating failed to reach Langfuse since")
 
 
 def test_the_collector_keeps_delivery_reports_out_of_langfuse(
