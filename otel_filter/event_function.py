@@ -134,7 +134,7 @@ class Event:
         environ: Mapping[str, str] | None = None,
         read_feedback: FeedbackReader | None = None,
         telemetry: Telemetry | None = None,
-        sink_options: Mapping[str, float] | None = None,
+        sink_options: Mapping[str, Any] | None = None,
     ) -> None:
         """``sink_options``: the score sink's retry and report timing (``retry_base_s``, ``max_attempts``,
         ``report_interval_s``, see :class:`~otel_filter.feedback_sink.ScoreSink`); Open WebUI passes none."""

@@ -2150,13 +2150,14 @@ def _record_comment(data: Mapping[str, object]) -> str | None:
 def _record_rater(record: Mapping[str, object], user_identity: str) -> str | None:
     """Who rated, per the ``user_identity`` setting (id, email, username), as the filter names a turn's user.
 
-    The record names its rater by ``user_id`` only; ``/feedbacks/list`` items (and records the Event function
-    enriches from the event's actor) also carry ``user``. Without the requested field the id is used."""
+    The record names its rater by ``user_id`` only; ``/feedbacks/list`` items, records the Event function
+    enriches from the event's actor and records ``owui-otel feedback sync`` enriches from Open WebUI's users API
+    also carry ``user``. Without the requested field the id is used."""
     user = _record_map(record.get("user"))
     if user_identity == "email":
         wanted = _record_text(user.get("email"))
-    elif user_identity == "username":
-        wanted = _record_text(user.get("name"))
+    elif user_identity == "username":  # as the filter: the username when Open WebUI has one, else the name
+        wanted = _record_text(user.get("username")) or _record_text(user.get("name"))
     else:
         wanted = None
     return wanted or _record_text(record.get("user_id")) or _record_text(user.get("id"))
@@ -2855,7 +2856,7 @@ class Event:
         environ: Mapping[str, str] | None = None,
         read_feedback: FeedbackReader | None = None,
         telemetry: Telemetry | None = None,
-        sink_options: Mapping[str, float] | None = None,
+        sink_options: Mapping[str, Any] | None = None,
     ) -> None:
         """``sink_options``: the score sink's retry and report timing (``retry_base_s``, ``max_attempts``,
         ``report_interval_s``, see :class:`~otel_filter.feedback_sink.ScoreSink`); Open WebUI passes none."""
