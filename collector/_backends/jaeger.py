@@ -6,11 +6,12 @@ batches by bytes, and a span larger than a batch is dropped together with the sp
 ("Failed to split request ... one span size is greater than max size, dropping items";
 go.opentelemetry.io/collector/exporter/exporterhelper v0.161.0 internal/queuebatch/traces_batch.go ``split``).
 Our filter never sends a span above 3 MiB (otel_filter/_request_size.py); other senders can send up to the
-receiver's 8 MiB. The bound, per span: at most :data:`JAEGER_SPAN_MAX_ATTRIBUTES` attributes, message content
-attributes cut to :data:`JAEGER_CONTENT_MAX_BYTES` each, every other string to :data:`JAEGER_STRING_MAX_BYTES`
+receiver's 8 MiB. The bound, per span: map and nested or huge list values deleted and at most 128 attributes
+(``transform/nested_values``, :mod:`collector._nested_values`, shared with Langfuse), then message content
+attributes cut to :data:`JAEGER_CONTENT_MAX_BYTES` each and every other string to :data:`JAEGER_STRING_MAX_BYTES`
 (UTF-8 safe), event attributes likewise. Together at most ~3.7 MB, under the 4 MB batches.
 Not bounded (OTTL has no cheap way to measure them; ``String()`` of a deeply nested value takes seconds): attribute
-keys, deeply nested list/map values, the number of events and links. Such a span can still take its batch-mates.
+keys, a nested value hidden after a list's first item, the number of events and links.
 
 Usage:
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from collector._components import CONTENT_ATTRIBUTES, env_ref, retry_on_failure
+from collector._nested_values import MAX_ATTRIBUTES, TRANSFORM_NESTED_VALUES, nested_values_processor
 
 from .base import Backend, Component
 
@@ -34,7 +36,6 @@ __all__ = [
     "JAEGER",
     "JAEGER_CONTENT_MAX_BYTES",
     "JAEGER_EXPORT_MAX_BYTES",
-    "JAEGER_SPAN_MAX_ATTRIBUTES",
     "JAEGER_SPAN_SIZE_STATEMENTS",
     "JAEGER_STRING_MAX_BYTES",
     "TRANSFORM_JAEGER_SPAN_SIZE",
@@ -49,8 +50,6 @@ JAEGER_EXPORT_MAX_BYTES = 4_000_000
 """Largest request (uncompressed protobuf) the collector sends to Jaeger: half of Jaeger's 8 MiB receiver limit."""
 
 TRANSFORM_JAEGER_SPAN_SIZE = "transform/jaeger_span_size"
-JAEGER_SPAN_MAX_ATTRIBUTES = 128
-"""Attributes kept per span (the filter writes about 50); content attributes are kept first."""
 JAEGER_STRING_MAX_BYTES = 8192
 """A string attribute other than message content (the filter's own are at most 1,024 characters)."""
 JAEGER_CONTENT_MAX_BYTES = 448 * 1024
@@ -71,13 +70,10 @@ JAEGER_SPAN_SIZE_STATEMENTS = (
         f'set({_content(key)}, {_CONTENT_KEPT}["{key}"]) where {_CONTENT_KEPT}["{key}"] != nil'
         for key in CONTENT_ATTRIBUTES
     ),
-    "limit(span.attributes, {}, [{}])".format(
-        JAEGER_SPAN_MAX_ATTRIBUTES, ", ".join(f'"{key}"' for key in CONTENT_ATTRIBUTES)
-    ),
 )
 JAEGER_SPAN_EVENT_SIZE_STATEMENTS = (
     f"truncate_all(spanevent.attributes, {JAEGER_STRING_MAX_BYTES})",
-    f"limit(spanevent.attributes, {JAEGER_SPAN_MAX_ATTRIBUTES}, [])",
+    f"limit(spanevent.attributes, {MAX_ATTRIBUTES}, [])",
 )
 
 
@@ -117,7 +113,10 @@ JAEGER = Backend(
     help="Jaeger v2 over OTLP/gRPC (JAEGER_OTLP_ENDPOINT); prompts and replies stripped",
     exporter_id="otlp_grpc/jaeger",
     exporter=jaeger_exporter,
-    processors=(Component(TRANSFORM_JAEGER_SPAN_SIZE, jaeger_span_size_processor),),
+    processors=(
+        Component(TRANSFORM_NESTED_VALUES, nested_values_processor),
+        Component(TRANSFORM_JAEGER_SPAN_SIZE, jaeger_span_size_processor),
+    ),
     strips_content=True,
     default=True,
     env=ENV,

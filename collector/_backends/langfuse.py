@@ -20,6 +20,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from collector._components import FILE_STORAGE, OUR_SCOPE, env, env_ref, file_storage_extension, retry_on_failure
+from collector._nested_values import TRANSFORM_NESTED_VALUES, nested_values_processor
 from otel_filter.semconv import (
     GEN_AI_EVALUATION_NAME,
     GEN_AI_OPERATION_NAME,
@@ -279,6 +280,8 @@ LANGFUSE = Backend(
     exporter=langfuse_exporter,
     processors=(
         Component(FILTER_LANGFUSE, filter_langfuse_processor),
+        # Its batches are 4 MB too: a span with a huge nested value would take its batch-mates along.
+        Component(TRANSFORM_NESTED_VALUES, nested_values_processor),
         Component(TRANSFORM_LANGFUSE, transform_langfuse_processor),
     ),
     persistent_queue=True,
