@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from otel_filter.semconv import (
@@ -168,7 +168,7 @@ def emit_delivery_report(tracer: Tracer, report: DeliveryReportSpan) -> None:
     Only queues: the tracer's batch processor exports."""
     span = tracer.start_span(
         OPENWEBUI_FEEDBACK_DELIVERY,
-        context=otel_context.Context(),  # a root, whatever span is current on the calling thread
+        context=Context(),  # a root, whatever span is current on the calling thread
         kind=SpanKind.INTERNAL,
         attributes=report.attributes,
         start_time=report.started_ns,

@@ -35,7 +35,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import regex
 import requests
-from opentelemetry import context as otel_context, trace
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -2359,7 +2360,7 @@ def emit_delivery_report(tracer: Tracer, report: DeliveryReportSpan) -> None:
     Only queues: the tracer's batch processor exports."""
     span = tracer.start_span(
         OPENWEBUI_FEEDBACK_DELIVERY,
-        context=otel_context.Context(),  # a root, whatever span is current on the calling thread
+        context=Context(),  # a root, whatever span is current on the calling thread
         kind=SpanKind.INTERNAL,
         attributes=report.attributes,
         start_time=report.started_ns,
