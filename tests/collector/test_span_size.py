@@ -60,13 +60,16 @@ def test_a_huge_nested_value_is_deleted_and_its_batch_mates_arrive_in_jaeger_and
     _post(stack, nested + b"".join(body for body, _ in mates))
 
     mate_ids = {trace_id for _, trace_id in mates}
-    for trace_id in mate_ids:
-        stack.wait_for_jaeger_trace(trace_id, timeout=60)
+    for trace_id in mate_ids:  # checked (a foreign key, test.kind), kept, and no scratch attribute left behind
+        tags = _tags(stack.wait_for_jaeger_trace(trace_id, timeout=60))
+        assert tags["test.kind"] == "ordinary" and not [key for key in tags if key.startswith("openwebui.collector.")]
     wait_until(
         lambda: mate_ids <= {span["trace_id"] for span in stack.langfuse_received()["spans"]},
         timeout=60,
         what="the batch-mates at the Langfuse endpoint",
     )
+    at_langfuse = [span for span in stack.langfuse_received()["spans"] if span["trace_id"] in mate_ids]
+    assert all(not any(key.startswith("openwebui.collector.") for key in span["attributes"]) for span in at_langfuse)
     traces = httpx.get(
         f"{stack.jaeger_query_url}/api/traces", params={"service": "bomb-test", "limit": "20"}, timeout=10
     ).json()["data"]
