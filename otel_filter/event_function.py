@@ -142,7 +142,10 @@ class Event:
         environ: Mapping[str, str] | None = None,
         read_feedback: FeedbackReader | None = None,
         telemetry: Telemetry | None = None,
+        sink_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``sink_options``: the score sink's retry and report timing (``retry_base_s``, ``max_attempts``,
+        ``report_interval_s``, see :class:`~otel_filter.feedback_sink.ScoreSink`); Open WebUI passes none."""
         self.valves = self.Valves()
         self.counters = Counters()
         self._environ = environ if environ is not None else os.environ
@@ -158,6 +161,7 @@ class Event:
             tracer=lambda: self._telemetry.tracer if self._telemetry is not None else None,
             health=self.counters,
             explanation=lambda: self._settings.capture_content if self._settings is not None else True,
+            **dict(sink_options or {}),
         )
 
     async def event(

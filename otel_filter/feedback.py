@@ -155,13 +155,14 @@ def _record_comment(data: Mapping[str, object]) -> str | None:
 def _record_rater(record: Mapping[str, object], user_identity: str) -> str | None:
     """Who rated, per the ``user_identity`` setting (id, email, username), as the filter names a turn's user.
 
-    The record names its rater by ``user_id`` only; ``/feedbacks/list`` items (and records the Event function
-    enriches from the event's actor) also carry ``user``. Without the requested field the id is used."""
+    The record names its rater by ``user_id`` only; ``/feedbacks/list`` items, records the Event function
+    enriches from the event's actor and records ``owui-otel feedback sync`` enriches from Open WebUI's users API
+    also carry ``user``. Without the requested field the id is used."""
     user = _record_map(record.get("user"))
     if user_identity == "email":
         wanted = _record_text(user.get("email"))
-    elif user_identity == "username":
-        wanted = _record_text(user.get("name"))
+    elif user_identity == "username":  # as the filter: the username when Open WebUI has one, else the name
+        wanted = _record_text(user.get("username")) or _record_text(user.get("name"))
     else:
         wanted = None
     return wanted or _record_text(record.get("user_id")) or _record_text(user.get("id"))

@@ -33,6 +33,10 @@ counted (``scores_sent``, ``scores_deleted``, ``scores_rejected`` (Langfuse refu
 ``score_attempts_failed``, ``scores_dropped`` (gave up, or queue full)) and failures are logged rate-limited. The
 queue is in memory (``capacity`` requests): a process restart loses what was queued. Scores are idempotent (derived
 ids), so ``owui-otel feedback sync`` is the backstop for anything lost and a resend never duplicates.
+
+**Visible outside the host**: with a tracer, failures are also reported as ``openwebui.feedback.delivery`` spans
+(:mod:`otel_filter.feedback_delivery`; at most one per ``report_interval_s``, plus one on recovery and one at stop),
+which reach Jaeger when Langfuse is down and which ``owui-otel doctor`` reads.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from otel_filter._counters import Counters
 from otel_filter._settings import Settings
 from otel_filter._telemetry import Telemetry
 from otel_filter.feedback import Score
+from otel_filter.feedback_delivery import DELIVERY_REPORT_INTERVAL_S, DeliveryReport, emit_delivery_report
 from otel_filter.semconv import (
     GEN_AI_EVALUATION_EXPLANATION,
     GEN_AI_EVALUATION_NAME,
@@ -211,6 +216,7 @@ class ScoreSink:
         capacity: int = SCORE_QUEUE_CAPACITY,
         max_attempts: int = SCORE_MAX_ATTEMPTS,
         retry_base_s: float = SCORE_RETRY_BASE_S,
+        report_interval_s: float = DELIVERY_REPORT_INTERVAL_S,
     ) -> None:
         self._langfuse = langfuse
         self._tracer = tracer
@@ -225,6 +231,7 @@ class ScoreSink:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._client: LangfuseScores | None = None
+        self._report = DeliveryReport(interval_s=report_interval_s)
 
     # --- the caller's side: never blocks on I/O, never raises --------------------------------
     def send(self, scores: Sequence[Score]) -> bool:
@@ -262,6 +269,8 @@ class ScoreSink:
         with self._cond:
             self._stopped = True
             left = sum(len(job.scores) or len(job.score_ids) for job in self._jobs)
+            if left:
+                self._report.dropped(left, {s.feedback_id for job in self._jobs for s in job.scores}, "stopped")
             self._jobs.clear()
             self._cond.notify_all()
         thread = self._thread
@@ -272,12 +281,14 @@ class ScoreSink:
         if left:
             self._health.count("scores_dropped", left)
             self._health.problem("scores_dropped_at_stop", "otel_filter: %d score request(s) unsent at shutdown", left)
+        self._report_if_due(now=True)
 
     def _put(self, job: _Job) -> bool:
         with self._cond:
             if self._stopped or len(self._jobs) >= self._capacity:
                 dropped = len(job.scores) or len(job.score_ids)
                 self._health.count("scores_dropped", dropped)
+                self._report.dropped(dropped, _ratings(job), "score queue full")
                 self._health.problem(
                     "scores_queue_full",
                     "otel_filter: score queue full (%d requests) or stopped; %d dropped (feedback sync resends them)",
@@ -286,6 +297,7 @@ class ScoreSink:
                 )
                 return False
             self._jobs.append(job)
+            self._report.queued()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="otel_filter-scores", daemon=True)
                 self._thread.start()
@@ -304,6 +316,7 @@ class ScoreSink:
 
     # --- the worker thread ----------------------------------------------------------------------
     def _next(self) -> _Job | None:
+        """The next job ready to try, :data:`_REPORT_DUE` when a delivery report is due, None once stopped."""
         with self._cond:
             while not self._stopped:
                 now = time.monotonic()
@@ -312,35 +325,56 @@ class ScoreSink:
                     self._jobs.remove(ready)
                     self._busy += 1
                     return ready
+                if self._report.due():
+                    return _REPORT_DUE
                 wait = min((job.not_before for job in self._jobs), default=now + 1.0) - now
                 self._cond.wait(max(0.01, min(wait, 1.0)))
             return None
 
     def _run(self) -> None:
         while (job := self._next()) is not None:
-            try:
-                done = self._attempt(job)
-            except Exception as error:  # a bug here must not end the thread
-                self._health.problem("score_worker_error", "otel_filter: score worker: %r", error)
-                done = False
-            with self._cond:
-                self._busy -= 1
-                if not done:
-                    job.attempts += 1
-                    if job.attempts < self._max_attempts and not self._stopped:
-                        delay = min(self._retry_base_s * 2 ** (job.attempts - 1), SCORE_MAX_RETRY_DELAY_S)
-                        job.not_before = time.monotonic() + delay
-                        self._jobs.append(job)
-                    else:
-                        dropped = len(job.scores) or len(job.score_ids)
-                        self._health.count("scores_dropped", dropped)
-                        self._health.problem(
-                            "scores_given_up",
-                            "otel_filter: gave up on %d score request(s) after %d attempts (feedback sync resends)",
-                            dropped,
-                            job.attempts,
-                        )
-                self._cond.notify_all()
+            if job is not _REPORT_DUE:
+                self._process(job)
+            self._report_if_due()
+
+    def _process(self, job: _Job) -> None:
+        try:
+            done = self._attempt(job)
+        except Exception as error:  # a bug here must not end the thread
+            self._health.problem("score_worker_error", "otel_filter: score worker: %r", error)
+            done = False
+        with self._cond:
+            self._busy -= 1
+            if not done:
+                job.attempts += 1
+                if job.attempts < self._max_attempts and not self._stopped:
+                    delay = min(self._retry_base_s * 2 ** (job.attempts - 1), SCORE_MAX_RETRY_DELAY_S)
+                    job.not_before = time.monotonic() + delay
+                    self._jobs.append(job)
+                else:
+                    dropped = len(job.scores) or len(job.score_ids)
+                    self._health.count("scores_dropped", dropped)
+                    self._report.dropped(dropped, _ratings(job))
+                    self._health.problem(
+                        "scores_given_up",
+                        "otel_filter: gave up on %d score request(s) after %d attempts (feedback sync resends)",
+                        dropped,
+                        job.attempts,
+                    )
+            self._cond.notify_all()
+
+    def _report_if_due(self, *, now: bool = False) -> None:
+        """Send the delivery report when one is due (:mod:`otel_filter.feedback_delivery`); never raises."""
+        try:
+            if not self._report.due(now=now):
+                return
+            report = self._report.take(pending=self.pending())
+            tracer = self._tracer() if self._tracer is not None else None
+            if tracer is not None:
+                emit_delivery_report(tracer, report)
+                self._health.count("delivery_reports")
+        except Exception as error:  # never into the caller, never ends the thread
+            self._health.problem("delivery_report_failed", "otel_filter: could not report score delivery: %r", error)
 
     def _api(self) -> LangfuseScores | None:
         target = self._langfuse()
@@ -368,6 +402,7 @@ class ScoreSink:
         except Exception as error:
             self._health.count("score_attempts_failed")
             # The error's text, never the client: its repr could hold the keys. ApiError's str holds status + body.
+            self._report.attempt_failed(_short_text(error))
             self._health.problem(
                 "score_request_failed",
                 "otel_filter: Langfuse score request failed (attempt %d of %d): %s",
@@ -381,6 +416,7 @@ class ScoreSink:
         rejections = api.create(scores)
         if rejections:
             self._health.count("scores_rejected", len(rejections))
+            self._report.rejected(len(rejections), _short_text("; ".join(rejections)))
             self._health.problem(
                 "score_batch_rejected",
                 "otel_filter: Langfuse rejected %d score(s): %s",
@@ -388,6 +424,7 @@ class ScoreSink:
                 _short_text("; ".join(rejections)),
             )
         self._health.count("scores_sent", len(scores) - len(rejections))
+        self._report.sent(len(scores) - len(rejections))
         return True
 
     def _delete(self, api: LangfuseScores, score_ids: list[str]) -> bool:
@@ -395,7 +432,17 @@ class ScoreSink:
             api.delete([score_ids[0]])
             score_ids.pop(0)  # done: a retry of this job starts at the next id
             self._health.count("scores_deleted")
+            self._report.deleted()
         return True
+
+
+def _ratings(job: _Job) -> set[str]:
+    """The feedback ids (ratings) of a send job's scores; a delete job names score ids only."""
+    return {score.feedback_id for score in job.scores}
+
+
+_REPORT_DUE = _Job("report")
+"""What :meth:`ScoreSink._next` hands the worker when it has no job ready but a delivery report is due."""
 
 
 def _short_text(value: object, limit: int = 300) -> str:

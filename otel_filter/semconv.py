@@ -60,6 +60,22 @@ GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
 GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
 # The Open WebUI feedback record a score came from (otel_filter.feedback): its id, for updates and deletes.
 OPENWEBUI_FEEDBACK_ID = "openwebui.feedback.id"
+# The score delivery report (otel_filter.feedback_delivery): a span named OPENWEBUI_FEEDBACK_DELIVERY, sent by the
+# Event function when scores failed to reach Langfuse (and once when delivery recovers); counts since the last one.
+# `owui-otel doctor` reads them from Jaeger; the collector keeps them out of Langfuse.
+OPENWEBUI_FEEDBACK_DELIVERY = "openwebui.feedback.delivery"
+OPENWEBUI_FEEDBACK_DELIVERY_TARGET = "openwebui.feedback.delivery.target"
+OPENWEBUI_FEEDBACK_DELIVERY_QUEUED = "openwebui.feedback.delivery.queued"
+OPENWEBUI_FEEDBACK_DELIVERY_SENT = "openwebui.feedback.delivery.sent"
+OPENWEBUI_FEEDBACK_DELIVERY_DELETED = "openwebui.feedback.delivery.deleted"
+OPENWEBUI_FEEDBACK_DELIVERY_RETRIED = "openwebui.feedback.delivery.retried"
+OPENWEBUI_FEEDBACK_DELIVERY_REJECTED = "openwebui.feedback.delivery.rejected"
+OPENWEBUI_FEEDBACK_DELIVERY_DROPPED = "openwebui.feedback.delivery.dropped"
+OPENWEBUI_FEEDBACK_DELIVERY_DROPPED_RATINGS = "openwebui.feedback.delivery.dropped_ratings"
+OPENWEBUI_FEEDBACK_DELIVERY_PENDING = "openwebui.feedback.delivery.pending"
+OPENWEBUI_FEEDBACK_DELIVERY_LAST_ERROR = "openwebui.feedback.delivery.last_error"
+# On the report `owui-otel feedback sync` sends after a complete run: the feedbacks it compared with Langfuse's.
+OPENWEBUI_FEEDBACK_DELIVERY_SYNCED = "openwebui.feedback.delivery.synced"
 
 # --- General registry attributes ---------------------------------------------------------
 ERROR_TYPE = "error.type"

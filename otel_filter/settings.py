@@ -16,13 +16,23 @@ Usage::
 from __future__ import annotations
 
 from otel_filter._pricing import PRICING_UNAVAILABLE_COUNTER, UNPRICED_COUNTER
-from otel_filter._settings import display_url, http_traces_url, parse_bool, parse_key_values, resolve_settings
+from otel_filter._settings import (
+    USER_IDENTITY_EMAIL,
+    USER_IDENTITY_USERNAME,
+    display_url,
+    http_traces_url,
+    parse_bool,
+    parse_key_values,
+    resolve_settings,
+)
 from otel_filter._telemetry import DEFAULT_MAX_QUEUE_SIZE
 
 __all__ = [
     "DEFAULT_MAX_QUEUE_SIZE",
     "PRICING_UNAVAILABLE_COUNTER",
     "UNPRICED_COUNTER",
+    "USER_IDENTITY_EMAIL",
+    "USER_IDENTITY_USERNAME",
     "display_url",
     "http_traces_url",
     "parse_bool",

@@ -600,7 +600,9 @@ CHECKS: list[Callable[[DoctorInputs], list[Check]]] = [
 
 
 def run_checks(inputs: DoctorInputs) -> Report:
+    from owui_otel._doctor_feedback import check_feedback_delivery  # noqa: PLC0415 (it imports Check from here)
+
     report = Report()
-    for check in CHECKS:
+    for check in (*CHECKS, check_feedback_delivery):
         report.checks.extend(check(inputs))
     return report

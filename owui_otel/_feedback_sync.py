@@ -24,6 +24,11 @@ What it guarantees:
   cleared by re-rating with the other thumb) is deleted too.
 - **Safe to run twice or concurrently.** A run holds an exclusive lock on its progress file; a second run waits
   for it, then finds nothing left to do.
+- **The rater as the ``user_identity`` setting names users.** Records name their rater by user id only; for
+  ``email`` or ``username`` the rater is read from Open WebUI's users API with the same admin token, once per user
+  and run (:mod:`owui_otel._feedback_raters`). When that fails, the rater stays the user id, the reason is counted
+  (``SyncReport.raters_by_id``; the bridge's ``feedback_rater_by_id``) and logged, and the feedback is read again
+  on the next run, which resends its scores once the rater can be named.
 - **Bad records never stop a run**: a feedback that cannot be scored (no message id, no rating) is counted with
   its reason and not retried until it changes; one that Langfuse refuses is retried on the next run.
 """
@@ -45,11 +50,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
 from collector import langfuse_base_url
+from otel_filter.semconv import (
+    OPENWEBUI_FEEDBACK_DELIVERY_DELETED,
+    OPENWEBUI_FEEDBACK_DELIVERY_SENT,
+    OPENWEBUI_FEEDBACK_DELIVERY_SYNCED,
+    OPENWEBUI_FEEDBACK_DELIVERY_TARGET,
+)
 from owui_otel._errors import OwuiOtelError, UsageError
+from owui_otel._feedback_raters import USERS_API, Raters, RaterUnknown
 from owui_otel._paths import PRIVATE_FILE_MODE, private_dir, state_dir, write_private
 
 if TYPE_CHECKING:
@@ -157,6 +170,32 @@ class OpenWebUIFeedbacks:
         answer = self._get(f"/feedback/{feedback_id}", missing_ok=True)
         return answer if isinstance(answer, dict) else None
 
+    def user(self, user_id: str) -> dict[str, Any]:
+        """Open WebUI's user record (``GET /api/v1/users/{id}``, admin only), for naming a rater; raises
+        :class:`~owui_otel._feedback_raters.RaterUnknown` with the reason."""
+        try:
+            response = self._http.get(f"{self.url}{USERS_API}/{quote(user_id, safe='')}")
+        except httpx.HTTPError as error:
+            raise RaterUnknown(
+                f"Open WebUI's users API did not answer ({type(error).__name__})", whole_run=True
+            ) from error
+        if response.status_code in (401, 403):
+            raise RaterUnknown(
+                f"Open WebUI refused its users API ({response.status_code}): the token must be an admin's",
+                whole_run=True,
+            )
+        if response.status_code in (400, 404):  # 0.12.4 answers 400 USER_NOT_FOUND
+            raise RaterUnknown("the user is not in Open WebUI (deleted?)")
+        if response.status_code != 200:
+            raise RaterUnknown(f"Open WebUI's users API answered {response.status_code}", whole_run=True)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RaterUnknown("Open WebUI's users API answered something else than a user", whole_run=True)
+        return body
+
     def _get(self, path: str, *, missing_ok: bool = False) -> Any:
         where = f"{self.url}{FEEDBACK_API}{path}"
         try:
@@ -210,7 +249,7 @@ class _Done:
     score_ids: list[str]
     skipped: str | None = None  # the reason it could not be scored (kept so it is not retried until it changes)
     digest: str = ""  # of the scores sent: a record that changed without changing them is not sent again
-    recheck: bool = False  # updated too recently to trust updated_at alone (see RECHECK_WINDOW_S)
+    recheck: bool = False  # updated too recently to trust updated_at alone (RECHECK_WINDOW_S), or rater not named
 
 
 class SyncProgress:
@@ -302,6 +341,9 @@ class SyncReport:
     failed: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    started_ns: int = field(default_factory=time.time_ns)
+    raters_by_id: Counter[str] = field(default_factory=Counter)
+    """Raters named by user id although ``user_identity`` asks for more, by reason."""
 
     def summary(self) -> str:
         parts = [
@@ -312,17 +354,28 @@ class SyncReport:
         ]
         if self.skipped:
             parts.append("skipped: " + ", ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items())))
+        if self.raters_by_id:
+            parts.append(
+                "rater named by user id: "
+                + ", ".join(f"{count} ({reason})" for reason, count in sorted(self.raters_by_id.items()))
+            )
         if self.failed:
             parts.append(f"{self.failed} failed, retried on the next run ({self.errors[0]})")
         return "; ".join(parts)
 
 
+def _user_identity(user_identity: str | None = None) -> str:
+    """The ``user_identity`` setting: the given one, else the environment's (``OWUI_OTEL_USER_IDENTITY``)."""
+    from otel_filter.settings import resolve_settings  # noqa: PLC0415
+
+    return user_identity or resolve_settings({}, os.environ)[0].user_identity
+
+
 def _scoring(user_identity: str | None = None) -> tuple[ScoreFeedback, ScoreIdsOf]:
     """The filter's scoring, the rater identified per the ``user_identity`` setting (the environment's when None)."""
     from otel_filter.feedback import score_ids_for_feedback, scores_for_feedback  # noqa: PLC0415
-    from otel_filter.settings import resolve_settings  # noqa: PLC0415
 
-    identity = user_identity or resolve_settings({}, os.environ)[0].user_identity
+    identity = _user_identity(user_identity)
     return functools.partial(scores_for_feedback, user_identity=identity), score_ids_for_feedback
 
 
@@ -339,8 +392,12 @@ class FeedbackSync:
         dry_run: bool = False,
         scoring: tuple[ScoreFeedback, ScoreIdsOf] | None = None,
         evaluations: Callable[[Sequence[Score]], object] | None = None,
+        completed: Callable[[SyncReport], object] | None = None,
+        raters: Raters | None = None,
     ) -> None:
         self.source = source
+        self.raters = raters  # names raters by email or username (Open WebUI's users API) when the setting says so
+        self.completed = completed  # told of every full run that delivered everything (EvaluationSpans.completed)
         self.evaluations = evaluations  # OTel gen_ai.evaluation.result for each delivered score (ScoreSink.send)
         self.delivery = delivery
         self.progress = progress
@@ -351,7 +408,7 @@ class FeedbackSync:
     def run(self) -> SyncReport:
         """Send what is new or changed since the last run, delete what is gone; see the module docs."""
         report = SyncReport()
-        with self._in_process, self.progress.locked() as progress:
+        with self._in_process, self.progress.locked() as progress, self._raters_of(report):
             versions = self.source.versions()
             report.seen = len(versions)
             for feedback_id, updated_at in versions.items():
@@ -364,14 +421,27 @@ class FeedbackSync:
                 self._sync(feedback_id, self.source.record(feedback_id), report)
             for feedback_id in [known for known in progress.done if known not in versions]:
                 self._forget(feedback_id, report)
+        if self.completed is not None and not report.failed and not self.dry_run:
+            self.completed(report)
         return report
 
     def sync_one(self, feedback_id: str) -> SyncReport:
         """Send one feedback now (an Event webhook said it was created or updated)."""
         report = SyncReport(seen=1)
-        with self._in_process, self.progress.locked():
+        with self._in_process, self.progress.locked(), self._raters_of(report):
             self._sync(feedback_id, self.source.record(feedback_id), report)
         return report
+
+    @contextmanager
+    def _raters_of(self, report: SyncReport) -> Iterator[None]:
+        """One run: raters read afresh, and why any stayed a user id goes into ``report``."""
+        if self.raters is not None:
+            self.raters.new_run()
+        try:
+            yield
+        finally:
+            if self.raters is not None:
+                report.raters_by_id.update(self.raters.fallbacks)
 
     def forget(self, feedback_ids: Iterable[str]) -> SyncReport:
         """Delete the scores of feedbacks Open WebUI deleted (an Event webhook said so)."""
@@ -385,10 +455,12 @@ class FeedbackSync:
         if record is None:  # deleted between the listing and now
             self._forget(feedback_id, report)
             return
+        record, rater_named = self.raters.named(record) if self.raters is not None else (record, True)
         scores, reason = self._score(record)
         previous = self.progress.done.get(feedback_id)
         updated_at, digest = _updated_at(record), _digest(scores, reason)
-        recheck = updated_at >= time.time() - RECHECK_WINDOW_S
+        # A rater left as the user id is looked up again next run: once named, the scores are resent (digest).
+        recheck = updated_at >= time.time() - RECHECK_WINDOW_S or not rater_named
         if previous is not None and previous.digest == digest:  # e.g. created, then updated with the same rating
             if not self.dry_run and (previous.updated_at, previous.recheck) != (updated_at, recheck):
                 self.progress.record(feedback_id, replace(previous, updated_at=updated_at, recheck=recheck))
@@ -502,6 +574,26 @@ class EvaluationSpans:
         except Exception as error:  # the scores are in Langfuse already: an evaluation span never fails the sync
             _log.warning("owui-otel: could not record evaluation spans: %s", type(error).__name__)
 
+    def completed(self, report: SyncReport) -> None:
+        """A full run delivered everything: say so next to the Event function's delivery reports, so that
+        ``owui-otel doctor`` counts only the ratings dropped after this run started."""
+        from otel_filter.feedback_delivery import (  # noqa: PLC0415
+            DELIVERY_TARGET_LANGFUSE,
+            DeliveryReportSpan,
+            emit_delivery_report,
+        )
+
+        attributes: dict[str, str | int] = {
+            OPENWEBUI_FEEDBACK_DELIVERY_TARGET: DELIVERY_TARGET_LANGFUSE,
+            OPENWEBUI_FEEDBACK_DELIVERY_SYNCED: report.seen,
+            OPENWEBUI_FEEDBACK_DELIVERY_SENT: report.scores_sent,
+            OPENWEBUI_FEEDBACK_DELIVERY_DELETED: report.scores_deleted,
+        }
+        try:
+            emit_delivery_report(self._telemetry.tracer, DeliveryReportSpan(attributes, report.started_ns, False))
+        except Exception as error:  # the scores are in Langfuse already: a report never fails the sync
+            _log.warning("owui-otel: could not record the sync's delivery report: %s", type(error).__name__)
+
     def close(self) -> None:
         self._telemetry.shutdown()  # exports what is queued
 
@@ -546,13 +638,17 @@ def feedback_sync(
             "Until then: nothing is synced"
         )
     langfuse_host = langfuse_base_url(langfuse_host)  # the score API's base, as the collector's
+    identity = _user_identity(evaluations.settings.user_identity if evaluations else None)
+    source = OpenWebUIFeedbacks(openwebui_url, token)
     return FeedbackSync(
-        OpenWebUIFeedbacks(openwebui_url, token),
+        source,
         LangfuseScoreDelivery(langfuse_host, public_key, secret_key),
         SyncProgress.for_openwebui(openwebui_url, progress_dir),
         dry_run=dry_run,
-        scoring=_scoring(evaluations.settings.user_identity if evaluations else None),
+        scoring=_scoring(identity),
         evaluations=evaluations,
+        completed=evaluations.completed if evaluations else None,
+        raters=Raters(source.user, user_identity=identity),
     )
 
 
@@ -655,5 +751,6 @@ class FeedbackWorker:
         self._count("feedback_deleted", report.deleted)
         self._count("feedback_delivery_failed", report.failed)
         self._count("feedback_skipped", sum(report.skipped.values()))
+        self._count("feedback_rater_by_id", sum(report.raters_by_id.values()))
         if report.failed:
             _log.warning("owui-otel bridge: feedback %s: %s", kind, report.summary())

@@ -36,11 +36,12 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import regex
 import requests
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, Tracer
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, Tracer
 from pydantic import BaseModel, Field
 
 # ==================== otel_filter/_counters.py ====================
@@ -1539,6 +1540,22 @@ GEN_AI_EVALUATION_SCORE_LABEL = "gen_ai.evaluation.score.label"
 GEN_AI_EVALUATION_EXPLANATION = "gen_ai.evaluation.explanation"
 # The Open WebUI feedback record a score came from (otel_filter.feedback): its id, for updates and deletes.
 OPENWEBUI_FEEDBACK_ID = "openwebui.feedback.id"
+# The score delivery report (otel_filter.feedback_delivery): a span named OPENWEBUI_FEEDBACK_DELIVERY, sent by the
+# Event function when scores failed to reach Langfuse (and once when delivery recovers); counts since the last one.
+# `owui-otel doctor` reads them from Jaeger; the collector keeps them out of Langfuse.
+OPENWEBUI_FEEDBACK_DELIVERY = "openwebui.feedback.delivery"
+OPENWEBUI_FEEDBACK_DELIVERY_TARGET = "openwebui.feedback.delivery.target"
+OPENWEBUI_FEEDBACK_DELIVERY_QUEUED = "openwebui.feedback.delivery.queued"
+OPENWEBUI_FEEDBACK_DELIVERY_SENT = "openwebui.feedback.delivery.sent"
+OPENWEBUI_FEEDBACK_DELIVERY_DELETED = "openwebui.feedback.delivery.deleted"
+OPENWEBUI_FEEDBACK_DELIVERY_RETRIED = "openwebui.feedback.delivery.retried"
+OPENWEBUI_FEEDBACK_DELIVERY_REJECTED = "openwebui.feedback.delivery.rejected"
+OPENWEBUI_FEEDBACK_DELIVERY_DROPPED = "openwebui.feedback.delivery.dropped"
+OPENWEBUI_FEEDBACK_DELIVERY_DROPPED_RATINGS = "openwebui.feedback.delivery.dropped_ratings"
+OPENWEBUI_FEEDBACK_DELIVERY_PENDING = "openwebui.feedback.delivery.pending"
+OPENWEBUI_FEEDBACK_DELIVERY_LAST_ERROR = "openwebui.feedback.delivery.last_error"
+# On the report `owui-otel feedback sync` sends after a complete run: the feedbacks it compared with Langfuse's.
+OPENWEBUI_FEEDBACK_DELIVERY_SYNCED = "openwebui.feedback.delivery.synced"
 
 # --- General registry attributes ---------------------------------------------------------
 ERROR_TYPE = "error.type"
@@ -2151,13 +2168,14 @@ def _record_comment(data: Mapping[str, object]) -> str | None:
 def _record_rater(record: Mapping[str, object], user_identity: str) -> str | None:
     """Who rated, per the ``user_identity`` setting (id, email, username), as the filter names a turn's user.
 
-    The record names its rater by ``user_id`` only; ``/feedbacks/list`` items (and records the Event function
-    enriches from the event's actor) also carry ``user``. Without the requested field the id is used."""
+    The record names its rater by ``user_id`` only; ``/feedbacks/list`` items, records the Event function
+    enriches from the event's actor and records ``owui-otel feedback sync`` enriches from Open WebUI's users API
+    also carry ``user``. Without the requested field the id is used."""
     user = _record_map(record.get("user"))
     if user_identity == "email":
         wanted = _record_text(user.get("email"))
-    elif user_identity == "username":
-        wanted = _record_text(user.get("name"))
+    elif user_identity == "username":  # as the filter: the username when Open WebUI has one, else the name
+        wanted = _record_text(user.get("username")) or _record_text(user.get("name"))
     else:
         wanted = None
     return wanted or _record_text(record.get("user_id")) or _record_text(user.get("id"))
@@ -2232,6 +2250,142 @@ def scores_for_feedback(record: Mapping[str, object], *, user_identity: str = "i
         for name, value in values
     ]
     return scores, None
+
+
+# ==================== otel_filter/feedback_delivery.py ====================
+# Score delivery made visible outside Open WebUI: a ``openwebui.feedback.delivery`` span whenever scores failed.
+
+
+DELIVERY_REPORT_INTERVAL_S = 60.0
+"""At most one report a minute while Langfuse stays down (each report sums the minute)."""
+DELIVERY_TARGET_LANGFUSE = "langfuse"
+"""The ``openwebui.feedback.delivery.target`` of the Langfuse scores API (doctor searches by it)."""
+
+
+@dataclass
+class _Window:
+    started_ns: int = 0
+    queued: int = 0
+    sent: int = 0
+    deleted: int = 0
+    retried: int = 0
+    rejected: int = 0
+    dropped: int = 0
+    dropped_ratings: set[str] = field(default_factory=set)
+    last_error: str = ""
+
+    @property
+    def troubled(self) -> bool:
+        return bool(self.retried or self.rejected or self.dropped)
+
+
+@dataclass(frozen=True)
+class DeliveryReportSpan:
+    """One report: its attributes, when its window started (ns since the epoch) and whether it tells of a failure
+    that is not over (scores dropped, or requests still pending after failed attempts)."""
+
+    attributes: dict[str, str | int]
+    started_ns: int
+    failing: bool
+
+
+class DeliveryReport:
+    """Counts of one window of score deliveries (thread-safe); see the module docstring."""
+
+    def __init__(
+        self, *, interval_s: float = DELIVERY_REPORT_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._window = _Window()
+        self._last_report = -math.inf
+        self._open = False  # the last report left requests pending after failures: a recovery is worth a report
+
+    def _touch(self) -> _Window:
+        if not self._window.started_ns:
+            self._window.started_ns = time.time_ns()
+        return self._window
+
+    def queued(self, requests: int = 1) -> None:
+        with self._lock:
+            self._touch().queued += requests
+
+    def sent(self, scores: int) -> None:
+        with self._lock:
+            self._touch().sent += scores
+
+    def deleted(self, scores: int = 1) -> None:
+        with self._lock:
+            self._touch().deleted += scores
+
+    def attempt_failed(self, error: str) -> None:
+        """One try failed; the request is retried (or dropped, reported by :meth:`dropped`)."""
+        with self._lock:
+            window = self._touch()
+            window.retried += 1
+            window.last_error = error
+
+    def rejected(self, scores: int, error: str) -> None:
+        """Langfuse refused scores as invalid (not retried)."""
+        with self._lock:
+            window = self._touch()
+            window.rejected += scores
+            window.last_error = error
+
+    def dropped(self, scores: int, feedback_ids: Iterable[str], error: str = "") -> None:
+        """Scores (or score deletions) given up on: only ``owui-otel feedback sync`` can deliver them now."""
+        with self._lock:
+            window = self._touch()
+            window.dropped += scores
+            window.dropped_ratings.update(feedback_ids)
+            if error:
+                window.last_error = error
+
+    def due(self, *, now: bool = False) -> bool:
+        """Whether a report should go out (``now``: regardless of the interval, e.g. at shutdown)."""
+        with self._lock:
+            window = self._window
+            worth = window.troubled or (self._open and bool(window.sent or window.deleted))
+            return worth and (now or self._clock() - self._last_report >= self._interval_s)
+
+    def take(self, *, pending: int) -> DeliveryReportSpan:
+        """The report of the window so far (``pending``: requests queued or in flight now); starts a new window."""
+        with self._lock:
+            window, self._window = self._window, _Window()
+            self._last_report = self._clock()
+            self._open = window.troubled and pending > 0
+        attributes: dict[str, str | int] = {
+            OPENWEBUI_FEEDBACK_DELIVERY_TARGET: DELIVERY_TARGET_LANGFUSE,
+            OPENWEBUI_FEEDBACK_DELIVERY_QUEUED: window.queued,
+            OPENWEBUI_FEEDBACK_DELIVERY_SENT: window.sent,
+            OPENWEBUI_FEEDBACK_DELIVERY_DELETED: window.deleted,
+            OPENWEBUI_FEEDBACK_DELIVERY_RETRIED: window.retried,
+            OPENWEBUI_FEEDBACK_DELIVERY_REJECTED: window.rejected,
+            OPENWEBUI_FEEDBACK_DELIVERY_DROPPED: window.dropped,
+            OPENWEBUI_FEEDBACK_DELIVERY_DROPPED_RATINGS: len(window.dropped_ratings),
+            OPENWEBUI_FEEDBACK_DELIVERY_PENDING: pending,
+        }
+        if window.last_error:
+            attributes[OPENWEBUI_FEEDBACK_DELIVERY_LAST_ERROR] = window.last_error
+        failing = bool(window.dropped) or (window.troubled and pending > 0)
+        return DeliveryReportSpan(attributes, window.started_ns or time.time_ns(), failing)
+
+
+def emit_delivery_report(tracer: Tracer, report: DeliveryReportSpan) -> None:
+    """One root span ``openwebui.feedback.delivery`` from the window's start to now (status ERROR while failing).
+    Only queues: the tracer's batch processor exports."""
+    span = tracer.start_span(
+        OPENWEBUI_FEEDBACK_DELIVERY,
+        context=Context(),  # a root, whatever span is current on the calling thread
+        kind=SpanKind.INTERNAL,
+        attributes=report.attributes,
+        start_time=report.started_ns,
+    )
+    if report.failing:
+        error = report.attributes.get(OPENWEBUI_FEEDBACK_DELIVERY_LAST_ERROR, "scores not delivered")
+        span.set_status(Status(StatusCode.ERROR, str(error)))
+    span.end()
 
 
 # ==================== otel_filter/feedback_sink.py ====================
@@ -2388,6 +2542,7 @@ class ScoreSink:
         capacity: int = SCORE_QUEUE_CAPACITY,
         max_attempts: int = SCORE_MAX_ATTEMPTS,
         retry_base_s: float = SCORE_RETRY_BASE_S,
+        report_interval_s: float = DELIVERY_REPORT_INTERVAL_S,
     ) -> None:
         self._langfuse = langfuse
         self._tracer = tracer
@@ -2402,6 +2557,7 @@ class ScoreSink:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._client: LangfuseScores | None = None
+        self._report = DeliveryReport(interval_s=report_interval_s)
 
     # --- the caller's side: never blocks on I/O, never raises --------------------------------
     def send(self, scores: Sequence[Score]) -> bool:
@@ -2439,6 +2595,8 @@ class ScoreSink:
         with self._cond:
             self._stopped = True
             left = sum(len(job.scores) or len(job.score_ids) for job in self._jobs)
+            if left:
+                self._report.dropped(left, {s.feedback_id for job in self._jobs for s in job.scores}, "stopped")
             self._jobs.clear()
             self._cond.notify_all()
         thread = self._thread
@@ -2449,12 +2607,14 @@ class ScoreSink:
         if left:
             self._health.count("scores_dropped", left)
             self._health.problem("scores_dropped_at_stop", "otel_filter: %d score request(s) unsent at shutdown", left)
+        self._report_if_due(now=True)
 
     def _put(self, job: _Job) -> bool:
         with self._cond:
             if self._stopped or len(self._jobs) >= self._capacity:
                 dropped = len(job.scores) or len(job.score_ids)
                 self._health.count("scores_dropped", dropped)
+                self._report.dropped(dropped, _ratings(job), "score queue full")
                 self._health.problem(
                     "scores_queue_full",
                     "otel_filter: score queue full (%d requests) or stopped; %d dropped (feedback sync resends them)",
@@ -2463,6 +2623,7 @@ class ScoreSink:
                 )
                 return False
             self._jobs.append(job)
+            self._report.queued()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="otel_filter-scores", daemon=True)
                 self._thread.start()
@@ -2481,6 +2642,7 @@ class ScoreSink:
 
     # --- the worker thread ----------------------------------------------------------------------
     def _next(self) -> _Job | None:
+        """The next job ready to try, :data:`_REPORT_DUE` when a delivery report is due, None once stopped."""
         with self._cond:
             while not self._stopped:
                 now = time.monotonic()
@@ -2489,35 +2651,56 @@ class ScoreSink:
                     self._jobs.remove(ready)
                     self._busy += 1
                     return ready
+                if self._report.due():
+                    return _REPORT_DUE
                 wait = min((job.not_before for job in self._jobs), default=now + 1.0) - now
                 self._cond.wait(max(0.01, min(wait, 1.0)))
             return None
 
     def _run(self) -> None:
         while (job := self._next()) is not None:
-            try:
-                done = self._attempt(job)
-            except Exception as error:  # a bug here must not end the thread
-                self._health.problem("score_worker_error", "otel_filter: score worker: %r", error)
-                done = False
-            with self._cond:
-                self._busy -= 1
-                if not done:
-                    job.attempts += 1
-                    if job.attempts < self._max_attempts and not self._stopped:
-                        delay = min(self._retry_base_s * 2 ** (job.attempts - 1), SCORE_MAX_RETRY_DELAY_S)
-                        job.not_before = time.monotonic() + delay
-                        self._jobs.append(job)
-                    else:
-                        dropped = len(job.scores) or len(job.score_ids)
-                        self._health.count("scores_dropped", dropped)
-                        self._health.problem(
-                            "scores_given_up",
-                            "otel_filter: gave up on %d score request(s) after %d attempts (feedback sync resends)",
-                            dropped,
-                            job.attempts,
-                        )
-                self._cond.notify_all()
+            if job is not _REPORT_DUE:
+                self._process(job)
+            self._report_if_due()
+
+    def _process(self, job: _Job) -> None:
+        try:
+            done = self._attempt(job)
+        except Exception as error:  # a bug here must not end the thread
+            self._health.problem("score_worker_error", "otel_filter: score worker: %r", error)
+            done = False
+        with self._cond:
+            self._busy -= 1
+            if not done:
+                job.attempts += 1
+                if job.attempts < self._max_attempts and not self._stopped:
+                    delay = min(self._retry_base_s * 2 ** (job.attempts - 1), SCORE_MAX_RETRY_DELAY_S)
+                    job.not_before = time.monotonic() + delay
+                    self._jobs.append(job)
+                else:
+                    dropped = len(job.scores) or len(job.score_ids)
+                    self._health.count("scores_dropped", dropped)
+                    self._report.dropped(dropped, _ratings(job))
+                    self._health.problem(
+                        "scores_given_up",
+                        "otel_filter: gave up on %d score request(s) after %d attempts (feedback sync resends)",
+                        dropped,
+                        job.attempts,
+                    )
+            self._cond.notify_all()
+
+    def _report_if_due(self, *, now: bool = False) -> None:
+        """Send the delivery report when one is due (:mod:`otel_filter.feedback_delivery`); never raises."""
+        try:
+            if not self._report.due(now=now):
+                return
+            report = self._report.take(pending=self.pending())
+            tracer = self._tracer() if self._tracer is not None else None
+            if tracer is not None:
+                emit_delivery_report(tracer, report)
+                self._health.count("delivery_reports")
+        except Exception as error:  # never into the caller, never ends the thread
+            self._health.problem("delivery_report_failed", "otel_filter: could not report score delivery: %r", error)
 
     def _api(self) -> LangfuseScores | None:
         target = self._langfuse()
@@ -2545,6 +2728,7 @@ class ScoreSink:
         except Exception as error:
             self._health.count("score_attempts_failed")
             # The error's text, never the client: its repr could hold the keys. ApiError's str holds status + body.
+            self._report.attempt_failed(_short_text(error))
             self._health.problem(
                 "score_request_failed",
                 "otel_filter: Langfuse score request failed (attempt %d of %d): %s",
@@ -2558,6 +2742,7 @@ class ScoreSink:
         rejections = api.create(scores)
         if rejections:
             self._health.count("scores_rejected", len(rejections))
+            self._report.rejected(len(rejections), _short_text("; ".join(rejections)))
             self._health.problem(
                 "score_batch_rejected",
                 "otel_filter: Langfuse rejected %d score(s): %s",
@@ -2565,6 +2750,7 @@ class ScoreSink:
                 _short_text("; ".join(rejections)),
             )
         self._health.count("scores_sent", len(scores) - len(rejections))
+        self._report.sent(len(scores) - len(rejections))
         return True
 
     def _delete(self, api: LangfuseScores, score_ids: list[str]) -> bool:
@@ -2572,7 +2758,17 @@ class ScoreSink:
             api.delete([score_ids[0]])
             score_ids.pop(0)  # done: a retry of this job starts at the next id
             self._health.count("scores_deleted")
+            self._report.deleted()
         return True
+
+
+def _ratings(job: _Job) -> set[str]:
+    """The feedback ids (ratings) of a send job's scores; a delete job names score ids only."""
+    return {score.feedback_id for score in job.scores}
+
+
+_REPORT_DUE = _Job("report")
+"""What :meth:`ScoreSink._next` hands the worker when it has no job ready but a delivery report is due."""
 
 
 def _short_text(value: object, limit: int = 300) -> str:
@@ -2686,7 +2882,10 @@ class Event:
         environ: Mapping[str, str] | None = None,
         read_feedback: FeedbackReader | None = None,
         telemetry: Telemetry | None = None,
+        sink_options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``sink_options``: the score sink's retry and report timing (``retry_base_s``, ``max_attempts``,
+        ``report_interval_s``, see :class:`~otel_filter.feedback_sink.ScoreSink`); Open WebUI passes none."""
         self.valves = self.Valves()
         self.counters = Counters()
         self._environ = environ if environ is not None else os.environ
@@ -2702,6 +2901,7 @@ class Event:
             tracer=lambda: self._telemetry.tracer if self._telemetry is not None else None,
             health=self.counters,
             explanation=lambda: self._settings.capture_content if self._settings is not None else True,
+            **dict(sink_options or {}),
         )
 
     async def event(

@@ -20,6 +20,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from collector._components import FILE_STORAGE, OUR_SCOPE, env, env_ref, file_storage_extension, retry_on_failure
+from collector._nested_values import TRANSFORM_NESTED_VALUES, nested_values_processor
 from otel_filter.semconv import (
     GEN_AI_EVALUATION_NAME,
     GEN_AI_OPERATION_NAME,
@@ -33,6 +34,7 @@ from otel_filter.semconv import (
     OPENWEBUI_COST_INPUT,
     OPENWEBUI_COST_OUTPUT,
     OPENWEBUI_COST_REASONING,
+    OPENWEBUI_FEEDBACK_DELIVERY,
     OPENWEBUI_HOST,
     OPENWEBUI_MODEL_ID,
     OPENWEBUI_MODEL_NAME,
@@ -219,6 +221,9 @@ LANGFUSE_DROP_SPAN_CONDITIONS = (
     # Langfuse as scores through its scores API, on the turn's trace and GENERATION. As spans they would be extra
     # (billable) observations, and Langfuse reads no gen_ai.evaluation.* (langfuse-otlp-contract §5.2).
     f'span.attributes["{GEN_AI_EVALUATION_NAME}"] != nil',
+    # Score delivery reports (otel_filter.feedback_delivery) tell of Langfuse's own outage, for doctor to read in
+    # Jaeger; in Langfuse they would be billable traces of no turn.
+    f'span.name == "{OPENWEBUI_FEEDBACK_DELIVERY}"',
 )
 
 
@@ -275,6 +280,8 @@ LANGFUSE = Backend(
     exporter=langfuse_exporter,
     processors=(
         Component(FILTER_LANGFUSE, filter_langfuse_processor),
+        # Its batches are 4 MB too: a span with a huge nested value would take its batch-mates along.
+        Component(TRANSFORM_NESTED_VALUES, nested_values_processor),
         Component(TRANSFORM_LANGFUSE, transform_langfuse_processor),
     ),
     persistent_queue=True,

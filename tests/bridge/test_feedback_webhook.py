@@ -171,6 +171,36 @@ def test_periodic_sync_inside_the_bridge_catches_up_without_any_webhook(
         assert bridge.worker.counters()["feedback_syncs"] >= 1
 
 
+def test_webhook_ratings_name_the_rater_per_user_identity_from_open_webuis_users_api(
+    tmp_path: Path, tracer_provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OWUI_OTEL_USER_IDENTITY", "email")
+    for bridge in _bridge(tmp_path, tracer_provider, every_s=None):
+        _rate_twice_first_unknown_then_known(bridge)
+
+
+def _rate_twice_first_unknown_then_known(bridge: Bridge) -> None:
+    records = fixture_records("03_thumbs_up")
+    ((feedback_id, record),) = records.items()
+    assert "user" not in record, "Open WebUI's records name the rater by id only"
+    bridge.openwebui.records = records
+    (created, *_) = fixture_webhook_bodies()
+    assert created["subject"]["id"] == feedback_id
+
+    # Unknown to Open WebUI's users API: the id, counted; known: the email (the scores are resent with it)
+    assert bridge.post(created).status_code == 202
+    wait_until(lambda: bridge.worker.counters().get("feedback_rater_by_id") == 1, timeout=30, what="the fallback")
+    bridge.openwebui.users = {record["user_id"]: {"id": record["user_id"], "email": "rater@example.com"}}
+    assert bridge.post(created).status_code == 202
+
+    def raters() -> set[str]:
+        with bridge.langfuse.lock:
+            return {score["metadata"]["rater"] for score in bridge.langfuse.scores.values()}
+
+    wait_until(lambda: raters() == {"rater@example.com"}, timeout=30, what="the rater's email on the score")
+    assert bridge.worker.counters()["feedback_rater_by_id"] == 1
+
+
 def test_without_feedback_settings_the_route_says_how_to_turn_it_on(tmp_path: Path) -> None:
     with ThreadServer(create_app(ServerConfig(api_key=KEY, data_dir=tmp_path))) as server:
         response = httpx.post(

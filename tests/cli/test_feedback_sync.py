@@ -6,6 +6,7 @@ without loss or duplicates, concurrent runs do each thing once, bad records are 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import subprocess
 import sys
@@ -20,6 +21,11 @@ import pytest
 
 from collector._process import wait_until
 from otel_filter.feedback import score_ids_for_feedback, scores_for_feedback
+from otel_filter.semconv import (
+    OPENWEBUI_FEEDBACK_DELIVERY,
+    OPENWEBUI_FEEDBACK_DELIVERY_SENT,
+    OPENWEBUI_FEEDBACK_DELIVERY_SYNCED,
+)
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
 from owui_otel._feedback_sync import FeedbackSync, feedback_sync
 from tests.support.langfuse_contract import ContractState, FaultMode
@@ -343,7 +349,12 @@ def test_with_an_otlp_endpoint_each_delivered_score_is_an_evaluation_in_its_turn
             world.cli("--otlp-endpoint", sink.endpoint), env=world.environ(), capture_output=True, text=True, timeout=60
         )
         assert run.returncode == 0, run.stderr
-        spans = sink.wait_for(4)
+        received = sink.wait_for(5)
+    # The run's delivery report (doctor counts only ratings dropped after a complete sync started), then the scores
+    (report,) = [span for span in received if span.name == OPENWEBUI_FEEDBACK_DELIVERY]
+    assert report.attributes[OPENWEBUI_FEEDBACK_DELIVERY_SYNCED] == len(records)
+    assert report.attributes[OPENWEBUI_FEEDBACK_DELIVERY_SENT] == 4
+    spans = [span for span in received if span is not report]
     assert len(spans) == 4
     expected = {
         (turn_trace_id(r["meta"]["chat_id"], r["meta"]["message_id"]), turn_span_id(r["meta"]["chat_id"],
@@ -359,7 +370,8 @@ def test_with_an_otlp_endpoint_each_delivered_score_is_an_evaluation_in_its_turn
     assert all(span.resource["service.name"] == "open-webui" for span in spans)
     with OtlpSink() as sink:  # a second run delivers nothing, so it records no evaluation either
         subprocess.run(world.cli("--otlp-endpoint", sink.endpoint), env=world.environ(), check=True, timeout=60)
-        assert sink.spans == [], "(the run flushed its spans before it exited)"
+        assert [span.name for span in sink.spans] == [OPENWEBUI_FEEDBACK_DELIVERY], "(flushed before it exited)"
+        assert sink.spans[0].attributes[OPENWEBUI_FEEDBACK_DELIVERY_SENT] == 0
 
 
 def test_every_keeps_syncing_and_outlives_an_open_webui_outage(make_world: Any) -> None:
@@ -389,3 +401,86 @@ def test_every_must_be_positive(make_world: Any) -> None:
     world = make_world({})
     run = subprocess.run(world.cli("--every", "0"), env=world.environ(), capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "--every: 0 is not a positive number" in run.stderr
+
+
+OTHER_ID = "046d1785-3ca3-4397-aad9-c05905815673"
+USERS = {
+    ADMIN_ID: {"id": ADMIN_ID, "email": "admin@example.com", "username": None, "name": "Ada Admin", "role": "admin"},
+    OTHER_ID: {"id": OTHER_ID, "email": "user@example.com", "username": "bea", "name": "Bea User", "role": "user"},
+}
+
+
+def two_raters() -> dict[str, dict[str, Any]]:
+    """Four feedbacks, two per rater (the records name their rater by ``user_id`` only, as Open WebUI's do)."""
+    records = many_records(4)
+    for number, record in enumerate(records.values()):
+        record["user_id"] = (ADMIN_ID, OTHER_ID)[number % 2]
+        assert "user" not in record
+    return records
+
+
+def raters_in_langfuse(world: World) -> dict[str, str]:
+    """Feedback id -> the rater of its scores, as Langfuse holds them (each feedback's scores agree)."""
+    with world.langfuse.lock:
+        stored = list(world.langfuse.scores.values())
+    raters = {score["metadata"]["feedback_id"]: score["metadata"]["rater"] for score in stored}
+    assert len({(s["metadata"]["feedback_id"], s["metadata"]["rater"]) for s in stored}) == len(raters)
+    return raters
+
+
+@pytest.mark.parametrize(
+    ("identity", "expected"),
+    [("email", ("admin@example.com", "user@example.com")), ("username", ("Ada Admin", "bea")), ("id", None)],
+)
+def test_raters_are_named_per_user_identity_from_open_webuis_users_api_once_per_user_and_run(
+    make_world: Any, monkeypatch: pytest.MonkeyPatch, identity: str, expected: tuple[str, str] | None
+) -> None:
+    monkeypatch.setenv("OWUI_OTEL_USER_IDENTITY", identity)
+    records = two_raters()
+    world = make_world(records)
+    world.openwebui.users = USERS
+    with world.sync() as sync:
+        report = sync.run()
+    assert report.raters_by_id == Counter() and "rater named by user id" not in report.summary()
+    by_user = dict(zip((ADMIN_ID, OTHER_ID), expected or (ADMIN_ID, OTHER_ID), strict=True))
+    assert raters_in_langfuse(world) == {fid: by_user[record["user_id"]] for fid, record in records.items()}
+    user_reads = [path for path in world.openwebui.requests if path.startswith("/api/v1/users/")]
+    assert sorted(user_reads) == ([] if expected is None else sorted(f"/api/v1/users/{u}" for u in by_user))
+
+
+def test_a_rater_open_webui_does_not_know_stays_the_user_id_counted_and_logged(
+    make_world: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OWUI_OTEL_USER_IDENTITY", "email")
+    records = two_raters()
+    world = make_world(records)
+    world.openwebui.users = {ADMIN_ID: USERS[ADMIN_ID]}  # the other user was deleted
+    with caplog.at_level(logging.WARNING, logger="owui_otel.feedback"), world.sync() as sync:
+        report = sync.run()
+    reason = "the user is not in Open WebUI (deleted?)"
+    assert report.raters_by_id == Counter({reason: 2}) and report.sent == 4
+    assert f"rater named by user id: 2 ({reason})" in report.summary()
+    assert set(raters_in_langfuse(world).values()) == {"admin@example.com", OTHER_ID}
+    assert caplog.text.count(reason) == 1, "logged once per run"
+
+
+def test_a_token_that_may_not_read_users_asks_once_and_names_every_rater_by_id(
+    make_world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OWUI_OTEL_USER_IDENTITY", "email")
+    records = two_raters()
+    world = make_world(records)
+    world.openwebui.users, world.openwebui.users_status = USERS, 403
+    with world.sync() as sync:
+        report = sync.run()
+    (reason,) = report.raters_by_id
+    assert "403" in reason and "admin" in reason and report.raters_by_id[reason] == 4
+    assert len([path for path in world.openwebui.requests if path.startswith("/api/v1/users/")]) == 1
+    assert set(raters_in_langfuse(world).values()) == {ADMIN_ID, OTHER_ID}
+
+    # Once the users API answers, the next run resends exactly those scores, now with the email.
+    world.openwebui.users_status = 200
+    with world.sync() as sync:
+        again = sync.run()
+    assert again.sent == 4 and again.raters_by_id == Counter()
+    assert set(raters_in_langfuse(world).values()) == {"admin@example.com", "user@example.com"}

@@ -140,6 +140,13 @@ def nested_json_request(depth: int) -> bytes:
     ).encode()
 
 
+def wide_request(span_name: str, size: int, *, attributes: int, spans: int = 1) -> tuple[bytes, list[str]]:
+    """Like :func:`large_request`, with ``attributes`` attributes ``filler.<n>`` of ``size`` bytes each per span."""
+    fillers = [_message(1, f"filler.{n}".encode()) + _message(2, _string_any("f" * size)) for n in range(attributes)]
+    bodies = [_request(f"{span_name}-{index}", fillers) for index in range(spans)]
+    return b"".join(body for body, _ in bodies), [trace_id for _, trace_id in bodies]
+
+
 def large_request(span_name: str, size: int, spans: int = 1) -> tuple[bytes, list[str]]:
     """A request of ``spans`` spans whose attribute ``filler`` holds ``size`` bytes of text each (no content
     attribute: they pass the Jaeger pipeline's content stripping), and their trace ids (hex)."""

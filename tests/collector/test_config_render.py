@@ -85,7 +85,12 @@ def _processors(config: dict[str, Any], pipeline: str) -> list[str]:
 def test_langfuse_pipeline_filters_then_transforms() -> None:
     config = config_dict(["langfuse"])
     # No batch: the persistent queue must hold a span before the receiver acknowledges it.
-    assert _processors(config, "traces/langfuse") == ["memory_limiter", "filter/langfuse", "transform/langfuse"]
+    assert _processors(config, "traces/langfuse") == [
+        "memory_limiter",
+        "filter/langfuse",
+        "transform/nested_values",
+        "transform/langfuse",
+    ]
     exporter = config["exporters"]["otlp_http/langfuse"]
     assert exporter["endpoint"].endswith("/api/public/otel")
     assert exporter["headers"]["x-langfuse-ingestion-version"] == "4"
@@ -97,11 +102,22 @@ def test_langfuse_pipeline_filters_then_transforms() -> None:
 
 def test_jaeger_strips_content_unless_kept() -> None:
     stripped = config_dict(["jaeger"])
-    assert _processors(stripped, "traces/jaeger") == ["memory_limiter", "transform/strip_content", "batch"]
+    assert _processors(stripped, "traces/jaeger") == [
+        "memory_limiter",
+        "transform/nested_values",
+        "transform/jaeger_span_size",
+        "transform/strip_content",
+        "batch",
+    ]
     statements = stripped["processors"]["transform/strip_content"]["trace_statements"]
     assert all(any(f'"{key}"' in statement for statement in statements) for key in CONTENT_ATTRIBUTES)
     kept = config_dict(["jaeger"], keep_content=["jaeger"])
-    assert _processors(kept, "traces/jaeger") == ["memory_limiter", "batch"]
+    assert _processors(kept, "traces/jaeger") == [
+        "memory_limiter",
+        "transform/nested_values",
+        "transform/jaeger_span_size",
+        "batch",
+    ]
     assert "transform/strip_content" not in kept["processors"]
 
 
@@ -286,4 +302,9 @@ def test_cli_keep_content_flag_reaches_the_render(
     monkeypatch.delenv("OWUI_OTEL_OTLP", raising=False)
     assert main(["config", "-e", "jaeger", "--jaeger-keep-content"]) == 0
     config = yaml.safe_load(capsys.readouterr().out)
-    assert _processors(config, "traces/jaeger") == ["memory_limiter", "batch"]
+    assert _processors(config, "traces/jaeger") == [
+        "memory_limiter",
+        "transform/nested_values",
+        "transform/jaeger_span_size",
+        "batch",
+    ]

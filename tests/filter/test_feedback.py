@@ -155,6 +155,13 @@ def test_rater_per_user_identity_from_a_list_item(identity: str, expected: str) 
     assert scores[0].metadata["rater"] == expected
 
 
+def test_username_is_the_users_username_when_open_webui_has_one_else_the_name_as_for_turns() -> None:
+    record = {**_record("05_thumbs_down_details", "down_turn2"), "user": {"name": "Bea User", "username": "bea"}}
+    assert scores_for_feedback(record, user_identity="username")[0][0].metadata["rater"] == "bea"
+    record["user"] = {"name": "Bea User", "username": None}
+    assert scores_for_feedback(record, user_identity="username")[0][0].metadata["rater"] == "Bea User"
+
+
 def test_rater_falls_back_to_the_id_when_the_record_has_no_user() -> None:
     scores, _ = scores_for_feedback(_record("05_thumbs_down_details", "down_turn2"), user_identity="email")
     assert scores[0].metadata["rater"] == "fa546203-aaeb-4009-9904-d8aa1c1ad202"

@@ -170,3 +170,25 @@ def test_the_admin_delete_all_deletes_every_score(setup: Setup) -> None:
     )
     setup.sync()
     assert live_scores(setup.contract) == {} == setup.expected()
+
+
+@pytest.mark.parametrize("identity", ["email", "username"])
+def test_the_rater_is_named_per_user_identity_from_open_webuis_users_api(setup: Setup, identity: str) -> None:
+    feedback = setup.api.post("/api/v1/evaluations/feedback", ui_feedback(40 + len(identity)))
+    user = setup.api.get(f"/api/v1/users/{feedback['user_id']}")  # the admin who rated, as Open WebUI knows them
+    expected = user["email"] if identity == "email" else user.get("username") or user["name"]
+    assert expected and expected != feedback["user_id"]
+    environ = {
+        **setup.environ(),
+        "OWUI_OTEL_USER_IDENTITY": identity,
+        "OWUI_OTEL_STATE_DIR": str(setup.state / identity),
+    }
+    run = subprocess.run(setup.argv(), env=environ, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "rater named by user id" not in run.stdout, run.stdout + run.stderr
+    with setup.contract.lock:
+        raters = {
+            score["metadata"]["rater"]
+            for score in setup.contract.scores.values()
+            if score["metadata"]["feedback_id"] == feedback["id"]
+        }
+    assert raters == {expected}

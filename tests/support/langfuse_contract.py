@@ -29,8 +29,10 @@ Control API (no auth; test use only):
   deletes)
 * ``DELETE /_control/received`` -> forget everything recorded
 * ``GET|POST /_control/mode`` -> fault injection: ``{"mode": "ok" | "error" | "rate_limit" | "unavailable" |
-  "slow", "status": 500, "retry_after": 1, "delay": 2.0, "count": null}``; ``count`` = apply to the next N
-  trace requests, then back to ``ok``. A *down* endpoint is a stopped process (see :mod:`tests.support.stack`).
+  "slow", "status": 500, "retry_after": 1, "delay": 2.0, "count": null, "path": ""}``; ``count`` = apply to the
+  next N trace requests, then back to ``ok``; ``path`` = only to requests whose path starts with it (e.g.
+  ``/api/public/scores``: the scores API fails, the OTLP endpoint works). A *down* endpoint is a stopped
+  process (see :mod:`tests.support.stack`).
 
 Usage::
 
@@ -87,6 +89,7 @@ class FaultMode:
     retry_after: int = 1
     delay: float = 0.0
     remaining: int | None = None
+    path: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +98,7 @@ class FaultMode:
             "retry_after": self.retry_after,
             "delay": self.delay,
             "count": self.remaining,
+            "path": self.path,
         }
 
 
@@ -117,9 +121,11 @@ class ContractState:
                 {"path": request.url.path, "status": status, "reason": reason, "received_at": time.time()}
             )
 
-    def take_fault(self) -> FaultMode:
-        """The fault to apply to this trace request (consumes one ``count``)."""
+    def take_fault(self, path: str = "") -> FaultMode:
+        """The fault to apply to a request to ``path`` (consumes one ``count``)."""
         with self.lock:
+            if not path.startswith(self.fault.path):
+                return FaultMode()
             current = dataclasses.replace(self.fault)
             if self.fault.mode != "ok" and self.fault.remaining is not None:
                 self.fault.remaining -= 1
@@ -215,7 +221,7 @@ def _score_problem(item: object) -> str | None:
 
 async def _refuse(state: ContractState, request: Request) -> JSONResponse | None:
     """The injected fault, else Langfuse's auth answer, else None (serve the request); recorded as rejected."""
-    fault_response = await _apply_fault(state.take_fault())
+    fault_response = await _apply_fault(state.take_fault(request.url.path))
     if fault_response is not None:
         state.reject(request, fault_response.status_code, "injected")
         return fault_response
@@ -393,6 +399,7 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
                 retry_after=int(payload.get("retry_after", 1)),
                 delay=float(payload.get("delay", 0.0)),
                 remaining=None if count is None else int(count),
+                path=str(payload.get("path", "")),
             )
         except (ValueError, TypeError, AttributeError) as exc:
             return _reply(400, {"error": f"bad mode payload: {exc}"})

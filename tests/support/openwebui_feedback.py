@@ -62,10 +62,21 @@ def fixture_steps() -> list[tuple[str, list[dict[str, Any]], dict[str, dict[str,
 
 
 class FakeOpenWebUI:
-    def __init__(self, records: dict[str, dict[str, Any]], *, token: str, with_ids_route: bool = True) -> None:
+    def __init__(
+        self,
+        records: dict[str, dict[str, Any]],
+        *,
+        token: str,
+        with_ids_route: bool = True,
+        users: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.records = dict(records)
         self.token = token
         self.with_ids_route = with_ids_route
+        self.users = dict(users or {})
+        """``GET /api/v1/users/{id}``: id -> the user (Open WebUI 0.12.4 answers 400 for an unknown id)."""
+        self.users_status = 200
+        """Set e.g. 403 to make the users API refuse (a token that may read feedbacks but not users)."""
         self.requests: list[str] = []
 
     def _newest_first(self) -> list[dict[str, Any]]:
@@ -101,6 +112,16 @@ class FakeOpenWebUI:
             if feedback_id not in self.records:
                 return JSONResponse({"detail": "We could not find what you're looking for :/"}, status_code=404)
             return self.records[feedback_id]
+
+        @app.get("/api/v1/users/{user_id}", response_model=None)
+        async def user(user_id: str, request: Request) -> Any:
+            if (answer := refused(request)) is not None:
+                return answer
+            if self.users_status != 200:
+                return JSONResponse({"detail": "Access prohibited"}, status_code=self.users_status)
+            if user_id not in self.users:
+                return JSONResponse({"detail": "We could not find what you're looking for :/"}, status_code=400)
+            return {**self.users[user_id], "groups": [], "is_active": False}
 
         return app
 
