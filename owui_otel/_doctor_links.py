@@ -61,6 +61,11 @@ def _post(url: str, **kwargs: Any) -> httpx.Response | str:
         return f"{type(error).__name__}"
 
 
+def post_empty_export(url: str, headers: dict[str, str] | None = None) -> httpx.Response | str:
+    """An OTLP/HTTP export with no spans: what a receiver answers to it tells what it is, and nothing is recorded."""
+    return _post(url, content=_EMPTY_EXPORT, headers={"Content-Type": "application/x-protobuf", **(headers or {})})
+
+
 def _answer(response: httpx.Response | str) -> str:
     return response if isinstance(response, str) else str(response.status_code)
 
@@ -261,8 +266,8 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
         return checks
     url = http_traces_url(inputs.otlp_endpoint)
     shown = display_url(url)  # credentials in a user:password@ part or the query string stay out of the report
-    headers = {"Content-Type": "application/x-protobuf", **dict(inputs.otlp_headers)}
-    answer = _post(url, content=_EMPTY_EXPORT, headers=headers)
+    headers = dict(inputs.otlp_headers)
+    answer = post_empty_export(url, headers)
     endpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
     if isinstance(answer, str):
         checks.append(
@@ -280,7 +285,7 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
             Check(
                 "OTEL_EXPORTER_OTLP_HEADERS",
                 FAIL,
-                f"{shown} requires a token and the one sent was {'missing' if len(headers) == 1 else 'refused'}",
+                f"{shown} requires a token and the one sent was {'refused' if headers else 'missing'}",
                 "give the filter the collector's token: "
                 "OTEL_EXPORTER_OTLP_HEADERS=authorization=Bearer%20<OTEL_INGEST_TOKEN> (or the otlp_headers valve)",
                 "the collector refuses every span: " + LOST_TURNS,
@@ -384,6 +389,7 @@ def check_langfuse(inputs: DoctorInputs) -> list[Check]:
         host = langfuse_base_url(inputs.langfuse_host)
     except UsageError as error:
         problem, _, fix = str(error).partition("; ")
+        problem = problem.removeprefix("LANGFUSE_HOST=")
         return [
             Check(
                 "LANGFUSE_HOST",

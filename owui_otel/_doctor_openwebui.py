@@ -82,7 +82,7 @@ def _connection_check(index: int, url: str, key: str, settings: dict[str, Any], 
             FAIL,
             f"connection {index} ({shown}) sends an API key the bridge refuses (401): every inlet and outlet fails",
             "paste the bridge's key into that connection (Admin Settings > Connections > edit): "
-            f"`{OWUI_OTEL} up` prints it; OWUI_OTEL_API_KEY if you started `owui-otel serve` yourself",
+            f"`{OWUI_OTEL} up` prints it; OWUI_OTEL_API_KEY if you started `{OWUI_OTEL} serve` yourself",
             "no turn is traced through it (chats work as usual)",
         )
     if settings.get("prefix_id"):

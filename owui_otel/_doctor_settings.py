@@ -21,9 +21,9 @@ from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
 )
-from otel_filter.settings import resolve_settings
+from otel_filter.settings import http_traces_url, resolve_settings
 from owui_otel._doctor_base import FAIL, OK, SKIP, WARN, Check, DoctorInputs
-from owui_otel._doctor_links import get
+from owui_otel._doctor_links import get, post_empty_export
 
 GRPC, HTTP = "grpc", "http/protobuf"
 OTLP_HTTP_PORT, OTLP_GRPC_PORT = 4318, 4317
@@ -67,21 +67,28 @@ def _collector_ports(inputs: DoctorInputs) -> tuple[int, int]:
     return int(env.get("OTELCOL_HTTP_PORT", OTLP_HTTP_PORT)), int(env.get("OTELCOL_GRPC_PORT", OTLP_GRPC_PORT))
 
 
+def _serves_otlp_http(endpoint: str) -> bool:
+    """Does ``endpoint`` answer an (empty) OTLP/HTTP export the way an OTLP/HTTP receiver does?"""
+    answer = post_empty_export(http_traces_url(endpoint))
+    return not isinstance(answer, str) and answer.status_code in (200, 401, 403)
+
+
 def _misrouted(protocol: str, endpoint: str, inputs: DoctorInputs, source: str, where: str) -> Check | None:
-    """gRPC sent to the OTLP/HTTP port (or HTTP to the gRPC port): every export fails."""
+    """gRPC sent to an OTLP/HTTP receiver (or HTTP to the gRPC port): every export fails."""
     try:
-        port = urlsplit(endpoint).port
+        parts = urlsplit(endpoint)
+        port = parts.port
     except ValueError:
         return None
     http_port, grpc_port = _collector_ports(inputs)
-    if protocol == GRPC and port == http_port:
-        right = f"http://{urlsplit(endpoint).hostname}:{grpc_port}"
+    if protocol == GRPC and _serves_otlp_http(endpoint):
+        right = f"{parts.scheme}://{parts.hostname}:{grpc_port}"
         return Check(
             source,
             FAIL,
-            f"{where} sends gRPC to {endpoint}, the collector's OTLP/HTTP port ({http_port}), which cannot read it",
-            f"unset {source.removeprefix('valve ')} (the default, http/protobuf, is what port {http_port} serves), "
-            f"or point the endpoint at the gRPC port ({right})",
+            f"{where} sends gRPC to {endpoint}, an OTLP/HTTP port (it answers OTLP/HTTP), which cannot read it",
+            f"unset {source.removeprefix('valve ')} (the default, http/protobuf, is what that port serves), "
+            f"or point the endpoint at the collector's gRPC port (e.g. {right})",
             "every export fails: no turn reaches the collector (chats work as usual)",
         )
     if protocol == HTTP and port == grpc_port:

@@ -145,7 +145,7 @@ def find_turn(
     found: dict[str, bool] = {}
     if jaeger_url:
         found[JAEGER] = False
-    client = None
+    client, http = None, httpx.Client(timeout=5.0)
     if langfuse is not None:
         from langfuse import Langfuse  # noqa: PLC0415 (the [cli] extra)
         from langfuse._client.resource_manager import LangfuseResourceManager  # noqa: PLC0415
@@ -156,7 +156,7 @@ def find_turn(
             secret_key=langfuse.secret_key,
             base_url=langfuse.host,
             tracing_enabled=False,
-            httpx_client=httpx.Client(timeout=5.0),
+            httpx_client=http,
         )
         found[LANGFUSE] = False
     deadline = time.monotonic() + wait_s
@@ -172,3 +172,4 @@ def find_turn(
     finally:
         if client is not None:
             client.shutdown()
+        http.close()
