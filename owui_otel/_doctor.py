@@ -42,6 +42,7 @@ __all__ = [
     "Check",
     "DoctorInputs",
     "Report",
+    "check_direct_langfuse",
     "check_langfuse",
     "price_checks",
     "render",

@@ -54,7 +54,8 @@ class DoctorInputs:
     logs: str = ""
     filter_environ: dict[str, str] = field(default_factory=dict)
     filter_valves: dict[str, Any] = field(default_factory=dict)
-    synthetic_turn: bool = True
+    synthetic_turn: bool = False
+    """Send the synthetic turn (the command line does, unless --no-synthetic-turn)."""
     wait_s: float = 20.0
 
 

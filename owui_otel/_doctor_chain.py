@@ -60,7 +60,7 @@ def _send(inputs: DoctorInputs, turn: SyntheticTurn) -> tuple[str, Check | None]
 
 def check_synthetic_turn(inputs: DoctorInputs) -> list[Check]:
     if not inputs.synthetic_turn:
-        return [Check(SYNTHETIC_TURN, SKIP, "not sent (--no-synthetic-turn)")]
+        return [Check(SYNTHETIC_TURN, SKIP, "not sent (--no-synthetic-turn): the links were checked one by one only")]
     turn = SyntheticTurn.new()
     path, failure = _send(inputs, turn)
     langfuse = _langfuse_reader(inputs)

@@ -117,9 +117,9 @@ def check_filter_settings(inputs: DoctorInputs) -> list[Check]:
         Check(
             _setting_name(problem.setting),
             WARN,
-            f"{where}: {problem.value!r} {problem.reason}",
+            f"{problem.value!r} {problem.reason} ({where})",
             problem.fix,
-            problem.fallback,
+            f"the filter keeps tracing: {problem.fallback[:1].lower()}{problem.fallback[1:]}",
         )
         for problem in problems
     ]
