@@ -365,7 +365,7 @@ def test_each_config_problem_of_the_filter_is_reported_by_its_setting(
         code, output = doctor(stack, *_bridge_flags(bridge))
     assert code == 1
     _problem(output, "valve otlp_protocol", "'grcp' is not a supported protocol", "'http/protobuf' or 'grpc'")
-    _problem(output, "valve max_content_chars", "from 256 to 200000", "Using 20000")
+    _problem(output, "valve max_content_chars", "from 256 to 200000", "Until then: the filter keeps tracing: using 20000")
     _problem(output, "valve capture_message_content", "is not true or false")
     _, _, warned = _verdict(output)
     assert warned >= 3
