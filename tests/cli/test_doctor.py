@@ -13,8 +13,10 @@ Every output is compared with its snapshot in tests/cli/snapshots/doctor/ (OWUI_
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,11 +25,13 @@ from typing import Any
 import httpx
 import pytest
 
+from collector._process import free_port
 from otel_filter import FilterCore
 from owui_otel._stack import ProcessRecord, StackState
 from owui_otel._supervisor import RUNNING, ChildStatus, SupervisorStatus
 from owui_otel.cli import main
 from owui_otel.server import ServerConfig, create_app
+from tests.support.bridge_process import running_bridge
 from tests.support.openwebui_admin import filter_function, openwebui_admin
 from tests.support.scenarios import load
 from tests.support.servers import ThreadServer
@@ -249,19 +253,24 @@ def test_json_output_has_the_documented_shape(chain: tuple[Stack, ThreadServer],
 # --- the four broken setups of issue 12 ------------------------------------------------------------------------
 
 
-def _running_stack(state_dir: Path, stack: Stack, bridge: ThreadServer | None, supervisor: int) -> None:
-    """An `owui-otel up` state whose supervisor status names the test stack's real collector process."""
+def _running_stack(
+    state_dir: Path,
+    stack: Stack,
+    bridge: ThreadServer | None,
+    supervisor: int,
+    bridge_process: tuple[str, int, list[str]] | None = None,
+) -> None:
+    """An `owui-otel up` state whose supervisor status names the test stack's real collector process (and, when
+    given, a real bridge process: url, pid, argv)."""
     assert stack.collector is not None and stack.collector.pid is not None
     collector_log = str(stack.collector.log_path)
     folder = state_dir / "stack"
     folder.mkdir(parents=True)
-    status = SupervisorStatus(
-        pid=supervisor,
-        state=RUNNING,
-        children=[
-            ChildStatus("collector", stack.collector.pid, stack.collector.argv, collector_log, running=True),
-        ],
-    )
+    children = [ChildStatus("collector", stack.collector.pid, stack.collector.argv, collector_log, running=True)]
+    if bridge_process is not None:
+        _, pid, argv = bridge_process
+        children.append(ChildStatus("bridge", pid, argv, str(Path(collector_log).parent / "bridge.log"), running=True))
+    status = SupervisorStatus(pid=supervisor, state=RUNNING, children=children)
     (folder / "supervisor.json").write_text(
         json.dumps({**status.__dict__, "children": [child.__dict__ for child in status.children]})
     )
@@ -272,7 +281,7 @@ def _running_stack(state_dir: Path, stack: Stack, bridge: ThreadServer | None, s
             "collector_otlp_http": stack.otlp_http_endpoint,
             "collector_health": f"http://127.0.0.1:{stack.ports.health}",
             "collector_metrics": f"http://127.0.0.1:{stack.ports.metrics}/metrics",
-            "bridge": bridge.url if bridge else "",
+            "bridge": bridge_process[0] if bridge_process else bridge.url if bridge else "",
         },
         api_key=BRIDGE_KEY,
         langfuse=True,
@@ -365,11 +374,59 @@ def test_each_config_problem_of_the_filter_is_reported_by_its_setting(
         code, output = doctor(stack, *_bridge_flags(bridge))
     assert code == 1
     _problem(output, "valve otlp_protocol", "'grcp' is not a supported protocol", "'http/protobuf' or 'grpc'")
-    _problem(output, "valve max_content_chars", "from 256 to 200000", "Until then: the filter keeps tracing: using 20000")
+    _problem(
+        output, "valve max_content_chars", "from 256 to 200000", "Until then: the filter keeps tracing: using 20000"
+    )
     _problem(output, "valve capture_message_content", "is not true or false")
     _, _, warned = _verdict(output)
     assert warned >= 3
     _snapshot("config_problems", output, tmp_path)
+
+
+def _pid_running(argv: list[str]) -> int:
+    """The pid of the process running exactly ``argv`` (a child of this test)."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
+            except OSError:
+                continue
+            if [part.decode() for part in cmdline] == argv:
+                return int(entry.name)
+    raise AssertionError(f"no process runs {argv}")
+
+
+def test_the_running_bridges_own_environment_is_judged_each_problem_named_by_its_variable(
+    quiet_shell: None,
+    stack_factory: Callable[..., Stack],  # noqa: F811
+    doctor: Callable[..., Any],
+    supervisor: int,
+    tmp_path: Path,
+) -> None:
+    """The bridge as `up` starts it (`serve --otlp-endpoint`), with a stray OTEL_EXPORTER_OTLP_PROTOCOL=grpc and a bad
+    OWUI_OTEL_MAX_CONTENT_CHARS in its environment (an `up` of an older version passed the shell's on); the doctor's
+    shell has neither."""
+    stack = stack_factory(jaeger=True)
+    port = free_port()
+    argv = [sys.executable, "-m", "owui_otel.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--otlp-endpoint", stack.otlp_http_endpoint, "--data-dir", str(tmp_path / "bridge-data")]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OWUI_OTEL_"))},
+        "OWUI_OTEL_API_KEY": BRIDGE_KEY,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OWUI_OTEL_MAX_CONTENT_CHARS": "lots",
+    }
+    with running_bridge("bridge", argv, port=port, env=env, log_path=tmp_path / "bridge.log") as url:
+        _running_stack(tmp_path / "state", stack, None, supervisor, (url, _pid_running(argv), argv))
+        code, output = doctor(stack, stack_flags=False)
+    assert code == 1
+    _problem(output, "OWUI_OTEL_MAX_CONTENT_CHARS", "'lots' must be a whole number", "(the bridge's filter)")
+    _problem(
+        output, "OTEL_EXPORTER_OTLP_PROTOCOL", "the bridge's filter sends gRPC to", "unset OTEL_EXPORTER_OTLP_PROTOCOL"
+    )
+    _problem(output, "synthetic turn in Jaeger", "sent through the bridge", "Jaeger did not have it")
+    _verdict(output)
+    _snapshot("running_bridge_environment", output, tmp_path)
 
 
 # --- a double install ------------------------------------------------------------------------------------------
