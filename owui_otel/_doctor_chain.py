@@ -42,7 +42,13 @@ def _send(inputs: DoctorInputs, turn: SyntheticTurn) -> tuple[str, Check | None]
             else "the bridge did not name its filter (GET /pipelines refused: wrong API key?)"
         )
         if problem:
-            return "bridge", Check(SYNTHETIC_TURN, FAIL, f"not sent: {problem}", "fix the bridge lines above", "")
+            return "bridge", Check(
+                SYNTHETIC_TURN,
+                FAIL,
+                f"not sent: {problem}",
+                "fix the bridge problems above",
+                "nothing proves that turns reach the backends",
+            )
         return "bridge", None
     counters = send_through_filter(inputs.filter_valves, inputs.filter_environ, turn)
     if counters.get("spans_export_failed") or not counters.get("spans_exported"):

@@ -456,13 +456,10 @@ def check_langfuse(inputs: DoctorInputs) -> list[Check]:
     return checks
 
 
-def check_usage(inputs: DoctorInputs) -> list[Check]:
-    """Do recent streamed turns carry token usage? Open WebUI asks providers for stream usage only
-    when the model's Usage capability is on. (The doctor's own synthetic turns are not judged.)"""
-    if not inputs.jaeger_url:
-        return [Check("token usage", SKIP, "no Jaeger URL to look at recent turns")]
+def recent_turn_traces(inputs: DoctorInputs) -> list[dict[str, Any]] | None:
+    """Jaeger's traces of turns that ended in the last 2 hours (at most 200); None when Jaeger does not answer."""
     try:
-        traces = search_traces(
+        return search_traces(
             inputs.jaeger_url,
             service=inputs.service_name,
             tags={OPENWEBUI_TURN_END_REASON: END_OUTLET},
@@ -471,6 +468,16 @@ def check_usage(inputs: DoctorInputs) -> list[Check]:
             timeout_s=5.0,
         )
     except OwuiOtelError:
+        return None
+
+
+def check_usage(inputs: DoctorInputs) -> list[Check]:
+    """Do recent streamed turns carry token usage? Open WebUI asks providers for stream usage only
+    when the model's Usage capability is on. (The doctor's own synthetic turns are not judged.)"""
+    if not inputs.jaeger_url:
+        return [Check("token usage", SKIP, "no Jaeger URL to look at recent turns")]
+    traces = recent_turn_traces(inputs)
+    if traces is None:
         return [Check("token usage", SKIP, f"Jaeger at {inputs.jaeger_url} did not answer the search")]
     streamed, without_usage = 0, 0
     unpriced: dict[str, int] = {}  # model -> turns with usage but no cost (the bridge's counters, for any host)

@@ -16,19 +16,16 @@ from typing import Any
 
 from otel_filter.hosts import FILTER_NAME
 from otel_filter.semconv import (
-    END_OUTLET,
     GEN_AI_OPERATION_CHAT,
     GEN_AI_OPERATION_NAME,
     OPENWEBUI_HOST,
     OPENWEBUI_TASK,
-    OPENWEBUI_TURN_END_REASON,
 )
 from otel_filter.settings import display_url
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._doctor_base import FAIL, OK, OWUI_OTEL, SKIP, WARN, Check, DoctorInputs
-from owui_otel._doctor_links import get
-from owui_otel._errors import OwuiOtelError
-from owui_otel._jaeger_query import search_traces, span_tags
+from owui_otel._doctor_links import get, recent_turn_traces
+from owui_otel._jaeger_query import span_tags
 
 CONNECTION = "Open WebUI connection"
 DOUBLE_INSTALL = "double install"
@@ -191,16 +188,8 @@ def check_duplicate_turns(inputs: DoctorInputs) -> list[Check]:
     """One turn recorded by two hosts (same trace, two turn spans): the filter is installed twice."""
     if not inputs.jaeger_url:
         return []
-    try:
-        traces = search_traces(
-            inputs.jaeger_url,
-            service=inputs.service_name,
-            tags={OPENWEBUI_TURN_END_REASON: END_OUTLET},
-            lookback_s=2 * 3600,
-            limit=200,
-            timeout_s=5.0,
-        )
-    except OwuiOtelError:
+    traces = recent_turn_traces(inputs)
+    if traces is None:
         return []
     doubled, hosts = 0, set()
     for trace in traces:

@@ -315,6 +315,7 @@ def test_langfuse_host_with_a_path_in_the_running_stack_is_caught_whatever_the_s
         _running_stack(tmp_path / "state", stack, bridge, supervisor)
         _turn_through_bridge(bridge, "ui_stream_turn1")  # user traffic the collector fails to deliver to Langfuse
         stack.wait_metric("otelcol_exporter_send_failed_spans", 1, timeout=60, exporter="otlp_http/langfuse")
+        _wait_for_turns_in_jaeger(stack, 1)
         # The shell holds a correct host: the doctor must judge what the running collector uses.
         code, output = doctor(stack, stack_flags=False, **_langfuse_env(stack))
     assert code == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from tests.cli.test_doctor import (
     _turn_through_bridge,
     _verdict,
     _wait_for_turns_in_jaeger,
+    chain,
     doctor,
     quiet_shell,
 )
@@ -35,20 +36,9 @@ from tests.support.servers import ThreadServer
 from tests.support.stack import FAST_RETRY, Stack
 
 pytestmark = pytest.mark.integration
-__all__ = ["doctor", "quiet_shell"]  # fixtures, found by name
+__all__ = ["chain", "doctor", "quiet_shell"]  # fixtures, found by name
 
 LINKS_ONLY = "--no-synthetic-turn"
-
-
-@pytest.fixture
-def chain(
-    quiet_shell: None,  # noqa: F811
-    stack_factory: Callable[..., Stack],  # noqa: F811
-    tmp_path: Path,
-) -> Iterator[tuple[Stack, ThreadServer]]:
-    stack = stack_factory(jaeger=True)
-    with _bridge(tmp_path, stack.otlp_http_endpoint) as bridge:
-        yield stack, bridge
 
 
 def _secrets_absent(output: str, stack: Stack) -> None:
