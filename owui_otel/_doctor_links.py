@@ -383,6 +383,17 @@ def _langfuse_project_url(inputs: DoctorInputs, host: str) -> tuple[Check, str |
 def check_langfuse(inputs: DoctorInputs) -> list[Check]:
     source = f" ({inputs.langfuse_source} runs with it)" if inputs.langfuse_source else ""
     then = f", then {RESTART}" if inputs.langfuse_source else ""
+    if not inputs.langfuse_host and inputs.langfuse_source and inputs.filter_environ.get("LANGFUSE_HOST"):
+        return [
+            Check(
+                "LANGFUSE_HOST",
+                WARN,
+                f"this shell sets it ({inputs.filter_environ['LANGFUSE_HOST']}), but {inputs.langfuse_source} was "
+                "started without Langfuse",
+                f"apply it: {RESTART} (with LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY set)",
+                "traces go to Jaeger only",
+            )
+        ]
     if not inputs.langfuse_host:
         return [Check("Langfuse", SKIP, "LANGFUSE_HOST is not set: traces go to Jaeger only")]
     try:

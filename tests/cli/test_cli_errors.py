@@ -414,7 +414,9 @@ def test_doctor_with_something_else_on_the_ports_reports_each_broken_link(sandbo
     ]
     assert all(url in line for line in failed[:3]), proc.stdout
     assert all(". Fix: " in line and ". Until then: " in line for line in failed), proc.stdout
-    assert proc.stdout.rstrip().splitlines()[-1].startswith(f"{len(failed)} problems ({len(failed)} failed"), proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith(f"{len(failed)} problems ({len(failed)} failed"), (
+        proc.stdout
+    )
 
 
 # --- no Go at all (in process: find_go's /usr/local/go fallback hidden too) ---------------------------------------

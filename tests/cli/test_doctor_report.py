@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from owui_otel._doctor import FAIL, OK, SKIP, WARN, Check, Report, render, to_json
+from owui_otel._doctor import FAIL, OK, SKIP, WARN, Check, DoctorInputs, Report, check_langfuse, render, to_json
 from owui_otel._doctor_running import exporter_retries, exporter_stats, langfuse_keys_from_auth
 from tests.support.snapshots import SNAPSHOTS, assert_snapshot
 
@@ -119,3 +119,16 @@ def test_the_collectors_langfuse_credentials_read_back_as_the_key_pair() -> None
     auth = base64.b64encode(b"pk-lf-1:sk-lf-2").decode()
     assert langfuse_keys_from_auth(auth) == ("pk-lf-1", "sk-lf-2")
     assert langfuse_keys_from_auth("not base64!") == ("", "")
+
+
+def test_langfuse_set_in_the_shell_but_not_in_the_running_stack_is_a_problem() -> None:
+    inputs = DoctorInputs(
+        langfuse_source="the running collector", filter_environ={"LANGFUSE_HOST": "https://x.example"}
+    )
+    (check,) = check_langfuse(inputs)
+    assert (check.link, check.status) == ("LANGFUSE_HOST", WARN)
+    assert "the running collector was started without Langfuse" in check.says
+    assert "owui-otel down && .venv/bin/owui-otel up" in check.fix and check.until == "traces go to Jaeger only"
+    # Without a running stack the shell is all there is: no Langfuse is simply not checked.
+    (skipped,) = check_langfuse(DoctorInputs(filter_environ={"LANGFUSE_HOST": "https://x.example"}))
+    assert skipped.status == SKIP
