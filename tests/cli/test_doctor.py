@@ -3,7 +3,8 @@
 
 Real processes: our collector, Jaeger and the Langfuse-contract endpoint (tests/support/stack.py), the bridge server
 (uvicorn, in a thread). Open WebUI's admin API is the documented contract double tests/support/openwebui_admin.py
-(the real Open WebUI takes a minute to start; the doctor reads only those two endpoints). The "running stack" of
+(the real Open WebUI takes a minute to start; the doctor reads only those two endpoints; the same checks against the
+real Open WebUI 0.12.4 are in tests/openwebui/test_doctor_openwebui.py). The "running stack" of
 the tests is an `owui-otel up` state file whose supervisor status names the real collector process of the test
 stack, so the doctor reads that collector's real environment from /proc, as it does for `up`.
 
