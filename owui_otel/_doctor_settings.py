@@ -141,12 +141,18 @@ def check_filter_settings(inputs: DoctorInputs) -> list[Check]:
                     "the filter uses the safe fallback each problem names",
                 )
             )
+    unknown = bool(inputs.bridge_url) and environ is None
     if not checks:
         checks.append(
             Check(
                 "filter settings",
                 OK,
-                f"{where} sends {settings.export.protocol} to {settings.export.endpoint}, no config problem",
+                f"{where} sends {settings.export.protocol} to {settings.export.endpoint}, no config problem"
+                + (
+                    " (judged by its valves: its environment is readable only in an `owui-otel up` stack)"
+                    if unknown
+                    else ""
+                ),
             )
         )
     return checks

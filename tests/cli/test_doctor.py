@@ -350,7 +350,10 @@ def test_a_wrong_key_on_the_open_webui_connection_is_caught(
     chain: tuple[Stack, ThreadServer], doctor: Callable[..., Any], tmp_path: Path
 ) -> None:
     stack, bridge = chain
-    connections = [("http://127.0.0.1:1/v1", "sk-upstream", {}), (bridge.url, "owui-otel-stale-key", {})]
+    connections: list[tuple[str, str, dict[str, Any]]] = [
+        ("http://127.0.0.1:1/v1", "sk-upstream", {}),
+        (bridge.url, "owui-otel-stale-key", {}),
+    ]
     with ThreadServer(openwebui_admin(ADMIN_TOKEN, connections=connections)) as openwebui:
         code, output = doctor(
             stack, *_bridge_flags(bridge), "--openwebui-url", openwebui.url, "--openwebui-token", ADMIN_TOKEN
@@ -438,7 +441,7 @@ def test_the_bridge_connection_and_the_function_both_active_is_a_double_install(
     chain: tuple[Stack, ThreadServer], doctor: Callable[..., Any], tmp_path: Path
 ) -> None:
     stack, bridge = chain
-    connections = [(bridge.url, BRIDGE_KEY, {})]
+    connections: list[tuple[str, str, dict[str, Any]]] = [(bridge.url, BRIDGE_KEY, {})]
     app = openwebui_admin(ADMIN_TOKEN, connections=connections, functions=[filter_function()])
     with ThreadServer(app) as openwebui:
         code, output = doctor(
