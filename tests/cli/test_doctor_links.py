@@ -24,6 +24,7 @@ from tests.cli.test_doctor import (
     _langfuse_env,
     _line,
     _problem,
+    _snapshot,
     _turn_through_bridge,
     _verdict,
     _wait_for_turns_in_jaeger,
@@ -47,14 +48,20 @@ def _secrets_absent(output: str, stack: Stack) -> None:
         assert secret not in output
 
 
-def test_wrong_keys_are_named_with_the_fix(chain: tuple[Stack, ThreadServer], doctor: Callable[..., Any]) -> None:  # noqa: F811
+def test_wrong_keys_are_named_with_the_fix(
+    chain: tuple[Stack, ThreadServer],
+    doctor: Callable[..., Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
     stack, bridge = chain
     env = {**_langfuse_env(stack), "LANGFUSE_SECRET_KEY": "sk-lf-wrong"}
     code, output = doctor(stack, LINKS_ONLY, *_bridge_flags(bridge), **env)
     assert code == 1
+    _snapshot("wrong_langfuse_keys", output, tmp_path)
     _problem(output, "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY", "rejects the key pair (401)", "Settings > API Keys")
     code, output = doctor(stack, LINKS_ONLY, *_bridge_flags(bridge, "not-the-key"))
     assert code == 1
+    _snapshot("wrong_bridge_key", output, tmp_path)
     _problem(output, "OWUI_OTEL_API_KEY", "refuses the API key")
     assert "not-the-key" not in output and "sk-lf-wrong" not in output
     _verdict(output)
@@ -63,18 +70,25 @@ def test_wrong_keys_are_named_with_the_fix(chain: tuple[Stack, ThreadServer], do
 def test_a_filter_pointed_at_langfuses_base_url_is_named_with_the_fix(
     chain: tuple[Stack, ThreadServer],
     doctor: Callable[..., Any],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     stack, bridge = chain
     code, output = doctor(stack, LINKS_ONLY, *_bridge_flags(bridge), "--otlp-endpoint", stack.langfuse_url)
     assert code == 1
+    _snapshot("langfuse_base_url_as_endpoint", output, tmp_path)
     _problem(output, "OTEL_EXPORTER_OTLP_ENDPOINT", "not an OTLP/HTTP traces endpoint", "http://localhost:4318")
 
 
-def test_collector_down_is_reported(chain: tuple[Stack, ThreadServer], doctor: Callable[..., Any]) -> None:  # noqa: F811
+def test_collector_down_is_reported(
+    chain: tuple[Stack, ThreadServer],
+    doctor: Callable[..., Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
     stack, bridge = chain
     stack.kill_collector()
     code, output = doctor(stack, *_bridge_flags(bridge))
     assert code == 1
+    _snapshot("collector_down", output, tmp_path)
     _problem(output, "collector", "no healthy collector", ".venv/bin/owui-otel up")
     _problem(output, "OTEL_EXPORTER_OTLP_ENDPOINT", "nothing listens at")
     _problem(output, "synthetic turn in Jaeger", "Jaeger did not have it")
@@ -84,12 +98,14 @@ def test_collector_down_is_reported(chain: tuple[Stack, ThreadServer], doctor: C
 def test_streamed_turns_without_usage_point_at_the_usage_capability(
     chain: tuple[Stack, ThreadServer],
     doctor: Callable[..., Any],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     stack, bridge = chain
     _turn_through_bridge(bridge, "ui_stream_no_usage")
     _wait_for_turns_in_jaeger(stack, 1)
     code, output = doctor(stack, LINKS_ONLY, *_bridge_flags(bridge))
     assert code == 1  # a warning is a problem too: the last line counts it
+    _snapshot("streamed_turns_without_usage", output, tmp_path)
     _problem(output, "token usage", "1 of 1 recent streamed turns carry no token usage", "Usage capability")
     assert _verdict(output) == (1, 0, 1)
 
@@ -108,6 +124,7 @@ def test_unpriced_models_are_named_with_an_override_example(
         _wait_for_turns_in_jaeger(stack, 1)
         code, output = doctor(stack, LINKS_ONLY, *_bridge_flags(bridge))
     assert code == 1
+    _snapshot("unpriced_model", output, tmp_path)
     line = _problem(output, "OWUI_OTEL_PRICE_OVERRIDES", "1 turn(s) of model mock-gpt had no price")
     assert 'e.g. {"mock-gpt": {"input"' in line
     assert output.count("had no price") == 1  # from the bridge's counters, not again from Jaeger
@@ -121,6 +138,7 @@ def test_turns_unpriced_for_lack_of_genai_prices_name_that_fix_not_an_override(
     chain: tuple[Stack, ThreadServer],
     doctor: Callable[..., Any],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     # The bridge runs in this process: make genai-prices unimportable for the filter in it.
     def missing(name: str) -> Any:
@@ -134,6 +152,7 @@ def test_turns_unpriced_for_lack_of_genai_prices_name_that_fix_not_an_override(
     _wait_for_turns_in_jaeger(stack, 1)
     code, output = doctor(stack, LINKS_ONLY)  # no bridge: judged from the spans in Jaeger
     assert code == 1, output
+    _snapshot("genai_prices_missing", output, tmp_path)
     _problem(output, "turn prices", "cannot import genai-prices", "pip install genai-prices")
     assert "had no price" not in output and "price_overrides" not in output
 
@@ -153,6 +172,7 @@ def test_open_webui_connection_pitfalls(
     settings: dict[str, Any],
     key: str,
     expected: str,
+    tmp_path: Path,
 ) -> None:
     stack, bridge = chain
     connections = [("http://127.0.0.1:1/v1", "sk-upstream", {}), (bridge.url, key, settings)]
@@ -168,6 +188,7 @@ def test_open_webui_connection_pitfalls(
         )
     assert expected in _line(output, "Open WebUI connection")
     assert code == (0 if "set up right" in expected else 1), output
+    _snapshot(f"connection_{'_'.join(expected.split()[:3])}", output, tmp_path)
     assert "admin-jwt" not in output
 
 
@@ -187,6 +208,7 @@ def test_spans_the_collector_could_not_deliver_are_reported(
     line = _problem(output, "collector exports to otlp_http/langfuse", "1 span(s) failed to send and were dropped")
     assert "401/403 means wrong Langfuse keys" in line
     assert code == 1
+    _snapshot("undelivered_spans", output, tmp_path)
 
 
 def test_a_backend_that_is_down_shows_as_queued_and_retried(
