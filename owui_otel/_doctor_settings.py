@@ -30,12 +30,15 @@ OTLP_HTTP_PORT, OTLP_GRPC_PORT = 4318, 4317
 
 
 def bridge_filter_id(inputs: DoctorInputs) -> str:
-    """The id the bridge serves its filter under (``GET /pipelines``), or "" when it does not say."""
+    """The id the bridge (or a Pipelines server) serves our filter under (``GET /pipelines``), or "" when it does not
+    say."""
     answer = get(f"{inputs.bridge_url}/pipelines", headers={"Authorization": f"Bearer {inputs.bridge_api_key}"})
     if isinstance(answer, str) or answer.status_code != 200:
         return ""
-    data = answer.json().get("data") or []
-    return str(data[0].get("id", "")) if data else ""
+    filters = [item for item in answer.json().get("data") or [] if item.get("type", "filter") == "filter"]
+    # A Pipelines server may host other filters too: ours is the one named otel... (otel_bridge, otel_filter_pipeline).
+    ours = [item for item in filters if str(item.get("id", "")).startswith("otel")] or filters
+    return str(ours[0].get("id", "")) if ours else ""
 
 
 def _bridge_valves(inputs: DoctorInputs, filter_id: str) -> dict[str, Any] | None:
