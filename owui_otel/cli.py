@@ -449,10 +449,6 @@ def _add_install(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         parser.set_defaults(handler=_cmd_install)
 
 
-def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    add_doctor(commands)
-
-
 def _cmd_feedback_sync(args: argparse.Namespace) -> int:
     from owui_otel._feedback_sync import EvaluationSpans, feedback_sync  # noqa: PLC0415
 
@@ -586,7 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_stack_commands(commands)
     _add_install(commands)
-    _add_doctor(commands)
+    add_doctor(commands)
     _add_serve(commands)
     _add_feedback(commands)
     _add_traces(commands)
