@@ -146,7 +146,7 @@ def check_bridge(inputs: DoctorInputs) -> list[Check]:
                 "OWUI_OTEL_API_KEY",
                 FAIL,
                 f"the bridge at {inputs.bridge_url} is up but refuses the API key the doctor was given",
-                "pass the key it was started with (printed by `owui-otel up`) as --api-key or OWUI_OTEL_API_KEY",
+                f"pass the key it was started with (`{OWUI_OTEL} up` prints it) as --api-key or OWUI_OTEL_API_KEY",
                 "the doctor cannot send its synthetic turn through the bridge",
             )
         ]
