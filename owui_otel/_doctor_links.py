@@ -332,7 +332,11 @@ def check_collector_exports(inputs: DoctorInputs) -> list[Check]:
             facts.append(f"{int(stat.send_failed)} span(s) failed to send and were dropped")
         if stat is not None and stat.enqueue_failed:
             facts.append(f"{int(stat.enqueue_failed)} span(s) found the queue full and were dropped")
-        if stat is not None and stat.queue_size:
+        # A few queued items with nothing failing are just in flight; a queue filling up or held by retries is not.
+        backlog = (
+            stat is not None and stat.queue_size and (facts or retried or stat.queue_size >= stat.queue_capacity / 2)
+        )
+        if stat is not None and backlog:
             facts.append(f"{stat.queue_size:g} queued (capacity {stat.queue_capacity:g})")
         if retried is not None:
             facts.append(

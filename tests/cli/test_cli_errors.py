@@ -25,8 +25,9 @@ Which case applies to which command (``n/a``: the command never needs Go / never
     collector validate    error, exit 1               --binary missing (2)                     n/a: no network
     collector langfuse-auth works (needs no Go)       key with ':' (2), no keys (2)            n/a: no network
 
-``doctor`` is the one command whose answer to a broken link is a report (one ``[fail]`` line per broken link, each
-with its ``fix:``) on stdout rather than an error line: that is what it is for.
+``doctor`` is the one command whose answer to a broken link is a report (one ``[FAIL]`` line per broken link, each
+with its ``Fix:`` and ``Until then:``, and a last line counting the problems) on stdout rather than an error line:
+that is what it is for.
 """
 
 from __future__ import annotations

@@ -204,6 +204,7 @@ def test_spans_the_collector_could_not_deliver_are_reported(
     with _bridge(tmp_path, stack.otlp_http_endpoint) as bridge:
         _turn_through_bridge(bridge, "ui_stream_turn1")
         stack.wait_metric("otelcol_exporter_send_failed_spans", 1, timeout=60, exporter="otlp_http/langfuse")
+        _wait_for_turns_in_jaeger(stack, 1)
         code, output = doctor(stack, LINKS_ONLY, *_bridge_flags(bridge))
     line = _problem(output, "collector exports to otlp_http/langfuse", "1 span(s) failed to send and were dropped")
     assert "401/403 means wrong Langfuse keys" in line
