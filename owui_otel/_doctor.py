@@ -20,15 +20,8 @@ from collections.abc import Callable
 
 from owui_otel._doctor_base import FAIL, OK, SKIP, WARN, Check, DoctorInputs, Report
 from owui_otel._doctor_chain import check_synthetic_turn
-from owui_otel._doctor_links import (
-    check_bridge,
-    check_collector,
-    check_direct_langfuse,
-    check_langfuse,
-    check_supervisor,
-    check_usage,
-    price_checks,
-)
+from owui_otel._doctor_langfuse import check_direct_langfuse, check_langfuse
+from owui_otel._doctor_links import check_bridge, check_collector, check_supervisor, check_usage, price_checks
 from owui_otel._doctor_openwebui import check_duplicate_turns, check_openwebui
 from owui_otel._doctor_report import render, to_json
 from owui_otel._doctor_settings import check_filter_settings

@@ -1,23 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
 """The doctor's link checks, in the order data flows: the ``up`` stack's supervisor, the bridge server, the
-collector (health, OTLP receiver, what it could not deliver), Langfuse (host, keys via the ``langfuse`` SDK's own
-``auth_check()``, OTLP endpoint) and Jaeger (do recent streamed turns carry token usage and prices?).
+collector (health, OTLP receiver, what it could not deliver) and Jaeger (do recent streamed turns carry token usage
+and prices?); Langfuse's are in :mod:`owui_otel._doctor_langfuse`. Also the small HTTP helpers every check uses.
 
     checks = check_collector(DoctorInputs(collector_health="http://127.0.0.1:13133"))
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
-from collector import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH, langfuse_base_url, langfuse_basic_auth
 from otel_filter.semconv import (
     COST_SOURCE_UNAVAILABLE,
     END_OUTLET,
@@ -36,13 +33,12 @@ from otel_filter.settings import PRICING_UNAVAILABLE_COUNTER, UNPRICED_COUNTER, 
 from owui_otel._doctor_base import FAIL, OK, OWUI_OTEL, RESTART, SKIP, WARN, Check, DoctorInputs
 from owui_otel._doctor_running import exporter_retries, exporter_stats
 from owui_otel._doctor_synthetic import SYNTHETIC_PREFIX
-from owui_otel._errors import OwuiOtelError, UsageError
+from owui_otel._errors import OwuiOtelError
 from owui_otel._jaeger_query import search_traces, span_tags
-from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
 from owui_otel._supervisor import RUNNING, STARTING
 
 TIMEOUT = httpx.Timeout(5.0, connect=3.0)
-_EMPTY_EXPORT = b""  # an ExportTraceServiceRequest with no spans serializes to zero bytes
+EMPTY_EXPORT = b""  # an ExportTraceServiceRequest with no spans serializes to zero bytes
 LOST_TURNS = "no turn is traced meanwhile (chats work as usual)"
 
 
@@ -54,7 +50,8 @@ def get(url: str, **kwargs: Any) -> httpx.Response | str:
         return f"{type(error).__name__}"
 
 
-def _post(url: str, **kwargs: Any) -> httpx.Response | str:
+def post(url: str, **kwargs: Any) -> httpx.Response | str:
+    """The response, or the name of the error that kept it from coming."""
     try:
         return httpx.post(url, timeout=TIMEOUT, **kwargs)
     except httpx.HTTPError as error:
@@ -63,10 +60,11 @@ def _post(url: str, **kwargs: Any) -> httpx.Response | str:
 
 def post_empty_export(url: str, headers: dict[str, str] | None = None) -> httpx.Response | str:
     """An OTLP/HTTP export with no spans: what a receiver answers to it tells what it is, and nothing is recorded."""
-    return _post(url, content=_EMPTY_EXPORT, headers={"Content-Type": "application/x-protobuf", **(headers or {})})
+    return post(url, content=EMPTY_EXPORT, headers={"Content-Type": "application/x-protobuf", **(headers or {})})
 
 
-def _answer(response: httpx.Response | str) -> str:
+def answer_text(response: httpx.Response | str) -> str:
+    """The status code, or the error's name."""
     return response if isinstance(response, str) else str(response.status_code)
 
 
@@ -134,7 +132,7 @@ def check_bridge(inputs: DoctorInputs) -> list[Check]:
             Check(
                 "bridge server",
                 FAIL,
-                f"nothing healthy answers at {inputs.bridge_url} ({_answer(health)})",
+                f"nothing healthy answers at {inputs.bridge_url} ({answer_text(health)})",
                 f"start it: `{OWUI_OTEL} up` (or `{OWUI_OTEL} serve`), or correct --bridge-url",
                 LOST_TURNS,
             )
@@ -205,44 +203,6 @@ def price_checks(counters: dict[str, int], most: int = 5) -> list[Check]:
     return checks
 
 
-# What the collector's Langfuse pipeline (collector/_backends/langfuse.py) gives Langfuse and a filter exporting
-# straight to Langfuse's OTLP endpoint cannot: the filter emits vendor-neutral attributes only, by design.
-DIRECT_LANGFUSE_LOSES = (
-    "the trace name (Langfuse's v4 ingestion reads it only from langfuse.trace.name: lists fall back to the span "
-    "name, filters on trace name match nothing)",
-    "the completion start time (time to first token)",
-    "trace tags (open-webui, the host, the task)",
-    "filterable metadata (chat_id, model_name, model_id, task, host, end_reason, openwebui_version)",
-    "release and version",
-    "the cost breakdown (only the total, gen_ai.usage.cost, arrives) and, for turns without token usage, the marker "
-    "that stops Langfuse counting tokens in the JSON-encoded messages itself (about 3x too many)",
-    "task calls as EVENTs (they arrive as SPANs; without a model neither is priced)",
-    "the on-disk queue (spans are lost when Langfuse is unreachable longer than the filter retries)",
-)
-
-
-def check_direct_langfuse(inputs: DoctorInputs) -> list[Check]:
-    """The filter exporting to Langfuse's own OTLP endpoint (``.../api/public/otel``) instead of the collector works,
-    but Langfuse then shows less: say exactly what, and how to go through the collector."""
-    if LANGFUSE_OTLP_PATH not in urlsplit(inputs.otlp_endpoint).path:
-        return []
-    lost = list(DIRECT_LANGFUSE_LOSES)
-    if not any(name.lower() in LANGFUSE_INGESTION_HEADERS for name, _ in inputs.otlp_headers):
-        lost.append("real-time ingestion (without x-langfuse-ingestion-version: 4 a trace may take 10 minutes)")
-    return [
-        Check(
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            WARN,
-            f"the filter sends straight to Langfuse ({display_url(inputs.otlp_endpoint)}); Langfuse then lacks: "
-            + "; ".join(lost),
-            f"send through the collector, which adds them: `{OWUI_OTEL} up` (or `docker compose up -d otel-collector`)"
-            " with LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY set, and the filter's otlp_endpoint / "
-            "OTEL_EXPORTER_OTLP_ENDPOINT at the collector (http://<collector>:4318)",
-            "Langfuse shows turns without the parts listed",
-        )
-    ]
-
-
 def check_collector(inputs: DoctorInputs) -> list[Check]:
     checks: list[Check] = []
     if inputs.collector_health:
@@ -253,7 +213,7 @@ def check_collector(inputs: DoctorInputs) -> list[Check]:
                 Check(
                     "collector",
                     FAIL,
-                    f"no healthy collector at {inputs.collector_health} ({_answer(health)})",
+                    f"no healthy collector at {inputs.collector_health} ({answer_text(health)})",
                     f"start it: `{OWUI_OTEL} up` (local) or `docker compose up -d otel-collector`; read {log}",
                     "the filter retries, then drops spans: " + LOST_TURNS,
                 )
@@ -358,116 +318,6 @@ def check_collector_exports(inputs: DoctorInputs) -> list[Check]:
     if not checks:
         sent = ", ".join(f"{int(s.sent)} to {e}" for e, s in sorted(stats.items()) if s.sent) or "none yet"
         checks.append(Check("collector exports", OK, f"nothing failed, queued or retried (spans sent: {sent})"))
-    return checks
-
-
-def _langfuse_project_url(inputs: DoctorInputs, host: str) -> tuple[Check, str | None]:
-    """The keys, checked the way Langfuse's own SDK checks them."""
-    try:
-        project = langfuse_project(host, inputs.langfuse_public_key, inputs.langfuse_secret_key)
-    except LangfuseKeysRejected as rejected:
-        return (
-            Check(
-                "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY",
-                FAIL,
-                str(rejected),
-                "copy both (pk-lf-..., sk-lf-...) from this project's Settings > API Keys (keys of another region, "
-                f"cloud vs us.cloud, fail the same way), then {RESTART}",
-                "Langfuse refuses every span (Jaeger still gets every turn)",
-            ),
-            None,
-        )
-    except OwuiOtelError as error:
-        return Check(
-            "LANGFUSE_HOST", FAIL, str(error), "check LANGFUSE_HOST and the network", "no span reaches Langfuse"
-        ), None
-    return Check("Langfuse keys", OK, f"accepted for project {project.name!r}"), project.url
-
-
-def check_langfuse(inputs: DoctorInputs) -> list[Check]:
-    source = f" ({inputs.langfuse_source} runs with it)" if inputs.langfuse_source else ""
-    then = f", then {RESTART}" if inputs.langfuse_source else ""
-    if not inputs.langfuse_host and inputs.langfuse_source and inputs.filter_environ.get("LANGFUSE_HOST"):
-        return [
-            Check(
-                "LANGFUSE_HOST",
-                WARN,
-                f"this shell sets it ({inputs.filter_environ['LANGFUSE_HOST']}), but {inputs.langfuse_source} was "
-                "started without Langfuse",
-                f"apply it: {RESTART} (with LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY set)",
-                "traces go to Jaeger only",
-            )
-        ]
-    if not inputs.langfuse_host:
-        return [Check("Langfuse", SKIP, "LANGFUSE_HOST is not set: traces go to Jaeger only")]
-    try:
-        host = langfuse_base_url(inputs.langfuse_host)
-    except UsageError as error:
-        problem, _, fix = str(error).partition("; ")
-        problem = problem.removeprefix("LANGFUSE_HOST=")
-        return [
-            Check(
-                "LANGFUSE_HOST",
-                FAIL,
-                problem + source,
-                fix + then,
-                f"spans go to {inputs.langfuse_host.rstrip('/')}{LANGFUSE_OTLP_PATH}/v1/traces, which Langfuse does "
-                "not serve: none reaches Langfuse and the collector retries them (Jaeger still gets every turn)",
-            )
-        ]
-    if not (inputs.langfuse_public_key and inputs.langfuse_secret_key):
-        return [
-            Check(
-                "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY",
-                FAIL,
-                "LANGFUSE_HOST is set but the keys are not",
-                f"set both (Langfuse > Settings > API Keys){then}",
-                "no span reaches Langfuse",
-            )
-        ]
-    reachable = get(f"{host}/api/public/health")
-    if isinstance(reachable, str):
-        return [
-            Check(
-                "LANGFUSE_HOST",
-                FAIL,
-                f"cannot reach {host} ({reachable}){source}",
-                "check LANGFUSE_HOST and the network",
-                "the collector queues spans for Langfuse and retries",
-            )
-        ]
-    checks = [Check("Langfuse host", OK, f"{host} answers")]
-    keys, project_url = _langfuse_project_url(inputs, host)
-    checks.append(keys)
-    if keys.status != OK:
-        return checks
-    token = langfuse_basic_auth(inputs.langfuse_public_key, inputs.langfuse_secret_key)
-    path = http_traces_url(host + LANGFUSE_OTLP_PATH)
-    answer = _post(  # what the collector's exporter sends
-        path,
-        content=gzip.compress(_EMPTY_EXPORT),
-        headers={
-            "Authorization": f"Basic {token}",
-            "Content-Type": "application/x-protobuf",
-            "Content-Encoding": "gzip",
-            **LANGFUSE_INGESTION_HEADERS,
-        },
-    )
-    if isinstance(answer, str) or answer.status_code != 200:
-        checks.append(
-            Check(
-                "LANGFUSE_HOST",
-                FAIL,
-                f"{path} answered {_answer(answer)}",
-                "Langfuse >= 3.22 serves OTLP at /api/public/otel/v1/traces (HTTP only, not gRPC); "
-                "upgrade a self-hosted Langfuse, or check the host",
-                "no span reaches Langfuse",
-            )
-        )
-    else:
-        checks.append(Check("Langfuse OTLP endpoint", OK, f"{path} accepts OTLP (ingestion version 4)"))
-        if project_url:
-            checks.append(Check("Langfuse project", OK, f"traces appear at {project_url}/traces"))
     return checks
 
 
