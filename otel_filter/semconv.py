@@ -105,6 +105,8 @@ OPENWEBUI_TURN_END_REASON = "openwebui.turn.end_reason"
 OPENWEBUI_TURN_INLET_SEEN = "openwebui.turn.inlet_seen"
 OPENWEBUI_CONTENT_TRUNCATED = "openwebui.content.truncated"
 OPENWEBUI_HOST = "openwebui.host"
+OPENWEBUI_SYNTHETIC = "openwebui.synthetic"
+"""Resource attribute of turns ``owui-otel doctor`` makes up to prove the chain (never user traffic)."""
 # The parts of gen_ai.usage.cost, USD (they add up to it). Our namespace, not gen_ai.usage.*: Langfuse reads every
 # other gen_ai.usage.* key as a token count. input = uncached input tokens; output = output without reasoning.
 OPENWEBUI_COST_INPUT = "openwebui.cost.input"

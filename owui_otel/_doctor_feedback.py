@@ -28,7 +28,7 @@ from otel_filter.semconv import (
     OPENWEBUI_FEEDBACK_DELIVERY_SYNCED,
     OPENWEBUI_FEEDBACK_DELIVERY_TARGET,
 )
-from owui_otel._doctor import FAIL, OK, SKIP, WARN, Check, DoctorInputs
+from owui_otel._doctor_base import FAIL, OK, SKIP, WARN, Check, DoctorInputs
 from owui_otel._errors import OwuiOtelError
 from owui_otel._jaeger_query import search_traces, span_tags
 

@@ -87,6 +87,18 @@ def search_traces(
     return data
 
 
+def fetch_trace(jaeger_url: str, trace_id: str, *, timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """Jaeger's trace ``trace_id`` (hex), or None while Jaeger does not have it (or does not answer)."""
+    try:
+        response = httpx.get(f"{jaeger_url}/api/traces/{trace_id}", timeout=timeout_s)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    data: list[dict[str, Any]] = response.json().get("data") or []
+    return data[0] if data else None
+
+
 def span_tags(span: Mapping[str, Any]) -> dict[str, Any]:
     """A Jaeger span's tags (its attributes) as a dict."""
     return {tag["key"]: tag["value"] for tag in span.get("tags") or []}

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from collector.cli import OneLineErrorParser, report_errors
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._command import command, program
+from owui_otel._doctor_cli import add_doctor
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import data_dir
 from owui_otel._phoenix import phoenix_trace_url
@@ -49,8 +50,6 @@ from owui_otel.environment_variables import (
     LANGFUSE_PUBLIC_KEY,
     LANGFUSE_SECRET_KEY,
     OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_HEADERS,
-    OTEL_SERVICE_NAME,
     OWUI_OTEL_ALLOW_WIDENING_VALVES,
     OWUI_OTEL_API_KEY,
     OWUI_OTEL_MAX_BODY_BYTES,
@@ -511,75 +510,6 @@ def _add_install(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         parser.set_defaults(handler=_cmd_install)
 
 
-def _cmd_doctor(args: argparse.Namespace) -> int:
-    from otel_filter.settings import parse_key_values  # noqa: PLC0415
-    from owui_otel._doctor import DoctorInputs, render, run_checks  # noqa: PLC0415
-
-    state = load_state()
-    urls = state.urls if state else {}
-    otlp_endpoint = (
-        args.otlp_endpoint
-        or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "")
-        or urls.get("collector_otlp_http", "http://127.0.0.1:4318")
-    )
-    header_text = args.otlp_headers
-    if not header_text and state is not None and state.ingest_token and otlp_endpoint == urls["collector_otlp_http"]:
-        # The `up` stack's receiver wants the stack's token, whatever the shell's variables say.
-        header_text = otlp_headers_value(state.ingest_token)
-    headers, _ = parse_key_values(header_text or os.environ.get(OTEL_EXPORTER_OTLP_HEADERS, ""))
-    inputs = DoctorInputs(
-        collector_health=args.collector_health or urls.get("collector_health", "http://127.0.0.1:13133"),
-        collector_metrics=args.collector_metrics or urls.get("collector_metrics", "http://127.0.0.1:8888/metrics"),
-        otlp_endpoint=otlp_endpoint,
-        otlp_headers=headers,
-        supervisor=state.supervisor_status() if state else None,
-        supervisor_alive=bool(state and (record := state.supervisor()) and is_ours(record)),
-        bridge_url=args.bridge_url or urls.get("bridge", ""),
-        bridge_api_key=args.api_key or os.environ.get(API_KEY_ENV, "") or (state.api_key if state else ""),
-        langfuse_host=args.langfuse_host,
-        langfuse_public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
-        langfuse_secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
-        jaeger_url=args.jaeger_url or urls.get("jaeger", ""),
-        service_name=os.environ.get(OTEL_SERVICE_NAME, "open-webui"),
-        openwebui_url=args.openwebui_url,
-        openwebui_token=args.openwebui_token or os.environ.get(OWUI_TOKEN, ""),
-    )
-    report = run_checks(inputs)
-    print(render(report))
-    return 1 if report.failed else 0
-
-
-def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    doctor = commands.add_parser(
-        "doctor",
-        help="check each link of the chain (bridge, collector, Langfuse, usage, Open WebUI) in plain words",
-        description="Checks the `owui-otel up` stack's supervisor (restarts, last exit, given up), then, in the "
-        "order data flows: the bridge server, the collector's health and OTLP receiver (with the `up` stack's "
-        "token, else the filter's headers), Langfuse (host, keys, OTLP endpoint path), whether recent streamed "
-        "turns carry token usage, and Open WebUI's connection settings. Defaults come from the `owui-otel up` "
-        "stack and the standard environment variables. Exit code 1 when a link is broken.",
-    )
-    doctor.add_argument("--collector-health", default="", help="collector health_check URL (default: the `up` stack's)")
-    doctor.add_argument(
-        "--collector-metrics", default="", help="collector Prometheus metrics URL (default: the `up` stack's, :8888)"
-    )
-    doctor.add_argument(
-        "--otlp-endpoint", default="", help="the filter's OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT)"
-    )
-    doctor.add_argument(
-        "--otlp-headers",
-        default="",
-        help="the filter's OTLP headers (default: the `up` stack's token, else OTEL_EXPORTER_OTLP_HEADERS)",
-    )
-    doctor.add_argument("--bridge-url", default="", help="bridge server URL (default: the `up` stack's)")
-    doctor.add_argument("--api-key", default="", help=f"bridge API key (default: ${API_KEY_ENV} or the `up` stack's)")
-    doctor.add_argument("--langfuse-host", default=os.environ.get(LANGFUSE_HOST, ""), help="default: $LANGFUSE_HOST")
-    doctor.add_argument("--jaeger-url", default="", help="Jaeger query URL (default: the `up` stack's)")
-    doctor.add_argument("--openwebui-url", default="", help="Open WebUI address, to check its connection settings")
-    doctor.add_argument("--openwebui-token", default="", help="an admin token for it (default: $OWUI_TOKEN)")
-    doctor.set_defaults(handler=_cmd_doctor)
-
-
 def _cmd_feedback_sync(args: argparse.Namespace) -> int:
     from owui_otel._feedback_sync import EvaluationSpans, feedback_sync  # noqa: PLC0415
 
@@ -723,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_stack_commands(commands)
     _add_install(commands)
-    _add_doctor(commands)
+    add_doctor(commands)
     _add_serve(commands)
     _add_feedback(commands)
     _add_traces(commands)

@@ -25,8 +25,9 @@ Which case applies to which command (``n/a``: the command never needs Go / never
     collector validate    error, exit 1               --binary missing (2)                     n/a: no network
     collector langfuse-auth works (needs no Go)       key with ':' (2), no keys (2)            n/a: no network
 
-``doctor`` is the one command whose answer to a broken link is a report (one ``[fail]`` line per broken link, each
-with its ``fix:``) on stdout rather than an error line: that is what it is for.
+``doctor`` is the one command whose answer to a broken link is a report (one ``[FAIL]`` line per broken link, each
+with its ``Fix:`` and ``Until then:``, and a last line counting the problems) on stdout rather than an error line:
+that is what it is for.
 """
 
 from __future__ import annotations
@@ -411,11 +412,14 @@ def test_doctor_with_something_else_on_the_ports_reports_each_broken_link(sandbo
     assert [line.split(":")[0] for line in failed] == [
         "[FAIL] bridge server",
         "[FAIL] collector",
-        "[FAIL] collector receiver",
+        "[FAIL] OTEL_EXPORTER_OTLP_ENDPOINT",
+        "[FAIL] synthetic turn",  # the proof end to end: nothing could be sent
     ]
-    assert all(url in line for line in failed), proc.stdout
-    fixes = [line for line in proc.stdout.splitlines() if line.lstrip().startswith("fix: ")]
-    assert len(fixes) == len(failed), proc.stdout
+    assert all(url in line for line in failed[:3]), proc.stdout
+    assert all(". Fix: " in line and ". Until then: " in line for line in failed), proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith(f"{len(failed)} problems ({len(failed)} failed"), (
+        proc.stdout
+    )
 
 
 # --- no Go at all (in process: find_go's /usr/local/go fallback hidden too) ---------------------------------------

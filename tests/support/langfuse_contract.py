@@ -18,6 +18,11 @@ and ``web/src/features/public-api/server/apiAuth.ts`` at commit 6275144) and rec
   ``{"message": "Accepted"}``; some invalid -> 207 ``{"accepted", "rejected", "errors"}``; a score sent again with
   the same ``id`` replaces it (Langfuse's upsert). ``DELETE /api/public/scores/{id}``: 200, or 404 for an unknown id.
   Fault injection applies to these requests too.
+* ``GET /api/public/v2/observations`` (same auth): the real-time read path the ``langfuse`` SDK's
+  ``api.observations.get_many(trace_id=...)`` calls: every recorded span as an observation (``id`` = span id,
+  ``traceId``, ``startTime``/``endTime`` ISO 8601, ``parentObservationId``, ``type``: ``GENERATION`` when it has
+  ``gen_ai.request.model``, else ``SPAN``; ``name``), filtered by ``traceId``, ``limit`` (default 50), as
+  ``{"data": [...], "meta": {"cursor": null}}``. Only the ``core``/``basic`` fields; no pagination.
 * ``GET /api/public/projects`` (same auth): the key pair's project, as the ``langfuse`` SDK's ``auth_check()``
   reads it (``{"data": [{"id", "name", "organization", "metadata"}]}``).
 
@@ -54,6 +59,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import uvicorn
@@ -68,6 +74,7 @@ TRACES_PATH = "/api/public/otel/v1/traces"
 METRICS_PATH = "/api/public/otel/v1/metrics"
 PROJECTS_PATH = "/api/public/projects"
 SCORES_PATH = "/api/public/scores"
+OBSERVATIONS_PATH = "/api/public/v2/observations"
 PROJECT_ID = "contract-project"
 _MODES = ("ok", "error", "rate_limit", "unavailable", "slow")
 _PARSE_INT = re.compile(r"^\s*([+-]?\d+)")
@@ -232,6 +239,24 @@ async def _refuse(state: ContractState, request: Request) -> JSONResponse | None
     return None
 
 
+def _iso(unix_nano: int) -> str:
+    return datetime.fromtimestamp(unix_nano / 1e9, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def _observation(span: dict[str, Any]) -> dict[str, Any]:
+    """A recorded span as Langfuse's v2 observations API shows it (``core`` and ``basic`` field groups)."""
+    return {
+        "id": span["span_id"],
+        "traceId": span["trace_id"],
+        "startTime": _iso(span["start_time_unix_nano"]),
+        "endTime": _iso(span["end_time_unix_nano"]),
+        "projectId": PROJECT_ID,
+        "parentObservationId": span["parent_span_id"] or None,
+        "type": "GENERATION" if "gen_ai.request.model" in span["attributes"] else "SPAN",
+        "name": span["name"],
+    }
+
+
 def create_app(*, public_key: str, secret_key: str) -> FastAPI:
     """Build the ASGI app. The :class:`ContractState` is available as ``app.state.contract``."""
     state = ContractState(public_key=public_key, secret_key=secret_key)
@@ -338,6 +363,18 @@ def create_app(*, public_key: str, secret_key: str) -> FastAPI:
         # Langfuse's metrics handler does nothing: 200, data discarded.
         await request.body()
         return _reply(200, {})
+
+    @app.get(OBSERVATIONS_PATH)
+    async def observations(request: Request) -> Response:
+        denied = _check_auth(state, request)
+        if denied is not None:
+            return denied
+        trace_id = request.query_params.get("traceId")
+        limit = int(request.query_params.get("limit") or 50)
+        with state.lock:
+            spans = [span for req in state.requests for span in req["spans"]]
+        found = [_observation(span) for span in spans if trace_id is None or span["trace_id"] == trace_id]
+        return _reply(200, {"data": found[:limit], "meta": {"cursor": None}})
 
     @app.get(PROJECTS_PATH)
     async def projects(request: Request) -> Response:
