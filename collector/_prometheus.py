@@ -81,7 +81,9 @@ def prometheus_command(
 ) -> list[str]:
     """The command line of a Prometheus that stores in ``data_dir`` and listens on ``host:port`` only.
 
-    ``retention``: how long samples are kept (Prometheus' default is 15 days).
+    ``retention``: how long samples are kept (Prometheus' default is 15 days). ``created-timestamp-zero-ingestion``
+    writes a 0 at each series' start time (set by the collector's ``transform/metrics_start_time``), so
+    ``increase()``/``rate()`` count a series' first turns too.
     """
     return [
         str(binary),
@@ -90,5 +92,6 @@ def prometheus_command(
         f"--storage.tsdb.retention.time={retention}",
         f"--web.listen-address={host}:{port}",
         "--web.enable-otlp-receiver",
+        "--enable-feature=created-timestamp-zero-ingestion",
         "--log.level=warn",
     ]

@@ -229,6 +229,30 @@ def user_metrics() -> list[dict[str, Any]]:
     ]
 
 
+START_TIME = "transform/metrics_start_time"
+
+
+def start_time_processor() -> dict[str, Any]:
+    """Gives each delta point a start time (1 ms before it) where the connector left none.
+
+    The cumulative stream then starts there, and Prometheus (``created-timestamp-zero-ingestion``) writes a zero at
+    that instant: without it a series' first sample is already its first turn's value, and ``increase()`` or
+    ``rate()`` over it count nothing for that turn.
+    """
+    return {
+        "error_mode": "ignore",
+        "metric_statements": [
+            {
+                "context": "datapoint",
+                "statements": [
+                    "set(datapoint.start_time_unix_nano, datapoint.time_unix_nano - 1000000)"
+                    " where datapoint.start_time_unix_nano == 0"
+                ],
+            }
+        ],
+    }
+
+
 def _delta_to_cumulative(*, max_streams: str | None = None) -> dict[str, Any]:
     # A stream idle for max_stale is forgotten and restarts from zero on its next turn: Prometheus sees a counter
     # reset, which increase()/rate() handle. An hour keeps that rare without holding idle streams forever.
@@ -261,6 +285,7 @@ def metrics_blocks() -> dict[str, dict[str, Any]]:
             CONNECTOR_USERS: {"error_mode": "ignore", "spans": user_metrics()},
         },
         "processors": {
+            START_TIME: start_time_processor(),
             "delta_to_cumulative/usage": _delta_to_cumulative(),
             "delta_to_cumulative/users": _delta_to_cumulative(max_streams=users_limit),
         },
@@ -274,12 +299,12 @@ def metrics_blocks() -> dict[str, dict[str, Any]]:
             },
             "metrics/usage": {
                 "receivers": [CONNECTOR_USAGE],
-                "processors": [MEMORY_LIMITER, "delta_to_cumulative/usage", "batch"],
+                "processors": [MEMORY_LIMITER, START_TIME, "delta_to_cumulative/usage", "batch"],
                 "exporters": [EXPORTER],
             },
             "metrics/users": {
                 "receivers": [CONNECTOR_USERS],
-                "processors": [MEMORY_LIMITER, "delta_to_cumulative/users", "batch"],
+                "processors": [MEMORY_LIMITER, START_TIME, "delta_to_cumulative/users", "batch"],
                 "exporters": [EXPORTER],
             },
         },
