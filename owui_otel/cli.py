@@ -485,6 +485,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         langfuse_public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
         langfuse_secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
         jaeger_url=args.jaeger_url or urls.get("jaeger", ""),
+        prometheus_url=urls.get("prometheus", ""),
         service_name=os.environ.get(OTEL_SERVICE_NAME, "open-webui"),
         openwebui_url=args.openwebui_url,
         openwebui_token=args.openwebui_token or os.environ.get(OWUI_TOKEN, ""),

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """The per-user metrics' setting and cardinality bound, with the real collector and Prometheus: beyond
-``OWUI_OTEL_METRICS_MAX_USER_SERIES`` streams new per-user series are dropped (and counted), the per-model metrics
-stay exact; ``OWUI_OTEL_METRICS_PER_USER=false`` leaves the per-user series out altogether."""
+``OWUI_OTEL_METRICS_MAX_USER_SERIES`` streams new per-user series are dropped (and counted, and ``owui-otel doctor``
+says so with the fix), the per-model metrics stay exact; ``OWUI_OTEL_METRICS_PER_USER=false`` leaves the per-user
+series out altogether; doctor fails the metrics link when Prometheus is down."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from owui_otel._doctor import FAIL, OK, WARN, DoctorInputs
+from owui_otel._doctor_metrics import check_metrics
 from tests.support.prometheus import PrometheusServer
 from tests.support.spans import SentSpan, filter_like_attributes
 from tests.support.stack import Stack
@@ -27,6 +30,10 @@ def _user_span(prefix: str) -> Callable[[int], dict[str, Any]]:
         return {**filter_like_attributes(index), "user.id": f"{prefix}-{index}", "gen_ai.request.model": prefix}
 
     return attributes
+
+
+def _metrics_url(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.ports.metrics}/metrics"
 
 
 def _wait_value(prometheus: PrometheusServer, expr: str, expected: float, timeout: float = 60.0) -> float:
@@ -59,9 +66,17 @@ def test_per_user_series_are_bounded_and_switchable(
         series = prometheus.query('{__name__=~"openwebui_user_.*", gen_ai_request_model="bounded"}')
         assert 0 < len(series) <= LIMIT
         assert len({row["metric"]["user_id"] for row in series}) < USERS
+        inputs = DoctorInputs(prometheus_url=prometheus.url, collector_metrics=_metrics_url(bounded))
+        [bound, stored] = check_metrics(inputs)
+        assert bound.status == WARN and "OWUI_OTEL_METRICS_MAX_USER_SERIES" in bound.says
+        assert "OWUI_OTEL_METRICS_MAX_USER_SERIES=" in bound.fix and stored.status == OK
 
         off = stack_factory(langfuse=False, env={**endpoint, "OWUI_OTEL_METRICS_PER_USER": "false"})
         sent = send_spans(off.otlp_http_traces_url, count=3, attributes=_user_span("off"))
         expr = 'sum(openwebui_turns_total{gen_ai_request_model="off"})'
         assert _wait_value(prometheus, expr, 3.0) == 3.0
         assert prometheus.query('{__name__=~"openwebui_user_.*", gen_ai_request_model="off"}') == []
+        [healthy] = check_metrics(DoctorInputs(prometheus_url=prometheus.url, collector_metrics=_metrics_url(off)))
+        assert healthy.status == OK and f"usage of {USERS + 3} turn(s)" in healthy.says, healthy
+    [down] = check_metrics(DoctorInputs(prometheus_url=prometheus.url, collector_metrics=_metrics_url(off)))
+    assert down.status == FAIL and "does not answer" in down.says and "owui-otel up" in down.fix
