@@ -4,8 +4,8 @@
 Spans and metrics can never disagree: the metrics are computed from the very spans every other backend gets.
 
     traces/metrics (otlp -> memory_limiter, batch) --> signal_to_metrics/usage --> metrics/usage --+
-                                                   \\-> signal_to_metrics/users --> metrics/users --+--> otlp_http/prometheus
-    metrics/<x>: memory_limiter, delta_to_cumulative/<x>, batch
+                                                   \\-> signal_to_metrics/users --> metrics/users --+
+    metrics/<x>: memory_limiter, transform/metrics_start_time, delta_to_cumulative/<x>, batch -> otlp_http/prometheus
 
 - ``signal_to_metrics`` (contrib signaltometricsconnector) aggregates each batch of spans into DELTA sums and
   histograms; ``delta_to_cumulative`` keeps running totals, so Prometheus (or any cumulative backend) gets plain
