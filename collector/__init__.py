@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Collector tooling of owui-otel (OpenTelemetry GenAI tracing for Open WebUI).
 
-Builds ``owui-otelcol`` (a small OpenTelemetry Collector distribution, ``collector/manifest.yaml``) and Jaeger v2
-from source, renders collector configs for any mix of backends, validates configs with the real binary and
+Builds ``owui-otelcol`` (a small OpenTelemetry Collector distribution, ``collector/manifest.yaml``), Jaeger v2 and
+Prometheus from source, renders collector configs for any mix of backends, validates configs with the real binary and
 computes Langfuse's Basic-auth value.
 
 Usage (CLI)::
@@ -22,7 +22,8 @@ Usage (API)::
 
 Configuration (environment):
     ``OWUI_OTEL_CACHE``: cache directory (default ``$XDG_CACHE_HOME/owui-otel`` or ``~/.cache/owui-otel``).
-    ``OWUI_OTEL_EXPORTERS``, ``OWUI_OTEL_OTLP``, ``OWUI_OTEL_RECEIVER_AUTH``: defaults for ``config``.
+    ``OWUI_OTEL_EXPORTERS``, ``OWUI_OTEL_OTLP``, ``OWUI_OTEL_RECEIVER_AUTH``, ``OWUI_OTEL_METRICS``: defaults for
+    ``config`` (the usage metrics are on unless ``OWUI_OTEL_METRICS=false`` or ``--no-metrics``).
     ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``: input of ``langfuse-auth``.
     The env vars the rendered configs read at collector start are listed in each file's header.
 

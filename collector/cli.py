@@ -32,7 +32,14 @@ from ._backends import BACKENDS, BUILTIN_EXPORTERS, content_stripping
 from ._backends.debug import VERBOSITIES
 from ._build import MANIFEST, build_collector
 from ._cache import OWUI_OTEL_CACHE
-from ._config import OWUI_OTEL_EXPORTERS, OWUI_OTEL_OTLP, OWUI_OTEL_RECEIVER_AUTH, render_config, spec_from_env
+from ._config import (
+    OWUI_OTEL_EXPORTERS,
+    OWUI_OTEL_METRICS,
+    OWUI_OTEL_OTLP,
+    OWUI_OTEL_RECEIVER_AUTH,
+    render_config,
+    spec_from_env,
+)
 from ._errors import OwuiOtelError, UsageError
 from ._jaeger import JAEGER_VERSION, build_jaeger
 from ._prometheus import PROMETHEUS_VERSION, build_prometheus
@@ -255,7 +262,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         _cmd_config,
         help="render a collector config for a choice of exporters",
         description="Render a collector config (YAML) for the chosen exporters. Flags override env: "
-        f"{OWUI_OTEL_EXPORTERS} (comma list), {OWUI_OTEL_OTLP} (';'-separated specs), {OWUI_OTEL_RECEIVER_AUTH}. "
+        f"{OWUI_OTEL_EXPORTERS} (comma list), {OWUI_OTEL_OTLP} (';'-separated specs), {OWUI_OTEL_RECEIVER_AUTH}, "
+        f"{OWUI_OTEL_METRICS} (false: no usage metrics). "
         f"Default exporters: {_default_exporters_help()}. Built-ins: {_builtins_help()}.",
         epilog="OTLP target spec: name=NAME,endpoint=URL[,protocol=http|grpc][,header=KEY=VALUE]...[,insecure=true]"
         "[,content=strip|keep][,compression=gzip|zstd|snappy|none]; values are percent-decoded (%2C = comma). "
@@ -280,8 +288,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     config.add_argument(
         "--no-metrics",
         action="store_true",
-        help="leave out the usage metrics and their export to Prometheus (PROMETHEUS_OTLP_ENDPOINT); also "
-        "OWUI_OTEL_METRICS=false",
+        help="leave out the usage metrics (derived from the turn spans) and their export to Prometheus "
+        f"(PROMETHEUS_OTLP_ENDPOINT); also {OWUI_OTEL_METRICS}=false",
     )
     config.add_argument("--output", "-o", metavar="FILE", help="write here (and print its path) instead of stdout")
     config.add_argument("--validate", action="store_true", help="check the result with the collector binary")
