@@ -7,7 +7,8 @@ production Langfuse pipeline to the local sink), one with the usage metrics (``s
 through :class:`otel_filter.FilterCore` (short chat, content on) paced at 1,000 turns/s into one collector at a
 time, in the order off on on off (A B B A, cancelling drift); the other idles. For each run: the collector's CPU
 seconds (user + system, /proc) from the first turn until the sink has every span, divided by thousands of turns =
-CPU cores per 1,000 turns/s; its resident memory (VmRSS) after the run and its peak (VmHWM).
+CPU cores per 1,000 turns/s; its resident memory (VmRSS) after the run and its peak (VmHWM). A last run sends every
+turn from a new user into the collector with metrics on: the per-user streams grow to their bound.
 """
 
 from __future__ import annotations
@@ -44,17 +45,26 @@ def _proc(pid: int | None) -> tuple[float, float, float]:
     return cpu, memory.get("VmRSS", 0.0), memory.get("VmHWM", 0.0)
 
 
-def _one_run(name: str, stack: Stack, sink: Sink, seconds: float) -> dict[str, Any]:
+def _one_run(
+    name: str, stack: Stack, sink: Sink, seconds: float, *, new_user_each_turn: bool = False
+) -> dict[str, Any]:
     scenario = short_chat()
     core = FilterCore(
         {"otlp_endpoint": stack.otlp_http_endpoint, "capture_message_content": True}, host="bridge", environ={}
     )
     own = scenario.fresh_copy()
+    users = iter(range(10**9))
+
+    def turn() -> None:
+        if new_user_each_turn:
+            own.inlet["user"]["id"] = own.outlet["user"]["id"] = f"bench-user-{next(users)}"
+        own.play(core)
+
     pid = stack.collector.pid if stack.collector is not None else None
     sink.reset()
     cpu_before, _, _ = _proc(pid)
     try:
-        turns, elapsed = _produce(lambda: own.play(core), seconds, RATE)
+        turns, elapsed = _produce(turn, seconds, RATE)
         core.force_flush()
         counts = sink.wait_for(turns, timeout=60.0, settle=3.0)
     finally:
@@ -118,6 +128,18 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
                     f"RSS {result['rss_mib']:.1f} MiB (peak {result['peak_rss_mib']:.1f})"
                 )
             stored = _turns_stored(prometheus, sum(r["turns"] for r in runs if r["name"] == "on"))
+            # Then every turn from a new user, into the collector with metrics on: the per-user streams grow to their
+            # bound (OWUI_OTEL_METRICS_MAX_USER_SERIES, default 10,000), the rest is dropped and counted.
+            users = _one_run("on, a new user every turn", stacks["on"], sink, seconds, new_user_each_turn=True)
+            users["dropped_at_bound"] = stacks["on"].collector_metric(
+                "otelcol_deltatocumulative_datapoints", error="limit"
+            )
+            log(
+                f"  metrics on, a new user every turn: {users['turns']} turns, collector "
+                f"{users['cores_per_1000_turns_per_s']:.3f} cores per 1,000 turns/s, RSS {users['rss_mib']:.1f} MiB "
+                f"(peak {users['peak_rss_mib']:.1f}), {users['dropped_at_bound']:.0f} per-user points dropped "
+                "at the bound"
+            )
         finally:
             for stack in stacks.values():
                 stack.stop()
@@ -138,5 +160,10 @@ def run(*, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         "metrics_lost": sum(r["turns"] - r["received"] for r in runs),
         "metrics_turns_sent_with_metrics_on": sum(r["turns"] for r in runs if r["name"] == "on"),
         "metrics_turns_in_prometheus": stored,
-        "metrics_runs": runs,
+        "metrics_users_run_users": users["turns"],
+        "metrics_users_run_cores_per_1000_tps": users["cores_per_1000_turns_per_s"],
+        "metrics_users_run_rss_mib": users["rss_mib"],
+        "metrics_users_run_peak_rss_mib": users["peak_rss_mib"],
+        "metrics_users_run_dropped_at_bound": users["dropped_at_bound"],
+        "metrics_runs": [*runs, users],
     }
