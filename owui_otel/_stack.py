@@ -76,6 +76,8 @@ class StackOptions:
     langfuse_secret_key: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
     backoff: Backoff = field(default_factory=Backoff)
+    metrics_settings: Mapping[str, str] = field(default_factory=dict)
+    """The collector's per-user metrics settings from ``up``'s shell (:func:`metrics_settings`)."""
 
     def ports(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if k.endswith("_port")}
@@ -297,16 +299,21 @@ def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[s
     )
 
 
-_METRICS_SETTINGS = ("OWUI_OTEL_METRICS_PER_USER", "OWUI_OTEL_METRICS_MAX_USER_SERIES")
+METRICS_SETTINGS = ("OWUI_OTEL_METRICS_PER_USER", "OWUI_OTEL_METRICS_MAX_USER_SERIES")
 """The metrics settings `up` passes from its shell to the collector (collector_env passes on no config variable)."""
 
 
+def metrics_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`METRICS_SETTINGS` set (non-empty) in ``environ``, for :attr:`StackOptions.metrics_settings`."""
+    return {name: environ[name].strip() for name in METRICS_SETTINGS if environ.get(name, "").strip()}
+
+
 def _metrics_env(options: StackOptions) -> dict[str, str]:
-    """Where the collector sends the usage metrics (our Prometheus), and the shell's per-user metrics settings."""
+    """Where the collector sends the usage metrics (our Prometheus), and the per-user metrics settings."""
     from collector import PROMETHEUS_OTLP_PATH  # noqa: PLC0415
 
-    chosen = {name: os.environ[name] for name in _METRICS_SETTINGS if os.environ.get(name, "").strip()}
-    return {"PROMETHEUS_OTLP_ENDPOINT": f"http://{HOST}:{options.prometheus_port}{PROMETHEUS_OTLP_PATH}", **chosen}
+    endpoint = f"http://{HOST}:{options.prometheus_port}{PROMETHEUS_OTLP_PATH}"
+    return {"PROMETHEUS_OTLP_ENDPOINT": endpoint, **options.metrics_settings}
 
 
 _SHELL_EXPORT_ROUTING_PREFIXES = ("OTEL_EXPORTER_OTLP_", "OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED")
@@ -343,6 +350,7 @@ def requested_settings(options: StackOptions) -> dict[str, str]:
     settings[LANGFUSE_HOST] = langfuse_base_url(options.langfuse_host) if options.langfuse_host else ""
     keys = f"{options.langfuse_public_key}:{options.langfuse_secret_key}" if options.langfuse_host else ""
     settings[LANGFUSE_KEYS] = hashlib.sha256(keys.encode()).hexdigest()[:16] if keys else ""
+    settings.update({name: options.metrics_settings.get(name, "") for name in METRICS_SETTINGS})
     return settings
 
 

@@ -36,6 +36,7 @@ from owui_otel._stack import (
     ignored_shell_variables,
     is_ours,
     load_state,
+    metrics_settings,
     otlp_headers_value,
     start_stack,
     stop_stack,
@@ -203,6 +204,7 @@ def _stack_options(args: argparse.Namespace) -> StackOptions:
         langfuse_host=args.langfuse_host,
         langfuse_public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
         langfuse_secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
+        metrics_settings=metrics_settings(os.environ),
     )
 
 
