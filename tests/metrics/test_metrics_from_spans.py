@@ -33,6 +33,7 @@ def test_the_replay_covers_what_the_metrics_break_down(replayed_metrics: Replaye
     assert len(totals.models) == 4 and len(totals.turns_by_user) == 4
     assert set(totals.hosts) == {"pipelines", "functions"} and totals.with_time_to_first_chunk == 2
     assert totals.errors["abandoned"] == sum(turn.abandoned for turn in replayed_metrics.plan) == 3
+    assert totals.errors["response_error"] == sum(turn.failed for turn in replayed_metrics.plan) == 2
     assert len(totals.nano_usd_by_model) == 3 and all(totals.nano_usd_by_model.values())  # mock-gpt has no price
 
 

@@ -3,8 +3,8 @@
 
 The turns come from the recorded ``pipelines_ui_stream_turn1`` payloads (inlet, outlet, title task), each with
 fresh ids and with the model, the user, the user's role and the reported usage changed per turn; some turns get no
-outlet (the filter ends them as ``abandoned`` errors after ``turn_timeout_seconds``), some are followed by a title
-task call. Models are priced by ``price_overrides`` (and ``gpt-4o-mini`` by genai-prices), so the filter puts a
+outlet (the filter ends them as ``abandoned`` errors after ``turn_timeout_seconds``), some get an outlet with the
+provider's error (``response_error``), some are followed by a title task call. Models are priced by ``price_overrides`` (and ``gpt-4o-mini`` by genai-prices), so the filter puts a
 cost on them. Ground truth for the metrics is what the spans themselves say, read back from Jaeger.
 
 Usage::
@@ -80,11 +80,12 @@ class PlannedTurn:
     input_tokens: int
     output_tokens: int
     abandoned: bool = False
+    failed: bool = False
     title_task: bool = False
 
 
 def replay_plan() -> list[PlannedTurn]:
-    """24 turns over 3 models and 3 users (2 roles): 3 abandoned, 4 with a title task call."""
+    """24 turns over 3 models and 3 users (2 roles): 3 abandoned, 2 failed at the provider, 4 with a title task."""
     plan = []
     for index in range(24):
         model = _MODELS[index % len(_MODELS)]
@@ -97,6 +98,7 @@ def replay_plan() -> list[PlannedTurn]:
                 input_tokens=17 + 131 * index,
                 output_tokens=5 + 977 * (index % 5) + index,
                 abandoned=index % 8 == 5,
+                failed=index in (4, 15),
                 title_task=index % 6 == 1,
             )
         )
@@ -116,12 +118,18 @@ def _fresh(text: str, turn: PlannedTurn) -> dict[str, Any]:
 
 
 def _with_usage(outlet: dict[str, Any], turn: PlannedTurn) -> dict[str, Any]:
+    reply = outlet["body"]["messages"][-1]
+    if turn.failed:  # what Open WebUI's outlet carries when the provider answered with an error: no reply, no usage
+        reply["content"] = ""
+        reply.pop("usage", None)
+        reply.pop("info", None)
+        reply["error"] = {"content": "Upstream provider answered 429: rate limit exceeded"}
+        return outlet
     usage = {
         "prompt_tokens": turn.input_tokens,
         "completion_tokens": turn.output_tokens,
         "total_tokens": turn.input_tokens + turn.output_tokens,
     }
-    reply = outlet["body"]["messages"][-1]
     reply["usage"] = copy.deepcopy(usage)
     reply["info"] = {"usage": copy.deepcopy(usage)}
     return outlet
