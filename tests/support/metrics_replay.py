@@ -5,7 +5,8 @@ The turns come from the recorded ``pipelines_ui_stream_turn1`` payloads (inlet, 
 fresh ids and with the model, the user, the user's role and the reported usage changed per turn; some turns get no
 outlet (the filter ends them as ``abandoned`` errors after ``turn_timeout_seconds``), some get an outlet with the
 provider's error (``response_error``), some are followed by a title task call. Models are priced by
-``price_overrides`` (and ``gpt-4o-mini`` by genai-prices), so the filter puts a cost on them. Ground truth for the metrics is what the spans themselves say, read back from Jaeger.
+``price_overrides`` (and ``gpt-4o-mini`` by genai-prices), so the filter puts a cost on them. Ground truth for the
+metrics is what the spans themselves say, read back from Jaeger.
 
 Usage::
 
