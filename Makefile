@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 
-.PHONY: help setup bundle lint test-unit test-oldest test build demo up down clean
+.PHONY: help setup bundle lint test-unit test-oldest test build browser demo up down clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -33,12 +33,20 @@ lint: setup  ## ruff, mypy, the import contracts (pyproject.toml [tool.importlin
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-build: setup  ## build (or reuse from the cache) our collector, Jaeger and Prometheus
+build: setup  ## build (or reuse from the cache) our collector, Jaeger and Prometheus; install Phoenix, the trace UI (own venv)
 	$(BIN)/python -m collector build
 	$(BIN)/python -m collector build-jaeger
 	$(BIN)/python -m collector build-prometheus
+	$(BIN)/python -m owui_otel._phoenix
 
-up: setup  ## start collector + Jaeger + bridge server locally (builds them once), in the background
+# The trace-UI browser test drives Debian's headless Chromium (tests/cli/test_trace_ui.py). Installed once, as root
+# (CI runs as root); anyone else is told the command.
+browser:  ## install headless Chromium + chromedriver from Debian's packages (skipped when present)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "make browser: /usr/bin/chromium or /usr/bin/chromedriver is missing. Fix: sudo apt-get install -y chromium chromium-driver" >&2; exit 1; fi
+
+up: setup  ## start Jaeger + Phoenix (trace UI) + Prometheus + collector + bridge server locally (built/installed once), in the background
 	$(BIN)/owui-otel up $(UP_ARGS)
 
 demo: up  ## the main job: local stack up, recorded chats replayed, trace links printed
@@ -64,7 +72,7 @@ $(OLDEST_STAMP):
 test-oldest: $(OLDEST_STAMP)  ## the filter's unit tests on the oldest supported opentelemetry-sdk and pydantic
 	PYTHONPATH=. $(OLDEST)/bin/python -m pytest -p no:cacheprovider -q $(FILTER_UNIT_TESTS)
 
-test: lint build test-oldest  ## everything: lint, build, unit/integration/e2e tests, oldest-dependency tests
+test: lint build browser test-oldest  ## everything: lint, build, unit/integration/e2e tests, oldest-dependency tests
 	$(BIN)/pytest
 
 clean:  ## remove the venv and caches in the repo (the collector cache lives outside it)

@@ -8,7 +8,7 @@ has no price) as :data:`DEMO_MODEL`, so the demo's turns carry a cost. The reque
 exactly as Open WebUI sends them (``POST /{filter}/filter/inlet|outlet`` with ``{"body","user"}``
 and the Bearer key), in Open WebUI's order.
 
-    report = run_demo(bridge_url, api_key, jaeger_url)
+    report = run_demo(bridge_url, api_key, jaeger_url, phoenix_url=phoenix_url)   # phoenix_url: optional
     for turn in report.turns: print(turn.label, turn.summary, turn.trace_ids, turn.chat_id)
 """
 
@@ -29,6 +29,8 @@ from otel_filter.semconv import OPENWEBUI_MESSAGE_ID, OPENWEBUI_TASK
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError
 from owui_otel._jaeger_query import SpanNode, search_traces, span_trees
+from owui_otel._phoenix import phoenix_has_trace
+from owui_otel._stack import stack_dir
 from owui_otel._traces import span_facts
 
 _IDS = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|msg_[0-9a-f]{24}")
@@ -61,6 +63,7 @@ class DemoTurn:
 class DemoReport:
     turns: list[DemoTurn]
     jaeger_url: str
+    phoenix_url: str = ""
     user_ids: list[str] = field(default_factory=list)  # this run's (fresh) users: the usage report selects them
 
 
@@ -179,8 +182,10 @@ def run_demo(
     wait_s: float = 30.0,
     pause_s: float = 0.4,
     progress: Progress = print,
+    phoenix_url: str = "",
 ) -> DemoReport:
-    """Replay the demo turns, then wait until Jaeger has each main turn's trace."""
+    """Replay the demo turns, then wait until Jaeger has each main turn's trace (and Phoenix too, if given, so
+    that every link the demo prints opens its trace)."""
     demo = scenarios()
     with httpx.Client(base_url=bridge_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10.0) as client:
         try:
@@ -208,7 +213,24 @@ def run_demo(
             f"Jaeger at {jaeger_url} shows no trace for: {'; '.join(missing)}. "
             "Run `owui-otel doctor` to find the broken link."
         )
+    if phoenix_url:
+        _wait_for_phoenix(phoenix_url, [t.trace_ids[0] for t in turns], deadline)
     users = {
         step.payload["user"].get("id") for s in demo for step in s.steps if isinstance(step.payload.get("user"), dict)
     }
-    return DemoReport(turns=turns, jaeger_url=jaeger_url, user_ids=sorted(str(user) for user in users if user))
+    user_ids = sorted(str(user) for user in users if user)
+    return DemoReport(turns=turns, jaeger_url=jaeger_url, phoenix_url=phoenix_url, user_ids=user_ids)
+
+
+def _wait_for_phoenix(phoenix_url: str, trace_ids: list[str], deadline: float) -> None:
+    waiting = list(trace_ids)
+    while waiting:
+        waiting = [trace_id for trace_id in waiting if not phoenix_has_trace(phoenix_url, trace_id)]
+        if waiting and time.monotonic() >= deadline:
+            raise OwuiOtelError(
+                f"Phoenix at {phoenix_url} shows no trace for {len(waiting)} of the demo's turns (Jaeger has them). "
+                "Fix: run `.venv/bin/owui-otel doctor`; see phoenix.log and collector.log in "
+                f"{stack_dir() / 'logs'}. Until then: `.venv/bin/owui-otel traces` shows the turns from Jaeger."
+            )
+        if waiting:
+            time.sleep(1.0)

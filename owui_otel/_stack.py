@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """``owui-otel up`` / ``down``: the whole local stack without Docker.
 
-``up`` builds our collector, Jaeger and Prometheus once (cached outside the repo, with progress), renders the
-collector config (receiver authenticated with a bearer token generated once and kept 0600 in the
-data dir), then starts a supervisor (:mod:`owui_otel._supervisor`, its own session) that starts
-Jaeger, Prometheus (the usage metrics; its data persists in the data dir), the collector and the bridge server in
-that order, waits until each is healthy, and from
-then on restarts any of them that dies (bounded backoff, logged, visible in ``owui-otel doctor``).
+``up`` builds our collector, Jaeger and Prometheus once and installs Phoenix, the trace UI (:mod:`owui_otel._phoenix`),
+all cached outside the repo, with progress; renders the collector config (receiver authenticated with a bearer token
+generated once and kept 0600 in the data dir), then starts a supervisor (:mod:`owui_otel._supervisor`, its own
+session) that starts Jaeger, Phoenix (its SQLite data in the data dir: kept across ``down``/``up``), Prometheus (the
+usage metrics; its data in the data dir too), the collector and the bridge server in that order, waits until each is
+healthy, and from then on restarts any of them that dies (bounded backoff, logged, visible in ``owui-otel doctor``).
 ``up`` returns once the supervisor reports the stack running and writes ``stack.json`` (0600, in
 0700 folders: it holds the keys). ``down`` stops the supervisor, which stops its children; any
 child still running after that (the supervisor was killed) is stopped by its recorded pid, after
@@ -37,6 +37,7 @@ from otel_filter.environment_variables import (
 )
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, write_private
+from owui_otel._phoenix import PHOENIX_READY_PATH, ensure_phoenix, phoenix_argv, phoenix_env
 from owui_otel._supervisor import (
     FAILED,
     RUNNING,
@@ -69,6 +70,7 @@ class StackOptions:
     jaeger_grpc_query_port: int = 16685
     jaeger_otlp_grpc_port: int = 14317
     jaeger_otlp_http_port: int = 14318
+    phoenix_port: int = 6006
     prometheus_port: int = 9090
     bridge_port: int = 9099
     langfuse_host: str = ""
@@ -260,7 +262,7 @@ def _port_free(port: int) -> bool:
 def _collector_config(options: StackOptions) -> str:
     from collector import render_config  # noqa: PLC0415
 
-    exporters = ["jaeger"] + (["langfuse"] if options.langfuse_host else [])
+    exporters = ["jaeger", "phoenix"] + (["langfuse"] if options.langfuse_host else [])
     return render_config(exporters, receiver_auth=True)
 
 
@@ -295,7 +297,11 @@ def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[s
         langfuse_public_key=options.langfuse_public_key,
         langfuse_secret_key=options.langfuse_secret_key,
         inherited=_inherited_env(),
-        overrides={**_metrics_env(options), **options.extra_env},
+        overrides={
+            "PHOENIX_OTLP_ENDPOINT": f"http://{HOST}:{options.phoenix_port}",
+            **_metrics_env(options),
+            **options.extra_env,
+        },
     )
 
 
@@ -411,6 +417,7 @@ def _check_can_start(options: StackOptions, progress: Progress) -> StackState | 
 def _urls(options: StackOptions) -> dict[str, str]:
     return {
         "jaeger": f"http://{HOST}:{options.jaeger_ui_port}",
+        "phoenix": f"http://{HOST}:{options.phoenix_port}",
         "prometheus": f"http://{HOST}:{options.prometheus_port}",
         "collector_otlp_http": f"http://{HOST}:{options.otlp_http_port}",
         "collector_otlp_grpc": f"{HOST}:{options.otlp_grpc_port}",
@@ -422,13 +429,14 @@ def _urls(options: StackOptions) -> dict[str, str]:
 
 def _plan(
     options: StackOptions,
-    binaries: tuple[Path, Path, Path],
+    binaries: tuple[Path, Path, Path, Path],
     directory: Path,
     urls: Mapping[str, str],
     secrets_: tuple[str, str],
 ) -> SupervisorPlan:
-    """What the supervisor runs: Jaeger, Prometheus, the collector, the bridge (each waits for the one before)."""
-    collector_binary, jaeger_binary, prometheus_binary = binaries
+    """What the supervisor runs: Jaeger, Phoenix, Prometheus, the collector, the bridge (each waits for the one
+    before). ``binaries``: the collector, Jaeger, Phoenix's Python, Prometheus."""
+    collector_binary, jaeger_binary, phoenix_python, prometheus_binary = binaries
     api_key, token = secrets_
     logs = private_dir(directory / "logs")
     collector_config = directory / "otel-collector.yaml"
@@ -451,6 +459,16 @@ def _plan(
                 _inherited_env(),
                 str(logs / "jaeger.log"),
                 f"{urls['jaeger']}/api/services",
+                120,
+            ),
+            ChildPlan(
+                "phoenix",
+                phoenix_argv(phoenix_python),
+                phoenix_env(
+                    private_dir(data_dir() / "phoenix"), host=HOST, port=options.phoenix_port, base=_inherited_env()
+                ),
+                str(logs / "phoenix.log"),
+                f"{urls['phoenix']}{PHOENIX_READY_PATH}",
                 120,
             ),
             _prometheus_child(prometheus_binary, directory, options, str(logs / "prometheus.log")),
@@ -549,7 +567,8 @@ def _wait_running(
 
 
 def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackState:
-    """Start collector, Jaeger, Prometheus and the bridge server under a supervisor (building binaries if needed)."""
+    """Start Jaeger, Phoenix, Prometheus, the collector and the bridge server under a supervisor (building or
+    installing them if needed)."""
     existing = _check_can_start(options, progress)
     if existing is not None:
         return existing
@@ -560,6 +579,7 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
     collector_binary = build_collector(progress=progress)
     progress("Jaeger binary: built once, then reused from the cache ...")
     jaeger_binary = build_jaeger(progress=progress)
+    phoenix_python = ensure_phoenix(progress=progress)
     progress("Prometheus binary: built once, then reused from the cache ...")
     prometheus_binary = build_prometheus(progress=progress)
 
@@ -568,7 +588,8 @@ def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackStat
         tighten_file(old_log)  # written 0644 by older versions
     api_key, token = bridge_api_key(), ingest_token()
     urls = _urls(options)
-    plan = _plan(options, (collector_binary, jaeger_binary, prometheus_binary), directory, urls, (api_key, token))
+    binaries = (collector_binary, jaeger_binary, phoenix_python, prometheus_binary)
+    plan = _plan(options, binaries, directory, urls, (api_key, token))
     status_file = Path(plan.status_file)
     status_file.unlink(missing_ok=True)
     supervisor = _start_supervisor(plan, directory / "logs" / "supervisor.log")

@@ -30,6 +30,7 @@ from collector.cli import OneLineErrorParser, report_errors
 from owui_otel import DEFAULT_FILTER_ID
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import data_dir
+from owui_otel._phoenix import phoenix_trace_url
 from owui_otel._stack import (
     StackOptions,
     StackState,
@@ -224,6 +225,7 @@ def _print_stack(state: StackState) -> None:
     print(
         f"""
 The owui-otel stack is running (supervised: a process that dies is restarted; `owui-otel doctor` shows restarts).
+  Trace UI (Phoenix)  {urls.get("phoenix", "(not in this stack: down, then up)")}    traces kept across down/up
   Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
   Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
@@ -279,6 +281,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     bridge_url = args.bridge_url or (state.urls["bridge"] if state else "")
     jaeger_url = args.jaeger_url or (state.urls["jaeger"] if state else "")
     api_key = args.api_key or os.environ.get(API_KEY_ENV, "") or (state.api_key if state else "")
+    phoenix_url = state.urls.get("phoenix", "") if state and not args.jaeger_url else ""
     if not (bridge_url and jaeger_url and api_key):
         raise OwuiOtelError(
             "no running stack found: start one with `owui-otel up` (or pass --bridge-url, --api-key, --jaeger-url)"
@@ -287,23 +290,27 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     import httpx  # noqa: PLC0415 (the [cli] extra, like the demo itself)
 
     try:
-        report = run_demo(bridge_url, api_key, jaeger_url, wait_s=args.wait)
+        report = run_demo(bridge_url, api_key, jaeger_url, wait_s=args.wait, phoenix_url=phoenix_url)
     except httpx.HTTPError as error:
         # The bridge answered /ready, then failed or went away in the middle of the replay.
         raise OwuiOtelError(
             f"the bridge server at {bridge_url} failed during the replay ({type(error).__name__}: {error}); "
             "run `owui-otel doctor` to find the broken link"
         ) from error
-    # Our Jaeger build has no UI (a source build; its assets come from an npm build): the terminal view and the
-    # query API's JSON are what there is to look at.
+    # Our Jaeger build has no UI (a source build; its assets come from an npm build): Phoenix is the trace UI, and
+    # the terminal view and Jaeger's query API are there for a server without a browser.
     print("\nTraces in Jaeger:")
     print(
-        "  (our Jaeger build has no web UI: `owui-otel traces` shows them in the terminal; the links are its raw JSON)"
+        "  (open a turn in the trace UI with its Phoenix link; `owui-otel traces` shows them in the terminal; "
+        "the Jaeger links are its query API's JSON)"
     )
     for turn in report.turns:
         for trace_id in turn.trace_ids[:1]:
             look = f"owui-otel traces --chat {turn.chat_id}" if turn.chat_id else f"trace {trace_id}"
-            print(f"  {turn.label}\n    {turn.summary}\n    {look}\n    {jaeger_url}/api/traces/{trace_id}")
+            print(f"  {turn.label}\n    {turn.summary}\n    {look}")
+            if report.phoenix_url:
+                print(f"    Phoenix: {phoenix_trace_url(report.phoenix_url, trace_id)}")
+            print(f"    {jaeger_url}/api/traces/{trace_id}")
     print(f"\nAll of them, as a tree: owui-otel traces --last {len(report.turns)}")
     if state is not None and "prometheus" in state.urls:
         from owui_otel._usage_report import usage_lines  # noqa: PLC0415

@@ -18,7 +18,7 @@ Usage:
 
     >>> from collector._backends import BACKENDS, backend
     >>> [b.name for b in BACKENDS]
-    ['langfuse', 'jaeger', 'debug', 'file']
+    ['langfuse', 'jaeger', 'phoenix', 'debug', 'file']
     >>> backend("jaeger").exporter_id
     'otlp_grpc/jaeger'
 """
@@ -36,6 +36,7 @@ from .file import FILE
 from .jaeger import JAEGER
 from .langfuse import LANGFUSE
 from .metrics import ENV as METRICS_ENV
+from .phoenix import PHOENIX
 
 __all__ = [
     "BACKENDS",
@@ -48,11 +49,11 @@ __all__ = [
     "env_defaults",
 ]
 
-BACKENDS: tuple[Backend, ...] = (LANGFUSE, JAEGER, DEBUG, FILE)
+BACKENDS: tuple[Backend, ...] = (LANGFUSE, JAEGER, PHOENIX, DEBUG, FILE)
 """Every built-in backend, in the order their pipelines appear in a config."""
 
 BUILTIN_EXPORTERS = tuple(entry.name for entry in BACKENDS)
-"""The names ``--exporters`` accepts: ``("langfuse", "jaeger", "debug", "file")``."""
+"""The names ``--exporters`` accepts: ``("langfuse", "jaeger", "phoenix", "debug", "file")``."""
 
 _BY_NAME = {entry.name: entry for entry in BACKENDS}
 

@@ -21,6 +21,7 @@ import pytest
 
 from collector._process import free_port
 from owui_otel._demo import DEMO_MODEL
+from owui_otel._phoenix import phoenix_has_trace
 from owui_otel._stack import StackOptions
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,14 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
 
     state = json.loads((tmp_path / "state" / "stack" / "stack.json").read_text())
     pids = [p["pid"] for p in state["processes"]]
-    assert {p["name"] for p in state["processes"]} == {"supervisor", "jaeger", "prometheus", "collector", "bridge"}
+    assert {p["name"] for p in state["processes"]} == {
+        "supervisor",
+        "jaeger",
+        "phoenix",
+        "prometheus",
+        "collector",
+        "bridge",
+    }
     assert all(Path(f"/proc/{pid}").exists() for pid in pids)  # still running after the command returned
 
     # Every trace link the demo printed is readable from Jaeger's API, with the GenAI span in it.
@@ -88,6 +96,11 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
         operations.add(span["operationName"])
     assert operations == {f"chat {DEMO_MODEL}"}
     assert len(re.findall(r" tokens, \$0\.\d+, ", done.stdout)) == 4, done.stdout  # the summaries show the cost
+
+    # Every turn has a link into the trace UI (Phoenix) that leads to that trace: the same traces as Jaeger's.
+    ui_links = re.findall(r"Phoenix: (http://127\.0\.0\.1:\d+)/redirects/traces/([0-9a-f]{32})", done.stdout)
+    assert [trace_id for _, trace_id in ui_links] == [link.rsplit("/", 1)[1] for link in links], done.stdout
+    assert all(phoenix_has_trace(base, trace_id) for base, trace_id in ui_links)
 
     # The demo's usage, read back from Prometheus with PromQL: one model, one (fresh) user, all 6 turns, and the
     # tokens the turn summaries (from Jaeger) show.

@@ -19,7 +19,12 @@ from owui_otel._stack import (
 
 pytestmark = pytest.mark.unit
 
-BINARIES = (Path("/nonexistent/otelcol"), Path("/nonexistent/jaeger"), Path("/nonexistent/prometheus"))
+BINARIES = (
+    Path("/nonexistent/otelcol"),
+    Path("/nonexistent/jaeger"),
+    Path("/nonexistent/phoenix"),
+    Path("/nonexistent/prometheus"),
+)
 
 
 def test_the_shell_settings_reach_the_collector_and_prometheus_is_its_metrics_endpoint(
