@@ -137,7 +137,9 @@ def publish_build(
         progress(f"==> built {binary_name} in {elapsed}s")
     done = finished_artifact(parent / key, binary_name)
     if done is None:
-        raise BuildError(f"build finished but {parent / key / binary_name} is not usable; rerun with --force")
+        raise BuildError(
+            f"{parent / key / binary_name}: not usable although the build finished. Fix: rerun with --force"
+        )
     return done
 
 

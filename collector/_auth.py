@@ -42,7 +42,9 @@ __all__ = [
     "langfuse_basic_auth_from_env",
 ]
 
-_BASE_URL_FIX = "set it to the base URL only, e.g. https://cloud.langfuse.com (the collector adds /api/public/otel)"
+_BASE_URL_FIX = (
+    "Fix: set it to the base URL only, e.g. https://cloud.langfuse.com (the collector adds /api/public/otel)"
+)
 
 
 def langfuse_base_url(host: str, *, setting: str = LANGFUSE_HOST) -> str:
@@ -57,12 +59,12 @@ def langfuse_base_url(host: str, *, setting: str = LANGFUSE_HOST) -> str:
     value = host.strip().rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{setting}={host!r} is not an http(s) URL; {_BASE_URL_FIX}")
+        raise UsageError(f"{setting}: {host!r} is not a URL (it needs http:// or https:// and a host). {_BASE_URL_FIX}")
     segments = parts.path.split("/")
     if "api" in segments or parts.path.endswith("/v1/traces"):
-        raise UsageError(f"{setting}={host} includes an API path ({parts.path}); {_BASE_URL_FIX}")
+        raise UsageError(f"{setting}: {host} includes an API path ({parts.path}). {_BASE_URL_FIX}")
     if parts.query or parts.fragment:
-        raise UsageError(f"{setting}={host} has a query or fragment; {_BASE_URL_FIX}")
+        raise UsageError(f"{setting}: {host} has a query or fragment. {_BASE_URL_FIX}")
     return value
 
 
@@ -77,11 +79,11 @@ def langfuse_basic_auth(public_key: str, secret_key: str) -> str:
     secret_key = secret_key.strip()
     if not public_key or not secret_key:
         raise UsageError(
-            f"both Langfuse keys are required: set {LANGFUSE_PUBLIC_KEY} and {LANGFUSE_SECRET_KEY} "
-            "(Langfuse UI: Project settings -> API keys)"
+            f"{LANGFUSE_PUBLIC_KEY} / {LANGFUSE_SECRET_KEY}: both are required. Fix: set {LANGFUSE_PUBLIC_KEY} and "
+            f"{LANGFUSE_SECRET_KEY} (Langfuse UI: Project settings -> API keys)"
         )
     if ":" in public_key:
-        raise UsageError(f"{LANGFUSE_PUBLIC_KEY} must not contain ':'; copy the pk-lf-... key exactly")
+        raise UsageError(f"{LANGFUSE_PUBLIC_KEY}: must not contain ':'. Fix: copy the pk-lf-... key exactly")
     return base64.b64encode(f"{public_key}:{secret_key}".encode()).decode("ascii")
 
 

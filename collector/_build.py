@@ -43,11 +43,13 @@ def _load_manifest(manifest: Path) -> tuple[bytes, dict[str, Any]]:
         raw = manifest.read_bytes()
         data = yaml.safe_load(raw.decode("utf-8"))
     except OSError as exc:
-        raise UsageError(f"cannot read manifest {manifest}: {exc}; pass an existing OCB manifest file") from exc
+        raise UsageError(
+            f"--manifest {manifest}: cannot be read ({exc.strerror or exc}). Fix: pass an existing OCB manifest file"
+        ) from exc
     except yaml.YAMLError as exc:
-        raise UsageError(f"manifest {manifest} is not valid YAML: {exc}") from exc
+        raise UsageError(f"--manifest {manifest}: not valid YAML ({exc}). Fix: correct it") from exc
     if not isinstance(data, dict) or not isinstance(data.get("dist"), dict) or not data["dist"].get("name"):
-        raise UsageError(f"manifest {manifest} has no dist.name; see collector/manifest.yaml for the expected shape")
+        raise UsageError(f"--manifest {manifest}: has no dist.name. Fix: follow collector/manifest.yaml's shape")
     return raw, data
 
 
@@ -78,7 +80,9 @@ def builder_path(go: GoToolchain, *, cache: Path, progress: Progress, env: Mappi
         what="go install builder",
     )
     if _builder_version(builder) != BUILDER_VERSION:
-        raise BuildError(f"{builder} does not report {BUILDER_VERSION} after go install; delete {bin_dir} and retry")
+        raise BuildError(
+            f"{builder}: does not report {BUILDER_VERSION} after go install. Fix: delete {bin_dir} and retry"
+        )
     return builder
 
 
@@ -117,7 +121,7 @@ def build_collector(manifest: Path | None = None, **options: Unpack[BuildOptions
             [str(builder), f"--config={effective}"], progress=say, cwd=tmp, env=child_env, what="collector builder"
         )
         if not (tmp / name).is_file():
-            raise BuildError(f"builder succeeded but {tmp / name} is missing; rerun with --force")
+            raise BuildError(f"{tmp / name}: missing although the builder succeeded. Fix: rerun with --force")
         return {
             "builder": f"{BUILDER_MODULE}@{BUILDER_VERSION}",
             "go": go.version_string,

@@ -65,7 +65,7 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     root = repo_root()
     if (root / ".git").exists() and _is_within(path, root):
         raise UsageError(
-            f"cache directory {path} is inside the repository {root}; "
-            f"set {OWUI_OTEL_CACHE} to a directory outside it (e.g. ~/.cache/owui-otel)"
+            f"{OWUI_OTEL_CACHE}: {path} is inside the repository {root}. "
+            f"Fix: set {OWUI_OTEL_CACHE} to a directory outside it (e.g. ~/.cache/owui-otel)"
         )
     return path

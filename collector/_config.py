@@ -97,22 +97,28 @@ def spec_from_env(env: Mapping[str, str]) -> ConfigSpec:
 def _check(spec: ConfigSpec) -> None:
     unknown = [name for name in spec.exporters if name not in BUILTIN_EXPORTERS]
     if unknown:
-        raise UsageError(f"unknown exporter(s) {', '.join(unknown)}; choose from {', '.join(BUILTIN_EXPORTERS)}")
+        raise UsageError(
+            f"--exporters / OWUI_OTEL_EXPORTERS: unknown exporter(s) {', '.join(unknown)}. Fix: choose from "
+            f"{', '.join(BUILTIN_EXPORTERS)}"
+        )
     if not spec.exporters and not spec.otlp:
-        raise UsageError(f"no exporter selected: pass --exporters ({','.join(BUILTIN_EXPORTERS)}) and/or --otlp SPEC")
+        raise UsageError(
+            f"--exporters / --otlp: no exporter selected. Fix: pass --exporters ({','.join(BUILTIN_EXPORTERS)}) "
+            "and/or --otlp SPEC"
+        )
     strippers = [entry.name for entry in content_stripping()]
     not_stripped = [name for name in spec.keep_content if name not in strippers]
     if not_stripped:
         raise UsageError(
-            f"keep content: {', '.join(not_stripped)} never strip(s) content; "
-            f"only {', '.join(strippers)} can keep it (generic targets: content=keep)"
+            f"--*-keep-content: {', '.join(not_stripped)} never strip(s) content. "
+            f"Fix: drop their --*-keep-content; only {', '.join(strippers)} can keep it (generic targets: content=keep)"
         )
     for entry in BACKENDS:
         if entry.check is not None:
             entry.check(spec)
     names = [target.name for target in spec.otlp]
     if len(set(names)) != len(names):
-        raise UsageError("OTLP target names must be unique")
+        raise UsageError("--otlp: target names must be unique. Fix: give each target its own name=")
 
 
 def _pipeline(processors: list[str], exporter: str, *, batch: bool = True) -> dict[str, Any]:

@@ -30,7 +30,7 @@ MIN_GO = (1, 25, 0)
 """The builder v0.161.0 and the contrib modules declare ``go 1.25`` in their go.mod files."""
 
 _INSTALL_HINT = (
-    f"install Go >= {'.'.join(str(part) for part in MIN_GO)} (https://go.dev/doc/install: unpack the tarball to "
+    f"Fix: install Go >= {'.'.join(str(part) for part in MIN_GO)} (https://go.dev/doc/install: unpack the tarball to "
     "/usr/local/go and add /usr/local/go/bin to PATH), or, with an older Go >= 1.21, export GOTOOLCHAIN=go1.25.0 so "
     "that go fetches a newer toolchain from the Go module proxy"
 )
@@ -67,19 +67,19 @@ def find_go(env: Mapping[str, str] | None = None) -> GoToolchain:
         # The official tarball location, often missing from PATH in non-login shells and CI.
         found = str(_FALLBACK_GO)
     if found is None:
-        raise GoNotFoundError("Go was not found on PATH: " + _INSTALL_HINT)
+        raise GoNotFoundError("Go: not found on PATH. " + _INSTALL_HINT)
     try:
         out = subprocess.run(
             [found, "env", "GOVERSION"], capture_output=True, text=True, timeout=120, env=environ, check=True
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError) as exc:
-        raise GoNotFoundError(f"{found} env GOVERSION failed ({exc}): " + _INSTALL_HINT) from exc
+        raise GoNotFoundError(f"Go: {found} env GOVERSION failed ({exc}). " + _INSTALL_HINT) from exc
     match = _VERSION_RE.match(out)
     if match is None:
-        raise GoNotFoundError(f"cannot parse Go version {out!r} from {found}: " + _INSTALL_HINT)
+        raise GoNotFoundError(f"Go: cannot parse the version {out!r} of {found}. " + _INSTALL_HINT)
     version = (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
     if version < MIN_GO:
-        raise GoNotFoundError(f"{found} is {out}, too old: " + _INSTALL_HINT)
+        raise GoNotFoundError(f"Go: {found} is {out}, too old. " + _INSTALL_HINT)
     return GoToolchain(path=Path(found), version=version)
 
 

@@ -56,7 +56,7 @@ OTLP_TARGET_GOMOD = (
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _HEADER_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _COMPRESSIONS = ("gzip", "zstd", "snappy", "none")
-_EXAMPLE = "example: name=tempo,endpoint=http://tempo:4318"
+_EXAMPLE = "name=tempo,endpoint=http://tempo:4318"
 
 
 def parse_bool(value: str, *, what: str) -> bool:
@@ -64,7 +64,7 @@ def parse_bool(value: str, *, what: str) -> bool:
     parsed = parse_boolean(value) if value.strip() else False
     if parsed is not None:
         return parsed
-    raise UsageError(f"{what}: expected true or false, got {value!r}")
+    raise UsageError(f"{what}: {value!r} is not true or false. Fix: set it to true or false")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,7 @@ class OtlpTarget:
 
 
 def _fail(spec: str, problem: str) -> UsageError:
-    return UsageError(f"OTLP target {spec!r}: {problem}; {_EXAMPLE}")
+    return UsageError(f"--otlp / OWUI_OTEL_OTLP {spec!r}: {problem}. Fix: write it as {_EXAMPLE}")
 
 
 def parse_otlp_target(spec: str) -> OtlpTarget:
@@ -165,7 +165,7 @@ def parse_otlp_target(spec: str) -> OtlpTarget:
     try:
         insecure = parse_bool(fields.get("insecure", "false"), what="insecure")
     except UsageError as exc:
-        raise _fail(spec, str(exc)) from exc
+        raise _fail(spec, str(exc).partition(". Fix:")[0]) from exc
     return OtlpTarget(
         name=name,
         endpoint=endpoint,
@@ -183,7 +183,10 @@ def parse_otlp_targets(value: str) -> tuple[OtlpTarget, ...]:
     names = [target.name for target in targets]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise UsageError(f"OTLP target names must be unique; duplicated: {', '.join(duplicates)}")
+        raise UsageError(
+            f"--otlp / OWUI_OTEL_OTLP: target names must be unique; duplicated: {', '.join(duplicates)}. Fix: give "
+            "each target its own name="
+        )
     return targets
 
 

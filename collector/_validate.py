@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ._command import collector_command
 from ._errors import UsageError, ValidationError
 
 __all__ = ["validate_config"]
@@ -42,10 +43,10 @@ def validate_config(
         ValidationError: the binary rejected the config (message carries its output) or timed out.
     """
     if not configs:
-        raise UsageError("no config file given; pass --config otel-collector.yaml")
+        raise UsageError("--config: no config file given. Fix: pass --config otel-collector.yaml")
     for config in configs:
         if not config.is_file():
-            raise UsageError(f"config file {config} does not exist")
+            raise UsageError(f"--config {config}: does not exist. Fix: give the path of a collector config")
     argv = [str(binary), "validate", *(f"--config={config.resolve()}" for config in configs)]
     try:
         proc = subprocess.run(
@@ -58,11 +59,19 @@ def validate_config(
             stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
-        raise ValidationError(f"{binary} validate did not finish within {timeout:.0f}s") from exc
+        raise ValidationError(
+            f"--binary {binary}: validate did not finish within {timeout:.0f}s. Fix: check the binary runs "
+            f"({collector_command('build', '--force')} rebuilds it)"
+        ) from exc
     except OSError as exc:
-        raise ValidationError(f"cannot run {binary}: {exc}; build it with `python -m collector build`") from exc
+        raise ValidationError(
+            f"--binary {binary}: cannot run it ({exc}). Fix: build it with {collector_command('build')}"
+        ) from exc
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0:
         names = ", ".join(str(config) for config in configs)
-        raise ValidationError(f"{names} is not a valid collector config:\n{output}")
+        raise ValidationError(
+            f"--config {names}: not a valid collector config (the collector's words below). Fix: correct it, or "
+            f"render one with {collector_command('config')}\n{output}"
+        )
     return output

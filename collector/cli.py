@@ -32,6 +32,7 @@ from ._backends import BACKENDS, BUILTIN_EXPORTERS, content_stripping
 from ._backends.debug import VERBOSITIES
 from ._build import MANIFEST, build_collector
 from ._cache import OWUI_OTEL_CACHE
+from ._command import collector_command
 from ._config import (
     OWUI_OTEL_EXPORTERS,
     OWUI_OTEL_METRICS,
@@ -63,11 +64,15 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
         parser = OneLineErrorParser(prog="owui-otel")
         parser.parse_args(["up", "--bridge-port", "x"])
-        # stderr: owui-otel up: error: argument --bridge-port: invalid int value: 'x'; see `owui-otel up --help`
+        # stderr: owui-otel up: error: argument --bridge-port: invalid int value: 'x'. Fix: see `owui-otel up --help`
     """
 
+    def help_command(self) -> str:
+        """The command that shows this parser's help, as the fix of a usage error says it."""
+        return f"`{self.prog} --help`"
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+        self.exit(2, f"{self.prog}: error: {message}. Fix: see {self.help_command()}\n")
 
 
 def report_errors(label: str, command: Callable[[], int]) -> int:
@@ -85,7 +90,7 @@ def report_errors(label: str, command: Callable[[], int]) -> int:
         if error.filename is None:
             raise
         print(
-            f"{label}: error: {error.strerror or error} ({error.filename}): check that the path exists and is "
+            f"{label}: error: {error.filename}: {error.strerror or error}. Fix: check that the path exists and is "
             "writable (the OWUI_OTEL_STATE_DIR, OWUI_OTEL_DATA_DIR and OWUI_OTEL_CACHE variables move the folders) "
             "and that the disk has space",
             file=sys.stderr,
@@ -122,7 +127,7 @@ def _resolve_binary(binary: str | None) -> Path:
     if binary:
         path = Path(binary)
         if not path.is_file():
-            raise UsageError(f"--binary {binary} does not exist; build one with `python -m collector build`")
+            raise UsageError(f"--binary {binary}: does not exist. Fix: build one with {collector_command('build')}")
         return path
     _stderr("==> locating owui-otelcol (builds it on first use; pass --binary to use another collector)")
     return build_collector(progress=_stderr)

@@ -337,8 +337,9 @@ class FilterCore:
         if status == LATE:
             self.health.problem(
                 "late_outlets",
-                "otel_filter: an outlet arrived after its turn was ended as abandoned; "
-                "raise the turn_timeout_seconds valve (now %ss) if replies take that long",
+                "otel_filter: valve turn_timeout_seconds (or OWUI_OTEL_TURN_TIMEOUT_SECONDS): an outlet arrived "
+                "after its turn was ended as abandoned (timeout now %ss). Fix: raise it if replies take that long. "
+                "Until then: such turns are recorded as abandoned, without their reply",
                 f"{self._tracker.ttl_s:g}",
             )
             return
@@ -420,7 +421,10 @@ class FilterCore:
             # and logged at most every 20 s, and spare the work of building it.
             self.health.problem(
                 "spans_dropped_queue_full",
-                "otel_filter: the export queue is full, so a span was dropped; is the collector reachable at %s?",
+                "otel_filter: %s: the export queue is full, so a span was dropped (is the collector reachable at "
+                "%s?). Fix: start the collector, or point the setting at it. Until then: new spans are dropped "
+                "(counted as spans_dropped_queue_full); chats go on",
+                self.settings.export.endpoint_setting,
                 self._telemetry.endpoint,
             )
             return

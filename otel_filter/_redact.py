@@ -87,8 +87,9 @@ class BoundedRedact:
             if self._health is not None:
                 self._health.problem(
                     "redaction_timeouts",
-                    "otel_filter: a redaction pattern did not finish within %ss on a message, which was replaced "
-                    "by %s; simplify the redact_patterns valve (nested repeats such as (\\w+\\s?)+ backtrack)",
+                    "otel_filter: valve redact_patterns (or OWUI_OTEL_REDACT_PATTERNS): a pattern did not finish "
+                    "within %ss on a message. Fix: simplify it (nested repeats such as (\\w+\\s?)+ backtrack). "
+                    "Until then: such messages are recorded as %s",
                     f"{TEXT_TIMEOUT_S:g}",
                     TIMEOUT_MARK,
                 )

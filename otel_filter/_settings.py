@@ -14,8 +14,8 @@ that means *no content at all*, never unredacted content).
     >>> settings.export.protocol
     'http/protobuf'
     >>> print(problems[0].message())  # doctest: +NORMALIZE_WHITESPACE
-    valve otlp_protocol='grcp' is not a supported protocol. Fix: set it to 'http/protobuf' or 'grpc'
-    (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL). Using 'http/protobuf'.
+    valve otlp_protocol: 'grcp' is not a supported protocol. Fix: set it to 'http/protobuf' or 'grpc'
+    (or empty the valve to use OTEL_EXPORTER_OTLP_PROTOCOL). Until then: using 'http/protobuf'.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import regex
@@ -84,9 +84,20 @@ class Problem:
     fix: str
     fallback: str
 
+    @property
+    def label(self) -> str:
+        """How the message names the setting: the environment variable as is, a valve as ``valve <name>``."""
+        return self.setting if self.setting.isupper() else f"valve {self.setting}"
+
+    def problem_and_fix(self) -> str:
+        """``<setting>: <value> <what is wrong>. Fix: <fix>``: where the fallback does not apply (a check before
+        anything runs, such as ``owui-otel install --valve``)."""
+        return f"{self.label}: {self.value!r} {self.reason}. Fix: {self.fix}"
+
     def message(self) -> str:
-        kind = "environment variable" if self.setting.isupper() else "valve"
-        return f"{kind} {self.setting}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
+        """``<setting>: <value> <what is wrong>. Fix: <fix>. Until then: <fallback>.`` (the project's voice)."""
+        fallback = self.fallback[:1].lower() + self.fallback[1:]
+        return f"{self.problem_and_fix()}. Until then: {fallback}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +108,8 @@ class ExportSettings:
     protocol: str
     headers: tuple[tuple[str, str], ...]
     insecure: bool
+    endpoint_setting: str = field(default="OTEL_EXPORTER_OTLP_ENDPOINT", compare=False)
+    """Where ``endpoint`` came from, as problem lines name it: ``valve otlp_endpoint``, or the variable's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,33 +152,6 @@ def parse_capture_mode(value: str | None) -> bool | None:
     return None
 
 
-def env_capture_content(environ: Mapping[str, str]) -> bool:
-    raw = environ.get(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
-    if raw is None or not raw.strip():
-        return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
-    parsed = parse_capture_mode(raw)
-    if parsed is None:
-        logger.warning(
-            "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
-            "Defaulting to NO_CONTENT.",
-            OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
-            raw,
-        )
-        return False
-    return parsed
-
-
-def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return int(raw.strip())
-    except ValueError:
-        logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
-        return default
-
-
 def parse_bool(text: str) -> bool | None:
     """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, surrounding blanks ignored); else None.
 
@@ -180,15 +166,28 @@ def parse_bool(text: str) -> bool | None:
     return None
 
 
-def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name)
+def _env_flag(environ: Mapping[str, str], variable: str, default: bool, problems: list[Problem]) -> bool:
+    """The true/false environment variable ``variable``; unset: ``default``; unreadable: a Problem, and ``default``
+    (for the content capture variable: no content, the safe side)."""
+    raw = environ.get(variable)
     if raw is None or not raw.strip():
         return default
-    parsed = parse_bool(raw)
+    capture = variable == OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+    parsed = parse_capture_mode(raw) if capture else parse_bool(raw)
     if parsed is not None:
         return parsed
-    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
-    return default
+    used = False if capture else default
+    problems.append(
+        Problem(
+            setting=variable,
+            value=_shown(raw),
+            reason="is not true or false" + (" nor a content capture mode" if capture else ""),
+            fix="set it to true or false"
+            + (" (or NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)" if capture else ""),
+            fallback="recording no message content" if capture else f"using {str(used).lower()}",
+        )
+    )
+    return used
 
 
 def env_patterns(environ: Mapping[str, str]) -> list[str]:
@@ -238,7 +237,7 @@ def _key_values(
                 value=shown,
                 reason=f"has {len(bad)} item(s) without 'key=value'",
                 fix=f"write key=value pairs separated by commas, e.g. {example}",
-                fallback="Ignoring those items",
+                fallback="those items are left out",
             )
         )
     return pairs
@@ -311,29 +310,25 @@ def _resolve_export(
     valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
 ) -> ExportSettings:
     protocol = _text(valves, "otlp_protocol").lower()
-    protocol_source = "valve"
+    protocol_setting = "otlp_protocol"
     if not protocol:
-        protocol_source = "env"
-        protocol = (
-            (
-                environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-                or environ.get(OTEL_EXPORTER_OTLP_PROTOCOL)
-                or PROTOCOL_HTTP
-            )
-            .strip()
-            .lower()
+        protocol_setting = next(
+            (name for name in (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL) if environ.get(name)),
+            OTEL_EXPORTER_OTLP_PROTOCOL,
         )
+        protocol = (environ.get(protocol_setting) or PROTOCOL_HTTP).strip().lower()
     if protocol not in (PROTOCOL_HTTP, PROTOCOL_GRPC):
         reason = (
             "is not supported by the Python OTLP exporter" if protocol == "http/json" else "is not a supported protocol"
         )
         problems.append(
             Problem(
-                setting="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
+                setting=protocol_setting,
                 value=protocol,
                 reason=reason,
-                fix="set it to 'http/protobuf' or 'grpc' (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL)",
-                fallback=f"Using {PROTOCOL_HTTP!r}",
+                fix="set it to 'http/protobuf' or 'grpc'"
+                + (f" (or empty the valve to use {OTEL_EXPORTER_OTLP_PROTOCOL})" if protocol_setting.islower() else ""),
+                fallback=f"using {PROTOCOL_HTTP!r}",
             )
         )
         protocol = PROTOCOL_HTTP
@@ -355,9 +350,9 @@ def _resolve_export(
             Problem(
                 setting=endpoint_name,
                 value=display_url(endpoint),
-                reason="is not an http:// or https:// URL with a host",
+                reason="is not a URL (it needs http:// or https:// and a host)",
                 fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
-                fallback=f"Using {default_endpoint!r}",
+                fallback=f"using {default_endpoint!r}",
             )
         )
         endpoint, full_url = default_endpoint, False
@@ -371,7 +366,7 @@ def _resolve_export(
         if environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS):
             header_name = OTEL_EXPORTER_OTLP_TRACES_HEADERS
         header_text = environ.get(header_name) or ""
-        if header_text.strip() and origin(endpoint) != origin(env_endpoint):
+        if header_text.strip() and endpoint_name == "otlp_endpoint" and origin(endpoint) != origin(env_endpoint):
             # The environment's headers (the collector's token) belong to the environment's endpoint: a valve
             # pointing elsewhere must not receive them (whoever can change valves could otherwise collect them).
             problems.append(
@@ -382,7 +377,7 @@ def _resolve_export(
                     f"of {header_name} (they may hold its token) are not sent to it",
                     fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "
                     "empty to use the environment's endpoint",
-                    fallback="Sending no headers",
+                    fallback="no headers are sent",
                 )
             )
             header_text = ""
@@ -397,6 +392,7 @@ def _resolve_export(
         protocol=protocol,
         headers=headers,
         insecure=urlsplit(endpoint).scheme == "http",
+        endpoint_setting=f"valve {endpoint_name}" if endpoint_name.islower() else endpoint_name,
     )
 
 
@@ -426,7 +422,7 @@ def _compile_patterns(
                     value=pattern,
                     reason=f"is not a valid regular expression ({error})",
                     fix="correct the pattern (Python re syntax) or remove it",
-                    fallback="Not recording message content until it is fixed (fail closed)",
+                    fallback="no message content is recorded (fail closed)",
                 )
             )
     return tuple(compiled), ok
@@ -492,7 +488,7 @@ def _bounded_int(
         used = default
         reason = f"must be a whole number of {unit} from {minimum} to {maximum}"
         fix = f"set it to {default} (the default) or another whole number from {minimum} to {maximum}"
-    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"Using {used}"))
+    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"using {used}"))
     return used
 
 
@@ -519,12 +515,11 @@ def _flag(
                 value=_shown(value),
                 reason="is not true or false",
                 fix=f"set it to 'true' or 'false', or leave it empty to use {variable}",
-                fallback=f"Using {variable} (else {str(default).lower()})",
+                fallback=f"using {variable} (else {str(default).lower()})",
             )
         )
-    if variable == OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT:
-        return env_capture_content(environ)
-    return env_bool(environ, variable, default)
+    # Content capture is on by default: Langfuse session replay needs the messages (see README, Privacy).
+    return _env_flag(environ, variable, default, problems)
 
 
 def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]) -> str:
@@ -542,7 +537,7 @@ def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], pro
             value=_shown(raw),
             reason="is not a way to identify users",
             fix="set it to 'id' (Open WebUI's user id, the default), 'email' or 'username'",
-            fallback="Identifying users by their id",
+            fallback="users are identified by their id",
         )
     )
     return USER_IDENTITY_ID
@@ -563,7 +558,7 @@ def _price_overrides(
                 value=_shown(text),
                 reason=error,
                 fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
-                fallback="Using the genai-prices table only (no override)",
+                fallback="prices come from the genai-prices table only (no override)",
             )
         )
     return overrides

@@ -90,8 +90,8 @@ def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counter
     except PricingUnavailable:
         health.problem(
             PRICING_UNAVAILABLE_COUNTER,
-            "otel_filter: the genai-prices package cannot be imported here, so turns get no cost; "
-            "install it where the filter runs (pip install genai-prices)",
+            "otel_filter: genai-prices: the package cannot be imported here. Fix: install it where the filter runs "
+            "(pip install genai-prices). Until then: turns get no cost",
         )
         return COST_SOURCE_UNAVAILABLE
     except Exception:  # e.g. usage genai-prices rejects (more cached than input tokens): no price, never a wrong one

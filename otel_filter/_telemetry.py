@@ -66,9 +66,10 @@ DEAD_ENDPOINT_S = 30.0
 class _CountingExporter(SpanExporter):
     """Counts exported and failed spans and reports failures (rate-limited) with the endpoint."""
 
-    def __init__(self, inner: SpanExporter, endpoint: str, health: Counters) -> None:
+    def __init__(self, inner: SpanExporter, export: ExportSettings, health: Counters) -> None:
         self._inner = inner
-        self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
+        self._endpoint = display_url(export.endpoint)  # only ever logged: no credentials from the URL
+        self._setting = export.endpoint_setting
         self._health = health
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -76,7 +77,14 @@ class _CountingExporter(SpanExporter):
             result = self._inner.export(spans)
         except Exception as error:  # an exporter must not kill the worker thread
             self._health.count("spans_export_failed", len(spans))
-            self._health.problem("export_error", "otel_filter: export to %s raised %r", self._endpoint, error)
+            self._health.problem(
+                "export_error",
+                "otel_filter: %s: export to %s raised %r. Fix: report it with this line. Until then: those spans "
+                "are lost (counted as spans_export_failed); chats go on",
+                self._setting,
+                self._endpoint,
+                error,
+            )
             return SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
             self._health.count("spans_exported", len(spans))
@@ -84,10 +92,13 @@ class _CountingExporter(SpanExporter):
             self._health.count("spans_export_failed", len(spans))
             self._health.problem(
                 "export_failed",
-                "otel_filter: could not export %d span(s) to %s; is the collector running? "
-                "Check otlp_endpoint / OTEL_EXPORTER_OTLP_ENDPOINT",
+                "otel_filter: %s: could not export %d span(s) to %s (is the collector running there?). Fix: start "
+                "the collector, or set %s to its OTLP address. Until then: those spans are lost (counted as "
+                "spans_export_failed); chats go on",
+                self._setting,
                 len(spans),
                 self._endpoint,
+                self._setting,
             )
         return result
 
@@ -159,7 +170,10 @@ class _RoutingExporter(SpanExporter):
                 self._health.count("spans_export_failed", len(batch))
                 self._health.problem(
                     "export_skipped",
-                    "otel_filter: %d span(s) queued for %s before a valve change were not sent: it failed moments ago",
+                    "otel_filter: %s: %d span(s) queued for %s before a valve change were not sent: it failed moments "
+                    "ago. Fix: none needed if the new endpoint is the right one. Until then: those spans are lost "
+                    "(counted as spans_export_failed)",
+                    export.endpoint_setting,
                     len(batch),
                     display_url(export.endpoint),
                 )
@@ -186,8 +200,9 @@ class _RoutingExporter(SpanExporter):
             self._health.count("spans_too_large", len(too_large))
             self._health.problem(
                 "span_too_large",
-                "otel_filter: %d span(s) not sent to %s: each alone encodes to more than %d bytes, the most one "
-                "OTLP request may hold. Check the size of resource_attributes / OTEL_RESOURCE_ATTRIBUTES",
+                "otel_filter: valve resource_attributes / OTEL_RESOURCE_ATTRIBUTES: %d span(s) not sent to %s: each "
+                "alone encodes to more than %d bytes, the most one OTLP request may hold. Fix: shorten the resource "
+                "attributes. Until then: such spans are lost (counted as spans_too_large)",
                 len(too_large),
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
@@ -309,9 +324,15 @@ def _make_exporter(export: ExportSettings) -> SpanExporter:
 
 def _build_exporter(export: ExportSettings, health: Counters) -> SpanExporter | None:
     try:
-        return _CountingExporter(_make_exporter(export), export.endpoint, health)
+        return _CountingExporter(_make_exporter(export), export, health)
     except Exception as error:
-        health.problem("exporter_unavailable", "otel_filter: export disabled: %s", error)
+        health.problem(
+            "exporter_unavailable",
+            "otel_filter: %s: export disabled: %s. Fix: correct the export settings (endpoint, protocol, headers). "
+            "Until then: no span leaves; chats go on",
+            export.endpoint_setting,
+            error,
+        )
         return None
 
 

@@ -76,22 +76,30 @@ def langfuse_target(valves: Mapping[str, object], environ: Mapping[str, str]) ->
         text = value.strip() if isinstance(value, str) else ""
         return text or environ.get(variable, "").strip()
 
+    host_valve = valves.get("langfuse_host")
+    host_setting = "valve langfuse_host" if isinstance(host_valve, str) and host_valve.strip() else LANGFUSE_HOST
     host = setting("langfuse_host", LANGFUSE_HOST)
     public_key = setting("langfuse_public_key", LANGFUSE_PUBLIC_KEY)
     secret_key = setting("langfuse_secret_key", LANGFUSE_SECRET_KEY)
     missing = [
         name
         for name, value in (
-            (f"langfuse_host / {LANGFUSE_HOST}", host),
-            (f"langfuse_public_key / {LANGFUSE_PUBLIC_KEY}", public_key),
-            (f"langfuse_secret_key / {LANGFUSE_SECRET_KEY}", secret_key),
+            (f"valve langfuse_host / {LANGFUSE_HOST}", host),
+            (f"valve langfuse_public_key / {LANGFUSE_PUBLIC_KEY}", public_key),
+            (f"valve langfuse_secret_key / {LANGFUSE_SECRET_KEY}", secret_key),
         )
         if not value
     ]
     if missing:
-        return None, "Langfuse scores are off: set " + ", ".join(missing)
+        return None, (
+            f"{', '.join(missing)}: not set. Fix: set the Event function's valves (Admin Panel > Functions), or the "
+            "variables on the Open WebUI process. Until then: ratings become no Langfuse scores"
+        )
     if not host.startswith(("http://", "https://")):
-        return None, f"langfuse_host {host!r} is not an http(s) URL. Fix: e.g. https://cloud.langfuse.com"
+        return None, (
+            f"{host_setting}: {host!r} is not a URL (it needs http:// or https:// and a host). Fix: set it to "
+            "Langfuse's base URL, e.g. https://cloud.langfuse.com. Until then: ratings become no Langfuse scores"
+        )
     return LangfuseTarget(host, public_key, secret_key), ""
 
 

@@ -41,7 +41,10 @@ def parse_size(text: str, setting: str) -> int:
     """Bytes from ``"8388608"``, ``"8MiB"``, ``"8M"`` or ``"512k"`` (units are powers of 1024)."""
     match = _SIZE.match(text)
     if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"{setting}={text!r} is not a size: give a positive number of bytes, e.g. 8388608 or 8MiB")
+        raise ValueError(
+            f"{setting}: {text!r} is not a size. Fix: give a positive number of bytes, e.g. 8388608 or 8MiB. Until "
+            "then: the bridge server does not start"
+        )
     unit = (match.group(2) or "").lower()[:1]
     return int(match.group(1)) * _UNITS[unit]
 
@@ -51,7 +54,10 @@ def parse_flag(text: str, setting: str) -> bool:
     value = parse_bool(text) if text.strip() else False
     if value is not None:
         return value
-    raise ValueError(f"{setting}={text!r} is not a boolean: use true or false")
+    raise ValueError(
+        f"{setting}: {text!r} is not true or false. Fix: set it to true or false. Until then: the bridge server does "
+        "not start"
+    )
 
 
 def body_limits(max_body: str | None, max_recorded: str | None, environ: Mapping[str, str]) -> tuple[int, int]:

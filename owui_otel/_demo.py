@@ -27,6 +27,7 @@ import httpx
 
 from otel_filter.semconv import OPENWEBUI_MESSAGE_ID, OPENWEBUI_TASK
 from owui_otel import DEFAULT_FILTER_ID
+from owui_otel._command import command
 from owui_otel._errors import OwuiOtelError
 from owui_otel._jaeger_query import SpanNode, search_traces, span_trees
 from owui_otel._phoenix import phoenix_has_trace
@@ -138,13 +139,18 @@ def _search_key(scenario: Scenario) -> tuple[str, str]:
     return OPENWEBUI_MESSAGE_ID, outlet.payload["body"]["id"]
 
 
+class KeyRefused(OwuiOtelError):
+    """The bridge server answered 401: the demo's key is not the bridge's (the caller names where the key came
+    from)."""
+
+
 def replay(client: httpx.Client, filter_id: str, scenario: Scenario, pause_s: float = 0.0) -> None:
     for step in scenario.steps:
         if step.hook == "outlet" and pause_s:
             time.sleep(pause_s)  # the model "answering", so the spans show a duration
         response = client.post(f"/{filter_id}/filter/{step.hook}", json=step.payload)
         if response.status_code == 401:
-            raise OwuiOtelError("the bridge server refused the API key; is the stack from `owui-otel up` running?")
+            raise KeyRefused(f"the bridge server at {client.base_url} refused the API key (401)")
         response.raise_for_status()
         if response.json() != step.payload["body"]:
             raise OwuiOtelError(f"the bridge server changed a {step.hook} body: that must never happen")
@@ -182,17 +188,22 @@ def run_demo(
     wait_s: float = 30.0,
     pause_s: float = 0.4,
     progress: Progress = print,
+    bridge_setting: str = "--bridge-url",
+    jaeger_setting: str = "--jaeger-url",
     phoenix_url: str = "",
 ) -> DemoReport:
     """Replay the demo turns, then wait until Jaeger has each main turn's trace (and Phoenix too, if given, so
-    that every link the demo prints opens its trace)."""
+    that every link the demo prints opens its trace). ``*_setting``: where the URLs came from, as error messages
+    name them."""
     demo = scenarios()
     with httpx.Client(base_url=bridge_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10.0) as client:
         try:
             client.get("/ready").raise_for_status()
         except httpx.HTTPError as error:
             raise OwuiOtelError(
-                f"cannot reach the bridge server at {bridge_url} ({error}); start it with `owui-otel up`"
+                f"{bridge_setting} {bridge_url}: no bridge server answers there ({type(error).__name__}). Fix: "
+                f"{command('up')} starts one (then `demo` needs no flags), or pass the address of yours. Until "
+                "then: nothing was replayed"
             ) from error
         for scenario in demo:
             progress(f"  replaying: {scenario.label}")
@@ -210,8 +221,9 @@ def run_demo(
     missing = [t.label for t in turns if not t.trace_ids]
     if missing:
         raise OwuiOtelError(
-            f"Jaeger at {jaeger_url} shows no trace for: {'; '.join(missing)}. "
-            "Run `owui-otel doctor` to find the broken link."
+            f"{jaeger_setting} {jaeger_url}: Jaeger shows no trace for: {'; '.join(missing)} after {wait_s:g}s. Fix: "
+            f"{command('doctor')} finds the broken link (the bridge's log says where it exports). Until then: the "
+            "turns that arrived are in Jaeger"
         )
     if phoenix_url:
         _wait_for_phoenix(phoenix_url, [t.trace_ids[0] for t in turns], deadline)
@@ -229,8 +241,8 @@ def _wait_for_phoenix(phoenix_url: str, trace_ids: list[str], deadline: float) -
         if waiting and time.monotonic() >= deadline:
             raise OwuiOtelError(
                 f"Phoenix at {phoenix_url} shows no trace for {len(waiting)} of the demo's turns (Jaeger has them). "
-                "Fix: run `.venv/bin/owui-otel doctor`; see phoenix.log and collector.log in "
-                f"{stack_dir() / 'logs'}. Until then: `.venv/bin/owui-otel traces` shows the turns from Jaeger."
+                f"Fix: run {command('doctor')}; see phoenix.log and collector.log in {stack_dir() / 'logs'}. Until "
+                f"then: {command('traces')} shows the turns from Jaeger."
             )
         if waiting:
             time.sleep(1.0)

@@ -17,6 +17,7 @@ import httpx
 
 from collector import METRICS_EXPORTER as EXPORTER
 from collector import metric_samples
+from owui_otel._command import command
 
 if TYPE_CHECKING:
     from owui_otel._doctor import Check, DoctorInputs
@@ -26,7 +27,6 @@ __all__ = ["check_metrics"]
 LINK = "metrics (Prometheus)"
 _TIMEOUT = httpx.Timeout(5.0, connect=3.0)
 _BOUND = "OWUI_OTEL_METRICS_MAX_USER_SERIES"
-_RESTART = "`.venv/bin/owui-otel down && .venv/bin/owui-otel up`"
 
 
 def _collector_counts(metrics_url: str) -> dict[str, float] | None:
@@ -73,7 +73,8 @@ def check_metrics(inputs: DoctorInputs) -> list[Check]:
                 FAIL,
                 f"Prometheus at {url} does not answer ({type(error).__name__}). Until then: the collector keeps "
                 "retrying the usage metrics for 5 minutes, then drops them (the traces are not affected)",
-                f"restart the stack: {_RESTART}; Prometheus' log is in the stack's logs folder (prometheus.log)",
+                f"restart the stack: {command('down', '&&', 'up')}; Prometheus' log is in the stack's logs folder "
+                "(prometheus.log)",
             )
         ]
     checks = []
@@ -95,7 +96,7 @@ def check_metrics(inputs: DoctorInputs) -> list[Check]:
                 WARN,
                 f"{_BOUND}: the per-user series reached their bound; {int(counts['limited'])} per-user data point(s) "
                 "were dropped (per-model metrics are complete). Until then: new users are missing from per-user views",
-                f"raise it, e.g. `{_BOUND}=50000 {_RESTART}`, or turn per-user metrics off: "
+                f"raise it, e.g. {_BOUND}=50000, then {command('down', '&&', 'up')}, or turn per-user metrics off: "
                 "OWUI_OTEL_METRICS_PER_USER=false",
             )
         )

@@ -4,7 +4,7 @@
 The catch-up path for everything the real-time Event function cannot see (Open WebUI < 0.10, ratings given while
 Langfuse or the collector was down, deployments that cannot install functions) and the bridge's Event webhook::
 
-    source = OpenWebUIFeedbacks("http://localhost:8080", token)         # admin API key or JWT
+    source = OpenWebUIFeedbacks("http://localhost:3000", token)         # admin API key or JWT
     delivery = LangfuseScoreDelivery("https://cloud.langfuse.com", public_key, secret_key)
     with FeedbackSync(source, delivery, SyncProgress.for_openwebui(url)) as sync:
         report = sync.run()                                              # SyncReport(sent=..., deleted=..., ...)
@@ -163,21 +163,29 @@ class OpenWebUIFeedbacks:
             response = self._http.get(path)
         except httpx.HTTPError as error:
             raise OwuiOtelError(
-                f"cannot reach Open WebUI at {self.url} ({type(error).__name__}): check --openwebui-url"
+                f"--openwebui-url {self.url}: cannot reach Open WebUI there ({type(error).__name__}). Fix: start it, "
+                "or check --openwebui-url (e.g. http://localhost:3000). Until then: nothing is synced (the next run "
+                "catches up)"
             ) from error
         if response.status_code in (401, 403):
             raise OwuiOtelError(
-                f"Open WebUI refused the token ({response.status_code} at {where}): pass an admin's API key "
-                "or JWT with --token (Settings > Account > API keys)"
+                f"--token / OWUI_TOKEN: Open WebUI refused the token ({response.status_code} at {where}). Fix: pass an "
+                "admin's API key or JWT (Settings > Account > API keys). Until then: nothing is synced"
             )
         if response.status_code in (404, 405) and missing_ok:
             return None
         if response.status_code != 200:
-            raise OwuiOtelError(f"Open WebUI answered {response.status_code} at {where}: is this Open WebUI?")
+            raise OwuiOtelError(
+                f"--openwebui-url {self.url}: answered {response.status_code} at {where}. Fix: give Open WebUI's "
+                "address (is this Open WebUI?). Until then: nothing is synced"
+            )
         try:
             return response.json()
         except ValueError as error:
-            raise OwuiOtelError(f"Open WebUI answered with no JSON at {where}: is this Open WebUI?") from error
+            raise OwuiOtelError(
+                f"--openwebui-url {self.url}: answered with no JSON at {where}. Fix: give Open WebUI's address (is "
+                "this Open WebUI?). Until then: nothing is synced"
+            ) from error
 
     def close(self) -> None:
         self._http.close()
@@ -263,8 +271,9 @@ class SyncProgress:
                     self._apply(feedback_id, done)
             except (ValueError, KeyError, TypeError) as error:
                 raise OwuiOtelError(
-                    f"the sync progress file {self.path} is damaged ({type(error).__name__}): delete it and run "
-                    "again (everything is sent once more; score ids make that an overwrite, not a duplicate)"
+                    f"{self.path}: the sync progress file is damaged ({type(error).__name__}). Fix: delete it and run "
+                    "again (everything is sent once more; score ids make that an overwrite, not a duplicate). Until "
+                    "then: nothing is synced"
                 ) from error
         if self.journal.exists():
             for line in self.journal.read_text(encoding="utf-8").splitlines():
@@ -523,7 +532,7 @@ def feedback_sync(
     missing = [
         fix
         for value, fix in (
-            (openwebui_url, f"--openwebui-url or ${OWUI_OTEL_OPENWEBUI_URL} (e.g. http://localhost:8080)"),
+            (openwebui_url, f"--openwebui-url or ${OWUI_OTEL_OPENWEBUI_URL} (e.g. http://localhost:3000)"),
             (token, f"{token_flag}${OWUI_TOKEN} (an admin's API key or JWT)"),
             (langfuse_host, f"--langfuse-host or ${LANGFUSE_HOST}"),
             (public_key, f"${LANGFUSE_PUBLIC_KEY}"),
@@ -532,7 +541,10 @@ def feedback_sync(
         if not value
     ]
     if missing:
-        raise UsageError(f"{command} needs " + ", ".join(missing))
+        raise UsageError(
+            f"{', '.join(missing)}: not set. Fix: {command} needs each of them (flags, or export the variables). "
+            "Until then: nothing is synced"
+        )
     langfuse_host = langfuse_base_url(langfuse_host)  # the score API's base, as the collector's
     return FeedbackSync(
         OpenWebUIFeedbacks(openwebui_url, token),

@@ -56,7 +56,8 @@ def parse_valves(items: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(
-                f"--valve {item!r}: write it as key=value, e.g. --valve otlp_endpoint=http://localhost:4318"
+                f"--valve {item!r}: not key=value. Fix: write it as key=value, e.g. --valve "
+                "otlp_endpoint=http://localhost:4318. Until then: nothing was uploaded"
             )
         try:
             value: Any = json.loads(raw)
@@ -72,7 +73,10 @@ def filter_source(path: Path | None) -> str:
         try:
             return path.read_text(encoding="utf-8")
         except OSError as error:
-            raise UsageError(f"cannot read {path}: {error}") from error
+            raise UsageError(
+                f"--file {path}: cannot be read ({error.strerror or error}). Fix: give the path of a readable filter "
+                "file, or drop --file to install the one generated from the package"
+            ) from error
     return bundle.render()
 
 
@@ -81,8 +85,9 @@ def _request(client: httpx.Client, method: str, path: str, what: str, **kwargs: 
         return client.request(method, path, **kwargs)
     except httpx.HTTPError as error:
         raise OwuiOtelError(
-            f"cannot reach {what} at {client.base_url} ({type(error).__name__}: {error}); is it running, and is --url "
-            "its address (e.g. http://localhost:3000)?"
+            f"--url {client.base_url}: cannot reach {what} there ({type(error).__name__}: {error}). Fix: start it, or "
+            "give its address, e.g. --url http://localhost:3000 (Open WebUI) or http://localhost:9099 (Pipelines); "
+            "is --url its address? Until then: nothing was installed"
         ) from error
 
 
@@ -100,7 +105,10 @@ def _merge_valves(client: httpx.Client, valves_path: str, valves: Mapping[str, A
     merged = {**(_json(current) if current.status_code == 200 else {}), **valves}
     updated = _request(client, "POST", f"{valves_path}/update", what, json=merged)
     if updated.status_code != 200:
-        raise OwuiOtelError(f"{what} rejected the valves ({updated.status_code}): {_detail(updated)}")
+        raise OwuiOtelError(
+            f"--valve: {what} rejected the valves ({updated.status_code}: {_detail(updated)}). Fix: correct the "
+            "valve it names, then install again. Until then: the filter is installed with its previous valves"
+        )
 
 
 # --- Open WebUI Functions ------------------------------------------------------------------
@@ -176,10 +184,14 @@ def _install_open_webui_function(
     check_valves(kind.valves, valves or {}, f"the {kind.name}")
     if not token:
         raise UsageError(
-            "an Open WebUI admin token is required: --token (or OWUI_TOKEN); find it in Settings > Account"
+            "--token / OWUI_TOKEN: not set. Fix: pass an admin's token with --token or export OWUI_TOKEN (Open WebUI "
+            "> Settings > Account). Until then: nothing was installed"
         )
     if not function_id.isidentifier():
-        raise UsageError(f"--id {function_id!r} must be letters, digits and underscores (Open WebUI's rule)")
+        raise UsageError(
+            f"--id {function_id!r}: not letters, digits and underscores only (Open WebUI's rule). Fix: e.g. --id "
+            f"{DEFAULT_FILTER_ID}"
+        )
     function_id = function_id.lower()
     what = "Open WebUI"
     with httpx.Client(
@@ -188,18 +200,20 @@ def _install_open_webui_function(
         version = _request(client, "GET", "/api/version", what)
         if version.status_code != 200 or "version" not in _json(version):
             raise OwuiOtelError(
-                f"{url} does not look like Open WebUI (GET /api/version answered {version.status_code})"
+                f"--url {url}: does not look like Open WebUI (GET /api/version answered {version.status_code}). Fix: "
+                "give Open WebUI's address, e.g. --url http://localhost:3000. Until then: nothing was installed"
             )
         me = _request(client, "GET", "/api/v1/auths/", what)
         if me.status_code in (401, 403):
             raise OwuiOtelError(
-                "Open WebUI refused the token: use an admin's token (Settings > Account: the JWT, or an API key when "
-                "ENABLE_API_KEYS is on)"
+                "--token / OWUI_TOKEN: Open WebUI refused the token. Fix: use an admin's token (Settings > Account: "
+                "the JWT, or an API key when ENABLE_API_KEYS is on). Until then: nothing was installed"
             )
         me.raise_for_status()
         if _json(me).get("role") != "admin":
             raise OwuiOtelError(
-                f"the token belongs to {_json(me).get('name')!r}, who is not an admin; installing Functions needs one"
+                f"--token / OWUI_TOKEN: the token belongs to {_json(me).get('name')!r}, who is not an admin. Fix: use "
+                "an admin's token (installing Functions needs one). Until then: nothing was installed"
             )
         listing = _request(client, "GET", "/api/v1/functions/", what)
         listing.raise_for_status()
@@ -213,7 +227,11 @@ def _install_open_webui_function(
         path = f"/api/v1/functions/id/{function_id}/update" if exists else "/api/v1/functions/create"
         saved = _request(client, "POST", path, what, json=form)
         if saved.status_code != 200:
-            raise OwuiOtelError(f"Open WebUI rejected the {kind.plugin_type} ({saved.status_code}): {_detail(saved)}")
+            raise OwuiOtelError(
+                f"--url {url}: Open WebUI rejected the {kind.plugin_type} ({saved.status_code}: {_detail(saved)}). "
+                "Fix: check Admin > Functions and Open WebUI's log for why; with --file, install the generated file "
+                "instead. Until then: the previous version (if any) stays installed"
+            )
         record = _json(_request(client, "GET", f"/api/v1/functions/id/{function_id}", what))
         flags = (
             (("is_active", "toggle"), ("is_global", "toggle/global"))
@@ -232,8 +250,9 @@ def _install_open_webui_function(
         and (record.get("is_global") or not kind.make_global)
     ):
         raise OwuiOtelError(
-            f"the Function was saved but is type={record.get('type')} active={record.get('is_active')} "
-            f"global={record.get('is_global')}; check Admin > Functions"
+            f"--id {function_id}: the Function was saved but is type={record.get('type')} "
+            f"active={record.get('is_active')} global={record.get('is_global')}. Fix: switch it on (and global) in "
+            "Admin > Functions. Until then: it records nothing"
         )
     return InstallResult(
         target="function",
@@ -269,7 +288,10 @@ def install_pipelines(
     """Upload the filter to a Pipelines server, merge valves, and check it is listed as a filter."""
     check_valves(Valves, valves or {}, f"the {FILTER_NAME}")
     if not api_key:
-        raise UsageError("the Pipelines server's API key is required: --api-key (its PIPELINES_API_KEY)")
+        raise UsageError(
+            "--api-key / PIPELINES_API_KEY: not set. Fix: pass the Pipelines server's PIPELINES_API_KEY with "
+            "--api-key, or export PIPELINES_API_KEY. Until then: nothing was uploaded"
+        )
     content = source if source is not None else filter_source(None)
     pipeline_id = PIPELINE_FILE_NAME.removesuffix(".py")
     what = "the Pipelines server"
@@ -278,23 +300,29 @@ def install_pipelines(
     ) as client:
         models = _request(client, "GET", "/models", what)
         if models.status_code in (401, 403):
-            raise OwuiOtelError("the Pipelines server refused the API key: use its PIPELINES_API_KEY")
+            raise OwuiOtelError(
+                "--api-key / PIPELINES_API_KEY: the Pipelines server refused the API key. Fix: use the server's own "
+                "PIPELINES_API_KEY. Until then: nothing was uploaded"
+            )
         if models.status_code != 200 or not _json(models).get("pipelines"):
             raise OwuiOtelError(
-                f"{url} does not look like a Pipelines server (GET /models answered {models.status_code})"
+                f"--url {url}: does not look like a Pipelines server (GET /models answered {models.status_code}). Fix: "
+                "give its address, e.g. --url http://localhost:9099. Until then: nothing was uploaded"
             )
         files = {"file": (PIPELINE_FILE_NAME, content.encode("utf-8"), "text/x-python")}
         uploaded = _request(client, "POST", "/pipelines/upload", what, files=files)
         if uploaded.status_code != 200:
             raise OwuiOtelError(
-                f"the Pipelines server rejected the upload ({uploaded.status_code}): {_detail(uploaded)}"
+                f"--url {url}: the Pipelines server rejected the upload ({uploaded.status_code}: {_detail(uploaded)}). "
+                "Fix: see the server's log for why. Until then: nothing was installed"
             )
         listed = _json(_request(client, "GET", "/models", what)).get("data") or []
         entry = next((m for m in listed if m.get("id") == pipeline_id), None)
         if entry is None or (entry.get("pipeline") or {}).get("type") != "filter":
             raise OwuiOtelError(
-                f"uploaded, but the server does not list {pipeline_id!r} as a filter: it probably failed to load "
-                "(missing requirements?); look in PIPELINES_DIR/failed and the server log"
+                f"--url {url}: uploaded, but the server does not list {pipeline_id!r} as a filter: it probably failed "
+                "to load (missing requirements?). Fix: read the server's log and PIPELINES_DIR/failed, install what "
+                "is missing, upload again. Until then: no turn is traced"
             )
         if valves:
             _merge_valves(client, f"/{pipeline_id}/valves", valves, what)

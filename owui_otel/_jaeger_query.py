@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from owui_otel._command import command
 from owui_otel._errors import OwuiOtelError
 
 DEFAULT_SERVICE = "open-webui"
@@ -73,13 +74,14 @@ def search_traces(
         response = httpx.get(f"{jaeger_url}/api/traces", params=params, timeout=timeout_s)
     except httpx.HTTPError as error:
         raise OwuiOtelError(
-            f"Jaeger's query API at {jaeger_url} does not answer ({type(error).__name__}); start the local stack "
-            "with `owui-otel up`, or pass --jaeger-url"
+            f"Jaeger query API at {jaeger_url}: does not answer ({type(error).__name__}). Fix: "
+            f"{command('up')} starts the local stack, or pass --jaeger-url of yours. Until then: no traces to show"
         ) from error
     if response.status_code != 200:
         raise OwuiOtelError(
-            f"Jaeger's query API at {jaeger_url} answered {response.status_code} to a trace search "
-            f"({response.text[:200].strip()}); is that URL Jaeger's query port (16686 by default)?"
+            f"Jaeger query API at {jaeger_url}: answered {response.status_code} to a trace search "
+            f"({response.text[:200].strip()}). Fix: give Jaeger's query port (16686 by default). Until then: no "
+            "traces to show"
         )
     data: list[dict[str, Any]] = response.json().get("data") or []
     return data

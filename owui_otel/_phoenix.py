@@ -30,6 +30,7 @@ from importlib import resources
 from pathlib import Path
 
 from collector import cache_dir
+from owui_otel._command import command
 from owui_otel._errors import OwuiOtelError
 
 __all__ = [
@@ -111,11 +112,14 @@ def ensure_phoenix(progress: Progress) -> Path:
                     subprocess.run(step, stdout=output, stderr=subprocess.STDOUT, check=True, timeout=PIP_TIMEOUT_S)
                 except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
                     raise OwuiOtelError(
-                        f"installing Phoenix into {venv} failed ({error}); see {log}. Fix: check that PyPI is "
-                        "reachable, then run `.venv/bin/owui-otel up` again"
+                        f"{venv}: installing Phoenix failed ({error}); see {log}. Fix: check that PyPI is "
+                        f"reachable, then run {command('up')} again. Until then: nothing is started"
                     ) from error
         if not binary.exists():
-            raise OwuiOtelError(f"{binary} is missing after installing {PHOENIX_DISTRIBUTION}=={version}; see {log}")
+            raise OwuiOtelError(
+                f"{binary}: missing after installing {PHOENIX_DISTRIBUTION}=={version}. Fix: read {log}, delete "
+                f"{venv} and run {command('up')} again. Until then: nothing is started"
+            )
         (venv / _INSTALLED_STAMP).touch()
     return python
 
@@ -185,8 +189,8 @@ def phoenix_has_trace(base_url: str, trace_id: str, timeout_s: float = 5.0) -> b
         return False
     if answer.get("errors"):
         raise OwuiOtelError(
-            f"Phoenix at {base_url} refused the trace lookup: {answer['errors'][0].get('message')}. Fix: run the "
-            f"Phoenix that `owui-otel up` installs ({PHOENIX_DISTRIBUTION}=={phoenix_version()})"
+            f"Phoenix at {base_url}: refused the trace lookup ({answer['errors'][0].get('message')}). Fix: run the "
+            f"Phoenix that {command('up')} installs ({PHOENIX_DISTRIBUTION}=={phoenix_version()})"
         )
     return bool((answer.get("data") or {}).get("getTraceByOtelId"))
 

@@ -92,6 +92,25 @@ def filter_environ(otlp_endpoint: str | None, environ: Mapping[str, str] = os.en
     return {**environ, OTEL_EXPORTER_OTLP_ENDPOINT: otlp_endpoint}
 
 
+class NamedOnceFormatter(logging.Formatter):
+    """``<time> <LEVEL> <logger>: <message>``, the logger's name left out when the message already starts with it:
+    the filter's lines say ``otel_filter: ...`` themselves (hosts such as Pipelines print no logger names), which
+    would otherwise read ``otel_filter: otel_filter: ...`` here.
+
+        >>> record = logging.makeLogRecord({"name": "otel_filter", "msg": "otel_filter: x", "levelname": "ERROR"})
+        >>> NamedOnceFormatter().format(record).split(" ", 2)[2]
+        'ERROR otel_filter: x'
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        if not record.message.startswith(f"{record.name}: "):
+            record.message = f"{record.name}: {record.message}"
+        return super().formatMessage(record)
+
+
 def check_port_free(host: str, port: int) -> None:
     """Raise :class:`OwuiOtelError` naming ``--port`` when ``host:port`` cannot be bound, before uvicorn starts
     (uvicorn would log its startup, then the bind error, then exit). Same socket options as uvicorn's bind."""
@@ -102,13 +121,13 @@ def check_port_free(host: str, port: int) -> None:
             probe.bind((host, port))
         except socket.gaierror as error:
             raise UsageError(
-                f"--host {host!r} is not an address of this machine ({error.strerror or error}): use 127.0.0.1, "
+                f"--host {host!r}: not an address of this machine ({error.strerror or error}). Fix: use 127.0.0.1, "
                 "or 0.0.0.0 in a container"
             ) from error
         except OSError as error:
             raise OwuiOtelError(
-                f"cannot listen on {host}:{port} ({error.strerror or error}): stop what uses the port or pick "
-                "another with --port (and --host for another address)"
+                f"--port {port}: cannot listen on {host}:{port} ({error.strerror or error}). Fix: stop what uses the "
+                "port (the `up` stack's bridge: `down`), or pick another with --port (and --host for another address)"
             ) from error
 
 
@@ -148,7 +167,9 @@ def serve(
     check_port_free(host, port)
     # Read once before uvicorn starts: in the app's lifespan, a damaged file would end in uvicorn's traceback.
     ValveStore(config.data_dir / VALVES_FILE).load()
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(NamedOnceFormatter())
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
     app = create_app(config)
     provider = server_tracer_provider(traces_url(otlp_endpoint)) if server_spans else None
     if provider is not None:

@@ -35,6 +35,7 @@ from collector import langfuse_base_url, open_private_log
 from otel_filter.environment_variables import (
     OTEL_EXPORTER_OTLP_HEADERS,
 )
+from owui_otel._command import command
 from owui_otel._errors import OwuiOtelError
 from owui_otel._paths import data_dir, private_dir, state_dir, tighten_file, write_private
 from owui_otel._phoenix import PHOENIX_READY_PATH, ensure_phoenix, phoenix_argv, phoenix_env
@@ -139,7 +140,11 @@ def load_state() -> StackState | None:
     except FileNotFoundError:
         return None
     except (ValueError, TypeError, KeyError) as error:
-        raise OwuiOtelError(f"{path} is damaged ({error}); stop the processes by hand and delete the file") from error
+        raise OwuiOtelError(
+            f"{path}: the stack's state file is damaged ({error}). Fix: stop the processes it lists by hand (kill "
+            f"<pid>), delete the file, then {command('up')}. Until then: up, down, demo, traces and doctor cannot "
+            "find the stack"
+        ) from error
 
 
 def _private_secret(path: Path, prefix: str) -> str:
@@ -379,8 +384,9 @@ def _check_running_matches(existing: StackState, options: StackOptions) -> None:
     differences = settings_differences(existing.settings, requested_settings(options))
     if differences:
         raise StackSettingsChanged(
-            f"the running stack has other settings: {'; '.join(differences)}; apply them with "
-            "`owui-otel down && owui-otel up` (same flags and variables), or run `owui-otel up` as it was started"
+            f"{'; '.join(differences)}: the running stack was started with other settings. Fix: "
+            f"{command('down && up')} with these flags and variables applies them. Until then: the running stack "
+            f"keeps its own settings ({command('up')} as it was started reports it running)"
         )
 
 
@@ -393,23 +399,26 @@ def _check_can_start(options: StackOptions, progress: Progress) -> StackState | 
         supervisor = existing.supervisor()
         if supervisor is not None and is_ours(supervisor):
             _check_running_matches(existing, options)
-            progress("the stack is already running (owui-otel down stops it)")
+            progress(f"the stack is already running ({command('down')} stops it)")
             return existing
         alive = [p for p in _children_records(existing) if is_ours(p)]
+        names = ", ".join(p.name for p in alive) or "nothing"
         raise OwuiOtelError(
-            f"a previous stack is partly running ({', '.join(p.name for p in alive) or 'nothing'} alive, its "
-            "supervisor is not); run `owui-otel down` first"
+            f"{stack_dir() / STATE_FILE}: a previous stack is partly running ({names} alive, its supervisor is not). "
+            f"Fix: {command('down')}, then {command('up')}. Until then: nothing new is started"
         )
     if options.langfuse_host and not (options.langfuse_public_key and options.langfuse_secret_key):
         raise OwuiOtelError(
-            "Langfuse host given without keys: set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY (Langfuse > Settings > "
-            "API Keys), or drop LANGFUSE_HOST to run with Jaeger only"
+            "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY: not set, but LANGFUSE_HOST (or --langfuse-host) is. Fix: "
+            "export both keys (Langfuse > Settings > API Keys), or drop LANGFUSE_HOST to run with Jaeger only. Until "
+            "then: nothing is started"
         )
     busy = [f"{name}={port}" for name, port in options.ports().items() if not _port_free(port)]
     if busy:
         raise OwuiOtelError(
-            f"port(s) already in use: {', '.join(busy)}; stop what uses them or pick others "
-            "(owui-otel up --help lists the --*-port options)"
+            f"{', '.join(busy)}: port(s) already in use on {HOST}. Fix: stop what uses them (another "
+            f"{command('up')} stack: {command('down')}), or pick others with the matching --*-port flags "
+            f"({command('up --help')} lists them). Until then: nothing is started"
         )
     return None
 
@@ -561,9 +570,15 @@ def _wait_running(
         if status is not None and status.state == FAILED:
             raise OwuiOtelError(status.error)
         if process.poll() is not None:  # not /proc: right after exec its cmdline can still read empty
-            raise OwuiOtelError(f"the supervisor exited before the stack was ready; see {record.log}")
+            raise OwuiOtelError(
+                f"the supervisor exited before the stack was ready. Fix: read {record.log} (and the other logs "
+                f"in {Path(record.log).parent}), fix the cause, then {command('up')}. Until then: nothing runs"
+            )
         time.sleep(0.2)
-    raise OwuiOtelError(f"the stack was not ready in time; see the logs in {Path(record.log).parent}")
+    raise OwuiOtelError(
+        f"the stack was not ready in time. Fix: read the logs in {Path(record.log).parent} (one per process), fix "
+        f"the cause, then {command('up')}. Until then: nothing runs (what had started was stopped)"
+    )
 
 
 def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackState:

@@ -27,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 
 from collector import ManagedProcess, ProcessError, http_ok
+from owui_otel._command import command
 from owui_otel._paths import write_private
 
 STARTING, RUNNING, FAILED, STOPPED = "starting", "running", "failed", "stopped"
@@ -203,7 +204,11 @@ class Supervisor:
             except (ProcessError, OSError) as error:
                 child.status.running = child.process.running()
                 self.status.state = FAILED
-                self.status.error = f"{error}\n(full log: {child.plan.log}; checked {child.plan.ready_url})"
+                self.status.error = (
+                    f"{error}\n{child.plan.name}: did not start (checked {child.plan.ready_url}). Fix: read its full "
+                    f"log {child.plan.log}, fix the cause, then {command('up')}. Until then: nothing runs (what had "
+                    "started was stopped)"
+                )
                 _log(f"{child.plan.name} did not start: {error}")
                 self.write_status()
                 return False
@@ -252,7 +257,8 @@ class Supervisor:
                     _log(
                         f"{status.name} exited ({status.last_exit}) after {ran_s:.1f}s; it failed "
                         f"{child.quick_failures} times in a row within {backoff.stable_after_s:.0f}s of starting: "
-                        f"giving up. See {status.log}, fix the cause, then `owui-otel down && owui-otel up`"
+                        f"giving up. Fix: read {status.log}, fix the cause, then {command('down && up')}. Until "
+                        f"then: {status.name} stays down (the rest keeps running)"
                     )
                     continue
                 delay = backoff.delay(child.quick_failures)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from owui_otel._command import command
+
 __all__ = ["Usage", "query_usage", "usage_lines"]
 
 _NANO = 1_000_000_000
@@ -81,11 +83,11 @@ def usage_lines(prometheus_url: str, user_ids: Sequence[str], *, turns: int, wai
             time.sleep(1.0)
         by_model = query_usage(prometheus_url, user_ids, "gen_ai_request_model")
     except (httpx.HTTPError, KeyError, ValueError) as error:
-        return [f"  Prometheus at {prometheus_url} could not be read ({error}); run `owui-otel doctor`"]
+        return [f"  Prometheus at {prometheus_url} could not be read ({error}); run {command('doctor')}"]
     if not by_user:
         return [
             f"  Prometheus at {prometheus_url} has no per-user usage for this demo yet: the per-user metrics are off "
-            f"({_SETTING}=false) or the collector could not deliver them; run `owui-otel doctor`"
+            f"({_SETTING}=false) or the collector could not deliver them; run {command('doctor')}"
         ]
     lines = ["  per model:"]
     lines += [f"    {model:<24} {usage.describe()}" for model, usage in sorted(by_model.items())]

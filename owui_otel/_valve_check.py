@@ -10,7 +10,7 @@ its ``Valves`` model (the Event function's for ``install event-function``), the 
     >>> from otel_filter import Valves
     >>> unknown_valves(Valves, {"otlp_endpont": "http://localhost:4318"})
     ['otlp_endpont (did you mean otlp_endpoint?)']
-    >>> valve_problems(Valves, {"max_content_chars": 5})[0].startswith("valve max_content_chars='5' must be")
+    >>> valve_problems(Valves, {"max_content_chars": 5})[0].startswith("valve max_content_chars: '5' must be")
     True
 """
 
@@ -46,9 +46,12 @@ def valve_problems(model: type[BaseModel], valves: Mapping[str, Any]) -> list[st
     """One line per problem with ``valves`` (names, types, values), each naming the valve and the fix."""
     unknown = unknown_valves(model, valves)
     if unknown:
-        return [
-            f"no such valve: {', '.join(unknown)}. Fix: use one of {', '.join(model.model_fields)}",
-        ]
+        known = ", ".join(model.model_fields)
+        lines = []
+        for phrase in unknown:
+            name, _, hint = phrase.partition(" ")  # "otlp_endpont (did you mean otlp_endpoint?)"
+            lines.append(f"valve {name}: no such valve{' ' + hint if hint else ''}. Fix: use one of {known}")
+        return lines
     try:
         validated = model.model_validate(dict(valves)).model_dump()
     except ValidationError as error:
@@ -56,7 +59,7 @@ def valve_problems(model: type[BaseModel], valves: Mapping[str, Any]) -> list[st
         return [_type_problem(model, e["loc"], e["msg"]) for e in error.errors(include_input=False)]
     # The environment is left out: only what the given valves themselves would get wrong counts here.
     _, problems = resolve_settings(validated, {})
-    lines = [problem.message() for problem in problems if problem.setting in valves]
+    lines = [problem.problem_and_fix() for problem in problems if problem.setting in valves]
     host = valves.get(_LANGFUSE_HOST_VALVE)
     if isinstance(host, str) and host.strip():
         try:
@@ -84,4 +87,4 @@ def check_valves(model: type[BaseModel], valves: Mapping[str, Any], what: str) -
     """
     problems = valve_problems(model, valves)
     if problems:
-        raise UsageError(f"--valve for {what}: {' | '.join(problems)}; nothing was uploaded")
+        raise UsageError(f"--valve for {what}: {' | '.join(problems)}. Until then: nothing was uploaded")

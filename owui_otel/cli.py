@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING
 
 from collector.cli import OneLineErrorParser, report_errors
 from owui_otel import DEFAULT_FILTER_ID
+from owui_otel._command import command, program
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._paths import data_dir
 from owui_otel._phoenix import phoenix_trace_url
 from owui_otel._stack import (
+    STATE_FILE,
     StackOptions,
     StackState,
     ignored_shell_variables,
@@ -39,6 +41,7 @@ from owui_otel._stack import (
     load_state,
     metrics_settings,
     otlp_headers_value,
+    stack_dir,
     start_stack,
     stop_stack,
 )
@@ -95,10 +98,16 @@ def _feedback_worker(args: argparse.Namespace) -> FeedbackWorker | None:
     openwebui_url = args.openwebui_url or os.environ.get(OWUI_OTEL_OPENWEBUI_URL, "")
     if not openwebui_url:
         if args.feedback_sync_every is not None:
-            raise UsageError(f"--feedback-sync-every needs --openwebui-url (or ${OWUI_OTEL_OPENWEBUI_URL})")
+            raise UsageError(
+                f"--feedback-sync-every: given without --openwebui-url. Fix: add --openwebui-url (or export "
+                f"{OWUI_OTEL_OPENWEBUI_URL}), or drop --feedback-sync-every"
+            )
         return None
     if args.feedback_sync_every is not None and args.feedback_sync_every <= 0:
-        raise UsageError(f"--feedback-sync-every must be a positive number of seconds, not {args.feedback_sync_every}")
+        raise UsageError(
+            f"--feedback-sync-every: {args.feedback_sync_every:g} is not a positive number of seconds. Fix: give one, "
+            "e.g. --feedback-sync-every 300"
+        )
     from owui_otel._feedback_sync import EvaluationSpans, FeedbackWorker, feedback_sync  # noqa: PLC0415
 
     sync = feedback_sync(
@@ -209,7 +218,8 @@ def _stack_options(args: argparse.Namespace) -> StackOptions:
     )
 
 
-_LANGFUSE_OFF = "off (to add it: set LANGFUSE_HOST + keys, then `owui-otel down && owui-otel up`)"
+def _langfuse_off() -> str:
+    return f"off (to add it: export LANGFUSE_HOST + keys, then {command('down && up')})"
 
 
 def _ignored_shell_line() -> str:
@@ -222,28 +232,32 @@ def _ignored_shell_line() -> str:
 def _print_stack(state: StackState) -> None:
     urls = state.urls
     headers = otlp_headers_value(state.ingest_token)
+    owui_otel = program()
     print(
         f"""
-The owui-otel stack is running (supervised: a process that dies is restarted; `owui-otel doctor` shows restarts).
+The owui-otel stack is running (supervised: a process that dies is restarted; `{owui_otel} doctor` shows restarts).
   Trace UI (Phoenix)  {urls.get("phoenix", "(not in this stack: down, then up)")}    traces kept across down/up
   Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
   Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
   Prometheus          {urls.get("prometheus", "-")} (usage metrics; HTTP API only: /api/v1/query?query=...)
-  Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else _LANGFUSE_OFF}{_ignored_shell_line()}
+  Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else _langfuse_off()}{_ignored_shell_line()}
+  Logs                {stack_dir() / "logs"}  (one log per process, the supervisor's too)
+  State               {stack_dir()}  (pids, generated configs; `down` clears it)
+  Data                {data_dir()}  (bridge key and valves, collector token and queue; kept)
 
-Connect Open WebUI (either way):
+Connect Open WebUI one way, not both (both record every turn twice):
   a) Admin Settings > Connections > OpenAI API > +:
        URL  {urls["bridge"]}      (from a container: http://host.docker.internal:{urls["bridge"].rsplit(":", 1)[1]})
        Key  {state.api_key}
      Leave "Prefix ID" empty (it breaks filters).
   b) Install the filter as a global Function, exporting to this collector with its token:
-       owui-otel install function --url http://localhost:8080 --token <admin token> \\
+       {owui_otel} install function --url http://localhost:3000 --token <admin token> \\
          --valve otlp_endpoint={urls["collector_otlp_http"]} --valve otlp_headers={headers}
      (or set OTEL_EXPORTER_OTLP_HEADERS={headers} on the Open WebUI process instead of the valve)
 
-Next: owui-otel demo      (recorded chats -> traces you can look at)
-Stop: owui-otel down"""
+Next: {owui_otel} demo      (recorded chats -> traces you can look at)
+Stop: {owui_otel} down"""
     )
 
 
@@ -260,7 +274,11 @@ def _cmd_up(args: argparse.Namespace) -> int:
             if status is not None and any(child.given_up for child in status.children):
                 break
             time.sleep(1.0)
-        print("a process of the stack exited and was not restarted (see the logs); stopping the rest", file=sys.stderr)
+        print(
+            f"a process of the stack exited and was not restarted: read its log in {stack_dir() / 'logs'}, fix the "
+            f"cause, then {command('up')}; stopping the rest",
+            file=sys.stderr,
+        )
         return_code = 1
     except KeyboardInterrupt:
         return_code = 0
@@ -275,43 +293,66 @@ def _cmd_down(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from owui_otel._demo import run_demo  # noqa: PLC0415
+    from owui_otel._demo import KeyRefused, run_demo  # noqa: PLC0415
 
     state = load_state()
+    stack = f"{stack_dir() / STATE_FILE} (the `up` stack)"
     bridge_url = args.bridge_url or (state.urls["bridge"] if state else "")
     jaeger_url = args.jaeger_url or (state.urls["jaeger"] if state else "")
-    api_key = args.api_key or os.environ.get(API_KEY_ENV, "") or (state.api_key if state else "")
+    # The `up` stack's own bridge takes the stack's key: a key left in the shell for `serve` must not break it.
+    key_sources = [("--api-key", args.api_key)]
+    if state is not None and not args.bridge_url:
+        key_sources.append((stack, state.api_key))
+    key_sources.append((API_KEY_ENV, os.environ.get(API_KEY_ENV, "")))
+    key_setting, api_key = next(((name, key) for name, key in key_sources if key), ("", ""))
     phoenix_url = state.urls.get("phoenix", "") if state and not args.jaeger_url else ""
     if not (bridge_url and jaeger_url and api_key):
         raise OwuiOtelError(
-            "no running stack found: start one with `owui-otel up` (or pass --bridge-url, --api-key, --jaeger-url)"
+            f"{stack_dir() / STATE_FILE}: no running stack found. Fix: {command('up')} starts one (or pass "
+            "--bridge-url, --api-key and --jaeger-url of yours). Until then: nothing was replayed"
         )
     print(f"Replaying recorded Open WebUI turns through {bridge_url} ...")
     import httpx  # noqa: PLC0415 (the [cli] extra, like the demo itself)
 
     try:
-        report = run_demo(bridge_url, api_key, jaeger_url, wait_s=args.wait, phoenix_url=phoenix_url)
+        report = run_demo(
+            bridge_url,
+            api_key,
+            jaeger_url,
+            wait_s=args.wait,
+            bridge_setting="--bridge-url" if args.bridge_url else stack,
+            jaeger_setting="--jaeger-url" if args.jaeger_url else stack,
+            phoenix_url=phoenix_url,
+        )
+    except KeyRefused as error:
+        fix = (
+            f"`unset {API_KEY_ENV}` (left over from `serve`?), or pass the bridge's key with --api-key"
+            if key_setting == API_KEY_ENV
+            else "pass the key the bridge was started with (`serve --api-key` or its $" + API_KEY_ENV + ")"
+        )
+        raise OwuiOtelError(f"{key_setting}: {error}. Fix: {fix}. Until then: nothing was replayed") from error
     except httpx.HTTPError as error:
         # The bridge answered /ready, then failed or went away in the middle of the replay.
         raise OwuiOtelError(
-            f"the bridge server at {bridge_url} failed during the replay ({type(error).__name__}: {error}); "
-            "run `owui-otel doctor` to find the broken link"
+            f"the bridge server at {bridge_url} failed during the replay ({type(error).__name__}: {error}). Fix: "
+            f"{command('doctor')} finds the broken link; its log is in {stack_dir() / 'logs'} (the `up` stack). "
+            "Until then: the turns replayed so far are traced"
         ) from error
     # Our Jaeger build has no UI (a source build; its assets come from an npm build): Phoenix is the trace UI, and
     # the terminal view and Jaeger's query API are there for a server without a browser.
     print("\nTraces in Jaeger:")
     print(
-        "  (open a turn in the trace UI with its Phoenix link; `owui-otel traces` shows them in the terminal; "
+        f"  (open a turn in the trace UI with its Phoenix link; {command('traces')} shows them in the terminal; "
         "the Jaeger links are its query API's JSON)"
     )
     for turn in report.turns:
         for trace_id in turn.trace_ids[:1]:
-            look = f"owui-otel traces --chat {turn.chat_id}" if turn.chat_id else f"trace {trace_id}"
+            look = f"{program()} traces --chat {turn.chat_id}" if turn.chat_id else f"trace {trace_id}"
             print(f"  {turn.label}\n    {turn.summary}\n    {look}")
             if report.phoenix_url:
                 print(f"    Phoenix: {phoenix_trace_url(report.phoenix_url, trace_id)}")
             print(f"    {jaeger_url}/api/traces/{trace_id}")
-    print(f"\nAll of them, as a tree: owui-otel traces --last {len(report.turns)}")
+    print(f"\nAll of them, as a tree: {program()} traces --last {len(report.turns)}")
     if state is not None and "prometheus" in state.urls:
         from owui_otel._usage_report import usage_lines  # noqa: PLC0415
 
@@ -326,7 +367,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 langfuse_host, os.environ.get(LANGFUSE_PUBLIC_KEY, ""), os.environ.get(LANGFUSE_SECRET_KEY, "")
             )
         except OwuiOtelError as error:
-            print(f"\nLangfuse: {error}; run `owui-otel doctor`")
+            print(f"\nLangfuse: {error}; {command('doctor')} checks the whole Langfuse link")
         else:
             print(f"\nLangfuse project {project.name!r}: {project.url}/traces (the 3-turn chat is one session)")
     return 0
@@ -363,7 +404,9 @@ def _add_stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "links of the resulting traces.",
     )
     demo.add_argument("--bridge-url", default="", help="default: the stack started by `up`")
-    demo.add_argument("--api-key", default="", help=f"default: ${API_KEY_ENV}, else the `up` stack's key")
+    demo.add_argument(
+        "--api-key", default="", help=f"default: the `up` stack's key for its own bridge, else ${API_KEY_ENV}"
+    )
     demo.add_argument("--jaeger-url", default="", help="default: the stack started by `up`")
     demo.add_argument("--wait", type=float, default=60.0, help="seconds to wait for traces in Jaeger (default 60)")
     demo.set_defaults(handler=_cmd_demo)
@@ -395,24 +438,35 @@ def _cmd_install(args: argparse.Namespace) -> int:
         result = install_function(args.url, token, function_id=args.id, valves=valves, source=source)
         verb = "created" if result.created else "updated"
         where = f"Open WebUI {result.details['open_webui']} at {args.url}"
-        print(f"{verb} Function {result.id!r} in {where}: a global, active filter")
+        print(
+            f"{verb} Function {result.id!r} in {where}: a global, active filter. Install one way, not two: with this "
+            "Function, do not also connect the bridge or a Pipelines filter (each turn would be recorded twice)"
+        )
         if not valves:
             print(
-                "no valves given: it exports to OTEL_EXPORTER_OTLP_ENDPOINT of the Open WebUI process, else http://localhost:4318"
+                "no valves given: it exports to OTEL_EXPORTER_OTLP_ENDPOINT of the Open WebUI process, else "
+                "http://localhost:4318"
             )
         state = load_state()
         if state is not None and state.ingest_token and "otlp_headers" not in valves:
             print(
-                "note: the `owui-otel up` collector requires its token; add "
-                f"--valve otlp_headers={otlp_headers_value(state.ingest_token)} (or set OTEL_EXPORTER_OTLP_HEADERS to "
-                "that on the Open WebUI process) if this filter exports to it"
+                "valve otlp_headers: not given, but the `up` stack's collector requires its token. Fix, if this filter "
+                "exports to it: "
+                + command(
+                    f"install function --url {args.url} --token <admin token> --valve "
+                    f"otlp_headers={otlp_headers_value(state.ingest_token)}"
+                )
+                + " (or set OTEL_EXPORTER_OTLP_HEADERS to that on the Open WebUI process). Until then: that collector "
+                "refuses its spans (401)"
             )
     else:
         api_key = args.api_key or os.environ.get(PIPELINES_API_KEY, "")
         result = install_pipelines(args.url, api_key, valves=valves, source=source)
         print(
-            f"uploaded {result.id!r} to the Pipelines server at {args.url}; it is listed as a filter. Open WebUI picks "
-            "it up at its next model-list refresh (reload the models page, or GET /api/models)"
+            f"uploaded {result.id!r} to the Pipelines server at {args.url}; it is listed as a filter. Open WebUI uses "
+            "it only once it refreshes its model list: reload the Open WebUI page in the browser (or GET /api/models). "
+            "Install one way, not two: with this filter in Pipelines, do not also install the Function or connect the "
+            "bridge (each turn would be recorded twice)"
         )
     return 0
 
@@ -539,7 +593,7 @@ def _cmd_feedback_sync(args: argparse.Namespace) -> int:
     from owui_otel._feedback_sync import EvaluationSpans, feedback_sync  # noqa: PLC0415
 
     if args.every is not None and args.every <= 0:
-        raise UsageError(f"--every must be a positive number of seconds, not {args.every}")
+        raise UsageError(f"--every: {args.every:g} is not a positive number of seconds. Fix: give one, e.g. --every 60")
     otlp_endpoint = args.otlp_endpoint or os.environ.get(OTEL_EXPORTER_OTLP_ENDPOINT, "")
     evaluations = EvaluationSpans(args.otlp_endpoint) if otlp_endpoint and not args.dry_run else None
     sync = feedback_sync(
@@ -610,19 +664,22 @@ def _cmd_traces(args: argparse.Namespace) -> int:
     from owui_otel._traces import recent_turns, render_turns  # noqa: PLC0415
 
     if args.last < 1:
-        raise UsageError(f"--last {args.last}: give a number of turns, 1 or more")
+        raise UsageError(f"--last {args.last}: not a number of turns. Fix: give 1 or more, e.g. --last 10")
     jaeger_url = args.jaeger_url
     if not jaeger_url:  # a stack's state is read only when needed: --jaeger-url works whatever it holds
         state = load_state()
         jaeger_url = state.urls["jaeger"] if state else ""
     if not jaeger_url:
-        raise OwuiOtelError("no running stack found: start one with `owui-otel up` (or pass --jaeger-url)")
+        raise OwuiOtelError(
+            f"{stack_dir() / STATE_FILE}: no running stack found. Fix: {command('up')} starts one (or pass "
+            "--jaeger-url of yours). Until then: there is nothing to read traces from"
+        )
     turns = recent_turns(jaeger_url, last=args.last, chat_id=args.chat, service=args.service)
     if not turns:
         where = f"for chat {args.chat} " if args.chat else ""
         print(
             f"no turns {where}in Jaeger at {jaeger_url} (service {args.service!r}, last 7 days); "
-            "`owui-otel demo` sends some, `owui-otel doctor` finds a broken link"
+            f"{command('demo')} sends some, {command('doctor')} finds a broken link"
         )
         return 0
     print(render_turns(turns))
@@ -658,8 +715,15 @@ def _add_collector(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=_cmd_collector)
 
 
+class _Parser(OneLineErrorParser):
+    """Usage errors point at the help the way it pastes (``.venv/bin/owui-otel up --help`` from a checkout)."""
+
+    def help_command(self) -> str:
+        return command(self.prog.removeprefix("owui-otel").strip(), "--help")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = OneLineErrorParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="owui-otel",
         description="OpenTelemetry GenAI tracing for Open WebUI: every chat turn as a GenAI trace in Langfuse, "
         "Jaeger or any OTLP backend.",
@@ -684,7 +748,8 @@ def _run(handler: Command, args: argparse.Namespace) -> int:
         if error.name is None or error.name.split(".")[0] not in _EXTRA_MODULES:
             raise
         raise OwuiOtelError(
-            f"this command needs {error.name!r}, which comes with the CLI extra: pip install 'owui-otel[cli]'"
+            f"this command needs {error.name!r}, which this installation lacks. Fix: pip install 'owui-otel[cli]' "
+            "(from a checkout: `make setup`)"
         ) from error
     except Exception as error:
         # A URL option httpx cannot parse (e.g. --url http://[::1): httpx.InvalidURL is no httpx.HTTPError, so the
@@ -693,7 +758,7 @@ def _run(handler: Command, args: argparse.Namespace) -> int:
         if httpx is None or not isinstance(error, httpx.InvalidURL):
             raise
         raise UsageError(
-            f"invalid URL option ({error}): give it as http://host:port, e.g. http://localhost:3000"
+            f"invalid URL option ({error}). Fix: give it as http://host:port, e.g. http://localhost:3000"
         ) from error
 
 

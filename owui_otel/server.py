@@ -63,7 +63,7 @@ from owui_otel._bridge_settings import (
 from owui_otel._errors import OwuiOtelError
 from owui_otel._filter_form import FilterForm, InvalidForm, read_filter_form
 from owui_otel._paths import write_private
-from owui_otel._valve_check import unknown_valves
+from owui_otel._valve_check import unknown_valves, valve_problems
 from owui_otel._valve_policy import merge_update, public_view, widening_changes
 from owui_otel.environment_variables import (
     OWUI_OTEL_ALLOW_WIDENING_VALVES,
@@ -106,18 +106,25 @@ class ServerConfig:
 
     def __post_init__(self) -> None:
         if not self.api_key:
-            raise ValueError(f"the bridge server needs an API key: pass --api-key or set {OWUI_OTEL_API_KEY}")
+            raise ValueError(
+                f"--api-key / {OWUI_OTEL_API_KEY}: not set, and the bridge server needs a key. Fix: export "
+                f"{OWUI_OTEL_API_KEY}=<a long random key> (or pass --api-key; ps shows flags) and give Open WebUI the "
+                "same key. Until then: the bridge server does not start"
+            )
         if not self.filter_id.isidentifier():
-            raise ValueError(f"filter id {self.filter_id!r} must be a Python identifier (letters, digits, _)")
+            raise ValueError(
+                f"--filter-id {self.filter_id!r}: not letters, digits and _ only. Fix: e.g. --filter-id otel_bridge"
+            )
         if self.max_body_bytes <= 0 or self.max_recorded_body_bytes <= 0:
             raise ValueError(
-                f"body limits must be positive: --max-body-bytes ({OWUI_OTEL_MAX_BODY_BYTES}) and "
-                f"--max-recorded-body-bytes ({OWUI_OTEL_MAX_RECORDED_BODY_BYTES})"
+                f"--max-body-bytes ({OWUI_OTEL_MAX_BODY_BYTES}) / --max-recorded-body-bytes "
+                f"({OWUI_OTEL_MAX_RECORDED_BODY_BYTES}): not positive. Fix: give a size such as 8MiB"
             )
         if self.max_recorded_body_bytes > self.max_body_bytes:
             raise ValueError(
-                f"--max-recorded-body-bytes ({self.max_recorded_body_bytes}) is above --max-body-bytes "
-                f"({self.max_body_bytes}): lower it or raise {OWUI_OTEL_MAX_BODY_BYTES}"
+                f"--max-recorded-body-bytes ({OWUI_OTEL_MAX_RECORDED_BODY_BYTES}): {self.max_recorded_body_bytes} is "
+                f"above --max-body-bytes ({self.max_body_bytes}). Fix: lower it, or raise --max-body-bytes "
+                f"({OWUI_OTEL_MAX_BODY_BYTES}). Until then: the bridge server does not start"
             )
 
 
@@ -175,7 +182,11 @@ class ValveStore:
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as error:
-            raise OwuiOtelError(f"cannot read valves from {self.path}: {error}; fix or delete the file") from error
+            raise OwuiOtelError(
+                f"{self.path}: cannot read valves from it ({error}). Fix: correct the JSON, or delete the file (the "
+                "valves start empty: the environment and defaults apply; set them again in Open WebUI). Until then: "
+                "the bridge server does not start"
+            ) from error
         return data if isinstance(data, dict) else {}
 
     def save(self, valves: dict[str, Any]) -> None:
@@ -303,11 +314,11 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
             # Open WebUI fails the chat turn on a non-2xx inlet: the operator must see this one.
             core().health.problem(
                 "bodies_refused",
-                "owui-otel bridge: refused a %s request above the hard limit of %d bytes (413; Open WebUI fails "
-                "that chat turn): raise --max-body-bytes / %s",
+                "owui-otel bridge: --max-body-bytes / %s: refused a %s request above the hard limit of %d bytes "
+                "(413). Fix: raise it. Until then: Open WebUI fails such chat turns",
+                OWUI_OTEL_MAX_BODY_BYTES,
                 hook,
                 config.max_body_bytes,
-                OWUI_OTEL_MAX_BODY_BYTES,
             )
             raise
         try:
@@ -318,12 +329,13 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
         if form.body is None:
             health.problem(
                 "bodies_too_large",
-                "owui-otel bridge: a %s request of %d bytes was echoed but not traced: it is above the recording "
-                "limit of %d bytes (raise --max-recorded-body-bytes / %s to trace such turns)",
+                "owui-otel bridge: --max-recorded-body-bytes / %s: a %s request of %d bytes is above the recording "
+                "limit of %d bytes. Fix: raise it to trace such turns. Until then: they are echoed unchanged but not "
+                "traced (counted as bodies_too_large)",
+                OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
                 hook,
                 form.size,
                 config.max_recorded_body_bytes,
-                OWUI_OTEL_MAX_RECORDED_BODY_BYTES,
             )
         elif form.not_parsed:
             health.problem(
@@ -447,6 +459,14 @@ def create_app(config: ServerConfig, *, tracer_provider: TracerProvider | None =
                 raise HTTPException(
                     status_code=422, detail="invalid valves: send a JSON object of valve values"
                 ) from error
+            # Values the filter would only log and replace (a URL that is none, a number out of range): refused here,
+            # by the filter's own rules, so that the admin sees which one and why (the install command's check).
+            submitted = {name: value for name, value in valves.model_dump().items() if name in form}
+            bad_values = valve_problems(Valves, submitted)
+            if bad_values:
+                raise HTTPException(
+                    status_code=422, detail=f"invalid valves: {' | '.join(bad_values)}; nothing was changed"
+                )
             widening = widening_changes(stored, valves.model_dump(), config.environ)
             if widening and not config.allow_widening_valves:
                 raise HTTPException(

@@ -635,8 +635,9 @@ class BoundedRedact:
             if self._health is not None:
                 self._health.problem(
                     "redaction_timeouts",
-                    "otel_filter: a redaction pattern did not finish within %ss on a message, which was replaced "
-                    "by %s; simplify the redact_patterns valve (nested repeats such as (\\w+\\s?)+ backtrack)",
+                    "otel_filter: valve redact_patterns (or OWUI_OTEL_REDACT_PATTERNS): a pattern did not finish "
+                    "within %ss on a message. Fix: simplify it (nested repeats such as (\\w+\\s?)+ backtrack). "
+                    "Until then: such messages are recorded as %s",
                     f"{TEXT_TIMEOUT_S:g}",
                     TIMEOUT_MARK,
                 )
@@ -776,9 +777,20 @@ class Problem:
     fix: str
     fallback: str
 
+    @property
+    def label(self) -> str:
+        """How the message names the setting: the environment variable as is, a valve as ``valve <name>``."""
+        return self.setting if self.setting.isupper() else f"valve {self.setting}"
+
+    def problem_and_fix(self) -> str:
+        """``<setting>: <value> <what is wrong>. Fix: <fix>``: where the fallback does not apply (a check before
+        anything runs, such as ``owui-otel install --valve``)."""
+        return f"{self.label}: {self.value!r} {self.reason}. Fix: {self.fix}"
+
     def message(self) -> str:
-        kind = "environment variable" if self.setting.isupper() else "valve"
-        return f"{kind} {self.setting}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
+        """``<setting>: <value> <what is wrong>. Fix: <fix>. Until then: <fallback>.`` (the project's voice)."""
+        fallback = self.fallback[:1].lower() + self.fallback[1:]
+        return f"{self.problem_and_fix()}. Until then: {fallback}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -789,6 +801,8 @@ class ExportSettings:
     protocol: str
     headers: tuple[tuple[str, str], ...]
     insecure: bool
+    endpoint_setting: str = field(default="OTEL_EXPORTER_OTLP_ENDPOINT", compare=False)
+    """Where ``endpoint`` came from, as problem lines name it: ``valve otlp_endpoint``, or the variable's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -831,33 +845,6 @@ def parse_capture_mode(value: str | None) -> bool | None:
     return None
 
 
-def env_capture_content(environ: Mapping[str, str]) -> bool:
-    raw = environ.get(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
-    if raw is None or not raw.strip():
-        return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
-    parsed = parse_capture_mode(raw)
-    if parsed is None:
-        logger.warning(
-            "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
-            "Defaulting to NO_CONTENT.",
-            OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
-            raw,
-        )
-        return False
-    return parsed
-
-
-def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return int(raw.strip())
-    except ValueError:
-        logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
-        return default
-
-
 def parse_bool(text: str) -> bool | None:
     """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, surrounding blanks ignored); else None.
 
@@ -872,15 +859,28 @@ def parse_bool(text: str) -> bool | None:
     return None
 
 
-def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name)
+def _env_flag(environ: Mapping[str, str], variable: str, default: bool, problems: list[Problem]) -> bool:
+    """The true/false environment variable ``variable``; unset: ``default``; unreadable: a Problem, and ``default``
+    (for the content capture variable: no content, the safe side)."""
+    raw = environ.get(variable)
     if raw is None or not raw.strip():
         return default
-    parsed = parse_bool(raw)
+    capture = variable == OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+    parsed = parse_capture_mode(raw) if capture else parse_bool(raw)
     if parsed is not None:
         return parsed
-    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
-    return default
+    used = False if capture else default
+    problems.append(
+        Problem(
+            setting=variable,
+            value=_shown(raw),
+            reason="is not true or false" + (" nor a content capture mode" if capture else ""),
+            fix="set it to true or false"
+            + (" (or NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)" if capture else ""),
+            fallback="recording no message content" if capture else f"using {str(used).lower()}",
+        )
+    )
+    return used
 
 
 def env_patterns(environ: Mapping[str, str]) -> list[str]:
@@ -930,7 +930,7 @@ def _key_values(
                 value=shown,
                 reason=f"has {len(bad)} item(s) without 'key=value'",
                 fix=f"write key=value pairs separated by commas, e.g. {example}",
-                fallback="Ignoring those items",
+                fallback="those items are left out",
             )
         )
     return pairs
@@ -1003,29 +1003,25 @@ def _resolve_export(
     valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
 ) -> ExportSettings:
     protocol = _text(valves, "otlp_protocol").lower()
-    protocol_source = "valve"
+    protocol_setting = "otlp_protocol"
     if not protocol:
-        protocol_source = "env"
-        protocol = (
-            (
-                environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-                or environ.get(OTEL_EXPORTER_OTLP_PROTOCOL)
-                or PROTOCOL_HTTP
-            )
-            .strip()
-            .lower()
+        protocol_setting = next(
+            (name for name in (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL) if environ.get(name)),
+            OTEL_EXPORTER_OTLP_PROTOCOL,
         )
+        protocol = (environ.get(protocol_setting) or PROTOCOL_HTTP).strip().lower()
     if protocol not in (PROTOCOL_HTTP, PROTOCOL_GRPC):
         reason = (
             "is not supported by the Python OTLP exporter" if protocol == "http/json" else "is not a supported protocol"
         )
         problems.append(
             Problem(
-                setting="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
+                setting=protocol_setting,
                 value=protocol,
                 reason=reason,
-                fix="set it to 'http/protobuf' or 'grpc' (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL)",
-                fallback=f"Using {PROTOCOL_HTTP!r}",
+                fix="set it to 'http/protobuf' or 'grpc'"
+                + (f" (or empty the valve to use {OTEL_EXPORTER_OTLP_PROTOCOL})" if protocol_setting.islower() else ""),
+                fallback=f"using {PROTOCOL_HTTP!r}",
             )
         )
         protocol = PROTOCOL_HTTP
@@ -1047,9 +1043,9 @@ def _resolve_export(
             Problem(
                 setting=endpoint_name,
                 value=display_url(endpoint),
-                reason="is not an http:// or https:// URL with a host",
+                reason="is not a URL (it needs http:// or https:// and a host)",
                 fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
-                fallback=f"Using {default_endpoint!r}",
+                fallback=f"using {default_endpoint!r}",
             )
         )
         endpoint, full_url = default_endpoint, False
@@ -1063,7 +1059,7 @@ def _resolve_export(
         if environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS):
             header_name = OTEL_EXPORTER_OTLP_TRACES_HEADERS
         header_text = environ.get(header_name) or ""
-        if header_text.strip() and origin(endpoint) != origin(env_endpoint):
+        if header_text.strip() and endpoint_name == "otlp_endpoint" and origin(endpoint) != origin(env_endpoint):
             # The environment's headers (the collector's token) belong to the environment's endpoint: a valve
             # pointing elsewhere must not receive them (whoever can change valves could otherwise collect them).
             problems.append(
@@ -1074,7 +1070,7 @@ def _resolve_export(
                     f"of {header_name} (they may hold its token) are not sent to it",
                     fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "
                     "empty to use the environment's endpoint",
-                    fallback="Sending no headers",
+                    fallback="no headers are sent",
                 )
             )
             header_text = ""
@@ -1089,6 +1085,7 @@ def _resolve_export(
         protocol=protocol,
         headers=headers,
         insecure=urlsplit(endpoint).scheme == "http",
+        endpoint_setting=f"valve {endpoint_name}" if endpoint_name.islower() else endpoint_name,
     )
 
 
@@ -1118,7 +1115,7 @@ def _compile_patterns(
                     value=pattern,
                     reason=f"is not a valid regular expression ({error})",
                     fix="correct the pattern (Python re syntax) or remove it",
-                    fallback="Not recording message content until it is fixed (fail closed)",
+                    fallback="no message content is recorded (fail closed)",
                 )
             )
     return tuple(compiled), ok
@@ -1184,7 +1181,7 @@ def _bounded_int(
         used = default
         reason = f"must be a whole number of {unit} from {minimum} to {maximum}"
         fix = f"set it to {default} (the default) or another whole number from {minimum} to {maximum}"
-    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"Using {used}"))
+    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"using {used}"))
     return used
 
 
@@ -1211,12 +1208,11 @@ def _flag(
                 value=_shown(value),
                 reason="is not true or false",
                 fix=f"set it to 'true' or 'false', or leave it empty to use {variable}",
-                fallback=f"Using {variable} (else {str(default).lower()})",
+                fallback=f"using {variable} (else {str(default).lower()})",
             )
         )
-    if variable == OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT:
-        return env_capture_content(environ)
-    return env_bool(environ, variable, default)
+    # Content capture is on by default: Langfuse session replay needs the messages (see README, Privacy).
+    return _env_flag(environ, variable, default, problems)
 
 
 def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]) -> str:
@@ -1234,7 +1230,7 @@ def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], pro
             value=_shown(raw),
             reason="is not a way to identify users",
             fix="set it to 'id' (Open WebUI's user id, the default), 'email' or 'username'",
-            fallback="Identifying users by their id",
+            fallback="users are identified by their id",
         )
     )
     return USER_IDENTITY_ID
@@ -1255,7 +1251,7 @@ def _price_overrides(
                 value=_shown(text),
                 reason=error,
                 fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
-                fallback="Using the genai-prices table only (no override)",
+                fallback="prices come from the genai-prices table only (no override)",
             )
         )
     return overrides
@@ -1629,9 +1625,10 @@ DEAD_ENDPOINT_S = 30.0
 class _CountingExporter(SpanExporter):
     """Counts exported and failed spans and reports failures (rate-limited) with the endpoint."""
 
-    def __init__(self, inner: SpanExporter, endpoint: str, health: Counters) -> None:
+    def __init__(self, inner: SpanExporter, export: ExportSettings, health: Counters) -> None:
         self._inner = inner
-        self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
+        self._endpoint = display_url(export.endpoint)  # only ever logged: no credentials from the URL
+        self._setting = export.endpoint_setting
         self._health = health
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -1639,7 +1636,14 @@ class _CountingExporter(SpanExporter):
             result = self._inner.export(spans)
         except Exception as error:  # an exporter must not kill the worker thread
             self._health.count("spans_export_failed", len(spans))
-            self._health.problem("export_error", "otel_filter: export to %s raised %r", self._endpoint, error)
+            self._health.problem(
+                "export_error",
+                "otel_filter: %s: export to %s raised %r. Fix: report it with this line. Until then: those spans "
+                "are lost (counted as spans_export_failed); chats go on",
+                self._setting,
+                self._endpoint,
+                error,
+            )
             return SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
             self._health.count("spans_exported", len(spans))
@@ -1647,10 +1651,13 @@ class _CountingExporter(SpanExporter):
             self._health.count("spans_export_failed", len(spans))
             self._health.problem(
                 "export_failed",
-                "otel_filter: could not export %d span(s) to %s; is the collector running? "
-                "Check otlp_endpoint / OTEL_EXPORTER_OTLP_ENDPOINT",
+                "otel_filter: %s: could not export %d span(s) to %s (is the collector running there?). Fix: start "
+                "the collector, or set %s to its OTLP address. Until then: those spans are lost (counted as "
+                "spans_export_failed); chats go on",
+                self._setting,
                 len(spans),
                 self._endpoint,
+                self._setting,
             )
         return result
 
@@ -1722,7 +1729,10 @@ class _RoutingExporter(SpanExporter):
                 self._health.count("spans_export_failed", len(batch))
                 self._health.problem(
                     "export_skipped",
-                    "otel_filter: %d span(s) queued for %s before a valve change were not sent: it failed moments ago",
+                    "otel_filter: %s: %d span(s) queued for %s before a valve change were not sent: it failed moments "
+                    "ago. Fix: none needed if the new endpoint is the right one. Until then: those spans are lost "
+                    "(counted as spans_export_failed)",
+                    export.endpoint_setting,
                     len(batch),
                     display_url(export.endpoint),
                 )
@@ -1749,8 +1759,9 @@ class _RoutingExporter(SpanExporter):
             self._health.count("spans_too_large", len(too_large))
             self._health.problem(
                 "span_too_large",
-                "otel_filter: %d span(s) not sent to %s: each alone encodes to more than %d bytes, the most one "
-                "OTLP request may hold. Check the size of resource_attributes / OTEL_RESOURCE_ATTRIBUTES",
+                "otel_filter: valve resource_attributes / OTEL_RESOURCE_ATTRIBUTES: %d span(s) not sent to %s: each "
+                "alone encodes to more than %d bytes, the most one OTLP request may hold. Fix: shorten the resource "
+                "attributes. Until then: such spans are lost (counted as spans_too_large)",
                 len(too_large),
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
@@ -1872,9 +1883,15 @@ def _make_exporter(export: ExportSettings) -> SpanExporter:
 
 def _build_exporter(export: ExportSettings, health: Counters) -> SpanExporter | None:
     try:
-        return _CountingExporter(_make_exporter(export), export.endpoint, health)
+        return _CountingExporter(_make_exporter(export), export, health)
     except Exception as error:
-        health.problem("exporter_unavailable", "otel_filter: export disabled: %s", error)
+        health.problem(
+            "exporter_unavailable",
+            "otel_filter: %s: export disabled: %s. Fix: correct the export settings (endpoint, protocol, headers). "
+            "Until then: no span leaves; chats go on",
+            export.endpoint_setting,
+            error,
+        )
         return None
 
 
@@ -2603,22 +2620,30 @@ def langfuse_target(valves: Mapping[str, object], environ: Mapping[str, str]) ->
         text = value.strip() if isinstance(value, str) else ""
         return text or environ.get(variable, "").strip()
 
+    host_valve = valves.get("langfuse_host")
+    host_setting = "valve langfuse_host" if isinstance(host_valve, str) and host_valve.strip() else LANGFUSE_HOST
     host = setting("langfuse_host", LANGFUSE_HOST)
     public_key = setting("langfuse_public_key", LANGFUSE_PUBLIC_KEY)
     secret_key = setting("langfuse_secret_key", LANGFUSE_SECRET_KEY)
     missing = [
         name
         for name, value in (
-            (f"langfuse_host / {LANGFUSE_HOST}", host),
-            (f"langfuse_public_key / {LANGFUSE_PUBLIC_KEY}", public_key),
-            (f"langfuse_secret_key / {LANGFUSE_SECRET_KEY}", secret_key),
+            (f"valve langfuse_host / {LANGFUSE_HOST}", host),
+            (f"valve langfuse_public_key / {LANGFUSE_PUBLIC_KEY}", public_key),
+            (f"valve langfuse_secret_key / {LANGFUSE_SECRET_KEY}", secret_key),
         )
         if not value
     ]
     if missing:
-        return None, "Langfuse scores are off: set " + ", ".join(missing)
+        return None, (
+            f"{', '.join(missing)}: not set. Fix: set the Event function's valves (Admin Panel > Functions), or the "
+            "variables on the Open WebUI process. Until then: ratings become no Langfuse scores"
+        )
     if not host.startswith(("http://", "https://")):
-        return None, f"langfuse_host {host!r} is not an http(s) URL. Fix: e.g. https://cloud.langfuse.com"
+        return None, (
+            f"{host_setting}: {host!r} is not a URL (it needs http:// or https:// and a host). Fix: set it to "
+            "Langfuse's base URL, e.g. https://cloud.langfuse.com. Until then: ratings become no Langfuse scores"
+        )
     return LangfuseTarget(host, public_key, secret_key), ""
 
 

@@ -739,8 +739,9 @@ class BoundedRedact:
             if self._health is not None:
                 self._health.problem(
                     "redaction_timeouts",
-                    "otel_filter: a redaction pattern did not finish within %ss on a message, which was replaced "
-                    "by %s; simplify the redact_patterns valve (nested repeats such as (\\w+\\s?)+ backtrack)",
+                    "otel_filter: valve redact_patterns (or OWUI_OTEL_REDACT_PATTERNS): a pattern did not finish "
+                    "within %ss on a message. Fix: simplify it (nested repeats such as (\\w+\\s?)+ backtrack). "
+                    "Until then: such messages are recorded as %s",
                     f"{TEXT_TIMEOUT_S:g}",
                     TIMEOUT_MARK,
                 )
@@ -880,9 +881,20 @@ class Problem:
     fix: str
     fallback: str
 
+    @property
+    def label(self) -> str:
+        """How the message names the setting: the environment variable as is, a valve as ``valve <name>``."""
+        return self.setting if self.setting.isupper() else f"valve {self.setting}"
+
+    def problem_and_fix(self) -> str:
+        """``<setting>: <value> <what is wrong>. Fix: <fix>``: where the fallback does not apply (a check before
+        anything runs, such as ``owui-otel install --valve``)."""
+        return f"{self.label}: {self.value!r} {self.reason}. Fix: {self.fix}"
+
     def message(self) -> str:
-        kind = "environment variable" if self.setting.isupper() else "valve"
-        return f"{kind} {self.setting}={self.value!r} {self.reason}. Fix: {self.fix}. {self.fallback}."
+        """``<setting>: <value> <what is wrong>. Fix: <fix>. Until then: <fallback>.`` (the project's voice)."""
+        fallback = self.fallback[:1].lower() + self.fallback[1:]
+        return f"{self.problem_and_fix()}. Until then: {fallback}."
 
 
 @dataclass(frozen=True, slots=True)
@@ -893,6 +905,8 @@ class ExportSettings:
     protocol: str
     headers: tuple[tuple[str, str], ...]
     insecure: bool
+    endpoint_setting: str = field(default="OTEL_EXPORTER_OTLP_ENDPOINT", compare=False)
+    """Where ``endpoint`` came from, as problem lines name it: ``valve otlp_endpoint``, or the variable's name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -935,33 +949,6 @@ def parse_capture_mode(value: str | None) -> bool | None:
     return None
 
 
-def env_capture_content(environ: Mapping[str, str]) -> bool:
-    raw = environ.get(OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT)
-    if raw is None or not raw.strip():
-        return True  # default on: Langfuse session replay needs the messages (see README, Privacy)
-    parsed = parse_capture_mode(raw)
-    if parsed is None:
-        logger.warning(
-            "Unable to parse %s=%r (expected true/false or NO_CONTENT/SPAN_ONLY/EVENT_ONLY/SPAN_AND_EVENT). "
-            "Defaulting to NO_CONTENT.",
-            OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT,
-            raw,
-        )
-        return False
-    return parsed
-
-
-def env_int(environ: Mapping[str, str], name: str, default: int) -> int:
-    raw = environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return int(raw.strip())
-    except ValueError:
-        logger.warning("Unable to parse %s=%r as an integer. Defaulting to %s.", name, raw, default)
-        return default
-
-
 def parse_bool(text: str) -> bool | None:
     """``true/1/yes/on`` -> True, ``false/0/no/off`` -> False (any case, surrounding blanks ignored); else None.
 
@@ -976,15 +963,28 @@ def parse_bool(text: str) -> bool | None:
     return None
 
 
-def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = environ.get(name)
+def _env_flag(environ: Mapping[str, str], variable: str, default: bool, problems: list[Problem]) -> bool:
+    """The true/false environment variable ``variable``; unset: ``default``; unreadable: a Problem, and ``default``
+    (for the content capture variable: no content, the safe side)."""
+    raw = environ.get(variable)
     if raw is None or not raw.strip():
         return default
-    parsed = parse_bool(raw)
+    capture = variable == OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT
+    parsed = parse_capture_mode(raw) if capture else parse_bool(raw)
     if parsed is not None:
         return parsed
-    logger.warning("Unable to parse %s=%r as true/false. Defaulting to %s.", name, raw, default)
-    return default
+    used = False if capture else default
+    problems.append(
+        Problem(
+            setting=variable,
+            value=_shown(raw),
+            reason="is not true or false" + (" nor a content capture mode" if capture else ""),
+            fix="set it to true or false"
+            + (" (or NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT)" if capture else ""),
+            fallback="recording no message content" if capture else f"using {str(used).lower()}",
+        )
+    )
+    return used
 
 
 def env_patterns(environ: Mapping[str, str]) -> list[str]:
@@ -1034,7 +1034,7 @@ def _key_values(
                 value=shown,
                 reason=f"has {len(bad)} item(s) without 'key=value'",
                 fix=f"write key=value pairs separated by commas, e.g. {example}",
-                fallback="Ignoring those items",
+                fallback="those items are left out",
             )
         )
     return pairs
@@ -1107,29 +1107,25 @@ def _resolve_export(
     valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]
 ) -> ExportSettings:
     protocol = _text(valves, "otlp_protocol").lower()
-    protocol_source = "valve"
+    protocol_setting = "otlp_protocol"
     if not protocol:
-        protocol_source = "env"
-        protocol = (
-            (
-                environ.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL)
-                or environ.get(OTEL_EXPORTER_OTLP_PROTOCOL)
-                or PROTOCOL_HTTP
-            )
-            .strip()
-            .lower()
+        protocol_setting = next(
+            (name for name in (OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, OTEL_EXPORTER_OTLP_PROTOCOL) if environ.get(name)),
+            OTEL_EXPORTER_OTLP_PROTOCOL,
         )
+        protocol = (environ.get(protocol_setting) or PROTOCOL_HTTP).strip().lower()
     if protocol not in (PROTOCOL_HTTP, PROTOCOL_GRPC):
         reason = (
             "is not supported by the Python OTLP exporter" if protocol == "http/json" else "is not a supported protocol"
         )
         problems.append(
             Problem(
-                setting="otlp_protocol" if protocol_source == "valve" else OTEL_EXPORTER_OTLP_PROTOCOL,
+                setting=protocol_setting,
                 value=protocol,
                 reason=reason,
-                fix="set it to 'http/protobuf' or 'grpc' (or leave the valve empty to use OTEL_EXPORTER_OTLP_PROTOCOL)",
-                fallback=f"Using {PROTOCOL_HTTP!r}",
+                fix="set it to 'http/protobuf' or 'grpc'"
+                + (f" (or empty the valve to use {OTEL_EXPORTER_OTLP_PROTOCOL})" if protocol_setting.islower() else ""),
+                fallback=f"using {PROTOCOL_HTTP!r}",
             )
         )
         protocol = PROTOCOL_HTTP
@@ -1151,9 +1147,9 @@ def _resolve_export(
             Problem(
                 setting=endpoint_name,
                 value=display_url(endpoint),
-                reason="is not an http:// or https:// URL with a host",
+                reason="is not a URL (it needs http:// or https:// and a host)",
                 fix=f"use a URL such as {default_endpoint!r} (the collector's OTLP receiver)",
-                fallback=f"Using {default_endpoint!r}",
+                fallback=f"using {default_endpoint!r}",
             )
         )
         endpoint, full_url = default_endpoint, False
@@ -1167,7 +1163,7 @@ def _resolve_export(
         if environ.get(OTEL_EXPORTER_OTLP_TRACES_HEADERS):
             header_name = OTEL_EXPORTER_OTLP_TRACES_HEADERS
         header_text = environ.get(header_name) or ""
-        if header_text.strip() and origin(endpoint) != origin(env_endpoint):
+        if header_text.strip() and endpoint_name == "otlp_endpoint" and origin(endpoint) != origin(env_endpoint):
             # The environment's headers (the collector's token) belong to the environment's endpoint: a valve
             # pointing elsewhere must not receive them (whoever can change valves could otherwise collect them).
             problems.append(
@@ -1178,7 +1174,7 @@ def _resolve_export(
                     f"of {header_name} (they may hold its token) are not sent to it",
                     fix="set the otlp_headers valve to the headers this endpoint needs, or leave otlp_endpoint "
                     "empty to use the environment's endpoint",
-                    fallback="Sending no headers",
+                    fallback="no headers are sent",
                 )
             )
             header_text = ""
@@ -1193,6 +1189,7 @@ def _resolve_export(
         protocol=protocol,
         headers=headers,
         insecure=urlsplit(endpoint).scheme == "http",
+        endpoint_setting=f"valve {endpoint_name}" if endpoint_name.islower() else endpoint_name,
     )
 
 
@@ -1222,7 +1219,7 @@ def _compile_patterns(
                     value=pattern,
                     reason=f"is not a valid regular expression ({error})",
                     fix="correct the pattern (Python re syntax) or remove it",
-                    fallback="Not recording message content until it is fixed (fail closed)",
+                    fallback="no message content is recorded (fail closed)",
                 )
             )
     return tuple(compiled), ok
@@ -1288,7 +1285,7 @@ def _bounded_int(
         used = default
         reason = f"must be a whole number of {unit} from {minimum} to {maximum}"
         fix = f"set it to {default} (the default) or another whole number from {minimum} to {maximum}"
-    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"Using {used}"))
+    problems.append(Problem(setting=name, value=_shown(raw), reason=reason, fix=fix, fallback=f"using {used}"))
     return used
 
 
@@ -1315,12 +1312,11 @@ def _flag(
                 value=_shown(value),
                 reason="is not true or false",
                 fix=f"set it to 'true' or 'false', or leave it empty to use {variable}",
-                fallback=f"Using {variable} (else {str(default).lower()})",
+                fallback=f"using {variable} (else {str(default).lower()})",
             )
         )
-    if variable == OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT:
-        return env_capture_content(environ)
-    return env_bool(environ, variable, default)
+    # Content capture is on by default: Langfuse session replay needs the messages (see README, Privacy).
+    return _env_flag(environ, variable, default, problems)
 
 
 def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], problems: list[Problem]) -> str:
@@ -1338,7 +1334,7 @@ def _user_identity(valves: Mapping[str, object], environ: Mapping[str, str], pro
             value=_shown(raw),
             reason="is not a way to identify users",
             fix="set it to 'id' (Open WebUI's user id, the default), 'email' or 'username'",
-            fallback="Identifying users by their id",
+            fallback="users are identified by their id",
         )
     )
     return USER_IDENTITY_ID
@@ -1359,7 +1355,7 @@ def _price_overrides(
                 value=_shown(text),
                 reason=error,
                 fix=f"write a JSON object of model pattern -> USD per million tokens, e.g. {OVERRIDES_EXAMPLE}",
-                fallback="Using the genai-prices table only (no override)",
+                fallback="prices come from the genai-prices table only (no override)",
             )
         )
     return overrides
@@ -3229,8 +3225,8 @@ def _turn_cost(turn: OpenTurn, usage: Usage, settings: Settings, health: Counter
     except PricingUnavailable:
         health.problem(
             PRICING_UNAVAILABLE_COUNTER,
-            "otel_filter: the genai-prices package cannot be imported here, so turns get no cost; "
-            "install it where the filter runs (pip install genai-prices)",
+            "otel_filter: genai-prices: the package cannot be imported here. Fix: install it where the filter runs "
+            "(pip install genai-prices). Until then: turns get no cost",
         )
         return COST_SOURCE_UNAVAILABLE
     except Exception:  # e.g. usage genai-prices rejects (more cached than input tokens): no price, never a wrong one
@@ -3563,9 +3559,10 @@ DEAD_ENDPOINT_S = 30.0
 class _CountingExporter(SpanExporter):
     """Counts exported and failed spans and reports failures (rate-limited) with the endpoint."""
 
-    def __init__(self, inner: SpanExporter, endpoint: str, health: Counters) -> None:
+    def __init__(self, inner: SpanExporter, export: ExportSettings, health: Counters) -> None:
         self._inner = inner
-        self._endpoint = display_url(endpoint)  # only ever logged: no credentials from the URL
+        self._endpoint = display_url(export.endpoint)  # only ever logged: no credentials from the URL
+        self._setting = export.endpoint_setting
         self._health = health
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -3573,7 +3570,14 @@ class _CountingExporter(SpanExporter):
             result = self._inner.export(spans)
         except Exception as error:  # an exporter must not kill the worker thread
             self._health.count("spans_export_failed", len(spans))
-            self._health.problem("export_error", "otel_filter: export to %s raised %r", self._endpoint, error)
+            self._health.problem(
+                "export_error",
+                "otel_filter: %s: export to %s raised %r. Fix: report it with this line. Until then: those spans "
+                "are lost (counted as spans_export_failed); chats go on",
+                self._setting,
+                self._endpoint,
+                error,
+            )
             return SpanExportResult.FAILURE
         if result is SpanExportResult.SUCCESS:
             self._health.count("spans_exported", len(spans))
@@ -3581,10 +3585,13 @@ class _CountingExporter(SpanExporter):
             self._health.count("spans_export_failed", len(spans))
             self._health.problem(
                 "export_failed",
-                "otel_filter: could not export %d span(s) to %s; is the collector running? "
-                "Check otlp_endpoint / OTEL_EXPORTER_OTLP_ENDPOINT",
+                "otel_filter: %s: could not export %d span(s) to %s (is the collector running there?). Fix: start "
+                "the collector, or set %s to its OTLP address. Until then: those spans are lost (counted as "
+                "spans_export_failed); chats go on",
+                self._setting,
                 len(spans),
                 self._endpoint,
+                self._setting,
             )
         return result
 
@@ -3656,7 +3663,10 @@ class _RoutingExporter(SpanExporter):
                 self._health.count("spans_export_failed", len(batch))
                 self._health.problem(
                     "export_skipped",
-                    "otel_filter: %d span(s) queued for %s before a valve change were not sent: it failed moments ago",
+                    "otel_filter: %s: %d span(s) queued for %s before a valve change were not sent: it failed moments "
+                    "ago. Fix: none needed if the new endpoint is the right one. Until then: those spans are lost "
+                    "(counted as spans_export_failed)",
+                    export.endpoint_setting,
                     len(batch),
                     display_url(export.endpoint),
                 )
@@ -3683,8 +3693,9 @@ class _RoutingExporter(SpanExporter):
             self._health.count("spans_too_large", len(too_large))
             self._health.problem(
                 "span_too_large",
-                "otel_filter: %d span(s) not sent to %s: each alone encodes to more than %d bytes, the most one "
-                "OTLP request may hold. Check the size of resource_attributes / OTEL_RESOURCE_ATTRIBUTES",
+                "otel_filter: valve resource_attributes / OTEL_RESOURCE_ATTRIBUTES: %d span(s) not sent to %s: each "
+                "alone encodes to more than %d bytes, the most one OTLP request may hold. Fix: shorten the resource "
+                "attributes. Until then: such spans are lost (counted as spans_too_large)",
                 len(too_large),
                 display_url(export.endpoint),
                 MAX_REQUEST_BYTES,
@@ -3806,9 +3817,15 @@ def _make_exporter(export: ExportSettings) -> SpanExporter:
 
 def _build_exporter(export: ExportSettings, health: Counters) -> SpanExporter | None:
     try:
-        return _CountingExporter(_make_exporter(export), export.endpoint, health)
+        return _CountingExporter(_make_exporter(export), export, health)
     except Exception as error:
-        health.problem("exporter_unavailable", "otel_filter: export disabled: %s", error)
+        health.problem(
+            "exporter_unavailable",
+            "otel_filter: %s: export disabled: %s. Fix: correct the export settings (endpoint, protocol, headers). "
+            "Until then: no span leaves; chats go on",
+            export.endpoint_setting,
+            error,
+        )
         return None
 
 
@@ -4199,8 +4216,9 @@ class FilterCore:
         if status == LATE:
             self.health.problem(
                 "late_outlets",
-                "otel_filter: an outlet arrived after its turn was ended as abandoned; "
-                "raise the turn_timeout_seconds valve (now %ss) if replies take that long",
+                "otel_filter: valve turn_timeout_seconds (or OWUI_OTEL_TURN_TIMEOUT_SECONDS): an outlet arrived "
+                "after its turn was ended as abandoned (timeout now %ss). Fix: raise it if replies take that long. "
+                "Until then: such turns are recorded as abandoned, without their reply",
                 f"{self._tracker.ttl_s:g}",
             )
             return
@@ -4282,7 +4300,10 @@ class FilterCore:
             # and logged at most every 20 s, and spare the work of building it.
             self.health.problem(
                 "spans_dropped_queue_full",
-                "otel_filter: the export queue is full, so a span was dropped; is the collector reachable at %s?",
+                "otel_filter: %s: the export queue is full, so a span was dropped (is the collector reachable at "
+                "%s?). Fix: start the collector, or point the setting at it. Until then: new spans are dropped "
+                "(counted as spans_dropped_queue_full); chats go on",
+                self.settings.export.endpoint_setting,
                 self._telemetry.endpoint,
             )
             return

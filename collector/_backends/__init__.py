@@ -68,8 +68,8 @@ def backend(name: str) -> Backend:
         return _BY_NAME[name]
     except KeyError:
         raise UsageError(
-            f"unknown exporter {name!r}; choose from {', '.join(BUILTIN_EXPORTERS)} "
-            "(any other backend: --otlp name=...,endpoint=...)"
+            f"--exporters / OWUI_OTEL_EXPORTERS: unknown exporter {name!r}. Fix: choose from "
+            f"{', '.join(BUILTIN_EXPORTERS)} (any other backend: --otlp name=...,endpoint=...)"
         ) from None
 
 

@@ -33,7 +33,10 @@ def debug_exporter(spec: ConfigSpec) -> dict[str, Any]:
 def check_verbosity(spec: ConfigSpec) -> None:
     """Reject a ``debug_verbosity`` the exporter does not know, naming the valid ones."""
     if spec.debug_verbosity not in VERBOSITIES:
-        raise UsageError(f"debug verbosity must be one of {', '.join(VERBOSITIES)}, not {spec.debug_verbosity!r}")
+        raise UsageError(
+            f"--debug-verbosity: {spec.debug_verbosity!r} is not a debug verbosity. Fix: use one of "
+            f"{', '.join(VERBOSITIES)}"
+        )
 
 
 DEBUG = Backend(

@@ -45,6 +45,26 @@ def test_an_unknown_valve_name_is_refused_with_the_closest_valid_one(
         assert client.get("/otel_bridge/valves", headers=AUTH).json()["priority"] == 0
 
 
+@pytest.mark.parametrize(
+    ("valves", "named"),
+    [
+        ({"otlp_endpoint": "garbage"}, "valve otlp_endpoint: 'garbage' is not a URL"),
+        ({"max_content_chars": 5, "priority": 2}, "valve max_content_chars: '5' must be a whole number"),
+        ({"otlp_protocol": "grcp"}, "valve otlp_protocol: 'grcp' is not a supported protocol"),
+    ],
+)
+def test_a_bad_value_is_refused_by_the_filters_own_rules(
+    tmp_path: Path, tracer_provider: TracerProvider, valves: dict[str, object], named: str
+) -> None:
+    with _client(tmp_path, tracer_provider) as client:
+        before = (tmp_path / "valves.json").read_text()
+        response = client.post(UPDATE, json=valves, headers=AUTH)
+        assert response.status_code == 422
+        detail = response.json()["detail"]
+        assert named in detail and "Fix: " in detail and "nothing was changed" in detail
+        assert (tmp_path / "valves.json").read_text() == before
+
+
 def test_a_name_like_no_valve_is_named_without_a_guess(tmp_path: Path, tracer_provider: TracerProvider) -> None:
     with _client(tmp_path, tracer_provider) as client:
         response = client.post(UPDATE, json={"zzz": 1}, headers=AUTH)

@@ -65,7 +65,7 @@ def test_down_without_a_stack_stops_nothing(capsys: pytest.CaptureFixture[str]) 
 
 def test_install_without_credentials_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["install", "function", "--url", "http://127.0.0.1:9"]) == 2
-    assert "admin token" in capsys.readouterr().err
+    assert "--token / OWUI_TOKEN: not set" in capsys.readouterr().err
     assert main(["install", "function", "--url", "http://127.0.0.1:9", "--token", "t", "--valve", "novalue"]) == 2
     assert "key=value" in capsys.readouterr().err
 

@@ -235,7 +235,7 @@ BAD_SETTINGS = [
         "owui-otel serve",
         ["serve", "--api-key", "k", "--port", "0", "--no-server-spans"],
         1,
-        ("cannot read valves from", "valves.json", "fix or delete the file"),
+        ("valves.json: cannot read valves from it", "delete the file"),
         damaged_valves=True,
     ),
     BadSetting(
@@ -279,7 +279,7 @@ BAD_SETTINGS = [
         "owui-otel serve",
         ["serve", "--api-key", "k", "--openwebui-url", "http://127.0.0.1:9", "--no-server-spans"],
         2,
-        ("serve --openwebui-url needs $OWUI_TOKEN", "$LANGFUSE_SECRET_KEY"),  # serve has no --token flag
+        ("$OWUI_TOKEN (an admin", "serve --openwebui-url needs each", "$LANGFUSE_SECRET_KEY"),  # no --token flag
     ),
     BadSetting(
         "owui-otel install event-function",
@@ -307,7 +307,7 @@ COLLECTOR_BAD_SETTINGS = [
     BadSetting("build-jaeger", ["build-jaeger"], 2, ("outside it",), {"OWUI_OTEL_CACHE": str(REPO / "build-cache")}),
     BadSetting("config", ["config"], 2, ("zipkin", "--otlp name="), {"OWUI_OTEL_EXPORTERS": "zipkin"}),
     BadSetting("config", ["config", "--otlp", "name=tempo"], 2, ("endpoint", "name=")),
-    BadSetting("validate", ["validate", "--binary", "/nonexistent/otelcol"], 2, ("python -m collector build",)),
+    BadSetting("validate", ["validate", "--binary", "/nonexistent/otelcol"], 2, ("-m collector build`",)),
     BadSetting(
         "langfuse-auth",
         ["langfuse-auth"],
@@ -368,7 +368,7 @@ def test_demo_with_something_else_on_the_bridge_port(sandbox: Sandbox) -> None:
     url = f"http://127.0.0.1:{sandbox.taken_port}"
     argv = [*OWUI_OTEL, "demo", "--bridge-url", url, "--jaeger-url", url, "--api-key", "k", "--wait", "1"]
     proc = _run(argv, sandbox.env, sandbox.root)
-    assert_one_error_line(proc, "owui-otel demo", 1, f"cannot reach the bridge server at {url}", "owui-otel up")
+    assert_one_error_line(proc, "owui-otel demo", 1, f"--bridge-url {url}: no bridge server answers", "owui-otel up`")
 
 
 @pytest.mark.parametrize(
@@ -390,7 +390,9 @@ def test_feedback_sync_with_something_else_on_the_port(sandbox: Sandbox) -> None
     env = {**sandbox.env, "LANGFUSE_PUBLIC_KEY": "pk-lf-1", "LANGFUSE_SECRET_KEY": "sk-lf-2"}
     argv = [*OWUI_OTEL, "feedback", "sync", "--openwebui-url", url, "--token", "t", "--langfuse-host", url]
     proc = _run(argv, env, sandbox.root)
-    assert_one_error_line(proc, "owui-otel feedback sync", 1, f"Open WebUI at {url}", "check --openwebui-url")
+    assert_one_error_line(
+        proc, "owui-otel feedback sync", 1, f"--openwebui-url {url}: cannot reach", "check --openwebui-url"
+    )
     assert "sk-lf-2" not in proc.stderr and "pk-lf-1" not in proc.stderr
 
 
@@ -446,7 +448,7 @@ def test_without_any_go_the_error_says_how_to_install_it(
     ports = _free_port_flags() if argv == ["up"] else []  # chosen now, not at collection: free right before use
     assert main([*argv, *ports]) == 1
     error_line = capsys.readouterr().err.splitlines()[-1]
-    assert error_line.startswith(f"{label}: error: Go was not found on PATH: install Go >= 1.25"), error_line
+    assert error_line.startswith(f"{label}: error: Go: not found on PATH. Fix: install Go >= 1.25"), error_line
 
 
 # --- one hierarchy ------------------------------------------------------------------------------------------------

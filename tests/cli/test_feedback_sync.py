@@ -321,7 +321,8 @@ def test_cli_errors_are_one_line_and_never_show_the_token(make_world: Any) -> No
     )
     assert wrong.returncode == 1
     assert (
-        wrong.stderr.count("\n") == 1 and "owui-otel feedback sync: error: Open WebUI refused the token" in wrong.stderr
+        wrong.stderr.count("\n") == 1
+        and "owui-otel feedback sync: error: --token / OWUI_TOKEN: Open WebUI refused the token" in wrong.stderr
     )
     assert "wrong-token-xyz" not in wrong.stderr + wrong.stdout
     environ = {k: v for k, v in world.environ().items() if not k.startswith("LANGFUSE_")}
@@ -387,4 +388,4 @@ def test_every_keeps_syncing_and_outlives_an_open_webui_outage(make_world: Any) 
 def test_every_must_be_positive(make_world: Any) -> None:
     world = make_world({})
     run = subprocess.run(world.cli("--every", "0"), env=world.environ(), capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2 and "--every must be a positive number" in run.stderr
+    assert run.returncode == 2 and "--every: 0 is not a positive number" in run.stderr

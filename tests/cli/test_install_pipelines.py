@@ -18,6 +18,7 @@ import pytest
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._install import filter_source, install_pipelines, parse_valves
 from owui_otel.cli import main
+from tests.cli.test_message_snapshots import check_snapshot
 from tests.support.otlp_sink import OtlpSink, dead_endpoint
 from tests.support.pipelines_double import create_app
 from tests.support.scenarios import load
@@ -52,7 +53,11 @@ def test_upload_lists_the_filter_merges_valves_and_exports_turns(
             ]
         )
         assert code == 0
-        assert "listed as a filter" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "listed as a filter" in out
+        # What to do next, said every time: reload Open WebUI's page; one install, not two.
+        assert "reload the Open WebUI page" in out and "Install one way, not two" in out
+        check_snapshot("install-pipelines-uploaded", out.replace(server.url, "<pipelines-url>"))
         headers = {"Authorization": f"Bearer {API_KEY}"}
         (entry,) = httpx.get(f"{server.url}/models", headers=headers).json()["data"]
         assert entry["id"] == "otel_filter_pipeline" and entry["pipeline"]["type"] == "filter"
@@ -80,7 +85,7 @@ def test_wrong_key_and_unreachable_server_are_clear_errors(tmp_path: Path, capsy
         assert "refused the API key" in error and "not-the-key" not in error
     unreachable = dead_endpoint()
     assert main(["install", "pipelines", "--url", unreachable, "--api-key", API_KEY]) == 1
-    assert f"cannot reach the Pipelines server at {unreachable}" in capsys.readouterr().err
+    assert f"--url {unreachable}: cannot reach the Pipelines server there" in capsys.readouterr().err
     assert main(["install", "pipelines", "--url", unreachable]) == 2  # no key at all: a usage error
 
 

@@ -47,7 +47,7 @@ box = test_cli_errors.sandbox
 PATH_HOST = "https://cloud.langfuse.com/api/public/otel"
 KEYS = {"LANGFUSE_PUBLIC_KEY": "pk-lf-1", "LANGFUSE_SECRET_KEY": "sk-lf-2"}
 BASE_URL_FIX = (
-    "LANGFUSE_HOST=",
+    "LANGFUSE_HOST: ",
     "includes an API path (/api/public/otel)",
     "base URL only",
     "https://cloud.langfuse.com",
@@ -76,8 +76,8 @@ def test_base_urls_are_accepted_without_their_trailing_slash(host: str, expected
         ("https://cloud.langfuse.com/api/public/otel/v1/traces", "includes an API path"),
         ("https://example.com/langfuse/api/public", "includes an API path (/langfuse/api/public)"),
         ("https://cloud.langfuse.com/v1/traces", "includes an API path"),
-        ("cloud.langfuse.com", "is not an http(s) URL"),
-        ("garbage", "is not an http(s) URL"),
+        ("cloud.langfuse.com", "is not a URL"),
+        ("garbage", "is not a URL"),
         ("https://cloud.langfuse.com?project=x", "has a query or fragment"),
     ],
 )
@@ -85,8 +85,8 @@ def test_hosts_the_collector_could_never_send_to_are_rejected_in_one_line(host: 
     with pytest.raises(UsageError) as raised:
         langfuse_base_url(host)
     message = str(raised.value)
-    assert message.startswith("LANGFUSE_HOST=") and reason in message and "\n" not in message
-    assert "set it to the base URL only, e.g. https://cloud.langfuse.com" in message
+    assert message.startswith("LANGFUSE_HOST: ") and reason in message and "\n" not in message
+    assert "Fix: set it to the base URL only, e.g. https://cloud.langfuse.com" in message
 
 
 def test_up_rejects_a_langfuse_host_with_a_path_before_starting_anything(box: Sandbox) -> None:
@@ -113,8 +113,10 @@ def test_collector_config_with_a_base_url_still_renders(box: Sandbox) -> None:
 def test_the_doctor_reports_the_host_with_the_same_words_and_fix() -> None:
     (check,) = check_langfuse(DoctorInputs(langfuse_host=PATH_HOST, **{k.lower(): v for k, v in KEYS.items()}))
     assert check.status == FAIL
-    assert check.says == f"LANGFUSE_HOST={PATH_HOST} includes an API path (/api/public/otel)"
-    assert check.fix.startswith("set it to the base URL only, e.g. https://cloud.langfuse.com")
+    # The doctor shows the setup check's own line: the problem, then its fix (however the doctor splits them).
+    shown = f"{check.says} {check.fix}"
+    assert f"LANGFUSE_HOST: {PATH_HOST} includes an API path (/api/public/otel)" in shown
+    assert "set it to the base URL only, e.g. https://cloud.langfuse.com" in shown
 
 
 # --- install --valve ---------------------------------------------------------------------------------------------
@@ -133,28 +135,32 @@ INSTALLS = {
         (
             "function",
             "otlp_endpont=http://localhost:4318",
-            ("no such valve: otlp_endpont", "did you mean otlp_endpoint?"),
+            ("valve otlp_endpont: no such valve", "did you mean otlp_endpoint?"),
         ),
         (
             "pipelines",
             "otlp_endpont=http://localhost:4318",
-            ("no such valve: otlp_endpont", "did you mean otlp_endpoint?"),
+            ("valve otlp_endpont: no such valve", "did you mean otlp_endpoint?"),
         ),
         ("event-function", "langfuse_hots=https://cloud.langfuse.com", ("did you mean langfuse_host?",)),
-        ("event-function", "max_content_chars=5000", ("no such valve: max_content_chars", "use one of langfuse_host")),
+        (
+            "event-function",
+            "max_content_chars=5000",
+            ("valve max_content_chars: no such valve", "use one of langfuse_host"),
+        ),
         (
             "function",
             "max_content_chars=5",
-            ("valve max_content_chars='5' must be a whole number", "Fix: set it to 20000"),
+            ("valve max_content_chars: '5' must be a whole number", "Fix: set it to 20000"),
         ),
         ("function", "max_open_turns=many", ("valve max_open_turns: Input should be a valid integer", "type int")),
-        ("pipelines", "otlp_protocol=grpcx", ("valve otlp_protocol='grpcx' is not a supported protocol", "'grpc'")),
-        ("function", "otlp_endpoint=garbage", ("valve otlp_endpoint='garbage'", "http://localhost:4318")),
-        ("event-function", "user_identity=mail", ("valve user_identity='mail'", "'email' or 'username'")),
+        ("pipelines", "otlp_protocol=grpcx", ("valve otlp_protocol: 'grpcx' is not a supported protocol", "'grpc'")),
+        ("function", "otlp_endpoint=garbage", ("valve otlp_endpoint: 'garbage' is not a URL", "http://localhost:4318")),
+        ("event-function", "user_identity=mail", ("valve user_identity: 'mail'", "'email' or 'username'")),
         (
             "event-function",
             f"langfuse_host={PATH_HOST}",
-            ("valve langfuse_host=", "includes an API path", "base URL only"),
+            ("valve langfuse_host: ", "includes an API path", "base URL only"),
         ),
     ],
 )
@@ -207,7 +213,8 @@ def test_up_with_the_running_settings_describes_the_stack(running_stack: Sandbox
     proc = _run([*OWUI_OTEL, "up"], running_stack.env, running_stack.root)
     assert proc.returncode == 0, proc.stderr
     assert "the stack is already running" in proc.stderr
-    assert "off (to add it: set LANGFUSE_HOST + keys, then `owui-otel down && owui-otel up`)" in proc.stdout
+    owui_otel = OWUI_OTEL[0]  # run outside the checkout: hints spell the command's absolute path
+    assert f"off (to add it: export LANGFUSE_HOST + keys, then `{owui_otel} down && {owui_otel} up`)" in proc.stdout
     assert "Not passed on" not in proc.stdout
 
 
@@ -231,10 +238,12 @@ def test_up_with_other_settings_says_what_differs_and_how_to_apply_it(
     running_stack: Sandbox, argv: list[str], env: dict[str, str], differences: str
 ) -> None:
     proc = _run([*OWUI_OTEL, "up", *argv], {**running_stack.env, **env}, running_stack.root)
-    line = assert_one_error_line(proc, "owui-otel up", 1, differences, "`owui-otel down && owui-otel up`")
+    owui_otel = OWUI_OTEL[0]  # run outside the checkout: hints spell the command's absolute path
+    line = assert_one_error_line(proc, "owui-otel up", 1, differences, f"`{owui_otel} down && {owui_otel} up`")
     assert line == (
-        f"owui-otel up: error: the running stack has other settings: {differences}; apply them with "
-        "`owui-otel down && owui-otel up` (same flags and variables), or run `owui-otel up` as it was started"
+        f"owui-otel up: error: {differences}: the running stack was started with other settings. Fix: "
+        f"`{owui_otel} down && {owui_otel} up` with these flags and variables applies them. Until then: the running "
+        f"stack keeps its own settings (`{owui_otel} up` as it was started reports it running)"
     )
 
 

@@ -21,6 +21,7 @@ from otel_filter.feedback import THUMB_SCORE, Score
 from otel_filter.feedback_sink import emit_evaluations
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
 from owui_otel import DEFAULT_FILTER_ID
+from owui_otel._command import command
 from owui_otel._demo import DEMO_MODEL, replay, scenarios
 from owui_otel._traces import recent_turns
 from owui_otel.cli import main
@@ -113,30 +114,35 @@ def test_errors_are_one_line_naming_the_url_or_setting_and_the_fix(
 ) -> None:
     monkeypatch.setenv("OWUI_OTEL_STATE_DIR", str(tmp_path / "no-stack"))
     code, _, err = _traces(capsys, "--last", "0", "--jaeger-url", "http://127.0.0.1:9")
-    assert (code, err) == (2, "owui-otel traces: error: --last 0: give a number of turns, 1 or more\n")
+    assert (code, err) == (
+        2,
+        "owui-otel traces: error: --last 0: not a number of turns. Fix: give 1 or more, e.g. --last 10\n",
+    )
     code, out, err = _traces(capsys, "--jaeger-url", "http://127.0.0.1:9")
     assert code == 1 and out == ""
     assert err == (
-        "owui-otel traces: error: Jaeger's query API at http://127.0.0.1:9 does not answer (ConnectError); "
-        "start the local stack with `owui-otel up`, or pass --jaeger-url\n"
+        "owui-otel traces: error: Jaeger query API at http://127.0.0.1:9: does not answer (ConnectError). Fix: "
+        f"{command('up')} starts the local stack, or pass --jaeger-url of yours. Until then: no traces to show\n"
     )
     code, out, err = _traces(capsys)
     assert code == 1
     assert err == (
-        "owui-otel traces: error: no running stack found: start one with `owui-otel up` (or pass --jaeger-url)\n"
+        f"owui-otel traces: error: {tmp_path}/no-stack/stack/stack.json: no running stack found. Fix: "
+        f"{command('up')} starts one (or pass --jaeger-url of yours). Until then: there is nothing to read traces "
+        "from\n"
     )
 
     # Something answers HTTP there, but it is not Jaeger's query API.
     with ThreadServer(create_app(ServerConfig(api_key=BRIDGE_KEY, data_dir=tmp_path / "bridge"))) as not_jaeger:
         code, out, err = _traces(capsys, "--jaeger-url", not_jaeger.url)
     assert code == 1 and out == ""
-    assert err.startswith(f"owui-otel traces: error: Jaeger's query API at {not_jaeger.url} answered 40"), err
-    assert err.endswith("is that URL Jaeger's query port (16686 by default)?\n"), err
+    assert err.startswith(f"owui-otel traces: error: Jaeger query API at {not_jaeger.url}: answered 40"), err
+    assert "Fix: give Jaeger's query port (16686 by default)" in err, err
 
     # A damaged stack state is named with its fix; --jaeger-url does not need it.
     (tmp_path / "no-stack" / "stack").mkdir(parents=True)
     (tmp_path / "no-stack" / "stack" / "stack.json").write_text("{not json", encoding="utf-8")
     code, _, err = _traces(capsys)
-    assert code == 1 and "stack.json is damaged" in err and "delete the file" in err, err
+    assert code == 1 and "stack.json: the stack's state file is damaged" in err and "delete the file" in err, err
     code, _, err = _traces(capsys, "--jaeger-url", "http://127.0.0.1:9")
     assert code == 1 and "does not answer" in err, err

@@ -117,7 +117,7 @@ def test_cli_build_without_go_exits_1(
     assert main(["build"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "Go was not found on PATH" in captured.err and "install Go" in captured.err
+    assert "Go: not found on PATH" in captured.err and "install Go" in captured.err
 
 
 def test_too_old_go_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,7 +60,7 @@ def test_full_grpc_target_with_headers() -> None:
         ("name=t,endpoint=http://x,compression=brotli", "compression must be"),
         ("name=t,endpoint=http://x,colour=red", "unknown key 'colour'"),
         ("name=t,endpoint=http://x,header=novalue", "header=NAME=VALUE"),
-        ("name=t,endpoint=http://x,insecure=perhaps", "expected true or false"),
+        ("name=t,endpoint=http://x,insecure=perhaps", "is not true or false"),
         ("name=t,name=u,endpoint=http://x", "given twice"),
         ("name=t,endpoint", "not key=value"),
     ],
@@ -68,7 +68,7 @@ def test_full_grpc_target_with_headers() -> None:
 def test_bad_specs_explain_the_fix(spec: str, message: str) -> None:
     with pytest.raises(UsageError, match=message) as info:
         parse_otlp_target(spec)
-    assert "example: name=tempo,endpoint=http://tempo:4318" in str(info.value)
+    assert "Fix: write it as name=tempo,endpoint=http://tempo:4318" in str(info.value)
 
 
 def test_many_targets_and_duplicates() -> None:

@@ -230,7 +230,9 @@ def test_langfuse_settings_valve_then_environment_and_never_echoed() -> None:
     none, why = langfuse_target({}, {"LANGFUSE_HOST": "https://h"})
     assert none is None and "langfuse_public_key / LANGFUSE_PUBLIC_KEY" in why
     bad, why = langfuse_target({"langfuse_host": "langfuse:3000"}, environ)
-    assert bad is None and "http(s) URL" in why
+    assert bad is None and why.startswith("valve langfuse_host: 'langfuse:3000' is not a URL") and "Fix: " in why
+    bad, why = langfuse_target({}, {**environ, "LANGFUSE_HOST": "langfuse:3000"})
+    assert bad is None and why.startswith("LANGFUSE_HOST: 'langfuse:3000' is not a URL")
 
 
 def test_an_edited_function_retires_the_instance_it_replaces() -> None:

@@ -233,8 +233,8 @@ def test_bad_valve_is_logged_with_its_fix_and_chats_still_pass(caplog: pytest.Lo
     with caplog.at_level(logging.ERROR, logger="otel_filter"):
         returned = asyncio.run(pipeline.inlet(body, USER))
     assert returned is body
-    assert "valve otlp_protocol='grcp'" in caplog.text and "Fix: set it to 'http/protobuf' or 'grpc'" in caplog.text
-    assert "valve max_content_chars=" in caplog.text
+    assert "valve otlp_protocol: 'grcp'" in caplog.text and "Fix: set it to 'http/protobuf' or 'grpc'" in caplog.text
+    assert "valve max_content_chars: " in caplog.text
     asyncio.run(pipeline.outlet(outlet_body("m"), USER))
     assert len(exporter.get_finished_spans()) == 1
 

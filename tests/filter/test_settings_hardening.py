@@ -47,11 +47,11 @@ def test_env_headers_are_not_sent_to_a_valve_endpoint_elsewhere() -> None:
     assert settings.export.headers == ()
     (problem,) = problems
     message = problem.message()
-    assert message.startswith("valve otlp_endpoint='https://attacker.example/collect'")
+    assert message.startswith("valve otlp_endpoint: 'https://attacker.example/collect'")
     assert "OTEL_EXPORTER_OTLP_HEADERS" in message and "not sent" in message
     fix = message.split("Fix:", 1)[1]
     assert "otlp_headers" in fix and "leave otlp_endpoint empty" in fix
-    assert "Sending no headers" in message
+    assert "Until then: no headers are sent" in message
     assert "env-s3cret" not in message
 
 
@@ -251,8 +251,8 @@ def test_a_numeric_valve_that_is_no_whole_number_falls_back_to_its_default(name:
     assert _resolved(settings, name) == default
     (problem,) = problems
     message = problem.message()
-    assert message.startswith(f"valve {name}=")
-    assert f"to {maximum}" in message and "Fix:" in message and f"Using {default}" in message
+    assert message.startswith(f"valve {name}: ")
+    assert f"to {maximum}" in message and "Fix:" in message and f"Until then: using {default}" in message
     assert len(message) < 400  # a 50-digit value is shortened, not echoed
 
 
@@ -274,7 +274,7 @@ def test_a_numeric_valve_above_its_bound_uses_the_bound(name: str, huge: object)
     settings, problems = resolve_settings({name: huge}, {})
     assert _resolved(settings, name) == maximum
     (problem,) = problems
-    assert f"is more than {maximum}" in problem.message() and f"Using {maximum}" in problem.message()
+    assert f"is more than {maximum}" in problem.message() and f"using {maximum}" in problem.message()
 
 
 def test_whole_numbers_in_other_forms_are_accepted() -> None:

@@ -125,8 +125,8 @@ def test_a_present_field_is_not_counted_as_a_fallback() -> None:
 @pytest.mark.parametrize(
     ("valves", "environ", "setting"),
     [
-        ({"user_identity": "uuid"}, {}, "valve user_identity='uuid'"),
-        ({}, {"OWUI_OTEL_USER_IDENTITY": "Name"}, "environment variable OWUI_OTEL_USER_IDENTITY='Name'"),
+        ({"user_identity": "uuid"}, {}, "valve user_identity: 'uuid'"),
+        ({}, {"OWUI_OTEL_USER_IDENTITY": "Name"}, "OWUI_OTEL_USER_IDENTITY: 'Name'"),
     ],
 )
 def test_a_bad_value_names_the_setting_and_the_allowed_values(

@@ -69,7 +69,7 @@ def test_per_user_series_are_bounded_and_switchable(
         inputs = DoctorInputs(prometheus_url=prometheus.url, collector_metrics=_metrics_url(bounded))
         [bound, stored] = check_metrics(inputs)
         assert bound.status == WARN and "OWUI_OTEL_METRICS_MAX_USER_SERIES" in bound.says
-        assert "OWUI_OTEL_METRICS_MAX_USER_SERIES=" in bound.fix and stored.status == OK
+        assert "OWUI_OTEL_METRICS_MAX_USER_SERIES=50000" in bound.fix and stored.status == OK
 
         off = stack_factory(langfuse=False, env={**endpoint, "OWUI_OTEL_METRICS_PER_USER": "false"})
         sent = send_spans(off.otlp_http_traces_url, count=3, attributes=_user_span("off"))
@@ -79,4 +79,4 @@ def test_per_user_series_are_bounded_and_switchable(
         [healthy] = check_metrics(DoctorInputs(prometheus_url=prometheus.url, collector_metrics=_metrics_url(off)))
         assert healthy.status == OK and f"usage of {USERS + 3} turn(s)" in healthy.says, healthy
     [down] = check_metrics(DoctorInputs(prometheus_url=prometheus.url, collector_metrics=_metrics_url(off)))
-    assert down.status == FAIL and "does not answer" in down.says and "owui-otel up" in down.fix
+    assert down.status == FAIL and "does not answer" in down.says and "owui-otel down && " in down.fix

@@ -524,8 +524,8 @@ def test_install_against_an_unreachable_url_says_it_cannot_reach_it() -> None:
     url = f"http://{HOST}:{free_port(HOST)}"  # nothing listens there
     done = run_cli("install", "function", "--url", url, "--token", "whatever-token-e2e")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert f"cannot reach Open WebUI at {url}" in done.stderr
-    assert "is it running" in done.stderr
+    assert f"--url {url}: cannot reach Open WebUI there" in done.stderr
+    assert "Fix: start it" in done.stderr
     assert "whatever-token-e2e" not in done.stderr
     assert "Traceback" not in done.stderr
 

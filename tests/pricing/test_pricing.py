@@ -245,12 +245,12 @@ def test_bad_overrides_are_a_problem_naming_the_setting_and_the_fix(text: str, r
     assert settings.price_overrides == ()
     (problem,) = [p for p in problems if p.setting == "price_overrides"]
     message = problem.message()
-    assert message.startswith("valve price_overrides=") and reason in message and fix in message
+    assert message.startswith("valve price_overrides: ") and reason in message and fix in message
     # From the environment (the valve empty), the problem names the variable.
     settings, problems = resolve_settings({"price_overrides": ""}, {"OWUI_OTEL_PRICE_OVERRIDES": text})
     assert settings.price_overrides == ()
     (problem,) = [p for p in problems if p.setting == "OWUI_OTEL_PRICE_OVERRIDES"]
-    assert problem.message().startswith("environment variable OWUI_OTEL_PRICE_OVERRIDES=") and fix in problem.message()
+    assert problem.message().startswith("OWUI_OTEL_PRICE_OVERRIDES: ") and fix in problem.message()
 
 
 def test_overrides_come_from_the_environment_when_the_valve_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
