@@ -33,9 +33,10 @@ lint: setup  ## ruff, mypy, the import contracts (pyproject.toml [tool.importlin
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-build: setup  ## build (or reuse from the cache) our collector and Jaeger; install Phoenix, the trace UI (own venv)
+build: setup  ## build (or reuse from the cache) our collector, Jaeger and Prometheus; install Phoenix, the trace UI (own venv)
 	$(BIN)/python -m collector build
 	$(BIN)/python -m collector build-jaeger
+	$(BIN)/python -m collector build-prometheus
 	$(BIN)/python -m owui_otel._phoenix
 
 # The trace-UI browser test drives Debian's headless Chromium (tests/cli/test_trace_ui.py). Installed once, as root
@@ -45,7 +46,7 @@ browser:  ## install headless Chromium + chromedriver from Debian's packages (sk
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "make browser: /usr/bin/chromium or /usr/bin/chromedriver is missing. Fix: sudo apt-get install -y chromium chromium-driver" >&2; exit 1; fi
 
-up: setup  ## start Jaeger + Phoenix (trace UI) + collector + bridge server locally (built/installed once), in the background
+up: setup  ## start Jaeger + Phoenix (trace UI) + Prometheus + collector + bridge server locally (built/installed once), in the background
 	$(BIN)/owui-otel up $(UP_ARGS)
 
 demo: up  ## the main job: local stack up, recorded chats replayed, trace links printed

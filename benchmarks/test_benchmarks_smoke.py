@@ -56,3 +56,11 @@ def test_quick_run_exercised_the_filter(summary: dict[str, object]) -> None:
     assert summary["rss_spans_exported"] == summary["rss_turns"]  # one span per turn, none dropped
     assert summary["server_filter_errors"] == 0
     assert summary["server_noop_errors"] == 0
+
+
+def test_quick_run_measured_the_metrics_cost_and_counted_every_turn(summary: dict[str, object]) -> None:
+    assert summary["metrics_lost"] == 0  # both collectors delivered every span to the sink
+    assert summary["metrics_turns_in_prometheus"] == summary["metrics_turns_sent_with_metrics_on"]
+    for key in ("metrics_on_cores_per_1000_tps", "metrics_off_cores_per_1000_tps", "metrics_on_rss_mib"):
+        assert isinstance(summary[key], int | float) and summary[key] > 0, key
+    assert isinstance(summary["metrics_users_run_dropped_at_bound"], int | float)

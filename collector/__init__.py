@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """Collector tooling of owui-otel (OpenTelemetry GenAI tracing for Open WebUI).
 
-Builds ``owui-otelcol`` (a small OpenTelemetry Collector distribution, ``collector/manifest.yaml``) and Jaeger v2
-from source, renders collector configs for any mix of backends, validates configs with the real binary and
+Builds ``owui-otelcol`` (a small OpenTelemetry Collector distribution, ``collector/manifest.yaml``), Jaeger v2 and
+Prometheus from source, renders collector configs for any mix of backends, validates configs with the real binary and
 computes Langfuse's Basic-auth value.
 
 Usage (CLI)::
 
     python -m collector build                        # -> ~/.cache/owui-otel/collector/<key>/owui-otelcol
     python -m collector build-jaeger                 # -> ~/.cache/owui-otel/jaeger/<key>/jaeger
+    python -m collector build-prometheus             # -> ~/.cache/owui-otel/prometheus/<key>/prometheus
     python -m collector config -e langfuse,jaeger -o /etc/owui-otel/collector.yaml --validate
     python -m collector validate --config otel-collector.yaml
     export LANGFUSE_AUTH_B64="$(python -m collector langfuse-auth)"
@@ -21,7 +22,8 @@ Usage (API)::
 
 Configuration (environment):
     ``OWUI_OTEL_CACHE``: cache directory (default ``$XDG_CACHE_HOME/owui-otel`` or ``~/.cache/owui-otel``).
-    ``OWUI_OTEL_EXPORTERS``, ``OWUI_OTEL_OTLP``, ``OWUI_OTEL_RECEIVER_AUTH``: defaults for ``config``.
+    ``OWUI_OTEL_EXPORTERS``, ``OWUI_OTEL_OTLP``, ``OWUI_OTEL_RECEIVER_AUTH``, ``OWUI_OTEL_METRICS``: defaults for
+    ``config`` (the usage metrics are on unless ``OWUI_OTEL_METRICS=false`` or ``--no-metrics``).
     ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY``: input of ``langfuse-auth``.
     The env vars the rendered configs read at collector start are listed in each file's header.
 
@@ -40,6 +42,7 @@ from ._auth import (
 )
 from ._backends import BUILTIN_EXPORTERS
 from ._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
+from ._backends.metrics import EXPORTER as METRICS_EXPORTER
 from ._build import MANIFEST, build_collector
 from ._cache import cache_dir
 from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
@@ -48,6 +51,7 @@ from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, Val
 from ._jaeger import build_jaeger, jaeger_config
 from ._metrics import metric_samples
 from ._process import ManagedProcess, ProcessError, http_ok, open_private_log, wait_until
+from ._prometheus import PROMETHEUS_OTLP_PATH, build_prometheus, prometheus_command, write_prometheus_config
 from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
 from ._validate import validate_config
 
@@ -59,6 +63,8 @@ __all__ = [
     "LANGFUSE_PUBLIC_KEY",
     "LANGFUSE_SECRET_KEY",
     "MANIFEST",
+    "METRICS_EXPORTER",
+    "PROMETHEUS_OTLP_PATH",
     "ManagedProcess",
     "ProcessError",
     "BuildError",
@@ -70,6 +76,9 @@ __all__ = [
     "ValidationError",
     "build_collector",
     "build_jaeger",
+    "build_prometheus",
+    "prometheus_command",
+    "write_prometheus_config",
     "jaeger_config",
     "cache_dir",
     "http_ok",

@@ -65,6 +65,7 @@ class DemoReport:
     turns: list[DemoTurn]
     jaeger_url: str
     phoenix_url: str = ""
+    user_ids: list[str] = field(default_factory=list)  # this run's (fresh) users: the usage report selects them
 
 
 DEMO_MODEL = "gpt-4o-mini"
@@ -226,7 +227,11 @@ def run_demo(
         )
     if phoenix_url:
         _wait_for_phoenix(phoenix_url, [t.trace_ids[0] for t in turns], deadline)
-    return DemoReport(turns=turns, jaeger_url=jaeger_url, phoenix_url=phoenix_url)
+    users = {
+        step.payload["user"].get("id") for s in demo for step in s.steps if isinstance(step.payload.get("user"), dict)
+    }
+    user_ids = sorted(str(user) for user in users if user)
+    return DemoReport(turns=turns, jaeger_url=jaeger_url, phoenix_url=phoenix_url, user_ids=user_ids)
 
 
 def _wait_for_phoenix(phoenix_url: str, trace_ids: list[str], deadline: float) -> None:

@@ -23,6 +23,7 @@ from owui_otel._doctor_chain import check_synthetic_turn
 from owui_otel._doctor_feedback import check_feedback_delivery
 from owui_otel._doctor_langfuse import check_direct_langfuse, check_langfuse
 from owui_otel._doctor_links import check_bridge, check_collector, check_supervisor, check_usage, price_checks
+from owui_otel._doctor_metrics import check_metrics
 from owui_otel._doctor_openwebui import check_duplicate_turns, check_openwebui
 from owui_otel._doctor_report import render, to_json
 from owui_otel._doctor_settings import check_filter_settings
@@ -43,6 +44,7 @@ __all__ = [
     "check_feedback_delivery",
     "check_filter_settings",
     "check_langfuse",
+    "check_metrics",
     "check_openwebui",
     "check_supervisor",
     "check_synthetic_turn",
@@ -61,6 +63,7 @@ CHECKS: list[Callable[[DoctorInputs], list[Check]]] = [
     check_collector,
     check_langfuse,
     check_usage,
+    check_metrics,
     check_duplicate_turns,
     check_openwebui,
     check_feedback_delivery,

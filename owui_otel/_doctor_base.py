@@ -43,6 +43,7 @@ class DoctorInputs:
     langfuse_source: str = ""
     """Where the Langfuse settings came from, for messages: "" (this shell or the flags) or "the running collector"."""
     jaeger_url: str = ""
+    prometheus_url: str = ""
     service_name: str = "open-webui"
     openwebui_url: str = ""
     openwebui_token: str = ""

@@ -100,6 +100,7 @@ def doctor_inputs(args: argparse.Namespace) -> DoctorInputs:
         langfuse_secret_key=secret_key,
         langfuse_source=source,
         jaeger_url=args.jaeger_url or urls.get("jaeger", ""),
+        prometheus_url=urls.get("prometheus", ""),
         service_name=os.environ.get(OTEL_SERVICE_NAME, "open-webui"),
         openwebui_url=args.openwebui_url,
         openwebui_token=args.openwebui_token or os.environ.get(OWUI_TOKEN, ""),

@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """``owui-otel up`` / ``down``: the whole local stack without Docker.
 
-``up`` builds our collector and Jaeger once and installs Phoenix, the trace UI (:mod:`owui_otel._phoenix`), all
-cached outside the repo, with progress; renders the collector config (receiver authenticated with a bearer token
+``up`` builds our collector, Jaeger and Prometheus once and installs Phoenix, the trace UI (:mod:`owui_otel._phoenix`),
+all cached outside the repo, with progress; renders the collector config (receiver authenticated with a bearer token
 generated once and kept 0600 in the data dir), then starts a supervisor (:mod:`owui_otel._supervisor`, its own
-session) that starts Jaeger, Phoenix (its SQLite data in the data dir: kept across ``down``/``up``), the collector
-and the bridge server in that order, waits until each is healthy, and from then on restarts any of them that dies
-(bounded backoff, logged, visible in ``owui-otel doctor``).
+session) that starts Jaeger, Phoenix (its SQLite data in the data dir: kept across ``down``/``up``), Prometheus (the
+usage metrics; its data in the data dir too), the collector and the bridge server in that order, waits until each is
+healthy, and from then on restarts any of them that dies (bounded backoff, logged, visible in ``owui-otel doctor``).
 ``up`` returns once the supervisor reports the stack running and writes ``stack.json`` (0600, in
 0700 folders: it holds the keys). ``down`` stops the supervisor, which stops its children; any
 child still running after that (the supervisor was killed) is stopped by its recorded pid, after
@@ -72,12 +72,15 @@ class StackOptions:
     jaeger_otlp_grpc_port: int = 14317
     jaeger_otlp_http_port: int = 14318
     phoenix_port: int = 6006
+    prometheus_port: int = 9090
     bridge_port: int = 9099
     langfuse_host: str = ""
     langfuse_public_key: str = ""
     langfuse_secret_key: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
     backoff: Backoff = field(default_factory=Backoff)
+    metrics_settings: Mapping[str, str] = field(default_factory=dict)
+    """The collector's per-user metrics settings from ``up``'s shell (:func:`metrics_settings`)."""
 
     def ports(self) -> dict[str, int]:
         return {k: v for k, v in asdict(self).items() if k.endswith("_port")}
@@ -299,8 +302,29 @@ def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[s
         langfuse_public_key=options.langfuse_public_key,
         langfuse_secret_key=options.langfuse_secret_key,
         inherited=_inherited_env(),
-        overrides={"PHOENIX_OTLP_ENDPOINT": f"http://{HOST}:{options.phoenix_port}", **options.extra_env},
+        overrides={
+            "PHOENIX_OTLP_ENDPOINT": f"http://{HOST}:{options.phoenix_port}",
+            **_metrics_env(options),
+            **options.extra_env,
+        },
     )
+
+
+METRICS_SETTINGS = ("OWUI_OTEL_METRICS_PER_USER", "OWUI_OTEL_METRICS_MAX_USER_SERIES")
+"""The metrics settings `up` passes from its shell to the collector (collector_env passes on no config variable)."""
+
+
+def metrics_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`METRICS_SETTINGS` set (non-empty) in ``environ``, for :attr:`StackOptions.metrics_settings`."""
+    return {name: environ[name].strip() for name in METRICS_SETTINGS if environ.get(name, "").strip()}
+
+
+def _metrics_env(options: StackOptions) -> dict[str, str]:
+    """Where the collector sends the usage metrics (our Prometheus), and the per-user metrics settings."""
+    from collector import PROMETHEUS_OTLP_PATH  # noqa: PLC0415
+
+    endpoint = f"http://{HOST}:{options.prometheus_port}{PROMETHEUS_OTLP_PATH}"
+    return {"PROMETHEUS_OTLP_ENDPOINT": endpoint, **options.metrics_settings}
 
 
 _SHELL_EXPORT_ROUTING_PREFIXES = ("OTEL_EXPORTER_OTLP_", "OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED")
@@ -337,6 +361,7 @@ def requested_settings(options: StackOptions) -> dict[str, str]:
     settings[LANGFUSE_HOST] = langfuse_base_url(options.langfuse_host) if options.langfuse_host else ""
     keys = f"{options.langfuse_public_key}:{options.langfuse_secret_key}" if options.langfuse_host else ""
     settings[LANGFUSE_KEYS] = hashlib.sha256(keys.encode()).hexdigest()[:16] if keys else ""
+    settings.update({name: options.metrics_settings.get(name, "") for name in METRICS_SETTINGS})
     return settings
 
 
@@ -402,6 +427,7 @@ def _urls(options: StackOptions) -> dict[str, str]:
     return {
         "jaeger": f"http://{HOST}:{options.jaeger_ui_port}",
         "phoenix": f"http://{HOST}:{options.phoenix_port}",
+        "prometheus": f"http://{HOST}:{options.prometheus_port}",
         "collector_otlp_http": f"http://{HOST}:{options.otlp_http_port}",
         "collector_otlp_grpc": f"{HOST}:{options.otlp_grpc_port}",
         "collector_health": f"http://{HOST}:{options.collector_health_port}",
@@ -412,13 +438,14 @@ def _urls(options: StackOptions) -> dict[str, str]:
 
 def _plan(
     options: StackOptions,
-    binaries: tuple[Path, Path, Path],
+    binaries: tuple[Path, Path, Path, Path],
     directory: Path,
     urls: Mapping[str, str],
     secrets_: tuple[str, str],
 ) -> SupervisorPlan:
-    """What the supervisor runs: Jaeger, Phoenix, the collector, the bridge (each waits for the one before)."""
-    collector_binary, jaeger_binary, phoenix_python = binaries
+    """What the supervisor runs: Jaeger, Phoenix, Prometheus, the collector, the bridge (each waits for the one
+    before). ``binaries``: the collector, Jaeger, Phoenix's Python, Prometheus."""
+    collector_binary, jaeger_binary, phoenix_python, prometheus_binary = binaries
     api_key, token = secrets_
     logs = private_dir(directory / "logs")
     collector_config = directory / "otel-collector.yaml"
@@ -453,6 +480,7 @@ def _plan(
                 f"{urls['phoenix']}{PHOENIX_READY_PATH}",
                 120,
             ),
+            _prometheus_child(prometheus_binary, directory, options, str(logs / "prometheus.log")),
             ChildPlan(
                 "collector",
                 [str(collector_binary), f"--config={collector_config}"],
@@ -471,6 +499,16 @@ def _plan(
             ),
         ],
     )
+
+
+def _prometheus_child(binary: Path, directory: Path, options: StackOptions, log: str) -> ChildPlan:
+    """Prometheus with its OTLP receiver on, loopback only; its samples persist across `down`/`up` (data dir)."""
+    from collector import prometheus_command, write_prometheus_config  # noqa: PLC0415
+
+    config = write_prometheus_config(directory / "prometheus.yml")
+    samples = private_dir(data_dir() / "prometheus")
+    argv = prometheus_command(binary, config=config, data_dir=samples, port=options.prometheus_port, host=HOST)
+    return ChildPlan("prometheus", argv, _inherited_env(), log, f"http://{HOST}:{options.prometheus_port}/-/ready", 120)
 
 
 _DETACHED: list[subprocess.Popen[bytes]] = []
@@ -544,26 +582,29 @@ def _wait_running(
 
 
 def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackState:
-    """Start Jaeger, Phoenix, the collector and the bridge server under a supervisor (building or installing them
-    if needed)."""
+    """Start Jaeger, Phoenix, Prometheus, the collector and the bridge server under a supervisor (building or
+    installing them if needed)."""
     existing = _check_can_start(options, progress)
     if existing is not None:
         return existing
 
-    from collector import build_collector, build_jaeger  # noqa: PLC0415
+    from collector import build_collector, build_jaeger, build_prometheus  # noqa: PLC0415
 
     progress("collector binary: built once, then reused from the cache ...")
     collector_binary = build_collector(progress=progress)
     progress("Jaeger binary: built once, then reused from the cache ...")
     jaeger_binary = build_jaeger(progress=progress)
     phoenix_python = ensure_phoenix(progress=progress)
+    progress("Prometheus binary: built once, then reused from the cache ...")
+    prometheus_binary = build_prometheus(progress=progress)
 
     directory = private_dir(stack_dir())
     for old_log in (directory / "logs").glob("*.log"):
         tighten_file(old_log)  # written 0644 by older versions
     api_key, token = bridge_api_key(), ingest_token()
     urls = _urls(options)
-    plan = _plan(options, (collector_binary, jaeger_binary, phoenix_python), directory, urls, (api_key, token))
+    binaries = (collector_binary, jaeger_binary, phoenix_python, prometheus_binary)
+    plan = _plan(options, binaries, directory, urls, (api_key, token))
     status_file = Path(plan.status_file)
     status_file.unlink(missing_ok=True)
     supervisor = _start_supervisor(plan, directory / "logs" / "supervisor.log")

@@ -40,6 +40,7 @@ from owui_otel._stack import (
     ignored_shell_variables,
     is_ours,
     load_state,
+    metrics_settings,
     otlp_headers_value,
     stack_dir,
     start_stack,
@@ -212,6 +213,7 @@ def _stack_options(args: argparse.Namespace) -> StackOptions:
         langfuse_host=args.langfuse_host,
         langfuse_public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
         langfuse_secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
+        metrics_settings=metrics_settings(os.environ),
     )
 
 
@@ -237,6 +239,7 @@ The owui-otel stack is running (supervised: a process that dies is restarted; `{
   Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
   Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
+  Prometheus          {urls.get("prometheus", "-")} (usage metrics; HTTP API only: /api/v1/query?query=...)
   Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else _langfuse_off()}{_ignored_shell_line()}
   Logs                {stack_dir() / "logs"}  (one log per process, the supervisor's too)
   State               {stack_dir()}  (pids, generated configs; `down` clears it)
@@ -349,6 +352,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 print(f"    Phoenix: {phoenix_trace_url(report.phoenix_url, trace_id)}")
             print(f"    {jaeger_url}/api/traces/{trace_id}")
     print(f"\nAll of them, as a tree: {program()} traces --last {len(report.turns)}")
+    if state is not None and "prometheus" in state.urls:
+        from owui_otel._usage_report import usage_lines  # noqa: PLC0415
+
+        print(f"\nUsage of this demo, read back from Prometheus ({state.urls['prometheus']}, PromQL):")
+        print("\n".join(usage_lines(state.urls["prometheus"], report.user_ids, turns=len(report.turns))))
     langfuse_host = os.environ.get(LANGFUSE_HOST, "")
     if state is not None and state.langfuse and langfuse_host:
         from owui_otel._langfuse import langfuse_project  # noqa: PLC0415

@@ -70,7 +70,14 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
 
     state = json.loads((tmp_path / "state" / "stack" / "stack.json").read_text())
     pids = [p["pid"] for p in state["processes"]]
-    assert {p["name"] for p in state["processes"]} == {"supervisor", "jaeger", "phoenix", "collector", "bridge"}
+    assert {p["name"] for p in state["processes"]} == {
+        "supervisor",
+        "jaeger",
+        "phoenix",
+        "prometheus",
+        "collector",
+        "bridge",
+    }
     assert all(Path(f"/proc/{pid}").exists() for pid in pids)  # still running after the command returned
 
     # Every trace link the demo printed is readable from Jaeger's API, with the GenAI span in it.
@@ -94,6 +101,15 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
     ui_links = re.findall(r"Phoenix: (http://127\.0\.0\.1:\d+)/redirects/traces/([0-9a-f]{32})", done.stdout)
     assert [trace_id for _, trace_id in ui_links] == [link.rsplit("/", 1)[1] for link in links], done.stdout
     assert all(phoenix_has_trace(base, trace_id) for base, trace_id in ui_links)
+
+    # The demo's usage, read back from Prometheus with PromQL: one model, one (fresh) user, all 6 turns, and the
+    # tokens the turn summaries (from Jaeger) show.
+    shown_tokens = [(int(i), int(o)) for i, o in re.findall(r"(\d+) in / (\d+) out tokens", done.stdout)]
+    rows = re.findall(r"^    (\S+) +(\d+) turn\(s\), ([\d,]+) input \+ ([\d,]+) output tokens, \$", done.stdout, re.M)
+    usage = [(name, *(int(n.replace(",", "")) for n in numbers)) for name, *numbers in rows]
+    totals = (6, sum(i for i, _ in shown_tokens), sum(o for _, o in shown_tokens))
+    assert [row[1:] for row in usage] == [totals, totals], done.stdout[-2000:]  # per model, then per user
+    assert usage[0][0] == DEMO_MODEL, usage
 
     # The printed `owui-otel traces` commands work as pasted (from the venv) and show the demo's turns.
     trace_ids = [link.rsplit("/", 1)[1] for link in links]

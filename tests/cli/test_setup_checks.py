@@ -288,14 +288,14 @@ def test_no_process_of_the_stack_inherits_them(monkeypatch: pytest.MonkeyPatch, 
     for name, value in STRAY.items():
         monkeypatch.setenv(name, value)
     options = StackOptions()
-    plan = _plan(
-        options,
-        (Path("/nonexistent/otelcol"), Path("/nonexistent/jaeger"), Path("/nonexistent/phoenix")),
-        tmp_path,
-        _urls(options),
-        ("k", "t"),
+    binaries = (
+        Path("/nonexistent/otelcol"),
+        Path("/nonexistent/jaeger"),
+        Path("/nonexistent/phoenix"),
+        Path("/nonexistent/prometheus"),
     )
-    assert [child.name for child in plan.children] == ["jaeger", "phoenix", "collector", "bridge"]
+    plan = _plan(options, binaries, tmp_path, _urls(options), ("k", "t"))
+    assert [child.name for child in plan.children] == ["jaeger", "phoenix", "prometheus", "collector", "bridge"]
     for child in plan.children:
         assert not set(STRAY) & set(child.env), child.name
 
