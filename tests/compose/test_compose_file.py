@@ -90,7 +90,7 @@ def test_host_ports_are_variables_documented_in_env_example(
 ) -> None:
     assert checks.check_host_ports_are_variables(compose_doc) == []
     names = set(re.findall(r"\$\{([A-Z_]+_PORT):-", json.dumps(compose_doc["services"])))
-    assert names == {"OPEN_WEBUI_PORT", "JAEGER_UI_PORT", "LANGFUSE_PORT"}
+    assert names == {"OPEN_WEBUI_PORT", "JAEGER_UI_PORT", "LANGFUSE_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT"}
     assert names <= set(env_example.values)
     # Another value in .env moves the published port.
     moved, errors = checks.interpolate_doc(compose_doc, {**env_example.values, "OPEN_WEBUI_PORT": "3100"})

@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The `metrics` profile of docker-compose.yml (Prometheus + Grafana with the usage dashboard), checked without a
+Docker engine: the real files pass metrics_checks, and each check reports a copy broken on purpose."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import checks
+from .metrics_checks import check_metrics_wiring
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_metrics_profile_is_wired_end_to_end(resolved: dict[str, Any]) -> None:
+    assert check_metrics_wiring(resolved, checks.REPO_ROOT) == []
+
+
+def test_prometheus_and_grafana_run_only_with_the_metrics_profile(resolved: dict[str, Any]) -> None:
+    all_services = checks.services(resolved)
+    profiled = {name for name, service in all_services.items() if service.get("profiles") == ["metrics"]}
+    assert profiled == checks.METRICS_SERVICES
+    # Open WebUI never waits for them (checks.TRACING_SERVICES covers them).
+    assert not set(all_services["open-webui"].get("depends_on") or {}) & checks.METRICS_SERVICES
+
+
+def test_grafana_gets_its_provisioning_and_dashboards_read_only_from_the_repository(
+    compose_doc: dict[str, Any],
+) -> None:
+    binds = {mount.target: mount for mount in checks.mounts_of(compose_doc, "grafana") if mount.kind == "bind"}
+    assert binds["/etc/grafana/provisioning"].source == "./compose/grafana/provisioning"
+    assert binds["/etc/grafana/dashboards"].source == "./compose/grafana/dashboards"
+    assert all(mount.read_only and mount.selinux == "z" for mount in binds.values())
+    assert (checks.REPO_ROOT / "compose" / "grafana" / "dashboards" / "open-webui-usage.json").is_file()
+
+
+def test_grafana_admin_password_is_a_required_secret(compose_doc: dict[str, Any]) -> None:
+    refs = [ref for ref in checks.variable_refs(compose_doc) if ref.name == "GRAFANA_ADMIN_PASSWORD"]
+    assert refs and all(ref.operator == ":?" and ref.argument for ref in refs)
+
+
+def copy_of_compose_folder(tmp_path: Path) -> Path:
+    shutil.copytree(checks.REPO_ROOT / "compose", tmp_path / "compose")
+    return tmp_path
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"the mutation target must occur exactly once in {path.name}: {old!r}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+DATASOURCES = Path("compose/grafana/provisioning/datasources/prometheus.yaml")
+PROVIDERS = Path("compose/grafana/provisioning/dashboards/owui-otel.yaml")
+SCRAPE = Path("compose/prometheus/prometheus.yml")
+DASHBOARD = Path("compose/grafana/dashboards/open-webui-usage.json")
+
+FILE_MUTATIONS = [
+    pytest.param(DATASOURCES, "url: http://prometheus:9090", "url: http://prometheus:9091",
+                 "does not declare port 9091", id="datasource-on-a-wrong-port"),
+    pytest.param(DATASOURCES, "url: http://prometheus:9090", "url: http://prom:9090", "names no compose service",
+                 id="datasource-on-an-unknown-host"),
+    pytest.param(DATASOURCES, "timeInterval: 15s", "timeInterval: 1m", "scrape_interval",
+                 id="datasource-interval-differs-from-the-scrape-interval"),
+    pytest.param(DATASOURCES, "uid: owui-otel-prometheus", "uid: another", "is not a provisioned datasource",
+                 id="dashboard-datasource-not-provisioned"),
+    pytest.param(PROVIDERS, "path: /etc/grafana/dashboards", "path: /var/lib/grafana/dashboards",
+                 "no dashboard JSON mounted there", id="provider-reads-an-unmounted-folder"),
+    pytest.param(SCRAPE, '"otel-collector:8889"', '"otel-collector:8890"', "does not declare port 8890",
+                 id="scrape-target-on-a-wrong-port"),
+    pytest.param(SCRAPE, '"otel-collector:8889"', '"jaeger:4317"', "no scrape target is the otel-collector",
+                 id="nothing-scrapes-the-collector"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("relative", "old", "new", "fragment"), FILE_MUTATIONS)
+def test_a_broken_file_is_reported(
+    resolved: dict[str, Any], tmp_path: Path, relative: Path, old: str, new: str, fragment: str
+) -> None:
+    project = copy_of_compose_folder(tmp_path)
+    edit(project / relative, old, new)
+    problems = check_metrics_wiring(resolved, project)
+    assert any(fragment in problem for problem in problems), problems
+
+
+def without_mount(target: str) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        service = next(name for name in ("grafana", "prometheus") if any(
+            isinstance(entry, dict) and entry.get("target") == target for entry in doc["services"][name]["volumes"]
+        ))  # fmt: skip
+        volumes = doc["services"][service]["volumes"]
+        volumes[:] = [entry for entry in volumes if not (isinstance(entry, dict) and entry.get("target") == target)]
+
+    return change
+
+
+def set_key(service: str, key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"][service][key] = value
+
+    return change
+
+
+def set_env(service: str, name: str, value: str) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"][service]["environment"][name] = value
+
+    return change
+
+
+COMPOSE_MUTATIONS = [
+    pytest.param(without_mount("/etc/grafana/provisioning"), "no Prometheus datasource is provisioned",
+                 id="grafana-without-provisioning"),
+    pytest.param(without_mount("/etc/grafana/dashboards"), "no dashboard JSON mounted there",
+                 id="grafana-without-dashboards"),
+    pytest.param(without_mount("/etc/prometheus/prometheus.yml"), "--config.file=/etc/prometheus/prometheus.yml",
+                 id="prometheus-without-its-config"),
+    pytest.param(set_key("grafana", "profiles", ["langfuse"]), "`metrics` profile only", id="grafana-wrong-profile"),
+    pytest.param(set_env("grafana", "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "/etc/grafana/dashboards/x.json"),
+                 "is not a mounted file", id="home-dashboard-missing"),
+    pytest.param(set_key("prometheus", "ports", []), "port 9090 (web UI and API) is not declared",
+                 id="prometheus-port-not-declared"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("change", "fragment"), COMPOSE_MUTATIONS)
+def test_a_broken_service_is_reported(
+    resolved: dict[str, Any], change: Callable[[dict[str, Any]], None], fragment: str
+) -> None:
+    broken = copy.deepcopy(resolved)
+    change(broken)
+    problems = check_metrics_wiring(broken, checks.REPO_ROOT)
+    assert any(fragment in problem for problem in problems), problems
