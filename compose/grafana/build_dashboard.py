@@ -12,8 +12,8 @@ tests/compose/test_dashboard_file.py keeps the committed JSON equal to this outp
 tests/compose/test_dashboard_queries.py runs every query against a real Prometheus fed by the real collector.
 
 Every query reads the series our collector derives from the turn spans (collector/, "Metrics and dashboards" in
-the README). The user and group variables match everything (``.*``, which also matches a series without the label)
-when the per-user/per-group dimensions are off, so every panel works either way.
+the README). The model filter applies to every panel; the user and role filters to the per-user panels (the
+per-turn series carry no user, so that their cardinality stays bounded by the models).
 """
 
 from __future__ import annotations
@@ -41,51 +41,82 @@ DASHBOARD_TITLE = "Open WebUI usage"
 DATASOURCE_UID = "owui-otel-prometheus"
 DATASOURCE = common_models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
-# --- the series our collector exports (Prometheus names: dots become underscores, unit and type suffixes added) ---
-TOKENS = "gen_ai_client_token_usage_sum"  # histogram sum: tokens, by gen_ai_token_type
-COST = "gen_ai_usage_cost_total"  # counter: cost in the price table's currency (USD)
-TURNS = "owui_turns_total"  # counter: turns, by end reason and status
-TASKS = "owui_task_calls_total"  # counter: task calls (title, tags, follow-ups...)
-DURATION = "gen_ai_client_operation_duration_seconds_bucket"  # histogram buckets: turn duration
-TTFC = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"  # histogram buckets: time to first chunk
+# --- the series our collector exports (NOTES-metrics / README "Metrics and dashboards"; Prometheus' default OTLP
+# translation: dots become underscores, unit and type suffixes are added) ---------------------------------------------
+# Per turn, labelled by model (and provider, operation, host kind):
+TOKENS = "gen_ai_client_token_usage_sum"  # histogram sum = exact tokens, by gen_ai_token_type
+COST = "gen_ai_usage_cost_nUSD_total"  # counter: cost in integer nano-USD (exact sums; / 1e9 = USD)
+TURNS = "openwebui_turns_total"  # counter: turns, by end reason and error type
+DURATION = "gen_ai_client_operation_duration_seconds_bucket"  # histogram: turn duration
+TTFC = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"  # histogram: time to first chunk (streamed)
+TASKS = "openwebui_task_calls_total"  # counter: task calls, by task and model id
+# Per user (a collector setting with a cardinality bound; absent when it is off), labelled by user, role and model:
+USER_TOKENS = "openwebui_user_token_usage_total"
+USER_COST = "openwebui_user_cost_nUSD_total"
+USER_TURNS = "openwebui_user_turns_total"
 
 # --- labels -------------------------------------------------------------------------------------------------------
 MODEL = "gen_ai_request_model"
 USER = "user_id"
-GROUP = "user_group"
+# Open WebUI passes a filter the user's role but not their groups: the role is the group dimension there is.
+ROLE = "openwebui_user_role"
 TOKEN_TYPE = "gen_ai_token_type"
-END_REASON = "end_reason"
-STATUS = "status"
-TASK = "task"
-ERROR_STATUS = "error"
-ABANDONED_REASON = "abandoned"
+END_REASON = "openwebui_turn_end_reason"
+ERROR_TYPE = "error_type"
+TASK = "openwebui_task"
+TASK_MODEL = "openwebui_model_id"
 
-IS_ERROR = f'{STATUS}="{ERROR_STATUS}"'
-IS_ABANDONED = f'{END_REASON}="{ABANDONED_REASON}"'
+NANO_USD_PER_USD = "1e9"
+IS_ERROR = f'{ERROR_TYPE}!=""'
+IS_ABANDONED = f'{ERROR_TYPE}="abandoned"'
 
-FILTERS = f'{MODEL}=~"$model", {USER}=~"$user", {GROUP}=~"$group"'
-"""The template variables every query is filtered by."""
+MODEL_FILTER = f'{MODEL}=~"$model"'
+USER_FILTERS = f'{MODEL}=~"$model", {USER}=~"$user", {ROLE}=~"$role"'
+TASK_FILTER = f'{TASK_MODEL}=~"$model"'
 
-VARIABLES = (("model", "Model", MODEL), ("user", "User", USER), ("group", "Group", GROUP))
-"""(variable name, label, the Prometheus label it lists)."""
+VARIABLES = (
+    ("model", "Model", f"label_values({MODEL})"),
+    ("user", "User", f"label_values({USER_TURNS}, {USER})"),
+    ("role", "Role (group)", f"label_values({USER_TURNS}, {ROLE})"),
+)
+"""(variable name, label, the query listing its values)."""
 
 
-def selector(metric: str, extra: str = "") -> str:
-    """``metric{<the dashboard's filters>[, extra]}``."""
-    return f"{metric}{{{FILTERS}{', ' + extra if extra else ''}}}"
-
-
-def increase(metric: str, window: str = "$__rate_interval", extra: str = "") -> str:
-    return f"increase({selector(metric, extra)}[{window}])"
+def increase(metric: str, filters: str, window: str = "$__rate_interval", extra: str = "") -> str:
+    """``increase(metric{filters[, extra]}[window])``."""
+    return f"increase({metric}{{{filters}{', ' + extra if extra else ''}}}[{window}])"
 
 
 def quantile(q: float, buckets: str) -> str:
-    return f"histogram_quantile({q}, sum by (le, {MODEL}) (rate({selector(buckets)}[$__rate_interval])))"
+    return f"histogram_quantile({q}, sum by (le, {MODEL}) (rate({buckets}{{{MODEL_FILTER}}}[$__rate_interval])))"
 
 
-def prometheus_query(expr: str, legend: str = "__auto", ref_id: str = "A") -> prometheus_builders.Dataquery:
+def per(labels: str, what: str) -> str:
+    """``sum by (labels) (what)``."""
+    return f"sum by ({labels}) ({what})"
+
+
+def ratio(part: str, whole: str) -> str:
+    """``part / whole``, no value where ``whole`` is 0 (no turns: no rate), 0 where ``part`` has none."""
+    return f"(({part}) or ({whole}) * 0) / (({whole}) > 0)"
+
+
+def usd(nano_usd: str) -> str:
+    return f"{nano_usd} / {NANO_USD_PER_USD}"
+
+
+def legend(*labels: str) -> str:
+    return " ".join(f"{{{{{label}}}}}" for label in labels)
+
+
+def prometheus_query(expr: str, legend_format: str = "__auto", ref_id: str = "A") -> prometheus_builders.Dataquery:
     return (
-        prometheus_builders.Dataquery().expr(expr).legend_format(legend).ref_id(ref_id).datasource(DATASOURCE).range()
+        prometheus_builders.Dataquery()
+        .expr(expr)
+        .legend_format(legend_format)
+        .ref_id(ref_id)
+        .datasource(DATASOURCE)
+        .range()
     )
 
 
@@ -130,25 +161,178 @@ def stat_panel(title: str, description: str, unit: str, expr: str) -> stat.Panel
     )
 
 
-def per(label: str, what: str) -> str:
-    """``sum by (label) (what)``."""
-    return f"sum by ({label}) ({what})"
+def overview(board: dashboard_builders.Dashboard) -> dashboard_builders.Dashboard:
+    turns = f"sum({increase(TURNS, MODEL_FILTER, '$__range')})"
+    return (
+        board.with_row(dashboard_builders.Row("Overview (selected time range)"))
+        .with_panel(stat_panel("Turns", "Chat turns that ended in the time range.", "short", turns))
+        .with_panel(
+            stat_panel(
+                "Tokens",
+                "Input + output tokens in the time range.",
+                "short",
+                f"sum({increase(TOKENS, MODEL_FILTER, '$__range')})",
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Cost",
+                "Cost of the turns in the time range (USD, from the price table the filter uses).",
+                "currencyUSD",
+                usd(f"sum({increase(COST, MODEL_FILTER, '$__range')})"),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Error rate",
+                "Share of turns that ended with an error (provider error or abandoned).",
+                "percentunit",
+                ratio(f"sum({increase(TURNS, MODEL_FILTER, '$__range', IS_ERROR)})", turns),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Abandoned rate",
+                "Share of turns that never got a reply (Stop pressed, tab closed, provider timeout).",
+                "percentunit",
+                ratio(f"sum({increase(TURNS, MODEL_FILTER, '$__range', IS_ABANDONED)})", turns),
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Task calls",
+                "Title, tag and follow-up generation calls Open WebUI made around the turns.",
+                "short",
+                f"sum({increase(TASKS, TASK_FILTER, '$__range')})",
+            )
+        )
+    )
 
 
-def ratio(part: str, whole: str) -> str:
-    """``part / whole`` over the dashboard's range, 0 when nothing happened."""
-    return f"({part}) / clamp_min({whole}, 1)"
+def tokens_and_cost(board: dashboard_builders.Dashboard) -> dashboard_builders.Dashboard:
+    board = board.with_row(dashboard_builders.Row("Tokens and cost over time"))
+    per_user_note = " Needs the per-user metrics (collector setting, on by default)."
+    for tokens, cost, filters, label, title, note in (
+        (TOKENS, COST, MODEL_FILTER, MODEL, "model", ""),
+        (USER_TOKENS, USER_COST, USER_FILTERS, USER, "user", per_user_note),
+        (
+            USER_TOKENS,
+            USER_COST,
+            USER_FILTERS,
+            ROLE,
+            "role (group)",
+            " Open WebUI tells filters the user's role, not their groups." + per_user_note,
+        ),
+    ):
+        board = board.with_panel(
+            timeseries_panel(
+                f"Tokens per {title}",
+                f"Tokens per {title} and token type (input/output).{note}",
+                "short",
+                [prometheus_query(per(f"{label}, {TOKEN_TYPE}", increase(tokens, filters)), legend(label, TOKEN_TYPE))],
+            )
+        ).with_panel(
+            timeseries_panel(
+                f"Cost per {title}",
+                f"Cost per {title} (USD, from the price table the filter uses).{note}",
+                "currencyUSD",
+                [prometheus_query(usd(per(label, increase(cost, filters))), legend(label))],
+            )
+        )
+    return board
+
+
+def turns(board: dashboard_builders.Dashboard) -> dashboard_builders.Dashboard:
+    all_turns = per(MODEL, increase(TURNS, MODEL_FILTER))
+    return (
+        board.with_row(dashboard_builders.Row("Turns"))
+        .with_panel(
+            timeseries_panel(
+                "Turns by end reason and error",
+                "How turns ended (outlet, abandoned...) and the error type when they failed.",
+                "short",
+                [
+                    prometheus_query(
+                        per(f"{END_REASON}, {ERROR_TYPE}", increase(TURNS, MODEL_FILTER)),
+                        legend(END_REASON, ERROR_TYPE),
+                    )
+                ],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Turns per user",
+                "Turns per user. Needs the per-user metrics (collector setting, on by default).",
+                "short",
+                [prometheus_query(per(USER, increase(USER_TURNS, USER_FILTERS)), legend(USER))],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Error rate",
+                "Share of turns that ended with an error, per model.",
+                "percentunit",
+                [
+                    prometheus_query(
+                        ratio(per(MODEL, increase(TURNS, MODEL_FILTER, extra=IS_ERROR)), all_turns), legend(MODEL)
+                    )
+                ],
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Abandoned rate",
+                "Share of turns that never got a reply, per model.",
+                "percentunit",
+                [
+                    prometheus_query(
+                        ratio(per(MODEL, increase(TURNS, MODEL_FILTER, extra=IS_ABANDONED)), all_turns), legend(MODEL)
+                    )
+                ],
+            )
+        )
+    )
+
+
+def latency(board: dashboard_builders.Dashboard) -> dashboard_builders.Dashboard:
+    board = board.with_row(dashboard_builders.Row("Latency"))
+    for buckets, title, what in (
+        (DURATION, "Turn duration", "from the request to the end of the reply"),
+        (TTFC, "Time to first chunk", "from the request to the first streamed chunk (streamed turns only)"),
+    ):
+        board = board.with_panel(
+            timeseries_panel(
+                f"{title} percentiles",
+                f"p50, p95 and p99 per model, {what}.",
+                "s",
+                [
+                    prometheus_query(quantile(q, buckets), f"p{round(q * 100)} {legend(MODEL)}", ref_id)
+                    for q, ref_id in ((0.5, "A"), (0.95, "B"), (0.99, "C"))
+                ],
+            )
+        )
+    return board
+
+
+def task_calls(board: dashboard_builders.Dashboard) -> dashboard_builders.Dashboard:
+    return board.with_row(dashboard_builders.Row("Task calls")).with_panel(
+        timeseries_panel(
+            "Task calls by task",
+            "Open WebUI's background calls (title, tags, follow-ups...), recorded inside their turn's trace.",
+            "short",
+            [prometheus_query(per(TASK, increase(TASKS, TASK_FILTER)), legend(TASK))],
+            width=24,
+        )
+    )
 
 
 def build() -> dashboard_builders.Dashboard:
-    turns_in_range = f"sum({increase(TURNS, '$__range')})"
     board = (
         dashboard_builders.Dashboard(DASHBOARD_TITLE)
         .uid(DASHBOARD_UID)
         .description(
             "Tokens, cost, turns, errors, latency and task calls of Open WebUI chats, from the GenAI metrics the "
-            "owui-otel collector derives from each turn's span. User and group need the per-user/per-group "
-            "dimensions (off by default: see the README, Metrics and dashboards)."
+            "owui-otel collector derives from each turn's span (README: Metrics and dashboards)."
         )
         .tags(["open-webui", "owui-otel", "genai"])
         .time("now-24h", "now")
@@ -162,158 +346,23 @@ def build() -> dashboard_builders.Dashboard:
             .current(dashboard_models.VariableOption(selected=True, text="Prometheus", value=DATASOURCE_UID))
         )
     )
-    for name, label, prometheus_label in VARIABLES:
+    for name, label, query in VARIABLES:
         board = board.with_variable(
             dashboard_builders.QueryVariable(name)
             .label(label)
             .datasource(DATASOURCE)
-            .query({"query": f"label_values({prometheus_label})", "refId": f"{name}-values"})
+            .query({"query": query, "refId": f"{name}-values"})
             .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(dashboard_models.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
             .multi(True)
             .include_all(True)
+            # `.*` also matches a series without the label (a turn without a model, per-user metrics off).
             .all_value(".*")
             .current(dashboard_models.VariableOption(selected=True, text="All", value="$__all"))
         )
-
-    board = (
-        board.with_row(dashboard_builders.Row("Overview (selected time range)"))
-        .with_panel(stat_panel("Turns", "Chat turns that ended in the time range.", "short", turns_in_range))
-        .with_panel(
-            stat_panel(
-                "Tokens", "Input + output tokens in the time range.", "short", f"sum({increase(TOKENS, '$__range')})"
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Cost", "Cost of the turns in the time range.", "currencyUSD", f"sum({increase(COST, '$__range')})"
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Error rate",
-                "Share of turns that ended with an error.",
-                "percentunit",
-                ratio(f"sum({increase(TURNS, '$__range', IS_ERROR)})", turns_in_range),
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Abandoned rate",
-                "Share of turns that never got a reply (Stop pressed, tab closed, provider timeout).",
-                "percentunit",
-                ratio(f"sum({increase(TURNS, '$__range', IS_ABANDONED)})", turns_in_range),
-            )
-        )
-        .with_panel(
-            stat_panel(
-                "Task calls",
-                "Title, tag and follow-up generation calls Open WebUI made around the turns.",
-                "short",
-                f"sum({increase(TASKS, '$__range')})",
-            )
-        )
-    )
-
-    board = board.with_row(dashboard_builders.Row("Tokens and cost over time"))
-    for label, title in ((MODEL, "model"), (USER, "user"), (GROUP, "group")):
-        board = board.with_panel(
-            timeseries_panel(
-                f"Tokens per {title}",
-                f"Tokens per {title} and token type (input/output).",
-                "short",
-                [
-                    prometheus_query(
-                        per(f"{label}, {TOKEN_TYPE}", increase(TOKENS)), f"{{{{{label}}}}} {{{{{TOKEN_TYPE}}}}}"
-                    )
-                ],
-            )
-        ).with_panel(
-            timeseries_panel(
-                f"Cost per {title}",
-                f"Cost per {title} (USD, from the price table the filter uses).",
-                "currencyUSD",
-                [prometheus_query(per(label, increase(COST)), f"{{{{{label}}}}}")],
-            )
-        )
-
-    board = (
-        board.with_row(dashboard_builders.Row("Turns"))
-        .with_panel(
-            timeseries_panel(
-                "Turns by end reason and status",
-                "How turns ended: completed, error, abandoned...",
-                "short",
-                [
-                    prometheus_query(
-                        per(f"{END_REASON}, {STATUS}", increase(TURNS)), f"{{{{{END_REASON}}}}} {{{{{STATUS}}}}}"
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Error rate",
-                "Share of turns that ended with an error, per model.",
-                "percentunit",
-                [
-                    prometheus_query(
-                        ratio(
-                            per(MODEL, increase(TURNS, extra=IS_ERROR)),
-                            per(MODEL, increase(TURNS)),
-                        ),
-                        f"{{{{{MODEL}}}}}",
-                    )
-                ],
-                width=8,
-            )
-        )
-        .with_panel(
-            timeseries_panel(
-                "Abandoned rate",
-                "Share of turns that never got a reply, per model.",
-                "percentunit",
-                [
-                    prometheus_query(
-                        ratio(
-                            per(MODEL, increase(TURNS, extra=IS_ABANDONED)),
-                            per(MODEL, increase(TURNS)),
-                        ),
-                        f"{{{{{MODEL}}}}}",
-                    )
-                ],
-                width=8,
-            )
-        )
-    )
-
-    board = board.with_row(dashboard_builders.Row("Latency"))
-    for buckets, title, what in (
-        (DURATION, "Turn duration", "from the request to the end of the reply"),
-        (TTFC, "Time to first chunk", "from the request to the first streamed chunk (streamed turns only)"),
-    ):
-        board = board.with_panel(
-            timeseries_panel(
-                f"{title} percentiles",
-                f"p50, p95 and p99 per model, {what}.",
-                "s",
-                [
-                    prometheus_query(quantile(q, buckets), f"p{int(q * 100)} {{{{{MODEL}}}}}", ref_id)
-                    for q, ref_id in ((0.5, "A"), (0.95, "B"), (0.99, "C"))
-                ],
-            )
-        )
-
-    return board.with_row(dashboard_builders.Row("Task calls")).with_panel(
-        timeseries_panel(
-            "Task calls by task",
-            "Open WebUI's background calls (title, tags, follow-ups...), recorded inside their turn's trace.",
-            "short",
-            [prometheus_query(per(TASK, increase(TASKS)), f"{{{{{TASK}}}}}")],
-            width=24,
-        )
-    )
+    for section in (overview, tokens_and_cost, turns, latency, task_calls):
+        board = section(board)
+    return board
 
 
 def render() -> str:

@@ -43,8 +43,7 @@ COLLECTOR = "otel-collector"
 COLLECTOR_INIT = "otelcol-init"
 JAEGER = "jaeger"
 LANGFUSE_WEB = "langfuse-web"
-DEFAULT_SERVICES = frozenset({OPEN_WEBUI, PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER})
-"""The services that always run; the others belong to the `langfuse` profile."""
+
 LANGFUSE_SERVICES = frozenset(
     {
         LANGFUSE_WEB,
@@ -59,7 +58,9 @@ LANGFUSE_SERVICES = frozenset(
 PROMETHEUS = "prometheus"
 GRAFANA = "grafana"
 METRICS_SERVICES = frozenset({PROMETHEUS, GRAFANA})
-"""The `metrics` profile (metrics_checks.py checks its wiring; check_all does not include it)."""
+"""Usage metrics and the dashboard (metrics_checks.py checks their wiring; check_all does not include it)."""
+DEFAULT_SERVICES = frozenset({OPEN_WEBUI, PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER}) | METRICS_SERVICES
+"""The services that always run; the others belong to the `langfuse` profile."""
 TRACING_SERVICES = frozenset({PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER}) | LANGFUSE_SERVICES | METRICS_SERVICES
 """Everything that only records chats: Open WebUI must start whatever state these are in."""
 

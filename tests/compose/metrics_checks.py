@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Static checks of the `metrics` profile (Prometheus + Grafana) of docker-compose.yml, without a Docker engine.
+"""Static checks of the metrics part of docker-compose.yml (Prometheus + Grafana), without a Docker engine.
 
 Like checks.py, every check returns a list of problems (empty = fine) and reads plain data: the interpolated
 compose document and the repository files the services mount (Prometheus' config, Grafana's provisioning and
@@ -17,16 +17,20 @@ import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from . import checks
 
 PROMETHEUS, GRAFANA, METRICS_SERVICES = checks.PROMETHEUS, checks.GRAFANA, checks.METRICS_SERVICES
-METRICS_PROFILE = "metrics"
 PROMETHEUS_PORT = 9090  # the image's --web.listen-address
 GRAFANA_PORT = 3000  # the image's http_port
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"  # the image's GF_PATHS_PROVISIONING
+OTLP_RECEIVER_FLAG = "--web.enable-otlp-receiver"
+OTLP_PATH = "/api/v1/otlp"  # Prometheus' OTLP receiver (the collector's exporter appends /v1/metrics)
+COLLECTOR_ENDPOINT_VARIABLE = "PROMETHEUS_OTLP_ENDPOINT"  # what otel-collector.yaml reads for its exporter
+TRANSLATION_STRATEGY = "UnderscoreEscapingWithSuffixes"  # the Prometheus names the dashboard queries
 
 
 def repo_path(resolved: Mapping[str, Any], service: str, container_path: str, project_dir: Path) -> Path | None:
@@ -57,30 +61,43 @@ def _service_port_problem(all_services: Mapping[str, Any], where: str, address: 
 
 
 def check_prometheus(resolved: Mapping[str, Any], project_dir: Path) -> tuple[list[str], dict[str, Any]]:
-    """Prometheus reads a mounted config whose every scrape target is a declared port of a compose service, among
-    them the collector. Returns the problems and the parsed config (empty when unreadable)."""
+    """Prometheus reads a mounted config and accepts OTLP, and the collector pushes to exactly that receiver.
+    Returns the problems and the parsed config (empty when unreadable)."""
     all_services = checks.services(resolved)
     service = all_services[PROMETHEUS]
-    config_path = _flag([str(arg) for arg in service.get("command") or []], "config.file")
+    command = [str(arg) for arg in service.get("command") or []]
+    problems: list[str] = []
+    if OTLP_RECEIVER_FLAG not in command:
+        problems.append(f"services.{PROMETHEUS}.command: add {OTLP_RECEIVER_FLAG} (the collector pushes over OTLP)")
+    if PROMETHEUS_PORT not in checks.exposed_ports(service):
+        problems.append(
+            f"services.{PROMETHEUS}: port {PROMETHEUS_PORT} (OTLP receiver, web UI and API) is not declared"
+        )
+
+    endpoint = checks.environment(all_services[checks.COLLECTOR]).get(COLLECTOR_ENDPOINT_VARIABLE, "")
+    where = f"services.{checks.COLLECTOR}.environment.{COLLECTOR_ENDPOINT_VARIABLE}"
+    problem = _service_port_problem(all_services, where, endpoint, f"http://{PROMETHEUS}:{PROMETHEUS_PORT}")
+    if problem:
+        problems.append(problem)
+    elif (checks.host_port(endpoint) or ("",))[0] != PROMETHEUS:
+        problems.append(f"{where}={endpoint} is not the {PROMETHEUS} service")
+    elif urlsplit(endpoint).path.rstrip("/") != OTLP_PATH:
+        problems.append(f"{where}={endpoint}: the path must be {OTLP_PATH} (the exporter appends /v1/metrics)")
+
+    config_path = _flag(command, "config.file")
     source = repo_path(resolved, PROMETHEUS, config_path, project_dir) if config_path else None
     if source is None or not source.is_file():
-        return [f"services.{PROMETHEUS}: --config.file={config_path or '?'} is not a repository file mounted in"], {}
+        problems.append(
+            f"services.{PROMETHEUS}: --config.file={config_path or '?'} is not a repository file mounted in"
+        )
+        return problems, {}
     config: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
-    problems: list[str] = []
-    targets = [
-        str(target)
-        for job in config.get("scrape_configs") or []
-        for static in job.get("static_configs") or []
-        for target in static.get("targets") or []
-    ]
-    for target in targets:
-        problem = _service_port_problem(all_services, f"{source.name}: scrape target", target, "the collector")
-        if problem:
-            problems.append(problem)
-    if not any((checks.host_port(target) or ("",))[0] == checks.COLLECTOR for target in targets):
-        problems.append(f"{source.name}: no scrape target is the {checks.COLLECTOR} service (no metrics would arrive)")
-    if PROMETHEUS_PORT not in checks.exposed_ports(service):
-        problems.append(f"services.{PROMETHEUS}: port {PROMETHEUS_PORT} (web UI and API) is not declared")
+    strategy = (config.get("otlp") or {}).get("translation_strategy")
+    if strategy != TRANSLATION_STRATEGY:
+        problems.append(
+            f"{source.name}: otlp.translation_strategy is {strategy!r}, not {TRANSLATION_STRATEGY} (the metric names "
+            "the dashboard queries)"
+        )
     return problems, config
 
 
@@ -128,7 +145,7 @@ def check_dashboard_datasources(dashboard: Mapping[str, Any], provisioned: set[s
     return problems
 
 
-def check_grafana(resolved: Mapping[str, Any], project_dir: Path, scrape_interval: str) -> list[str]:
+def check_grafana(resolved: Mapping[str, Any], project_dir: Path) -> list[str]:
     """Grafana's provisioning is mounted from the repository: its datasource reaches the prometheus service, its
     dashboard folder holds the dashboards, each naming only provisioned datasources; the home dashboard exists."""
     all_services = checks.services(resolved)
@@ -144,11 +161,10 @@ def check_grafana(resolved: Mapping[str, Any], project_dir: Path, scrape_interva
             problems.append(problem)
         elif (checks.host_port(str(entry["url"])) or ("",))[0] != PROMETHEUS:
             problems.append(f"{where}: url {entry['url']} is not the {PROMETHEUS} service")
-        interval = str((entry.get("jsonData") or {}).get("timeInterval", ""))
-        if interval != scrape_interval:
+        if not (entry.get("jsonData") or {}).get("timeInterval"):
             problems.append(
-                f"{where}: jsonData.timeInterval {interval!r} is not Prometheus' scrape_interval {scrape_interval!r} "
-                "($__rate_interval would span too few samples)"
+                f"{where}: set jsonData.timeInterval (nothing is scraped: without it $__rate_interval assumes 15 s "
+                "and spans too few of the collector's pushes)"
             )
     uids = {str(entry.get("uid", "")) for entry in datasources}
 
@@ -173,16 +189,18 @@ def check_grafana(resolved: Mapping[str, Any], project_dir: Path, scrape_interva
 
 
 def check_metrics_wiring(resolved: Mapping[str, Any], project_dir: Path = checks.REPO_ROOT) -> list[str]:
-    """The `metrics` profile: Prometheus scrapes the collector, Grafana reads Prometheus and shows the dashboards."""
+    """The collector pushes to Prometheus, Grafana reads Prometheus and shows the dashboards; both run whenever the
+    collector does (it sends metrics whenever it runs)."""
     all_services = checks.services(resolved)
-    missing = [name for name in sorted(METRICS_SERVICES) if name not in all_services]
+    missing = [name for name in sorted(METRICS_SERVICES | {checks.COLLECTOR}) if name not in all_services]
     if missing:
         return [f"service {name} is missing" for name in missing]
+    collector_profiles = all_services[checks.COLLECTOR].get("profiles")
     problems = [
-        f"services.{name}.profiles: run it with the `{METRICS_PROFILE}` profile only"
+        f"services.{name}.profiles: run it with the collector's profiles ({collector_profiles or 'none'}): the "
+        "collector pushes metrics whenever it runs"
         for name in sorted(METRICS_SERVICES)
-        if all_services[name].get("profiles") != [METRICS_PROFILE]
+        if all_services[name].get("profiles") != collector_profiles
     ]
-    prometheus_problems, prometheus_config = check_prometheus(resolved, project_dir)
-    scrape_interval = str((prometheus_config.get("global") or {}).get("scrape_interval", "1m"))
-    return problems + prometheus_problems + check_grafana(resolved, project_dir, scrape_interval)
+    prometheus_problems, _ = check_prometheus(resolved, project_dir)
+    return problems + prometheus_problems + check_grafana(resolved, project_dir)

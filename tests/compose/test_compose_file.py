@@ -75,6 +75,9 @@ def test_images_are_pinned_and_dependencies_exist(compose_doc: dict[str, Any]) -
     assert images["pipelines"] == "ghcr.io/open-webui/pipelines:git-26b8f20"
     assert "26b8f20" in (checks.REPO_ROOT / "tests" / "fixtures" / "openwebui" / "README.md").read_text()
     assert images["langfuse-minio"].startswith("minio/minio:RELEASE.")
+    # Prometheus: the release the local stack builds; Grafana: the line of the dashboard model we validate with.
+    assert images["prometheus"] == "prom/prometheus:v3.16.0"
+    assert images["grafana"].startswith("grafana/grafana:12.4.")
 
 
 def test_open_webui_starts_whatever_state_tracing_is_in(compose_doc: dict[str, Any]) -> None:

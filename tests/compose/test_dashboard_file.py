@@ -110,14 +110,14 @@ def test_every_query_uses_only_defined_variables_and_every_filter_variable_is_us
     assert exprs
     used = {name for expr in exprs for name in re.findall(r"\$\{?(\w+)", expr)}
     assert used - builtin <= defined
-    assert {"model", "user", "group"} <= used
+    assert {"model", "user", "role"} <= used
 
 
 def test_the_dashboard_covers_what_admins_ask_for(dashboard: dict[str, Any]) -> None:
     titles = {panel["title"] for panel in dashboard["panels"]}
     for wanted in (
-        "Tokens per model", "Tokens per user", "Tokens per group", "Cost per model", "Cost per user",
-        "Cost per group", "Turns by end reason and status", "Error rate", "Abandoned rate",
+        "Tokens per model", "Tokens per user", "Tokens per role (group)", "Cost per model", "Cost per user",
+        "Cost per role (group)", "Turns by end reason and error", "Turns per user", "Error rate", "Abandoned rate",
         "Turn duration percentiles", "Time to first chunk percentiles", "Task calls by task",
     ):  # fmt: skip
         assert wanted in titles

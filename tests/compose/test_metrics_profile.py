@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The `metrics` profile of docker-compose.yml (Prometheus + Grafana with the usage dashboard), checked without a
-Docker engine: the real files pass metrics_checks, and each check reports a copy broken on purpose."""
+"""The metrics part of docker-compose.yml (Prometheus + Grafana with the usage dashboard), checked without a Docker
+engine: the real files pass metrics_checks, and each check reports a copy broken on purpose."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ def test_the_metrics_profile_is_wired_end_to_end(resolved: dict[str, Any]) -> No
     assert check_metrics_wiring(resolved, checks.REPO_ROOT) == []
 
 
-def test_prometheus_and_grafana_run_only_with_the_metrics_profile(resolved: dict[str, Any]) -> None:
+def test_prometheus_and_grafana_run_whenever_the_collector_runs(resolved: dict[str, Any]) -> None:
     all_services = checks.services(resolved)
-    profiled = {name for name, service in all_services.items() if service.get("profiles") == ["metrics"]}
-    assert profiled == checks.METRICS_SERVICES
+    assert checks.METRICS_SERVICES <= checks.DEFAULT_SERVICES
+    assert all(not all_services[name].get("profiles") for name in checks.METRICS_SERVICES | {"otel-collector"})
     # Open WebUI never waits for them (checks.TRACING_SERVICES covers them).
     assert not set(all_services["open-webui"].get("depends_on") or {}) & checks.METRICS_SERVICES
 
@@ -58,7 +58,7 @@ def edit(path: Path, old: str, new: str) -> None:
 
 DATASOURCES = Path("compose/grafana/provisioning/datasources/prometheus.yaml")
 PROVIDERS = Path("compose/grafana/provisioning/dashboards/owui-otel.yaml")
-SCRAPE = Path("compose/prometheus/prometheus.yml")
+PROMETHEUS_CONFIG = Path("compose/prometheus/prometheus.yml")
 DASHBOARD = Path("compose/grafana/dashboards/open-webui-usage.json")
 
 FILE_MUTATIONS = [
@@ -66,16 +66,15 @@ FILE_MUTATIONS = [
                  "does not declare port 9091", id="datasource-on-a-wrong-port"),
     pytest.param(DATASOURCES, "url: http://prometheus:9090", "url: http://prom:9090", "names no compose service",
                  id="datasource-on-an-unknown-host"),
-    pytest.param(DATASOURCES, "timeInterval: 15s", "timeInterval: 1m", "scrape_interval",
-                 id="datasource-interval-differs-from-the-scrape-interval"),
+    pytest.param(DATASOURCES, "timeInterval: 1m", "timeInterval: ''", "set jsonData.timeInterval",
+                 id="datasource-without-a-time-interval"),
     pytest.param(DATASOURCES, "uid: owui-otel-prometheus", "uid: another", "is not a provisioned datasource",
                  id="dashboard-datasource-not-provisioned"),
     pytest.param(PROVIDERS, "path: /etc/grafana/dashboards", "path: /var/lib/grafana/dashboards",
                  "no dashboard JSON mounted there", id="provider-reads-an-unmounted-folder"),
-    pytest.param(SCRAPE, '"otel-collector:8889"', '"otel-collector:8890"', "does not declare port 8890",
-                 id="scrape-target-on-a-wrong-port"),
-    pytest.param(SCRAPE, '"otel-collector:8889"', '"jaeger:4317"', "no scrape target is the otel-collector",
-                 id="nothing-scrapes-the-collector"),
+    pytest.param(PROMETHEUS_CONFIG, "translation_strategy: UnderscoreEscapingWithSuffixes",
+                 "translation_strategy: NoTranslation", "not UnderscoreEscapingWithSuffixes",
+                 id="prometheus-names-metrics-otherwise"),
 ]  # fmt: skip
 
 
@@ -114,6 +113,14 @@ def set_env(service: str, name: str, value: str) -> Callable[[dict[str, Any]], N
     return change
 
 
+def without_ports(service: str) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        doc["services"][service]["expose"] = []
+        doc["services"][service]["ports"] = []
+
+    return change
+
+
 COMPOSE_MUTATIONS = [
     pytest.param(without_mount("/etc/grafana/provisioning"), "no Prometheus datasource is provisioned",
                  id="grafana-without-provisioning"),
@@ -121,10 +128,19 @@ COMPOSE_MUTATIONS = [
                  id="grafana-without-dashboards"),
     pytest.param(without_mount("/etc/prometheus/prometheus.yml"), "--config.file=/etc/prometheus/prometheus.yml",
                  id="prometheus-without-its-config"),
-    pytest.param(set_key("grafana", "profiles", ["langfuse"]), "`metrics` profile only", id="grafana-wrong-profile"),
+    pytest.param(set_key("grafana", "profiles", ["metrics"]), "run it with the collector's profiles",
+                 id="grafana-in-a-profile"),
+    pytest.param(set_key("prometheus", "command", ["--config.file=/etc/prometheus/prometheus.yml"]),
+                 "add --web.enable-otlp-receiver", id="prometheus-without-otlp-receiver"),
+    pytest.param(set_env("otel-collector", "PROMETHEUS_OTLP_ENDPOINT", "http://prometheus:9091/api/v1/otlp"),
+                 "does not declare port 9091", id="collector-pushes-to-a-wrong-port"),
+    pytest.param(set_env("otel-collector", "PROMETHEUS_OTLP_ENDPOINT", "http://jaeger:4318/api/v1/otlp"),
+                 "is not the prometheus service", id="collector-pushes-elsewhere"),
+    pytest.param(set_env("otel-collector", "PROMETHEUS_OTLP_ENDPOINT", "http://prometheus:9090"),
+                 "the path must be /api/v1/otlp", id="collector-pushes-to-the-wrong-path"),
     pytest.param(set_env("grafana", "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "/etc/grafana/dashboards/x.json"),
                  "is not a mounted file", id="home-dashboard-missing"),
-    pytest.param(set_key("prometheus", "ports", []), "port 9090 (web UI and API) is not declared",
+    pytest.param(without_ports("prometheus"), "port 9090 (OTLP receiver, web UI and API) is not declared",
                  id="prometheus-port-not-declared"),
 ]  # fmt: skip
 
