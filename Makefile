@@ -33,9 +33,10 @@ lint: setup  ## ruff, mypy, the import contracts (pyproject.toml [tool.importlin
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-build: setup  ## build (or reuse from the cache) our collector and Jaeger
+build: setup  ## build (or reuse from the cache) our collector, Jaeger and Prometheus
 	$(BIN)/python -m collector build
 	$(BIN)/python -m collector build-jaeger
+	$(BIN)/python -m collector build-prometheus
 
 up: setup  ## start collector + Jaeger + bridge server locally (builds them once), in the background
 	$(BIN)/owui-otel up $(UP_ARGS)

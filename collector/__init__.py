@@ -9,6 +9,7 @@ Usage (CLI)::
 
     python -m collector build                        # -> ~/.cache/owui-otel/collector/<key>/owui-otelcol
     python -m collector build-jaeger                 # -> ~/.cache/owui-otel/jaeger/<key>/jaeger
+    python -m collector build-prometheus             # -> ~/.cache/owui-otel/prometheus/<key>/prometheus
     python -m collector config -e langfuse,jaeger -o /etc/owui-otel/collector.yaml --validate
     python -m collector validate --config otel-collector.yaml
     export LANGFUSE_AUTH_B64="$(python -m collector langfuse-auth)"
@@ -46,6 +47,7 @@ from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
 from ._environment import CollectorAddresses, collector_env
 from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
+from ._prometheus import build_prometheus, prometheus_command, write_prometheus_config
 from ._metrics import metric_samples
 from ._process import ManagedProcess, ProcessError, http_ok, open_private_log, wait_until
 from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
@@ -70,6 +72,9 @@ __all__ = [
     "ValidationError",
     "build_collector",
     "build_jaeger",
+    "build_prometheus",
+    "prometheus_command",
+    "write_prometheus_config",
     "jaeger_config",
     "cache_dir",
     "http_ok",

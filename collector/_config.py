@@ -33,6 +33,7 @@ import yaml
 
 from . import _components as c
 from ._backends import BACKENDS, BUILTIN_EXPORTERS, Backend, content_stripping, default_selection
+from ._backends.metrics import metrics_blocks
 from ._errors import UsageError
 from ._targets import OtlpTarget, parse_bool, parse_exporter_names, parse_otlp_targets
 
@@ -40,6 +41,7 @@ __all__ = [
     "EXPORTERS_FULL",
     "OWUI_OTEL_EXPORTERS",
     "OWUI_OTEL_OTLP",
+    "OWUI_OTEL_METRICS",
     "OWUI_OTEL_RECEIVER_AUTH",
     "ConfigSpec",
     "config_dict",
@@ -55,6 +57,8 @@ OWUI_OTEL_OTLP = "OWUI_OTEL_OTLP"
 """``;``-separated generic OTLP target specs (see :mod:`collector._targets`)."""
 OWUI_OTEL_RECEIVER_AUTH = "OWUI_OTEL_RECEIVER_AUTH"
 """``true`` to require ``Authorization: Bearer $OTEL_INGEST_TOKEN`` on the receiver."""
+OWUI_OTEL_METRICS = "OWUI_OTEL_METRICS"
+"""``false`` to render without the usage metrics (:mod:`collector._backends.metrics`); on by default."""
 
 EXPORTERS_FULL = ("langfuse", "jaeger")
 """The selection that ``otel-collector.yaml`` describes."""
@@ -64,13 +68,15 @@ _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 @dataclass(frozen=True, slots=True)
 class ConfigSpec:
     """What to render. ``exporters`` are built-in names; ``otlp`` generic targets; ``keep_content`` names built-ins
-    that strip content by default and should keep it (``--jaeger-keep-content``)."""
+    that strip content by default and should keep it (``--jaeger-keep-content``); ``metrics`` adds the usage metrics
+    and their Prometheus export (``--no-metrics`` leaves them out)."""
 
     exporters: tuple[str, ...] = ("jaeger",)
     otlp: tuple[OtlpTarget, ...] = field(default_factory=tuple)
     receiver_auth: bool = False
     keep_content: tuple[str, ...] = ()
     debug_verbosity: str = "basic"
+    metrics: bool = True
 
 
 def default_exporters(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -84,7 +90,8 @@ def spec_from_env(env: Mapping[str, str]) -> ConfigSpec:
     otlp = parse_otlp_targets(env.get(OWUI_OTEL_OTLP, ""))
     exporters = parse_exporter_names(raw) if raw is not None else default_exporters(env)
     auth = parse_bool(env.get(OWUI_OTEL_RECEIVER_AUTH, ""), what=OWUI_OTEL_RECEIVER_AUTH)
-    return ConfigSpec(exporters=exporters, otlp=otlp, receiver_auth=auth)
+    metrics = parse_bool(env.get(OWUI_OTEL_METRICS, "") or "true", what=OWUI_OTEL_METRICS)
+    return ConfigSpec(exporters=exporters, otlp=otlp, receiver_auth=auth, metrics=metrics)
 
 
 def _check(spec: ConfigSpec) -> None:
@@ -128,6 +135,7 @@ class ConfigOptions(TypedDict, total=False):
     receiver_auth: bool
     keep_content: Iterable[str]
     debug_verbosity: str
+    metrics: bool
 
 
 def _spec(exporters: Iterable[str], otlp: Iterable[OtlpTarget], options: ConfigOptions) -> ConfigSpec:
@@ -142,6 +150,7 @@ def _spec(exporters: Iterable[str], otlp: Iterable[OtlpTarget], options: ConfigO
         receiver_auth=options.get("receiver_auth", defaults.receiver_auth),
         keep_content=tuple(dict.fromkeys(options.get("keep_content", defaults.keep_content))),
         debug_verbosity=options.get("debug_verbosity", defaults.debug_verbosity),
+        metrics=options.get("metrics", defaults.metrics),
     )
 
 
@@ -163,6 +172,13 @@ def _config(spec: ConfigSpec) -> dict[str, Any]:
             own.append(c.TRANSFORM_STRIP_CONTENT)
         exporters_block[entry.exporter_id] = entry.exporter(spec)
         pipelines[entry.pipeline_id] = _pipeline(own, entry.exporter_id, batch=not entry.persistent_queue)
+    connectors: dict[str, Any] = {}
+    if spec.metrics:
+        blocks = metrics_blocks()
+        connectors = blocks["connectors"]
+        processors.update(blocks["processors"])
+        exporters_block.update(blocks["exporters"])
+        pipelines.update(blocks["pipelines"])
     # Processors shared by several pipelines are defined once, and only when a pipeline uses them.
     used = {name for pipeline in pipelines.values() for name in pipeline["processors"]}
     if c.TRANSFORM_STRIP_CONTENT in used:
@@ -175,6 +191,7 @@ def _config(spec: ConfigSpec) -> dict[str, Any]:
         "extensions": extensions,
         "receivers": {"otlp": c.otlp_receiver(auth=spec.receiver_auth)},
         "processors": processors,
+        **({"connectors": connectors} if connectors else {}),
         "exporters": exporters_block,
         "service": {"extensions": list(extensions), "telemetry": c.telemetry(), "pipelines": pipelines},
     }
@@ -228,6 +245,8 @@ def _describe(spec: ConfigSpec) -> str:
     parts += [f" --{name}-keep-content" for name in spec.keep_content]
     if spec.debug_verbosity != "basic":
         parts.append(f" --debug-verbosity {spec.debug_verbosity}")
+    if not spec.metrics:
+        parts.append(" --no-metrics")
     return "".join(parts)
 
 
@@ -242,7 +261,8 @@ def render_config(
         receiver_auth: require a bearer token (``OTEL_INGEST_TOKEN``) on the OTLP receiver.
         keep_content: built-ins that strip message content by default but should keep it (``["jaeger"]``).
         debug_verbosity: ``basic``, ``normal`` or ``detailed`` for the debug exporter.
-        (The last three are :class:`ConfigOptions`, shared with :func:`config_dict`.)
+        metrics: add the usage metrics and their export to Prometheus (default True).
+        (The last four are :class:`ConfigOptions`, shared with :func:`config_dict`.)
 
     Returns:
         YAML with a header listing every env var the file reads.

@@ -18,13 +18,11 @@ Usage::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Unpack
 
-from ._artifact import BuildOptions, cache_key, reuse_or_build
-from ._cache import cache_dir
-from ._go import find_go, quiet, run_streaming
+from ._artifact import BuildOptions
+from ._go_tool import GoTool, build_go_tool
 
 __all__ = ["JAEGER_MODULE", "JAEGER_PACKAGE", "JAEGER_VERSION", "build_jaeger", "jaeger_config"]
 
@@ -32,8 +30,6 @@ JAEGER_MODULE = "github.com/jaegertracing/jaeger"
 JAEGER_PACKAGE = f"{JAEGER_MODULE}/cmd/jaeger"
 JAEGER_VERSION = "v1.76.0"
 """Go module version; the same commit as the Jaeger v2.13.0 release."""
-
-_SCRATCH_MODULE = "owui-otel.local/jaeger-tool"
 
 
 def build_jaeger(*, version: str = JAEGER_VERSION, **options: Unpack[BuildOptions]) -> Path:
@@ -47,43 +43,7 @@ def build_jaeger(*, version: str = JAEGER_VERSION, **options: Unpack[BuildOption
         GoNotFoundError: Go missing or too old.
         BuildError: ``go get`` or ``go build`` failed.
     """
-    env = options.get("env")
-    say = options.get("progress") or quiet
-    go = find_go(env)
-    root = options.get("cache") or cache_dir(env)
-    key = cache_key(JAEGER_PACKAGE.encode(), version.encode(), go.version_string.encode())
-    child_env = dict(os.environ if env is None else env)
-    # CGO off: a static binary that runs anywhere, and no C toolchain needed.
-    child_env.setdefault("CGO_ENABLED", "0")
-
-    def build(tmp: Path) -> dict[str, object]:
-        src = tmp / "src"
-        src.mkdir()
-        gobin = str(go.path)
-        say(f"==> creating scratch Go module in {src}")
-        run_streaming([gobin, "mod", "init", _SCRATCH_MODULE], progress=say, cwd=src, env=child_env, what="go mod init")
-        say(f"==> resolving {JAEGER_PACKAGE}@{version} (first run downloads several hundred modules)")
-        run_streaming(
-            [gobin, "get", "-tool", f"{JAEGER_PACKAGE}@{version}"],
-            progress=say,
-            cwd=src,
-            env=child_env,
-            what="go get -tool jaeger",
-        )
-        say(f"==> compiling jaeger with {go.version_string} (cold builds take several minutes)")
-        run_streaming(
-            [gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp / "jaeger"), JAEGER_PACKAGE],
-            progress=say,
-            cwd=src,
-            env=child_env,
-            what="go build jaeger",
-        )
-        return {"module": f"{JAEGER_PACKAGE}@{version}", "go": go.version_string}
-
-    what = f"jaeger {version} ({go.version_string})"
-    return reuse_or_build(
-        root / "jaeger", key, "jaeger", build, force=options.get("force", False), progress=say, what=what
-    )
+    return build_go_tool(GoTool(package=JAEGER_PACKAGE, version=version, binary="jaeger"), kind="jaeger", **options)
 
 
 def jaeger_config(

@@ -35,6 +35,7 @@ from ._cache import OWUI_OTEL_CACHE
 from ._config import OWUI_OTEL_EXPORTERS, OWUI_OTEL_OTLP, OWUI_OTEL_RECEIVER_AUTH, render_config, spec_from_env
 from ._errors import OwuiOtelError, UsageError
 from ._jaeger import JAEGER_VERSION, build_jaeger
+from ._prometheus import PROMETHEUS_VERSION, build_prometheus
 from ._targets import parse_exporter_names, parse_otlp_target
 from ._validate import validate_config
 
@@ -104,6 +105,12 @@ def _cmd_build_jaeger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_build_prometheus(args: argparse.Namespace) -> int:
+    binary = build_prometheus(force=args.force, progress=None if args.quiet else _stderr)
+    print(binary)
+    return 0
+
+
 def _resolve_binary(binary: str | None) -> Path:
     if binary:
         path = Path(binary)
@@ -128,6 +135,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
         receiver_auth=args.receiver_auth or env_spec.receiver_auth,
         keep_content=[entry.name for entry in content_stripping() if getattr(args, f"{entry.name}_keep_content")],
         debug_verbosity=args.debug_verbosity,
+        metrics=env_spec.metrics and not args.no_metrics,
     )
     if args.validate:
         # Validate a temporary copy first, so an invalid config never overwrites a working file.
@@ -231,6 +239,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help=f"Go module version (default {JAEGER_VERSION} = Jaeger v2.13.0)",
     )
 
+    prometheus = _command(
+        sub,
+        "build-prometheus",
+        _cmd_build_prometheus,
+        help="build the Prometheus server from its Go module (cached); it stores the usage metrics",
+        description=f"Build Prometheus ({PROMETHEUS_VERSION} = v3.16.0, no UI assets: the HTTP API works) in a scratch "
+        "Go module, or reuse the cached binary. Prints the binary's absolute path as the last line.",
+    )
+    _cached_build_flags(prometheus)
+
     config = _command(
         sub,
         "config",
@@ -259,6 +277,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
             help=f"send prompts/replies to {entry.title} too (stripped by default)",
         )
     config.add_argument("--debug-verbosity", default="basic", choices=VERBOSITIES, help="debug exporter verbosity")
+    config.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="leave out the usage metrics and their export to Prometheus (PROMETHEUS_OTLP_ENDPOINT); also "
+        "OWUI_OTEL_METRICS=false",
+    )
     config.add_argument("--output", "-o", metavar="FILE", help="write here (and print its path) instead of stdout")
     config.add_argument("--validate", action="store_true", help="check the result with the collector binary")
     config.add_argument("--binary", metavar="PATH", help="collector binary for --validate (default: cached build)")

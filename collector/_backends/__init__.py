@@ -35,6 +35,7 @@ from .debug import DEBUG
 from .file import FILE
 from .jaeger import JAEGER
 from .langfuse import LANGFUSE
+from .metrics import ENV as METRICS_ENV
 
 __all__ = [
     "BACKENDS",
@@ -82,8 +83,9 @@ def default_selection(environ: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def env_defaults() -> dict[str, str | None]:
-    """Every env var a rendered config can read, with its default (shared components first, then each backend)."""
+    """Every env var a rendered config can read, with its default (shared components, each backend, the metrics)."""
     merged = dict(ENV_DEFAULTS)
     for entry in BACKENDS:
         merged.update(entry.env)
+    merged.update(METRICS_ENV)
     return merged

@@ -55,7 +55,7 @@ def test_root_plus_overlay_is_the_receiver_auth_render() -> None:
     ids="+".join,
 )
 def test_every_pipeline_starts_with_memory_limiter_and_ends_with_batch(exporters: tuple[str, ...]) -> None:
-    config = config_dict(exporters)
+    config = config_dict(exporters, metrics=False)  # the metrics pipelines: tests/metrics/test_metrics_config.py
     pipelines = config["service"]["pipelines"]
     assert set(pipelines) == {f"traces/{name}" for name in exporters}
     for name, pipeline in pipelines.items():
@@ -193,7 +193,8 @@ def test_cli_config_writes_the_file_and_prints_its_path(
     for name in ("OWUI_OTEL_EXPORTERS", "OWUI_OTEL_OTLP", "OWUI_OTEL_RECEIVER_AUTH", "LANGFUSE_HOST"):
         monkeypatch.delenv(name, raising=False)
     target = tmp_path / "sub" / "c.yaml"
-    code = main(["config", "-e", "jaeger,debug", "--otlp", "name=tempo,endpoint=http://tempo:4318", "-o", str(target)])
+    argv = ["config", "-e", "jaeger,debug", "--otlp", "name=tempo,endpoint=http://tempo:4318", "--no-metrics"]
+    code = main([*argv, "-o", str(target)])
     assert code == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == str(target.resolve())
     written = yaml.safe_load(target.read_text(encoding="utf-8"))
@@ -204,6 +205,7 @@ def test_cli_config_reads_env_and_flags_override(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("OWUI_OTEL_EXPORTERS", "langfuse,jaeger")
+    monkeypatch.setenv("OWUI_OTEL_METRICS", "false")
     assert main(["config"]) == 0
     assert set(yaml.safe_load(capsys.readouterr().out)["service"]["pipelines"]) == {"traces/langfuse", "traces/jaeger"}
     assert main(["config", "--exporters", "file"]) == 0
@@ -230,7 +232,7 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize("entry", BACKENDS, ids=lambda entry: entry.name)
 def test_every_pipeline_is_built_from_its_registry_entry(entry: Any) -> None:
     # The renderer has no per-backend code: each pipeline follows from the entry's fields alone.
-    config = config_dict([entry.name])
+    config = config_dict([entry.name], metrics=False)
     stripped = ["transform/strip_content"] if entry.strips_content else []
     batch = [] if entry.persistent_queue else ["batch"]
     own = [processor.id for processor in entry.processors]

@@ -13,13 +13,14 @@ import yaml
 
 from collector import MANIFEST
 from collector._backends import BACKENDS
+from collector._backends.metrics import GOMOD as METRICS_GOMOD
 from collector._build import BUILDER_VERSION
 from collector._components import GOMOD
 from collector._targets import OTLP_TARGET_GOMOD
 
 RELEASE = "v0.161.0"
 STABLE_RELEASE = "v1.67.0"  # cut together with v0.161.0 (0.X.0 <-> 1.(X-94).0)
-SECTIONS = ("receivers", "processors", "exporters", "extensions", "providers")
+SECTIONS = ("receivers", "processors", "exporters", "connectors", "extensions", "providers")
 
 
 def _manifest() -> dict[str, Any]:
@@ -64,6 +65,8 @@ def test_manifest_names_the_binary_and_expected_components() -> None:
         "attributesprocessor",
         "filterprocessor",
         "redactionprocessor",
+        "deltatocumulativeprocessor",
+        "signaltometricsconnector",
         "otlpexporter",
         "otlphttpexporter",
         "debugexporter",
@@ -83,7 +86,7 @@ def test_manifest_names_the_binary_and_expected_components() -> None:
 @pytest.mark.parametrize(
     ("owner", "needed"),
     [(entry.name, entry.gomod) for entry in BACKENDS]
-    + [("shared components", GOMOD), ("generic OTLP targets", OTLP_TARGET_GOMOD)],
+    + [("shared components", GOMOD), ("generic OTLP targets", OTLP_TARGET_GOMOD), ("usage metrics", METRICS_GOMOD)],
     ids=lambda value: value if isinstance(value, str) else "",
 )
 def test_every_registry_entry_has_its_modules_in_the_manifest(owner: str, needed: tuple[str, ...]) -> None:
@@ -115,7 +118,7 @@ def test_built_binary_lists_exactly_the_manifest_components(collector_binary: Pa
         [str(collector_binary), "components"], capture_output=True, text=True, timeout=60, check=True
     ).stdout
     listed = yaml.safe_load(out)
-    kinds = ("receivers", "processors", "exporters", "extensions")
+    kinds = ("receivers", "processors", "exporters", "connectors", "extensions")
     modules = {entry["module"] for kind in kinds for entry in listed[kind]}
     wanted = {f"{module} {version}" for section, module, version in _modules() if section in kinds}
     assert modules == wanted

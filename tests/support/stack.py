@@ -76,6 +76,7 @@ class StackPorts:
     jaeger_otlp_http: int
     jaeger_query: int
     jaeger_query_grpc: int
+    prometheus: int
 
     @classmethod
     def allocate(cls) -> StackPorts:
@@ -176,7 +177,9 @@ class Stack:
             langfuse_host=self.langfuse_url,
             langfuse_public_key=self.public_key,
             langfuse_secret_key=self.secret_key,
-            overrides=self.extra_env,
+            # The usage metrics go to this stack's own Prometheus port: nothing listens there unless a test starts
+            # one (tests.support.prometheus) or overrides PROMETHEUS_OTLP_ENDPOINT, so no test reaches a :9090.
+            overrides={"PROMETHEUS_OTLP_ENDPOINT": f"{_http(self.ports.prometheus)}/api/v1/otlp", **self.extra_env},
         )
 
     # --- lifecycle -----------------------------------------------------------------------
