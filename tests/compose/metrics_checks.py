@@ -21,13 +21,18 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from collector import prometheus_command
+from collector._prometheus import prometheus_config
+
 from . import checks
 
 PROMETHEUS, GRAFANA, METRICS_SERVICES = checks.PROMETHEUS, checks.GRAFANA, checks.METRICS_SERVICES
 PROMETHEUS_PORT = 9090  # the image's --web.listen-address
 GRAFANA_PORT = 3000  # the image's http_port
 GRAFANA_PROVISIONING = "/etc/grafana/provisioning"  # the image's GF_PATHS_PROVISIONING
-OTLP_RECEIVER_FLAG = "--web.enable-otlp-receiver"
+_MACHINE_FLAGS = {
+    "--config.file", "--storage.tsdb.path", "--storage.tsdb.retention.time", "--web.listen-address", "--log.level"
+}  # fmt: skip
 OTLP_PATH = "/api/v1/otlp"  # Prometheus' OTLP receiver (the collector's exporter appends /v1/metrics)
 COLLECTOR_ENDPOINT_VARIABLE = "PROMETHEUS_OTLP_ENDPOINT"  # what otel-collector.yaml reads for its exporter
 TRANSLATION_STRATEGY = "UnderscoreEscapingWithSuffixes"  # the Prometheus names the dashboard queries
@@ -66,9 +71,10 @@ def check_prometheus(resolved: Mapping[str, Any], project_dir: Path) -> tuple[li
     all_services = checks.services(resolved)
     service = all_services[PROMETHEUS]
     command = [str(arg) for arg in service.get("command") or []]
-    problems: list[str] = []
-    if OTLP_RECEIVER_FLAG not in command:
-        problems.append(f"services.{PROMETHEUS}.command: add {OTLP_RECEIVER_FLAG} (the collector pushes over OTLP)")
+    problems: list[str] = [
+        f"services.{PROMETHEUS}.command: add {flag} (as the local stack runs it: collector.prometheus_command)"
+        for flag in sorted(local_stack_flags() - set(command))
+    ]
     if PROMETHEUS_PORT not in checks.exposed_ports(service):
         problems.append(
             f"services.{PROMETHEUS}: port {PROMETHEUS_PORT} (OTLP receiver, web UI and API) is not declared"
@@ -98,7 +104,15 @@ def check_prometheus(resolved: Mapping[str, Any], project_dir: Path) -> tuple[li
             f"{source.name}: otlp.translation_strategy is {strategy!r}, not {TRANSLATION_STRATEGY} (the metric names "
             "the dashboard queries)"
         )
+    elif config != prometheus_config():
+        problems.append(f"{source.name}: differs from the local stack's collector.prometheus_config() {config}")
     return problems, config
+
+
+def local_stack_flags() -> set[str]:
+    """The flags of the local stack's Prometheus that do not name a path, an address or a log level."""
+    command = prometheus_command(Path("prometheus"), config=Path("c.yml"), data_dir=Path("data"), port=9090)
+    return {arg for arg in command[1:] if arg.split("=", 1)[0] not in _MACHINE_FLAGS}
 
 
 def provisioned_datasources(resolved: Mapping[str, Any], project_dir: Path) -> list[dict[str, Any]]:

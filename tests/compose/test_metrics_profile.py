@@ -75,6 +75,8 @@ FILE_MUTATIONS = [
     pytest.param(PROMETHEUS_CONFIG, "translation_strategy: UnderscoreEscapingWithSuffixes",
                  "translation_strategy: NoTranslation", "not UnderscoreEscapingWithSuffixes",
                  id="prometheus-names-metrics-otherwise"),
+    pytest.param(PROMETHEUS_CONFIG, "out_of_order_time_window: 10m", "out_of_order_time_window: 0s",
+                 "differs from the local stack's", id="prometheus-config-not-the-local-stacks"),
 ]  # fmt: skip
 
 
@@ -132,6 +134,9 @@ COMPOSE_MUTATIONS = [
                  id="grafana-in-a-profile"),
     pytest.param(set_key("prometheus", "command", ["--config.file=/etc/prometheus/prometheus.yml"]),
                  "add --web.enable-otlp-receiver", id="prometheus-without-otlp-receiver"),
+    pytest.param(set_key("prometheus", "command", ["--config.file=/etc/prometheus/prometheus.yml",
+                                                   "--web.enable-otlp-receiver"]),
+                 "add --enable-feature=created-timestamp-zero-ingestion", id="prometheus-without-start-zeros"),
     pytest.param(set_env("otel-collector", "PROMETHEUS_OTLP_ENDPOINT", "http://prometheus:9091/api/v1/otlp"),
                  "does not declare port 9091", id="collector-pushes-to-a-wrong-port"),
     pytest.param(set_env("otel-collector", "PROMETHEUS_OTLP_ENDPOINT", "http://jaeger:4318/api/v1/otlp"),
