@@ -4,7 +4,8 @@
 Sections: ``overhead`` (per-turn cost vs the bare SDK and vs the seed's Langfuse-SDK filter), ``isolation`` (hook
 latency with the collector up / blackholed / down), ``throughput`` (turns/s through the real collector, loss),
 ``memory`` (bytes per open turn, RSS over 1,000,000 turns), ``server`` (bridge server vs the same app with a no-op
-filter). Prints progress on stderr, a table on stdout, and as its last line one JSON object.
+filter), ``metrics`` (the collector's CPU and memory per 1,000 turns/s with the usage metrics on vs off).
+Prints progress on stderr, a table on stdout, and as its last line one JSON object.
 
 Every figure is a ratio of contenders measured side by side, interleaved, in this one run (the machine is shared
 and noisy; absolute numbers are printed for scale only). See BENCHMARKS.md for what each figure means.
@@ -28,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable 
 
 from benchmarks._common import quiet_logging  # noqa: E402
 
-SECTIONS = ("overhead", "isolation", "throughput", "memory", "server")
+SECTIONS = ("overhead", "isolation", "throughput", "memory", "server", "metrics")
 
 # (key, target description, predicate) for the summary table; None = informational.
 TARGETS: dict[str, tuple[str, Callable[[float], bool] | None]] = {

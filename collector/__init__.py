@@ -47,7 +47,7 @@ from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
 from ._environment import CollectorAddresses, collector_env
 from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
-from ._prometheus import build_prometheus, prometheus_command, write_prometheus_config
+from ._prometheus import PROMETHEUS_OTLP_PATH, build_prometheus, prometheus_command, write_prometheus_config
 from ._metrics import metric_samples
 from ._process import ManagedProcess, ProcessError, http_ok, open_private_log, wait_until
 from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
@@ -61,6 +61,7 @@ __all__ = [
     "LANGFUSE_PUBLIC_KEY",
     "LANGFUSE_SECRET_KEY",
     "MANIFEST",
+    "PROMETHEUS_OTLP_PATH",
     "ManagedProcess",
     "ProcessError",
     "BuildError",

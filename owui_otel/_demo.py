@@ -61,6 +61,7 @@ class DemoTurn:
 class DemoReport:
     turns: list[DemoTurn]
     jaeger_url: str
+    user_ids: list[str] = field(default_factory=list)  # this run's (fresh) users: the usage report selects them
 
 
 DEMO_MODEL = "gpt-4o-mini"
@@ -207,4 +208,5 @@ def run_demo(
             f"Jaeger at {jaeger_url} shows no trace for: {'; '.join(missing)}. "
             "Run `owui-otel doctor` to find the broken link."
         )
-    return DemoReport(turns=turns, jaeger_url=jaeger_url)
+    users = {step.payload["user"].get("id") for s in demo for step in s.steps if isinstance(step.payload.get("user"), dict)}
+    return DemoReport(turns=turns, jaeger_url=jaeger_url, user_ids=sorted(str(user) for user in users if user))

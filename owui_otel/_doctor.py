@@ -45,6 +45,7 @@ from otel_filter.semconv import (
     OPENWEBUI_TURN_END_REASON,
 )
 from otel_filter.settings import PRICING_UNAVAILABLE_COUNTER, UNPRICED_COUNTER, display_url, http_traces_url
+from owui_otel._doctor_metrics import check_metrics
 from owui_otel._errors import OwuiOtelError, UsageError
 from owui_otel._jaeger_query import search_traces, span_tags
 from owui_otel._langfuse import LangfuseKeysRejected, langfuse_project
@@ -72,6 +73,7 @@ class DoctorInputs:
     openwebui_token: str = ""
     supervisor: SupervisorStatus | None = None
     supervisor_alive: bool = False
+    prometheus_url: str = ""
 
 
 @dataclass
@@ -595,6 +597,7 @@ CHECKS: list[Callable[[DoctorInputs], list[Check]]] = [
     check_collector,
     check_langfuse,
     check_usage,
+    check_metrics,
     check_openwebui,
 ]
 

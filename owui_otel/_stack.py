@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 """``owui-otel up`` / ``down``: the whole local stack without Docker.
 
-``up`` builds our collector and Jaeger once (cached outside the repo, with progress), renders the
+``up`` builds our collector, Jaeger and Prometheus once (cached outside the repo, with progress), renders the
 collector config (receiver authenticated with a bearer token generated once and kept 0600 in the
 data dir), then starts a supervisor (:mod:`owui_otel._supervisor`, its own session) that starts
-Jaeger, the collector and the bridge server in that order, waits until each is healthy, and from
+Jaeger, Prometheus (the usage metrics; its data persists in the data dir), the collector and the bridge server in
+that order, waits until each is healthy, and from
 then on restarts any of them that dies (bounded backoff, logged, visible in ``owui-otel doctor``).
 ``up`` returns once the supervisor reports the stack running and writes ``stack.json`` (0600, in
 0700 folders: it holds the keys). ``down`` stops the supervisor, which stops its children; any
@@ -68,6 +69,7 @@ class StackOptions:
     jaeger_grpc_query_port: int = 16685
     jaeger_otlp_grpc_port: int = 14317
     jaeger_otlp_http_port: int = 14318
+    prometheus_port: int = 9090
     bridge_port: int = 9099
     langfuse_host: str = ""
     langfuse_public_key: str = ""
@@ -291,8 +293,20 @@ def _collector_env(options: StackOptions, queue_dir: Path, token: str) -> dict[s
         langfuse_public_key=options.langfuse_public_key,
         langfuse_secret_key=options.langfuse_secret_key,
         inherited=_inherited_env(),
-        overrides=options.extra_env,
+        overrides={**_metrics_env(options), **options.extra_env},
     )
+
+
+_METRICS_SETTINGS = ("OWUI_OTEL_METRICS_PER_USER", "OWUI_OTEL_METRICS_MAX_USER_SERIES")
+"""The metrics settings `up` passes from its shell to the collector (collector_env passes on no config variable)."""
+
+
+def _metrics_env(options: StackOptions) -> dict[str, str]:
+    """Where the collector sends the usage metrics (our Prometheus), and the shell's per-user metrics settings."""
+    from collector import PROMETHEUS_OTLP_PATH  # noqa: PLC0415
+
+    chosen = {name: os.environ[name] for name in _METRICS_SETTINGS if os.environ.get(name, "").strip()}
+    return {"PROMETHEUS_OTLP_ENDPOINT": f"http://{HOST}:{options.prometheus_port}{PROMETHEUS_OTLP_PATH}", **chosen}
 
 
 _SHELL_EXPORT_ROUTING_PREFIXES = ("OTEL_EXPORTER_OTLP_", "OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED")
@@ -389,6 +403,7 @@ def _check_can_start(options: StackOptions, progress: Progress) -> StackState | 
 def _urls(options: StackOptions) -> dict[str, str]:
     return {
         "jaeger": f"http://{HOST}:{options.jaeger_ui_port}",
+        "prometheus": f"http://{HOST}:{options.prometheus_port}",
         "collector_otlp_http": f"http://{HOST}:{options.otlp_http_port}",
         "collector_otlp_grpc": f"{HOST}:{options.otlp_grpc_port}",
         "collector_health": f"http://{HOST}:{options.collector_health_port}",
@@ -399,13 +414,13 @@ def _urls(options: StackOptions) -> dict[str, str]:
 
 def _plan(
     options: StackOptions,
-    binaries: tuple[Path, Path],
+    binaries: tuple[Path, Path, Path],
     directory: Path,
     urls: Mapping[str, str],
     secrets_: tuple[str, str],
 ) -> SupervisorPlan:
-    """What the supervisor runs: Jaeger, then the collector, then the bridge (each waits for the one before)."""
-    collector_binary, jaeger_binary = binaries
+    """What the supervisor runs: Jaeger, Prometheus, the collector, the bridge (each waits for the one before)."""
+    collector_binary, jaeger_binary, prometheus_binary = binaries
     api_key, token = secrets_
     logs = private_dir(directory / "logs")
     collector_config = directory / "otel-collector.yaml"
@@ -430,6 +445,7 @@ def _plan(
                 f"{urls['jaeger']}/api/services",
                 120,
             ),
+            _prometheus_child(prometheus_binary, directory, options, str(logs / "prometheus.log")),
             ChildPlan(
                 "collector",
                 [str(collector_binary), f"--config={collector_config}"],
@@ -448,6 +464,16 @@ def _plan(
             ),
         ],
     )
+
+
+def _prometheus_child(binary: Path, directory: Path, options: StackOptions, log: str) -> ChildPlan:
+    """Prometheus with its OTLP receiver on, loopback only; its samples persist across `down`/`up` (data dir)."""
+    from collector import prometheus_command, write_prometheus_config  # noqa: PLC0415
+
+    config = write_prometheus_config(directory / "prometheus.yml")
+    samples = private_dir(data_dir() / "prometheus")
+    argv = prometheus_command(binary, config=config, data_dir=samples, port=options.prometheus_port, host=HOST)
+    return ChildPlan("prometheus", argv, _inherited_env(), log, f"http://{HOST}:{options.prometheus_port}/-/ready", 120)
 
 
 _DETACHED: list[subprocess.Popen[bytes]] = []
@@ -515,24 +541,26 @@ def _wait_running(
 
 
 def start_stack(options: StackOptions, progress: Progress = _quiet) -> StackState:
-    """Start collector, Jaeger and the bridge server under a supervisor (building binaries if needed)."""
+    """Start collector, Jaeger, Prometheus and the bridge server under a supervisor (building binaries if needed)."""
     existing = _check_can_start(options, progress)
     if existing is not None:
         return existing
 
-    from collector import build_collector, build_jaeger  # noqa: PLC0415
+    from collector import build_collector, build_jaeger, build_prometheus  # noqa: PLC0415
 
     progress("collector binary: built once, then reused from the cache ...")
     collector_binary = build_collector(progress=progress)
     progress("Jaeger binary: built once, then reused from the cache ...")
     jaeger_binary = build_jaeger(progress=progress)
+    progress("Prometheus binary: built once, then reused from the cache ...")
+    prometheus_binary = build_prometheus(progress=progress)
 
     directory = private_dir(stack_dir())
     for old_log in (directory / "logs").glob("*.log"):
         tighten_file(old_log)  # written 0644 by older versions
     api_key, token = bridge_api_key(), ingest_token()
     urls = _urls(options)
-    plan = _plan(options, (collector_binary, jaeger_binary), directory, urls, (api_key, token))
+    plan = _plan(options, (collector_binary, jaeger_binary, prometheus_binary), directory, urls, (api_key, token))
     status_file = Path(plan.status_file)
     status_file.unlink(missing_ok=True)
     supervisor = _start_supervisor(plan, directory / "logs" / "supervisor.log")

@@ -33,8 +33,8 @@ STARTING, RUNNING, FAILED, STOPPED = "starting", "running", "failed", "stopped"
 _POLL_S = 0.2
 CHILD_STOP_GRACE_S = 15.0
 """How long a child gets after SIGTERM before SIGKILL (then up to 10 s more to be reaped)."""
-STOP_TIMEOUT_S = 3 * (CHILD_STOP_GRACE_S + 10.0) + 5.0
-"""The longest the supervisor can take to stop its three children: what ``down`` waits before SIGKILL."""
+STOP_TIMEOUT_S = 4 * (CHILD_STOP_GRACE_S + 10.0) + 5.0
+"""The longest the supervisor can take to stop its four children: what ``down`` waits before SIGKILL."""
 
 
 @dataclass(frozen=True)

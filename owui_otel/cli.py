@@ -225,6 +225,7 @@ The owui-otel stack is running (supervised: a process that dies is restarted; `o
   Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
   Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
+  Prometheus          {urls.get("prometheus", "-")} (usage metrics; HTTP API only, e.g. /api/v1/query?query=openwebui_turns_total)
   Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else _LANGFUSE_OFF}{_ignored_shell_line()}
 
 Connect Open WebUI (either way):
@@ -302,6 +303,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             look = f"owui-otel traces --chat {turn.chat_id}" if turn.chat_id else f"trace {trace_id}"
             print(f"  {turn.label}\n    {turn.summary}\n    {look}\n    {jaeger_url}/api/traces/{trace_id}")
     print(f"\nAll of them, as a tree: owui-otel traces --last {len(report.turns)}")
+    if state is not None and "prometheus" in state.urls:
+        from owui_otel._usage_report import usage_lines  # noqa: PLC0415
+
+        print(f"\nUsage of this demo, read back from Prometheus ({state.urls['prometheus']}, PromQL):")
+        print("\n".join(usage_lines(state.urls["prometheus"], report.user_ids, turns=len(report.turns))))
     langfuse_host = os.environ.get(LANGFUSE_HOST, "")
     if state is not None and state.langfuse and langfuse_host:
         from owui_otel._langfuse import langfuse_project  # noqa: PLC0415
@@ -479,6 +485,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         langfuse_public_key=os.environ.get(LANGFUSE_PUBLIC_KEY, ""),
         langfuse_secret_key=os.environ.get(LANGFUSE_SECRET_KEY, ""),
         jaeger_url=args.jaeger_url or urls.get("jaeger", ""),
+        prometheus_url=urls.get("prometheus", ""),
         service_name=os.environ.get(OTEL_SERVICE_NAME, "open-webui"),
         openwebui_url=args.openwebui_url,
         openwebui_token=args.openwebui_token or os.environ.get(OWUI_TOKEN, ""),

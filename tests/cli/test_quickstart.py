@@ -69,7 +69,7 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
 
     state = json.loads((tmp_path / "state" / "stack" / "stack.json").read_text())
     pids = [p["pid"] for p in state["processes"]]
-    assert {p["name"] for p in state["processes"]} == {"supervisor", "jaeger", "collector", "bridge"}
+    assert {p["name"] for p in state["processes"]} == {"supervisor", "jaeger", "prometheus", "collector", "bridge"}
     assert all(Path(f"/proc/{pid}").exists() for pid in pids)  # still running after the command returned
 
     # Every trace link the demo printed is readable from Jaeger's API, with the GenAI span in it.

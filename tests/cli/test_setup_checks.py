@@ -281,10 +281,9 @@ def test_no_process_of_the_stack_inherits_them(monkeypatch: pytest.MonkeyPatch, 
     for name, value in STRAY.items():
         monkeypatch.setenv(name, value)
     options = StackOptions()
-    plan = _plan(
-        options, (Path("/nonexistent/otelcol"), Path("/nonexistent/jaeger")), tmp_path, _urls(options), ("k", "t")
-    )
-    assert [child.name for child in plan.children] == ["jaeger", "collector", "bridge"]
+    binaries = (Path("/nonexistent/otelcol"), Path("/nonexistent/jaeger"), Path("/nonexistent/prometheus"))
+    plan = _plan(options, binaries, tmp_path, _urls(options), ("k", "t"))
+    assert [child.name for child in plan.children] == ["jaeger", "prometheus", "collector", "bridge"]
     for child in plan.children:
         assert not set(STRAY) & set(child.env), child.name
 

@@ -385,7 +385,7 @@ def test_down_stops_the_supervisor_and_every_child_it_ever_ran(local_stack: Loca
     assert status is not None
     pids = [p.pid for p in local_stack.state.processes] + [c.pid for c in status.children if c.pid]
     stopped = stop_stack()
-    assert stopped[0] == "supervisor" and set(stopped) == {"supervisor", "jaeger", "collector", "bridge"}
+    assert stopped[0] == "supervisor" and set(stopped) == {"supervisor", "jaeger", "prometheus", "collector", "bridge"}
     for pid in pids:
         cmdline = Path(f"/proc/{pid}/cmdline")
         assert not cmdline.exists() or cmdline.read_bytes() == b"", f"pid {pid} still runs"
