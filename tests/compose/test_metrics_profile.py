@@ -45,6 +45,15 @@ def test_grafana_admin_password_is_a_required_secret(compose_doc: dict[str, Any]
     assert refs and all(ref.operator == ":?" and ref.argument for ref in refs)
 
 
+def test_the_per_user_settings_default_to_the_collectors_defaults(
+    env_example: checks.EnvExample, collector_config_text: str, resolved: dict[str, Any]
+) -> None:
+    defaults = checks.collector_env_defaults(collector_config_text)
+    collector_env = checks.environment(checks.services(resolved)["otel-collector"])
+    for name in ("OWUI_OTEL_METRICS_PER_USER", "OWUI_OTEL_METRICS_MAX_USER_SERIES"):
+        assert env_example.values[name] == defaults[name] == collector_env[name], name
+
+
 def copy_of_compose_folder(tmp_path: Path) -> Path:
     shutil.copytree(checks.REPO_ROOT / "compose", tmp_path / "compose")
     return tmp_path
