@@ -82,13 +82,23 @@ VARIABLES = (
 """(variable name, label, the query listing its values)."""
 
 
-def increase(metric: str, filters: str, window: str = "$__rate_interval", extra: str = "") -> str:
+OVER_TIME = "1h"
+"""The window of every over-time panel: each point is what happened in the hour before it.
+
+Not Grafana's ``$__rate_interval``: the collector pushes a series only when a turn changes it, so on a quiet
+instance two samples of a series can be far apart, and ``increase()`` over a few minutes would see one sample and
+show nothing. A series idle for the collector's ``max_stale`` (1h, otel-collector.yaml's delta_to_cumulative)
+restarts from a 0 sample, so within an hour's window every turn has the sample before it (a test keeps the two
+equal)."""
+
+
+def increase(metric: str, filters: str, window: str = OVER_TIME, extra: str = "") -> str:
     """``increase(metric{filters[, extra]}[window])``."""
     return f"increase({metric}{{{filters}{', ' + extra if extra else ''}}}[{window}])"
 
 
 def quantile(q: float, buckets: str) -> str:
-    return f"histogram_quantile({q}, sum by (le, {MODEL}) (rate({buckets}{{{MODEL_FILTER}}}[$__rate_interval])))"
+    return f"histogram_quantile({q}, sum by (le, {MODEL}) (rate({buckets}{{{MODEL_FILTER}}}[{OVER_TIME}])))"
 
 
 def per(labels: str, what: str) -> str:
@@ -126,7 +136,7 @@ def timeseries_panel(
     panel = (
         timeseries.Panel()
         .title(title)
-        .description(description)
+        .description(f"{description} Each point covers the hour before it.")
         .datasource(DATASOURCE)
         .unit(unit)
         .min(0)
@@ -138,7 +148,8 @@ def timeseries_panel(
             .display_mode(common_models.LegendDisplayMode.TABLE)
             .placement(common_models.LegendPlacement.BOTTOM)
             .show_legend(True)
-            .calcs(["sum"] if unit not in ("s", "percentunit") else ["mean", "max"])
+            # Points are rolling one-hour windows: their sum would count a turn many times.
+            .calcs(["mean", "max"])
         )
     )
     for query in queries:

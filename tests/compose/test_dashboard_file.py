@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
@@ -121,3 +122,13 @@ def test_the_dashboard_covers_what_admins_ask_for(dashboard: dict[str, Any]) -> 
         "Turn duration percentiles", "Time to first chunk percentiles", "Task calls by task",
     ):  # fmt: skip
         assert wanted in titles
+
+
+def test_the_over_time_window_is_the_collectors_max_stale(generator: ModuleType, dashboard: dict[str, Any]) -> None:
+    """Within the window every pushed sample has the one before it (or the 0 of a restarted series): see OVER_TIME."""
+    processors = yaml.safe_load(checks.COLLECTOR_CONFIG.read_text(encoding="utf-8"))["processors"]
+    stale = {config["max_stale"] for name, config in processors.items() if name.startswith("delta_to_cumulative")}
+    assert stale == {generator.OVER_TIME}
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    assert all("$__rate_interval" not in expr for expr in exprs)
+    assert sum(f"[{generator.OVER_TIME}]" in expr for expr in exprs) > 10
