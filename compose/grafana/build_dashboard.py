@@ -88,8 +88,8 @@ OVER_TIME = "1h"
 Not Grafana's ``$__rate_interval``: the collector pushes a series only when a turn changes it, so on a quiet
 instance two samples of a series can be far apart, and ``increase()`` over a few minutes would see one sample and
 show nothing. A series idle for the collector's ``max_stale`` (1h, otel-collector.yaml's delta_to_cumulative)
-restarts from a 0 sample, so within an hour's window every turn has the sample before it (a test keeps the two
-equal)."""
+restarts from a 0 sample, so a one-hour window holds the sample before a turn for all but turns after nearly an
+hour's pause (a test keeps the two equal). Exact totals: the overview's ``$__range`` panels, or Prometheus."""
 
 
 def increase(metric: str, filters: str, window: str = OVER_TIME, extra: str = "") -> str:
