@@ -53,10 +53,10 @@ def dashboard() -> dict[str, Any]:
     return document
 
 
-def panel_queries() -> list[tuple[str, str]]:
-    """(panel title and refId, PromQL) of every query of every panel."""
+def panel_queries() -> list[tuple[str, str, bool]]:
+    """(panel title and refId, PromQL, whether Grafana asks a range query) of every query of every panel."""
     return [
-        (f"{panel['title']} [{target['refId']}]", target["expr"])
+        (f"{panel['title']} [{target['refId']}]", target["expr"], bool(target.get("range")))
         for panel in dashboard()["panels"]
         for target in panel.get("targets", [])
     ]
@@ -105,6 +105,17 @@ def instant(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
+def query_range(prometheus_url: str, expr: str, minutes: int = 10, step: str = "15s") -> list[list[float]]:
+    """The values of each series of a range query over the last ``minutes``, as Grafana's time series panels ask."""
+    end = time.time()
+    params = {"query": expr, "start": f"{end - minutes * 60:.3f}", "end": f"{end:.3f}", "step": step}
+    answer = httpx.get(f"{prometheus_url}/api/v1/query_range", params=params, timeout=30)
+    assert answer.status_code == 200, f"{expr}: {answer.text}"
+    body = answer.json()
+    assert body["status"] == "success" and body["data"]["resultType"] == "matrix", body
+    return [[float(value) for _, value in series["values"]] for series in body["data"]["result"]]
+
+
 def total(prometheus_url: str, expr: str) -> float:
     return sum(float(row["value"][1]) for row in instant(prometheus_url, f"sum({expr})"))
 
@@ -146,11 +157,14 @@ def replayed_values(replayed: ReplayedMetrics) -> dict[str, set[str]]:
 
 
 @pytest.mark.parametrize("selection", [ALL, SELECTED], ids=["all", "selected"])
-@pytest.mark.parametrize(("panel", "expr"), QUERIES, ids=[panel for panel, _ in QUERIES])
+@pytest.mark.parametrize(("panel", "expr", "is_range"), QUERIES, ids=[panel for panel, _, _ in QUERIES])
 def test_every_dashboard_query_returns_data_for_the_replayed_turns(
-    replayed: ReplayedMetrics, panel: str, expr: str, selection: dict[str, str]
+    replayed: ReplayedMetrics, panel: str, expr: str, is_range: bool, selection: dict[str, str]
 ) -> None:
     query = substitute(expr, selection)
+    if is_range:  # a time series panel: Grafana asks for points over the time range
+        points = query_range(replayed.prometheus.url, query)
+        assert any(math.isfinite(value) for series in points for value in series), f"{panel}: no points: {query}"
     rows = instant(replayed.prometheus.url, query)
     assert rows, f"{panel}: no data for\n{query}"
     values = [float(row["value"][1]) for row in rows]
