@@ -41,15 +41,16 @@ from ._auth import (
 )
 from ._backends import BUILTIN_EXPORTERS
 from ._backends.langfuse import LANGFUSE_INGESTION_HEADERS, LANGFUSE_OTLP_PATH
+from ._backends.metrics import EXPORTER as METRICS_EXPORTER
 from ._build import MANIFEST, build_collector
 from ._cache import cache_dir
 from ._config import EXPORTERS_FULL, config_dict, render_config, spec_from_env
 from ._environment import CollectorAddresses, collector_env
 from ._errors import BuildError, GoNotFoundError, OwuiOtelError, UsageError, ValidationError
 from ._jaeger import build_jaeger, jaeger_config
-from ._prometheus import PROMETHEUS_OTLP_PATH, build_prometheus, prometheus_command, write_prometheus_config
 from ._metrics import metric_samples
 from ._process import ManagedProcess, ProcessError, http_ok, open_private_log, wait_until
+from ._prometheus import PROMETHEUS_OTLP_PATH, build_prometheus, prometheus_command, write_prometheus_config
 from ._targets import OtlpTarget, parse_otlp_target, parse_otlp_targets
 from ._validate import validate_config
 
@@ -61,6 +62,7 @@ __all__ = [
     "LANGFUSE_PUBLIC_KEY",
     "LANGFUSE_SECRET_KEY",
     "MANIFEST",
+    "METRICS_EXPORTER",
     "PROMETHEUS_OTLP_PATH",
     "ManagedProcess",
     "ProcessError",

@@ -208,5 +208,7 @@ def run_demo(
             f"Jaeger at {jaeger_url} shows no trace for: {'; '.join(missing)}. "
             "Run `owui-otel doctor` to find the broken link."
         )
-    users = {step.payload["user"].get("id") for s in demo for step in s.steps if isinstance(step.payload.get("user"), dict)}
+    users = {
+        step.payload["user"].get("id") for s in demo for step in s.steps if isinstance(step.payload.get("user"), dict)
+    }
     return DemoReport(turns=turns, jaeger_url=jaeger_url, user_ids=sorted(str(user) for user in users if user))

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from collector import METRICS_EXPORTER as EXPORTER
 from collector import metric_samples
-from collector._backends.metrics import EXPORTER
 
 if TYPE_CHECKING:
     from owui_otel._doctor import Check, DoctorInputs
@@ -102,7 +102,10 @@ def check_metrics(inputs: DoctorInputs) -> list[Check]:
     try:
         turns = _turns_stored(url)
     except (httpx.HTTPError, KeyError, ValueError, IndexError) as error:
-        return [*checks, Check(LINK, WARN, f"Prometheus at {url} did not answer a query ({error})", "see prometheus.log")]
+        return [
+            *checks,
+            Check(LINK, WARN, f"Prometheus at {url} did not answer a query ({error})", "see prometheus.log"),
+        ]
     if turns:
         checks.append(Check(LINK, OK, f"Prometheus at {url} holds the usage of {int(turns)} turn(s)"))
     else:

@@ -51,7 +51,9 @@ def query_usage(prometheus_url: str, user_ids: Sequence[str], by: str) -> dict[s
     users = "|".join(re.escape(user) for user in user_ids).replace("\\", "\\\\").replace('"', '\\"')
     selector = f'{{user_id=~"{users}"}}'
     rows: dict[str, Usage] = {}
-    for labels, value in _query(prometheus_url, f"sum by ({by}, gen_ai_token_type) (openwebui_user_token_usage_total{selector})"):
+    for labels, value in _query(
+        prometheus_url, f"sum by ({by}, gen_ai_token_type) (openwebui_user_token_usage_total{selector})"
+    ):
         usage = rows.setdefault(labels.get(by, "?"), Usage())
         if labels.get("gen_ai_token_type") == "input":
             usage.input_tokens = int(value)

@@ -225,7 +225,7 @@ The owui-otel stack is running (supervised: a process that dies is restarted; `o
   Jaeger (query API)  {urls["jaeger"]}    e.g. {urls["jaeger"]}/api/traces?service=open-webui
   Collector OTLP      {urls["collector_otlp_http"]} (HTTP), {urls["collector_otlp_grpc"]} (gRPC); bearer token required
   Bridge server       {urls["bridge"]}
-  Prometheus          {urls.get("prometheus", "-")} (usage metrics; HTTP API only, e.g. /api/v1/query?query=openwebui_turns_total)
+  Prometheus          {urls.get("prometheus", "-")} (usage metrics; HTTP API only: /api/v1/query?query=...)
   Langfuse            {"on (LANGFUSE_HOST)" if state.langfuse else _LANGFUSE_OFF}{_ignored_shell_line()}
 
 Connect Open WebUI (either way):

@@ -4,8 +4,8 @@
 Spans and metrics can never disagree: the metrics are computed from the very spans every other backend gets.
 
     traces/metrics (otlp -> memory_limiter, batch) --> signal_to_metrics/usage --> metrics/usage --+
-                                                   \\-> signal_to_metrics/users --> metrics/users --+--> otlp_http/prometheus
-    metrics/<x>: memory_limiter, delta_to_cumulative/<x>, batch
+                                                   \\-> signal_to_metrics/users --> metrics/users --+
+    metrics/<x>: memory_limiter, transform/metrics_start_time, delta_to_cumulative/<x>, batch -> otlp_http/prometheus
 
 - ``signal_to_metrics`` (contrib signaltometricsconnector) aggregates each batch of spans into DELTA sums and
   histograms; ``delta_to_cumulative`` keeps running totals, so Prometheus (or any cumulative backend) gets plain
@@ -131,19 +131,36 @@ def _metric(name: str, unit: str, description: str, **body: Any) -> dict[str, An
     return {"name": name, "description": description, "unit": unit, "include_resource_attributes": _resource(), **body}
 
 
+def _counter(
+    name: str, unit: str, description: str, attributes: list[dict[str, Any]], condition: str, value: str = "1"
+) -> dict[str, Any]:
+    """A monotonic sum of ``value`` (default: one per span) over the spans that meet ``condition``."""
+    return _metric(
+        name, unit, description, attributes=attributes, conditions=[condition], sum={"value": value, "monotonic": True}
+    )
+
+
+def _seconds(
+    name: str, description: str, attributes: list[dict[str, Any]], condition: str, value: str
+) -> dict[str, Any]:
+    """A histogram in seconds on the semconv advisory buckets."""
+    histogram = {"buckets": list(SECONDS_BUCKETS), "value": value}
+    return _metric(name, "s", description, attributes=attributes, conditions=[condition], histogram=histogram)
+
+
 def _token_usage(token_type: str, *, per_user: bool) -> dict[str, Any]:
     """One token type's recording; the two types share one metric (the connector merges same-named definitions)."""
     attribute = f'span.attributes["{_TOKENS[token_type]}"]'
     has_tokens = f"{attribute} != nil and Int({attribute}) != nil"
     token_type_dimension = {"key": TOKEN_TYPE, "default_value": token_type}
     if per_user:
-        return _metric(
+        return _counter(
             "openwebui.user.token.usage",
             "{token}",
             "Tokens per user, role and model (input and output)",
-            attributes=[*_user_dimensions(), token_type_dimension],
-            conditions=[f"{_PER_USER} and {_TURN} and {has_tokens}"],
-            sum={"value": f"Int({attribute})", "monotonic": True},
+            [*_user_dimensions(), token_type_dimension],
+            f"{_PER_USER} and {_TURN} and {has_tokens}",
+            f"Int({attribute})",
         )
     return _metric(
         "gen_ai.client.token.usage",
@@ -162,45 +179,41 @@ def usage_metrics() -> list[dict[str, Any]]:
     return [
         _token_usage("input", per_user=False),
         _token_usage("output", per_user=False),
-        _metric(
+        _seconds(
             "gen_ai.client.operation.duration",
-            "s",
             "Duration of each turn, from the request to the end of the reply",
-            attributes=[*_turn_dimensions(), *_optional(ERROR_TYPE)],
-            conditions=[_TURN],
-            histogram={"buckets": list(SECONDS_BUCKETS), "value": duration},
+            [*_turn_dimensions(), *_optional(ERROR_TYPE)],
+            _TURN,
+            duration,
         ),
-        _metric(
+        _seconds(
             "gen_ai.client.operation.time_to_first_chunk",
-            "s",
             "Time to the first streamed chunk of the reply",
-            attributes=_turn_dimensions(),
-            conditions=[f"{_TURN} and {ttfc} != nil and Double({ttfc}) != nil and Double({ttfc}) >= 0.0"],
-            histogram={"buckets": list(SECONDS_BUCKETS), "value": f"Double({ttfc})"},
+            _turn_dimensions(),
+            f"{_TURN} and {ttfc} != nil and Double({ttfc}) != nil and Double({ttfc}) >= 0.0",
+            f"Double({ttfc})",
         ),
-        _metric(
+        _counter(
             "openwebui.turns",
             "{turn}",
             "Turns, by end reason and error type",
-            attributes=[*_turn_dimensions(), *_optional(OPENWEBUI_TURN_END_REASON, ERROR_TYPE)],
-            conditions=[_TURN],
-            sum={"value": "1", "monotonic": True},
+            [*_turn_dimensions(), *_optional(OPENWEBUI_TURN_END_REASON, ERROR_TYPE)],
+            _TURN,
         ),
-        _metric(
+        _counter(
             "gen_ai.usage.cost",
             NANO_USD,
             "Cost of the turns in nano-USD (USD = value / 1e9), as priced by the filter",
-            attributes=_turn_dimensions(),
-            conditions=[f"{_TURN} and {_HAS_COST}"],
-            sum={"value": _COST_NANO, "monotonic": True},
+            _turn_dimensions(),
+            f"{_TURN} and {_HAS_COST}",
+            _COST_NANO,
         ),
-        _metric(
+        _counter(
             "openwebui.task.calls",
             "{call}",
             "Task calls Open WebUI made (title, tags, follow-ups...), by task",
-            attributes=[{"key": OPENWEBUI_TASK}, *_optional(OPENWEBUI_MODEL_ID, OPENWEBUI_HOST)],
-            conditions=[_TASK],
-            sum={"value": "1", "monotonic": True},
+            [{"key": OPENWEBUI_TASK}, *_optional(OPENWEBUI_MODEL_ID, OPENWEBUI_HOST)],
+            _TASK,
         ),
     ]
 
@@ -210,21 +223,20 @@ def user_metrics() -> list[dict[str, Any]]:
     return [
         _token_usage("input", per_user=True),
         _token_usage("output", per_user=True),
-        _metric(
+        _counter(
             "openwebui.user.cost",
             NANO_USD,
             "Cost per user, role and model in nano-USD (USD = value / 1e9)",
-            attributes=_user_dimensions(),
-            conditions=[f"{_PER_USER} and {_TURN} and {_HAS_COST}"],
-            sum={"value": _COST_NANO, "monotonic": True},
+            _user_dimensions(),
+            f"{_PER_USER} and {_TURN} and {_HAS_COST}",
+            _COST_NANO,
         ),
-        _metric(
+        _counter(
             "openwebui.user.turns",
             "{turn}",
             "Turns per user, role and model, by error type",
-            attributes=[*_user_dimensions(), *_optional(ERROR_TYPE)],
-            conditions=[f"{_PER_USER} and {_TURN}"],
-            sum={"value": "1", "monotonic": True},
+            [*_user_dimensions(), *_optional(ERROR_TYPE)],
+            f"{_PER_USER} and {_TURN}",
         ),
     ]
 

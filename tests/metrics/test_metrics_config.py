@@ -10,7 +10,7 @@ import yaml
 
 from collector import EXPORTERS_FULL, config_dict, render_config, spec_from_env
 from collector._backends import env_defaults
-from collector._backends.metrics import ENV, EXPORTER, PIPELINES, user_metrics, usage_metrics
+from collector._backends.metrics import ENV, EXPORTER, PIPELINES, usage_metrics, user_metrics
 from collector._config import env_vars_used
 from collector._errors import UsageError
 from collector.cli import main
@@ -40,7 +40,10 @@ def test_metrics_are_on_by_default_and_wired_spans_to_prometheus() -> None:
     # Every processor a pipeline names is defined, and nothing defined is unused.
     used = {p for pipeline in pipelines.values() for p in pipeline["processors"]}
     assert used == set(config["processors"])
-    assert config["exporters"][EXPORTER]["endpoint"] == "${env:PROMETHEUS_OTLP_ENDPOINT:-http://localhost:9090/api/v1/otlp}"
+    assert (
+        config["exporters"][EXPORTER]["endpoint"]
+        == "${env:PROMETHEUS_OTLP_ENDPOINT:-http://localhost:9090/api/v1/otlp}"
+    )
 
 
 def test_no_metrics_leaves_no_trace_of_them() -> None:

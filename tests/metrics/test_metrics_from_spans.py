@@ -15,7 +15,9 @@ from tests.support.metrics_replay import FUNCTION_SCENARIOS
 pytestmark = pytest.mark.integration
 
 
-def _settled(read: Callable[[], dict[str, float]], expected: dict[str, float], *, timeout: float = 60.0) -> dict[str, float]:
+def _settled(
+    read: Callable[[], dict[str, float]], expected: dict[str, float], *, timeout: float = 60.0
+) -> dict[str, float]:
     """``read()`` once it equals ``expected`` (the last export may still be on its way), else its last value."""
     deadline = time.monotonic() + timeout
     while True:
@@ -54,7 +56,9 @@ def test_tokens_per_user_equal_the_spans_exactly(replayed_metrics: ReplayedMetri
 
     def read() -> dict[str, float]:
         rows = prometheus.query("sum by (user_id, gen_ai_token_type) (openwebui_user_token_usage_total)")
-        return {f"{row['metric']['user_id']}/{row['metric']['gen_ai_token_type']}": float(row["value"][1]) for row in rows}
+        return {
+            f"{row['metric']['user_id']}/{row['metric']['gen_ai_token_type']}": float(row["value"][1]) for row in rows
+        }
 
     assert _settled(read, expected) == expected
 

@@ -29,7 +29,16 @@ import httpx
 
 from tests.support.scenarios import FIXTURES
 
-__all__ = ["FUNCTION_SCENARIOS", "REPLAY_VALVES", "PlannedTurn", "SpanTotals", "nano_usd", "replay", "replay_plan", "wait_for_span_totals"]
+__all__ = [
+    "FUNCTION_SCENARIOS",
+    "REPLAY_VALVES",
+    "PlannedTurn",
+    "SpanTotals",
+    "nano_usd",
+    "replay",
+    "replay_plan",
+    "wait_for_span_totals",
+]
 
 _INLET = "pipelines_ui_stream_turn1_inlet.json"
 _OUTLET = "pipelines_ui_stream_turn1_outlet.json"
@@ -193,9 +202,7 @@ def _jaeger_spans(jaeger_url: str) -> list[dict[str, Any]]:
     return [span for trace in answer.json().get("data") or [] for span in trace["spans"]]
 
 
-def wait_for_span_totals(
-    jaeger_url: str, turns: int, plan: list[PlannedTurn], *, timeout: float = 60.0
-) -> SpanTotals:
+def wait_for_span_totals(jaeger_url: str, turns: int, plan: list[PlannedTurn], *, timeout: float = 60.0) -> SpanTotals:
     """Wait until Jaeger holds ``turns`` turns and the plan's task calls, then total their spans."""
     tasks = sum(turn.title_task for turn in plan)
     deadline = time.monotonic() + timeout
