@@ -362,7 +362,8 @@ def build() -> dashboard_builders.Dashboard:
             dashboard_builders.QueryVariable(name)
             .label(label)
             .datasource(DATASOURCE)
-            .query({"query": query, "refId": f"{name}-values"})
+            # A string: the classic form every Grafana version reads (an object needs the editor's qryType).
+            .query(query)
             .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(dashboard_models.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC)
             .multi(True)

@@ -208,7 +208,7 @@ def test_the_overview_counts_every_replayed_turn(replayed: ReplayedMetrics) -> N
 )  # fmt: skip
 def test_every_variable_lists_the_replayed_values(replayed: ReplayedMetrics, variable: dict[str, Any]) -> None:
     """``label_values(metric, label)`` / ``label_values(label)``, asked the way Grafana asks Prometheus."""
-    match = re.fullmatch(r"label_values\((?:(\w+), )?(\w+)\)", variable["query"]["query"])
+    match = re.fullmatch(r"label_values\((?:(\w+), )?(\w+)\)", variable["query"])
     assert match, variable["query"]
     metric, label = match.groups()
     params = {"match[]": metric} if metric else {}
