@@ -89,6 +89,15 @@ def test_first_command_leaves_a_running_stack_with_demo_traces_and_down_cleans_u
     assert operations == {f"chat {DEMO_MODEL}"}
     assert len(re.findall(r" tokens, \$0\.\d+, ", done.stdout)) == 4, done.stdout  # the summaries show the cost
 
+    # The demo's usage, read back from Prometheus with PromQL: one model, one (fresh) user, all 6 turns, and the
+    # tokens the turn summaries (from Jaeger) show.
+    shown_tokens = [(int(i), int(o)) for i, o in re.findall(r"(\d+) in / (\d+) out tokens", done.stdout)]
+    rows = re.findall(r"^    (\S+) +(\d+) turn\(s\), ([\d,]+) input \+ ([\d,]+) output tokens, \$", done.stdout, re.M)
+    usage = [(name, *(int(n.replace(",", "")) for n in numbers)) for name, *numbers in rows]
+    totals = (6, sum(i for i, _ in shown_tokens), sum(o for _, o in shown_tokens))
+    assert [row[1:] for row in usage] == [totals, totals], done.stdout[-2000:]  # per model, then per user
+    assert usage[0][0] == DEMO_MODEL, usage
+
     # The printed `owui-otel traces` commands work as pasted (from the venv) and show the demo's turns.
     trace_ids = [link.rsplit("/", 1)[1] for link in links]
     chat_commands = re.findall(r"owui-otel traces --chat \S+", done.stdout)

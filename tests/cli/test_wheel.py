@@ -121,7 +121,11 @@ def test_owui_otel_help_runs_from_the_installed_wheel(installed: Installed) -> N
 
 
 def test_collector_config_renders_from_the_installed_wheel(installed: Installed) -> None:
-    result = _run([str(installed.python), "-m", "collector", "config", "--exporters", "jaeger"], cwd=installed.outside)
+    command = [str(installed.python), "-m", "collector", "config", "--exporters", "jaeger"]
+    result = _run(command, cwd=installed.outside)
+    config = yaml.safe_load(result.stdout)
+    assert list(config["exporters"]) == ["otlp_grpc/jaeger", "otlp_http/prometheus"]  # the usage metrics: on
+    result = _run([*command, "--no-metrics"], cwd=installed.outside)
     config = yaml.safe_load(result.stdout)
     assert list(config["exporters"]) == ["otlp_grpc/jaeger"]
     assert {name: pipeline["exporters"] for name, pipeline in config["service"]["pipelines"].items()} == {
