@@ -43,8 +43,7 @@ COLLECTOR = "otel-collector"
 COLLECTOR_INIT = "otelcol-init"
 JAEGER = "jaeger"
 LANGFUSE_WEB = "langfuse-web"
-DEFAULT_SERVICES = frozenset({OPEN_WEBUI, PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER})
-"""The services that always run; the others belong to the `langfuse` profile."""
+
 LANGFUSE_SERVICES = frozenset(
     {
         LANGFUSE_WEB,
@@ -56,7 +55,13 @@ LANGFUSE_SERVICES = frozenset(
         "langfuse-host-check",
     }
 )
-TRACING_SERVICES = frozenset({PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER}) | LANGFUSE_SERVICES
+PROMETHEUS = "prometheus"
+GRAFANA = "grafana"
+METRICS_SERVICES = frozenset({PROMETHEUS, GRAFANA})
+"""Usage metrics and the dashboard (metrics_checks.py checks their wiring; check_all does not include it)."""
+DEFAULT_SERVICES = frozenset({OPEN_WEBUI, PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER}) | METRICS_SERVICES
+"""The services that always run; the others belong to the `langfuse` profile."""
+TRACING_SERVICES = frozenset({PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER}) | LANGFUSE_SERVICES | METRICS_SERVICES
 """Everything that only records chats: Open WebUI must start whatever state these are in."""
 
 # Jaeger v2 all-in-one listens for OTLP/gRPC on 4317 (its embedded config, jaegertracing/jaeger
@@ -64,8 +69,10 @@ TRACING_SERVICES = frozenset({PIPELINES, COLLECTOR_INIT, COLLECTOR, JAEGER}) | L
 # collector's exporter to it is otlp_grpc/jaeger, so JAEGER_OTLP_ENDPOINT must use this port.
 JAEGER_OTLP_GRPC_PORT = 4317
 
-# The only ports users need on the host: the three web UIs. (service, container port)
-PUBLISHED_ALLOWED = frozenset({(OPEN_WEBUI, 8080), (JAEGER, 16686), (LANGFUSE_WEB, 3000)})
+# The only ports users need on the host: the web UIs (Prometheus' serves PromQL too). (service, container port)
+PUBLISHED_ALLOWED = frozenset(
+    {(OPEN_WEBUI, 8080), (JAEGER, 16686), (LANGFUSE_WEB, 3000), (PROMETHEUS, 9090), (GRAFANA, 3000)}
+)
 
 # Variables of the Docker Compose CLI itself: documented in .env.example although the compose file never reads them.
 COMPOSE_CLI_VARIABLES = frozenset({"COMPOSE_PROFILES", "COMPOSE_PROJECT_NAME", "COMPOSE_FILE"})

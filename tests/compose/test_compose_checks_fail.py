@@ -215,6 +215,18 @@ COMPOSE_MUTATIONS = [
         id="pipelines-on-its-branch-tag",
     ),
     pytest.param(
+        "image: grafana/grafana:12.4.11",
+        "image: grafana/grafana:latest",
+        ("services.grafana", "not pinned"),
+        id="grafana-latest",
+    ),
+    pytest.param(
+        "image: prom/prometheus:v3.16.0",
+        "image: prom/prometheus",
+        ("services.prometheus", "not pinned"),
+        id="prometheus-untagged",
+    ),
+    pytest.param(
         "image: minio/minio:RELEASE.2025-09-07T16-13-09Z",
         "image: minio/minio:latest",
         ("services.langfuse-minio", "not pinned"),

@@ -75,6 +75,9 @@ def test_images_are_pinned_and_dependencies_exist(compose_doc: dict[str, Any]) -
     assert images["pipelines"] == "ghcr.io/open-webui/pipelines:git-26b8f20"
     assert "26b8f20" in (checks.REPO_ROOT / "tests" / "fixtures" / "openwebui" / "README.md").read_text()
     assert images["langfuse-minio"].startswith("minio/minio:RELEASE.")
+    # Prometheus: the release the local stack builds; Grafana: the line of the dashboard model we validate with.
+    assert images["prometheus"] == "prom/prometheus:v3.16.0"
+    assert images["grafana"].startswith("grafana/grafana:12.4.")
 
 
 def test_open_webui_starts_whatever_state_tracing_is_in(compose_doc: dict[str, Any]) -> None:
@@ -90,7 +93,7 @@ def test_host_ports_are_variables_documented_in_env_example(
 ) -> None:
     assert checks.check_host_ports_are_variables(compose_doc) == []
     names = set(re.findall(r"\$\{([A-Z_]+_PORT):-", json.dumps(compose_doc["services"])))
-    assert names == {"OPEN_WEBUI_PORT", "JAEGER_UI_PORT", "LANGFUSE_PORT"}
+    assert names == {"OPEN_WEBUI_PORT", "JAEGER_UI_PORT", "LANGFUSE_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT"}
     assert names <= set(env_example.values)
     # Another value in .env moves the published port.
     moved, errors = checks.interpolate_doc(compose_doc, {**env_example.values, "OPEN_WEBUI_PORT": "3100"})

@@ -23,8 +23,16 @@ HOST_CHECK_SCRIPT = checks.REPO_ROOT / "compose" / "langfuse-host-check.sh"
 
 
 def files_the_containers_run(doc: dict[str, Any]) -> list[str]:
-    """Every repository file docker-compose.yml bind-mounts (scripts, Python, collector configs)."""
-    return sorted({mount.source.removeprefix("./") for mount in checks.mounts(doc) if mount.kind == "bind"})
+    """Every repository file docker-compose.yml bind-mounts (scripts, Python, collector configs), and every file in
+    a bind-mounted folder (Grafana's provisioning and dashboards)."""
+    files: set[str] = set()
+    for mount in checks.mounts(doc):
+        if mount.kind != "bind":
+            continue
+        source = checks.REPO_ROOT / mount.source
+        found = sorted(path for path in source.rglob("*") if path.is_file()) if source.is_dir() else [source]
+        files.update(path.relative_to(checks.REPO_ROOT).as_posix() for path in found)
+    return sorted(files)
 
 
 def test_docker_compose_reads_the_chat_dependencies_as_optional_and_start_only(
@@ -48,6 +56,8 @@ def test_docker_compose_reads_the_chat_dependencies_as_optional_and_start_only(
 def test_every_file_the_containers_run_keeps_lf_endings_on_any_checkout(compose_doc: dict[str, Any]) -> None:
     files = files_the_containers_run(compose_doc)
     assert "compose/otelcol-init.sh" in files and "compose/langfuse-host-check.sh" in files
+    assert "compose/grafana/dashboards/open-webui-usage.json" in files
+    assert "compose/grafana/provisioning/datasources/prometheus.yaml" in files
     git = shutil.which("git")
     assert git, "git is needed to read .gitattributes"
     result = subprocess.run(
