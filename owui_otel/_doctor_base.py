@@ -44,6 +44,7 @@ class DoctorInputs:
     """Where the Langfuse settings came from, for messages: "" (this shell or the flags) or "the running collector"."""
     jaeger_url: str = ""
     prometheus_url: str = ""
+    phoenix_url: str = ""
     service_name: str = "open-webui"
     openwebui_url: str = ""
     openwebui_token: str = ""

@@ -15,6 +15,7 @@ from owui_otel._doctor_settings import bridge_filter_id
 from owui_otel._doctor_synthetic import (
     JAEGER,
     LANGFUSE,
+    PHOENIX,
     LangfuseReader,
     SyntheticTurn,
     find_turn,
@@ -70,9 +71,15 @@ def check_synthetic_turn(inputs: DoctorInputs) -> list[Check]:
     turn = SyntheticTurn.new()
     path, failure = _send(inputs, turn)
     langfuse = _langfuse_reader(inputs)
-    backends = ([JAEGER] if inputs.jaeger_url else []) + ([LANGFUSE] if langfuse else [])
+    backends = (
+        ([JAEGER] if inputs.jaeger_url else [])
+        + ([PHOENIX] if inputs.phoenix_url else [])
+        + ([LANGFUSE] if langfuse else [])
+    )
     found = (
-        find_turn(turn, jaeger_url=inputs.jaeger_url, langfuse=langfuse, wait_s=inputs.wait_s)
+        find_turn(
+            turn, jaeger_url=inputs.jaeger_url, langfuse=langfuse, wait_s=inputs.wait_s, phoenix_url=inputs.phoenix_url
+        )
         if failure is None and backends
         else dict.fromkeys(backends, False)
     )

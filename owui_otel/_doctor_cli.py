@@ -101,6 +101,7 @@ def doctor_inputs(args: argparse.Namespace) -> DoctorInputs:
         langfuse_source=source,
         jaeger_url=args.jaeger_url or urls.get("jaeger", ""),
         prometheus_url=urls.get("prometheus", ""),
+        phoenix_url=urls.get("phoenix", ""),
         service_name=os.environ.get(OTEL_SERVICE_NAME, "open-webui"),
         openwebui_url=args.openwebui_url,
         openwebui_token=args.openwebui_token or os.environ.get(OWUI_TOKEN, ""),

@@ -58,6 +58,7 @@ def check_metrics(inputs: DoctorInputs) -> list[Check]:
     url = inputs.prometheus_url
     if not url:
         return []
+    logs = inputs.logs or "the stack's logs folder"
     try:
         httpx.get(f"{url}/-/ready", timeout=_TIMEOUT).raise_for_status()
     except httpx.HTTPError as error:
@@ -65,10 +66,9 @@ def check_metrics(inputs: DoctorInputs) -> list[Check]:
             Check(
                 LINK,
                 FAIL,
-                f"Prometheus at {url} does not answer ({type(error).__name__}). Until then: the collector keeps "
-                "retrying the usage metrics for 5 minutes, then drops them (the traces are not affected)",
-                f"restart the stack: {command('down', '&&', 'up')}; Prometheus' log is in the stack's logs folder "
-                "(prometheus.log)",
+                f"Prometheus at {url} does not answer ({type(error).__name__})",
+                f"restart the stack: {command('down', '&&', 'up')}; Prometheus' log: {logs}/prometheus.log",
+                "the collector retries the usage metrics for 5 minutes, then drops them (traces are not affected)",
             )
         ]
     checks = []
@@ -80,18 +80,20 @@ def check_metrics(inputs: DoctorInputs) -> list[Check]:
                 WARN,
                 f"the collector could not deliver {int(counts['failed'])} metric point(s) to Prometheus "
                 f"({int(counts['sent'])} delivered) since it started",
-                "see collector.log in the stack's logs folder; a later delivery carries the running totals again",
+                f"read {logs}/collector.log for the reason",
+                "a later delivery carries the running totals again",
             )
         )
     if counts is not None and counts["limited"]:
         checks.append(
             Check(
-                LINK,
+                _BOUND,
                 WARN,
-                f"{_BOUND}: the per-user series reached their bound; {int(counts['limited'])} per-user data point(s) "
-                "were dropped (per-model metrics are complete). Until then: new users are missing from per-user views",
+                f"the per-user series reached their bound; {int(counts['limited'])} per-user data point(s) were "
+                "dropped (per-model metrics are complete)",
                 f"raise it, e.g. {_BOUND}=50000, then {command('down', '&&', 'up')}, or turn per-user metrics off: "
                 "OWUI_OTEL_METRICS_PER_USER=false",
+                "new users are missing from per-user views",
             )
         )
     try:
@@ -99,7 +101,13 @@ def check_metrics(inputs: DoctorInputs) -> list[Check]:
     except (httpx.HTTPError, KeyError, ValueError, IndexError) as error:
         return [
             *checks,
-            Check(LINK, WARN, f"Prometheus at {url} did not answer a query ({error})", "see prometheus.log"),
+            Check(
+                LINK,
+                WARN,
+                f"Prometheus at {url} did not answer a query ({error})",
+                f"read {logs}/prometheus.log",
+                "usage views may be empty",
+            ),
         ]
     if turns:
         checks.append(Check(LINK, OK, f"Prometheus at {url} holds the usage of {int(turns)} turn(s)"))

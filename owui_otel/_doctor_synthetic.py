@@ -33,11 +33,13 @@ from otel_filter import FilterCore
 from otel_filter.environment_variables import OTEL_RESOURCE_ATTRIBUTES
 from otel_filter.semconv import OPENWEBUI_SYNTHETIC
 from otel_filter.trace_ids import turn_span_id, turn_trace_id
+from owui_otel._errors import OwuiOtelError
 from owui_otel._jaeger_query import fetch_trace
+from owui_otel._phoenix import phoenix_has_trace
 
 SYNTHETIC_PREFIX = "owui-otel-doctor-"
 SYNTHETIC_NAME = "owui-otel-doctor"
-JAEGER, LANGFUSE = "Jaeger", "Langfuse"
+JAEGER, LANGFUSE, PHOENIX = "Jaeger", "Langfuse", "Phoenix"
 _EXPORT_TIMEOUT_S = "5"
 """The synthetic filter's OTLP export timeout (``OTEL_EXPORTER_OTLP_TIMEOUT``): a dead endpoint costs seconds, not
 the SDK's 10 s per retry."""
@@ -138,13 +140,27 @@ def _in_langfuse(client: Any, turn: SyntheticTurn) -> bool:
     return any(observation.id == turn.span_id for observation in answer.data)
 
 
+def _in_phoenix(phoenix_url: str, turn: SyntheticTurn) -> bool:
+    try:
+        return phoenix_has_trace(phoenix_url, turn.trace_id)
+    except OwuiOtelError:  # another Phoenix than the pinned one: the turn counts as not found, the line says where
+        return False
+
+
 def find_turn(
-    turn: SyntheticTurn, *, jaeger_url: str, langfuse: LangfuseReader | None, wait_s: float
+    turn: SyntheticTurn,
+    *,
+    jaeger_url: str,
+    langfuse: LangfuseReader | None,
+    wait_s: float,
+    phoenix_url: str = "",
 ) -> dict[str, bool]:
     """Ask each backend for the turn until all have it or ``wait_s`` passed: ``{"Jaeger": True, "Langfuse": False}``."""
     found: dict[str, bool] = {}
     if jaeger_url:
         found[JAEGER] = False
+    if phoenix_url:
+        found[PHOENIX] = False
     client, http = None, httpx.Client(timeout=5.0)
     if langfuse is not None:
         from langfuse import Langfuse  # noqa: PLC0415 (the [cli] extra)
@@ -164,6 +180,8 @@ def find_turn(
         while True:
             if JAEGER in found and not found[JAEGER]:
                 found[JAEGER] = _in_jaeger(jaeger_url, turn)
+            if PHOENIX in found and not found[PHOENIX]:
+                found[PHOENIX] = _in_phoenix(phoenix_url, turn)
             if client is not None and not found[LANGFUSE]:
                 found[LANGFUSE] = _in_langfuse(client, turn)
             if all(found.values()) or time.monotonic() >= deadline:

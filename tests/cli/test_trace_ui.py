@@ -30,6 +30,7 @@ from collector._backends.phoenix import PHOENIX_PROJECT
 from collector._process import free_port
 from otel_filter.semconv import GEN_AI_REQUEST_MODEL, GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS
 from owui_otel._demo import DemoReport, run_demo, scenarios
+from owui_otel._doctor import OK, DoctorInputs, check_synthetic_turn
 from owui_otel._phoenix import phoenix_has_trace, phoenix_trace_url
 from owui_otel._stack import StackOptions, StackState, start_stack, stop_stack
 
@@ -187,6 +188,21 @@ def test_phoenix_listens_on_loopback_only(stack: TraceUiStack) -> None:
     assert phoenix.pid is not None
     # Its UI/OTLP-HTTP port on 127.0.0.1 (0100007F), and nothing else: its gRPC receiver would bind [::].
     assert _listening_addresses(phoenix.pid) == {f"0100007F:{stack.options.phoenix_port:04X}"}
+
+
+def test_the_doctors_synthetic_turn_is_found_in_phoenix_too(stack: TraceUiStack) -> None:
+    urls = stack.state.urls
+    inputs = DoctorInputs(
+        bridge_url=urls["bridge"],
+        bridge_api_key=stack.state.api_key,
+        jaeger_url=urls["jaeger"],
+        phoenix_url=urls["phoenix"],
+        synthetic_turn=True,
+    )
+    (check,) = check_synthetic_turn(inputs)
+    assert check.status == OK, check
+    assert check.data["found_in"] == ["Jaeger", "Phoenix"] and check.data["missing_in"] == []
+    assert phoenix_has_trace(urls["phoenix"], check.data["trace_id"])
 
 
 def test_phoenix_keeps_the_traces_across_down_and_up(stack: TraceUiStack) -> None:

@@ -68,7 +68,7 @@ def test_per_user_series_are_bounded_and_switchable(
         assert len({row["metric"]["user_id"] for row in series}) < USERS
         inputs = DoctorInputs(prometheus_url=prometheus.url, collector_metrics=_metrics_url(bounded))
         [bound, stored] = check_metrics(inputs)
-        assert bound.status == WARN and "OWUI_OTEL_METRICS_MAX_USER_SERIES" in bound.says
+        assert bound.status == WARN and bound.link == "OWUI_OTEL_METRICS_MAX_USER_SERIES" and "bound" in bound.says
         assert "OWUI_OTEL_METRICS_MAX_USER_SERIES=50000" in bound.fix and stored.status == OK
 
         off = stack_factory(langfuse=False, env={**endpoint, "OWUI_OTEL_METRICS_PER_USER": "false"})
