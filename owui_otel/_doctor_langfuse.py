@@ -91,11 +91,15 @@ def check_langfuse(inputs: DoctorInputs) -> list[Check]:
                 f"this shell sets it ({inputs.filter_environ['LANGFUSE_HOST']}), but {inputs.langfuse_source} was "
                 "started without Langfuse",
                 f"apply it: {RESTART} (with LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY set)",
-                "traces go to Jaeger only",
+                "traces do not go to Langfuse (the other backends get them)",
             )
         ]
     if not inputs.langfuse_host:
-        return [Check("Langfuse", SKIP, "LANGFUSE_HOST is not set: traces go to Jaeger only")]
+        return [
+            Check(
+                "Langfuse", SKIP, "LANGFUSE_HOST is not set: traces do not go to Langfuse (the other backends get them)"
+            )
+        ]
     try:
         host = langfuse_base_url(inputs.langfuse_host)
     except UsageError as error:

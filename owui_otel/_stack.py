@@ -410,7 +410,7 @@ def _check_can_start(options: StackOptions, progress: Progress) -> StackState | 
     if options.langfuse_host and not (options.langfuse_public_key and options.langfuse_secret_key):
         raise OwuiOtelError(
             "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY: not set, but LANGFUSE_HOST (or --langfuse-host) is. Fix: "
-            "export both keys (Langfuse > Settings > API Keys), or drop LANGFUSE_HOST to run with Jaeger only. Until "
+            "export both keys (Langfuse > Settings > API Keys), or drop LANGFUSE_HOST to run without Langfuse. Until "
             "then: nothing is started"
         )
     busy = [f"{name}={port}" for name, port in options.ports().items() if not _port_free(port)]

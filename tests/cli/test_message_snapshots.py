@@ -170,6 +170,15 @@ class Case:
 
 
 URL = "http://127.0.0.1:{taken}"
+OTHER_PORTS_FREE = "{other-ports-free}"
+"""Expands to a free port for each `up` port flag but --bridge-port (not shown in the snapshot's command line)."""
+
+
+def _other_ports_free() -> list[str]:
+    flags = [f"--{name.replace('_', '-')}" for name in StackOptions().ports() if name != "bridge_port"]
+    return [word for flag in flags for word in (flag, str(free_port()))]
+
+
 CASES = [
     # up
     Case("up-langfuse-host-without-keys", ["up"], "LANGFUSE_PUBLIC_KEY", 1, {"LANGFUSE_HOST": "https://lf.test"}),
@@ -180,7 +189,8 @@ CASES = [
         2,
         {"LANGFUSE_HOST": "https://cloud.langfuse.com/api/public/otel"},
     ),
-    Case("up-port-taken", ["up", "--bridge-port", "{taken}"], "bridge_port=", 1),
+    # Every other port is a free one, so the line names the taken port only (even with a demo stack up).
+    Case("up-port-taken", ["up", "--bridge-port", "{taken}", OTHER_PORTS_FREE], "bridge_port=", 1),
     Case("up-partly-running", ["up"], "stack.json", 1, setup="partly-running"),
     Case("up-running-with-other-settings", ["up", "--bridge-port", "9100"], "--bridge-port 9100", 1, setup="running"),
     Case("up-running-describes-the-stack", ["up"], None, 0, setup="running"),
@@ -327,10 +337,11 @@ def test_message(case: Case, box: Sandbox, request: pytest.FixtureRequest) -> No
         request.getfixturevalue("fake_bridge") if "{fake}" in " ".join(case.argv) or case.setup == "fake-stack" else ""
     )
     _prepare(case, box, lambda: request.getfixturevalue("sleeper"), lambda: fake)
-    argv = [word.format(taken=box.taken_port, fake=fake) for word in case.argv]
+    argv = [word.format(taken=box.taken_port, fake=fake) for word in case.argv if word != OTHER_PORTS_FREE]
+    extra = _other_ports_free() if OTHER_PORTS_FREE in case.argv else []
     env = {**box.env, **case.env}
     proc = subprocess.run(
-        [*OWUI_OTEL, *argv], env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+        [*OWUI_OTEL, *argv, *extra], env=env, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == case.code, (proc.returncode, proc.stdout, proc.stderr)
