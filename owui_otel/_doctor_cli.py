@@ -100,8 +100,8 @@ def doctor_inputs(args: argparse.Namespace) -> DoctorInputs:
         langfuse_secret_key=secret_key,
         langfuse_source=source,
         jaeger_url=args.jaeger_url or urls.get("jaeger", ""),
-        prometheus_url=urls.get("prometheus", ""),
-        phoenix_url=urls.get("phoenix", ""),
+        prometheus_url=args.prometheus_url or urls.get("prometheus", ""),
+        phoenix_url=args.phoenix_url or urls.get("phoenix", ""),
         service_name=os.environ.get(OTEL_SERVICE_NAME, "open-webui"),
         openwebui_url=args.openwebui_url,
         openwebui_token=args.openwebui_token or os.environ.get(OWUI_TOKEN, ""),
@@ -131,7 +131,8 @@ def add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "collector's delivery metrics, checks each link in the order data flows (supervisor, bridge, the filter's "
         "settings, collector, Langfuse, Jaeger, Open WebUI's connections and Functions), then sends a synthetic "
         "turn (chat id owui-otel-doctor-...) through the bridge, or the filter's own settings when no bridge is "
-        "configured, and looks for it in Jaeger and, with Langfuse keys, in Langfuse. Each problem line names the "
+        "configured, and looks for it in Jaeger, in Phoenix (the `up` stack's trace UI) and, with Langfuse keys, in "
+        "Langfuse; it also checks the usage metrics in Prometheus. Each problem line names the "
         "setting, the fix and what happens meanwhile; the last line says 'N problems'. Exit code 1 then.",
     )
     doctor.add_argument("--json", action="store_true", help="print a JSON report (for CI) instead of text")
@@ -157,6 +158,8 @@ def add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--langfuse-host", default="", help="default: what the running collector sends to, else $LANGFUSE_HOST"
     )
     doctor.add_argument("--jaeger-url", default="", help="Jaeger query URL (default: the `up` stack's)")
+    doctor.add_argument("--phoenix-url", default="", help="Phoenix (trace UI) URL (default: the `up` stack's)")
+    doctor.add_argument("--prometheus-url", default="", help="Prometheus URL (default: the `up` stack's)")
     doctor.add_argument("--openwebui-url", default="", help="Open WebUI address, to check its connections/Functions")
     doctor.add_argument("--openwebui-token", default="", help=f"an admin token for it (default: ${OWUI_TOKEN})")
     doctor.set_defaults(handler=cmd_doctor)

@@ -388,7 +388,7 @@ def _add_stack_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     up.add_argument(
         "--langfuse-host",
         default=os.environ.get(LANGFUSE_HOST, ""),
-        help="Langfuse base URL, e.g. https://cloud.langfuse.com (default: $LANGFUSE_HOST; empty = no Langfuse: Jaeger, Phoenix and Prometheus only)",
+        help="Langfuse base URL, e.g. https://cloud.langfuse.com (default: $LANGFUSE_HOST; empty = no Langfuse)",
     )
     for name, value in defaults.ports().items():
         up.add_argument(f"--{name.replace('_', '-')}", type=int, default=value, help=f"default {value}")

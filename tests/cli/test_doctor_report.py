@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 BROKEN = Report(
     checks=[
         Check("collector", OK, "healthy (http://127.0.0.1:13133)"),
-        Check("Langfuse", SKIP, "LANGFUSE_HOST is not set: traces go to Jaeger only"),
+        Check("Langfuse", SKIP, "LANGFUSE_HOST is not set: traces do not go to Langfuse (the other backends get them)"),
         Check(
             "LANGFUSE_HOST",
             FAIL,
@@ -128,7 +128,10 @@ def test_langfuse_set_in_the_shell_but_not_in_the_running_stack_is_a_problem() -
     (check,) = check_langfuse(inputs)
     assert (check.link, check.status) == ("LANGFUSE_HOST", WARN)
     assert "the running collector was started without Langfuse" in check.says
-    assert "owui-otel down && .venv/bin/owui-otel up" in check.fix and check.until == "traces go to Jaeger only"
+    assert (
+        "owui-otel down && .venv/bin/owui-otel up" in check.fix
+        and check.until == "traces do not go to Langfuse (the other backends get them)"
+    )
     # Without a running stack the shell is all there is: no Langfuse is simply not checked.
     (skipped,) = check_langfuse(DoctorInputs(filter_environ={"LANGFUSE_HOST": "https://x.example"}))
     assert skipped.status == SKIP
