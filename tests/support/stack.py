@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 import yaml
 
-from collector import CollectorAddresses, collector_env, jaeger_config, metric_samples
+from collector import EXPORTERS_FULL, CollectorAddresses, collector_env, jaeger_config, metric_samples, render_config
 from collector._process import ManagedProcess, free_port, http_ok, wait_until
 
 __all__ = ["FAST_RETRY", "RECEIVER_AUTH_OVERLAY", "REPO_ROOT", "ROOT_CONFIG", "Stack", "StackPorts"]
@@ -177,8 +177,8 @@ class Stack:
             langfuse_host=self.langfuse_url,
             langfuse_public_key=self.public_key,
             langfuse_secret_key=self.secret_key,
-            # The usage metrics go to this stack's own Prometheus port: nothing listens there unless a test starts
-            # one (tests.support.prometheus) or overrides PROMETHEUS_OTLP_ENDPOINT, so no test reaches a :9090.
+            # Without PROMETHEUS_OTLP_ENDPOINT in env the stack runs without the usage metrics (_collector_configs);
+            # this default port of its own only keeps any other config from reaching a real :9090.
             overrides={"PROMETHEUS_OTLP_ENDPOINT": f"{_http(self.ports.prometheus)}/api/v1/otlp", **self.extra_env},
         )
 
@@ -241,12 +241,22 @@ class Stack:
             )
         self._start(self.langfuse, f"{self.langfuse_url}/_control/health")
 
+    def _collector_configs(self) -> list[Path]:
+        """:attr:`configs`, with :data:`ROOT_CONFIG` rendered without the usage metrics unless the test gives a
+        Prometheus (``PROMETHEUS_OTLP_ENDPOINT`` in ``env``): otherwise the metrics export would fail, and the failed
+        exports and retries it logs would show up in what tests read (the doctor's delivery checks)."""
+        if "PROMETHEUS_OTLP_ENDPOINT" in self.extra_env or ROOT_CONFIG not in self.configs:
+            return self.configs
+        traces_only = self.workdir / "otel-collector-traces-only.yaml"
+        traces_only.write_text(render_config(EXPORTERS_FULL, metrics=False), encoding="utf-8")
+        return [traces_only if config == ROOT_CONFIG else config for config in self.configs]
+
     def start_collector(self) -> None:
         """(Re)start the collector with the same configs, env and queue directory."""
         if self.collector is None:
             self.collector = ManagedProcess(
                 "owui-otelcol",
-                [str(self.collector_binary), *(f"--config={config.resolve()}" for config in self.configs)],
+                [str(self.collector_binary), *(f"--config={config.resolve()}" for config in self._collector_configs())],
                 env=self.collector_env(),
                 log_path=self.workdir / "collector.log",
             )
