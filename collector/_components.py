@@ -183,6 +183,21 @@ def retry_on_failure(*, max_elapsed: str | None = None) -> dict[str, Any]:
     }
 
 
+def local_otlp_http_exporter(endpoint_var: str, default_endpoint: str | None) -> dict[str, Any]:
+    """OTLP/HTTP (protobuf, gzip) to a backend on this host or network, with retries and an in-memory queue of 1,000
+    batches (a local backend's restart loses little). Used by Phoenix and by the metrics' Prometheus export::
+
+        local_otlp_http_exporter("PHOENIX_OTLP_ENDPOINT", "http://localhost:6006")
+    """
+    return {
+        "endpoint": env_ref(endpoint_var, default_endpoint),
+        "encoding": "proto",
+        "compression": "gzip",
+        "retry_on_failure": retry_on_failure(),
+        "sending_queue": {"enabled": True, "queue_size": 1000},
+    }
+
+
 def health_check_extension() -> dict[str, Any]:
     """HTTP 200 on ``/`` once every pipeline started (probe it from outside: the contrib image has no shell)."""
     return {"endpoint": env("OTELCOL_HEALTH_ENDPOINT")}

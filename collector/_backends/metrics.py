@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector._components import MEMORY_LIMITER, OUR_SCOPE, env_ref, retry_on_failure
+from collector._components import MEMORY_LIMITER, OUR_SCOPE, env_ref, local_otlp_http_exporter
 from otel_filter.semconv import (
     ERROR_TYPE,
     GEN_AI_OPERATION_NAME,
@@ -276,13 +276,7 @@ def _delta_to_cumulative(*, max_streams: str | None = None) -> dict[str, Any]:
 
 def prometheus_exporter() -> dict[str, Any]:
     """OTLP/HTTP to Prometheus' OTLP receiver (the exporter appends ``/v1/metrics``)."""
-    return {
-        "endpoint": env_ref("PROMETHEUS_OTLP_ENDPOINT", ENV["PROMETHEUS_OTLP_ENDPOINT"]),
-        "encoding": "proto",
-        "compression": "gzip",
-        "retry_on_failure": retry_on_failure(),
-        "sending_queue": {"enabled": True, "queue_size": 1000},
-    }
+    return local_otlp_http_exporter("PROMETHEUS_OTLP_ENDPOINT", ENV["PROMETHEUS_OTLP_ENDPOINT"])
 
 
 def metrics_blocks() -> dict[str, dict[str, Any]]:

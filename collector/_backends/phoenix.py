@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from collector._components import OUR_SCOPE, env_ref, retry_on_failure
+from collector._components import OUR_SCOPE, local_otlp_http_exporter
 
 from .base import Backend, Component
 
@@ -75,13 +75,7 @@ def transform_phoenix_processor() -> dict[str, Any]:
 
 def phoenix_exporter(_spec: ConfigSpec | None = None) -> dict[str, Any]:
     """OTLP/HTTP (protobuf, gzip) to Phoenix; an in-memory queue (Phoenix is local: a restart loses little)."""
-    return {
-        "endpoint": env_ref("PHOENIX_OTLP_ENDPOINT", ENV["PHOENIX_OTLP_ENDPOINT"]),
-        "compression": "gzip",
-        "encoding": "proto",
-        "retry_on_failure": retry_on_failure(),
-        "sending_queue": {"enabled": True, "queue_size": 1000},
-    }
+    return local_otlp_http_exporter("PHOENIX_OTLP_ENDPOINT", ENV["PHOENIX_OTLP_ENDPOINT"])
 
 
 PHOENIX = Backend(
